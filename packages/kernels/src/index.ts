@@ -1,0 +1,7 @@
+// @emofuse/kernels: the WebGPU runtime, every WGSL kernel's wrapper, and their CPU references.
+
+export * from './runtime/device.ts';
+export * from './runtime/gpu.ts';
+export * from './runtime/kernel.ts';
+export * from './ops/index.ts';
+export * as ref from './ref/index.ts';

@@ -1,0 +1,66 @@
+// GELU, tanh form. Forward y = gelu(x); backward dx (+)= dy * gelu'(x). See shaders/gelu.*.wgsl.
+
+import fwdSource from '../../../../shaders/gelu.fwd.wgsl';
+import bwdSource from '../../../../shaders/gelu.bwd.wgsl';
+import type { Gpu, Tensor } from '../runtime/gpu.ts';
+import type { KernelDef } from '../runtime/kernel.ts';
+import { expectDistinct, expectSize } from './check.ts';
+
+const WG = 256;
+
+export const geluForwardKernel: KernelDef = {
+  name: 'gelu.fwd',
+  source: fwdSource,
+  entryPoint: 'main',
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'y', access: 'read_write' },
+  ],
+  params: [['n', 'u32']],
+  overrides: { WG },
+  foldable: true,
+};
+
+export const geluBackwardKernel: KernelDef = {
+  name: 'gelu.bwd',
+  source: bwdSource,
+  entryPoint: 'main',
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'dy', access: 'read' },
+    { name: 'dx', access: 'read_write' },
+  ],
+  params: [
+    ['n', 'u32'],
+    ['accumulate', 'u32'],
+  ],
+  overrides: { WG },
+  foldable: true,
+};
+
+/** y = gelu(x), any shape, same size. */
+export async function geluForward(gpu: Gpu, x: Tensor, y: Tensor): Promise<void> {
+  const k = geluForwardKernel.name;
+  expectSize(k, 'y', y, x.size);
+  expectDistinct(k, { x, y });
+  await gpu.dispatch(geluForwardKernel, {
+    tensors: [x, y],
+    params: { n: x.size },
+    grid: [Math.ceil(x.size / WG)],
+    shapes: `x${x} y${y}`,
+  });
+}
+
+/** dx = dy * gelu'(x), or dx += ... when `accumulate`. */
+export async function geluBackward(gpu: Gpu, x: Tensor, dy: Tensor, dx: Tensor, accumulate = false): Promise<void> {
+  const k = geluBackwardKernel.name;
+  expectSize(k, 'dy', dy, x.size);
+  expectSize(k, 'dx', dx, x.size);
+  expectDistinct(k, { x, dy, dx });
+  await gpu.dispatch(geluBackwardKernel, {
+    tensors: [x, dy, dx],
+    params: { n: x.size, accumulate: accumulate ? 1 : 0 },
+    grid: [Math.ceil(x.size / WG)],
+    shapes: `x${x}`,
+  });
+}

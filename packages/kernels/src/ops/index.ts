@@ -1,0 +1,14 @@
+// Every op's wrappers, and `allKernels`: every KernelDef, for the Params-order test and `emofuse gpu --check`.
+
+import type { KernelDef } from '../runtime/kernel.ts';
+import { addForwardKernel } from './add.ts';
+import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
+
+export * from './add.ts';
+export * from './gelu.ts';
+
+export const allKernels: readonly KernelDef[] = [
+  addForwardKernel,
+  geluForwardKernel,
+  geluBackwardKernel,
+];

@@ -1,0 +1,4 @@
+// CPU references, forward and backward, float64 accumulation. The `cpu` training backend runs on these.
+
+export * from './add.ts';
+export * from './gelu.ts';

@@ -1,0 +1,209 @@
+// Device acquisition: one function for Node (Dawn through npm `webgpu`) and browsers (`navigator.gpu`).
+//
+// Order when nothing is chosen ("auto"):
+//   1. a hardware adapter from the platform's default backend (Vulkan on Linux, Metal, D3D12);
+//   2. a software adapter: Mesa llvmpipe through Dawn's OpenGL ES backend (the default software route,
+//      see DEVELOPERS.md for why), then Mesa lavapipe through Vulkan.
+// `EMOFUSE_ADAPTER` (or `settings.adapter`) chooses explicitly: `auto`, `vulkan`, `opengles`, `opengl`,
+// `metal`, `d3d12`, `d3d11`, optionally followed by `:<name>` to pick an adapter whose vendor, device or
+// description contains <name> (case-insensitive), e.g. `vulkan:lavapipe`, `vulkan:nvidia`.
+// The `null` backend computes nothing and is refused.
+
+export type Backend = 'vulkan' | 'opengles' | 'opengl' | 'metal' | 'd3d12' | 'd3d11';
+const BACKENDS: readonly Backend[] = ['vulkan', 'opengles', 'opengl', 'metal', 'd3d12', 'd3d11'];
+
+export interface AdapterChoice {
+  backend: Backend | 'auto';
+  /** Substring of vendor / device / description, case-insensitive. */
+  name?: string;
+}
+
+export interface AdapterDescription {
+  backend: Backend | 'browser';
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isSoftware: boolean;
+  featureLevel: 'core' | 'compatibility';
+}
+
+/** Limits every emofuse kernel may rely on; requested explicitly (the defaults are smaller). */
+export const REQUIRED_LIMITS = {
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxStorageBuffersPerShaderStage: 10,
+} as const;
+
+/** Limits asked for as large as the adapter allows (bigger tensors), never below WebGPU's defaults. */
+const GENEROUS_LIMITS = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize'] as const;
+
+export class GpuUnavailableError extends Error {
+  override name = 'GpuUnavailableError';
+}
+
+export function parseAdapterChoice(spec: string | undefined): AdapterChoice {
+  const raw = (spec ?? '').trim();
+  if (raw === '' || raw === 'auto') return { backend: 'auto' };
+  const [backendPart, ...rest] = raw.split(':');
+  const backend = backendPart!.trim().toLowerCase();
+  const name = rest.join(':').trim() || undefined;
+  if (backend === 'null') {
+    throw new GpuUnavailableError(
+      `EMOFUSE_ADAPTER=${raw}: the 'null' backend computes nothing and is never accepted. ` +
+        `Use 'auto', or one of ${BACKENDS.join(', ')}.`,
+    );
+  }
+  if (backend === 'auto') return { backend: 'auto', name };
+  if (!(BACKENDS as readonly string[]).includes(backend)) {
+    throw new GpuUnavailableError(
+      `EMOFUSE_ADAPTER=${raw}: unknown backend '${backend}'. Use 'auto' or one of ${BACKENDS.join(', ')}, ` +
+        `optionally followed by ':<adapter name>', e.g. 'vulkan:lavapipe'.`,
+    );
+  }
+  return { backend: backend as Backend, name };
+}
+
+const SOFTWARE_PATTERN = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
+
+function describe(info: GPUAdapterInfo, backend: AdapterDescription['backend'], featureLevel: 'core' | 'compatibility'): AdapterDescription {
+  const vendor = info.vendor ?? '';
+  const architecture = info.architecture ?? '';
+  const device = info.device ?? '';
+  const description = info.description ?? '';
+  const isSoftware =
+    Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
+    architecture === 'software' ||
+    SOFTWARE_PATTERN.test(`${vendor} ${device} ${description}`);
+  return { backend, vendor, architecture, device, description, isSoftware, featureLevel };
+}
+
+function matchesName(d: AdapterDescription, name: string | undefined): boolean {
+  if (!name) return true;
+  return `${d.vendor} ${d.device} ${d.description}`.toLowerCase().includes(name.toLowerCase());
+}
+
+export interface AcquiredAdapter {
+  adapter: GPUAdapter;
+  description: AdapterDescription;
+  /** Holds the Dawn instance alive; dropped by `Gpu.destroy()` so the process can exit. */
+  instance: GPU;
+}
+
+type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
+let dawn: DawnModule | undefined;
+
+async function loadDawn(): Promise<DawnModule> {
+  if (dawn) return dawn;
+  try {
+    dawn = (await import('webgpu')) as unknown as DawnModule;
+  } catch (err) {
+    throw new GpuUnavailableError(
+      `Cannot load Dawn's WebGPU for Node (npm package 'webgpu'): ${(err as Error).message}. ` +
+        `Run 'npm install' in the emofuse folder.`,
+    );
+  }
+  // GPUBufferUsage, GPUMapMode, GPUShaderStage... as in a browser.
+  for (const [k, v] of Object.entries(dawn.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  return dawn;
+}
+
+async function tryBackend(backend: Backend, name: string | undefined, tried: string[]): Promise<AcquiredAdapter | null> {
+  const { create } = await loadDawn();
+  const compat = backend === 'opengles' || backend === 'opengl';
+  if (compat && process.platform === 'linux' && !process.env.EGL_PLATFORM) {
+    // No display on servers and CI: Mesa's EGL must not look for X11/Wayland.
+    process.env.EGL_PLATFORM = 'surfaceless';
+  }
+  const flags = [`backend=${backend}`];
+  let instance: GPU;
+  try {
+    instance = create(flags);
+  } catch (err) {
+    tried.push(`${backend}: ${(err as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  const adapter = await instance
+    .requestAdapter(compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : { powerPreference: 'high-performance' })
+    .catch(() => null);
+  if (!adapter) {
+    tried.push(`${backend}: no adapter`);
+    return null;
+  }
+  const description = describe(adapter.info, backend, compat ? 'compatibility' : 'core');
+  if (!matchesName(description, name)) {
+    tried.push(`${backend}: adapter '${description.device || description.description}' does not match '${name}'`);
+    return null;
+  }
+  return { adapter, description, instance };
+}
+
+/**
+ * Finds an adapter as described in the header. Throws GpuUnavailableError listing every route tried.
+ */
+export async function acquireAdapter(choice: AdapterChoice): Promise<AcquiredAdapter> {
+  const tried: string[] = [];
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  const isNode = typeof process !== 'undefined' && Boolean(process.versions?.node);
+
+  if (!isNode) {
+    if (!nav?.gpu) throw new GpuUnavailableError('This browser has no WebGPU (navigator.gpu is undefined).');
+    const adapter = await nav.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new GpuUnavailableError('navigator.gpu.requestAdapter() returned null.');
+    return { adapter, description: describe(adapter.info, 'browser', 'core'), instance: nav.gpu };
+  }
+
+  if (choice.backend !== 'auto') {
+    const got = await tryBackend(choice.backend, choice.name, tried);
+    if (got) return got;
+  } else {
+    const hardwareBackend: Backend = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+    // A real GPU first. On Linux the Vulkan backend also offers lavapipe; that one is only used
+    // below, after the GLES route, for the reasons in DEVELOPERS.md.
+    const hw = await tryBackend(hardwareBackend, choice.name, tried);
+    if (hw && !hw.description.isSoftware) return hw;
+    if (hw) tried.push(`${hardwareBackend}: only a software adapter (${hw.description.device}); trying the preferred software route`);
+    for (const b of SOFTWARE_ROUTES) {
+      if (b === hardwareBackend && hw) return hw;
+      const got = await tryBackend(b, choice.name, tried);
+      if (got) return got;
+    }
+  }
+  throw new GpuUnavailableError(
+    `No WebGPU adapter found (EMOFUSE_ADAPTER=${choice.backend}${choice.name ? ':' + choice.name : ''}).\n` +
+      `Tried:\n${tried.map((t) => '  - ' + t).join('\n')}\n` +
+      `Without a GPU, install Mesa's software drivers (Debian/Ubuntu: ` +
+      `'apt-get install libvulkan1 mesa-vulkan-drivers libegl1 libegl-mesa0 libgles2', Mesa >= 24; ` +
+      `on Debian 12 from bookworm-backports), or run 'scripts/setup-system.sh'.`,
+  );
+}
+
+/** Software routes in order of preference (see DEVELOPERS.md, "Software adapters"). */
+export const SOFTWARE_ROUTES: readonly Backend[] = ['opengles', 'vulkan'];
+
+export function requiredLimitsFor(adapter: GPUAdapter, description: AdapterDescription): Record<string, number> {
+  const out: Record<string, number> = {};
+  const missing: string[] = [];
+  const lim = adapter.limits as unknown as Record<string, number>;
+  for (const [k, want] of Object.entries(REQUIRED_LIMITS)) {
+    const have = lim[k];
+    if (have === undefined || have < want) missing.push(`${k}: need ${want}, adapter offers ${have}`);
+    else out[k] = want;
+  }
+  if (missing.length) {
+    throw new GpuUnavailableError(
+      `The adapter '${description.device || description.description}' (${description.backend}) cannot give the limits emofuse's kernels need:\n` +
+        missing.map((m) => '  - ' + m).join('\n') +
+        `\nChoose another adapter with EMOFUSE_ADAPTER (e.g. 'opengles' or 'vulkan').`,
+    );
+  }
+  for (const k of GENEROUS_LIMITS) {
+    const have = lim[k];
+    if (have !== undefined) out[k] = Math.max(out[k] ?? 0, have);
+  }
+  return out;
+}

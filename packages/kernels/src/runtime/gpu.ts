@@ -1,0 +1,363 @@
+// The WebGPU runtime every op runs through: one device, a pipeline cache, a uniform arena for Params,
+// dispatch with error scopes, tensors with upload / poison / readback, and a clean shutdown.
+//
+// Dispatches are encoded one command buffer each, inside their own error scopes, and submitted together
+// at `flush()` (or when a tensor is read). Validation / out-of-memory / internal errors therefore name
+// the exact kernel and shapes that caused them, without a CPU-GPU round trip per dispatch.
+
+import { acquireAdapter, parseAdapterChoice, requiredLimitsFor, GpuUnavailableError, type AdapterChoice, type AdapterDescription } from './device.ts';
+import { PARAMS_SLOT_BYTES, foldGrid, packParams, pipelineKey, type KernelDef } from './kernel.ts';
+
+export class KernelError extends Error {
+  override name = 'KernelError';
+  constructor(
+    readonly kernel: string,
+    readonly shapes: string,
+    readonly gpuMessage: string,
+    readonly kind: 'validation' | 'out-of-memory' | 'internal' | 'compilation' | 'device-lost' | 'shape',
+  ) {
+    super(`${kernel}${shapes ? ` [${shapes}]` : ''}: WebGPU ${kind} error: ${gpuMessage}`);
+  }
+}
+
+export class Tensor {
+  readonly size: number;
+  constructor(
+    readonly gpu: Gpu,
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+  ) {
+    this.size = shape.reduce((a, b) => a * b, 1);
+  }
+  toString(): string {
+    return `[${this.shape.join(', ')}]`;
+  }
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
+export interface GpuOptions {
+  /** `auto`, a backend, or `backend:name`; defaults to $EMOFUSE_ADAPTER, then `auto`. */
+  adapter?: string | AdapterChoice;
+  /** Wait for errors after every dispatch (slow; pins an error to its dispatch even across flushes). */
+  sync?: boolean;
+}
+
+export interface DispatchArgs {
+  /** Tensors in the KernelDef's binding order: inputs, then outputs. */
+  tensors: readonly Tensor[];
+  params?: Readonly<Record<string, number>>;
+  /** Workgroup counts. For a `foldable` kernel give [n] and the runtime folds n under the per-dimension limit. */
+  grid: readonly [number, number?, number?];
+  overrides?: Readonly<Record<string, number>>;
+  /** Shapes in words, for error messages: 'M=64 N=7 K=129'. */
+  shapes?: string;
+}
+
+interface Pending {
+  commandBuffer: GPUCommandBuffer;
+  errors: Promise<(GPUError | null)[]>;
+  kernel: string;
+  shapes: string;
+}
+
+const ARENA_SLOTS = 512;
+const MAX_PENDING = 256;
+const SCOPES: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
+
+export class Gpu {
+  readonly limits: GPUSupportedLimits;
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
+  private readonly arena: GPUBuffer;
+  private readonly arenaData = new DataView(new ArrayBuffer(ARENA_SLOTS * PARAMS_SLOT_BYTES));
+  private arenaUsed = 0;
+  private pending: Pending[] = [];
+  private lost: GPUDeviceLostInfo | null = null;
+  private destroyed = false;
+  private instance: GPU | null;
+  readonly sync: boolean;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+    instance: GPU,
+    sync: boolean,
+  ) {
+    this.instance = instance;
+    this.sync = sync;
+    this.limits = device.limits;
+    this.arena = device.createBuffer({
+      label: 'emofuse params arena',
+      size: ARENA_SLOTS * PARAMS_SLOT_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.lost.then((info) => {
+      this.lost = info;
+    });
+  }
+
+  /** Acquires an adapter and device as DEVELOPERS.md describes; throws GpuUnavailableError with what was tried. */
+  static async create(options: GpuOptions = {}): Promise<Gpu> {
+    const env = typeof process !== 'undefined' ? process.env : {};
+    const choice =
+      typeof options.adapter === 'object' ? options.adapter : parseAdapterChoice(options.adapter ?? env.EMOFUSE_ADAPTER);
+    const { adapter, description, instance } = await acquireAdapter(choice);
+    const requiredLimits = requiredLimitsFor(adapter, description);
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, label: 'emofuse' });
+    } catch (err) {
+      throw new GpuUnavailableError(`requestDevice failed on '${description.device}': ${(err as Error).message}`);
+    }
+    // Errors outside any scope (should not happen) are not lost silently.
+    device.addEventListener('uncapturederror', (ev) => {
+      console.error(`emofuse: uncaptured WebGPU error: ${(ev as GPUUncapturedErrorEvent).error.message}`);
+    });
+    return new Gpu(device, description, instance, options.sync ?? env.EMOFUSE_SYNC === '1');
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  private checkAlive(what: string): void {
+    if (this.destroyed) throw new KernelError(what, '', 'the device was destroyed', 'device-lost');
+    if (this.lost) throw new KernelError(what, '', `device lost (${this.lost.reason}): ${this.lost.message}`, 'device-lost');
+  }
+
+  private createBuffer(bytes: number, label: string): GPUBuffer {
+    this.checkAlive(label);
+    const max = this.limits.maxStorageBufferBindingSize;
+    if (bytes > max) {
+      throw new KernelError(label, '', `${bytes} bytes exceed maxStorageBufferBindingSize ${max} of '${this.adapter.device}'`, 'out-of-memory');
+    }
+    return this.device.createBuffer({
+      label,
+      size: Math.max(16, Math.ceil(bytes / 4) * 4),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** An uninitialised f32 tensor (contents are whatever the allocator gives: zeros in practice). */
+  empty(shape: readonly number[], label = 'tensor'): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${label}: bad shape [${shape.join(', ')}]`);
+    return new Tensor(this, this.createBuffer(size * 4, label), shape);
+  }
+
+  zeros(shape: readonly number[], label = 'zeros'): Tensor {
+    const t = this.empty(shape, label);
+    this.fill(t, 0);
+    return t;
+  }
+
+  upload(data: Float32Array | readonly number[], shape: readonly number[] = [data.length], label = 'upload'): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (size !== data.length) throw new Error(`${label}: ${data.length} values do not fill shape [${shape.join(', ')}]`);
+    const t = this.empty(shape, label);
+    this.write(t, data);
+    return t;
+  }
+
+  write(t: Tensor, data: Float32Array | readonly number[]): void {
+    const f = data instanceof Float32Array ? data : Float32Array.from(data);
+    if (f.length !== t.size) throw new Error(`write: ${f.length} values for a tensor of ${t.size}`);
+    if (f.length) this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, f.byteLength);
+  }
+
+  /** Fills with one value (NaN poisons outputs so an unwritten element fails its test). */
+  fill(t: Tensor, value: number): void {
+    if (!t.size) return;
+    const f = new Float32Array(t.size).fill(value);
+    this.device.queue.writeBuffer(t.buffer, 0, f.buffer, 0, f.byteLength);
+  }
+
+  poison(t: Tensor): void {
+    this.fill(t, Number.NaN);
+  }
+
+  /** Submits pending work and reads the tensor back. Rejects (never hangs) if the device is lost. */
+  async read(t: Tensor): Promise<Float32Array> {
+    await this.flush();
+    const bytes = Math.max(16, t.size * 4);
+    const staging = this.device.createBuffer({ label: 'readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const enc = this.device.createCommandEncoder({ label: 'readback' });
+      enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+      this.device.queue.submit([enc.finish()]);
+      await this.raceLost(staging.mapAsync(GPUMapMode.READ), 'readback');
+      const out = new Float32Array(staging.getMappedRange().slice(0, t.size * 4));
+      staging.unmap();
+      return out;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  private async raceLost<T>(p: Promise<T>, what: string): Promise<T> {
+    const lost = this.device.lost.then((info) => {
+      throw new KernelError(what, '', `device lost (${info.reason}): ${info.message}`, 'device-lost');
+    });
+    return Promise.race([p, lost]);
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  private layoutFor(def: KernelDef): { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout } {
+    const key = `${def.name}:${def.bindings.map((b) => b.access).join(',')}:${def.params.length > 0}`;
+    let got = this.layouts.get(key);
+    if (!got) {
+      const entries: GPUBindGroupLayoutEntry[] = def.bindings.map((b, i) => ({
+        binding: i,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
+      }));
+      if (def.params.length) {
+        entries.push({ binding: def.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+      }
+      const bgl = this.device.createBindGroupLayout({ label: def.name, entries });
+      got = { bgl, pl: this.device.createPipelineLayout({ label: def.name, bindGroupLayouts: [bgl] }) };
+      this.layouts.set(key, got);
+    }
+    return got;
+  }
+
+  /** Compiles (once per kernel name + overrides) and caches. Compilation errors throw KernelError. */
+  pipeline(def: KernelDef, overrides: Readonly<Record<string, number>> = {}): Promise<GPUComputePipeline> {
+    const merged = { ...(def.overrides ?? {}), ...overrides };
+    const key = pipelineKey(def, merged);
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.compile(def, merged, key);
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  private async compile(def: KernelDef, overrides: Record<string, number>, key: string): Promise<GPUComputePipeline> {
+    this.checkAlive(def.name);
+    for (const s of SCOPES) this.device.pushErrorScope(s);
+    const module = this.device.createShaderModule({ label: def.name, code: def.source });
+    const { bgl: _bgl, pl } = this.layoutFor(def);
+    let pipeline: GPUComputePipeline | null = null;
+    let thrown: unknown = null;
+    try {
+      pipeline = await this.device.createComputePipelineAsync({
+        label: key,
+        layout: pl,
+        compute: { module, entryPoint: def.entryPoint, constants: overrides },
+      });
+    } catch (err) {
+      thrown = err;
+    }
+    const errors = await Promise.all(SCOPES.map(() => this.device.popErrorScope()));
+    const info = await module.getCompilationInfo();
+    const diagnostics = info.messages
+      .filter((m) => m.type === 'error')
+      .map((m) => `${def.name}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}`)
+      .join('\n');
+    const err = errors.find((e) => e);
+    if (diagnostics || err || thrown || !pipeline) {
+      const msg = diagnostics || err?.message || (thrown as Error)?.message || 'pipeline creation failed';
+      throw new KernelError(def.name, `overrides ${JSON.stringify(overrides)}`, msg, diagnostics ? 'compilation' : 'validation');
+    }
+    return pipeline;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /** Validates, encodes one dispatch in its own error scopes, and queues it for the next flush. */
+  async dispatch(def: KernelDef, args: DispatchArgs): Promise<void> {
+    const shapes = args.shapes ?? args.tensors.map((t) => t.toString()).join(' ');
+    this.checkAlive(def.name);
+    if (args.tensors.length !== def.bindings.length) {
+      throw new KernelError(def.name, shapes, `expected ${def.bindings.length} tensors (${def.bindings.map((b) => b.name).join(', ')}), got ${args.tensors.length}`, 'shape');
+    }
+    for (const t of args.tensors) {
+      if (t.gpu !== this) throw new KernelError(def.name, shapes, 'a tensor belongs to another device', 'shape');
+    }
+    const pipeline = await this.pipeline(def, args.overrides);
+    const { bgl } = this.layoutFor(def);
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    let [x, y = 1, z = 1] = args.grid;
+    if (def.foldable) {
+      if (y !== 1 || z !== 1) throw new KernelError(def.name, shapes, 'a foldable kernel takes a 1-D grid', 'shape');
+      [x, y] = foldGrid(x, maxDim);
+    }
+    if (x > maxDim || y > maxDim || z > maxDim) {
+      throw new KernelError(def.name, shapes, `grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${maxDim}`, 'shape');
+    }
+    if (x === 0 || y === 0 || z === 0) return; // nothing to do for empty tensors
+
+    if (this.arenaUsed === ARENA_SLOTS || this.pending.length >= MAX_PENDING) await this.flush();
+    const entries: GPUBindGroupEntry[] = args.tensors.map((t, i) => ({ binding: i, resource: { buffer: t.buffer } }));
+    if (def.params.length) {
+      const slot = this.arenaUsed++;
+      packParams(def.params, args.params ?? {}, this.arenaData, slot * PARAMS_SLOT_BYTES);
+      entries.push({
+        binding: def.bindings.length,
+        resource: { buffer: this.arena, offset: slot * PARAMS_SLOT_BYTES, size: PARAMS_SLOT_BYTES },
+      });
+    }
+    const label = `${def.name} [${shapes}]`;
+    for (const s of SCOPES) this.device.pushErrorScope(s);
+    const bindGroup = this.device.createBindGroup({ label, layout: bgl, entries });
+    const enc = this.device.createCommandEncoder({ label });
+    const pass = enc.beginComputePass({ label });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    const commandBuffer = enc.finish({ label });
+    const errors = Promise.all(SCOPES.map(() => this.device.popErrorScope()));
+    this.pending.push({ commandBuffer, errors, kernel: def.name, shapes });
+    if (this.sync) await this.flush();
+  }
+
+  /** Uploads Params, submits every queued dispatch in order, and throws the first error, naming its kernel. */
+  async flush(): Promise<void> {
+    if (!this.pending.length) return;
+    const batch = this.pending;
+    this.pending = [];
+    if (this.arenaUsed) {
+      this.device.queue.writeBuffer(this.arena, 0, this.arenaData.buffer, 0, this.arenaUsed * PARAMS_SLOT_BYTES);
+      this.arenaUsed = 0;
+    }
+    // Check encoding errors before submitting: an invalid command buffer would poison the whole submit.
+    const results = await Promise.all(batch.map((p) => p.errors));
+    results.forEach((errs, i) => {
+      const e = errs.find((x) => x);
+      if (e) {
+        const kind = e instanceof GPUOutOfMemoryError ? 'out-of-memory' : e instanceof GPUValidationError ? 'validation' : 'internal';
+        throw new KernelError(batch[i]!.kernel, batch[i]!.shapes, e.message, kind);
+      }
+    });
+    for (const s of SCOPES) this.device.pushErrorScope(s);
+    this.device.queue.submit(batch.map((p) => p.commandBuffer));
+    const submitErrors = await Promise.all(SCOPES.map(() => this.device.popErrorScope()));
+    const e = submitErrors.find((x) => x);
+    if (e) throw new KernelError(batch.map((p) => p.kernel).join(', '), '', e.message, 'validation');
+  }
+
+  /** Submits and waits for the GPU to finish everything queued (what timings wrap). */
+  async finish(): Promise<void> {
+    await this.flush();
+    await this.raceLost(this.device.queue.onSubmittedWorkDone(), 'onSubmittedWorkDone');
+  }
+
+  /** Waits for queued work, destroys the device, and drops the Dawn instance so Node can exit. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    try {
+      if (!this.lost) await this.finish();
+    } finally {
+      this.destroyed = true;
+      this.pipelines.clear();
+      this.layouts.clear();
+      this.arena.destroy();
+      this.device.destroy();
+      this.instance = null;
+    }
+  }
+}
