@@ -18,5 +18,6 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    globalSetup: ['test/setup/adapter.ts'],
   },
 });

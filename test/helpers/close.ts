@@ -3,43 +3,9 @@
 // Every comparison's max errors are appended to $EMOFUSE_ERROR_LOG (JSONL) when set, for the report.
 
 import { appendFileSync } from 'node:fs';
+import { compareArrays, isClose, type CloseReport, type Tolerance } from '@emofuse/kernels';
 
-export interface Tolerance {
-  atol: number;
-  rtol: number;
-}
-
-export interface CloseReport {
-  maxAbs: number;
-  maxRel: number;
-  worst: number;
-  mismatches: number;
-}
-
-export function compare(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: Tolerance): CloseReport {
-  let maxAbs = 0;
-  let maxRel = 0;
-  let worst = -1;
-  let worstExcess = -Infinity;
-  let mismatches = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const a = actual[i]!;
-    const r = ref[i]!;
-    const abs = Math.abs(a - r);
-    const bad = !Number.isFinite(a) || abs > tol.atol + tol.rtol * Math.abs(r);
-    const absOrInf = Number.isFinite(abs) ? abs : Infinity;
-    if (absOrInf > maxAbs) maxAbs = absOrInf;
-    const rel = absOrInf / Math.max(Math.abs(r), 1e-12);
-    if (Math.abs(r) > 1e-6 && rel > maxRel) maxRel = rel;
-    const excess = absOrInf - (tol.atol + tol.rtol * Math.abs(r));
-    if (excess > worstExcess) {
-      worstExcess = excess;
-      worst = i;
-    }
-    if (bad) mismatches++;
-  }
-  return { maxAbs, maxRel, worst, mismatches };
-}
+export type { CloseReport, Tolerance };
 
 function unravel(i: number, shape: readonly number[]): string {
   const idx: number[] = [];
@@ -58,7 +24,7 @@ export function expectClose(
 ): CloseReport {
   const shape = what.shape ?? [ref.length];
   if (actual.length !== ref.length) throw new Error(`${what.name}: ${actual.length} values, reference has ${ref.length}`);
-  const rep = compare(actual, ref, tol);
+  const rep = compareArrays(actual, ref, tol);
   if (process.env.EMOFUSE_ERROR_LOG) {
     appendFileSync(
       process.env.EMOFUSE_ERROR_LOG,
@@ -70,7 +36,7 @@ export function expectClose(
     for (let i = 0, shown = 0; i < ref.length && shown < 8; i++) {
       const a = actual[i]!;
       const r = ref[i]!;
-      if (!Number.isFinite(a) || Math.abs(a - r) > tol.atol + tol.rtol * Math.abs(r)) {
+      if (!isClose(a, r, tol)) {
         lines.push(`  at ${unravel(i, shape)}: got ${a}, expected ${r} (diff ${Math.abs(a - r).toExponential(3)})`);
         shown++;
       }

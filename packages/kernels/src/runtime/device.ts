@@ -164,7 +164,8 @@ export async function acquireAdapter(choice: AdapterChoice): Promise<AcquiredAda
     const hardwareBackend: Backend = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
     // A real GPU first. On Linux the Vulkan backend also offers lavapipe; that one is only used
     // below, after the GLES route, for the reasons in DEVELOPERS.md.
-    const hw = await tryBackend(hardwareBackend, choice.name, tried);
+    const hw = mayHaveGpu() ? await tryBackend(hardwareBackend, choice.name, tried) : null;
+    if (!hw && !mayHaveGpu()) tried.push(`${hardwareBackend}: skipped, no GPU device node in /dev/dri or /dev/nvidia*`);
     if (hw && !hw.description.isSoftware) return hw;
     if (hw) tried.push(`${hardwareBackend}: only a software adapter (${hw.description.device}); trying the preferred software route`);
     for (const b of SOFTWARE_ROUTES) {
@@ -180,6 +181,22 @@ export async function acquireAdapter(choice: AdapterChoice): Promise<AcquiredAda
       `'apt-get install libvulkan1 mesa-vulkan-drivers libegl1 libegl-mesa0 libgles2', Mesa >= 24; ` +
       `on Debian 12 from bookworm-backports), or run 'scripts/setup-system.sh'.`,
   );
+}
+
+/**
+ * On Linux a GPU shows up as /dev/dri/renderD* or /dev/nvidia*. Without one, the Vulkan backend would only
+ * offer lavapipe, so the hardware probe (and its second Dawn instance) is skipped.
+ */
+function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  try {
+    const fs = process.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+    if (!fs) return true;
+    const dri = fs.existsSync('/dev/dri') ? fs.readdirSync('/dev/dri') : [];
+    return dri.some((f) => f.startsWith('renderD')) || fs.readdirSync('/dev').some((f) => /^nvidia\d/.test(f));
+  } catch {
+    return true;
+  }
 }
 
 /** Software routes in order of preference (see DEVELOPERS.md, "Software adapters"). */

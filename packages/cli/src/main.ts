@@ -1,0 +1,39 @@
+// The `emofuse` command. Each command lives in its own file under commands/ and only parses and prints.
+
+import { Command, CommanderError } from 'commander';
+import { registerGpu } from './commands/gpu.ts';
+import { reportError } from './output.ts';
+
+const program = new Command();
+program
+  .name('emofuse')
+  .description(
+    'Bimodal (text + audio) emotion classification with attention fusion,\n' +
+      'trained and run on hand-written WGSL kernels through WebGPU (Dawn) in Node.',
+  )
+  .version(typeof EMOFUSE_VERSION === 'string' ? EMOFUSE_VERSION : 'dev', '-V, --version', 'print the emofuse version')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .addHelpText(
+    'after',
+    `
+Environment:
+  EMOFUSE_ADAPTER   WebGPU adapter: auto (default), vulkan, opengles, ... or 'backend:name'
+  EMOFUSE_SYNC=1    wait for errors after every kernel dispatch (pins an error to its kernel)
+  EMOFUSE_DEBUG=1   print stack traces of unexpected errors
+
+Start here:
+  emofuse gpu --check     which adapter is used, and does every kernel match its CPU reference?`,
+  );
+
+registerGpu(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode;
+  } else {
+    process.exitCode = reportError(err);
+  }
+}
