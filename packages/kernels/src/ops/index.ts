@@ -3,12 +3,18 @@
 import type { KernelDef } from '../runtime/kernel.ts';
 import { addForwardKernel } from './add.ts';
 import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
+import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
 
 export * from './add.ts';
 export * from './gelu.ts';
+export * from './softmax.ts';
 
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
   geluForwardKernel,
   geluBackwardKernel,
+  softmaxForwardRowKernel,
+  softmaxForwardWorkgroupKernel,
+  softmaxBackwardRowKernel,
+  softmaxBackwardWorkgroupKernel,
 ];

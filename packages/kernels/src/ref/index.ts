@@ -2,3 +2,4 @@
 
 export * from './add.ts';
 export * from './gelu.ts';
+export * from './softmax.ts';

@@ -1,0 +1,159 @@
+// Softmax over the last axis with an optional key mask and a scale: y = softmax(scale * x) over kept
+// columns, 0 elsewhere; backward dx = scale * y * (dy - sum(dy * y)). See shaders/softmax.*.wgsl.
+
+import fwdSource from '../../../../shaders/softmax.fwd.wgsl';
+import bwdSource from '../../../../shaders/softmax.bwd.wgsl';
+import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
+import type { KernelDef } from '../runtime/kernel.ts';
+import { expectDistinct, expectPositiveInt, expectSize } from './check.ts';
+
+/** Invocations per workgroup: rows per workgroup in `row` mode, threads per row in `workgroup` mode (power of 2). */
+const WG = 64;
+/** Rows longer than this use one workgroup per row; shorter rows one invocation per row (no barriers). */
+export const SOFTMAX_ROW_MAX_N = 1024;
+
+export type SoftmaxVariant = 'row' | 'workgroup';
+
+const fwdBindings = [
+  { name: 'x', access: 'read' },
+  { name: 'mask', access: 'read' },
+  { name: 'y', access: 'read_write' },
+] as const;
+const fwdParams = [
+  ['R', 'u32'],
+  ['N', 'u32'],
+  ['mask_rows', 'u32'],
+  ['rows_per_mask_row', 'u32'],
+  ['has_mask', 'u32'],
+  ['scale', 'f32'],
+] as const;
+
+export const softmaxForwardRowKernel: KernelDef = {
+  name: 'softmax.fwd.row',
+  source: fwdSource,
+  entryPoint: 'main_row',
+  bindings: fwdBindings,
+  params: fwdParams,
+  overrides: { WG },
+  foldable: true,
+};
+
+export const softmaxForwardWorkgroupKernel: KernelDef = {
+  name: 'softmax.fwd.wg',
+  source: fwdSource,
+  entryPoint: 'main_wg',
+  bindings: fwdBindings,
+  params: fwdParams,
+  overrides: { WG },
+  foldable: true,
+};
+
+const bwdBindings = [
+  { name: 'y', access: 'read' },
+  { name: 'dy', access: 'read' },
+  { name: 'dx', access: 'read_write' },
+] as const;
+const bwdParams = [
+  ['R', 'u32'],
+  ['N', 'u32'],
+  ['scale', 'f32'],
+] as const;
+
+export const softmaxBackwardRowKernel: KernelDef = {
+  name: 'softmax.bwd.row',
+  source: bwdSource,
+  entryPoint: 'main_row',
+  bindings: bwdBindings,
+  params: bwdParams,
+  overrides: { WG },
+  foldable: true,
+};
+
+export const softmaxBackwardWorkgroupKernel: KernelDef = {
+  name: 'softmax.bwd.wg',
+  source: bwdSource,
+  entryPoint: 'main_wg',
+  bindings: bwdBindings,
+  params: bwdParams,
+  overrides: { WG },
+  foldable: true,
+};
+
+export interface SoftmaxOptions {
+  /** [mask_rows, N] f32, 1 keep / 0 pad; row r of x uses mask row floor(r / rowsPerMaskRow). */
+  mask?: Tensor;
+  /** Rows of x per mask row (H*Tq for attention scores [B, H, Tq, Tk] with a [B, Tk] mask). Default 1. */
+  rowsPerMaskRow?: number;
+  /** Applied to x before the softmax (attention's 1/sqrt(D)). Default 1. */
+  scale?: number;
+  /** Force an entry point (tests, bench); default: by N (see SOFTMAX_ROW_MAX_N). */
+  variant?: SoftmaxVariant;
+}
+
+function rowsOf(kernel: string, x: Tensor): { R: number; N: number } {
+  if (x.shape.length < 1) throw new KernelError(kernel, '', `x must have at least one axis, got [${x.shape.join(', ')}]`, 'shape');
+  const N = x.shape[x.shape.length - 1]!;
+  return { R: N === 0 ? 0 : x.size / N, N };
+}
+
+function pickVariant(N: number, variant?: SoftmaxVariant): SoftmaxVariant {
+  return variant ?? (N > SOFTMAX_ROW_MAX_N ? 'workgroup' : 'row');
+}
+
+/** y [R, N] = softmax(scale * x) over the last axis of x [..., N], masked columns (and fully masked rows) 0. */
+export async function softmaxForward(gpu: Gpu, x: Tensor, y: Tensor, opts: SoftmaxOptions = {}): Promise<void> {
+  const variant = pickVariant(x.shape[x.shape.length - 1] ?? 0, opts.variant);
+  const def = variant === 'row' ? softmaxForwardRowKernel : softmaxForwardWorkgroupKernel;
+  const k = def.name;
+  const { R, N } = rowsOf(k, x);
+  const scale = opts.scale ?? 1;
+  const rowsPerMaskRow = opts.rowsPerMaskRow ?? 1;
+  expectSize(k, 'y', y, x.size);
+  expectDistinct(k, { x, y });
+  expectPositiveInt(k, 'rowsPerMaskRow', rowsPerMaskRow);
+  if (!Number.isFinite(scale)) throw new KernelError(k, '', `scale must be finite, got ${scale}`, 'shape');
+  let maskRows = 1;
+  if (opts.mask) {
+    const mask = opts.mask;
+    expectDistinct(k, { mask, y });
+    const mN = mask.shape[mask.shape.length - 1];
+    if (mN !== N || mask.size % N !== 0) {
+      throw new KernelError(k, '', `mask must have last axis N=${N}, got [${mask.shape.join(', ')}]`, 'shape');
+    }
+    maskRows = mask.size / N;
+    if (maskRows * rowsPerMaskRow !== R) {
+      throw new KernelError(k, '', `mask rows (${maskRows}) * rowsPerMaskRow (${rowsPerMaskRow}) must equal the rows of x (${R})`, 'shape');
+    }
+  }
+  await gpu.dispatch(def, {
+    // Without a mask, x is bound in its place (read-only twice is allowed) and never read as a mask.
+    tensors: [x, opts.mask ?? x, y],
+    params: { R, N, mask_rows: maskRows, rows_per_mask_row: rowsPerMaskRow, has_mask: opts.mask ? 1 : 0, scale },
+    grid: [variant === 'row' ? Math.ceil(R / WG) : R],
+    shapes: `x${x} mask${opts.mask ?? '[]'} rowsPerMaskRow=${rowsPerMaskRow} scale=${scale}`,
+  });
+}
+
+/** dx = scale * y * (dy - sum(dy * y)) per row, from the forward output y; all [..., N], same size. */
+export async function softmaxBackward(
+  gpu: Gpu,
+  y: Tensor,
+  dy: Tensor,
+  dx: Tensor,
+  opts: { scale?: number; variant?: SoftmaxVariant } = {},
+): Promise<void> {
+  const variant = pickVariant(y.shape[y.shape.length - 1] ?? 0, opts.variant);
+  const def = variant === 'row' ? softmaxBackwardRowKernel : softmaxBackwardWorkgroupKernel;
+  const k = def.name;
+  const { R, N } = rowsOf(k, y);
+  const scale = opts.scale ?? 1;
+  expectSize(k, 'dy', dy, y.size);
+  expectSize(k, 'dx', dx, y.size);
+  expectDistinct(k, { y, dy, dx });
+  await gpu.dispatch(def, {
+    tensors: [y, dy, dx],
+    params: { R, N, scale },
+    grid: [variant === 'row' ? Math.ceil(R / WG) : R],
+    shapes: `y${y} scale=${scale}`,
+  });
+}
