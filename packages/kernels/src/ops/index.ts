@@ -4,10 +4,12 @@ import type { KernelDef } from '../runtime/kernel.ts';
 import { addForwardKernel } from './add.ts';
 import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
 import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
+import { layerNormBackwardKernel, layerNormBackwardParamsKernel, layerNormForwardKernel } from './layer-norm.ts';
 
 export * from './add.ts';
 export * from './gelu.ts';
 export * from './softmax.ts';
+export * from './layer-norm.ts';
 
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
@@ -17,4 +19,7 @@ export const allKernels: readonly KernelDef[] = [
   softmaxForwardWorkgroupKernel,
   softmaxBackwardRowKernel,
   softmaxBackwardWorkgroupKernel,
+  layerNormForwardKernel,
+  layerNormBackwardKernel,
+  layerNormBackwardParamsKernel,
 ];

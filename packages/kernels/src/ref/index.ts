@@ -3,3 +3,4 @@
 export * from './add.ts';
 export * from './gelu.ts';
 export * from './softmax.ts';
+export * from './layer-norm.ts';
