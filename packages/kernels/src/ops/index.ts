@@ -5,11 +5,15 @@ import { addForwardKernel } from './add.ts';
 import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
 import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
 import { layerNormBackwardKernel, layerNormBackwardParamsKernel, layerNormForwardKernel } from './layer-norm.ts';
+import { dropoutBackwardKernel, dropoutForwardKernel } from './dropout.ts';
+import { meanPoolBackwardKernel, meanPoolForwardKernel } from './mean-pool.ts';
 
 export * from './add.ts';
 export * from './gelu.ts';
 export * from './softmax.ts';
 export * from './layer-norm.ts';
+export * from './dropout.ts';
+export * from './mean-pool.ts';
 
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
@@ -22,4 +26,8 @@ export const allKernels: readonly KernelDef[] = [
   layerNormForwardKernel,
   layerNormBackwardKernel,
   layerNormBackwardParamsKernel,
+  dropoutForwardKernel,
+  dropoutBackwardKernel,
+  meanPoolForwardKernel,
+  meanPoolBackwardKernel,
 ];

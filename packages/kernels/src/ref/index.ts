@@ -4,3 +4,5 @@ export * from './add.ts';
 export * from './gelu.ts';
 export * from './softmax.ts';
 export * from './layer-norm.ts';
+export * from './dropout.ts';
+export * from './mean-pool.ts';
