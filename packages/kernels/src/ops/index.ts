@@ -3,6 +3,7 @@
 import type { KernelDef } from '../runtime/kernel.ts';
 import { addForwardKernel } from './add.ts';
 import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
+import { matmulBackwardBiasKernel, matmulForwardKernel } from './matmul.ts';
 import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
 import { layerNormBackwardKernel, layerNormBackwardParamsKernel, layerNormForwardKernel } from './layer-norm.ts';
 import { dropoutBackwardKernel, dropoutForwardKernel } from './dropout.ts';
@@ -10,6 +11,7 @@ import { meanPoolBackwardKernel, meanPoolForwardKernel } from './mean-pool.ts';
 
 export * from './add.ts';
 export * from './gelu.ts';
+export * from './matmul.ts';
 export * from './softmax.ts';
 export * from './layer-norm.ts';
 export * from './dropout.ts';
@@ -19,6 +21,8 @@ export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
   geluForwardKernel,
   geluBackwardKernel,
+  matmulForwardKernel,
+  matmulBackwardBiasKernel,
   softmaxForwardRowKernel,
   softmaxForwardWorkgroupKernel,
   softmaxBackwardRowKernel,

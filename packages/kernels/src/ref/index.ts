@@ -2,6 +2,7 @@
 
 export * from './add.ts';
 export * from './gelu.ts';
+export * from './matmul.ts';
 export * from './softmax.ts';
 export * from './layer-norm.ts';
 export * from './dropout.ts';
