@@ -2,9 +2,10 @@
 //   dx[r, j] = scale * y[r, j] * (dy[r, j] - sum_k dy[r, k] * y[r, k])
 // y, dy, dx: [R, N] row-major f32. No mask input is needed: masked entries have y = 0, so their dx is
 // 0, and a fully masked row (y all zero) gets a zero gradient.
-// Same two entry points as softmax.fwd.wgsl, chosen by N in the wrapper: `main_row` (one invocation
-// per row, no barriers; best on llvmpipe for short rows) and `main_wg` (one workgroup per row, tree
-// reduction of the dot product in workgroup memory; for long rows). 1-D foldable grids.
+// Same two entry points as softmax.fwd.wgsl, chosen from N and R in the wrapper: `main_row` (one
+// invocation per row, no barriers; best on llvmpipe for short rows) and `main_wg` (one workgroup per
+// row, tree reduction of the dot product in workgroup memory, WG a power of two; for few long rows).
+// 1-D foldable grids.
 
 struct Params {
   R: u32,

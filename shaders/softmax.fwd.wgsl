@@ -9,15 +9,16 @@
 // Numerics: the max is taken over kept entries only, so logits of +-80 and unmasked -1e30 entries give
 // exp(<= 0) and never overflow; a fully masked row has sum 0 and writes zeros instead of 0/0.
 //
-// Two entry points, chosen by the wrapper from N:
+// Two entry points, chosen by the wrapper from N and R:
 //  - `main_row`: one invocation per row, WG rows per workgroup, three plain loops over the row (max;
 //    exp and sum, storing exp into y; scale y by 1/sum). No barriers and no workgroup memory: on
 //    llvmpipe a workgroup runs as SIMD lanes on one CPU thread and every barrier is a coroutine switch,
 //    so for short rows (attention's Tk, a few hundred) independent rows per lane are the fast choice.
 //  - `main_wg`: one workgroup per row, WG invocations stride over the columns and combine their
 //    partial max and sum with tree reductions in workgroup memory (2 log2(WG) barriers per row).
-//    Used for long rows (N > 1024 by default), where a row per lane leaves too few rows to fill the
-//    machine and the barrier cost is amortised over many columns.
+//    Used for long rows with few of them (by default N > 1024 and R <= 64, see SOFTMAX_ROW_MAX_N in
+//    ops/softmax.ts): there a row per lane would leave the whole job to one workgroup (one CPU thread)
+//    and the barrier cost is amortised over many columns. WG must be a power of two.
 // Both grids are 1-D (flat workgroup index wid.x + wid.y * nwg.x), so the runtime may fold them.
 
 struct Params {
