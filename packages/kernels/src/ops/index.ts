@@ -6,6 +6,7 @@ import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
 import { matmulBackwardBiasKernel, matmulForwardKernel } from './matmul.ts';
 import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
 import { layerNormBackwardKernel, layerNormBackwardParamsKernel, layerNormForwardKernel } from './layer-norm.ts';
+import { attentionMergeHeadsKernel, attentionSplitHeadsKernel } from './attention-unfused.ts';
 import { dropoutBackwardKernel, dropoutForwardKernel } from './dropout.ts';
 import { meanPoolBackwardKernel, meanPoolForwardKernel } from './mean-pool.ts';
 
@@ -14,6 +15,7 @@ export * from './gelu.ts';
 export * from './matmul.ts';
 export * from './softmax.ts';
 export * from './layer-norm.ts';
+export * from './attention-unfused.ts';
 export * from './dropout.ts';
 export * from './mean-pool.ts';
 
@@ -30,6 +32,8 @@ export const allKernels: readonly KernelDef[] = [
   layerNormForwardKernel,
   layerNormBackwardKernel,
   layerNormBackwardParamsKernel,
+  attentionSplitHeadsKernel,
+  attentionMergeHeadsKernel,
   dropoutForwardKernel,
   dropoutBackwardKernel,
   meanPoolForwardKernel,

@@ -1,6 +1,7 @@
 // CPU references, forward and backward, float64 accumulation. The `cpu` training backend runs on these.
 
 export * from './add.ts';
+export * from './cross-attention.ts';
 export * from './gelu.ts';
 export * from './matmul.ts';
 export * from './softmax.ts';

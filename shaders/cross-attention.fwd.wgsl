@@ -1,0 +1,126 @@
+// Fused multi-head cross-attention, forward (flash-style: one pass, online softmax).
+//
+// Layouts (row-major contiguous f32; C = H*D; head h owns channels h*D .. h*D+D-1 of every row, so no
+// head-split kernel is needed: heads are indexed here):
+//   q     [B, Tq, C]   queries, read as vec4 (D % 4 == 0, so a head's D channels are D/4 whole vec4s)
+//   k, v  [B, Tk, C]   keys and values (self-attention: k = v = the same sequence, even the same buffer)
+//   mask  [B, Tk]      key padding mask, 1 keep / 0 pad (any nonzero keeps); ignored when has_mask == 0
+//   out   [B, Tq, C]   softmax(scale * q_h k_h^T + mask) v_h, per head, written back into the head's channels
+//   lse   [B, H, Tq]   per-row log-sum-exp of the scaled, masked scores: what the backward recomputes P from
+//
+// Algorithm: one invocation owns one query row of one head (row = (b*H + h)*Tq + i, which is also its lse
+// index) and keeps q*scale and its D-vector accumulator in registers (arrays of vec4, D <= 128). It streams
+// the K/V rows of its (b, h) in blocks of 4 keys: 4 scores, the block max m_blk, and when m_blk exceeds the
+// running max m the accumulator and the running denominator l are rescaled by exp(m - m_blk) once per
+// block; then acc += sum_u exp(s_u - m) v_u. At the end out = acc / l and lse = m + log(l). The [Tq, Tk]
+// score matrix never exists in device memory. A workgroup holds WG consecutive rows (mostly one (b, h)), so
+// its invocations stream the same K/V rows (cache-friendly on CPUs); WG is an override. (The GPU-friendly
+// variant, K/V tiles staged in workgroup memory, is left for the tuning task: on llvmpipe barriers and
+// workgroup memory are slow and the register design wins.)
+//
+// Fully masked row (every key padded, or Tk == 0): out = 0 and lse = MASKED_LSE = -1e30, a sentinel the
+// backward recognises (lse < -1e29) so no gradient flows from that row.
+//
+// FLOP convention (used by the benchmark): forward = 4*B*H*Tq*Tk*D (2*D for q.k, 2*D for p*v, per pair);
+// backward ~ 2.5x forward = 10*B*H*Tq*Tk*D (q.k, dout.v, dq, dk, dv: 5 products of 2*D flops per pair;
+// the two-kernel backward without atomics actually executes 14*D per pair, q.k and dout.v being
+// recomputed in both kernels, but the convention counts the algorithm, not the recompute).
+// Memory saved by fusing versus materialising scores: the [B, H, Tq, Tk] f32 score/probability matrix
+// (4*B*H*Tq*Tk bytes, written and read back at least twice: scores, softmax, P*V) is replaced by the
+// [B, H, Tq] lse (4*B*H*Tq bytes), i.e. a factor Tk less; e.g. B=32, H=8, Tq=Tk=512: 268 MB vs 0.5 MB.
+
+struct Params {
+  B: u32,
+  H: u32,
+  Tq: u32,
+  Tk: u32,
+  D: u32,
+  has_mask: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<vec4f>;
+@group(0) @binding(1) var<storage, read> k: array<vec4f>;
+@group(0) @binding(2) var<storage, read> v: array<vec4f>;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+
+// Query rows per workgroup (one invocation each).
+override WG: u32 = 64;
+
+const MAX_D4: u32 = 32u;        // D <= 128
+const NEG_BIG: f32 = -3.0e38;   // "minus infinity" that stays finite: exp(NEG_BIG - x) == 0, no NaN
+const MASKED_LSE: f32 = -1.0e30; // lse of a fully masked row
+
+fn key_kept(b: u32, j: u32) -> bool {
+  return params.has_mask == 0u || mask[b * params.Tk + j] != 0.0;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * WG + lid;
+  let Tq = params.Tq;
+  let Tk = params.Tk;
+  let H = params.H;
+  if (row >= params.B * H * Tq) { return; }
+  let i = row % Tq;
+  let bh = row / Tq;
+  let h = bh % H;
+  let b = bh / H;
+  let D4 = params.D / 4u;
+  let C4 = H * D4;
+  let q_at = (b * Tq + i) * C4 + h * D4;
+
+  var qs: array<vec4f, MAX_D4>;  // q * scale
+  var acc: array<vec4f, MAX_D4>; // sum_j exp(s_j - m) v_j
+  for (var d = 0u; d < D4; d++) {
+    qs[d] = q[q_at + d] * params.scale;
+    acc[d] = vec4f(0.0);
+  }
+  var m = NEG_BIG; // running max of the scores seen
+  var l = 0.0;     // running sum of exp(s_j - m)
+
+  for (var j0 = 0u; j0 < Tk; j0 += 4u) {
+    // Keys j0 .. j0+3; those past Tk or padded are dropped (their rows clamped to stay in bounds).
+    var keep = vec4<bool>(false);
+    for (var u = 0u; u < 4u; u++) {
+      if (j0 + u < Tk) { keep[u] = key_kept(b, j0 + u); }
+    }
+    if (!any(keep)) { continue; }
+    let kv0 = (b * Tk + j0) * C4 + h * D4;
+    let kv1 = (b * Tk + min(j0 + 1u, Tk - 1u)) * C4 + h * D4;
+    let kv2 = (b * Tk + min(j0 + 2u, Tk - 1u)) * C4 + h * D4;
+    let kv3 = (b * Tk + min(j0 + 3u, Tk - 1u)) * C4 + h * D4;
+    var s = vec4f(0.0);
+    for (var d = 0u; d < D4; d++) {
+      let x = qs[d];
+      s += vec4f(dot(x, k[kv0 + d]), dot(x, k[kv1 + d]), dot(x, k[kv2 + d]), dot(x, k[kv3 + d]));
+    }
+    s = select(vec4f(NEG_BIG), s, keep);
+    let m_blk = max(max(s.x, s.y), max(s.z, s.w));
+    if (m_blk > m) {
+      // The max grew: rescale what was accumulated under the old max.
+      let alpha = exp(m - m_blk);
+      l *= alpha;
+      for (var d = 0u; d < D4; d++) { acc[d] *= alpha; }
+      m = m_blk;
+    }
+    let p = select(vec4f(0.0), exp(s - m), keep);
+    l += p.x + p.y + p.z + p.w;
+    for (var d = 0u; d < D4; d++) {
+      acc[d] += p.x * v[kv0 + d] + p.y * v[kv1 + d] + p.z * v[kv2 + d] + p.w * v[kv3 + d];
+    }
+  }
+
+  if (l > 0.0) {
+    let inv_l = 1.0 / l;
+    for (var d = 0u; d < D4; d++) { out[q_at + d] = acc[d] * inv_l; }
+    lse[row] = m + log(l);
+  } else {
+    for (var d = 0u; d < D4; d++) { out[q_at + d] = vec4f(0.0); }
+    lse[row] = MASKED_LSE;
+  }
+}

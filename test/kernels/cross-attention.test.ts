@@ -1,0 +1,201 @@
+// Fused cross-attention on the GPU vs the float64 reference: out and lse (forward), dq, dk, dv (backward).
+// Tq != Tk with sizes off the workgroup (1, 7, 63, 65, 129), D in {16, 32, 64}, H in {1, 2, 4, 8}, B in {1, 3},
+// padded keys and fully masked batch entries, large logits, self-attention, scale and workgroup overrides,
+// accumulate, and shape validation.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { crossAttentionBackward, crossAttentionForward, lengthMask, ref, type Gpu, type Tensor } from '@emofuse/kernels';
+import { expectClose } from '../helpers/close.ts';
+import { openGpu } from '../helpers/gpu.ts';
+import { randomF32 } from '../helpers/rng.ts';
+import { TOL } from '../tolerances.ts';
+
+const fx = await openGpu();
+afterAll(() => fx.gpu?.destroy());
+
+interface Case {
+  B: number;
+  Tq: number;
+  Tk: number;
+  H: number;
+  D: number;
+  /** Kept keys per batch entry (0 = fully masked entry), or null for no mask. */
+  lengths: number[] | null;
+  /** Multiplies q and k (large logits). */
+  gain?: number;
+  scale?: number;
+  seed: number;
+}
+
+function scaled(a: Float32Array, gain: number): Float32Array {
+  return gain === 1 ? a : a.map((x) => x * gain);
+}
+
+/** Largest |scale * q.k| over all (b, h, i, j): how large the logits of a case really are. */
+function maxAbsScore(q: Float32Array, k: Float32Array, c: Case): number {
+  const C = c.H * c.D;
+  const scale = c.scale ?? 1 / Math.sqrt(c.D);
+  let best = 0;
+  for (let b = 0; b < c.B; b++)
+    for (let h = 0; h < c.H; h++)
+      for (let i = 0; i < c.Tq; i++)
+        for (let j = 0; j < c.Tk; j++) {
+          let s = 0;
+          for (let d = 0; d < c.D; d++) s += q[(b * c.Tq + i) * C + h * c.D + d]! * k[(b * c.Tk + j) * C + h * c.D + d]!;
+          best = Math.max(best, Math.abs(s * scale));
+        }
+  return best;
+}
+
+function out(gpu: Gpu, shape: number[]): Tensor {
+  const t = gpu.empty(shape);
+  gpu.poison(t);
+  return t;
+}
+
+describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
+  const gpu = fx.gpu!;
+
+  async function runCase(c: Case, opts: { selfAttention?: boolean; workgroupSize?: number } = {}) {
+    const { B, Tq, Tk, H, D } = c;
+    const C = H * D;
+    const gain = c.gain ?? 1;
+    const tag = `B=${B} Tq=${Tq} Tk=${Tk} H=${H} D=${D}${c.lengths ? ` lengths=${c.lengths}` : ''}${gain !== 1 ? ` gain=${gain}` : ''}`;
+    const qs = scaled(randomF32(B * Tq * C, c.seed), gain);
+    const ks = opts.selfAttention ? qs : scaled(randomF32(B * Tk * C, c.seed + 1), gain);
+    const vs = opts.selfAttention ? qs : randomF32(B * Tk * C, c.seed + 2);
+    const douts = randomF32(B * Tq * C, c.seed + 3);
+    const masks = c.lengths ? lengthMask(c.lengths, Tk) : null;
+
+    const q = gpu.upload(qs, [B, Tq, C]);
+    const k = opts.selfAttention ? q : gpu.upload(ks, [B, Tk, C]);
+    const v = opts.selfAttention ? q : gpu.upload(vs, [B, Tk, C]);
+    const mask = masks ? gpu.upload(masks, [B, Tk]) : null;
+    const o = out(gpu, [B, Tq, C]);
+    const lse = out(gpu, [B, H, Tq]);
+    const dout = gpu.upload(douts, [B, Tq, C]);
+    const dq = out(gpu, [B, Tq, C]);
+    const dk = out(gpu, [B, Tk, C]);
+    const dv = out(gpu, [B, Tk, C]);
+    const heads = { heads: H, scale: c.scale, workgroupSize: opts.workgroupSize };
+    await crossAttentionForward(gpu, q, k, v, mask, o, lse, heads);
+    await crossAttentionBackward(gpu, q, k, v, mask, o, lse, dout, dq, dk, dv, heads);
+
+    const dims = { B, Tq, Tk, H, D, scale: c.scale };
+    const r = ref.crossAttentionForward(qs, ks, vs, masks, dims);
+    const g = ref.crossAttentionBackward(qs, ks, vs, masks, r.out, r.lse, douts, dims);
+    const outs = await gpu.read(o);
+    const lses = await gpu.read(lse);
+    expectClose(outs, r.out, TOL.attentionForward, { name: `cross-attention.fwd out ${tag}`, shape: [B, Tq, C] });
+    expectClose(lses, r.lse, TOL.attentionForward, { name: `cross-attention.fwd lse ${tag}`, shape: [B, H, Tq] });
+    const gq = await gpu.read(dq);
+    const gk = await gpu.read(dk);
+    const gv = await gpu.read(dv);
+    expectClose(gq, g.dq, TOL.attentionBackward, { name: `cross-attention.bwd dq ${tag}`, shape: [B, Tq, C] });
+    expectClose(gk, g.dk, TOL.attentionBackward, { name: `cross-attention.bwd dk ${tag}`, shape: [B, Tk, C] });
+    expectClose(gv, g.dv, TOL.attentionBackward, { name: `cross-attention.bwd dv ${tag}`, shape: [B, Tk, C] });
+    // Fully masked batch entries: exact zeros and the sentinel, not merely "close".
+    c.lengths?.forEach((len, b) => {
+      if (len !== 0) return;
+      expect(outs.subarray(b * Tq * C, (b + 1) * Tq * C).every((x) => x === 0)).toBe(true);
+      expect(lses.subarray(b * H * Tq, (b + 1) * H * Tq).every((x) => x === ref.CROSS_ATTENTION_MASKED_LSE)).toBe(true);
+      expect(gq.subarray(b * Tq * C, (b + 1) * Tq * C).every((x) => x === 0)).toBe(true);
+      expect(gk.subarray(b * Tk * C, (b + 1) * Tk * C).every((x) => x === 0)).toBe(true);
+      expect(gv.subarray(b * Tk * C, (b + 1) * Tk * C).every((x) => x === 0)).toBe(true);
+    });
+    return { qs, ks };
+  }
+
+  it.each<Case>([
+    { B: 1, Tq: 7, Tk: 129, H: 1, D: 16, lengths: null, seed: 1 },
+    { B: 3, Tq: 65, Tk: 63, H: 2, D: 32, lengths: [63, 40, 0], seed: 2 },
+    { B: 3, Tq: 1, Tk: 65, H: 4, D: 64, lengths: [1, 65, 30], seed: 3 },
+    { B: 1, Tq: 63, Tk: 1, H: 8, D: 16, lengths: null, seed: 4 },
+    { B: 3, Tq: 129, Tk: 7, H: 8, D: 32, lengths: [7, 0, 3], seed: 5 },
+    { B: 1, Tq: 65, Tk: 129, H: 2, D: 64, lengths: [100], seed: 6 },
+    { B: 3, Tq: 7, Tk: 1, H: 4, D: 16, lengths: [1, 0, 1], seed: 7 },
+  ])('forward + backward B=$B Tq=$Tq Tk=$Tk H=$H D=$D lengths=$lengths', async (c) => {
+    await runCase(c);
+  });
+
+  it('large logits (scores reach about +-80): stable, no NaN', async () => {
+    const c: Case = { B: 3, Tq: 33, Tk: 47, H: 2, D: 32, lengths: [47, 20, 0], gain: 4.5, seed: 8 };
+    const { qs, ks } = await runCase(c);
+    const m = maxAbsScore(qs, ks, c);
+    expect(m).toBeGreaterThan(60);
+    expect(m).toBeLessThan(150);
+  });
+
+  it('self-attention: q = k = v, one buffer bound three times', async () => {
+    await runCase({ B: 3, Tq: 65, Tk: 65, H: 4, D: 16, lengths: [65, 10, 0], seed: 9 }, { selfAttention: true });
+  });
+
+  it('scale override and a workgroup size override give the reference result', async () => {
+    await runCase({ B: 1, Tq: 33, Tk: 17, H: 2, D: 32, lengths: [13], scale: 0.3, seed: 10 }, { workgroupSize: 16 });
+  });
+
+  it('backward accumulates into dq, dk, dv when asked', async () => {
+    const [B, Tq, Tk, H, D] = [1, 9, 13, 2, 16];
+    const C = H * D;
+    const dims = { B, Tq, Tk, H, D };
+    const qs = randomF32(B * Tq * C, 21);
+    const ks = randomF32(B * Tk * C, 22);
+    const vs = randomF32(B * Tk * C, 23);
+    const douts = randomF32(B * Tq * C, 24);
+    const masks = lengthMask([11], Tk);
+    const prior = [randomF32(B * Tq * C, 25), randomF32(B * Tk * C, 26), randomF32(B * Tk * C, 27)] as const;
+    const q = gpu.upload(qs, [B, Tq, C]);
+    const k = gpu.upload(ks, [B, Tk, C]);
+    const v = gpu.upload(vs, [B, Tk, C]);
+    const mask = gpu.upload(masks, [B, Tk]);
+    const o = out(gpu, [B, Tq, C]);
+    const lse = out(gpu, [B, H, Tq]);
+    const dq = gpu.upload(prior[0], [B, Tq, C]);
+    const dk = gpu.upload(prior[1], [B, Tk, C]);
+    const dv = gpu.upload(prior[2], [B, Tk, C]);
+    const drow = out(gpu, [B, H, Tq]);
+    await crossAttentionForward(gpu, q, k, v, mask, o, lse, { heads: H });
+    await crossAttentionBackward(gpu, q, k, v, mask, o, lse, gpu.upload(douts, [B, Tq, C]), dq, dk, dv, { heads: H, accumulate: true, drow });
+    const r = ref.crossAttentionForward(qs, ks, vs, masks, dims);
+    const g = ref.crossAttentionBackward(qs, ks, vs, masks, r.out, r.lse, douts, dims);
+    const plus = (a: Float64Array, p: Float32Array) => a.map((x, i) => x + p[i]!);
+    expectClose(await gpu.read(dq), plus(g.dq, prior[0]), TOL.attentionBackward, { name: 'cross-attention.bwd dq accumulate' });
+    expectClose(await gpu.read(dk), plus(g.dk, prior[1]), TOL.attentionBackward, { name: 'cross-attention.bwd dk accumulate' });
+    expectClose(await gpu.read(dv), plus(g.dv, prior[2]), TOL.attentionBackward, { name: 'cross-attention.bwd dv accumulate' });
+    // The caller's Drow scratch was used: it holds rowsum(dout * out).
+    const drows = await gpu.read(drow);
+    const d0 = Array.from({ length: D }, (_, d) => douts[d]! * r.out[d]!).reduce((a, b) => a + b, 0);
+    expect(drows[0]).toBeCloseTo(d0, 4);
+  });
+
+  it('rejects bad shapes before dispatch', async () => {
+    const t = (...shape: number[]) => gpu.empty(shape);
+    const q = t(2, 5, 32);
+    const k = t(2, 7, 32);
+    const v = t(2, 7, 32);
+    const o = t(2, 5, 32);
+    const lse = t(2, 4, 5);
+    await expect(crossAttentionForward(gpu, q, k, v, null, o, lse, { heads: 3 })).rejects.toThrow(/cross-attention\.fwd.*not divisible by heads/);
+    await expect(crossAttentionForward(gpu, t(2, 5, 24), t(2, 7, 24), t(2, 7, 24), null, t(2, 5, 24), t(2, 4, 5), { heads: 4 })).rejects.toThrow(
+      /head size D = C\/H = 24\/4 = 6 must be a multiple of 4 and at most 128/,
+    );
+    await expect(crossAttentionForward(gpu, t(1, 2, 264), t(1, 3, 264), t(1, 3, 264), null, t(1, 2, 264), t(1, 2, 2), { heads: 2 })).rejects.toThrow(
+      /D = C\/H = 264\/2 = 132 must be a multiple of 4 and at most 128/,
+    );
+    await expect(crossAttentionForward(gpu, q, k, t(2, 6, 32), null, o, lse, { heads: 4 })).rejects.toThrow(/v must have shape \[2, 7, 32\]/);
+    await expect(crossAttentionForward(gpu, q, t(1, 7, 32), t(1, 7, 32), null, o, lse, { heads: 4 })).rejects.toThrow(/k must have shape \[2, 7, 32\]/);
+    await expect(crossAttentionForward(gpu, q, k, v, t(2, 5), o, lse, { heads: 4 })).rejects.toThrow(/mask must have shape \[2, 7\]/);
+    await expect(crossAttentionForward(gpu, q, k, v, null, o, t(2, 5, 4), { heads: 4 })).rejects.toThrow(/lse must have shape \[2, 4, 5\]/);
+    await expect(crossAttentionForward(gpu, q, k, v, null, t(2, 7, 32), lse, { heads: 4 })).rejects.toThrow(/out must have shape \[2, 5, 32\]/);
+    await expect(crossAttentionForward(gpu, q, k, v, null, q, lse, { heads: 4 })).rejects.toThrow(/same buffer/);
+    const dq = t(2, 5, 32);
+    const dk = t(2, 7, 32);
+    await expect(crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, dk, dk, { heads: 4 })).rejects.toThrow(/same buffer/);
+    await expect(crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, t(2, 5, 32), t(2, 7, 32), { heads: 4 })).rejects.toThrow(
+      /dk must have shape \[2, 7, 32\]/,
+    );
+    await expect(crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, dk, t(2, 7, 32), { heads: 4, drow: t(39) })).rejects.toThrow(
+      /drow scratch must have at least B\*H\*Tq = 40/,
+    );
+  });
+});
