@@ -2,6 +2,7 @@
 
 import type { KernelDef } from '../runtime/kernel.ts';
 import { addForwardKernel } from './add.ts';
+import { crossAttentionBackwardDkDvKernel, crossAttentionBackwardDqKernel, crossAttentionDrowKernel, crossAttentionForwardKernel } from './cross-attention.ts';
 import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
 import { matmulBackwardBiasKernel, matmulForwardKernel } from './matmul.ts';
 import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
@@ -11,6 +12,7 @@ import { dropoutBackwardKernel, dropoutForwardKernel } from './dropout.ts';
 import { meanPoolBackwardKernel, meanPoolForwardKernel } from './mean-pool.ts';
 
 export * from './add.ts';
+export * from './cross-attention.ts';
 export * from './gelu.ts';
 export * from './matmul.ts';
 export * from './softmax.ts';
@@ -21,6 +23,10 @@ export * from './mean-pool.ts';
 
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
+  crossAttentionForwardKernel,
+  crossAttentionDrowKernel,
+  crossAttentionBackwardDqKernel,
+  crossAttentionBackwardDkDvKernel,
   geluForwardKernel,
   geluBackwardKernel,
   matmulForwardKernel,
