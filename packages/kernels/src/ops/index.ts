@@ -10,6 +10,8 @@ import { layerNormBackwardKernel, layerNormBackwardParamsKernel, layerNormForwar
 import { attentionMergeHeadsKernel, attentionSplitHeadsKernel } from './attention-unfused.ts';
 import { dropoutBackwardKernel, dropoutForwardKernel } from './dropout.ts';
 import { meanPoolBackwardKernel, meanPoolForwardKernel } from './mean-pool.ts';
+import { crossEntropyKernel } from './cross-entropy.ts';
+import { adamwKernel } from './adamw.ts';
 
 export * from './add.ts';
 export * from './cross-attention.ts';
@@ -20,6 +22,8 @@ export * from './layer-norm.ts';
 export * from './attention-unfused.ts';
 export * from './dropout.ts';
 export * from './mean-pool.ts';
+export * from './cross-entropy.ts';
+export * from './adamw.ts';
 
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
@@ -44,4 +48,6 @@ export const allKernels: readonly KernelDef[] = [
   dropoutBackwardKernel,
   meanPoolForwardKernel,
   meanPoolBackwardKernel,
+  crossEntropyKernel,
+  adamwKernel,
 ];

@@ -8,3 +8,5 @@ export * from './softmax.ts';
 export * from './layer-norm.ts';
 export * from './dropout.ts';
 export * from './mean-pool.ts';
+export * from './cross-entropy.ts';
+export * from './adamw.ts';
