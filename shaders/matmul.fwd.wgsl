@@ -19,6 +19,7 @@
 // Algorithm: no workgroup memory, no barriers (llvmpipe: register blocking wins). Each invocation owns a
 // TM x 4 block of C (TM rows, one vec4 of 4 columns) in registers and walks k: per k it loads TM values of
 // op(A) and 4 of op(B) (gathered into a vec4 through the strides of the layout) and does TM vec4 FMAs.
+// k runs in chunks of KC = 64 summed separately (two-level summation keeps f32 error low for K in the 1000s).
 // Tails: row / column indices are clamped to M-1 / N-1 for the loads (always in bounds, no branch in the
 // k loop) and the stores are masked. Grid: (ceil(N / (4 WG_X)), ceil(M / (TM WG_Y)), batch).
 
@@ -49,6 +50,7 @@ override WG_Y: u32 = 8;  // invocations along M (each covers TM rows)
 override TM: u32 = 4;    // rows of C per invocation, 1..MAX_TM
 
 const MAX_TM: u32 = 8;
+override KC: u32 = 64;   // k terms summed per partial accumulator (two-level summation)
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
 fn gelu(v: f32) -> f32 {
@@ -88,13 +90,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var i = 0u; i < TM; i = i + 1u) { a_row[i] = a_base + min(m0 + i, M - 1u) * a_sm; }
     var b_col = vec4u(b_base) + bn;
     var a_k = 0u;
-    for (var k = 0u; k < K; k = k + 1u) {
-      let bv = vec4f(b[b_col.x], b[b_col.y], b[b_col.z], b[b_col.w]);
-      for (var i = 0u; i < TM; i = i + 1u) {
-        acc[i] = fma(vec4f(a[a_row[i] + a_k]), bv, acc[i]);
+    for (var k0 = 0u; k0 < K; k0 = k0 + KC) {
+      // Sum a chunk of KC terms on its own, then add it in: the f32 rounding chain is ~K/KC + KC long, not K.
+      var part: array<vec4f, MAX_TM>;
+      for (var i = 0u; i < TM; i = i + 1u) { part[i] = vec4f(0.0); }
+      let k1 = min(k0 + KC, K);
+      for (var k = k0; k < k1; k = k + 1u) {
+        let bv = vec4f(b[b_col.x], b[b_col.y], b[b_col.z], b[b_col.w]);
+        for (var i = 0u; i < TM; i = i + 1u) {
+          part[i] = fma(vec4f(a[a_row[i] + a_k]), bv, part[i]);
+        }
+        b_col = b_col + vec4u(b_sk);
+        a_k = a_k + a_sk;
       }
-      b_col = b_col + vec4u(b_sk);
-      a_k = a_k + a_sk;
+      for (var i = 0u; i < TM; i = i + 1u) { acc[i] = acc[i] + part[i]; }
     }
   }
 

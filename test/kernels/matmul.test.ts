@@ -95,7 +95,7 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     await runForward(c, 100 + 10 * i);
   });
 
-  it.each<Record<string, number>>([{ TM: 1 }, { TM: 3 }, { TM: 8, WG_X: 4, WG_Y: 2 }, { WG_X: 1, WG_Y: 1 }])('forward with tile overrides %o stays exact on tails', async (ov) => {
+  it.each<Record<string, number>>([{ TM: 1 }, { TM: 3 }, { TM: 8, WG_X: 4, WG_Y: 2 }, { WG_X: 1, WG_Y: 1, KC: 5 }])('forward with tile overrides %o stays exact on tails', async (ov) => {
     await runForward({ M: 65, N: 63, K: 7, batch: 3, transA: true, transB: false, broadcastB: true, bias: true, gelu: true }, 7, ov);
     await runForward({ M: 7, N: 129, K: 65, batch: 1, transA: false, transB: true, broadcastB: false, bias: false, gelu: false }, 8, ov);
   });

@@ -16,6 +16,7 @@ import { describeShapes, expectDistinct, expectPositiveInt, expectSize } from '.
 const WG_X = 8;
 const WG_Y = 8;
 const TM = 4; // rows per invocation; the column block is one vec4 (4 columns)
+const KC = 64; // k terms per partial sum
 const MAX_TM = 8; // MAX_TM in matmul.fwd.wgsl
 const DBIAS_WG = 64;
 
@@ -44,7 +45,7 @@ export const matmulForwardKernel: KernelDef = {
     ['write_pre', 'u32'],
     ['accumulate', 'u32'],
   ],
-  overrides: { WG_X, WG_Y, TM },
+  overrides: { WG_X, WG_Y, TM, KC },
 };
 
 export const matmulBackwardBiasKernel: KernelDef = {
@@ -91,7 +92,7 @@ export interface MatmulForwardOptions extends MatmulLayout {
   pre?: Tensor;
   /** Add into C instead of overwriting it. */
   accumulate?: boolean;
-  /** Tile overrides (WG_X, WG_Y, TM), for tuning; defaults are matmulForwardKernel.overrides. */
+  /** Tile overrides (WG_X, WG_Y, TM, KC), for tuning; defaults are matmulForwardKernel.overrides. */
   overrides?: Readonly<Record<string, number>>;
 }
 
@@ -131,6 +132,7 @@ async function dispatchMatmul(gpu: Gpu, name: string, a: Tensor, b: Tensor, c: T
   const ov = { ...matmulForwardKernel.overrides!, ...(o.overrides ?? {}) };
   const tm = ov.TM!;
   if (!Number.isInteger(tm) || tm < 1 || tm > MAX_TM) throw new KernelError(name, shapes, `override TM must be an integer in 1..${MAX_TM}, got ${tm}`, 'shape');
+  if (!Number.isInteger(ov.KC) || ov.KC! < 1) throw new KernelError(name, shapes, `override KC must be a positive integer, got ${ov.KC}`, 'shape');
   const grid: [number, number, number] = [Math.ceil(o.N / (4 * ov.WG_X!)), Math.ceil(o.M / (tm * ov.WG_Y!)), o.batch];
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (grid.some((g) => g > maxDim)) {
