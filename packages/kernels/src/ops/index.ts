@@ -12,6 +12,7 @@ import { dropoutBackwardKernel, dropoutForwardKernel } from './dropout.ts';
 import { meanPoolBackwardKernel, meanPoolForwardKernel } from './mean-pool.ts';
 import { crossEntropyKernel } from './cross-entropy.ts';
 import { adamwKernel } from './adamw.ts';
+import { gradNormFinalKernel, gradNormPartialKernel } from './grad-norm.ts';
 
 export * from './add.ts';
 export * from './cross-attention.ts';
@@ -24,6 +25,7 @@ export * from './dropout.ts';
 export * from './mean-pool.ts';
 export * from './cross-entropy.ts';
 export * from './adamw.ts';
+export * from './grad-norm.ts';
 
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
@@ -50,4 +52,6 @@ export const allKernels: readonly KernelDef[] = [
   meanPoolBackwardKernel,
   crossEntropyKernel,
   adamwKernel,
+  gradNormPartialKernel,
+  gradNormFinalKernel,
 ];

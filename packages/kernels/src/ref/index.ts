@@ -10,3 +10,4 @@ export * from './dropout.ts';
 export * from './mean-pool.ts';
 export * from './cross-entropy.ts';
 export * from './adamw.ts';
+export * from './grad-norm.ts';
