@@ -1,26 +1,2 @@
-// One tolerance table for every op: |gpu - ref| <= atol + rtol * |ref|, ref accumulated in float64.
-// GPU results are f32; reductions over K terms lose about sqrt(K) * 6e-8 relative, so matmul-like ops get
-// more room than elementwise ones. Change a number here only with a reason in the commit message.
-
-import type { Tolerance } from './helpers/close.ts';
-
-export const TOL = {
-  add: { atol: 1e-6, rtol: 1e-6 },
-  gelu: { atol: 1e-5, rtol: 1e-5 },
-  matmul: { atol: 1e-4, rtol: 1e-4 },
-  matmulBackward: { atol: 2e-4, rtol: 2e-4 },
-  attentionForward: { atol: 1e-4, rtol: 1e-4 },
-  attentionBackward: { atol: 3e-4, rtol: 1e-3 },
-  softmax: { atol: 1e-6, rtol: 1e-5 },
-  softmaxBackward: { atol: 1e-5, rtol: 1e-4 },
-  layerNorm: { atol: 1e-5, rtol: 1e-5 },
-  layerNormBackward: { atol: 1e-4, rtol: 1e-4 },
-  dropout: { atol: 1e-6, rtol: 1e-6 },
-  meanPool: { atol: 1e-5, rtol: 1e-5 },
-  crossEntropy: { atol: 1e-5, rtol: 1e-5 },
-  adamw: { atol: 1e-6, rtol: 1e-5 },
-  gradNorm: { atol: 1e-5, rtol: 1e-5 },
-} satisfies Record<string, Tolerance>;
-
-/** Reference backward vs central finite differences (float64 both sides). */
-export const FD_TOL: Tolerance = { atol: 1e-6, rtol: 1e-5 };
+// The one tolerance table lives beside the kernels (the self-check and the benchmarks use it too).
+export { FD_TOL, TOL } from '@emofuse/kernels';

@@ -5,6 +5,7 @@ export * from './runtime/gpu.ts';
 export * from './runtime/kernel.ts';
 export * from './compare.ts';
 export * from './random.ts';
+export * from './tolerances.ts';
 export * from './self-check.ts';
 export * from './ops/index.ts';
 export * as ref from './ref/index.ts';

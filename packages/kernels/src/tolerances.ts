@@ -8,4 +8,20 @@ import type { Tolerance } from './compare.ts';
 export const TOL = {
   add: { atol: 1e-6, rtol: 1e-6 },
   gelu: { atol: 1e-5, rtol: 1e-5 },
+  matmul: { atol: 1e-4, rtol: 1e-4 },
+  matmulBackward: { atol: 2e-4, rtol: 2e-4 },
+  attentionForward: { atol: 1e-4, rtol: 1e-4 },
+  attentionBackward: { atol: 3e-4, rtol: 1e-3 },
+  softmax: { atol: 1e-6, rtol: 1e-5 },
+  softmaxBackward: { atol: 1e-5, rtol: 1e-4 },
+  layerNorm: { atol: 1e-5, rtol: 1e-5 },
+  layerNormBackward: { atol: 1e-4, rtol: 1e-4 },
+  dropout: { atol: 1e-6, rtol: 1e-6 },
+  meanPool: { atol: 1e-5, rtol: 1e-5 },
+  crossEntropy: { atol: 1e-5, rtol: 1e-5 },
+  adamw: { atol: 1e-6, rtol: 1e-5 },
+  gradNorm: { atol: 1e-5, rtol: 1e-5 },
 } satisfies Record<string, Tolerance>;
+
+/** Reference backward vs central finite differences (float64 both sides). */
+export const FD_TOL: Tolerance = { atol: 1e-6, rtol: 1e-5 };

@@ -77,7 +77,7 @@ Examples:
           const checks = await runSelfChecks(gpu, (r) => {
             if (!opts.json)
               console.log(
-                `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(40)} max abs ${r.maxAbs.toExponential(2)}  max rel ${r.maxRel.toExponential(2)}  ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n         ' + r.error : ''}`,
+                `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(56)} max abs ${r.maxAbs.toExponential(2)}  max rel ${r.maxRel.toExponential(2)}  ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n         ' + r.error : ''}`,
               );
           });
           report.compiled = compiled;

@@ -16,7 +16,7 @@ export class KernelError extends Error {
     readonly gpuMessage: string,
     readonly kind: 'validation' | 'out-of-memory' | 'internal' | 'compilation' | 'device-lost' | 'shape',
   ) {
-    super(`${kernel}${shapes ? ` [${shapes}]` : ''}: WebGPU ${kind} error: ${gpuMessage}`);
+    super(`${kernel}${shapes ? ` [${shapes}]` : ''}: ${kind === 'shape' ? '' : `WebGPU ${kind} error: `}${gpuMessage}`);
   }
 }
 
