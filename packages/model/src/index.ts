@@ -1,0 +1,3 @@
+// @emofuse/model: encoders, datasets, the feature cache, the fusion model, training and metrics.
+
+export * from './features.ts';
