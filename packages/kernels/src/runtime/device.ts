@@ -179,7 +179,7 @@ export async function acquireAdapter(choice: AdapterChoice): Promise<AcquiredAda
       `Tried:\n${tried.map((t) => '  - ' + t).join('\n')}\n` +
       `Without a GPU, install Mesa's software drivers (Debian/Ubuntu: ` +
       `'apt-get install libvulkan1 mesa-vulkan-drivers libegl1 libegl-mesa0 libgles2', Mesa >= 24; ` +
-      `on Debian 12 from bookworm-backports), or run 'scripts/setup-system.sh'.`,
+      `on Debian 12 from bookworm-backports), or run 'bash scripts/setup.sh' in the emofuse folder.`,
   );
 }
 
