@@ -1,3 +1,4 @@
 // @emofuse/model: encoders, datasets, the feature cache, the fusion model, training and metrics.
 
 export * from './features.ts';
+export * from './audio/index.ts';

@@ -1,0 +1,199 @@
+// Audio loading for the encoders: any WAV (8/16/24/32-bit PCM, 32/64-bit float, any channel count, any rate)
+// through `wavefile`, other containers (MELD.Raw's .mp4) through the `ffmpeg` program; then a down-mix to mono
+// and a resample to the encoders' 16 kHz with an anti-aliasing low-pass (`wave-resampler`: 16th-order
+// Butterworth low-pass at the lower Nyquist, then windowed-sinc interpolation).
+// Every failure is an AudioError naming the file and what is wrong with it, so extraction can skip, count and
+// list bad files instead of crashing.
+
+import { readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import wavefilePkg from 'wavefile';
+import resamplerPkg from 'wave-resampler';
+
+const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
+const { resample } = resamplerPkg as unknown as typeof import('wave-resampler');
+
+/** The sample rate every built-in and transformers.js audio encoder expects. */
+export const TARGET_SAMPLE_RATE = 16_000;
+/** A clip whose peak stays below this (about -80 dBFS) is reported as silent. */
+export const SILENCE_PEAK = 1e-4;
+
+export type AudioProblem = 'missing' | 'empty' | 'corrupt' | 'truncated' | 'silent' | 'unsupported' | 'no-decoder';
+
+export class AudioError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problem: AudioProblem,
+    detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+    this.name = 'AudioError';
+  }
+}
+
+/** Decoded audio before down-mixing: one Float32Array per channel, samples in [-1, 1]. */
+export interface DecodedAudio {
+  sampleRate: number;
+  channels: Float32Array[];
+}
+
+/** Reads the RIFF chunk list and checks the declared data size against the bytes present. */
+function checkRiff(bytes: Uint8Array, file: string): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tag = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (bytes.length < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') {
+    throw new AudioError(file, 'corrupt', 'not a WAV file (no RIFF/WAVE header)');
+  }
+  let at = 12;
+  let sawFmt = false;
+  while (at + 8 <= bytes.length) {
+    const id = tag(at);
+    const size = view.getUint32(at + 4, true);
+    if (id === 'fmt ') sawFmt = true;
+    if (id === 'data') {
+      if (!sawFmt) throw new AudioError(file, 'corrupt', "WAV 'data' chunk comes before its 'fmt ' chunk");
+      const present = bytes.length - (at + 8);
+      if (size === 0 || present === 0) throw new AudioError(file, 'empty', 'WAV file has no audio samples');
+      // 0xFFFFFFFF / 0 are written by streaming encoders that never patch the size: trust the bytes present.
+      if (size !== 0xffffffff && present < size) {
+        throw new AudioError(file, 'truncated', `WAV file is truncated: the data chunk declares ${size} bytes, ${present} are present`);
+      }
+      return;
+    }
+    at += 8 + size + (size & 1);
+  }
+  throw new AudioError(file, sawFmt ? 'empty' : 'corrupt', sawFmt ? "WAV file has no 'data' chunk" : "WAV file has no 'fmt ' chunk");
+}
+
+/** Decodes WAV bytes to float channels in [-1, 1]. */
+export function decodeWav(bytes: Uint8Array, file = '<wav>'): DecodedAudio {
+  checkRiff(bytes, file);
+  const wav = new WaveFile();
+  try {
+    wav.fromBuffer(bytes);
+  } catch (err) {
+    throw new AudioError(file, 'corrupt', `cannot decode WAV: ${(err as Error).message}`);
+  }
+  const fmt = wav.fmt as { numChannels: number; sampleRate: number; audioFormat: number };
+  const bitDepth = (wav as unknown as { bitDepth: string }).bitDepth;
+  const numChannels = fmt.numChannels;
+  const sampleRate = fmt.sampleRate;
+  if (!(numChannels >= 1) || !(sampleRate >= 1000)) {
+    throw new AudioError(file, 'corrupt', `implausible WAV header: ${numChannels} channels at ${sampleRate} Hz`);
+  }
+  // Integer PCM is scaled by 2^(bits-1) (8-bit is unsigned, centred on 128); float is already in [-1, 1].
+  let scale: number;
+  let offset = 0;
+  switch (bitDepth) {
+    case '8': scale = 128; offset = -128; break;
+    case '16': scale = 32768; break;
+    case '24': scale = 8388608; break;
+    case '32': scale = 2147483648; break;
+    case '32f': case '64': scale = 1; break;
+    default:
+      throw new AudioError(file, 'unsupported', `WAV encoding '${bitDepth}' (format ${fmt.audioFormat}) is not supported: convert it to PCM, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`);
+  }
+  let raw: Float64Array | Float64Array[];
+  try {
+    raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
+  } catch (err) {
+    throw new AudioError(file, 'corrupt', `cannot read WAV samples: ${(err as Error).message}`);
+  }
+  const perChannel = numChannels === 1 ? [raw as Float64Array] : (raw as Float64Array[]);
+  const channels = perChannel.map((c) => {
+    const out = new Float32Array(c.length);
+    for (let i = 0; i < c.length; i++) out[i] = (c[i]! + offset) / scale;
+    return out;
+  });
+  if (channels.length === 0 || channels[0]!.length === 0) throw new AudioError(file, 'empty', 'WAV file has no audio samples');
+  return { sampleRate, channels };
+}
+
+/** Averages the channels into one. */
+export function downmix(channels: readonly Float32Array[]): Float32Array {
+  if (channels.length === 1) return channels[0]!;
+  const n = Math.min(...channels.map((c) => c.length));
+  const out = new Float32Array(n);
+  for (const c of channels) for (let i = 0; i < n; i++) out[i]! += c[i]!;
+  for (let i = 0; i < n; i++) out[i]! /= channels.length;
+  return out;
+}
+
+/**
+ * Resamples mono audio. Downsampling first low-passes at the new Nyquist (16th-order Butterworth) so content
+ * above it is removed rather than aliased; interpolation is windowed sinc.
+ */
+export function resampleTo(samples: Float32Array, fromRate: number, toRate: number): Float32Array {
+  if (fromRate === toRate) return samples;
+  const out = resample(samples, fromRate, toRate, { method: 'sinc', LPF: true, LPFType: 'IIR' });
+  return Float32Array.from(out);
+}
+
+function peak(samples: Float32Array): number {
+  let p = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const a = Math.abs(samples[i]!);
+    if (a > p) p = a;
+  }
+  return p;
+}
+
+let ffmpegFound: boolean | undefined;
+function hasFfmpeg(): boolean {
+  if (ffmpegFound === undefined) {
+    const r = spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' });
+    ffmpegFound = !r.error && r.status === 0;
+  }
+  return ffmpegFound;
+}
+
+/** Decodes any container ffmpeg knows straight to 16 kHz mono float (ffmpeg does the down-mix and resample). */
+function decodeWithFfmpeg(file: string, rate: number): Float32Array {
+  if (!hasFfmpeg()) {
+    throw new AudioError(file, 'no-decoder', "only WAV is decoded natively; other formats need the 'ffmpeg' program: install it (Debian/Ubuntu: apt-get install ffmpeg) or convert to WAV");
+  }
+  const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], {
+    maxBuffer: 1 << 30,
+  });
+  if (r.status !== 0) {
+    const msg = String(r.stderr ?? '').trim().split('\n').pop() ?? 'unknown error';
+    throw new AudioError(file, 'corrupt', `ffmpeg cannot decode it: ${msg}`);
+  }
+  const buf = r.stdout as Buffer;
+  const out = new Float32Array(buf.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+  if (out.length === 0) throw new AudioError(file, 'empty', 'no audio stream or no samples');
+  return out;
+}
+
+export interface LoadAudioOptions {
+  /** Output rate (default 16 kHz). */
+  sampleRate?: number;
+  /** Reject clips whose peak is below SILENCE_PEAK (default true). */
+  rejectSilent?: boolean;
+}
+
+/** Loads a clip as mono float samples at `sampleRate`, or throws an AudioError naming the file and the problem. */
+export function loadAudio(file: string, options: LoadAudioOptions = {}): Float32Array {
+  const rate = options.sampleRate ?? TARGET_SAMPLE_RATE;
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    throw new AudioError(file, 'missing', 'audio file not found');
+  }
+  if (size === 0) throw new AudioError(file, 'empty', 'audio file is empty (0 bytes)');
+  const bytes = new Uint8Array(readFileSync(file));
+  const isWav = bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === 'RIFF';
+  let mono: Float32Array;
+  if (isWav || /\.wav$/i.test(file)) {
+    const decoded = decodeWav(bytes, file);
+    mono = resampleTo(downmix(decoded.channels), decoded.sampleRate, rate);
+  } else {
+    mono = decodeWithFfmpeg(file, rate);
+  }
+  if ((options.rejectSilent ?? true) && peak(mono) < SILENCE_PEAK) {
+    throw new AudioError(file, 'silent', 'audio is silent (peak below -80 dBFS)');
+  }
+  return mono;
+}
