@@ -2,3 +2,4 @@
 
 export * from './features.ts';
 export * from './audio/index.ts';
+export * from './encoders/index.ts';

@@ -1,0 +1,43 @@
+// Encoders by spec: text 'hash' | 'bert[:<model id or folder>]', audio 'logmel' | 'ast[:<model id or folder>]'.
+
+import { createHashEncoder, HASH_DIM } from './hash.ts';
+import { createLogmelEncoder } from './logmel.ts';
+import type { AudioEncoder, TextEncoder } from './types.ts';
+
+export * from './types.ts';
+export * from './settings.ts';
+export { createHashEncoder, hashVector, loadBertTokenizer, HASH_DIM } from './hash.ts';
+export { createLogmelEncoder, createLogmelFrontEnd, patchTokens, LOGMEL_BINS } from './logmel.ts';
+
+export class EncoderSpecError extends Error {
+  override name = 'EncoderSpecError';
+}
+
+export const TEXT_ENCODERS = ['hash', 'bert[:<model id or folder>]'] as const;
+export const AUDIO_ENCODERS = ['logmel', 'ast[:<model id or folder>]'] as const;
+
+export async function createTextEncoder(spec: string): Promise<TextEncoder> {
+  const [kind, ...rest] = spec.split(':');
+  const arg = rest.join(':');
+  if (kind === 'hash') {
+    const dim = arg ? Number(arg) : HASH_DIM;
+    if (!Number.isInteger(dim) || dim < 2) throw new EncoderSpecError(`text encoder '${spec}': the width after 'hash:' must be an integer >= 2`);
+    return createHashEncoder(dim);
+  }
+  if (kind === 'bert') {
+    const { createBertEncoder } = await import('./transformers.ts');
+    return createBertEncoder(arg || undefined);
+  }
+  throw new EncoderSpecError(`unknown text encoder '${spec}': use one of ${TEXT_ENCODERS.join(', ')}`);
+}
+
+export async function createAudioEncoder(spec: string): Promise<AudioEncoder> {
+  const [kind, ...rest] = spec.split(':');
+  const arg = rest.join(':');
+  if (kind === 'logmel' && !arg) return createLogmelEncoder();
+  if (kind === 'ast') {
+    const { createAstEncoder } = await import('./transformers.ts');
+    return createAstEncoder(arg || undefined);
+  }
+  throw new EncoderSpecError(`unknown audio encoder '${spec}': use one of ${AUDIO_ENCODERS.join(', ')}`);
+}
