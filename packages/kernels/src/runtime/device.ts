@@ -76,7 +76,7 @@ function describe(info: GPUAdapterInfo, backend: AdapterDescription['backend'], 
   const isSoftware =
     Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
     architecture === 'software' ||
-    SOFTWARE_PATTERN.test(`${vendor} ${device} ${description}`);
+    SOFTWARE_PATTERN.test(`${vendor} ${architecture} ${device} ${description}`);
   return { backend, vendor, architecture, device, description, isSoftware, featureLevel };
 }
 
