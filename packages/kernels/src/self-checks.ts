@@ -15,6 +15,7 @@ import { matmulBackward, matmulForward } from './ops/matmul.ts';
 import { softmaxBackward, softmaxForward } from './ops/softmax.ts';
 import { lengthMask } from './random.ts';
 import * as ref from './ref/index.ts';
+import type { Gpu } from './runtime/gpu.ts';
 import type { SelfCheck } from './self-check.ts';
 import { TOL } from './tolerances.ts';
 
@@ -22,6 +23,28 @@ import { TOL } from './tolerances.ts';
 // the second batch entry has its last keys padded.
 const ATT = { B: 2, H: 4, Tq: 33, Tk: 47, D: 16 };
 const ATT_C = ATT.H * ATT.D;
+
+/** Seeded q, k, v, mask, dout on the GPU at the ATT shape, and their float64 reference results. */
+function attentionCase(gpu: Gpu, input: (n: number, salt: number) => Float32Array) {
+  const { B, H, Tq, Tk, D } = ATT;
+  const qs = input(B * Tq * ATT_C, 20);
+  const ks = input(B * Tk * ATT_C, 21);
+  const vs = input(B * Tk * ATT_C, 22);
+  const douts = input(B * Tq * ATT_C, 23);
+  const masks = lengthMask([Tk, Tk - 9], Tk);
+  return {
+    q: gpu.upload(qs, [B, Tq, ATT_C]),
+    k: gpu.upload(ks, [B, Tk, ATT_C]),
+    v: gpu.upload(vs, [B, Tk, ATT_C]),
+    mask: gpu.upload(masks, [B, Tk]),
+    dout: gpu.upload(douts, [B, Tq, ATT_C]),
+    expected() {
+      const f = ref.crossAttentionForward(qs, ks, vs, masks, { B, Tq, Tk, H, D });
+      const g = ref.crossAttentionBackward(qs, ks, vs, masks, f.out, f.lse, douts, { B, Tq, Tk, H, D });
+      return { f, g };
+    },
+  };
+}
 
 export const SELF_CHECKS: SelfCheck[] = [
   {
@@ -58,17 +81,8 @@ export const SELF_CHECKS: SelfCheck[] = [
     name: `cross-attention fused fwd+bwd B=${ATT.B} H=${ATT.H} Tq=${ATT.Tq} Tk=${ATT.Tk} D=${ATT.D}`,
     tol: TOL.attentionBackward,
     async run(gpu, input) {
-      const { B, H, Tq, Tk, D } = ATT;
-      const qs = input(B * Tq * ATT_C, 20);
-      const ks = input(B * Tk * ATT_C, 21);
-      const vs = input(B * Tk * ATT_C, 22);
-      const douts = input(B * Tq * ATT_C, 23);
-      const masks = lengthMask([Tk, Tk - 9], Tk);
-      const q = gpu.upload(qs, [B, Tq, ATT_C]);
-      const k = gpu.upload(ks, [B, Tk, ATT_C]);
-      const v = gpu.upload(vs, [B, Tk, ATT_C]);
-      const mask = gpu.upload(masks, [B, Tk]);
-      const dout = gpu.upload(douts, [B, Tq, ATT_C]);
+      const { B, H, Tq, Tk } = ATT;
+      const { q, k, v, mask, dout, expected } = attentionCase(gpu, input);
       const out = gpu.empty([B, Tq, ATT_C]);
       const lse = gpu.empty([B, H, Tq]);
       const dq = gpu.empty([B, Tq, ATT_C]);
@@ -77,8 +91,7 @@ export const SELF_CHECKS: SelfCheck[] = [
       for (const t of [out, lse, dq, dk, dv]) gpu.poison(t);
       await crossAttentionForward(gpu, q, k, v, mask, out, lse, { heads: H });
       await crossAttentionBackward(gpu, q, k, v, mask, out, lse, dout, dq, dk, dv, { heads: H });
-      const f = ref.crossAttentionForward(qs, ks, vs, masks, { B, Tq, Tk, H, D });
-      const g = ref.crossAttentionBackward(qs, ks, vs, masks, f.out, f.lse, douts, { B, Tq, Tk, H, D });
+      const { f, g } = expected();
       return [
         [await gpu.read(out), f.out],
         [await gpu.read(lse), f.lse],
@@ -92,18 +105,9 @@ export const SELF_CHECKS: SelfCheck[] = [
     name: `attention unfused (baseline) fwd+bwd, same shape`,
     tol: TOL.attentionBackward,
     async run(gpu, input) {
-      const { B, H, Tq, Tk, D } = ATT;
-      const qs = input(B * Tq * ATT_C, 20);
-      const ks = input(B * Tk * ATT_C, 21);
-      const vs = input(B * Tk * ATT_C, 22);
-      const douts = input(B * Tq * ATT_C, 23);
-      const masks = lengthMask([Tk, Tk - 9], Tk);
-      const q = gpu.upload(qs, [B, Tq, ATT_C]);
-      const k = gpu.upload(ks, [B, Tk, ATT_C]);
-      const v = gpu.upload(vs, [B, Tk, ATT_C]);
-      const mask = gpu.upload(masks, [B, Tk]);
-      const dout = gpu.upload(douts, [B, Tq, ATT_C]);
-      const ws = createAttentionUnfusedWorkspace(gpu, { B, H, Tq, Tk, D });
+      const { B, H, Tq, Tk } = ATT;
+      const { q, k, v, mask, dout, expected } = attentionCase(gpu, input);
+      const ws = createAttentionUnfusedWorkspace(gpu, { B, H, Tq, Tk, D: ATT.D });
       const out = gpu.empty([B, Tq, ATT_C]);
       const dq = gpu.empty([B, Tq, ATT_C]);
       const dk = gpu.empty([B, Tk, ATT_C]);
@@ -112,8 +116,7 @@ export const SELF_CHECKS: SelfCheck[] = [
       try {
         await attentionUnfusedForward(gpu, q, k, v, mask, out, ws, { heads: H });
         await attentionUnfusedBackward(gpu, dout, dq, dk, dv, ws, { heads: H });
-        const f = ref.crossAttentionForward(qs, ks, vs, masks, { B, Tq, Tk, H, D });
-        const g = ref.crossAttentionBackward(qs, ks, vs, masks, f.out, f.lse, douts, { B, Tq, Tk, H, D });
+        const { f, g } = expected();
         return [
           [await gpu.read(out), f.out],
           [await gpu.read(dq), g.dq],
