@@ -3,3 +3,7 @@
 export * from './features.ts';
 export * from './audio/index.ts';
 export * from './encoders/index.ts';
+export * from './fusion/backend.ts';
+export * from './fusion/backend-cpu.ts';
+export * from './fusion/backend-wgsl.ts';
+export * from './fusion/model.ts';

@@ -1,0 +1,633 @@
+// The fusion classifier of "A Simple Attention-Based Mechanism for Bimodal Emotion Classification" (Elabd & Jaf,
+// 2024), in one file that reads top to bottom: the config, the parameters, the forward pass, the backward pass,
+// the optimizer step. Written llm.c-style against a small backend (./backend.ts), so the same code trains on our
+// WGSL kernels (`wgsl`) and on their float64 CPU references (`cpu`). Every tensor line carries its shape.
+//
+//   text  [B, Tt, Ct] --proj--> t0 [B, Tt, C] --cross(t <- a)--> t1 --\
+//                                                                     concat [B, T, C] --self x L--> pool --> dropout --> logits [B, K_cls]
+//   audio [B, Ta, Ca] --proj + pos--> a0 [B, Ta, C] --cross(a <- t)--> a1 --/
+//
+// Dimensions: B batch, Tt / Ta text / audio tokens (fixed per model: batches are padded to them), T = Tt + Ta,
+// Ct / Ca input widths, C model width, H heads, D = C / H, F = ffnMult * C, K_cls classes.
+// Linear weights are stored [in, out]; every linear has a bias. The learned modality embedding of each modality
+// is its projection's bias: a vector added to every token of that modality, so a separate embedding would be the
+// same function with a redundant parameter.
+
+import type { Backend, BTensor, DropoutOpts } from './backend.ts';
+
+export const FUSION_VARIANTS = ['cross-self', 'cross', 'self', 'concat', 'mean', 'gate', 'text', 'audio'] as const;
+export type FusionVariant = (typeof FUSION_VARIANTS)[number];
+
+/** Everything that defines the model; saved in every checkpoint. */
+export interface FusionConfig {
+  /** cross-self (the paper), cross, self, concat, mean, gate, text, audio: see README "The fusion model". */
+  fusion: FusionVariant;
+  textDim: number; // Ct
+  audioDim: number; // Ca
+  maxTextLen: number; // Tt
+  maxAudioLen: number; // Ta
+  width: number; // C
+  heads: number; // H
+  /** Self-attention blocks after the cross-attention (cross-self, self, text, audio). */
+  layers: number;
+  ffnMult: number; // F = ffnMult * C
+  /** Drop probability before the classifier. */
+  dropout: number;
+  numClasses: number; // K_cls
+  /** Seeds the initialisation and the dropout masks. */
+  seed: number;
+}
+
+export const DEFAULT_FUSION: Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'seed'> = {
+  fusion: 'cross-self',
+  width: 256,
+  heads: 4,
+  layers: 1,
+  ffnMult: 2,
+  dropout: 0.1,
+  seed: 0,
+};
+
+export function checkFusionConfig(c: FusionConfig): void {
+  const bad = (m: string) => {
+    throw new Error(`fusion config: ${m}`);
+  };
+  if (!FUSION_VARIANTS.includes(c.fusion)) bad(`fusion must be one of ${FUSION_VARIANTS.join(', ')}, got '${c.fusion}'`);
+  for (const k of ['textDim', 'audioDim', 'maxTextLen', 'maxAudioLen', 'width', 'heads', 'ffnMult', 'numClasses'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
+  }
+  if (!Number.isInteger(c.layers) || c.layers < 0) bad(`layers must be an integer >= 0, got ${c.layers}`);
+  if (c.width % c.heads !== 0) bad(`width ${c.width} must be divisible by heads ${c.heads}`);
+  const D = c.width / c.heads;
+  if (D % 4 !== 0 || D > 128) bad(`head size width/heads = ${D} must be a multiple of 4 and at most 128 (the attention kernels' limits)`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must lie in [0, 1), got ${c.dropout}`);
+}
+
+// ------------------------------------------------------------------------------------------------ parameters
+
+export interface Param {
+  name: string;
+  shape: number[];
+  value: BTensor;
+  grad: BTensor;
+  /** AdamW moments. */
+  m: BTensor;
+  v: BTensor;
+  /** Weight decay applies to matrices only (not biases, layer-norm gains, positions). */
+  decay: boolean;
+}
+
+interface Linear {
+  w: Param; // [in, out]
+  b: Param; // [out]
+  inDim: number;
+  outDim: number;
+}
+
+interface AttentionBlock {
+  wq: Linear;
+  wk: Linear;
+  wv: Linear;
+  wo: Linear;
+  ln1g: Param;
+  ln1b: Param;
+  ff1: Linear;
+  ff2: Linear;
+  ln2g: Param;
+  ln2b: Param;
+}
+
+/** A seeded N(0, 1) stream (mulberry32 + Box-Muller): the same initial weights on every backend. */
+function gaussian(seed: number): () => number {
+  let a = seed >>> 0;
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+// ------------------------------------------------------------------------------------------------ activations
+
+/** What one attention block saves in the forward for its backward, and its gradient scratch. */
+interface BlockActs {
+  Tq: number;
+  Tk: number;
+  q: BTensor; // [B, Tq, C]
+  k: BTensor; // [B, Tk, C]
+  v: BTensor; // [B, Tk, C]
+  att: BTensor; // [B, Tq, C]
+  lse: BTensor; // [B, H, Tq]
+  o: BTensor; // [B, Tq, C]
+  r1: BTensor; // [B, Tq, C]
+  h1: BTensor; // [B, Tq, C]
+  mean1: BTensor; // [B * Tq]
+  rstd1: BTensor; // [B * Tq]
+  fpre: BTensor; // [B, Tq, F]
+  f: BTensor; // [B, Tq, F]
+  f2: BTensor; // [B, Tq, C]
+  r2: BTensor; // [B, Tq, C]
+  y: BTensor; // [B, Tq, C]  the block's output
+  mean2: BTensor; // [B * Tq]
+  rstd2: BTensor; // [B * Tq]
+  dy: BTensor; // [B, Tq, C]  gradient of y, written by whoever consumes y
+  dr2: BTensor; // [B, Tq, C]
+  df: BTensor; // [B, Tq, F]
+  dfpre: BTensor; // [B, Tq, F]
+  dh1: BTensor; // [B, Tq, C]
+  dr1: BTensor; // [B, Tq, C]
+  datt: BTensor; // [B, Tq, C]
+  dq: BTensor; // [B, Tq, C]
+  dk: BTensor; // [B, Tk, C]
+  dv: BTensor; // [B, Tk, C]
+}
+
+/** Inputs of one step, uploaded at its start (the only host-to-device traffic of a step). */
+export interface StepInputs {
+  text: Float32Array; // [B, Tt, Ct]
+  textMask: Float32Array; // [B, Tt]
+  audio: Float32Array; // [B, Ta, Ca]
+  audioMask: Float32Array; // [B, Ta]
+  /** Class ids, -1 for padding rows (ignored by the loss). */
+  labels: ArrayLike<number>; // [B]
+}
+
+export interface AdamwSettings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this (0: no clipping). */
+  maxGradNorm: number;
+}
+
+export class FusionModel {
+  readonly params: Param[] = [];
+  private textProj?: Linear;
+  private audioProj?: Linear;
+  private audioPos?: Param; // [Ta, C]
+  private crossTA?: AttentionBlock; // text queries attend to audio
+  private crossAT?: AttentionBlock; // audio queries attend to text
+  private selfBlocks: AttentionBlock[] = [];
+  private gateProj?: Linear; // [2C -> C], gate only
+  private headProj?: Linear; // pooled-feature MLP (concat, mean, gate)
+  private classifier!: Linear; // [C or 2C -> K_cls]
+  private acts = new Map<number, Acts>();
+  /** AdamW step count (1-based after the first update). */
+  step = 0;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly config: FusionConfig,
+  ) {}
+
+  /** A freshly initialised model: weights N(0, 1/in), biases and betas 0, gains 1, positions N(0, 0.02^2). */
+  static create(backend: Backend, config: FusionConfig): FusionModel {
+    checkFusionConfig(config);
+    const m = new FusionModel(backend, config);
+    m.build();
+    return m;
+  }
+
+  get numParams(): number {
+    return this.params.reduce((a, p) => a + p.value.size, 0);
+  }
+
+  private usesText(): boolean {
+    return this.config.fusion !== 'audio';
+  }
+  private usesAudio(): boolean {
+    return this.config.fusion !== 'text';
+  }
+  private pooledVariant(): boolean {
+    return this.config.fusion === 'concat' || this.config.fusion === 'mean' || this.config.fusion === 'gate';
+  }
+
+  private build(): void {
+    const c = this.config;
+    const C = c.width;
+    const F = c.ffnMult * C;
+    const rand = gaussian(c.seed * 7919 + 17);
+    const param = (name: string, shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0): Param => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      if (init === 'ones') data.fill(1);
+      if (init === 'normal') for (let i = 0; i < n; i++) data[i] = std * rand();
+      const be = this.backend;
+      const p: Param = {
+        name, shape, value: be.upload(data, shape, name), grad: be.zeros(shape, `d ${name}`),
+        m: be.zeros(shape, `m ${name}`), v: be.zeros(shape, `v ${name}`), decay: shape.length > 1 && !name.endsWith('pos'),
+      };
+      this.params.push(p);
+      return p;
+    };
+    const linear = (name: string, inDim: number, outDim: number): Linear => ({
+      w: param(`${name}.w`, [inDim, outDim], 'normal', 1 / Math.sqrt(inDim)),
+      b: param(`${name}.b`, [outDim], 'zeros'),
+      inDim,
+      outDim,
+    });
+    const block = (name: string): AttentionBlock => ({
+      wq: linear(`${name}.q`, C, C),
+      wk: linear(`${name}.k`, C, C),
+      wv: linear(`${name}.v`, C, C),
+      wo: linear(`${name}.o`, C, C),
+      ln1g: param(`${name}.ln1.g`, [C], 'ones'),
+      ln1b: param(`${name}.ln1.b`, [C], 'zeros'),
+      ff1: linear(`${name}.ff1`, C, F),
+      ff2: linear(`${name}.ff2`, F, C),
+      ln2g: param(`${name}.ln2.g`, [C], 'ones'),
+      ln2b: param(`${name}.ln2.b`, [C], 'zeros'),
+    });
+    if (this.usesText()) this.textProj = linear('text.proj', c.textDim, C);
+    if (this.usesAudio()) {
+      this.audioProj = linear('audio.proj', c.audioDim, C);
+      this.audioPos = param('audio.pos', [c.maxAudioLen, C], 'normal', 0.02);
+    }
+    if (c.fusion === 'cross-self' || c.fusion === 'cross') {
+      this.crossTA = block('cross.text_from_audio');
+      this.crossAT = block('cross.audio_from_text');
+    }
+    if (c.fusion === 'cross-self' || c.fusion === 'self' || c.fusion === 'text' || c.fusion === 'audio') {
+      for (let l = 0; l < c.layers; l++) this.selfBlocks.push(block(`self.${l}`));
+    }
+    if (c.fusion === 'gate') this.gateProj = linear('gate', 2 * C, C);
+    if (this.pooledVariant()) this.headProj = linear('head', c.fusion === 'concat' ? 2 * C : C, C);
+    this.classifier = linear('classifier', C, c.numClasses);
+  }
+
+  // ---------------------------------------------------------------------------------------------- activations
+
+  /** Activations for batch size B, allocated once and reused by every step of that size. */
+  private actsFor(B: number): Acts {
+    let a = this.acts.get(B);
+    if (a) return a;
+    const c = this.config;
+    const C = c.width;
+    const F = c.ffnMult * C;
+    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
+    const z = (shape: number[], label: string) => this.backend.zeros(shape, label);
+    const blockActs = (Tq: number, Tk: number, n: string): BlockActs => ({
+      Tq, Tk,
+      q: z([B, Tq, C], `${n}.q`), k: z([B, Tk, C], `${n}.k`), v: z([B, Tk, C], `${n}.v`), att: z([B, Tq, C], `${n}.att`),
+      lse: z([B, c.heads, Tq], `${n}.lse`), o: z([B, Tq, C], `${n}.o`), r1: z([B, Tq, C], `${n}.r1`), h1: z([B, Tq, C], `${n}.h1`),
+      mean1: z([B * Tq], `${n}.mean1`), rstd1: z([B * Tq], `${n}.rstd1`), fpre: z([B, Tq, F], `${n}.fpre`), f: z([B, Tq, F], `${n}.f`),
+      f2: z([B, Tq, C], `${n}.f2`), r2: z([B, Tq, C], `${n}.r2`), y: z([B, Tq, C], `${n}.y`), mean2: z([B * Tq], `${n}.mean2`),
+      rstd2: z([B * Tq], `${n}.rstd2`), dy: z([B, Tq, C], `${n}.dy`), dr2: z([B, Tq, C], `${n}.dr2`), df: z([B, Tq, F], `${n}.df`),
+      dfpre: z([B, Tq, F], `${n}.dfpre`), dh1: z([B, Tq, C], `${n}.dh1`), dr1: z([B, Tq, C], `${n}.dr1`),
+      datt: z([B, Tq, C], `${n}.datt`), dq: z([B, Tq, C], `${n}.dq`), dk: z([B, Tk, C], `${n}.dk`), dv: z([B, Tk, C], `${n}.dv`),
+    });
+    // Token sequence the self blocks and the pooling run over.
+    const f = c.fusion;
+    const T = f === 'text' ? Tt : f === 'audio' ? Ta : Tt + Ta;
+    const pooledIn = f === 'concat' ? 2 * C : C;
+    a = {
+      B, T,
+      text: z([B, Tt, c.textDim], 'in.text'), textMask: z([B, Tt], 'in.textMask'),
+      audio: z([B, Ta, c.audioDim], 'in.audio'), audioMask: z([B, Ta], 'in.audioMask'),
+      catMask: z([B, Tt + Ta], 'in.catMask'), labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
+      onesB: this.backend.upload(new Float32Array(B).fill(1), [B, 1], 'ones'),
+      ones2: this.backend.upload(new Float32Array(2 * B).fill(1), [B, 2], 'ones2'),
+      t0: z([B, Tt, C], 't0'), a0: z([B, Ta, C], 'a0'), dt0: z([B, Tt, C], 'dt0'), da0: z([B, Ta, C], 'da0'),
+      crossTA: this.crossTA ? blockActs(Tt, Ta, 'cross.ta') : undefined,
+      crossAT: this.crossAT ? blockActs(Ta, Tt, 'cross.at') : undefined,
+      x0: z([B, T, C], 'x0'), dx0: z([B, T, C], 'dx0'),
+      self: this.selfBlocks.map((_, l) => blockActs(T, T, `self.${l}`)),
+      pt: z([B, C], 'pool.text'), pa: z([B, C], 'pool.audio'), dpt: z([B, C], 'd pool.text'), dpa: z([B, C], 'd pool.audio'),
+      zcat: z([B, 2, C], 'pool.concat'), dzcat: z([B, 2, C], 'd pool.concat'),
+      gs: z([B, C], 'gate.s'), dgs: z([B, C], 'd gate.s'), u: z([B, pooledIn], 'head.in'), du: z([B, pooledIn], 'd head.in'),
+      hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
+      pooled: z([B, C], 'pooled'), dpooled: z([B, C], 'd pooled'), dropped: z([B, C], 'dropped'), ddropped: z([B, C], 'd dropped'),
+      logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
+      gradNorm: z([1], 'grad norm'),
+    };
+    this.acts.set(B, a);
+    return a;
+  }
+
+  // ---------------------------------------------------------------------------------------------- layers
+
+  /** y [B*T, out] = x [B*T, in] @ w + b. */
+  private async linear(l: Linear, x: BTensor, y: BTensor, rows: number, opts: { gelu?: boolean; pre?: BTensor } = {}): Promise<void> {
+    await this.backend.matmul(x, l.w.value, y, { batch: 1, M: rows, N: l.outDim, K: l.inDim }, { bias: l.b.value, ...opts });
+  }
+
+  /** dw, db from dy; dx (+)= dy @ w^T when dx is given. */
+  private async linearBackward(l: Linear, x: BTensor, dy: BTensor, rows: number, dx?: BTensor, accumulateX = false): Promise<void> {
+    await this.backend.matmulBackward(
+      { dc: dy, a: x, b: l.w.value, dA: dx, dB: l.w.grad, dBias: l.b.grad },
+      { batch: 1, M: rows, N: l.outDim, K: l.inDim },
+      { accumulateA: accumulateX },
+    );
+  }
+
+  /**
+   * One post-LN transformer block where queries come from xq and keys / values from xkv (the same tensor for
+   * self-attention): y = LN2(h1 + FFN(h1)), h1 = LN1(xq + MHA(xq, xkv)).
+   */
+  private async blockForward(blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number): Promise<void> {
+    const be = this.backend;
+    const { Tq, Tk } = a;
+    await this.linear(blk.wq, xq, a.q, B * Tq); // q [B, Tq, C]
+    await this.linear(blk.wk, xkv, a.k, B * Tk); // k [B, Tk, C]
+    await this.linear(blk.wv, xkv, a.v, B * Tk); // v [B, Tk, C]
+    await be.attention(a.q, a.k, a.v, mask, a.att, a.lse, this.config.heads); // att [B, Tq, C], lse [B, H, Tq]
+    await this.linear(blk.wo, a.att, a.o, B * Tq); // o [B, Tq, C]
+    await be.add(xq, a.o, a.r1); // r1 [B, Tq, C] = xq + o
+    await be.layerNorm(a.r1, blk.ln1g.value, blk.ln1b.value, a.h1, a.mean1, a.rstd1); // h1 [B, Tq, C]
+    await this.linear(blk.ff1, a.h1, a.f, B * Tq, { gelu: true, pre: a.fpre }); // f = gelu(fpre) [B, Tq, F]
+    await this.linear(blk.ff2, a.f, a.f2, B * Tq); // f2 [B, Tq, C]
+    await be.add(a.h1, a.f2, a.r2); // r2 [B, Tq, C] = h1 + f2
+    await be.layerNorm(a.r2, blk.ln2g.value, blk.ln2b.value, a.y, a.mean2, a.rstd2); // y [B, Tq, C]
+  }
+
+  /**
+   * From a.dy [B, Tq, C]: parameter gradients (overwritten), dxq [B, Tq, C] and dxkv [B, Tk, C] (overwritten, or
+   * added into with accumulateQ / accumulateKV). For self-attention pass the same tensor as dxq and dxkv.
+   */
+  private async blockBackward(
+    blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number,
+    dxq: BTensor, dxkv: BTensor, accumulateQ: boolean, accumulateKV: boolean,
+  ): Promise<void> {
+    const be = this.backend;
+    const { Tq, Tk } = a;
+    await be.layerNormBackward(a.r2, blk.ln2g.value, a.mean2, a.rstd2, a.dy, a.dr2, blk.ln2g.grad, blk.ln2b.grad); // dr2 [B, Tq, C]
+    await this.linearBackward(blk.ff2, a.f, a.dr2, B * Tq, a.df); // df [B, Tq, F]
+    await be.geluBackward(a.fpre, a.df, a.dfpre); // dfpre [B, Tq, F]
+    await this.linearBackward(blk.ff1, a.h1, a.dfpre, B * Tq, a.dh1); // dh1 [B, Tq, C]
+    await be.axpy(a.dr2, a.dh1); // dh1 += dr2 (residual)
+    await be.layerNormBackward(a.r1, blk.ln1g.value, a.mean1, a.rstd1, a.dh1, a.dr1, blk.ln1g.grad, blk.ln1b.grad); // dr1 [B, Tq, C]
+    await this.linearBackward(blk.wo, a.att, a.dr1, B * Tq, a.datt); // datt [B, Tq, C]
+    await be.attentionBackward(a.q, a.k, a.v, mask, a.att, a.lse, a.datt, a.dq, a.dk, a.dv, this.config.heads); // dq [B, Tq, C], dk, dv [B, Tk, C]
+    const same = dxq === dxkv;
+    await this.linearBackward(blk.wq, xq, a.dq, B * Tq, dxq, accumulateQ); // dxq (+)= dq @ Wq^T
+    await be.axpy(a.dr1, dxq); // dxq += dr1 (residual)
+    await this.linearBackward(blk.wk, xkv, a.dk, B * Tk, dxkv, same || accumulateKV); // dxkv (+)= dk @ Wk^T
+    await this.linearBackward(blk.wv, xkv, a.dv, B * Tk, dxkv, true); // dxkv += dv @ Wv^T
+  }
+
+  // ---------------------------------------------------------------------------------------------- forward
+
+  /** Uploads one padded batch (shapes fixed by the config: [B, Tt, Ct], [B, Ta, Ca]). */
+  setInputs(inp: StepInputs, classWeights: ArrayLike<number>): Acts {
+    const c = this.config;
+    const B = inp.labels.length;
+    const a = this.actsFor(B);
+    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
+    const catMask = new Float32Array(B * (Tt + Ta)); // [B, Tt + Ta]
+    for (let b = 0; b < B; b++) {
+      catMask.set(inp.textMask.subarray(b * Tt, (b + 1) * Tt), b * (Tt + Ta));
+      catMask.set(inp.audioMask.subarray(b * Ta, (b + 1) * Ta), b * (Tt + Ta) + Tt);
+    }
+    const be = this.backend;
+    be.write(a.text, inp.text);
+    be.write(a.textMask, inp.textMask);
+    be.write(a.audio, inp.audio);
+    be.write(a.audioMask, inp.audioMask);
+    be.write(a.catMask, catMask);
+    be.write(a.labels, Float32Array.from(inp.labels));
+    be.write(a.classWeights, Float32Array.from(classWeights));
+    return a;
+  }
+
+  /** Forward to logits (and, with labels, the loss and dlogits). Dropout only when `train`. */
+  async forward(a: Acts, train: boolean, withLoss: boolean): Promise<void> {
+    const be = this.backend;
+    const c = this.config;
+    const { B, T } = a;
+    const C = c.width;
+    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
+    const f = c.fusion;
+    // Per-modality projections (+ modality embedding = the bias) and audio positions.
+    if (this.textProj) await this.linear(this.textProj, a.text, a.t0, B * Tt); // t0 [B, Tt, C]
+    if (this.audioProj) {
+      await this.linear(this.audioProj, a.audio, a.a0, B * Ta); // a0 [B, Ta, C]
+      await be.matmul(a.onesB, this.audioPos!.value, a.a0, { batch: 1, M: B, N: Ta * C, K: 1 }, { accumulate: true }); // a0 += pos [Ta, C] per row
+    }
+    let x: BTensor; // the token sequence [B, T, C] the self blocks and pooling see
+    let mask: BTensor; // [B, T]
+    if (f === 'cross-self' || f === 'cross') {
+      await this.blockForward(this.crossTA!, a.crossTA!, a.t0, a.a0, a.audioMask, B); // t1 [B, Tt, C]: text attends to audio
+      await this.blockForward(this.crossAT!, a.crossAT!, a.a0, a.t0, a.textMask, B); // a1 [B, Ta, C]: audio attends to text
+      await be.concatTime(a.crossTA!.y, a.crossAT!.y, a.x0, B, Tt, Ta, C); // x0 [B, T, C]
+      [x, mask] = [a.x0, a.catMask];
+    } else if (f === 'self') {
+      await be.concatTime(a.t0, a.a0, a.x0, B, Tt, Ta, C); // x0 [B, T, C]
+      [x, mask] = [a.x0, a.catMask];
+    } else if (f === 'text') {
+      [x, mask] = [a.t0, a.textMask]; // [B, Tt, C]
+    } else if (f === 'audio') {
+      [x, mask] = [a.a0, a.audioMask]; // [B, Ta, C]
+    } else {
+      [x, mask] = [a.t0, a.textMask]; // unused by the pooled variants
+    }
+    for (const [l, blk] of this.selfBlocks.entries()) {
+      await this.blockForward(blk, a.self[l]!, x, x, mask, B); // [B, T, C]
+      x = a.self[l]!.y;
+    }
+    if (!this.pooledVariant()) {
+      await be.meanPool(x, mask, a.pooled); // pooled [B, C]
+    } else {
+      await be.meanPool(a.t0, a.textMask, a.pt); // pt [B, C]
+      await be.meanPool(a.a0, a.audioMask, a.pa); // pa [B, C]
+      await be.concatTime(a.pt, a.pa, a.zcat, B, 1, 1, C); // zcat [B, 2, C]
+      if (f === 'concat') {
+        await this.linear(this.headProj!, a.zcat, a.pooled, B, { gelu: true, pre: a.hpre }); // pooled = gelu(zcat [B, 2C] @ W) [B, C]
+      } else {
+        if (f === 'mean') await be.meanPool(a.zcat, a.ones2, a.u); // u = (pt + pa) / 2 [B, C]
+        else {
+          await this.linear(this.gateProj!, a.zcat, a.gs, B); // gs [B, C] = zcat [B, 2C] @ Wg
+          await be.gate(a.gs, a.pt, a.pa, a.u); // u = sigmoid(gs) pt + (1 - sigmoid(gs)) pa [B, C]
+        }
+        await this.linear(this.headProj!, a.u, a.pooled, B, { gelu: true, pre: a.hpre }); // pooled = gelu(u @ W) [B, C]
+      }
+    }
+    let feat = a.pooled; // [B, C]
+    if (train && c.dropout > 0) {
+      await be.dropout(a.pooled, a.dropped, this.dropoutOpts()); // dropped [B, C]
+      feat = a.dropped;
+    }
+    await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
+    if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses); // loss [1], dlogits [B, K_cls]
+  }
+
+  private dropoutOpts(): DropoutOpts {
+    return { p: this.config.dropout, seed: (Math.imul(this.config.seed + 1, 0x9e3779b1) ^ Math.imul(this.step + 1, 0x85ebca6b)) >>> 0 };
+  }
+
+  // ---------------------------------------------------------------------------------------------- backward
+
+  /** Every parameter's gradient (overwritten) from dlogits, the forward's activations and the same dropout mask. */
+  async backward(a: Acts, train: boolean): Promise<void> {
+    const be = this.backend;
+    const c = this.config;
+    const { B } = a;
+    const C = c.width;
+    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
+    const f = c.fusion;
+    const dropped = train && c.dropout > 0;
+    const feat = dropped ? a.dropped : a.pooled;
+    await this.linearBackward(this.classifier, feat, a.dlogits, B, dropped ? a.ddropped : a.dpooled); // d feat [B, C]
+    if (dropped) await be.dropoutBackward(a.ddropped, a.dpooled, this.dropoutOpts()); // dpooled [B, C]
+
+    if (this.pooledVariant()) {
+      const headIn = f === 'concat' ? a.zcat : a.u;
+      const dHeadIn = f === 'concat' ? a.dzcat : a.du;
+      await be.geluBackward(a.hpre, a.dpooled, a.dhpre); // dhpre [B, C]
+      await this.linearBackward(this.headProj!, headIn, a.dhpre, B, dHeadIn); // d head input [B, 2C] or [B, C]
+      if (f === 'mean') await be.meanPoolBackward(a.ones2, a.du, a.dzcat); // dzcat [B, 2, C]
+      if (f === 'gate') {
+        await be.gateBackward(a.gs, a.pt, a.pa, a.du, a.dgs, a.dpt, a.dpa); // dgs, dpt, dpa [B, C]
+        await this.linearBackward(this.gateProj!, a.zcat, a.dgs, B, a.dzcat); // dzcat [B, 2, C]
+        await be.splitTime(a.dzcat, a.dpt, a.dpa, B, 1, 1, C, true); // dpt, dpa += dzcat halves
+      } else {
+        await be.splitTime(a.dzcat, a.dpt, a.dpa, B, 1, 1, C); // dpt, dpa [B, C]
+      }
+      await be.meanPoolBackward(a.textMask, a.dpt, a.dt0); // dt0 [B, Tt, C]
+      await be.meanPoolBackward(a.audioMask, a.dpa, a.da0); // da0 [B, Ta, C]
+    } else {
+      // Gradient of the token sequence the pooling saw, then back through the self blocks.
+      const L = this.selfBlocks.length;
+      const mask = f === 'text' ? a.textMask : f === 'audio' ? a.audioMask : a.catMask;
+      const seqIn = f === 'text' ? a.t0 : f === 'audio' ? a.a0 : a.x0; // input of the first self block
+      const dSeqIn = f === 'text' ? a.dt0 : f === 'audio' ? a.da0 : a.dx0;
+      await be.meanPoolBackward(mask, a.dpooled, L ? a.self[L - 1]!.dy : dSeqIn); // [B, T, C]
+      for (let l = L - 1; l >= 0; l--) {
+        const xin = l === 0 ? seqIn : a.self[l - 1]!.y;
+        const dxin = l === 0 ? dSeqIn : a.self[l - 1]!.dy;
+        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, mask, B, dxin, dxin, false, false); // dxin [B, T, C]
+      }
+      if (f === 'cross-self' || f === 'cross') {
+        await be.splitTime(a.dx0, a.crossTA!.dy, a.crossAT!.dy, B, Tt, Ta, C); // dt1 [B, Tt, C], da1 [B, Ta, C]
+        await this.blockBackward(this.crossTA!, a.crossTA!, a.t0, a.a0, a.audioMask, B, a.dt0, a.da0, false, false); // dt0, da0
+        await this.blockBackward(this.crossAT!, a.crossAT!, a.a0, a.t0, a.textMask, B, a.da0, a.dt0, true, true); // dt0, da0 +=
+      } else if (f === 'self') {
+        await be.splitTime(a.dx0, a.dt0, a.da0, B, Tt, Ta, C); // dt0 [B, Tt, C], da0 [B, Ta, C]
+      }
+    }
+    if (this.textProj) await this.linearBackward(this.textProj, a.text, a.dt0, B * Tt); // d text.proj
+    if (this.audioProj) {
+      await this.linearBackward(this.audioProj, a.audio, a.da0, B * Ta); // d audio.proj
+      await be.matmulBackward({ dc: a.da0, a: a.onesB, b: this.audioPos!.value, dB: this.audioPos!.grad }, { batch: 1, M: B, N: Ta * C, K: 1 }); // d pos [Ta, C] = column sums over B
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------- optimizer
+
+  /** One AdamW update of every parameter, gradients clipped by their global norm (computed and applied on the device). */
+  async optimizerStep(a: Acts, o: AdamwSettings): Promise<void> {
+    const be = this.backend;
+    this.step += 1;
+    const clip = o.maxGradNorm > 0 ? { norm: a.gradNorm, maxNorm: o.maxGradNorm } : undefined;
+    await be.gradNorm(this.params.map((p) => p.grad), a.gradNorm); // [1], stays on the device
+    for (const p of this.params) {
+      await be.adamw(p.value, p.grad, p.m, p.v, {
+        lr: o.lr, step: this.step, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: p.decay ? o.weightDecay : 0, clip,
+      });
+    }
+  }
+
+  /** Forward + backward + update on one batch; the loss stays on the device (read it with `readLoss`). */
+  async trainStep(inp: StepInputs, classWeights: ArrayLike<number>, o: AdamwSettings): Promise<Acts> {
+    await this.backend.flush(); // the previous step is submitted before this step's inputs are written
+    const a = this.setInputs(inp, classWeights);
+    await this.forward(a, true, true);
+    await this.backward(a, true);
+    await this.optimizerStep(a, o);
+    return a;
+  }
+
+  async readLoss(a: Acts): Promise<number> {
+    return (await this.backend.read(a.loss))[0]!;
+  }
+
+  /** Logits [B, K_cls] for one batch, no dropout. */
+  async predict(inp: StepInputs): Promise<Float32Array | Float64Array> {
+    await this.backend.flush();
+    const a = this.setInputs(inp, new Float32Array(this.config.numClasses).fill(1));
+    await this.forward(a, false, false);
+    return this.backend.read(a.logits);
+  }
+
+  // ---------------------------------------------------------------------------------------------- state
+
+  /** Every parameter and both AdamW moments, read back (for checkpoints and tests). */
+  async readState(): Promise<Map<string, { value: Float32Array; m: Float32Array; v: Float32Array; shape: number[] }>> {
+    const out = new Map<string, { value: Float32Array; m: Float32Array; v: Float32Array; shape: number[] }>();
+    for (const p of this.params) {
+      const f = async (t: BTensor) => Float32Array.from(await this.backend.read(t));
+      out.set(p.name, { value: await f(p.value), m: await f(p.m), v: await f(p.v), shape: p.shape });
+    }
+    return out;
+  }
+
+  /** Loads parameters (and moments, when given) by name; every parameter must be present with its shape. */
+  loadState(state: ReadonlyMap<string, { value: ArrayLike<number>; m?: ArrayLike<number>; v?: ArrayLike<number> }>, step: number): void {
+    for (const p of this.params) {
+      const s = state.get(p.name);
+      if (!s) throw new Error(`checkpoint has no tensor '${p.name}'`);
+      if (s.value.length !== p.value.size) throw new Error(`checkpoint tensor '${p.name}' has ${s.value.length} values, the model expects ${p.value.size} [${p.shape.join(', ')}]`);
+      this.backend.write(p.value, s.value);
+      if (s.m) this.backend.write(p.m, s.m);
+      if (s.v) this.backend.write(p.v, s.v);
+    }
+    this.step = step;
+  }
+
+  /** Parameter gradients read back (tests). */
+  async readGrads(): Promise<Map<string, Float32Array | Float64Array>> {
+    const out = new Map<string, Float32Array | Float64Array>();
+    for (const p of this.params) out.set(p.name, await this.backend.read(p.grad));
+    return out;
+  }
+}
+
+/** Every buffer of one batch size. */
+interface Acts {
+  B: number;
+  T: number;
+  text: BTensor; // [B, Tt, Ct]
+  textMask: BTensor; // [B, Tt]
+  audio: BTensor; // [B, Ta, Ca]
+  audioMask: BTensor; // [B, Ta]
+  catMask: BTensor; // [B, Tt + Ta]
+  labels: BTensor; // [B]
+  classWeights: BTensor; // [K_cls]
+  onesB: BTensor; // [B, 1]
+  ones2: BTensor; // [B, 2]
+  t0: BTensor; // [B, Tt, C]
+  a0: BTensor; // [B, Ta, C]
+  dt0: BTensor;
+  da0: BTensor;
+  crossTA?: BlockActs;
+  crossAT?: BlockActs;
+  x0: BTensor; // [B, T, C]
+  dx0: BTensor;
+  self: BlockActs[];
+  pt: BTensor; // [B, C]
+  pa: BTensor; // [B, C]
+  dpt: BTensor;
+  dpa: BTensor;
+  zcat: BTensor; // [B, 2, C]
+  dzcat: BTensor;
+  gs: BTensor; // [B, C]
+  dgs: BTensor;
+  u: BTensor; // [B, C or 2C]
+  du: BTensor;
+  hpre: BTensor; // [B, C]
+  dhpre: BTensor;
+  pooled: BTensor; // [B, C]
+  dpooled: BTensor;
+  dropped: BTensor; // [B, C]
+  ddropped: BTensor;
+  logits: BTensor; // [B, K_cls]
+  dlogits: BTensor;
+  loss: BTensor; // [1]
+  losses: BTensor; // [B]
+  gradNorm: BTensor; // [1]
+}
+export type { Acts as FusionActivations };

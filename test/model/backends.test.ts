@@ -1,0 +1,69 @@
+// The same tiny fusion model trained a few steps on the wgsl backend (our kernels on the adapter) and on the cpu
+// backend (float64 references, float32 storage) from the same seed: losses and every parameter agree.
+//
+// Tolerances: each step's loss within LOSS_RTOL; after STEPS AdamW steps every parameter within PARAM_ATOL. The
+// two backends differ only by f32 rounding inside the kernels (~1e-6 relative per op); AdamW divides the gradient
+// by its running RMS, so a gradient that is pure rounding noise (~1e-7) can still move a parameter by up to lr
+// per step in either direction (the key bias, whose true gradient is exactly 0 because softmax ignores a constant
+// added to every score, is such a case): PARAM_ATOL = STEPS * LR bounds that worst case, and MEAN_ATOL (the mean absolute
+// difference over all parameters, which noise cannot push up) is 100x tighter.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpuBackend, FUSION_VARIANTS, FusionModel, WgslBackend, type AdamwSettings } from '@emofuse/model';
+import { openGpu, type GpuFixture } from '../helpers/gpu.ts';
+import { tinyConfig, tinyInputs } from './helpers.ts';
+
+const STEPS = 3;
+const LR = 1e-3;
+const LOSS_RTOL = 1e-4;
+const PARAM_ATOL = STEPS * LR;
+const MEAN_ATOL = 1e-5;
+const adamw: AdamwSettings = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
+
+let fx: GpuFixture;
+beforeAll(async () => {
+  fx = await openGpu();
+});
+afterAll(async () => {
+  await fx.gpu?.destroy();
+});
+
+describe('wgsl and cpu backends train the same model to the same numbers', () => {
+  for (const fusion of FUSION_VARIANTS) {
+    it(`${fusion}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
+      if (!fx.gpu) return ctx.skip(fx.skipReason);
+      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
+      const gpuModel = FusionModel.create(await WgslBackend.create(fx.gpu), config);
+      const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
+      const weights = [1, 1.5, 0.75];
+      for (let s = 0; s < STEPS; s++) {
+        const inputs = tinyInputs(config, 4, 100 + s);
+        const lg = await gpuModel.readLoss(await gpuModel.trainStep(inputs, weights, adamw));
+        const lc = await cpuModel.readLoss(await cpuModel.trainStep(inputs, weights, adamw));
+        expect(Number.isFinite(lg)).toBe(true);
+        expect(Math.abs(lg - lc), `step ${s}: wgsl loss ${lg} vs cpu ${lc}`).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(lc));
+      }
+      const sg = await gpuModel.readState();
+      const sc = await cpuModel.readState();
+      let worst = { name: '', i: 0, g: 0, c: 0, err: 0 };
+      let sum = 0;
+      let n = 0;
+      let moved = 0;
+      for (const p of cpuModel.params) {
+        const g = sg.get(p.name)!.value;
+        const c = sc.get(p.name)!.value;
+        for (let i = 0; i < c.length; i++) {
+          const err = Math.abs(g[i]! - c[i]!);
+          if (!(err <= worst.err)) worst = { name: p.name, i, g: g[i]!, c: c[i]!, err };
+          sum += err;
+          n++;
+        }
+        moved += sc.get(p.name)!.m.reduce((a, x) => a + Math.abs(x), 0);
+      }
+      expect(worst.err, `worst ${worst.name}[${worst.i}]: wgsl ${worst.g} cpu ${worst.c}`).toBeLessThanOrEqual(PARAM_ATOL);
+      expect(sum / n, 'mean |wgsl - cpu| over all parameters').toBeLessThanOrEqual(MEAN_ATOL);
+      expect(moved).toBeGreaterThan(0); // training happened
+      console.log(`${fusion}: max |dp| ${worst.err.toExponential(2)} (${worst.name}), mean ${(sum / n).toExponential(2)}`);
+    });
+  }
+});

@@ -1,0 +1,57 @@
+// The whole fusion model's backward (every variant) against central finite differences of its loss, on the cpu
+// backend in float64, tiny config with padding, dropout on (the same mask in every evaluation) and class weights.
+
+import { describe, expect, it } from 'vitest';
+import { CpuBackend, FUSION_VARIANTS, FusionModel } from '@emofuse/model';
+import { tinyConfig, tinyInputs } from './helpers.ts';
+
+const EPS = 1e-5;
+const ATOL = 1e-6;
+const RTOL = 1e-4;
+
+describe('fusion model backward vs finite differences (cpu, float64)', () => {
+  for (const fusion of FUSION_VARIANTS) {
+    it(fusion, async () => {
+      const be = new CpuBackend('f64');
+      const model = FusionModel.create(be, tinyConfig(fusion));
+      const inputs = tinyInputs(model.config, 3, 11);
+      const weights = [1, 2, 0.5];
+      const acts = model.setInputs(inputs, weights);
+      const loss = async () => {
+        await model.forward(acts, true, true);
+        return model.readLoss(acts);
+      };
+      await model.forward(acts, true, true);
+      await model.backward(acts, true);
+      const grads = await model.readGrads();
+      let checked = 0;
+      let worst = { name: '', i: 0, an: 0, fd: 0, err: 0 };
+      for (const p of model.params) {
+        const value = await be.read(p.value);
+        const g = grads.get(p.name)!;
+        // A few elements of every parameter, spread over it.
+        const picks = new Set([0, value.length - 1, Math.floor(value.length / 2), Math.floor(value.length / 3)]);
+        for (const i of picks) {
+          const orig = value[i]!;
+          value[i] = orig + EPS;
+          be.write(p.value, value);
+          const lp = await loss();
+          value[i] = orig - EPS;
+          be.write(p.value, value);
+          const lm = await loss();
+          value[i] = orig;
+          be.write(p.value, value);
+          const fd = (lp - lm) / (2 * EPS);
+          const err = Math.abs(fd - g[i]!);
+          if (err - (ATOL + RTOL * Math.abs(fd)) > worst.err - (ATOL + RTOL * Math.abs(worst.fd))) worst = { name: p.name, i, an: g[i]!, fd, err };
+          checked++;
+        }
+      }
+      const ok = worst.err <= ATOL + RTOL * Math.abs(worst.fd);
+      expect(ok, `worst: ${worst.name}[${worst.i}] analytic ${worst.an} vs fd ${worst.fd} (|err| ${worst.err}); ${checked} elements checked`).toBe(true);
+      // The check is not vacuous: gradients are not all zero.
+      const total = [...grads.values()].reduce((s, g) => s + g.reduce((a, x) => a + Math.abs(x), 0), 0);
+      expect(total).toBeGreaterThan(1e-3);
+    });
+  }
+});
