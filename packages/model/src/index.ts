@@ -7,3 +7,5 @@ export * from './fusion/backend.ts';
 export * from './fusion/backend-cpu.ts';
 export * from './fusion/backend-wgsl.ts';
 export * from './fusion/model.ts';
+export * from './metrics/metrics.ts';
+export * from './datasets/index.ts';
