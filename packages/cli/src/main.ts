@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { registerGpu } from './commands/gpu.ts';
+import { registerBench } from './commands/bench.ts';
 import { reportError } from './output.ts';
 
 const program = new Command();
@@ -27,6 +28,7 @@ Start here:
   );
 
 registerGpu(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,269 @@
+// `bench attention`: multi-head cross-attention, forward and forward+backward, no key mask.
+// Layouts: q, out, dout [B, Tq, C]; k, v [B, Tk, C]; C = H*D (what the fusion model feeds the op).
+// Variants: our fused kernel (the baseline), the same with host<->device copies (what ORT's session.run
+// includes), our unfused path (split heads, matmul, softmax, matmul, merge), the float64 CPU reference,
+// onnxruntime's com.microsoft MultiHeadAttention on its CPU and WebGPU EPs (forward only: onnxruntime-node
+// is an inference runtime, it has no backward), and PyTorch's scaled_dot_product_attention on the CPU.
+// FLOPs: forward 4*B*H*Tq*Tk*D (q k^T and P v, 2 FLOPs per multiply-add); backward 8*B*H*Tq*Tk*D (dV, dP, dQ,
+// dK); the fused backward also recomputes q k^T (not counted), softmax and exp are not counted.
+
+import {
+  TOL,
+  attentionUnfusedBackward,
+  attentionUnfusedForward,
+  createAttentionUnfusedWorkspace,
+  crossAttentionBackward,
+  crossAttentionForward,
+  destroyAttentionUnfusedWorkspace,
+  randomF32,
+  ref,
+  type Gpu,
+  type Tensor,
+} from '@emofuse/kernels';
+import type { BenchCase, Runner, Variant } from './harness.ts';
+import { ortVariant } from './ort-peer.ts';
+import { torchVariant } from './torch-peer.ts';
+
+export interface AttentionShape {
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  D: number;
+}
+
+export const ATTENTION_SHAPES: AttentionShape[] = [
+  { B: 32, H: 8, Tq: 64, Tk: 128, D: 32 }, // the fusion model: 32 utterances, text tokens attend to audio patches
+  { B: 1, H: 8, Tq: 512, Tk: 512, D: 64 },
+  { B: 1, H: 8, Tq: 1024, Tk: 1024, D: 64 },
+];
+export const ATTENTION_QUICK_SHAPES: AttentionShape[] = [{ B: 2, H: 2, Tq: 16, Tk: 24, D: 16 }];
+
+/** The CPU reference is timed only below this many FLOPs (about 5 s per run in float64 JS here). */
+export const REFERENCE_TIMED_MAX_FLOPS = 1e9;
+
+interface Inputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  dout: Float32Array;
+}
+
+function inputSets(s: AttentionShape, sets: number): Inputs[] {
+  const C = s.H * s.D;
+  return Array.from({ length: sets }, (_, i) => {
+    const seed = 1000 * (i + 1);
+    return {
+      q: randomF32(s.B * s.Tq * C, seed + 1),
+      k: randomF32(s.B * s.Tk * C, seed + 2),
+      v: randomF32(s.B * s.Tk * C, seed + 3),
+      dout: randomF32(s.B * s.Tq * C, seed + 4),
+    };
+  });
+}
+
+interface GpuSet {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dout: Tensor;
+}
+
+function uploadSets(gpu: Gpu, s: AttentionShape, data: Inputs[]): GpuSet[] {
+  const C = s.H * s.D;
+  return data.map((d) => ({
+    q: gpu.upload(d.q, [s.B, s.Tq, C]),
+    k: gpu.upload(d.k, [s.B, s.Tk, C]),
+    v: gpu.upload(d.v, [s.B, s.Tk, C]),
+    dout: gpu.upload(d.dout, [s.B, s.Tq, C]),
+  }));
+}
+
+function destroySets(sets: GpuSet[]): void {
+  for (const t of sets) for (const x of [t.q, t.k, t.v, t.dout]) x.destroy();
+}
+
+export function attentionFlops(s: AttentionShape, pass: 'fwd' | 'fwd+bwd'): number {
+  const core = s.B * s.H * s.Tq * s.Tk * s.D;
+  return pass === 'fwd' ? 4 * core : 12 * core;
+}
+
+export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number): BenchCase[] {
+  const cases: BenchCase[] = [];
+  for (const s of shapes) {
+    const C = s.H * s.D;
+    let data: Inputs[] | null = null;
+    const getData = () => (data ??= inputSets(s, sets));
+    const dims = { B: s.B, Tq: s.Tq, Tk: s.Tk, H: s.H, D: s.D };
+    for (const pass of ['fwd', 'fwd+bwd'] as const) {
+      const bwd = pass === 'fwd+bwd';
+      const flops = attentionFlops(s, pass);
+      let refOut: ArrayLike<number>[] | null = null;
+      const referenceRun = (d: Inputs): ArrayLike<number>[] => {
+        const f = ref.crossAttentionForward(d.q, d.k, d.v, null, dims);
+        if (!bwd) return [f.out];
+        const g = ref.crossAttentionBackward(d.q, d.k, d.v, null, f.out, f.lse, d.dout, dims);
+        return [f.out, g.dq, g.dk, g.dv];
+      };
+
+      const fused: Variant = {
+        name: 'fused (ours)',
+        kind: 'ours',
+        device: `WebGPU ${gpu.adapter.device}`,
+        async prepare(): Promise<Runner> {
+          const g = uploadSets(gpu, s, getData());
+          const out = gpu.empty([s.B, s.Tq, C]);
+          const lse = gpu.empty([s.B, s.H, s.Tq]);
+          const dq = gpu.empty([s.B, s.Tq, C]);
+          const dk = gpu.empty([s.B, s.Tk, C]);
+          const dv = gpu.empty([s.B, s.Tk, C]);
+          for (const t of [out, lse, dq, dk, dv]) gpu.poison(t);
+          return {
+            async run(i) {
+              const t = g[i % g.length]!;
+              await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H });
+              if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
+              await gpu.finish();
+            },
+            outputs: async () => (bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)]),
+            dispose() {
+              destroySets(g);
+              for (const t of [out, lse, dq, dk, dv]) t.destroy();
+            },
+          };
+        },
+      };
+
+      const fusedTransfers: Variant = {
+        name: 'fused + transfers (ours)',
+        kind: 'ours',
+        device: `WebGPU ${gpu.adapter.device}`,
+        note: 'writes q, k, v from host memory, reads out back: what a peer session.run includes',
+        async prepare(): Promise<Runner> {
+          const host = getData();
+          const [q, k, v] = [gpu.empty([s.B, s.Tq, C]), gpu.empty([s.B, s.Tk, C]), gpu.empty([s.B, s.Tk, C])];
+          const out = gpu.empty([s.B, s.Tq, C]);
+          const lse = gpu.empty([s.B, s.H, s.Tq]);
+          gpu.poison(out);
+          let last: Float32Array | null = null;
+          return {
+            async run(i) {
+              const d = host[i % host.length]!;
+              gpu.write(q, d.q);
+              gpu.write(k, d.k);
+              gpu.write(v, d.v);
+              await crossAttentionForward(gpu, q, k, v, null, out, lse, { heads: s.H });
+              last = await gpu.read(out);
+            },
+            outputs: () => [last!],
+            dispose() {
+              for (const t of [q, k, v, out, lse]) t.destroy();
+            },
+          };
+        },
+      };
+
+      const unfused: Variant = {
+        name: 'unfused (ours)',
+        kind: 'ours',
+        device: `WebGPU ${gpu.adapter.device}`,
+        note: 'split heads, matmul, softmax, matmul, merge; S and P materialised',
+        async prepare(): Promise<Runner> {
+          const g = uploadSets(gpu, s, getData());
+          const ws = createAttentionUnfusedWorkspace(gpu, dims);
+          const out = gpu.empty([s.B, s.Tq, C]);
+          const dq = gpu.empty([s.B, s.Tq, C]);
+          const dk = gpu.empty([s.B, s.Tk, C]);
+          const dv = gpu.empty([s.B, s.Tk, C]);
+          for (const t of [out, dq, dk, dv]) gpu.poison(t);
+          return {
+            async run(i) {
+              const t = g[i % g.length]!;
+              await attentionUnfusedForward(gpu, t.q, t.k, t.v, null, out, ws, { heads: s.H });
+              if (bwd) await attentionUnfusedBackward(gpu, t.dout, dq, dk, dv, ws, { heads: s.H });
+              await gpu.finish();
+            },
+            outputs: async () => (bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)]),
+            dispose() {
+              destroySets(g);
+              destroyAttentionUnfusedWorkspace(ws);
+              for (const t of [out, dq, dk, dv]) t.destroy();
+            },
+          };
+        },
+      };
+
+      const reference: Variant = {
+        name: 'CPU reference (ours)',
+        kind: 'reference',
+        device: 'CPU float64 JS, 1 thread',
+        iterations: 2,
+        async prepare() {
+          if (flops > REFERENCE_TIMED_MAX_FLOPS) {
+            return { skip: `not timed above ${REFERENCE_TIMED_MAX_FLOPS / 1e9} GFLOP (this case: ${(flops / 1e9).toFixed(2)}); it ran once to validate the others` };
+          }
+          const host = getData();
+          let last: ArrayLike<number>[] = [];
+          return {
+            run(i) {
+              last = referenceRun(host[i % host.length]!);
+            },
+            outputs: () => last,
+          };
+        },
+      };
+
+      const ortSpec = (ep: 'cpu' | 'webgpu') =>
+        ortVariant({
+          name: `ORT MultiHeadAttention ${ep === 'cpu' ? 'CPU' : 'WebGPU'}`,
+          ep,
+          node: { opType: 'MultiHeadAttention', domain: 'com.microsoft', attributes: { num_heads: s.H } },
+          inputs: { query: [s.B, s.Tq, C], key: [s.B, s.Tk, C], value: [s.B, s.Tk, C] },
+          output: ['output', [s.B, s.Tq, C]],
+          data: (i) => {
+            const d = getData()[i % sets]!;
+            return [d.q, d.k, d.v];
+          },
+          sets,
+          note: 'session.run: includes copying inputs in and the output out',
+        });
+      const ortNoBackward = (ep: string): Variant => ({
+        name: `ORT MultiHeadAttention ${ep}`,
+        kind: 'peer',
+        device: `ORT ${ep} EP`,
+        prepare: async () => ({ skip: 'onnxruntime-node is inference only: MultiHeadAttention has no backward to time' }),
+      });
+
+      const torch = torchVariant({
+        name: 'PyTorch sdpa CPU',
+        op: 'attention',
+        pass,
+        shape: { ...dims },
+        inputShapes: bwd ? [[s.B, s.Tq, C], [s.B, s.Tk, C], [s.B, s.Tk, C], [s.B, s.Tq, C]] : [[s.B, s.Tq, C], [s.B, s.Tk, C], [s.B, s.Tk, C]],
+        data: (i) => {
+          const d = getData()[i]!;
+          return bwd ? [d.q, d.k, d.v, d.dout] : [d.q, d.k, d.v];
+        },
+        outputs: bwd ? 4 : 1,
+        sets,
+        note: bwd ? 'autograd backward of F.scaled_dot_product_attention' : 'F.scaled_dot_product_attention under no_grad',
+      });
+
+      cases.push({
+        suite: 'attention',
+        op: 'cross-attention',
+        pass,
+        shape: { ...dims },
+        flops,
+        flopsFormula: bwd ? '12*B*H*Tq*Tk*D (fwd 4 + bwd 8)' : '4*B*H*Tq*Tk*D',
+        tol: bwd ? TOL.attentionBackward : TOL.attentionForward,
+        reference: () => (refOut ??= referenceRun(getData()[0]!)),
+        variants: bwd
+          ? [fused, unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
+          : [fused, fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), torch],
+        baseline: 'fused (ours)',
+      });
+    }
+  }
+  return cases;
+}

@@ -1,0 +1,98 @@
+// What a benchmark run says about itself (machine, adapter, versions), the printed table, and the JSON file
+// (written to a temp file, then renamed into place).
+
+import { createRequire } from 'node:module';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Gpu } from '@emofuse/kernels';
+import type { CaseResult, RunOptions } from './harness.ts';
+import { ortVersion } from './ort-peer.ts';
+
+const require = createRequire(import.meta.url);
+
+/** A package's version from its package.json (found from its entry point: some `exports` hide package.json). */
+function pkgVersion(name: string): string {
+  try {
+    let dir = dirname(require.resolve(name));
+    for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+      try {
+        const p = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version: string };
+        if (p.name === name) return p.version;
+      } catch {
+        // not here: one level up
+      }
+    }
+    return 'unknown';
+  } catch {
+    return 'not installed';
+  }
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  loadavg: number[];
+  node: string;
+  platform: string;
+  adapter: Record<string, unknown>;
+  versions: Record<string, string>;
+}
+
+export function machineInfo(gpu: Gpu, extra: Record<string, string> = {}): MachineInfo {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    adapter: { ...gpu.adapter },
+    versions: { webgpu: pkgVersion('webgpu'), 'onnxruntime-node': ortVersion(), tinybench: pkgVersion('tinybench'), ...extra },
+  };
+}
+
+export interface BenchReport {
+  suite: string;
+  date: string;
+  command: string;
+  options: Omit<RunOptions, 'onProgress'>;
+  machine: MachineInfo;
+  cases: CaseResult[];
+}
+
+export function writeReport(path: string, report: BenchReport): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(report, null, 1) + '\n');
+  renameSync(tmp, path);
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}
+
+export function shapeLabel(shape: Record<string, number>): string {
+  return Object.entries(shape)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
+
+/** Rows for one case: variant, status, median ms [min..max], GFLOP/s, ratio. */
+export function caseRows(c: CaseResult): Array<Array<string | number>> {
+  return c.variants.map((v) => {
+    if (!v.stats) return [v.name, v.device, v.status === 'FAILED' ? 'FAILED' : v.status, '-', '-', '-'];
+    const s = v.stats;
+    const ratio = v.name === c.baseline ? 'baseline' : `${(1 / v.speedVsBaseline!).toFixed(2)}x`;
+    return [v.name, v.device, `${fmtMs(s.median)} ms`, `[${fmtMs(s.min)} .. ${fmtMs(s.max)}]`, v.gflops!.toFixed(2), ratio];
+  });
+}
+
+/** Why variants were not timed (FAILED, skipped, error), one line each, printed under the table. */
+export function caseNotes(c: CaseResult): string[] {
+  return c.variants.filter((v) => !v.stats).map((v) => `  ${v.name}: ${v.status}: ${v.reason}`);
+}
+
+export const TABLE_HEADER = ['variant', 'runs on', 'median', '[min .. max]', 'GFLOP/s', 'time / ours'];

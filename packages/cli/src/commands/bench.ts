@@ -1,0 +1,116 @@
+// `emofuse bench <suite>`: our kernels against their peers on this machine, validated then timed
+// (packages/bench). Prints one table per case and writes every sample to a JSON file.
+
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { resolve } from 'node:path';
+import { Gpu } from '@emofuse/kernels';
+import { SUITES, TABLE_HEADER, caseNotes, caseRows, runSuite, shapeLabel, suiteCases, defaultRunOptions, writeReport, type SuiteName } from '@emofuse/bench';
+import { UserError, table } from '../output.ts';
+
+interface BenchOptions {
+  quick?: boolean;
+  warmup?: string;
+  iterations?: string;
+  sets?: string;
+  only?: string;
+  out?: string;
+  adapter?: string;
+  json?: boolean;
+}
+
+function positiveInt(name: string, v: string | undefined, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('time our kernels against onnxruntime and PyTorch on this machine (each validated first)')
+    .argument('<suite>', `what to benchmark: ${SUITES.join(', ')}`)
+    .option('--quick', 'one tiny shape, 1 warm-up + 2 runs: a smoke test that everything validates and runs')
+    .option('--warmup <n>', 'warm-up runs per variant (default 2, --quick 1)')
+    .option('--iterations <n>', 'timed runs per variant (default 7, --quick 2)')
+    .option('--sets <n>', 'input sets the timed runs cycle through (default 3, --quick 2)')
+    .option('--only <names>', "comma-separated substrings of variant names to run besides ours (e.g. 'ORT,PyTorch')")
+    .option('--out <file>', 'JSON report path (default: emofuse-bench-<suite>.json in the current directory)')
+    .option('--adapter <spec>', 'WebGPU adapter for our kernels (default: $EMOFUSE_ADAPTER or auto)')
+    .option('--json', 'print the JSON report instead of tables')
+    .addHelpText(
+      'after',
+      `
+Every variant first runs on input set 0 and is compared with the float64 CPU reference (the tolerance
+table the tests use); outside tolerance it is reported FAILED and not timed. Then warm-up runs and timed
+runs, each wall time around one call until its work is complete (our kernels: queue.onSubmittedWorkDone).
+
+Suites:
+  attention   cross-attention fwd and fwd+bwd at the model's shape (B=32 H=8 Tq=64 Tk=128 D=32) and
+              Tq=Tk=512, 1024 (D=64): fused, unfused, CPU reference, ORT MultiHeadAttention (CPU and
+              WebGPU EPs), PyTorch scaled_dot_product_attention (CPU, when python3 has torch)
+  kernels     matmul (square 256..2048 and the model's projections), softmax, layer norm vs ORT and PyTorch
+
+On a software adapter (Mesa llvmpipe/lavapipe) ratios between implementations on the same machine hold;
+absolute numbers say little about a real GPU. Peers find python as $EMOFUSE_PYTHON or python3.
+
+Examples:
+  emofuse bench attention
+  emofuse bench kernels --iterations 10 --out /tmp/kernels.json
+  emofuse bench attention --quick
+  emofuse bench attention --only ORT     # ours and the onnxruntime variants only`,
+    )
+    .action(async (suiteArg: string, opts: BenchOptions) => {
+      if (!(SUITES as readonly string[]).includes(suiteArg)) {
+        const later = ['train', 'extract'].includes(suiteArg) ? ` ('${suiteArg}' waits for the fusion model and encoders to land)` : '';
+        throw new UserError(`unknown bench suite '${suiteArg}'${later}; choose one of: ${SUITES.join(', ')}`);
+      }
+      const suite = suiteArg as SuiteName;
+      const o = {
+        quick: !!opts.quick,
+        warmup: positiveInt('warmup', opts.warmup, 0),
+        iterations: positiveInt('iterations', opts.iterations),
+        sets: positiveInt('sets', opts.sets),
+        only: opts.only ? opts.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+        command: `emofuse ${process.argv.slice(2).join(' ')}`,
+      };
+      const out = resolve(opts.out ?? `emofuse-bench-${suite}.json`);
+      const gpu = await Gpu.create(opts.adapter ? { adapter: opts.adapter } : {});
+      try {
+        const total = suiteCases(gpu, suite, o, defaultRunOptions(o).sets).length;
+        const bar = process.stderr.isTTY
+          ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} cases | {msg}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+          : null;
+        let done = 0;
+        bar?.start(total, 0, { msg: '' });
+        if (!opts.json) console.log(`emofuse bench ${suite} on ${gpu.adapter.device} (${gpu.adapter.backend}${gpu.adapter.isSoftware ? ', software' : ''})\n`);
+        const report = await runSuite(gpu, suite, {
+          ...o,
+          onProgress: (m) => (bar ? bar.update({ msg: m.slice(0, 80) }) : undefined),
+          onCase: (r) => {
+            done++;
+            if (opts.json) return bar?.update(done);
+            bar?.stop();
+            console.log(`${r.op} ${r.pass}  ${shapeLabel(r.shape)}  (${(r.flops / 1e9).toFixed(3)} GFLOP = ${r.flopsFormula})`);
+            console.log(table(caseRows(r), TABLE_HEADER));
+            for (const n of caseNotes(r)) console.log(n);
+            console.log('');
+            if (done < total) bar?.start(total, done, { msg: '' });
+          },
+        });
+        bar?.stop();
+        writeReport(out, report);
+        if (opts.json) console.log(JSON.stringify(report, null, 1));
+        else {
+          const m = report.machine;
+          console.log(`CPU ${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')}; ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+          console.log(`'time / ours' = variant median / the baseline's median (> 1: the baseline, ours, is faster). Every sample: ${out}`);
+        }
+        const failed = report.cases.flatMap((c) => c.variants.filter((v) => v.status === 'FAILED' || (v.kind === 'ours' && v.status !== 'ok')));
+        if (failed.some((v) => v.kind === 'ours')) process.exitCode = 1;
+      } finally {
+        await gpu.destroy();
+      }
+    });
+}

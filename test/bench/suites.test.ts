@@ -1,0 +1,74 @@
+// `emofuse bench <suite> --quick`, run once per suite as a user runs it (bundled CLI, separate process):
+// every one of our variants validates against the CPU reference and gets timed, peers either validate or
+// say why they were skipped, and the JSON report names the adapter, the CPU and the versions.
+// No timing is asserted: the samples only have to exist and be positive.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '@emofuse/bench';
+import { openGpu } from '../helpers/gpu.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = `${root}packages/cli/dist/emofuse.js`;
+const fixture = await openGpu();
+const dir = mkdtempSync(join(tmpdir(), 'emofuse-bench-test-'));
+
+beforeAll(async () => {
+  await fixture.gpu?.destroy(); // the CLI opens its own device
+  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function benchQuick(suite: string): Promise<{ stdout: string; report: BenchReport }> {
+  const out = join(dir, `${suite}.json`);
+  const { stdout } = await run(process.execPath, [bin, 'bench', suite, '--quick', '--out', out], { timeout: 240_000, maxBuffer: 16 << 20 });
+  return { stdout, report: JSON.parse(readFileSync(out, 'utf8')) as BenchReport };
+}
+
+function expectValidated(report: BenchReport): void {
+  expect(report.cases.length).toBeGreaterThan(0);
+  expect(report.machine.cpu).not.toBe('');
+  expect(String(report.machine.adapter.device ?? report.machine.adapter.description)).not.toBe('');
+  expect(report.machine.versions['onnxruntime-node']).toMatch(/^\d+\.\d+\.\d+$/);
+  for (const c of report.cases) {
+    const base = c.variants.find((v) => v.name === c.baseline)!;
+    expect(base.status, `${c.op} ${c.pass}: ${base.reason}`).toBe('ok');
+    for (const v of c.variants) {
+      const where = `${c.op} ${c.pass} ${v.name}`;
+      if (v.kind === 'ours') expect(v.status, `${where}: ${v.reason}`).toBe('ok');
+      expect(['ok', 'skipped'], `${where}: ${v.status} ${v.reason}`).toContain(v.status);
+      if (v.status === 'skipped') expect(v.reason, where).toBeTruthy();
+      if (v.status === 'ok') {
+        expect(v.mismatches, where).toBe(0);
+        if (v.kind === 'ours') expect(v.samples!.length, where).toBe(report.options.iterations);
+        expect(v.samples!.length, where).toBeGreaterThan(0);
+        expect(v.samples!.every((s) => s > 0), where).toBe(true);
+      }
+    }
+  }
+}
+
+describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () => {
+  it('attention: fused, unfused, reference and the peers validate and are timed', async () => {
+    const { stdout, report } = await benchQuick('attention');
+    expect(stdout).toMatch(/cross-attention fwd\+bwd/);
+    expect(stdout).toMatch(/fused \(ours\)\s.*baseline/);
+    expectValidated(report);
+    const fwd = report.cases.find((c) => c.pass === 'fwd')!;
+    // ORT's CPU EP is bundled with onnxruntime-node: it must have run and matched the reference.
+    expect(fwd.variants.find((v) => v.name === 'ORT MultiHeadAttention CPU')!.status).toBe('ok');
+  });
+
+  it('kernels: matmul, softmax and layer norm versions and their peers validate and are timed', async () => {
+    const { stdout, report } = await benchQuick('kernels');
+    expect(stdout).toMatch(/matmul v1 \(ours\)/);
+    expectValidated(report);
+    expect(report.cases.map((c) => c.op)).toEqual(['matmul', 'softmax', 'layer-norm']);
+  });
+});
