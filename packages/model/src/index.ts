@@ -9,3 +9,8 @@ export * from './fusion/backend-wgsl.ts';
 export * from './fusion/model.ts';
 export * from './metrics/metrics.ts';
 export * from './datasets/index.ts';
+export * from './train/checkpoint.ts';
+export * from './train/data.ts';
+export * from './train/schedule.ts';
+export * from './train/trainer.ts';
+export * from './cache/index.ts';

@@ -1,0 +1,3 @@
+export * from './feature-cache.ts';
+export * from './safetensors.ts';
+export * from './float16.ts';
