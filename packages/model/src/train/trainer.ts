@@ -1,0 +1,258 @@
+// The training loop: seeded epoch orders, fixed-shape padded batches, class-weighted cross-entropy, AdamW with
+// warm-up + cosine/linear decay and global-norm clipping (all on the backend), dev evaluation each epoch with
+// early stopping on weighted F1, a JSONL metrics log, and checkpoints (`last.safetensors` every `saveEvery` steps
+// and at each epoch end, `best.safetensors` at each dev improvement). `resume` reloads `last.safetensors` and
+// continues bit-for-bit: the epoch order, the dropout masks and the schedule all derive from (seed, step).
+
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FeatureSet, FeatureSplit } from '../features.ts';
+import type { Backend } from '../fusion/backend.ts';
+import { DEFAULT_FUSION, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
+import { argmax, computeMetrics, type Metrics } from '../metrics/metrics.ts';
+import { readCheckpointMeta, readSafetensors, writeSafetensors, type CheckpointMeta, type CheckpointTensor } from './checkpoint.ts';
+import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, padBatch, validateFeatureSet } from './data.ts';
+import { learningRate } from './schedule.ts';
+
+export interface TrainOptions {
+  /** Model settings (width, heads, layers, ffnMult, dropout, fusion, seed); data-dependent ones come from the features. */
+  model?: Partial<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'seed'>>;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  minLr?: number;
+  /** Warm-up steps (default 5% of all steps, at least 1). */
+  warmup?: number;
+  decay?: 'cosine' | 'linear';
+  weightDecay?: number;
+  maxGradNorm?: number;
+  /** Epochs without a dev weighted-F1 improvement before stopping (0: never stop early). */
+  patience?: number;
+  /** 'inverse' (inverse class frequency on the train split), 'none' (all 1), or one weight per class. */
+  classWeights?: 'inverse' | 'none' | number[];
+  /** Cap on text / audio tokens per utterance (longer ones are truncated); default the longest in the data. */
+  maxTextLen?: number;
+  maxAudioLen?: number;
+  trainSplit?: string;
+  devSplit?: string;
+  outDir: string;
+  /** Also save last.safetensors every this many steps (0: only at epoch ends). */
+  saveEvery?: number;
+  /** Stop (saving last.safetensors) after this many steps in total: a deliberate interruption, for tests. */
+  stopAfterSteps?: number;
+  resume?: boolean;
+  /** Called after every step. */
+  onStep?: (s: { step: number; total: number; epoch: number; loss: number; lr: number }) => void;
+  /** Called after every epoch with its log record. */
+  onEpoch?: (r: EpochRecord) => void;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  lr: number;
+  dev: { accuracy: number; weightedF1: number; macroF1: number };
+  best: boolean;
+  seconds: number;
+}
+
+export interface TrainResult {
+  model: FusionModel;
+  steps: number;
+  epochs: number;
+  bestDevWeightedF1: number;
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  interrupted: boolean;
+  seconds: number;
+  lastCheckpoint: string;
+  bestCheckpoint: string;
+}
+
+interface TrainState {
+  bestDevWeightedF1: number;
+  bestEpoch: number;
+  badEpochs: number;
+  epochLossSum: number;
+  epochBatches: number;
+  stoppedEarly: boolean;
+  seconds: number;
+}
+
+export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): Promise<TrainResult> {
+  const trainName = o.trainSplit ?? 'train';
+  const devName = o.devSplit ?? 'dev';
+  validateFeatureSet(fs, [trainName, devName], 'features');
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`--epochs must be a positive integer, got ${o.epochs}`);
+  const trainSplit = fs.splits[trainName]!;
+  const devSplit = fs.splits[devName]!;
+  const K = fs.classNames.length;
+  const lastPath = join(o.outDir, 'last.safetensors');
+  const bestPath = join(o.outDir, 'best.safetensors');
+  const logPath = join(o.outDir, 'metrics.jsonl');
+  mkdirSync(o.outDir, { recursive: true });
+
+  let model: FusionModel;
+  let state: TrainState = { bestDevWeightedF1: -1, bestEpoch: -1, badEpochs: 0, epochLossSum: 0, epochBatches: 0, stoppedEarly: false, seconds: 0 };
+  if (o.resume) {
+    if (!existsSync(lastPath)) throw new DataError(`--resume: ${lastPath} does not exist; train without --resume first`);
+    const { model: m, meta } = loadCheckpoint(backend, lastPath);
+    checkFeaturesMatch(meta, fs, lastPath);
+    model = m;
+    state = meta.train as unknown as TrainState;
+  } else {
+    const lens = maxLengths(fs, [trainName, devName]);
+    const config: FusionConfig = {
+      ...DEFAULT_FUSION,
+      ...o.model,
+      textDim: fs.textDim,
+      audioDim: fs.audioDim,
+      maxTextLen: Math.min(lens.text, o.maxTextLen ?? Infinity),
+      maxAudioLen: Math.min(lens.audio, o.maxAudioLen ?? Infinity),
+      numClasses: K,
+    };
+    model = FusionModel.create(backend, config);
+  }
+  const c = model.config;
+  const B = o.batchSize;
+  const weights =
+    o.classWeights === 'none' ? new Array<number>(K).fill(1)
+    : Array.isArray(o.classWeights) ? o.classWeights
+    : inverseFrequencyWeights(trainSplit.labels, K);
+  if (weights.length !== K || weights.some((w) => !(w >= 0 && Number.isFinite(w)))) {
+    throw new DataError(`class weights must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`);
+  }
+  const stepsPerEpoch = Math.ceil(trainSplit.size / B);
+  const total = o.epochs * stepsPerEpoch;
+  const sched = {
+    lr: o.lr, minLr: o.minLr ?? 0, warmup: o.warmup ?? Math.max(1, Math.round(0.05 * total)), total, decay: o.decay ?? ('cosine' as const),
+  };
+  const adamw = (lr: number): AdamwSettings => ({ lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: o.weightDecay ?? 0.01, maxGradNorm: o.maxGradNorm ?? 1 });
+  const meta = (metrics: Record<string, unknown>): CheckpointMeta => ({
+    format: 1, config: c, classNames: [...fs.classNames], step: model.step, textEncoder: fs.textEncoder, audioEncoder: fs.audioEncoder,
+    metrics, train: { ...state } as unknown as Record<string, unknown>,
+  });
+  const t0 = performance.now();
+  const elapsed = () => state.seconds + (performance.now() - t0) / 1000;
+  let lastMetrics: Record<string, unknown> = {};
+  let interrupted = false;
+  let epochStart = performance.now();
+
+  while (model.step < total && !state.stoppedEarly) {
+    const step = model.step;
+    const epoch = Math.floor(step / stepsPerEpoch);
+    const bi = step % stepsPerEpoch;
+    const order = epochOrder(trainSplit.size, c.seed, epoch);
+    const idx = order.slice(bi * B, (bi + 1) * B);
+    const inputs = padBatch(trainSplit.batch(idx), B, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim);
+    const lr = learningRate(step, sched);
+    const acts = await model.trainStep(inputs, weights, adamw(lr));
+    const loss = await model.readLoss(acts); // the one readback of a step
+    if (!Number.isFinite(loss)) {
+      throw new DataError(`training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower --lr (now ${o.lr}) or check the features`);
+    }
+    state.epochLossSum += loss;
+    state.epochBatches += 1;
+    o.onStep?.({ step: model.step, total, epoch, loss, lr });
+    const endOfEpoch = bi === stepsPerEpoch - 1;
+    if (endOfEpoch) {
+      const dev = await evaluate(model, devSplit, fs.classNames, B);
+      const improved = dev.weightedF1 > state.bestDevWeightedF1;
+      const record: EpochRecord = {
+        epoch: epoch + 1, step: model.step, trainLoss: state.epochLossSum / state.epochBatches, lr,
+        dev: { accuracy: dev.accuracy, weightedF1: dev.weightedF1, macroF1: dev.macroF1 }, best: improved,
+        seconds: (performance.now() - epochStart) / 1000,
+      };
+      epochStart = performance.now();
+      state.epochLossSum = 0;
+      state.epochBatches = 0;
+      if (improved) {
+        state.bestDevWeightedF1 = dev.weightedF1;
+        state.bestEpoch = epoch + 1;
+        state.badEpochs = 0;
+      } else {
+        state.badEpochs += 1;
+        if (o.patience && state.badEpochs >= o.patience) state.stoppedEarly = true;
+      }
+      lastMetrics = { epoch: epoch + 1, dev: record.dev, trainLoss: record.trainLoss };
+      appendFileSync(logPath, JSON.stringify(record) + '\n');
+      o.onEpoch?.(record);
+      state.seconds = elapsed();
+      if (improved) await saveCheckpoint(model, bestPath, meta(lastMetrics));
+    }
+    const stop = o.stopAfterSteps !== undefined && model.step >= o.stopAfterSteps;
+    if (endOfEpoch || stop || (o.saveEvery && model.step % o.saveEvery === 0) || model.step === total) {
+      state.seconds = elapsed();
+      await saveCheckpoint(model, lastPath, meta(lastMetrics));
+    }
+    if (stop && model.step < total) {
+      interrupted = true;
+      break;
+    }
+  }
+  return {
+    model, steps: model.step, epochs: Math.ceil(model.step / stepsPerEpoch), bestDevWeightedF1: state.bestDevWeightedF1,
+    bestEpoch: state.bestEpoch, stoppedEarly: state.stoppedEarly, interrupted, seconds: elapsed(), lastCheckpoint: lastPath, bestCheckpoint: bestPath,
+  };
+}
+
+function checkFeaturesMatch(meta: CheckpointMeta, fs: FeatureSet, path: string): void {
+  const c = meta.config;
+  if (c.textDim !== fs.textDim || c.audioDim !== fs.audioDim) {
+    throw new DataError(
+      `${path} was trained on features ${c.textDim} (text) x ${c.audioDim} (audio) wide, these are ${fs.textDim} x ${fs.audioDim}; ` +
+        `extract the features with the checkpoint's encoders (${meta.textEncoder}, ${meta.audioEncoder})`,
+    );
+  }
+  if (meta.classNames.join('\u0000') !== fs.classNames.join('\u0000')) {
+    throw new DataError(`${path} classifies into [${meta.classNames.join(', ')}], the features are labelled [${fs.classNames.join(', ')}]`);
+  }
+}
+
+/** Predictions and metrics on one split, no dropout, in batches of B padded to the model's shapes. */
+export async function evaluate(model: FusionModel, split: FeatureSplit, classNames: readonly string[], B: number): Promise<Metrics & { predictions: number[]; probabilities: number[][] }> {
+  const c = model.config;
+  const predictions: number[] = [];
+  const probabilities: number[][] = [];
+  for (let i = 0; i < split.size; i += B) {
+    const idx = Array.from({ length: Math.min(B, split.size - i) }, (_, j) => i + j);
+    const logits = await model.predict(padBatch(split.batch(idx), B, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim));
+    for (let r = 0; r < idx.length; r++) {
+      const k = c.numClasses;
+      predictions.push(argmax(logits, r * k, k));
+      const row = Array.from(logits.subarray(r * k, (r + 1) * k));
+      const m = Math.max(...row);
+      const e = row.map((x) => Math.exp(x - m));
+      const s = e.reduce((a, b) => a + b, 0);
+      probabilities.push(e.map((x) => x / s));
+    }
+  }
+  return { ...computeMetrics(split.labels, predictions, classNames), predictions, probabilities };
+}
+
+export async function saveCheckpoint(model: FusionModel, path: string, meta: CheckpointMeta): Promise<void> {
+  const st = await model.readState();
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const [name, s] of st) tensors.set(`param.${name}`, { shape: s.shape, data: s.value });
+  for (const [name, s] of st) tensors.set(`adam.m.${name}`, { shape: s.shape, data: s.m });
+  for (const [name, s] of st) tensors.set(`adam.v.${name}`, { shape: s.shape, data: s.v });
+  writeSafetensors(path, tensors, { emofuse: JSON.stringify(meta), format: 'pt' });
+}
+
+/** A model (with its optimizer state and step) from a checkpoint, on the given backend. */
+export function loadCheckpoint(backend: Backend, path: string): { model: FusionModel; meta: CheckpointMeta } {
+  if (!existsSync(path)) throw new DataError(`checkpoint ${path} does not exist`);
+  const { tensors, metadata } = readSafetensors(path);
+  const meta = readCheckpointMeta(metadata, path);
+  const model = FusionModel.create(backend, meta.config);
+  const state = new Map<string, { value: Float32Array; m?: Float32Array; v?: Float32Array }>();
+  for (const p of model.params) {
+    const value = tensors.get(`param.${p.name}`)?.data;
+    if (!value) throw new DataError(`${path}: no tensor 'param.${p.name}' (a checkpoint of another model version?)`);
+    state.set(p.name, { value, m: tensors.get(`adam.m.${p.name}`)?.data, v: tensors.get(`adam.v.${p.name}`)?.data });
+  }
+  model.loadState(state, meta.step);
+  return { model, meta };
+}
