@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerGpu } from './commands/gpu.ts';
 import { registerBench } from './commands/bench.ts';
+import { registerExtract } from './commands/extract.ts';
+import { registerMakeDataset } from './commands/make-dataset.ts';
 import { reportError } from './output.ts';
 
 const program = new Command();
@@ -29,6 +31,8 @@ Start here:
 
 registerGpu(program);
 registerBench(program);
+registerMakeDataset(program);
+registerExtract(program);
 
 try {
   await program.parseAsync(process.argv);

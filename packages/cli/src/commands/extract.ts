@@ -1,0 +1,200 @@
+// `emofuse extract`: turns a dataset into cached token features (text and audio encoders), resumably.
+
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { existsSync } from 'node:fs';
+import {
+  AudioError,
+  createAudioEncoder,
+  createTextEncoder,
+  DATASETS,
+  DatasetError,
+  EncoderSpecError,
+  extractFeatures,
+  FeatureCacheError,
+  modelSettings,
+  openDataset,
+  type AudioEncoder,
+  type Dataset,
+  type TextEncoder,
+} from '@emofuse/model';
+import { table, UserError } from '../output.ts';
+
+interface ExtractOptions {
+  dataset: string;
+  data?: string;
+  textEncoder: string;
+  audioEncoder: string;
+  textOnly?: boolean;
+  out: string;
+  batchSize: string;
+  shardSize: string;
+  limit?: string;
+  json?: boolean;
+  progress: boolean;
+}
+
+const asUserError = (err: unknown): never => {
+  if (err instanceof DatasetError || err instanceof AudioError || err instanceof FeatureCacheError || err instanceof EncoderSpecError) {
+    throw new UserError(err.message);
+  }
+  throw err;
+};
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+function defaultData(kind: string): string | undefined {
+  if (kind === 'emodb') return `${modelSettings.assetsDir}/emodb`;
+  return undefined;
+}
+
+export function registerExtract(program: Command): void {
+  program
+    .command('extract')
+    .description('encode a dataset into a feature cache (float16 safetensors shards + index.json), resumably')
+    .requiredOption('--dataset <kind>', `dataset layout: ${DATASETS.join(', ')}`)
+    .option('--data <path>', 'dataset folder or manifest file (emodb default: $EMOFUSE_ASSETS/emodb)')
+    .option('--text-encoder <spec>', "text encoder: 'hash' (built in) or 'bert[:<model id or folder>]'", 'hash')
+    .option('--audio-encoder <spec>', "audio encoder: 'logmel' (built in) or 'ast[:<model id or folder>]'", 'logmel')
+    .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with zero audio tokens')
+    .requiredOption('--out <cache>', 'cache folder to write (an interrupted extraction into it resumes)')
+    .option('--batch-size <n>', 'utterances per encoder call', '16')
+    .option('--shard-size <n>', 'utterances per safetensors shard (the resume granularity)', '256')
+    .option('--limit <n>', 'only the first n utterances (a quick look)')
+    .option('--json', 'print the summary as JSON')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText(
+      'after',
+      `
+Datasets:
+  controlled  the generated bimodal benchmark ('emofuse make-dataset controlled --out <dir>')
+  manifest    CSV or JSONL with id, text, audio, label[, split, speaker]; audio relative to the manifest
+  emodb       EmoDB's wav/SSTTTEV.wav layout (labels from file names, speaker-independent splits)
+  meld        MELD's {train,dev,test}_sent_emo.csv + MELD.Raw media (.mp4 needs ffmpeg); --text-only without media
+
+Encoders (settings: EMOFUSE_MODELS models folder, EMOFUSE_OFFLINE=1 no downloads, EMOFUSE_CACHE download cache):
+  hash        frozen feature hashing of BERT WordPiece tokens, 256-d (no download)
+  logmel      AST's log-mel preprocessing in 16-frame / 10-frame-stride time patches, 256-d (no download)
+  bert[:id]   last hidden state of a BERT-family model through transformers.js (default Xenova/bert-base-uncased)
+  ast[:id]    AST patch tokens averaged over frequency per time column (default Xenova/ast-finetuned-audioset-10-10-0.4593)
+
+Broken audio files (empty, corrupt, truncated, silent, missing) are skipped, counted and listed in index.json.
+Stop with Ctrl-C (or kill it): the same command continues after the last complete shard.
+
+Examples:
+  emofuse make-dataset controlled --out data/controlled
+  emofuse extract --dataset controlled --data data/controlled --out cache/controlled
+  emofuse extract --dataset emodb --out cache/emodb
+  emofuse extract --dataset meld --data MELD/ --text-only --text-encoder bert:models/all-MiniLM-L6-v2 --out cache/meld-minilm
+  emofuse extract --dataset manifest --data my.csv --text-encoder bert --audio-encoder ast --out cache/mine`,
+    )
+    .action(async (opts: ExtractOptions) => {
+      const data = opts.data ?? defaultData(opts.dataset);
+      if (!data) throw new UserError(`--data is required for --dataset ${opts.dataset} (the dataset folder or manifest file)`);
+      if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
+      const batchSize = positiveInt(opts.batchSize, '--batch-size');
+      const shardSize = positiveInt(opts.shardSize, '--shard-size');
+      let dataset: Dataset;
+      try {
+        dataset = openDataset(opts.dataset, data, { textOnly: opts.textOnly });
+      } catch (err) {
+        return asUserError(err);
+      }
+      if (opts.limit) dataset = { ...dataset, items: dataset.items.slice(0, positiveInt(opts.limit, '--limit')) };
+      let textEncoder: TextEncoder;
+      let audioEncoder: AudioEncoder | null = null;
+      try {
+        textEncoder = await createTextEncoder(opts.textEncoder);
+        if (!opts.textOnly) audioEncoder = await createAudioEncoder(opts.audioEncoder);
+      } catch (err) {
+        if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw new UserError(err.message);
+        throw err;
+      }
+      const stop = new AbortController();
+      const onSigint = () => {
+        if (stop.signal.aborted) process.exit(130);
+        stop.abort();
+        process.stderr.write('\nemofuse: stopping after the current shard (Ctrl-C again to quit now; the same command resumes)\n');
+      };
+      process.on('SIGINT', onSigint);
+      const bar = new cliProgress.SingleBar(
+        {
+          format: 'extract {bar} {percentage}% | {value}/{total} utt | {rate} utt/s | ETA {eta_formatted} | failed {failed}',
+          stream: process.stderr,
+          hideCursor: true,
+          etaBuffer: 50,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      const started = performance.now();
+      let barStarted = false;
+      let report;
+      try {
+        report = await extractFeatures({
+          dataset,
+          textEncoder,
+          audioEncoder,
+          out: opts.out,
+          batchSize,
+          shardSize,
+          signal: stop.signal,
+          onProgress: (p) => {
+            if (!opts.progress) return;
+            if (!barStarted) {
+              bar.start(p.total, p.done - p.doneThisRun, { rate: '-', failed: p.failed });
+              barStarted = true;
+            }
+            const rate = p.doneThisRun / ((performance.now() - started) / 1000);
+            bar.update(p.done, { rate: rate.toFixed(1), failed: p.failed });
+          },
+        });
+      } catch (err) {
+        return asUserError(err);
+      } finally {
+        if (barStarted) bar.stop();
+        process.off('SIGINT', onSigint);
+        await textEncoder.dispose?.();
+        await audioEncoder?.dispose?.();
+      }
+      const { index } = report;
+      const summary = {
+        cache: report.cacheDir,
+        complete: index.complete,
+        dataset: index.dataset.name,
+        textEncoder: index.text,
+        audioEncoder: index.audio,
+        resumedFrom: report.resumedFrom,
+        processedThisRun: report.processedThisRun,
+        splits: Object.fromEntries(Object.entries(index.splits).map(([k, v]) => [k, v.ids.length])),
+        failures: index.failures,
+        throughput: index.throughput,
+        seconds: index.seconds,
+      };
+      if (opts.json) {
+        console.log(JSON.stringify(summary, null, 2));
+        return;
+      }
+      console.log(`${index.complete ? 'wrote' : 'stopped; partial'} feature cache ${report.cacheDir}${report.resumedFrom ? ` (resumed after ${report.resumedFrom} utterances)` : ''}`);
+      console.log(table(Object.entries(summary.splits).map(([k, v]) => [k, v]), ['split', 'utterances']));
+      console.log('');
+      const rows: (string | number)[][] = [[`text  ${index.text.id}`, index.text.dim, index.throughput.text.toFixed(1), index.seconds.text.toFixed(2)]];
+      if (audioEncoder) {
+        rows.push([`audio ${index.audio.id}`, index.audio.dim, index.throughput.audio.toFixed(1), index.seconds.audio.toFixed(2)]);
+        rows.push(['audio decoding + resampling', '-', index.throughput.decode.toFixed(1), index.seconds.decode.toFixed(2)]);
+      }
+      console.log(table(rows, ['encoder', 'dim', 'utt/s', 'seconds']));
+      if (index.failures.length) {
+        console.log(`\n${index.failures.length} utterance(s) skipped (listed in ${report.cacheDir}/index.json "failures"):`);
+        const counts = new Map<string, number>();
+        for (const f of index.failures) counts.set(f.problem, (counts.get(f.problem) ?? 0) + 1);
+        console.log('  ' + [...counts].map(([k, v]) => `${k}: ${v}`).join(', '));
+        for (const f of index.failures.slice(0, 20)) console.log(`  ${f.message}`);
+        if (index.failures.length > 20) console.log(`  ... and ${index.failures.length - 20} more`);
+      }
+      if (!index.complete) console.log(`\nrun the same command again to continue`);
+    });
+}
