@@ -14,7 +14,7 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   loader: { '.wgsl': 'text' },
-  external: ['webgpu', 'onnxruntime-node', 'onnxruntime-web', '@huggingface/transformers', 'sharp'],
+  external: ['webgpu', 'onnxruntime-node', 'onnxruntime-web', '@huggingface/transformers', 'sharp', '@resvg/resvg-js'],
   define: { EMOFUSE_VERSION: JSON.stringify(pkg.version) },
   banner: {
     js: [
