@@ -48,9 +48,14 @@ export const DEFAULT_FUSION: Pick<FusionConfig, 'fusion' | 'width' | 'heads' | '
   seed: 0,
 };
 
+/** A model setting that cannot work (the message names the setting and the rule). */
+export class FusionConfigError extends Error {
+  override name = 'FusionConfigError';
+}
+
 export function checkFusionConfig(c: FusionConfig): void {
   const bad = (m: string) => {
-    throw new Error(`fusion config: ${m}`);
+    throw new FusionConfigError(`model config: ${m}`);
   };
   if (!FUSION_VARIANTS.includes(c.fusion)) bad(`fusion must be one of ${FUSION_VARIANTS.join(', ')}, got '${c.fusion}'`);
   for (const k of ['textDim', 'audioDim', 'maxTextLen', 'maxAudioLen', 'width', 'heads', 'ffnMult', 'numClasses'] as const) {

@@ -135,7 +135,8 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
     metrics, train: { ...state } as unknown as Record<string, unknown>,
   });
   const t0 = performance.now();
-  const elapsed = () => state.seconds + (performance.now() - t0) / 1000;
+  const secondsBefore = state.seconds; // training time of the run before a resume
+  const elapsed = () => secondsBefore + (performance.now() - t0) / 1000;
   let lastMetrics: Record<string, unknown> = {};
   let interrupted = false;
   let epochStart = performance.now();

@@ -1,0 +1,85 @@
+// `emofuse train`, `eval` and `ablate` as a user runs them (the bundled CLI, a separate process): a tiny run on the
+// generated task on both backends, eval's files (metrics JSON, confusion JSON/SVG/PNG), an ablation table, and
+// bad input stopping with a clear message and exit code 2.
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = `${root}packages/cli/dist/emofuse.js`;
+const dir = mkdtempSync(join(tmpdir(), 'emofuse-cli-'));
+
+async function emofuse(args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const tiny = ['--synthetic', '--width', '16', '--heads', '2', '--epochs', '2', '--batch-size', '32', '--lr', '3e-3', '--no-progress'];
+
+beforeAll(async () => {
+  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('emofuse train / eval / ablate', () => {
+  for (const backend of ['cpu', 'wgsl']) {
+    it(`train --backend ${backend} writes checkpoints and a metrics log; eval writes metrics and the confusion picture`, async (ctx) => {
+      const out = join(dir, backend);
+      const t = await emofuse(['train', ...tiny, '--backend', backend, '--out', out, '--json']);
+      if (backend === 'wgsl' && t.code === 2 && /adapter/i.test(t.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1') return ctx.skip(`no WebGPU adapter: ${t.stderr.trim()}`);
+      expect(t.code, t.stderr).toBe(0);
+      const summary = JSON.parse(t.stdout);
+      expect(summary).toMatchObject({ steps: 16, epochs: 2 });
+      expect(summary.config).toMatchObject({ fusion: 'cross-self', width: 16, heads: 2, numClasses: 4 });
+      for (const f of ['best.safetensors', 'last.safetensors', 'metrics.jsonl']) expect(existsSync(join(out, f))).toBe(true);
+      expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+      const e = await emofuse(['eval', '--checkpoint', join(out, 'best.safetensors'), '--synthetic', '--split', 'test', '--backend', backend, '--json']);
+      expect(e.code, e.stderr).toBe(0);
+      const m = JSON.parse(e.stdout);
+      expect(m.n).toBe(64);
+      expect(m.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(64);
+      expect(m.perClass).toHaveLength(4);
+      for (const f of ['metrics.json', 'confusion.json', 'confusion.svg', 'confusion.png', 'predictions.jsonl']) {
+        expect(existsSync(join(out, 'eval-test', f)), f).toBe(true);
+      }
+      expect(readFileSync(join(out, 'eval-test', 'confusion.png')).subarray(1, 4).toString()).toBe('PNG');
+    });
+  }
+
+  it('ablate prints one table and writes it as Markdown and JSON', async () => {
+    const out = join(dir, 'ablate');
+    const r = await emofuse(['ablate', ...tiny, '--epochs', '1', '--backend', 'cpu', '--variants', 'cross-self,concat,text', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/fusion\s+weighted F1\s+macro F1\s+accuracy\s+params\s+train s/);
+    for (const v of ['cross-self', 'concat', 'text']) expect(r.stdout).toMatch(new RegExp(`^${v}\\s+\\d+\\.\\d`, 'm'));
+    const j = JSON.parse(readFileSync(join(out, 'ablation.json'), 'utf8'));
+    expect(j.rows.map((x: { fusion: string }) => x.fusion)).toEqual(['cross-self', 'concat', 'text']);
+    expect(readFileSync(join(out, 'ablation.md'), 'utf8')).toContain('| cross-self |');
+  });
+
+  it('bad input stops before training with the file, the field and exit code 2', async () => {
+    const p = join(dir, 'bad.json');
+    writeFileSync(p, JSON.stringify({ classNames: ['a', 'b'], textDim: 2, audioDim: 2, splits: { train: [{ id: 'x', label: 'c', text: [[1, 2]], audio: [[1, 2]] }] } }));
+    const r = await emofuse(['train', '--features', p, '--backend', 'cpu', '--out', join(dir, 'bad')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${p}: splits.train[0] (id 'x'): label 'c' is not one of classNames (a, b)`);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    const none = await emofuse(['train', '--backend', 'cpu']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no data: pass --features/);
+    const heads = await emofuse(['train', '--synthetic', '--backend', 'cpu', '--width', '30', '--heads', '4', '--out', join(dir, 'h')]);
+    expect(heads.code).toBe(2);
+    expect(heads.stderr).toMatch(/width 30 must be divisible by heads 4/);
+  });
+});
