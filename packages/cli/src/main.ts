@@ -5,6 +5,9 @@ import { registerGpu } from './commands/gpu.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerExtract } from './commands/extract.ts';
 import { registerMakeDataset } from './commands/make-dataset.ts';
+import { registerTrain } from './commands/train.ts';
+import { registerEval } from './commands/eval.ts';
+import { registerAblate } from './commands/ablate.ts';
 import { reportError } from './output.ts';
 
 const program = new Command();
@@ -33,6 +36,9 @@ registerGpu(program);
 registerBench(program);
 registerMakeDataset(program);
 registerExtract(program);
+registerTrain(program);
+registerEval(program);
+registerAblate(program);
 
 try {
   await program.parseAsync(process.argv);

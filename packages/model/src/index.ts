@@ -14,3 +14,4 @@ export * from './train/data.ts';
 export * from './train/schedule.ts';
 export * from './train/trainer.ts';
 export * from './cache/index.ts';
+export * from './metrics/confusion-plot.ts';
