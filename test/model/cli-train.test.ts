@@ -83,3 +83,31 @@ describe('emofuse train / eval / ablate', () => {
     expect(heads.stderr).toMatch(/width 30 must be divisible by heads 4/);
   });
 });
+
+describe('emofuse predict', () => {
+  it('classifies one utterance with a checkpoint trained on extracted features (hash + logmel)', async (ctx) => {
+    const which = await run('sh', ['-c', 'command -v espeak-ng']).catch(() => null);
+    if (!which) return ctx.skip('espeak-ng is not installed (make-dataset needs it)');
+    const data = join(dir, 'ctl');
+    const cache = join(dir, 'ctl-cache');
+    const ckpt = join(dir, 'ctl-run');
+    for (const args of [
+      ['make-dataset', 'controlled', '--out', data, '--size', '24', '--no-progress'],
+      ['extract', '--dataset', 'controlled', '--data', data, '--out', cache, '--no-progress'],
+      ['train', '--features', cache, '--backend', 'cpu', '--width', '16', '--heads', '2', '--epochs', '1', '--batch-size', '8', '--out', ckpt, '--no-progress'],
+    ]) {
+      const r = await emofuse(args);
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
+    }
+    const row = JSON.parse(readFileSync(join(data, 'manifest.jsonl'), 'utf8').split('\n')[0]!);
+    const p = await emofuse(['predict', '--checkpoint', join(ckpt, 'best.safetensors'), '--text', row.text, '--audio', join(data, row.audio), '--backend', 'cpu', '--json']);
+    expect(p.code, p.stderr).toBe(0);
+    const out = JSON.parse(p.stdout);
+    expect(['content', 'excited', 'sad', 'angry']).toContain(out.predicted);
+    const total = Object.values(out.probabilities as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(total).toBeCloseTo(1, 5);
+    const missing = await emofuse(['predict', '--checkpoint', join(ckpt, 'best.safetensors'), '--text', 'hi', '--audio', join(dir, 'nope.wav'), '--backend', 'cpu']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.wav/);
+  });
+});

@@ -8,6 +8,7 @@ import { registerMakeDataset } from './commands/make-dataset.ts';
 import { registerTrain } from './commands/train.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerAblate } from './commands/ablate.ts';
+import { registerPredict } from './commands/predict.ts';
 import { reportError } from './output.ts';
 
 const program = new Command();
@@ -39,6 +40,7 @@ registerExtract(program);
 registerTrain(program);
 registerEval(program);
 registerAblate(program);
+registerPredict(program);
 
 try {
   await program.parseAsync(process.argv);
