@@ -43,6 +43,14 @@ struct Params {
 @group(0) @binding(10) var<uniform> params: Params;
 
 override WG: u32 = 64;
+// Head size D/4 fixed at pipeline creation (0: read params.D at run time, version 1 of these kernels).
+// Fixed, every loop over d has a constant trip count: the compiler unrolls it and keeps the per-row arrays
+// in registers instead of indexing them dynamically (on llvmpipe: per-lane scratch memory). The wrapper
+// sets it from the tensors' D, so a pipeline exists per head size (one or two per model), never per B/Tq/Tk.
+override D4_FIXED: u32 = 0u;
+// 1: grid (ceil(rows / WG), B*H), one (b, h) per workgroup, so the streamed side's addresses are uniform
+// across the workgroup (version 3); 0: flat 1-D grid over B*H*rows.
+override GRID_BH: u32 = 0u;
 
 const MAX_D4: u32 = 32u;               // D <= 128
 const MASKED_LSE_BELOW: f32 = -1.0e29; // the forward writes -1e30 for a fully masked row
@@ -54,16 +62,26 @@ fn key_kept(b: u32, j: u32) -> bool {
 @compute @workgroup_size(WG)
 fn main_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid; // (b*H + h)*Tq + i: also the lse / drow index
   let Tq = params.Tq;
   let Tk = params.Tk;
   let H = params.H;
-  if (row >= params.B * H * Tq) { return; }
-  let i = row % Tq;
-  let bh = row / Tq;
+  var row: u32; // (b*H + h)*Tq + i: also the lse / drow index
+  var i: u32;
+  var bh: u32;
+  if (GRID_BH != 0u) {
+    i = wid.x * WG + lid;
+    bh = wid.y;
+    if (i >= Tq || bh >= params.B * H) { return; }
+    row = bh * Tq + i;
+  } else {
+    row = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (row >= params.B * H * Tq) { return; }
+    i = row % Tq;
+    bh = row / Tq;
+  }
   let h = bh % H;
   let b = bh / H;
-  let D4 = params.D / 4u;
+  let D4 = select(params.D / 4u, D4_FIXED, D4_FIXED != 0u);
   let C4 = H * D4;
   let q_at = (b * Tq + i) * C4 + h * D4;
   let scale = params.scale;
@@ -115,16 +133,26 @@ fn main_dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 @compute @workgroup_size(WG)
 fn main_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid; // (b*H + h)*Tk + j
   let Tq = params.Tq;
   let Tk = params.Tk;
   let H = params.H;
-  if (row >= params.B * H * Tk) { return; }
-  let j = row % Tk;
-  let bh = row / Tk;
+  var row: u32; // (b*H + h)*Tk + j
+  var j: u32;
+  var bh: u32;
+  if (GRID_BH != 0u) {
+    j = wid.x * WG + lid;
+    bh = wid.y;
+    if (j >= Tk || bh >= params.B * H) { return; }
+    row = bh * Tk + j;
+  } else {
+    row = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (row >= params.B * H * Tk) { return; }
+    j = row % Tk;
+    bh = row / Tk;
+  }
   let h = bh % H;
   let b = bh / H;
-  let D4 = params.D / 4u;
+  let D4 = select(params.D / 4u, D4_FIXED, D4_FIXED != 0u);
   let C4 = H * D4;
   let kv_at = (b * Tk + j) * C4 + h * D4;
   let scale = params.scale;

@@ -49,6 +49,13 @@ struct Params {
 
 // Query rows per workgroup (one invocation each).
 override WG: u32 = 64;
+// Head size D/4 fixed at pipeline creation (0: read params.D at run time, version 1 of these kernels).
+// Fixed, every loop over d has a constant trip count: the compiler unrolls it and keeps the per-row arrays
+// in registers instead of indexing them dynamically (on llvmpipe: per-lane scratch memory). The wrapper
+// sets it from the tensors' D, so a pipeline exists per head size (one or two per model), never per B/Tq/Tk.
+override D4_FIXED: u32 = 0u;
+// 1: grid (ceil(Tq / WG), B*H), one (b, h) per workgroup (version 3); 0: flat 1-D grid over B*H*Tq rows.
+override GRID_BH: u32 = 0u;
 
 const MAX_D4: u32 = 32u;        // D <= 128
 const NEG_BIG: f32 = -3.0e38;   // "minus infinity" that stays finite: exp(NEG_BIG - x) == 0, no NaN
@@ -61,16 +68,28 @@ fn key_kept(b: u32, j: u32) -> bool {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
   let Tq = params.Tq;
   let Tk = params.Tk;
   let H = params.H;
-  if (row >= params.B * H * Tq) { return; }
-  let i = row % Tq;
-  let bh = row / Tq;
+  var row: u32;
+  var i: u32;
+  var bh: u32;
+  if (GRID_BH != 0u) {
+    // grid (ceil(Tq / WG), B*H): (b, h) comes from the workgroup alone, so every K/V address below is the
+    // same for all invocations of a workgroup (a uniform load: one load + broadcast on llvmpipe).
+    i = wid.x * WG + lid;
+    bh = wid.y;
+    if (i >= Tq || bh >= params.B * H) { return; }
+    row = bh * Tq + i;
+  } else {
+    row = (wid.x + wid.y * nwg.x) * WG + lid; // flat, folded 1-D grid (versions 1 and 2)
+    if (row >= params.B * H * Tq) { return; }
+    i = row % Tq;
+    bh = row / Tq;
+  }
   let h = bh % H;
   let b = bh / H;
-  let D4 = params.D / 4u;
+  let D4 = select(params.D / 4u, D4_FIXED, D4_FIXED != 0u);
   let C4 = H * D4;
   let q_at = (b * Tq + i) * C4 + h * D4;
 

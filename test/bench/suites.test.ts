@@ -58,7 +58,7 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
   it('attention: fused, unfused, reference and the peers validate and are timed', async () => {
     const { stdout, report } = await benchQuick('attention');
     expect(stdout).toMatch(/cross-attention fwd\+bwd/);
-    expect(stdout).toMatch(/fused \(ours\)\s.*baseline/);
+    expect(stdout).toMatch(/fused v\d \(ours\)\s.*baseline/);
     expectValidated(report);
     const fwd = report.cases.find((c) => c.pass === 'fwd')!;
     // ORT's CPU EP is bundled with onnxruntime-node: it must have run and matched the reference.

@@ -39,6 +39,15 @@ export const ATTENTION_SHAPES: AttentionShape[] = [
 ];
 export const ATTENTION_QUICK_SHAPES: AttentionShape[] = [{ B: 2, H: 2, Tq: 16, Tk: 24, D: 16 }];
 
+/** Our fused kernel's versions (kept so progress is visible); the latest is every case's baseline. */
+export const FUSED_VERSIONS = {
+  1: 'one query row per invocation, D read at run time (arrays indexed dynamically)',
+  2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled, arrays in registers',
+  3: 'v2 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) loads are uniform',
+} as const;
+const FUSED_VERSION_LIST = [1, 2, 3] as const;
+const FUSED_LATEST = 3;
+
 /** The CPU reference is timed only below this many FLOPs (about 5 s per run in float64 JS here). */
 export const REFERENCE_TIMED_MAX_FLOPS = 1e9;
 
@@ -106,10 +115,11 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         return [f.out, g.dq, g.dk, g.dv];
       };
 
-      const fused: Variant = {
-        name: 'fused (ours)',
+      const fused = (version: 1 | 2 | 3): Variant => ({
+        name: `fused v${version} (ours)`,
         kind: 'ours',
         device: `WebGPU ${gpu.adapter.device}`,
+        note: FUSED_VERSIONS[version],
         async prepare(): Promise<Runner> {
           const g = uploadSets(gpu, s, getData());
           const out = gpu.empty([s.B, s.Tq, C]);
@@ -121,8 +131,8 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
           return {
             async run(i) {
               const t = g[i % g.length]!;
-              await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H });
-              if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
+              await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H, version });
+              if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H, version });
               await gpu.finish();
             },
             outputs: async () => (bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)]),
@@ -132,10 +142,10 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
             },
           };
         },
-      };
+      });
 
       const fusedTransfers: Variant = {
-        name: 'fused + transfers (ours)',
+        name: `fused v${FUSED_LATEST} + transfers (ours)`,
         kind: 'ours',
         device: `WebGPU ${gpu.adapter.device}`,
         note: 'writes q, k, v from host memory, reads out back: what a peer session.run includes',
@@ -259,9 +269,9 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         tol: bwd ? TOL.attentionBackward : TOL.attentionForward,
         reference: () => (refOut ??= referenceRun(getData()[0]!)),
         variants: bwd
-          ? [fused, unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
-          : [fused, fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), torch],
-        baseline: 'fused (ours)',
+          ? [...FUSED_VERSION_LIST.map(fused), unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
+          : [...FUSED_VERSION_LIST.map(fused), fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), torch],
+        baseline: `fused v${FUSED_LATEST} (ours)`,
       });
     }
   }

@@ -9,7 +9,7 @@ import fwdSource from '../../../../shaders/cross-attention.fwd.wgsl';
 import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import drowSource from '../../../../shaders/cross-attention.bwd-drow.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
-import type { KernelDef } from '../runtime/kernel.ts';
+import { foldGrid, type KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectPositiveInt, expectShape } from './check.ts';
 
 /** Query rows (forward, dq, Drow) or key rows (dk, dv) per workgroup; one invocation each. */
@@ -40,8 +40,8 @@ export const crossAttentionForwardKernel: KernelDef = {
     ['has_mask', 'u32'],
     ['scale', 'f32'],
   ],
-  overrides: { WG },
-  foldable: true,
+  overrides: { WG, D4_FIXED: 0, GRID_BH: 0 },
+  foldable: false, // the wrapper folds the flat grid itself (versions 1, 2) or uses (x, B*H) (version 3)
 };
 
 export const crossAttentionDrowKernel: KernelDef = {
@@ -93,8 +93,8 @@ export const crossAttentionBackwardDqKernel: KernelDef = {
   entryPoint: 'main_dq',
   bindings: backwardBindings,
   params: backwardParams,
-  overrides: { WG },
-  foldable: true,
+  overrides: { WG, D4_FIXED: 0, GRID_BH: 0 },
+  foldable: false, // see crossAttentionForwardKernel
 };
 
 export const crossAttentionBackwardDkDvKernel: KernelDef = {
@@ -103,8 +103,8 @@ export const crossAttentionBackwardDkDvKernel: KernelDef = {
   entryPoint: 'main_dkdv',
   bindings: backwardBindings,
   params: backwardParams,
-  overrides: { WG },
-  foldable: true,
+  overrides: { WG, D4_FIXED: 0, GRID_BH: 0 },
+  foldable: false, // see crossAttentionForwardKernel
 };
 
 export interface CrossAttentionOptions {
@@ -113,6 +113,13 @@ export interface CrossAttentionOptions {
   scale?: number;
   /** Rows per workgroup (the shaders' WG override); defaults to 64. */
   workgroupSize?: number;
+  /**
+   * Kernel version (bench keeps the earlier ones comparable): 1 reads D at run time over a flat 1-D grid;
+   * 2 fixes the head size at pipeline creation (override D4_FIXED = D/4: loops unrolled); 3 (default) also
+   * gives each workgroup one (b, h) (override GRID_BH, grid (ceil(rows / WG), B*H)), so the rows every
+   * invocation streams are the same across the workgroup: uniform loads.
+   */
+  version?: 1 | 2 | 3;
 }
 
 export interface CrossAttentionBackwardOptions extends CrossAttentionOptions {
@@ -169,6 +176,24 @@ function expectOutputsDistinct(kernel: string, inputs: Record<string, Tensor>, o
   });
 }
 
+/** The shaders' override constants for these dims and options. */
+function overridesFor(d: Dims, opts: CrossAttentionOptions): Record<string, number> {
+  const version = opts.version ?? 3;
+  return { WG: opts.workgroupSize ?? WG, D4_FIXED: version === 1 ? 0 : d.D / 4, GRID_BH: version >= 3 ? 1 : 0 };
+}
+
+/** Workgroups for `rows` rows per (b, h): folded flat 1-D (versions 1, 2) or (ceil(rows / WG), B*H) (version 3). */
+function gridFor(kernel: string, d: Dims, rows: number, opts: CrossAttentionOptions, gpu: Gpu): [number, number?] {
+  const wg = opts.workgroupSize ?? WG;
+  if ((opts.version ?? 3) < 3) return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
+  const grid: [number, number] = [Math.ceil(rows / wg), d.B * d.H];
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (grid[0]! > max || grid[1]! > max) {
+    throw new KernelError(kernel, describeDims(d, null), `grid [${grid.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; split the batch`, 'shape');
+  }
+  return grid;
+}
+
 function describeDims(d: Dims, mask: Tensor | null): string {
   return `B=${d.B} Tq=${d.Tq} Tk=${d.Tk} H=${d.H} D=${d.D} scale=${d.scale}${mask ? ' masked' : ''}`;
 }
@@ -192,13 +217,12 @@ export async function crossAttentionForward(
   expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
   expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
   expectOutputsDistinct(kn, mask ? { q, k, v, mask } : { q, k, v }, { out, lse });
-  const wg = opts.workgroupSize ?? WG;
   await gpu.dispatch(crossAttentionForwardKernel, {
     // Without a mask the shader never reads binding 3: k stands in for it (read-only, so legal to bind twice).
     tensors: [q, k, v, mask ?? k, out, lse],
     params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
-    grid: [Math.ceil((d.B * d.H * d.Tq) / wg)],
-    overrides: { WG: wg },
+    grid: gridFor(kn, d, d.Tq, opts, gpu),
+    overrides: overridesFor(d, opts),
     shapes: describeDims(d, mask),
   });
 }
@@ -272,15 +296,15 @@ export async function crossAttentionBackward(
   await gpu.dispatch(crossAttentionBackwardDqKernel, {
     tensors,
     params,
-    grid: [Math.ceil(rows / wg)],
-    overrides: { WG: wg },
+    grid: gridFor(kn, d, d.Tq, opts, gpu),
+    overrides: overridesFor(d, opts),
     shapes,
   });
   await gpu.dispatch(crossAttentionBackwardDkDvKernel, {
     tensors,
     params,
-    grid: [Math.ceil((d.B * d.H * d.Tk) / wg)],
-    overrides: { WG: wg },
+    grid: gridFor(kn, d, d.Tk, opts, gpu),
+    overrides: overridesFor(d, opts),
     shapes,
   });
 }
