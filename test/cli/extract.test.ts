@@ -47,6 +47,24 @@ describe('emofuse extract', () => {
     expect(Object.values(fs.splits).reduce((n, s) => n + s.size, 0)).toBe(24);
   });
 
+  it.runIf(existsSync(join(assets, 'emodb/wav')))('extracts through transformers.js with the tiny random BERT and AST models', async () => {
+    const models = join(root, 'test/fixtures/models');
+    const out = join(tmp, 'emodb-tiny');
+    const r = await emofuse([
+      'extract', '--dataset', 'emodb', '--data', join(assets, 'emodb'), '--limit', '6', '--out', out, '--no-progress',
+      '--text-encoder', `bert:${models}/tiny-random-bert`, '--audio-encoder', `ast:${models}/tiny-random-ast`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/text {2}bert:.*tiny-random-bert +32 +[\d.]+/);
+    expect(r.stdout).toMatch(/audio ast:.*tiny-random-ast +32 +[\d.]+/);
+    const fs = openFeatureCache(out);
+    expect([fs.textDim, fs.audioDim]).toEqual([32, 32]);
+    const b = fs.splits.train!.batch([0]);
+    // An EmoDB clip of 1.5-4 s gives 15-40 AST time columns.
+    expect(b.Ta).toBeGreaterThan(10);
+    expect(b.Ta).toBeLessThan(60);
+  });
+
   it.runIf(existsSync(join(assets, 'meld-audio/dia0_utt0.wav')))('extracts the 4 real MELD wavs laid out as MELD.Raw', async () => {
     const data = join(tmp, 'meld');
     mkdirSync(join(data, 'train_splits'), { recursive: true });
