@@ -42,8 +42,8 @@ export const ATTENTION_QUICK_SHAPES: AttentionShape[] = [{ B: 2, H: 2, Tq: 16, T
 /** Our fused kernel's versions (kept so progress is visible); the latest is every case's baseline. */
 export const FUSED_VERSIONS = {
   1: 'one query row per invocation, D read at run time (arrays indexed dynamically)',
-  2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled, arrays in registers',
-  3: 'v2 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) loads are uniform',
+  2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled (slower here)',
+  3: 'v1 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) addresses are uniform',
 } as const;
 const FUSED_VERSION_LIST = [1, 2, 3] as const;
 const FUSED_LATEST = 3;
