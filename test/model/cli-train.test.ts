@@ -2,13 +2,14 @@
 // generated task on both backends, eval's files (metrics JSON, confusion JSON/SVG/PNG), an ablation table, and
 // bad input stopping with a clear message and exit code 2.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors } from '@emofuse/model';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -109,5 +110,37 @@ describe('emofuse predict', () => {
     const missing = await emofuse(['predict', '--checkpoint', join(ckpt, 'best.safetensors'), '--text', 'hi', '--audio', join(dir, 'nope.wav'), '--backend', 'cpu']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.wav/);
+  });
+});
+
+describe('emofuse train killed mid-epoch', () => {
+  it('SIGKILL mid-epoch, then --resume: the final parameters and optimizer state equal an uninterrupted run\'s exactly (cpu)', async () => {
+    const args = [...tiny, '--epochs', '3', '--batch-size', '16', '--save-every', '1', '--backend', 'cpu']; // 16 steps per epoch
+    const straight = join(dir, 'straight');
+    expect((await emofuse(['train', ...args, '--out', straight])).code).toBe(0);
+    const killed = join(dir, 'killed');
+    const child = spawn(process.execPath, [bin, 'train', ...args, '--out', killed], { stdio: 'ignore' });
+    const exited = new Promise<string | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+    let step = 0;
+    while (step < 20) {
+      await new Promise((r) => setTimeout(r, 10));
+      try {
+        step = JSON.parse(readSafetensors(join(killed, 'last.safetensors')).metadata.emofuse!).step;
+      } catch {
+        // not written yet (or being renamed into place)
+      }
+      if (child.exitCode !== null) break;
+    }
+    child.kill('SIGKILL');
+    expect(await exited, 'the run was killed, not finished').toBe('SIGKILL');
+    const at = JSON.parse(readSafetensors(join(killed, 'last.safetensors')).metadata.emofuse!).step;
+    expect(at % 16, `killed mid-epoch (step ${at})`).not.toBe(0);
+    const r = await emofuse(['train', ...args, '--out', killed, '--resume', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).steps).toBe(48);
+    const a = readSafetensors(join(straight, 'last.safetensors')).tensors;
+    const b = readSafetensors(join(killed, 'last.safetensors')).tensors;
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [name, t] of a) expect(Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(b.get(name)!.data.buffer)), name).toBe(0);
   });
 });
