@@ -216,3 +216,250 @@ fn main_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     dv[kv_at + d] = c;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Version 4: register blocking, as main_rb in cross-attention.fwd.wgsl. Each invocation owns RB = 4 rows of
+// one (b, h) (grid (ceil(rows / (RB*WG)), B*H)), so every vec4 it streams from the other side feeds 4 rows.
+//   main_dq_rb   ('cross-attention.bwd.dq.rb')   4 query rows, loops over keys
+//   main_dkdv_rb ('cross-attention.bwd.dkdv.rb') 4 key rows, loops over queries
+// Same math as main_dq / main_dkdv; rows past the end are computed on a clamped row and not stored.
+// Per-row D-vectors live at [r * MAX_D4 + d] of arrays of RB * MAX_D4 = 128 vec4.
+const RB: u32 = 4u;
+
+@compute @workgroup_size(WG)
+fn main_dq_rb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let Tq = params.Tq;
+  let Tk = params.Tk;
+  let H = params.H;
+  let i0 = (wid.x * WG + lid) * RB;
+  let bh = wid.y;
+  if (i0 >= Tq || bh >= params.B * H) { return; }
+  let h = bh % H;
+  let b = bh / H;
+  let D4 = params.D / 4u;
+  let C4 = H * D4;
+  let scale = params.scale;
+
+  var qs: array<vec4f, 128>;  // q_i * scale
+  var go: array<vec4f, 128>;  // dout_i
+  var acc: array<vec4f, 128>; // sum_j dS_ij k_j
+  var lse4 = vec4f(0.0);
+  var drow4 = vec4f(0.0);
+  for (var r = 0u; r < RB; r++) {
+    let i = min(i0 + r, Tq - 1u);
+    let q_at = (b * Tq + i) * C4 + h * D4;
+    for (var d = 0u; d < D4; d++) {
+      qs[r * MAX_D4 + d] = q[q_at + d] * scale;
+      go[r * MAX_D4 + d] = dout[q_at + d];
+      acc[r * MAX_D4 + d] = vec4f(0.0);
+    }
+    lse4[r] = lse[bh * Tq + i];
+    drow4[r] = drow[bh * Tq + i];
+  }
+  let live = lse4 >= vec4f(MASKED_LSE_BELOW);
+
+  if (any(live)) {
+    for (var j0 = 0u; j0 < Tk; j0 += 4u) {
+      var keep = vec4<bool>(false);
+      for (var u = 0u; u < 4u; u++) {
+        if (j0 + u < Tk) { keep[u] = key_kept(b, j0 + u); }
+      }
+      if (!any(keep)) { continue; }
+      let kv0 = (b * Tk + j0) * C4 + h * D4;
+      let kv1 = (b * Tk + min(j0 + 1u, Tk - 1u)) * C4 + h * D4;
+      let kv2 = (b * Tk + min(j0 + 2u, Tk - 1u)) * C4 + h * D4;
+      let kv3 = (b * Tk + min(j0 + 3u, Tk - 1u)) * C4 + h * D4;
+      var s0 = vec4f(0.0); // row r: scale * q_i.k_j for keys j0 .. j0+3
+      var s1 = vec4f(0.0);
+      var s2 = vec4f(0.0);
+      var s3 = vec4f(0.0);
+      var e0 = vec4f(0.0); // row r: dout_i.v_j
+      var e1 = vec4f(0.0);
+      var e2 = vec4f(0.0);
+      var e3 = vec4f(0.0);
+      for (var d = 0u; d < D4; d++) {
+        let kx = k[kv0 + d];
+        let ky = k[kv1 + d];
+        let kz = k[kv2 + d];
+        let kw = k[kv3 + d];
+        let vx = v[kv0 + d];
+        let vy = v[kv1 + d];
+        let vz = v[kv2 + d];
+        let vw = v[kv3 + d];
+        let a0 = qs[d];
+        let a1 = qs[MAX_D4 + d];
+        let a2 = qs[2u * MAX_D4 + d];
+        let a3 = qs[3u * MAX_D4 + d];
+        let g0 = go[d];
+        let g1 = go[MAX_D4 + d];
+        let g2 = go[2u * MAX_D4 + d];
+        let g3 = go[3u * MAX_D4 + d];
+        s0 += vec4f(dot(a0, kx), dot(a0, ky), dot(a0, kz), dot(a0, kw));
+        s1 += vec4f(dot(a1, kx), dot(a1, ky), dot(a1, kz), dot(a1, kw));
+        s2 += vec4f(dot(a2, kx), dot(a2, ky), dot(a2, kz), dot(a2, kw));
+        s3 += vec4f(dot(a3, kx), dot(a3, ky), dot(a3, kz), dot(a3, kw));
+        e0 += vec4f(dot(g0, vx), dot(g0, vy), dot(g0, vz), dot(g0, vw));
+        e1 += vec4f(dot(g1, vx), dot(g1, vy), dot(g1, vz), dot(g1, vw));
+        e2 += vec4f(dot(g2, vx), dot(g2, vy), dot(g2, vz), dot(g2, vw));
+        e3 += vec4f(dot(g3, vx), dot(g3, vy), dot(g3, vz), dot(g3, vw));
+      }
+      let z = vec4f(0.0);
+      let ds0 = select(z, exp(s0 - lse4.x) * (e0 - drow4.x), keep & vec4<bool>(live.x));
+      let ds1 = select(z, exp(s1 - lse4.y) * (e1 - drow4.y), keep & vec4<bool>(live.y));
+      let ds2 = select(z, exp(s2 - lse4.z) * (e2 - drow4.z), keep & vec4<bool>(live.z));
+      let ds3 = select(z, exp(s3 - lse4.w) * (e3 - drow4.w), keep & vec4<bool>(live.w));
+      for (var d = 0u; d < D4; d++) {
+        let kx = k[kv0 + d];
+        let ky = k[kv1 + d];
+        let kz = k[kv2 + d];
+        let kw = k[kv3 + d];
+        acc[d] += ds0.x * kx + ds0.y * ky + ds0.z * kz + ds0.w * kw;
+        acc[MAX_D4 + d] += ds1.x * kx + ds1.y * ky + ds1.z * kz + ds1.w * kw;
+        acc[2u * MAX_D4 + d] += ds2.x * kx + ds2.y * ky + ds2.z * kz + ds2.w * kw;
+        acc[3u * MAX_D4 + d] += ds3.x * kx + ds3.y * ky + ds3.z * kz + ds3.w * kw;
+      }
+    }
+  }
+  let acc_old = params.accumulate != 0u;
+  for (var r = 0u; r < RB; r++) {
+    let i = i0 + r;
+    if (i >= Tq) { break; }
+    let q_at = (b * Tq + i) * C4 + h * D4;
+    for (var d = 0u; d < D4; d++) {
+      var g = acc[r * MAX_D4 + d] * scale;
+      if (acc_old) { g += dq[q_at + d]; }
+      dq[q_at + d] = g;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_dkdv_rb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let Tq = params.Tq;
+  let Tk = params.Tk;
+  let H = params.H;
+  let j0 = (wid.x * WG + lid) * RB;
+  let bh = wid.y;
+  if (j0 >= Tk || bh >= params.B * H) { return; }
+  let h = bh % H;
+  let b = bh / H;
+  let D4 = params.D / 4u;
+  let C4 = H * D4;
+  let scale = params.scale;
+
+  var ks: array<vec4f, 128>; // k_j * scale
+  var vr: array<vec4f, 128>; // v_j
+  var gk: array<vec4f, 128>; // sum_i dS_ij q_i
+  var gv: array<vec4f, 128>; // sum_i P_ij dout_i
+  var kept = vec4<bool>(false);
+  for (var r = 0u; r < RB; r++) {
+    let j = min(j0 + r, Tk - 1u);
+    let kv_at = (b * Tk + j) * C4 + h * D4;
+    for (var d = 0u; d < D4; d++) {
+      ks[r * MAX_D4 + d] = k[kv_at + d] * scale;
+      vr[r * MAX_D4 + d] = v[kv_at + d];
+      gk[r * MAX_D4 + d] = vec4f(0.0);
+      gv[r * MAX_D4 + d] = vec4f(0.0);
+    }
+    kept[r] = j0 + r < Tk && key_kept(b, j);
+  }
+
+  if (any(kept)) {
+    let stat0 = bh * Tq; // lse / drow of (b, h, query 0)
+    for (var i0 = 0u; i0 < Tq; i0 += 4u) {
+      var live = vec4<bool>(false);
+      var lse4 = vec4f(0.0);
+      var drow4 = vec4f(0.0);
+      for (var u = 0u; u < 4u; u++) {
+        if (i0 + u < Tq) {
+          lse4[u] = lse[stat0 + i0 + u];
+          drow4[u] = drow[stat0 + i0 + u];
+          live[u] = lse4[u] >= MASKED_LSE_BELOW;
+        }
+      }
+      if (!any(live)) { continue; }
+      let qa0 = (b * Tq + i0) * C4 + h * D4;
+      let qa1 = (b * Tq + min(i0 + 1u, Tq - 1u)) * C4 + h * D4;
+      let qa2 = (b * Tq + min(i0 + 2u, Tq - 1u)) * C4 + h * D4;
+      let qa3 = (b * Tq + min(i0 + 3u, Tq - 1u)) * C4 + h * D4;
+      var s0 = vec4f(0.0); // key r: scale * q_i.k_j for queries i0 .. i0+3
+      var s1 = vec4f(0.0);
+      var s2 = vec4f(0.0);
+      var s3 = vec4f(0.0);
+      var e0 = vec4f(0.0); // key r: dout_i.v_j
+      var e1 = vec4f(0.0);
+      var e2 = vec4f(0.0);
+      var e3 = vec4f(0.0);
+      for (var d = 0u; d < D4; d++) {
+        let qx = q[qa0 + d];
+        let qy = q[qa1 + d];
+        let qz = q[qa2 + d];
+        let qw = q[qa3 + d];
+        let ox = dout[qa0 + d];
+        let oy = dout[qa1 + d];
+        let oz = dout[qa2 + d];
+        let ow = dout[qa3 + d];
+        let c0 = ks[d];
+        let c1 = ks[MAX_D4 + d];
+        let c2 = ks[2u * MAX_D4 + d];
+        let c3 = ks[3u * MAX_D4 + d];
+        let w0 = vr[d];
+        let w1 = vr[MAX_D4 + d];
+        let w2 = vr[2u * MAX_D4 + d];
+        let w3 = vr[3u * MAX_D4 + d];
+        s0 += vec4f(dot(qx, c0), dot(qy, c0), dot(qz, c0), dot(qw, c0));
+        s1 += vec4f(dot(qx, c1), dot(qy, c1), dot(qz, c1), dot(qw, c1));
+        s2 += vec4f(dot(qx, c2), dot(qy, c2), dot(qz, c2), dot(qw, c2));
+        s3 += vec4f(dot(qx, c3), dot(qy, c3), dot(qz, c3), dot(qw, c3));
+        e0 += vec4f(dot(ox, w0), dot(oy, w0), dot(oz, w0), dot(ow, w0));
+        e1 += vec4f(dot(ox, w1), dot(oy, w1), dot(oz, w1), dot(ow, w1));
+        e2 += vec4f(dot(ox, w2), dot(oy, w2), dot(oz, w2), dot(ow, w2));
+        e3 += vec4f(dot(ox, w3), dot(oy, w3), dot(oz, w3), dot(ow, w3));
+      }
+      let z = vec4f(0.0);
+      let p0 = select(z, exp(s0 - lse4), live);
+      let p1 = select(z, exp(s1 - lse4), live);
+      let p2 = select(z, exp(s2 - lse4), live);
+      let p3 = select(z, exp(s3 - lse4), live);
+      let ds0 = select(z, p0 * (e0 - drow4), live);
+      let ds1 = select(z, p1 * (e1 - drow4), live);
+      let ds2 = select(z, p2 * (e2 - drow4), live);
+      let ds3 = select(z, p3 * (e3 - drow4), live);
+      for (var d = 0u; d < D4; d++) {
+        let qx = q[qa0 + d];
+        let qy = q[qa1 + d];
+        let qz = q[qa2 + d];
+        let qw = q[qa3 + d];
+        let ox = dout[qa0 + d];
+        let oy = dout[qa1 + d];
+        let oz = dout[qa2 + d];
+        let ow = dout[qa3 + d];
+        gv[d] += p0.x * ox + p0.y * oy + p0.z * oz + p0.w * ow;
+        gv[MAX_D4 + d] += p1.x * ox + p1.y * oy + p1.z * oz + p1.w * ow;
+        gv[2u * MAX_D4 + d] += p2.x * ox + p2.y * oy + p2.z * oz + p2.w * ow;
+        gv[3u * MAX_D4 + d] += p3.x * ox + p3.y * oy + p3.z * oz + p3.w * ow;
+        gk[d] += ds0.x * qx + ds0.y * qy + ds0.z * qz + ds0.w * qw;
+        gk[MAX_D4 + d] += ds1.x * qx + ds1.y * qy + ds1.z * qz + ds1.w * qw;
+        gk[2u * MAX_D4 + d] += ds2.x * qx + ds2.y * qy + ds2.z * qz + ds2.w * qw;
+        gk[3u * MAX_D4 + d] += ds3.x * qx + ds3.y * qy + ds3.z * qz + ds3.w * qw;
+      }
+    }
+  }
+  let acc_old = params.accumulate != 0u;
+  for (var r = 0u; r < RB; r++) {
+    let j = j0 + r;
+    if (j >= Tk) { break; }
+    let kv_at = (b * Tk + j) * C4 + h * D4;
+    for (var d = 0u; d < D4; d++) {
+      // A padded key gets zero gradients (its row was computed but not kept).
+      var a = select(vec4f(0.0), gk[r * MAX_D4 + d] * scale, kept[r]);
+      var c = select(vec4f(0.0), gv[r * MAX_D4 + d], kept[r]);
+      if (acc_old) {
+        a += dk[kv_at + d];
+        c += dv[kv_at + d];
+      }
+      dk[kv_at + d] = a;
+      dv[kv_at + d] = c;
+    }
+  }
+}

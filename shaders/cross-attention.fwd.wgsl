@@ -143,3 +143,127 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     lse[row] = MASKED_LSE;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Version 4, entry point main_rb ('cross-attention.fwd.rb'): register blocking over query rows. Each
+// invocation owns RB = 4 consecutive query rows i0 .. i0+3 of one (b, h) (grid (ceil(Tq / (RB*WG)), B*H)):
+// every K or V vec4 it loads feeds 4 rows instead of 1, so loads per FMA drop 4x (on llvmpipe each per-lane
+// load is a gather; that is what v1..v3 spend their time on). Same math as main: per row a running max m,
+// denominator l and accumulator, rescaled when a key block raises the max; rows past Tq are computed on a
+// clamped row and not stored. qs and acc hold row r's D-vector at [r * MAX_D4 + d].
+const RB: u32 = 4u;
+
+fn hmax(x: vec4f) -> f32 {
+  return max(max(x.x, x.y), max(x.z, x.w));
+}
+
+fn hsum(x: vec4f) -> f32 {
+  return (x.x + x.y) + (x.z + x.w);
+}
+
+@compute @workgroup_size(WG)
+fn main_rb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let Tq = params.Tq;
+  let Tk = params.Tk;
+  let H = params.H;
+  let i0 = (wid.x * WG + lid) * RB;
+  let bh = wid.y;
+  if (i0 >= Tq || bh >= params.B * H) { return; }
+  let h = bh % H;
+  let b = bh / H;
+  let D4 = params.D / 4u;
+  let C4 = H * D4;
+
+  var qs: array<vec4f, 128>;  // RB * MAX_D4: q * scale of rows i0 .. i0+3
+  var acc: array<vec4f, 128>; // RB * MAX_D4
+  for (var r = 0u; r < RB; r++) {
+    let q_at = (b * Tq + min(i0 + r, Tq - 1u)) * C4 + h * D4;
+    for (var d = 0u; d < D4; d++) {
+      qs[r * MAX_D4 + d] = q[q_at + d] * params.scale;
+      acc[r * MAX_D4 + d] = vec4f(0.0);
+    }
+  }
+  var m = vec4f(NEG_BIG); // running max, one per row
+  var l = vec4f(0.0);     // running denominator, one per row
+
+  for (var j0 = 0u; j0 < Tk; j0 += 4u) {
+    var keep = vec4<bool>(false);
+    for (var u = 0u; u < 4u; u++) {
+      if (j0 + u < Tk) { keep[u] = key_kept(b, j0 + u); }
+    }
+    if (!any(keep)) { continue; }
+    let kv0 = (b * Tk + j0) * C4 + h * D4;
+    let kv1 = (b * Tk + min(j0 + 1u, Tk - 1u)) * C4 + h * D4;
+    let kv2 = (b * Tk + min(j0 + 2u, Tk - 1u)) * C4 + h * D4;
+    let kv3 = (b * Tk + min(j0 + 3u, Tk - 1u)) * C4 + h * D4;
+    // s_r = scores of row r against keys j0 .. j0+3
+    var s0 = vec4f(0.0);
+    var s1 = vec4f(0.0);
+    var s2 = vec4f(0.0);
+    var s3 = vec4f(0.0);
+    for (var d = 0u; d < D4; d++) {
+      let kx = k[kv0 + d];
+      let ky = k[kv1 + d];
+      let kz = k[kv2 + d];
+      let kw = k[kv3 + d];
+      let a0 = qs[d];
+      let a1 = qs[MAX_D4 + d];
+      let a2 = qs[2u * MAX_D4 + d];
+      let a3 = qs[3u * MAX_D4 + d];
+      s0 += vec4f(dot(a0, kx), dot(a0, ky), dot(a0, kz), dot(a0, kw));
+      s1 += vec4f(dot(a1, kx), dot(a1, ky), dot(a1, kz), dot(a1, kw));
+      s2 += vec4f(dot(a2, kx), dot(a2, ky), dot(a2, kz), dot(a2, kw));
+      s3 += vec4f(dot(a3, kx), dot(a3, ky), dot(a3, kz), dot(a3, kw));
+    }
+    let nb = vec4f(NEG_BIG);
+    s0 = select(nb, s0, keep);
+    s1 = select(nb, s1, keep);
+    s2 = select(nb, s2, keep);
+    s3 = select(nb, s3, keep);
+    let m_blk = vec4f(hmax(s0), hmax(s1), hmax(s2), hmax(s3));
+    if (any(m_blk > m)) {
+      let m_new = max(m, m_blk);
+      let alpha = exp(m - m_new); // 1 for rows whose max did not grow
+      l *= alpha;
+      for (var d = 0u; d < D4; d++) {
+        acc[d] *= alpha.x;
+        acc[MAX_D4 + d] *= alpha.y;
+        acc[2u * MAX_D4 + d] *= alpha.z;
+        acc[3u * MAX_D4 + d] *= alpha.w;
+      }
+      m = m_new;
+    }
+    let z = vec4f(0.0);
+    let p0 = select(z, exp(s0 - m.x), keep);
+    let p1 = select(z, exp(s1 - m.y), keep);
+    let p2 = select(z, exp(s2 - m.z), keep);
+    let p3 = select(z, exp(s3 - m.w), keep);
+    l += vec4f(hsum(p0), hsum(p1), hsum(p2), hsum(p3));
+    for (var d = 0u; d < D4; d++) {
+      let vx = v[kv0 + d];
+      let vy = v[kv1 + d];
+      let vz = v[kv2 + d];
+      let vw = v[kv3 + d];
+      acc[d] += p0.x * vx + p0.y * vy + p0.z * vz + p0.w * vw;
+      acc[MAX_D4 + d] += p1.x * vx + p1.y * vy + p1.z * vz + p1.w * vw;
+      acc[2u * MAX_D4 + d] += p2.x * vx + p2.y * vy + p2.z * vz + p2.w * vw;
+      acc[3u * MAX_D4 + d] += p3.x * vx + p3.y * vy + p3.z * vz + p3.w * vw;
+    }
+  }
+
+  for (var r = 0u; r < RB; r++) {
+    let i = i0 + r;
+    if (i >= Tq) { break; }
+    let q_at = (b * Tq + i) * C4 + h * D4;
+    let row = bh * Tq + i;
+    let lr = l[r];
+    if (lr > 0.0) {
+      let inv_l = 1.0 / lr;
+      for (var d = 0u; d < D4; d++) { out[q_at + d] = acc[r * MAX_D4 + d] * inv_l; }
+      lse[row] = m[r] + log(lr);
+    } else {
+      for (var d = 0u; d < D4; d++) { out[q_at + d] = vec4f(0.0); }
+      lse[row] = MASKED_LSE;
+    }
+  }
+}

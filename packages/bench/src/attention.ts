@@ -44,9 +44,10 @@ export const FUSED_VERSIONS = {
   1: 'one query row per invocation, D read at run time (arrays indexed dynamically)',
   2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled (slower here)',
   3: 'v1 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) addresses are uniform',
+  4: 'register blocking: 4 query (dq) or key (dk, dv) rows per invocation, each streamed vec4 feeds 4 rows; WG 16',
 } as const;
-const FUSED_VERSION_LIST = [1, 2, 3] as const;
-const FUSED_LATEST = 3;
+const FUSED_VERSION_LIST = [1, 2, 3, 4] as const;
+const FUSED_LATEST = 4;
 
 /** The CPU reference is timed only below this many FLOPs (about 5 s per run in float64 JS here). */
 export const REFERENCE_TIMED_MAX_FLOPS = 1e9;
@@ -115,7 +116,7 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         return [f.out, g.dq, g.dk, g.dv];
       };
 
-      const fused = (version: 1 | 2 | 3): Variant => ({
+      const fused = (version: 1 | 2 | 3 | 4): Variant => ({
         name: `fused v${version} (ours)`,
         kind: 'ours',
         device: `WebGPU ${gpu.adapter.device}`,

@@ -44,6 +44,15 @@ export const crossAttentionForwardKernel: KernelDef = {
   foldable: false, // the wrapper folds the flat grid itself (versions 1, 2) or uses (x, B*H) (version 3)
 };
 
+/** Version 4 forward: RB = 4 query rows per invocation (register blocking), grid (ceil(Tq / (4*WG)), B*H). */
+export const CROSS_ATTENTION_RB = 4;
+export const crossAttentionForwardRbKernel: KernelDef = {
+  ...crossAttentionForwardKernel,
+  name: 'cross-attention.fwd.rb',
+  entryPoint: 'main_rb',
+  overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
+};
+
 export const crossAttentionDrowKernel: KernelDef = {
   name: 'cross-attention.bwd.drow',
   source: drowSource,
@@ -107,6 +116,21 @@ export const crossAttentionBackwardDkDvKernel: KernelDef = {
   foldable: false, // see crossAttentionForwardKernel
 };
 
+/** Version 4 backward: RB = 4 query rows (dq) or key rows (dk, dv) per invocation, grid (ceil(rows / (4*WG)), B*H). */
+export const crossAttentionBackwardDqRbKernel: KernelDef = {
+  ...crossAttentionBackwardDqKernel,
+  name: 'cross-attention.bwd.dq.rb',
+  entryPoint: 'main_dq_rb',
+  overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
+};
+
+export const crossAttentionBackwardDkDvRbKernel: KernelDef = {
+  ...crossAttentionBackwardDkDvKernel,
+  name: 'cross-attention.bwd.dkdv.rb',
+  entryPoint: 'main_dkdv_rb',
+  overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
+};
+
 export interface CrossAttentionOptions {
   heads: number;
   /** Score scale; defaults to 1/sqrt(D). */
@@ -117,9 +141,10 @@ export interface CrossAttentionOptions {
    * Kernel version (bench keeps the earlier ones comparable): 1 reads D at run time over a flat 1-D grid;
    * 2 fixes the head size at pipeline creation (override D4_FIXED = D/4: loops unrolled; measured 1.2-1.7x
    * SLOWER on llvmpipe, kept as a record); 3 (default) is 1 with one (b, h) per workgroup (override GRID_BH,
-   * grid (ceil(rows / WG), B*H)), so the rows every invocation streams are the same across the workgroup.
+   * grid (ceil(rows / WG), B*H)), so the rows every invocation streams are the same across the workgroup;
+   * 4 (default): 4 rows per invocation (register blocking, WG 16) in the forward, dq and dk/dv kernels.
    */
-  version?: 1 | 2 | 3;
+  version?: 1 | 2 | 3 | 4;
 }
 
 export interface CrossAttentionBackwardOptions extends CrossAttentionOptions {
@@ -178,14 +203,14 @@ function expectOutputsDistinct(kernel: string, inputs: Record<string, Tensor>, o
 
 /** The shaders' override constants for these dims and options. */
 function overridesFor(d: Dims, opts: CrossAttentionOptions): Record<string, number> {
-  const version = opts.version ?? 3;
+  const version = opts.version ?? 4;
   return { WG: opts.workgroupSize ?? WG, D4_FIXED: version === 2 ? d.D / 4 : 0, GRID_BH: version >= 3 ? 1 : 0 };
 }
 
 /** Workgroups for `rows` rows per (b, h): folded flat 1-D (versions 1, 2) or (ceil(rows / WG), B*H) (version 3). */
 function gridFor(kernel: string, d: Dims, rows: number, opts: CrossAttentionOptions, gpu: Gpu): [number, number?] {
   const wg = opts.workgroupSize ?? WG;
-  if ((opts.version ?? 3) < 3) return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
+  if ((opts.version ?? 4) < 3) return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
   const grid: [number, number] = [Math.ceil(rows / wg), d.B * d.H];
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (grid[0]! > max || grid[1]! > max) {
@@ -217,12 +242,14 @@ export async function crossAttentionForward(
   expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
   expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
   expectOutputsDistinct(kn, mask ? { q, k, v, mask } : { q, k, v }, { out, lse });
-  await gpu.dispatch(crossAttentionForwardKernel, {
+  const rb = (opts.version ?? 4) >= 4;
+  const wg = opts.workgroupSize ?? (rb ? crossAttentionForwardRbKernel.overrides!.WG! : WG);
+  await gpu.dispatch(rb ? crossAttentionForwardRbKernel : crossAttentionForwardKernel, {
     // Without a mask the shader never reads binding 3: k stands in for it (read-only, so legal to bind twice).
     tensors: [q, k, v, mask ?? k, out, lse],
     params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
-    grid: gridFor(kn, d, d.Tq, opts, gpu),
-    overrides: overridesFor(d, opts),
+    grid: rb ? gridFor(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), { ...opts, workgroupSize: wg }, gpu) : gridFor(kn, d, d.Tq, opts, gpu),
+    overrides: rb ? { WG: wg } : overridesFor(d, opts),
     shapes: describeDims(d, mask),
   });
 }
@@ -293,6 +320,13 @@ export async function crossAttentionBackward(
     accumulate: opts.accumulate ? 1 : 0,
   };
   const tensors = [q, k, v, mask ?? k, lse, dout, drow, dq, dk, dv];
+  if ((opts.version ?? 4) >= 4) {
+    const rbOpts = { ...opts, workgroupSize: opts.workgroupSize ?? crossAttentionBackwardDqRbKernel.overrides!.WG! };
+    const overrides = { WG: rbOpts.workgroupSize };
+    await gpu.dispatch(crossAttentionBackwardDqRbKernel, { tensors, params, grid: gridFor(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), rbOpts, gpu), overrides, shapes });
+    await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, { tensors, params, grid: gridFor(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), rbOpts, gpu), overrides, shapes });
+    return;
+  }
   await gpu.dispatch(crossAttentionBackwardDqKernel, {
     tensors,
     params,

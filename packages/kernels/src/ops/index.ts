@@ -2,7 +2,7 @@
 
 import type { KernelDef } from '../runtime/kernel.ts';
 import { addForwardKernel } from './add.ts';
-import { crossAttentionBackwardDkDvKernel, crossAttentionBackwardDqKernel, crossAttentionDrowKernel, crossAttentionForwardKernel } from './cross-attention.ts';
+import { crossAttentionBackwardDkDvKernel, crossAttentionBackwardDqKernel, crossAttentionDrowKernel, crossAttentionForwardKernel, crossAttentionForwardRbKernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDkDvRbKernel } from './cross-attention.ts';
 import { geluBackwardKernel, geluForwardKernel } from './gelu.ts';
 import { matmulBackwardBiasKernel, matmulForwardKernel } from './matmul.ts';
 import { softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel, softmaxForwardRowKernel, softmaxForwardWorkgroupKernel } from './softmax.ts';
@@ -30,9 +30,12 @@ export * from './grad-norm.ts';
 export const allKernels: readonly KernelDef[] = [
   addForwardKernel,
   crossAttentionForwardKernel,
+  crossAttentionForwardRbKernel,
   crossAttentionDrowKernel,
   crossAttentionBackwardDqKernel,
   crossAttentionBackwardDkDvKernel,
+  crossAttentionBackwardDqRbKernel,
+  crossAttentionBackwardDkDvRbKernel,
   geluForwardKernel,
   geluBackwardKernel,
   matmulForwardKernel,
