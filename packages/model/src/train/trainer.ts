@@ -4,7 +4,7 @@
 // and at each epoch end, `best.safetensors` at each dev improvement). `resume` reloads `last.safetensors` and
 // continues bit-for-bit: the epoch order, the dropout masks and the schedule all derive from (seed, step).
 
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FeatureSet, FeatureSplit } from '../features.ts';
 import type { Backend } from '../fusion/backend.ts';
@@ -102,6 +102,12 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
     checkFeaturesMatch(meta, fs, lastPath);
     model = m;
     state = meta.train as unknown as TrainState;
+    // A run killed after logging an epoch but before checkpointing it logs that epoch again: drop such lines.
+    if (existsSync(logPath)) {
+      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as EpochRecord).step <= meta.step);
+      writeFileSync(`${logPath}.tmp-${process.pid}`, kept.map((l) => `${l}\n`).join(''));
+      renameSync(`${logPath}.tmp-${process.pid}`, logPath);
+    }
   } else {
     const lens = maxLengths(fs, [trainName, devName]);
     const config: FusionConfig = {
