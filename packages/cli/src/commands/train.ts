@@ -179,7 +179,7 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('train the attention-fusion classifier on cached features (or generated arrays)')
     .option('--out <dir>', 'run folder: last.safetensors, best.safetensors, metrics.jsonl', 'runs/train')
-    .option('--resume', 'continue the run in --out from last.safetensors (bit-for-bit on the same backend)')
+    .option('--resume', 'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training flags to continue bit-for-bit (same backend)')
     .option('--json', 'print the result as JSON');
   addDataOptions(cmd);
   addTrainOptions(cmd);
