@@ -238,6 +238,44 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
           sets,
           note: 'session.run: includes copying inputs in and the output out',
         });
+      // The same attention as standard ONNX ops, what exporting a model with unfused attention gives
+      // (and what ORT runs when its fused MultiHeadAttention kernel is not used):
+      // q,k,v [B,T,C] -> Reshape [B,T,H,D] -> Transpose [B,H,T,D]; S = q k^T * scale; P = Softmax(S); P v -> back.
+      const ortDecomposed = (ep: 'cpu' | 'webgpu') =>
+        ortVariant({
+          name: `ORT MatMul+Softmax+MatMul ${ep === 'cpu' ? 'CPU' : 'WebGPU'}`,
+          ep,
+          node: {
+            nodes: [
+              { opType: 'Reshape', inputs: ['query', 'shape_q'], outputs: ['q4'] },
+              { opType: 'Transpose', inputs: ['q4'], outputs: ['qh'], attributes: { perm: [0, 2, 1, 3] } },
+              { opType: 'Reshape', inputs: ['key', 'shape_k'], outputs: ['k4'] },
+              { opType: 'Transpose', inputs: ['k4'], outputs: ['khT'], attributes: { perm: [0, 2, 3, 1] } },
+              { opType: 'Reshape', inputs: ['value', 'shape_k'], outputs: ['v4'] },
+              { opType: 'Transpose', inputs: ['v4'], outputs: ['vh'], attributes: { perm: [0, 2, 1, 3] } },
+              { opType: 'MatMul', inputs: ['qh', 'khT'], outputs: ['s'] },
+              { opType: 'Mul', inputs: ['s', 'scale'], outputs: ['ss'] },
+              { opType: 'Softmax', inputs: ['ss'], outputs: ['p'], attributes: { axis: -1 } },
+              { opType: 'MatMul', inputs: ['p', 'vh'], outputs: ['oh'] },
+              { opType: 'Transpose', inputs: ['oh'], outputs: ['o4'], attributes: { perm: [0, 2, 1, 3] } },
+              { opType: 'Reshape', inputs: ['o4', 'shape_out'], outputs: ['output'] },
+            ],
+            initializers: [
+              { name: 'shape_q', dims: [4], int64: [s.B, s.Tq, s.H, s.D] },
+              { name: 'shape_k', dims: [4], int64: [s.B, s.Tk, s.H, s.D] },
+              { name: 'shape_out', dims: [3], int64: [s.B, s.Tq, C] },
+              { name: 'scale', dims: [], float: [1 / Math.sqrt(s.D)] },
+            ],
+          },
+          inputs: { query: [s.B, s.Tq, C], key: [s.B, s.Tk, C], value: [s.B, s.Tk, C] },
+          output: ['output', [s.B, s.Tq, C]],
+          data: (i) => {
+            const d = getData()[i % sets]!;
+            return [d.q, d.k, d.v];
+          },
+          sets,
+          note: 'standard ONNX ops; session.run includes copying inputs in and the output out',
+        });
       const ortNoBackward = (ep: string): Variant => ({
         name: `ORT MultiHeadAttention ${ep}`,
         kind: 'peer',
@@ -271,7 +309,7 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         reference: () => (refOut ??= referenceRun(getData()[0]!)),
         variants: bwd
           ? [...FUSED_VERSION_LIST.map(fused), unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
-          : [...FUSED_VERSION_LIST.map(fused), fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), torch],
+          : [...FUSED_VERSION_LIST.map(fused), fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), ortDecomposed('cpu'), ortDecomposed('webgpu'), torch],
         baseline: `fused v${FUSED_LATEST} (ours)`,
       });
     }

@@ -12,7 +12,7 @@ export * from './harness.ts';
 export * from './report.ts';
 export * from './attention.ts';
 export * from './kernels.ts';
-export { ortVariant, oneNodeModel, ortVersion } from './ort-peer.ts';
+export { ortVariant, oneNodeModel, onnxModel, ortVersion } from './ort-peer.ts';
 export { torchVariant, probeTorch } from './torch-peer.ts';
 
 export const SUITES = ['attention', 'kernels'] as const;

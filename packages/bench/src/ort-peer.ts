@@ -44,23 +44,38 @@ export interface OnnxNode {
   opType: string;
   domain?: string;
   attributes?: Record<string, number | number[]>;
+  /** Input and output names; default: the graph's inputs and its output (a one-node graph). */
+  inputs?: string[];
+  outputs?: string[];
 }
 
-/** A model with one node; inputs and output are float32 with the given static shapes. */
-export function oneNodeModel(node: OnnxNode, inputs: Record<string, number[]>, output: [string, number[]]): Uint8Array {
+/** A constant tensor in the graph: int64 (shapes for Reshape) or float. */
+export interface OnnxInitializer {
+  name: string;
+  dims: number[];
+  int64?: number[];
+  float?: number[];
+}
+
+/**
+ * A model from nodes in order; graph inputs and the output are float32 with static shapes. One node
+ * without explicit names reads every graph input and writes the output.
+ */
+export function onnxModel(nodes: OnnxNode[], inputs: Record<string, number[]>, output: [string, number[]], initializers: OnnxInitializer[] = []): Uint8Array {
   const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
   const F = onnx.TensorProto.DataType.FLOAT;
   const valueInfo = (name: string, dims: number[]) => ({
     name,
     type: { tensorType: { elemType: F, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
   });
-  const attribute = Object.entries(node.attributes ?? {}).map(([name, v]) =>
-    Array.isArray(v)
-      ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v }
-      : Number.isInteger(v)
-        ? { name, type: onnx.AttributeProto.AttributeType.INT, i: v }
-        : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v },
-  );
+  const attribute = (node: OnnxNode) =>
+    Object.entries(node.attributes ?? {}).map(([name, v]) =>
+      Array.isArray(v)
+        ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v }
+        : Number.isInteger(v)
+          ? { name, type: onnx.AttributeProto.AttributeType.INT, i: v }
+          : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v },
+    );
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'emofuse-bench',
@@ -69,8 +84,20 @@ export function oneNodeModel(node: OnnxNode, inputs: Record<string, number[]>, o
       { domain: 'com.microsoft', version: 1 },
     ],
     graph: {
-      name: `${node.opType}-bench`,
-      node: [{ opType: node.opType, domain: node.domain ?? '', input: Object.keys(inputs), output: [output[0]], attribute }],
+      name: `${nodes.map((n) => n.opType).join('-')}-bench`,
+      node: nodes.map((n, i) => ({
+        name: `n${i}`,
+        opType: n.opType,
+        domain: n.domain ?? '',
+        input: n.inputs ?? Object.keys(inputs),
+        output: n.outputs ?? [output[0]],
+        attribute: attribute(n),
+      })),
+      initializer: initializers.map((t) =>
+        t.int64
+          ? { name: t.name, dims: t.dims, dataType: onnx.TensorProto.DataType.INT64, int64Data: t.int64 }
+          : { name: t.name, dims: t.dims, dataType: F, floatData: t.float ?? [] },
+      ),
       input: Object.entries(inputs).map(([n, d]) => valueInfo(n, d)),
       output: [valueInfo(output[0], output[1])],
     },
@@ -78,10 +105,16 @@ export function oneNodeModel(node: OnnxNode, inputs: Record<string, number[]>, o
   return onnx.ModelProto.encode(model).finish();
 }
 
+/** A model with one node reading every input and writing the output. */
+export function oneNodeModel(node: OnnxNode, inputs: Record<string, number[]>, output: [string, number[]]): Uint8Array {
+  return onnxModel([node], inputs, output);
+}
+
 export interface OrtVariantSpec {
   name: string;
   ep: OrtEp;
-  node: OnnxNode;
+  /** One node, or a graph's nodes in order (with explicit input/output names) and its constants. */
+  node: OnnxNode | { nodes: OnnxNode[]; initializers?: OnnxInitializer[] };
   /** Input name -> shape, in the op's input order. */
   inputs: Record<string, number[]>;
   output: [string, number[]];
@@ -101,7 +134,8 @@ export function ortVariant(spec: OrtVariantSpec): Variant {
       const ort = loadOrt();
       if (!ort) return { skip: ortLoadError() };
       if (!ort.listSupportedBackends().some((b) => b.name === spec.ep)) return { skip: `this onnxruntime-node build has no '${spec.ep}' execution provider` };
-      const session = await ort.InferenceSession.create(oneNodeModel(spec.node, spec.inputs, spec.output), {
+      const model = 'nodes' in spec.node ? onnxModel(spec.node.nodes, spec.inputs, spec.output, spec.node.initializers) : oneNodeModel(spec.node, spec.inputs, spec.output);
+      const session = await ort.InferenceSession.create(model, {
         executionProviders: [spec.ep],
         graphOptimizationLevel: 'all',
         logSeverityLevel: 3,
