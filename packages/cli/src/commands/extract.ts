@@ -59,7 +59,7 @@ export function registerExtract(program: Command): void {
     .requiredOption('--dataset <kind>', `dataset layout: ${DATASETS.join(', ')}`)
     .option('--data <path>', 'dataset folder or manifest file (emodb default: $EMOFUSE_ASSETS/emodb)')
     .option('--text-encoder <spec>', "text encoder: 'hash' (built in) or 'bert[:<model id or folder>]'", 'hash')
-    .option('--audio-encoder <spec>', "audio encoder: 'logmel' (built in) or 'ast[:<model id or folder>]'", 'logmel')
+    .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in) or 'ast[:<model id or folder>]'", 'logmel')
     .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with one all-zero audio token per utterance')
     .requiredOption('--out <cache>', 'cache folder to write (an interrupted extraction into it resumes)')
     .option('--batch-size <n>', 'utterances per encoder call', '16')
@@ -79,6 +79,7 @@ Datasets:
 Encoders (settings: EMOFUSE_MODELS models folder, EMOFUSE_OFFLINE=1 no downloads, EMOFUSE_CACHE download cache):
   hash        frozen feature hashing of BERT WordPiece tokens, 256-d (no download)
   logmel      AST's log-mel preprocessing in 16-frame / 10-frame-stride time patches, 256-d (no download)
+  speech      a real pretrained speech embedding (openWakeWord's ONNX models in $EMOFUSE_ASSETS), 96-d per 80 ms
   bert[:id]   last hidden state of a BERT-family model through transformers.js (default Xenova/bert-base-uncased)
   ast[:id]    AST patch tokens averaged over frequency per time column (default Xenova/ast-finetuned-audioset-10-10-0.4593)
 

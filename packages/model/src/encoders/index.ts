@@ -14,7 +14,7 @@ export class EncoderSpecError extends Error {
 }
 
 export const TEXT_ENCODERS = ['hash', 'bert[:<model id or folder>]'] as const;
-export const AUDIO_ENCODERS = ['logmel', 'ast[:<model id or folder>]'] as const;
+export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]'] as const;
 
 export async function createTextEncoder(spec: string): Promise<TextEncoder> {
   const [kind, ...rest] = spec.split(':');
@@ -35,6 +35,10 @@ export async function createAudioEncoder(spec: string): Promise<AudioEncoder> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
   if (kind === 'logmel' && !arg) return createLogmelEncoder();
+  if (kind === 'speech') {
+    const { createSpeechEmbeddingEncoder } = await import('./speech-embedding.ts');
+    return createSpeechEmbeddingEncoder(arg || undefined);
+  }
   if (kind === 'ast') {
     const { createAstEncoder } = await import('./transformers.ts');
     return createAstEncoder(arg || undefined);
