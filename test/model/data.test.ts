@@ -49,6 +49,14 @@ describe('training input checks', () => {
     };
     await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(/split 'train', utterance 'nan-one': text feature \[token 0, channel 1\] is NaN/);
   });
+  it('text-only features (no audio tokens) train the text variant and stop the others', async () => {
+    const mk = (id: string, label: number) => ({ id, label, text: Float32Array.of(1, label), textLen: 1, audio: new Float32Array(0), audioLen: 0 });
+    const split = () => memoryFeatureSplit([mk('a', 0), mk('b', 1)], 2, 1);
+    const fs: FeatureSet = { classNames: ['calm', 'angry'], textDim: 2, audioDim: 1, textEncoder: 't', audioEncoder: 'none', splits: { train: split(), dev: split() } };
+    await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(/utterance 'a': no audio tokens \(a text-only cache trains only --fusion text\)/);
+    const r = await train(new CpuBackend(), fs, { ...opts, outDir: join(dir, 'text-only'), model: { ...opts.model, fusion: 'text' } });
+    expect(r.steps).toBe(1);
+  });
   it('an empty or missing split stops training with its name', async () => {
     const fs = readArraysFile(arraysFile({ train: [good()], dev: [] }));
     await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(DataError);

@@ -11,8 +11,13 @@ export class DataError extends Error {
   override name = 'DataError';
 }
 
-/** Scans every utterance of the named splits: non-empty, labels in range, finite features, widths as declared. */
-export function validateFeatureSet(fs: FeatureSet, splits: readonly string[], source: string): void {
+/**
+ * Scans every utterance of the named splits: non-empty, labels in range, finite features, widths as declared, and
+ * at least one token of each modality the model reads (`needs`; a text-only cache can train the 'text' variant).
+ */
+export function validateFeatureSet(
+  fs: FeatureSet, splits: readonly string[], source: string, needs: { text: boolean; audio: boolean } = { text: true, audio: true },
+): void {
   const K = fs.classNames.length;
   if (K < 2) throw new DataError(`${source}: needs at least 2 class names, got ${K} (${fs.classNames.join(', ') || 'none'})`);
   for (const [name, dim] of [['textDim', fs.textDim], ['audioDim', fs.audioDim]] as const) {
@@ -30,8 +35,12 @@ export function validateFeatureSet(fs: FeatureSet, splits: readonly string[], so
         if (!(Number.isInteger(y) && y >= 0 && y < K)) {
           throw new DataError(`${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ${fs.classNames.join(', ')})`);
         }
-        if (!b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt).some((m) => m > 0)) throw new DataError(`${source}: split '${s}', utterance '${id}': no text tokens`);
-        if (!b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta).some((m) => m > 0)) throw new DataError(`${source}: split '${s}', utterance '${id}': no audio tokens`);
+        if (needs.text && !b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt).some((m) => m > 0)) {
+          throw new DataError(`${source}: split '${s}', utterance '${id}': no text tokens (only --fusion audio can use it)`);
+        }
+        if (needs.audio && !b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta).some((m) => m > 0)) {
+          throw new DataError(`${source}: split '${s}', utterance '${id}': no audio tokens (a text-only cache trains only --fusion text)`);
+        }
       });
       if (b.text.length !== idx.length * b.Tt * fs.textDim) throw new DataError(`${source}: split '${s}': text features are not ${fs.textDim} wide (textDim)`);
       if (b.audio.length !== idx.length * b.Ta * fs.audioDim) throw new DataError(`${source}: split '${s}': audio features are not ${fs.audioDim} wide (audioDim)`);

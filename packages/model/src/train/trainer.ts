@@ -83,7 +83,8 @@ interface TrainState {
 export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): Promise<TrainResult> {
   const trainName = o.trainSplit ?? 'train';
   const devName = o.devSplit ?? 'dev';
-  validateFeatureSet(fs, [trainName, devName], 'features');
+  const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
+  validateFeatureSet(fs, [trainName, devName], 'features', { text: fusion !== 'audio', audio: fusion !== 'text' });
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`--epochs must be a positive integer, got ${o.epochs}`);
   const trainSplit = fs.splits[trainName]!;
