@@ -67,3 +67,27 @@ describe('wgsl and cpu backends train the same model to the same numbers', () =>
     });
   }
 });
+
+describe('a wgsl training step', () => {
+  it('reads nothing back from the device until the loss is asked for', async (ctx) => {
+    if (!fx.gpu) return ctx.skip(fx.skipReason);
+    const gpu = fx.gpu;
+    const config = tinyConfig('cross-self', { width: 16, heads: 2 });
+    const model = FusionModel.create(await WgslBackend.create(gpu), config);
+    const original = gpu.read.bind(gpu);
+    let reads = 0;
+    gpu.read = async (t) => {
+      reads++;
+      return original(t);
+    };
+    try {
+      const acts = await model.trainStep(tinyInputs(config, 4, 1), [1, 1, 1], adamw);
+      await model.trainStep(tinyInputs(config, 4, 2), [1, 1, 1], adamw);
+      expect(reads).toBe(0);
+      expect(Number.isFinite(await model.readLoss(acts))).toBe(true);
+      expect(reads).toBe(1);
+    } finally {
+      gpu.read = original;
+    }
+  });
+});
