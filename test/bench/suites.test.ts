@@ -71,4 +71,11 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
     expectValidated(report);
     expect(report.cases.map((c) => c.op)).toEqual(['matmul', 'softmax', 'layer-norm']);
   });
+
+  it('train: the wgsl and cpu backends match the float64 backend on the first two losses and are timed', async () => {
+    const { stdout, report } = await benchQuick('train');
+    expect(stdout).toMatch(/wgsl \(ours\)\s.*baseline/);
+    expectValidated(report);
+    expect(report.cases[0]!.variants.find((v) => v.name === 'cpu f32 (ours)')!.status).toBe('ok');
+  });
 });

@@ -33,7 +33,8 @@ export interface AttentionShape {
 }
 
 export const ATTENTION_SHAPES: AttentionShape[] = [
-  { B: 32, H: 8, Tq: 64, Tk: 128, D: 32 }, // the fusion model: 32 utterances, text tokens attend to audio patches
+  { B: 32, H: 8, Tq: 64, Tk: 128, D: 32 }, // the model shape: 32 utterances, text tokens attend to audio
+  { B: 32, H: 4, Tq: 64, Tk: 128, D: 64 }, // the fusion model's defaults (width 256, 4 heads)
   { B: 1, H: 8, Tq: 512, Tk: 512, D: 64 },
   { B: 1, H: 8, Tq: 1024, Tk: 1024, D: 64 },
 ];

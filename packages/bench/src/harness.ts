@@ -59,6 +59,11 @@ export interface BenchCase {
   tol: Tolerance;
   /** Reference outputs on input set 0 (float64 CPU reference). */
   reference(): ArrayLike<number>[];
+  /** Async work that `reference` needs first (a reference computed by another backend). */
+  prepareReference?(): Promise<void>;
+  /** Report a rate of items per second (e.g. utterances) instead of GFLOP/s. */
+  itemsPerRun?: number;
+  itemUnit?: string;
   /** Maps a variant's outputs to what `reference` returns (e.g. the sampled rows of a large matmul). */
   select?(outs: ArrayLike<number>[]): ArrayLike<number>[];
   variants: Variant[];
@@ -85,6 +90,8 @@ export interface VariantResult {
   samples?: number[];
   stats?: Stats;
   gflops?: number;
+  /** itemsPerRun / median seconds, when the case counts items (utterances) instead of FLOPs. */
+  rate?: number;
   /** baseline median / this median: > 1 means this variant is faster than our baseline. */
   speedVsBaseline?: number;
   version?: string;
@@ -98,6 +105,7 @@ export interface CaseResult {
   shape: Record<string, number>;
   flops: number;
   flopsFormula: string;
+  itemUnit?: string;
   tol: Tolerance;
   referenceMs: number;
   baseline: string;
@@ -151,6 +159,7 @@ export function validate(outs: ArrayLike<number>[], ref: ArrayLike<number>[], to
 export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResult> {
   const say = opts.onProgress ?? (() => {});
   const t0 = performance.now();
+  await c.prepareReference?.();
   const ref = c.reference();
   const referenceMs = performance.now() - t0;
   const results: VariantResult[] = [];
@@ -196,7 +205,7 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         await prepared.dispose?.();
       }
       const st = stats(samples);
-      results.push({ ...base, samples, stats: st, gflops: c.flops / (st.median * 1e6) });
+      results.push({ ...base, samples, stats: st, ...(c.itemsPerRun ? { rate: c.itemsPerRun / (st.median / 1000) } : { gflops: c.flops / (st.median * 1e6) }) });
     } catch (err) {
       results.push({ ...base, status: 'error', reason: firstLine(err) });
       if (!isExternal(prepared)) await Promise.resolve(prepared.dispose?.()).catch(() => {});
@@ -211,6 +220,7 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
     shape: c.shape,
     flops: c.flops,
     flopsFormula: c.flopsFormula,
+    ...(c.itemUnit ? { itemUnit: c.itemUnit } : {}),
     tol: c.tol,
     referenceMs,
     baseline: c.baseline,

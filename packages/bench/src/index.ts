@@ -5,6 +5,7 @@ import type { Gpu } from '@emofuse/kernels';
 import { ATTENTION_QUICK_SHAPES, ATTENTION_SHAPES, attentionCases } from './attention.ts';
 import { runCase, type BenchCase, type CaseResult, type RunOptions } from './harness.ts';
 import { kernelCases } from './kernels.ts';
+import { trainCases } from './train.ts';
 import { probeTorch } from './torch-peer.ts';
 import { machineInfo, type BenchReport } from './report.ts';
 
@@ -12,10 +13,11 @@ export * from './harness.ts';
 export * from './report.ts';
 export * from './attention.ts';
 export * from './kernels.ts';
+export * from './train.ts';
 export { ortVariant, oneNodeModel, onnxModel, ortVersion } from './ort-peer.ts';
 export { torchVariant, probeTorch } from './torch-peer.ts';
 
-export const SUITES = ['attention', 'kernels'] as const;
+export const SUITES = ['attention', 'kernels', 'train'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface SuiteOptions {
@@ -40,7 +42,12 @@ export function defaultRunOptions(o: SuiteOptions): RunOptions {
 }
 
 export function suiteCases(gpu: Gpu, suite: SuiteName, o: SuiteOptions, sets: number): BenchCase[] {
-  let cases = suite === 'attention' ? attentionCases(gpu, o.quick ? ATTENTION_QUICK_SHAPES : ATTENTION_SHAPES, sets) : kernelCases(gpu, !!o.quick, sets);
+  let cases =
+    suite === 'attention'
+      ? attentionCases(gpu, o.quick ? ATTENTION_QUICK_SHAPES : ATTENTION_SHAPES, sets)
+      : suite === 'train'
+        ? trainCases(gpu, !!o.quick, sets)
+        : kernelCases(gpu, !!o.quick, sets);
   if (o.only?.length) {
     const want = o.only.map((s) => s.toLowerCase());
     cases = cases.map((c) => ({

@@ -86,7 +86,8 @@ export function caseRows(c: CaseResult): Array<Array<string | number>> {
     if (!v.stats) return [v.name, v.device, v.status === 'FAILED' ? 'FAILED' : v.status, '-', '-', '-'];
     const s = v.stats;
     const ratio = v.name === c.baseline ? 'baseline' : `${(1 / v.speedVsBaseline!).toFixed(2)}x`;
-    return [v.name, v.device, `${fmtMs(s.median)} ms`, `[${fmtMs(s.min)} .. ${fmtMs(s.max)}]`, v.gflops!.toFixed(2), ratio];
+    const rate = v.rate !== undefined ? `${v.rate.toFixed(2)} ${c.itemUnit ?? '/s'}` : v.gflops!.toFixed(2);
+    return [v.name, v.device, `${fmtMs(s.median)} ms`, `[${fmtMs(s.min)} .. ${fmtMs(s.max)}]`, rate, ratio];
   });
 }
 
@@ -95,4 +96,4 @@ export function caseNotes(c: CaseResult): string[] {
   return c.variants.filter((v) => !v.stats).map((v) => `  ${v.name}: ${v.status}: ${v.reason}`);
 }
 
-export const TABLE_HEADER = ['variant', 'runs on', 'median', '[min .. max]', 'GFLOP/s', 'time / ours'];
+export const TABLE_HEADER = ['variant', 'runs on', 'median', '[min .. max]', 'GFLOP/s (or rate)', 'time / ours'];

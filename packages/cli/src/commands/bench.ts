@@ -51,6 +51,8 @@ Suites:
               Tq=Tk=512, 1024 (D=64): fused, unfused, CPU reference, ORT MultiHeadAttention (CPU and
               WebGPU EPs), PyTorch scaled_dot_product_attention (CPU, when python3 has torch)
   kernels     matmul (square 256..2048 and the model's projections), softmax, layer norm vs ORT and PyTorch
+  train       training steps of the default fusion model (B=32, 64 text and 128 audio tokens of 768) on the
+              wgsl and cpu backends, validated against the float64 cpu backend's first two losses
 
 On a software adapter (Mesa llvmpipe/lavapipe) ratios between implementations on the same machine hold;
 absolute numbers say little about a real GPU. Peers find python as $EMOFUSE_PYTHON or python3.
@@ -59,11 +61,12 @@ Examples:
   emofuse bench attention
   emofuse bench kernels --iterations 10 --out /tmp/kernels.json
   emofuse bench attention --quick
+  emofuse bench train
   emofuse bench attention --only ORT     # ours and the onnxruntime variants only`,
     )
     .action(async (suiteArg: string, opts: BenchOptions) => {
       if (!(SUITES as readonly string[]).includes(suiteArg)) {
-        const later = ['train', 'extract'].includes(suiteArg) ? ` ('${suiteArg}' waits for the fusion model and encoders to land)` : '';
+        const later = ['extract'].includes(suiteArg) ? ` ('${suiteArg}' waits for the fusion model and encoders to land)` : '';
         throw new UserError(`unknown bench suite '${suiteArg}'${later}; choose one of: ${SUITES.join(', ')}`);
       }
       const suite = suiteArg as SuiteName;
@@ -92,7 +95,8 @@ Examples:
             done++;
             if (opts.json) return bar?.update(done);
             bar?.stop();
-            console.log(`${r.op} ${r.pass}  ${shapeLabel(r.shape)}  (${(r.flops / 1e9).toFixed(3)} GFLOP = ${r.flopsFormula})`);
+            const work = r.flops ? `${(r.flops / 1e9).toFixed(3)} GFLOP = ${r.flopsFormula}` : r.flopsFormula;
+            console.log(`${r.op} ${r.pass}  ${shapeLabel(r.shape)}  (${work})`);
             console.log(table(caseRows(r), TABLE_HEADER));
             for (const n of caseNotes(r)) console.log(n);
             console.log('');
