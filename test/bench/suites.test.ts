@@ -25,9 +25,13 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function benchQuick(suite: string): Promise<{ stdout: string; report: BenchReport }> {
+async function benchQuick(suite: string, env: Record<string, string> = {}): Promise<{ stdout: string; report: BenchReport }> {
   const out = join(dir, `${suite}.json`);
-  const { stdout } = await run(process.execPath, [bin, 'bench', suite, '--quick', '--out', out], { timeout: 240_000, maxBuffer: 16 << 20 });
+  const { stdout } = await run(process.execPath, [bin, 'bench', suite, '--quick', '--out', out], {
+    timeout: 240_000,
+    maxBuffer: 16 << 20,
+    env: { ...process.env, ...env },
+  });
   return { stdout, report: JSON.parse(readFileSync(out, 'utf8')) as BenchReport };
 }
 
@@ -66,9 +70,13 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
   });
 
   it('kernels: matmul, softmax and layer norm versions and their peers validate and are timed', async () => {
-    const { stdout, report } = await benchQuick('kernels');
+    // Without a usable python the PyTorch peer is skipped with the reason (and this file stays fast).
+    const { stdout, report } = await benchQuick('kernels', { EMOFUSE_PYTHON: '/nonexistent/python3' });
     expect(stdout).toMatch(/matmul v1 \(ours\)/);
     expectValidated(report);
+    const torch = report.cases[0]!.variants.find((v) => v.name.startsWith('PyTorch'))!;
+    expect(torch.status).toBe('skipped');
+    expect(torch.reason).toMatch(/pip install torch/);
     expect(report.cases.map((c) => c.op)).toEqual(['matmul', 'softmax', 'layer-norm']);
   });
 
