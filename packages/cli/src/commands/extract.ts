@@ -60,7 +60,7 @@ export function registerExtract(program: Command): void {
     .option('--data <path>', 'dataset folder or manifest file (emodb default: $EMOFUSE_ASSETS/emodb)')
     .option('--text-encoder <spec>', "text encoder: 'hash' (built in) or 'bert[:<model id or folder>]'", 'hash')
     .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in) or 'ast[:<model id or folder>]'", 'logmel')
-    .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with one all-zero audio token per utterance')
+    .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with no audio tokens (trains --fusion text)')
     .requiredOption('--out <cache>', 'cache folder to write (an interrupted extraction into it resumes)')
     .option('--batch-size <n>', 'utterances per encoder call', '16')
     .option('--shard-size <n>', 'utterances per safetensors shard (the resume granularity)', '256')

@@ -24,8 +24,8 @@ import { bytesOf, decodeSafetensors, encodeSafetensors, SafetensorsError } from 
 export const CACHE_FORMAT = 'emofuse-feature-cache';
 export const CACHE_FORMAT_VERSION = 1;
 /**
- * The audio "encoder" of a text-only cache: every utterance gets one all-zero audio token (width 1), so each
- * utterance still has a valid, non-empty audio sequence and `--fusion text` trains on it unchanged.
+ * The audio "encoder" of a text-only cache: every utterance has zero audio tokens (audioLen 0, width 1). Training
+ * accepts that for `--fusion text` and stops the bimodal variants with a message (packages/model/src/train/data.ts).
  */
 export const NO_AUDIO = { id: 'none', version: 'none', dim: 1 } as const;
 
@@ -363,7 +363,7 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
         text: new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 2),
         textLen: t.shape[0]!,
         audio: a ? new Uint16Array(a.data.buffer, a.data.byteOffset, a.data.byteLength / 2) : null,
-        audioLen: a ? a.shape[0]! : 1, // a text-only cache: one zero token
+        audioLen: a ? a.shape[0]! : 0, // a text-only cache: no audio tokens
       });
     });
   }
