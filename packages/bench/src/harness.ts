@@ -45,6 +45,8 @@ export interface Variant {
   prepare(opts: { warmup: number; iterations: number; sets: number }): Promise<Runner | ExternalResult | Skip>;
   /** Fewer timed runs for slow variants (the CPU reference). */
   iterations?: number;
+  /** Fewer warm-up runs (a slow CPU variant: its validation run already warmed the JIT). */
+  warmup?: number;
   note?: string;
 }
 
@@ -209,7 +211,8 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         // A variant whose validation run took over SLOW_RUN_MS gets at most 1 warm-up + 3 runs (the suite
         // stays within minutes on 2 cores); the JSON keeps the counts actually run.
         const slow = slowMs > SLOW_RUN_MS;
-        const [w, n] = slow ? [Math.min(opts.warmup, 1), Math.min(iterations, 3)] : [opts.warmup, iterations];
+        const warmup = Math.min(opts.warmup, v.warmup ?? opts.warmup);
+        const [w, n] = slow ? [Math.min(warmup, 1), Math.min(iterations, 3)] : [warmup, iterations];
         say(`${v.name}: timing ${w} warm-up + ${n} runs`);
         samples = await timeRunner(prepared, w, n, opts.sets);
         await prepared.dispose?.();
