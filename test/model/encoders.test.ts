@@ -88,6 +88,6 @@ describe.runIf(haveTokenizer)('hash', () => {
 
   it('rejects unknown encoder specs with the list of choices', async () => {
     await expect(createTextEncoder('word2vec')).rejects.toThrow(/unknown text encoder 'word2vec': use one of hash, bert/);
-    await expect(createAudioEncoder('mfcc')).rejects.toThrow(/unknown audio encoder 'mfcc': use one of logmel, ast/);
+    await expect(createAudioEncoder('mfcc')).rejects.toThrow(/unknown audio encoder 'mfcc': use one of logmel, speech, ast/);
   });
 });
