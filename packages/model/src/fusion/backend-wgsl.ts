@@ -8,11 +8,11 @@ import {
   dropoutBackward, dropoutForward, geluBackward, gradNorm, layerNormBackward, layerNormForward, matmulBackward,
   matmulForward, meanPoolBackward, meanPoolForward, type KernelDef,
 } from '@emofuse/kernels';
-import axpySource from './shaders/axpy.wgsl';
-import concatSource from './shaders/concat-time.wgsl';
-import splitSource from './shaders/split-time.wgsl';
-import gateFwdSource from './shaders/gate.fwd.wgsl';
-import gateBwdSource from './shaders/gate.bwd.wgsl';
+import axpySource from '../../../../shaders/axpy.fwd.wgsl';
+import concatSource from '../../../../shaders/concat-time.fwd.wgsl';
+import splitSource from '../../../../shaders/concat-time.bwd.wgsl';
+import gateFwdSource from '../../../../shaders/gate.fwd.wgsl';
+import gateBwdSource from '../../../../shaders/gate.bwd.wgsl';
 import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 
 const WG = 256;
@@ -20,23 +20,23 @@ const r = (name: string) => ({ name, access: 'read' as const });
 const w = (name: string) => ({ name, access: 'read_write' as const });
 
 export const axpyKernel: KernelDef = {
-  name: 'fusion.axpy', source: axpySource, entryPoint: 'main', bindings: [r('x'), w('y')],
+  name: 'axpy.fwd', source: axpySource, entryPoint: 'main', bindings: [r('x'), w('y')],
   params: [['n', 'u32'], ['alpha', 'f32']], overrides: { WG }, foldable: true,
 };
 export const concatTimeKernel: KernelDef = {
-  name: 'fusion.concat-time', source: concatSource, entryPoint: 'main', bindings: [r('a'), r('b'), w('out')],
+  name: 'concat-time.fwd', source: concatSource, entryPoint: 'main', bindings: [r('a'), r('b'), w('out')],
   params: [['B', 'u32'], ['T1', 'u32'], ['T2', 'u32'], ['C', 'u32']], overrides: { WG }, foldable: true,
 };
 export const splitTimeKernel: KernelDef = {
-  name: 'fusion.split-time', source: splitSource, entryPoint: 'main', bindings: [r('dout'), w('da'), w('db')],
+  name: 'concat-time.bwd', source: splitSource, entryPoint: 'main', bindings: [r('dout'), w('da'), w('db')],
   params: [['B', 'u32'], ['T1', 'u32'], ['T2', 'u32'], ['C', 'u32'], ['accumulate', 'u32']], overrides: { WG }, foldable: true,
 };
 export const gateForwardKernel: KernelDef = {
-  name: 'fusion.gate.fwd', source: gateFwdSource, entryPoint: 'main', bindings: [r('s'), r('x'), r('y'), w('out')],
+  name: 'gate.fwd', source: gateFwdSource, entryPoint: 'main', bindings: [r('s'), r('x'), r('y'), w('out')],
   params: [['n', 'u32']], overrides: { WG }, foldable: true,
 };
 export const gateBackwardKernel: KernelDef = {
-  name: 'fusion.gate.bwd', source: gateBwdSource, entryPoint: 'main',
+  name: 'gate.bwd', source: gateBwdSource, entryPoint: 'main',
   bindings: [r('s'), r('x'), r('y'), r('dout'), w('ds'), w('dx'), w('dy')],
   params: [['n', 'u32']], overrides: { WG }, foldable: true,
 };
@@ -118,7 +118,7 @@ export class WgslBackend implements Backend {
     return addForward(this.gpu, t(a), t(b), t(out), alpha);
   }
   axpy(x: BTensor, y: BTensor, alpha = 1): Promise<void> {
-    if (x.size !== y.size) throw new Error(`fusion.axpy: x has ${x.size} elements, y ${y.size}`);
+    if (x.size !== y.size) throw new Error(`axpy.fwd: x has ${x.size} elements, y ${y.size}`);
     return this.gpu.dispatch(axpyKernel, { tensors: [t(x), t(y)], params: { n: x.size, alpha }, grid: [Math.ceil(x.size / WG)] });
   }
   dropout(x: BTensor, y: BTensor, o: DropoutOpts): Promise<void> {
@@ -135,12 +135,12 @@ export class WgslBackend implements Backend {
   }
   concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
     const n = B * (T1 + T2) * C;
-    if (a.size !== B * T1 * C || b.size !== B * T2 * C || out.size !== n) throw new Error(`fusion.concat-time: sizes ${a.size}, ${b.size} -> ${out.size} do not match B=${B} T1=${T1} T2=${T2} C=${C}`);
+    if (a.size !== B * T1 * C || b.size !== B * T2 * C || out.size !== n) throw new Error(`concat-time.fwd: sizes ${a.size}, ${b.size} -> ${out.size} do not match B=${B} T1=${T1} T2=${T2} C=${C}`);
     return this.gpu.dispatch(concatTimeKernel, { tensors: [t(a), t(b), t(out)], params: { B, T1, T2, C }, grid: [Math.ceil(n / WG)] });
   }
   splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
     const n = B * (T1 + T2) * C;
-    if (da.size !== B * T1 * C || db.size !== B * T2 * C || dout.size !== n) throw new Error(`fusion.split-time: sizes do not match B=${B} T1=${T1} T2=${T2} C=${C}`);
+    if (da.size !== B * T1 * C || db.size !== B * T2 * C || dout.size !== n) throw new Error(`concat-time.bwd: sizes do not match B=${B} T1=${T1} T2=${T2} C=${C}`);
     return this.gpu.dispatch(splitTimeKernel, {
       tensors: [t(dout), t(da), t(db)], params: { B, T1, T2, C, accumulate: accumulate ? 1 : 0 }, grid: [Math.ceil(n / WG)],
     });

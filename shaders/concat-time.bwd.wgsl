@@ -1,4 +1,4 @@
-// Glue, the backward of concat-time: da [B, T1, C] (+)= dout[:, :T1], db [B, T2, C] (+)= dout[:, T1:].
+// Glue, the backward of concat-time (split along time): da [B, T1, C] (+)= dout[:, :T1], db [B, T2, C] (+)= dout[:, T1:].
 // 1-D grid over the B * (T1 + T2) * C elements of dout, foldable; each writes one element of da or db.
 
 struct Params {
