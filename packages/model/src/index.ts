@@ -1,6 +1,7 @@
 // @emofuse/model: encoders, datasets, the feature cache, the fusion model, training and metrics.
 
 export * from './features.ts';
+export * from './io.ts';
 export * from './audio/index.ts';
 export * from './encoders/index.ts';
 export * from './fusion/backend.ts';

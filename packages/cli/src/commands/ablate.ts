@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FUSION_VARIANTS, evaluate, loadCheckpoint, train, type FusionVariant } from '@emofuse/model';
 import { table, UserError } from '../output.ts';
-import { writeAtomic } from './eval.ts';
+import { writeFileAtomic } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, int, loadFeatures, openBackend, parseTrainFlags, stepBar, type TrainFlags } from './train.ts';
 
 interface AblateFlags extends TrainFlags {
@@ -104,9 +104,9 @@ Examples:
       `Budget: ${budget}; backend ${o.backend}.\n\n` +
       `| ${header.join(' | ')} |\n|${header.map((_, i) => (i ? '---:' : '---')).join('|')}|\n` +
       cells.map((c) => `| ${c.join(' | ')} |`).join('\n') + '\n';
-    writeAtomic(join(o.out, 'ablation.md'), md);
+    writeFileAtomic(join(o.out, 'ablation.md'), md);
     const json = { data: source, testSplit: o.testSplit, testSize: test.size, budget, backend: o.backend, rows };
-    writeAtomic(join(o.out, 'ablation.json'), JSON.stringify(json, null, 2) + '\n');
+    writeFileAtomic(join(o.out, 'ablation.json'), JSON.stringify(json, null, 2) + '\n');
     if (o.json) console.log(JSON.stringify(json, null, 2));
     else {
       console.log(`\n${source}, split '${o.testSplit}' (${test.size} utterances); ${budget}\n`);

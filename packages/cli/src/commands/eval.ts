@@ -2,18 +2,13 @@
 // precision / recall / F1 / support, and the confusion matrix as JSON, SVG and PNG.
 
 import type { Command } from 'commander';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { confusionSvg, evaluate, loadCheckpoint, svgToPng } from '@emofuse/model';
+import { confusionSvg, evaluate, loadCheckpoint, svgToPng, writeFileAtomic } from '@emofuse/model';
 import { table, UserError } from '../output.ts';
 import { addDataOptions, asUserError, int, loadFeatures, openBackend, type DataFlags } from './train.ts';
 
-/** Writes through a temp file renamed into place. */
-export function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+
 
 interface EvalFlags extends DataFlags {
   checkpoint: string;
@@ -72,15 +67,15 @@ Examples:
       mkdirSync(outDir, { recursive: true });
       const { predictions, probabilities, ...metrics } = m;
       const report = { checkpoint: o.checkpoint, data: source, split: o.split, fusion: c.fusion, step: meta.step, ...metrics };
-      writeAtomic(join(outDir, 'metrics.json'), JSON.stringify(report, null, 2) + '\n');
-      writeAtomic(join(outDir, 'confusion.json'), JSON.stringify({ classNames: metrics.classNames, rows: 'true', columns: 'predicted', confusion: metrics.confusion }, null, 2) + '\n');
-      writeAtomic(
+      writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(report, null, 2) + '\n');
+      writeFileAtomic(join(outDir, 'confusion.json'), JSON.stringify({ classNames: metrics.classNames, rows: 'true', columns: 'predicted', confusion: metrics.confusion }, null, 2) + '\n');
+      writeFileAtomic(
         join(outDir, 'predictions.jsonl'),
         split.ids.map((id, i) => JSON.stringify({ id, label: meta.classNames[split.labels[i]!], predicted: meta.classNames[predictions[i]!], probabilities: probabilities[i]!.map((p) => +p.toFixed(5)) })).join('\n') + '\n',
       );
       const svg = confusionSvg(metrics, `${c.fusion} on ${o.split} (${metrics.n} utterances)`);
-      writeAtomic(join(outDir, 'confusion.svg'), svg);
-      writeAtomic(join(outDir, 'confusion.png'), await svgToPng(svg));
+      writeFileAtomic(join(outDir, 'confusion.svg'), svg);
+      writeFileAtomic(join(outDir, 'confusion.png'), await svgToPng(svg));
       if (o.json) {
         console.log(JSON.stringify(report, null, 2));
         return;

@@ -11,9 +11,10 @@
 // sha256 and its tensors, and refuses an incomplete cache.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AudioError, loadAudio } from '../audio/decode.ts';
+import { writeFileAtomic } from '../io.ts';
 import type { Dataset, DatasetItem } from '../datasets/types.ts';
 import type { AudioEncoder, TextEncoder } from '../encoders/types.ts';
 import { itemTokens } from '../encoders/types.ts';
@@ -81,11 +82,7 @@ export function datasetFingerprint(ds: Dataset): string {
   return h.digest('hex').slice(0, 32);
 }
 
-function writeAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
-}
+
 
 export interface ExtractProgress {
   /** Dataset items processed (this run and earlier ones). */
@@ -252,7 +249,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     }
     const file = `shard-${String(index.shards.length).padStart(5, '0')}.safetensors`;
     const bytes = encodeSafetensors(tensors, { ids: JSON.stringify(meta.ids), labels: JSON.stringify(meta.labels), splits: JSON.stringify(meta.splits) });
-    writeAtomic(join(dir, file), bytes);
+    writeFileAtomic(join(dir, file), bytes);
     index.shards.push({ file, start, end, utterances: meta.ids.length, bytes: bytes.length, sha256: sha256(bytes) });
     rebuildSplits();
     index.seconds = seconds;
@@ -262,12 +259,12 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       decode: seconds.decode > 0 ? encodedCounts.audio / seconds.decode : 0,
     };
     index.complete = end === dataset.items.length;
-    writeAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));
+    writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));
   }
   if (dataset.items.length === 0 || (resumedFrom === dataset.items.length && !index.complete)) {
     index.complete = true;
     rebuildSplits();
-    writeAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));
+    writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));
   }
   return { cacheDir: dir, index, resumedFrom, processedThisRun: doneThisRun, stopped };
 }

@@ -1,11 +1,13 @@
 // Checkpoints in the safetensors format (https://github.com/huggingface/safetensors): 8-byte little-endian header
 // length, a JSON header { name: { dtype, shape, data_offsets }, "__metadata__": { string: string } }, then the raw
-// little-endian tensor bytes. Written here in ~60 lines because no maintained npm package writes safetensors
-// (the registry list in .library has none). Every tensor is F32: parameters `param.<name>`, AdamW moments
+// little-endian tensor bytes (the codec is cache/safetensors.ts; no maintained npm package writes the format).
+// Every tensor is F32: parameters `param.<name>`, AdamW moments
 // `adam.m.<name>` / `adam.v.<name>`; the metadata key `emofuse` holds JSON: config, class names, step, metrics,
 // training state. Writes go to a temp file renamed into place, so a killed run never leaves half a checkpoint.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { bytesOf, decodeSafetensors, encodeSafetensors, SafetensorsError, type SafeTensor } from '../cache/safetensors.ts';
+import { writeFileAtomic } from '../io.ts';
 import type { FusionConfig } from '../fusion/model.ts';
 
 export interface CheckpointMeta {
@@ -27,58 +29,21 @@ export interface CheckpointTensor {
 }
 
 export function writeSafetensors(path: string, tensors: ReadonlyMap<string, CheckpointTensor>, metadata: Record<string, string>): void {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let offset = 0;
-  for (const [name, t] of tensors) {
-    const bytes = t.data.length * 4;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // the spec allows trailing spaces; keeps the data 8-byte aligned
-  const headerBytes = Buffer.from(json, 'utf8');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(headerBytes.length));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, len);
-    writeSync(fd, headerBytes);
-    for (const t of tensors.values()) {
-      const le = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength); // x86/ARM hosts are little-endian
-      writeSync(fd, le);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  const out: Record<string, SafeTensor> = {};
+  for (const [name, t] of tensors) out[name] = { dtype: 'F32', shape: t.shape, data: bytesOf(t.data) };
+  writeFileAtomic(path, encodeSafetensors(out, metadata));
 }
 
 export function readSafetensors(path: string): { tensors: Map<string, CheckpointTensor>; metadata: Record<string, string> } {
-  const buf = readFileSync(path);
-  if (buf.length < 8) throw new Error(`${path}: too short to be a safetensors file`);
-  const n = Number(buf.readBigUInt64LE(0));
-  if (8 + n > buf.length) throw new Error(`${path}: header length ${n} runs past the end of the file (truncated?)`);
-  let header: Record<string, unknown>;
-  try {
-    header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-  } catch (err) {
-    throw new Error(`${path}: header is not JSON: ${(err as Error).message}`);
-  }
-  const base = 8 + n;
+  const decoded = decodeSafetensors(readFileSync(path), path);
   const tensors = new Map<string, CheckpointTensor>();
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const h = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (h.dtype !== 'F32') throw new Error(`${path}: tensor '${name}' is ${h.dtype}; emofuse checkpoints hold F32 only`);
-    const [s, e] = h.data_offsets;
-    if (base + e > buf.length) throw new Error(`${path}: tensor '${name}' runs past the end of the file (truncated?)`);
-    const data = new Float32Array((e - s) / 4);
-    Buffer.from(data.buffer).set(buf.subarray(base + s, base + e));
-    tensors.set(name, { shape: h.shape, data });
+  for (const [name, t] of decoded.tensors) {
+    if (t.dtype !== 'F32') throw new SafetensorsError(`${path}: tensor '${name}' is ${t.dtype}; emofuse checkpoints hold F32 only`);
+    const data = new Float32Array(t.data.byteLength / 4);
+    new Uint8Array(data.buffer).set(t.data);
+    tensors.set(name, { shape: t.shape, data });
   }
-  return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+  return { tensors, metadata: decoded.metadata };
 }
 
 export function readCheckpointMeta(metadata: Record<string, string>, path: string): CheckpointMeta {

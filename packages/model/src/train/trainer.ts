@@ -4,9 +4,10 @@
 // and at each epoch end, `best.safetensors` at each dev improvement). `resume` reloads `last.safetensors` and
 // continues bit-for-bit: the epoch order, the dropout masks and the schedule all derive from (seed, step).
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FeatureSet, FeatureSplit } from '../features.ts';
+import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
 import { argmax, computeMetrics, type Metrics } from '../metrics/metrics.ts';
@@ -106,8 +107,7 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
     // A run killed after logging an epoch but before checkpointing it logs that epoch again: drop such lines.
     if (existsSync(logPath)) {
       const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as EpochRecord).step <= meta.step);
-      writeFileSync(`${logPath}.tmp-${process.pid}`, kept.map((l) => `${l}\n`).join(''));
-      renameSync(`${logPath}.tmp-${process.pid}`, logPath);
+      writeFileAtomic(logPath, kept.map((l) => `${l}\n`).join(''));
     }
   } else {
     const lens = maxLengths(fs, [trainName, devName]);
