@@ -5,24 +5,13 @@
 
 import { join, basename, dirname } from 'node:path';
 import { existsSync } from 'node:fs';
+import { mulberry32 } from '@emofuse/kernels';
 import { modelSettings } from './settings.ts';
 import { padSequences, type EncodedBatch, type TextEncoder } from './types.ts';
 import { loadTransformers } from './transformers-env.ts';
 
 export const HASH_DIM = 256;
 export const HASH_MAX_TOKENS = 128;
-
-/** mulberry32: a tiny seeded 32-bit generator. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The fixed vector of one token id: dim standard normal values (Box-Muller over a seeded generator). */
 export function hashVector(tokenId: number, dim = HASH_DIM): Float32Array {
