@@ -9,6 +9,7 @@ import { registerTrain } from './commands/train.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerAblate } from './commands/ablate.ts';
 import { registerPredict } from './commands/predict.ts';
+import { registerQuickstart } from './commands/quickstart.ts';
 import { reportError } from './output.ts';
 
 const program = new Command();
@@ -30,9 +31,11 @@ Environment:
   EMOFUSE_DEBUG=1   print stack traces of unexpected errors
 
 Start here:
+  emofuse quickstart      the whole pipeline on the built-in controlled benchmark (under a minute)
   emofuse gpu --check     which adapter is used, and does every kernel match its CPU reference?`,
   );
 
+registerQuickstart(program);
 registerGpu(program);
 registerBench(program);
 registerMakeDataset(program);

@@ -24,8 +24,8 @@ export function confusionSvg(m: Pick<Metrics, 'confusion' | 'classNames' | 'accu
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
   out.push(`<text x="${width / 2}" y="28" font-size="18" font-weight="bold" text-anchor="middle">${esc(title)}</text>`);
   out.push(
-    `<text x="${width / 2}" y="50" font-size="13" text-anchor="middle" fill="#333">n = ${m.n}   accuracy ${(100 * m.accuracy).toFixed(1)}%   ` +
-      `weighted F1 ${(100 * m.weightedF1).toFixed(1)}   macro F1 ${(100 * m.macroF1).toFixed(1)}</text>`,
+    `<text x="${width / 2}" y="50" font-size="13" text-anchor="middle" fill="#333" xml:space="preserve">n = ${m.n}  ·  accuracy ${(100 * m.accuracy).toFixed(1)}%  ·  ` +
+      `weighted F1 ${(100 * m.weightedF1).toFixed(1)}  ·  macro F1 ${(100 * m.macroF1).toFixed(1)}</text>`,
   );
   // Axis titles.
   out.push(`<text x="${left + (K * cell) / 2}" y="${top - Math.max(0, ...m.classNames.map((c) => textWidth(c, font) * 0.7)) - 14}" font-size="14" text-anchor="middle" font-weight="bold">predicted</text>`);
