@@ -35,7 +35,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'warm-up runs per variant (default 2, --quick 1)')
     .option('--iterations <n>', 'timed runs per variant (default 7, --quick 2)')
     .option('--sets <n>', 'input sets the timed runs cycle through (default 3, --quick 2)')
-    .option('--only <names>', "comma-separated substrings of variant names to run besides ours (e.g. 'ORT,PyTorch')")
+    .option('--only <names>', "run only our latest kernel and the variants whose names contain one of these comma-separated substrings (e.g. 'ORT,PyTorch')")
     .option('--out <file>', 'JSON report path (default: emofuse-bench-<suite>.json in the current directory)')
     .option('--adapter <spec>', 'WebGPU adapter for our kernels (default: $EMOFUSE_ADAPTER or auto)')
     .option('--json', 'print the JSON report instead of tables')
@@ -47,9 +47,10 @@ table the tests use); outside tolerance it is reported FAILED and not timed. The
 runs, each wall time around one call until its work is complete (our kernels: queue.onSubmittedWorkDone).
 
 Suites:
-  attention   cross-attention fwd and fwd+bwd at the model's shape (B=32 H=8 Tq=64 Tk=128 D=32) and
-              Tq=Tk=512, 1024 (D=64): fused, unfused, CPU reference, ORT MultiHeadAttention (CPU and
-              WebGPU EPs), PyTorch scaled_dot_product_attention (CPU, when python3 has torch)
+  attention   cross-attention fwd and fwd+bwd at the model's shapes (B=32 Tq=64 Tk=128, H=8 D=32 and the
+              default H=4 D=64) and Tq=Tk=512, 1024 (D=64): our fused versions, unfused, CPU reference,
+              ORT MultiHeadAttention and MatMul+Softmax+MatMul (CPU and WebGPU EPs), PyTorch
+              scaled_dot_product_attention (CPU, when python3 has torch)
   kernels     matmul (square 256..2048 and the model's projections), softmax, layer norm vs ORT and PyTorch
   train       training steps of the default fusion model (B=32, 64 text and 128 audio tokens of 768) on the
               wgsl and cpu backends, validated against the float64 cpu backend's first two losses
@@ -66,7 +67,7 @@ Examples:
     )
     .action(async (suiteArg: string, opts: BenchOptions) => {
       if (!(SUITES as readonly string[]).includes(suiteArg)) {
-        const later = ['extract'].includes(suiteArg) ? ` ('${suiteArg}' waits for the fusion model and encoders to land)` : '';
+        const later = suiteArg === 'extract' ? " ('extract' is not written yet; 'emofuse extract' prints utterances/s per encoder)" : '';
         throw new UserError(`unknown bench suite '${suiteArg}'${later}; choose one of: ${SUITES.join(', ')}`);
       }
       const suite = suiteArg as SuiteName;
