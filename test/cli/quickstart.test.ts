@@ -2,7 +2,7 @@
 // every step must resume from what the first run left instead of starting over.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,5 +33,34 @@ describe('emofuse quickstart', () => {
     const second = await run(process.execPath, [bin, 'quickstart', '--out', out, '--epochs', '2'], { timeout: 300_000 });
     expect(second.stdout).toMatch(/train .*--resume/);
     expect(second.stdout).toMatch(/quickstart done/);
+  });
+
+  it('predict classifies a labelled CSV manifest of test clips and writes JSONL', async () => {
+    const rows = readFileSync(join(out, 'data', 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.split === 'test').slice(0, 6);
+    const csv = join(out, 'some.csv');
+    writeFileSync(csv, 'id,audio,text,label\n' + rows.map((r) => [r.id, join(out, 'data', r.audio), JSON.stringify(r.text), r.label].join(',')).join('\n') + '\n');
+    const jsonl = join(out, 'pred.jsonl');
+    const r = await run(process.execPath, [bin, 'predict', '--checkpoint', join(out, 'run', 'best.safetensors'), '--manifest', csv, '--out', jsonl], { timeout: 120_000 });
+    expect(r.stdout).toMatch(/accuracy [\d.]+% on 6 labelled utterances/);
+    const preds = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(preds.map((p) => p.id)).toEqual(rows.map((x) => x.id));
+    for (const p of preds) {
+      const total = Object.values(p.probabilities as Record<string, number>).reduce((a, b) => a + b, 0);
+      expect(total).toBeCloseTo(1, 5);
+      expect(p.transcribed).toBe(false);
+    }
+  });
+
+  it('predict without --text and without a Whisper model says how to fix it (offline), no stack trace', async () => {
+    const clip = readFileSync(join(out, 'data', 'manifest.jsonl'), 'utf8').split('\n')[0]!;
+    const audio = join(out, 'data', JSON.parse(clip).audio);
+    const err = await run(process.execPath, [bin, 'predict', '--checkpoint', join(out, 'run', 'best.safetensors'), '--audio', audio], {
+      timeout: 120_000,
+      env: { ...process.env, EMOFUSE_OFFLINE: '1', EMOFUSE_MODELS: join(out, 'no-models') },
+    }).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(/no speech recognition model/);
+    expect(err.stderr).toMatch(/--text/);
+    expect(err.stderr).not.toMatch(/\s+at /);
   });
 });

@@ -1,87 +1,126 @@
-// `emofuse predict`: the emotion of one utterance (its words and its recording) from a trained checkpoint. The
-// text and audio are encoded with the encoders the checkpoint's features came from (recorded in the checkpoint).
+// `emofuse predict`: the emotion of utterances (their words and their recordings) from a trained checkpoint.
+// One utterance from --text/--audio, or many from a manifest. Parsing and printing only: the work is Predictor's.
 
 import type { Command } from 'commander';
-import {
-  AudioError, EncoderSpecError, createAudioEncoder, createTextEncoder, loadAudio, loadCheckpoint, padBatch, type FeatureBatch,
-} from '@emofuse/model';
+import { AudioError, DatasetError, DataError, EncoderSpecError, ModelNotFoundError, PredictError, Predictor, readPredictManifest, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
 import { table, UserError } from '../output.ts';
 import { openBackend } from './train.ts';
 
 interface PredictFlags {
   checkpoint: string;
-  text: string;
-  audio: string;
+  text?: string;
+  audio?: string;
+  manifest?: string;
+  asr?: string;
+  out?: string;
   backend: string;
   json?: boolean;
 }
 
+const USER_ERRORS = [AudioError, DatasetError, DataError, EncoderSpecError, ModelNotFoundError, PredictError];
+
 export function registerPredict(program: Command): void {
   program
     .command('predict')
-    .description('classify the emotion of one utterance (text + audio) with a trained checkpoint')
+    .description('classify the emotion of utterances (text + audio) with a trained checkpoint')
     .requiredOption('--checkpoint <file>', 'a .safetensors checkpoint written by emofuse train')
-    .requiredOption('--text <words>', 'what was said')
-    .requiredOption('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
+    .option('--text <words>', 'what was said (omit it to transcribe the audio with --asr)')
+    .option('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
+    .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label]')
+    .option('--asr <model>', 'Whisper model (id or folder) that transcribes audio given without text', 'Xenova/whisper-tiny.en')
+    .option('--out <file>', 'with --manifest: also write the predictions as JSONL')
     .option('--backend <name>', "'wgsl' or 'cpu'", 'wgsl')
-    .option('--json', 'print the probabilities as JSON')
+    .option('--json', 'print the predictions and all class probabilities as JSON')
     .addHelpText(
       'after',
       `
-The checkpoint must come from features of real encoders (emofuse extract), not from --synthetic or arrays.
+The checkpoint must come from features of real encoders (emofuse extract), not from --synthetic or arrays;
+text and audio are encoded with the encoders recorded in it. Without --text the audio is transcribed by a
+Whisper model through transformers.js (downloaded by id, or from EMOFUSE_MODELS; with EMOFUSE_OFFLINE=1 only
+local folders count), and the words used are printed.
 
 Examples:
   emofuse predict --checkpoint runs/controlled/best.safetensors --text "What a great day, I love it." --audio clip.wav
-  emofuse predict --checkpoint runs/controlled/best.safetensors --text "This is awful." --audio clip.wav --json`,
+  emofuse predict --checkpoint runs/controlled/best.safetensors --audio clip.wav --json
+  emofuse predict --checkpoint runs/controlled/best.safetensors --manifest clips.csv --out predictions.jsonl`,
     )
     .action(async (o: PredictFlags) => {
+      let inputs: PredictInput[];
+      if (o.manifest) {
+        if (o.text || o.audio) throw new UserError('give either --manifest or --text/--audio, not both');
+        inputs = userErrors(() => readPredictManifest(o.manifest!));
+      } else {
+        if (!o.audio) throw new UserError("--audio <file> is required (or --manifest <file> for many utterances); see 'emofuse predict --help'");
+        inputs = [{ id: o.audio, audio: o.audio, ...(o.text !== undefined ? { text: o.text } : {}) }];
+      }
       const backend = await openBackend(o.backend);
       try {
-        let loaded;
+        const predictor = await userErrorsAsync(() => Predictor.open(backend, o.checkpoint, { asr: o.asr }));
         try {
-          loaded = loadCheckpoint(backend, o.checkpoint);
-        } catch (err) {
-          throw new UserError(`${(err as Error).message}`);
+          const predictions = await userErrorsAsync(() =>
+            predictor.predict(inputs, (done) => {
+              if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write(`\r${done}/${inputs.length} utterances`);
+            }),
+          );
+          if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write('\n');
+          if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
+          print(predictions, predictor.classNames, o);
+        } finally {
+          await predictor.dispose();
         }
-        const { model, meta } = loaded;
-        const c = model.config;
-        if (['synthetic', 'arrays'].includes(meta.textEncoder) || ['synthetic', 'arrays'].includes(meta.audioEncoder)) {
-          throw new UserError(`${o.checkpoint} was trained on ${meta.textEncoder} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`);
-        }
-        let texts, clips;
-        try {
-          const te = await createTextEncoder(meta.textEncoder);
-          const ae = await createAudioEncoder(meta.audioEncoder);
-          texts = await te.encode([o.text]);
-          clips = await ae.encode([loadAudio(o.audio, { sampleRate: ae.sampleRate })]);
-          await te.dispose?.();
-          await ae.dispose?.();
-        } catch (err) {
-          if (err instanceof AudioError || err instanceof EncoderSpecError) throw new UserError(err.message);
-          throw err;
-        }
-        if (texts.C !== c.textDim || clips.C !== c.audioDim) {
-          throw new UserError(`${o.checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} gave ${texts.C} x ${clips.C}`);
-        }
-        const fb: FeatureBatch = {
-          ids: ['input'], labels: Int32Array.of(-1), text: texts.tokens, textMask: texts.mask, Tt: texts.T, audio: clips.tokens, audioMask: clips.mask, Ta: clips.T,
-        };
-        const inputs = padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim);
-        const logits = Array.from(await model.predict(inputs));
-        const m = Math.max(...logits);
-        const e = logits.map((x) => Math.exp(x - m));
-        const s = e.reduce((a, b) => a + b, 0);
-        const probs = meta.classNames.map((name, k) => ({ name, p: e[k]! / s })).sort((a, b) => b.p - a.p);
-        const truncated = texts.T > c.maxTextLen || clips.T > c.maxAudioLen;
-        if (o.json) {
-          console.log(JSON.stringify({ predicted: probs[0]!.name, probabilities: Object.fromEntries(probs.map((x) => [x.name, x.p])), truncated }, null, 2));
-          return;
-        }
-        console.log(`${probs[0]!.name}\n`);
-        console.log(table(probs.map((x) => [x.name, `${(100 * x.p).toFixed(1)}%`]), ['class', 'probability']));
-        if (truncated) console.log(`\n(note: the input was longer than the model's ${c.maxTextLen} text / ${c.maxAudioLen} audio tokens and was truncated)`);
       } finally {
         await backend.destroy();
       }
     });
+}
+
+function print(predictions: Prediction[], classNames: readonly string[], o: PredictFlags): void {
+  if (o.json) {
+    console.log(JSON.stringify(o.manifest ? predictions : predictions[0], null, 2));
+    return;
+  }
+  if (!o.manifest) {
+    const p = predictions[0]!;
+    console.log(`${p.predicted}\n`);
+    if (p.transcribed) console.log(`heard: "${p.text}"\n`);
+    const rows = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]);
+    console.log(table(rows.map(([name, q]) => [name, `${(100 * q).toFixed(1)}%`]), ['class', 'probability']));
+    if (p.truncated) console.log("\n(note: the input was longer than the model's text or audio length and was cut)");
+    return;
+  }
+  const labelled = predictions.some((p) => p.label !== undefined);
+  console.log(
+    table(
+      predictions.map((p) => [p.id, p.predicted, `${(100 * p.probabilities[p.predicted]!).toFixed(1)}%`, ...(labelled ? [p.label ?? '-'] : []), p.transcribed ? `heard: ${p.text}` : '']),
+      ['id', 'predicted', 'p', ...(labelled ? ['label'] : []), ''],
+    ),
+  );
+  if (labelled) {
+    const known = predictions.filter((p) => p.label !== undefined);
+    const right = known.filter((p) => p.label === p.predicted).length;
+    const unknownLabels = [...new Set(known.map((p) => p.label!).filter((l) => !classNames.includes(l)))];
+    console.log(`\naccuracy ${((100 * right) / known.length).toFixed(1)}% on ${known.length} labelled utterances` + (unknownLabels.length ? ` (labels not among the model's classes: ${unknownLabels.join(', ')})` : ''));
+  }
+  if (o.out) console.log(`wrote ${o.out}`);
+}
+
+function asUserError(err: unknown): never {
+  if (USER_ERRORS.some((E) => err instanceof E)) throw new UserError((err as Error).message);
+  throw err;
+}
+
+function userErrors<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    asUserError(err);
+  }
+}
+
+async function userErrorsAsync<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    asUserError(err);
+  }
 }

@@ -22,7 +22,8 @@ export interface ManifestOptions {
   textOnly?: boolean;
 }
 
-function readRows(file: string): Record<string, unknown>[] {
+/** The raw rows of a CSV (header row) or JSONL manifest, field names lower-cased for CSV. */
+export function readManifestRows(file: string): Record<string, unknown>[] {
   const raw = readFileSync(file, 'utf8');
   if (/\.jsonl$/i.test(file) || /\.ndjson$/i.test(file)) {
     return raw.split('\n').flatMap((line, i) => {
@@ -47,7 +48,7 @@ export function readManifest(file: string, options: ManifestOptions = {}): Datas
   const path = resolve(file);
   if (!existsSync(path)) throw new DatasetError(path, 'manifest not found');
   const dir = dirname(path);
-  const rows = readRows(path);
+  const rows = readManifestRows(path);
   if (rows.length === 0) throw new DatasetError(path, 'manifest has no rows');
   const required = options.textOnly ? ['id', 'text', 'label'] : ['id', 'text', 'audio', 'label'];
   rows.forEach((row, i) => {

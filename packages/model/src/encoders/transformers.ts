@@ -25,21 +25,30 @@ export class ModelNotFoundError extends Error {
   override name = 'ModelNotFoundError';
 }
 
-interface Located {
+export interface Located {
   /** What transformers.js is asked for: a name under `localModelPath`, or a hub id. */
   name: string;
   localModelPath: string | null;
   folder: string | null;
 }
 
+const LAYOUT: Record<ModelKind, { files: string[]; config: string; fallback: string }> = {
+  bert: { files: ['onnx/model.onnx'], config: 'tokenizer.json', fallback: DEFAULT_BERT },
+  ast: { files: ['onnx/model.onnx'], config: 'preprocessor_config.json', fallback: DEFAULT_AST },
+  whisper: { files: ['onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx'], config: 'preprocessor_config.json, tokenizer.json', fallback: 'Xenova/whisper-tiny.en' },
+};
+export type ModelKind = 'bert' | 'ast' | 'whisper';
+
 /** Finds a model folder (spec path, then the models folder), or decides on a download, or explains what is missing. */
-export function locateModel(spec: string, kind: 'bert' | 'ast'): Located {
+export function locateModel(spec: string, kind: ModelKind): Located {
+  const layout = LAYOUT[kind];
   const asPath = resolve(spec);
   const candidates = [asPath, join(modelSettings.modelsDir, spec)];
   for (const folder of candidates) {
     if (existsSync(join(folder, 'config.json'))) {
-      if (!existsSync(join(folder, 'onnx', 'model.onnx'))) {
-        throw new ModelNotFoundError(`${folder} has config.json but no onnx/model.onnx: a transformers.js model folder needs its ONNX export there`);
+      const missing = layout.files.filter((f) => !existsSync(join(folder, f)));
+      if (missing.length) {
+        throw new ModelNotFoundError(`${folder} has config.json but no ${missing.join(' or ')}: a transformers.js model folder needs its ONNX export there`);
       }
       return { name: basename(folder), localModelPath: dirname(folder) + '/', folder };
     }
@@ -48,8 +57,8 @@ export function locateModel(spec: string, kind: 'bert' | 'ast'): Located {
     throw new ModelNotFoundError(
       `${kind} model '${spec}' not found: searched ${candidates.filter((c, i) => candidates.indexOf(c) === i).join(' and ')}` +
         (modelSettings.offline ? ' (EMOFUSE_OFFLINE is set, so nothing is downloaded)' : '') +
-        `. Put the model there in the transformers.js layout (config.json, ${kind === 'bert' ? 'tokenizer.json' : 'preprocessor_config.json'}, onnx/model.onnx), ` +
-        `e.g. 'git clone https://huggingface.co/${spec.includes('/') && !spec.startsWith('/') ? spec : kind === 'bert' ? DEFAULT_BERT : DEFAULT_AST} ${join(modelSettings.modelsDir, spec.startsWith('/') ? 'my-model' : spec)}' on a machine with internet, ` +
+        `. Put the model there in the transformers.js layout (config.json, ${layout.config}, ${layout.files.join(', ')}), ` +
+        `e.g. 'git clone https://huggingface.co/${spec.includes('/') && !spec.startsWith('/') ? spec : layout.fallback} ${join(modelSettings.modelsDir, spec.startsWith('/') ? 'my-model' : spec)}' on a machine with internet, ` +
         `or unset EMOFUSE_OFFLINE to download it by id.`,
     );
   }
@@ -57,7 +66,7 @@ export function locateModel(spec: string, kind: 'bert' | 'ast'): Located {
 }
 
 /** A version string that changes when the model's weights or config change. */
-function modelVersion(loc: Located, spec: string): string {
+export function modelVersion(loc: Located, spec: string): string {
   if (!loc.folder) return `${spec}@hub`;
   const onnx = join(loc.folder, 'onnx', 'model.onnx');
   const h = createHash('sha256');
@@ -71,7 +80,7 @@ function modelVersion(loc: Located, spec: string): string {
 }
 
 /** Runs a transformers.js loader with env pointed at the located folder (env is global; restored after). */
-async function withLocation<T>(loc: Located, load: (name: string) => Promise<T>): Promise<T> {
+export async function withLocation<T>(loc: Located, load: (name: string) => Promise<T>): Promise<T> {
   const { env } = await loadTransformers();
   const saved = { localModelPath: env.localModelPath, allowRemoteModels: env.allowRemoteModels };
   if (loc.localModelPath) {

@@ -1,0 +1,172 @@
+// Classifying new utterances with a trained checkpoint: text and audio are encoded with the encoders the
+// checkpoint's features came from (recorded in it), batched, padded to the model's lengths, and classified.
+// An utterance without text is transcribed first (Whisper through transformers.js, loaded only when needed).
+
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { loadAudio } from './audio/index.ts';
+import { DatasetError } from './datasets/types.ts';
+import { readManifestRows } from './datasets/manifest.ts';
+import { createTranscriber, DEFAULT_ASR, type Transcriber } from './encoders/asr.ts';
+import { createAudioEncoder, createTextEncoder } from './encoders/index.ts';
+import type { AudioEncoder, TextEncoder } from './encoders/types.ts';
+import type { FeatureBatch } from './features.ts';
+import type { Backend } from './fusion/backend.ts';
+import type { FusionModel } from './fusion/model.ts';
+import type { CheckpointMeta } from './train/checkpoint.ts';
+import { padBatch } from './train/data.ts';
+import { loadCheckpoint } from './train/trainer.ts';
+
+export interface PredictInput {
+  id: string;
+  /** What was said; transcribed from the audio when absent. */
+  text?: string;
+  /** Path of the recording. */
+  audio: string;
+  /** The true class, when known (a labelled manifest): reported beside the prediction. */
+  label?: string;
+}
+
+export interface Prediction {
+  id: string;
+  text: string;
+  /** The text came from speech recognition. */
+  transcribed: boolean;
+  predicted: string;
+  /** Class name -> probability, in the checkpoint's class order. */
+  probabilities: Record<string, number>;
+  label?: string;
+  /** The input was longer than the model's text or audio length and was cut. */
+  truncated: boolean;
+}
+
+export class PredictError extends Error {
+  override name = 'PredictError';
+}
+
+const CHUNK = 16;
+
+export class Predictor {
+  private transcriber: Transcriber | null = null;
+
+  private constructor(
+    readonly model: FusionModel,
+    readonly meta: CheckpointMeta,
+    private readonly textEncoder: TextEncoder,
+    private readonly audioEncoder: AudioEncoder,
+    private readonly asrModel: string,
+  ) {}
+
+  static async open(backend: Backend, checkpoint: string, options: { asr?: string } = {}): Promise<Predictor> {
+    const { model, meta } = loadCheckpoint(backend, checkpoint);
+    for (const enc of [meta.textEncoder, meta.audioEncoder]) {
+      if (enc === 'synthetic' || enc === 'arrays') {
+        throw new PredictError(`${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`);
+      }
+    }
+    const te = await createTextEncoder(meta.textEncoder);
+    const ae = await createAudioEncoder(meta.audioEncoder);
+    const c = model.config;
+    if (te.dim !== c.textDim || ae.dim !== c.audioDim) {
+      throw new PredictError(`${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae.dim}`);
+    }
+    return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR);
+  }
+
+  get classNames(): readonly string[] {
+    return this.meta.classNames;
+  }
+
+  /** Classifies every input, CHUNK at a time; `onProgress` gets the number done so far. */
+  async predict(inputs: readonly PredictInput[], onProgress?: (done: number) => void): Promise<Prediction[]> {
+    const c = this.model.config;
+    const out: Prediction[] = [];
+    for (let i = 0; i < inputs.length; i += CHUNK) {
+      const chunk = inputs.slice(i, i + CHUNK);
+      const clips = chunk.map((u) => loadAudio(u.audio, { sampleRate: this.audioEncoder.sampleRate }));
+      const texts = await this.textsFor(chunk, clips);
+      const t = await this.textEncoder.encode(texts);
+      const a = await this.audioEncoder.encode(clips);
+      const fb: FeatureBatch = {
+        ids: chunk.map((u) => u.id),
+        labels: new Int32Array(chunk.length).fill(-1),
+        text: t.tokens, textMask: t.mask, Tt: t.T, // [n, Tt, textDim], [n, Tt]
+        audio: a.tokens, audioMask: a.mask, Ta: a.T, // [n, Ta, audioDim], [n, Ta]
+      };
+      const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
+      const K = c.numClasses;
+      chunk.forEach((u, r) => {
+        const row = Array.from(logits.subarray(r * K, (r + 1) * K));
+        const m = Math.max(...row);
+        const e = row.map((x) => Math.exp(x - m));
+        const s = e.reduce((x, y) => x + y, 0);
+        const probabilities = Object.fromEntries(this.meta.classNames.map((name, k) => [name, e[k]! / s]));
+        const best = row.indexOf(m);
+        out.push({
+          id: u.id,
+          text: texts[r]!,
+          transcribed: u.text === undefined,
+          predicted: this.meta.classNames[best]!,
+          probabilities,
+          ...(u.label !== undefined ? { label: u.label } : {}),
+          truncated: t.lengths[r]! > c.maxTextLen || a.lengths[r]! > c.maxAudioLen,
+        });
+      });
+      onProgress?.(out.length);
+    }
+    return out;
+  }
+
+  private async textsFor(chunk: readonly PredictInput[], clips: readonly Float32Array[]): Promise<string[]> {
+    const missing = chunk.flatMap((u, i) => (u.text === undefined ? [i] : []));
+    const texts = chunk.map((u) => u.text ?? '');
+    if (!missing.length) return texts;
+    if (!this.transcriber) {
+      try {
+        this.transcriber = await createTranscriber(this.asrModel);
+      } catch (err) {
+        throw new PredictError(
+          `no text for '${chunk[missing[0]!]!.id}' and no speech recognition model to transcribe it: ${(err as Error).message}\n` +
+            `Give the words with --text (or a 'text' column in the manifest), or make a Whisper model available (--asr <id or folder>).`,
+        );
+      }
+    }
+    const heard = await this.transcriber.transcribe(missing.map((i) => resampleFor(clips[i]!, this.audioEncoder.sampleRate)));
+    missing.forEach((i, j) => (texts[i] = heard[j]!));
+    return texts;
+  }
+
+  async dispose(): Promise<void> {
+    await this.textEncoder.dispose?.();
+    await this.audioEncoder.dispose?.();
+    await this.transcriber?.dispose();
+  }
+}
+
+/** Whisper wants 16 kHz; every built-in audio encoder already reads 16 kHz, so this only guards the assumption. */
+function resampleFor(clip: Float32Array, rate: number): Float32Array {
+  if (rate !== 16_000) throw new PredictError(`speech recognition needs 16 kHz audio; the audio encoder reads ${rate} Hz`);
+  return clip;
+}
+
+/** Rows of a CSV/JSONL manifest to classify: id and audio required; text and label optional. */
+export function readPredictManifest(file: string): PredictInput[] {
+  const path = resolve(file);
+  const rows = readManifestRows(path);
+  if (!rows.length) throw new DatasetError(path, 'manifest has no rows');
+  return rows.map((row, i) => {
+    for (const f of ['id', 'audio']) {
+      if (row[f] === undefined || String(row[f]).trim() === '') {
+        throw new DatasetError(path, `missing '${f}' (a predict manifest needs id and audio; text and label are optional)`, i + 1, f);
+      }
+    }
+    const audio = String(row.audio).trim();
+    const text = row.text === undefined || String(row.text).trim() === '' ? undefined : String(row.text);
+    const label = row.label === undefined || String(row.label).trim() === '' ? undefined : String(row.label).trim();
+    return {
+      id: String(row.id),
+      audio: isAbsolute(audio) ? audio : join(dirname(path), audio),
+      ...(text !== undefined ? { text } : {}),
+      ...(label !== undefined ? { label } : {}),
+    };
+  });
+}
