@@ -3,9 +3,10 @@
 
 import { createRequire } from 'node:module';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Gpu } from '@emofuse/kernels';
+import { writeFileAtomic } from '@emofuse/model';
 import type { CaseResult, RunOptions } from './harness.ts';
 import { ortVersion } from './ort-peer.ts';
 
@@ -64,10 +65,7 @@ export interface BenchReport {
 }
 
 export function writeReport(path: string, report: BenchReport): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(report, null, 1) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(report, null, 1) + '\n');
 }
 
 function fmtMs(ms: number): string {
