@@ -25,9 +25,9 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function benchQuick(suite: string, env: Record<string, string> = {}): Promise<{ stdout: string; report: BenchReport }> {
+async function benchQuick(suite: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ stdout: string; report: BenchReport }> {
   const out = join(dir, `${suite}.json`);
-  const { stdout } = await run(process.execPath, [bin, 'bench', suite, '--quick', '--out', out], {
+  const { stdout } = await run(process.execPath, [bin, 'bench', suite, '--quick', '--out', out, ...args], {
     timeout: 240_000,
     maxBuffer: 16 << 20,
     env: { ...process.env, ...env },
@@ -86,5 +86,22 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
     expect(stdout).toMatch(/wgsl \(ours\)\s.*baseline/);
     expectValidated(report);
     expect(report.cases[0]!.variants.find((v) => v.name === 'cpu f32 (ours)')!.status).toBe('ok');
+  });
+
+  it('extract: reading audio and each encoder are timed in utterances/s; a model that is not there is skipped', async () => {
+    const models = `${root}test/fixtures/models`;
+    const encoders = ['hash', 'logmel', `bert:${models}/tiny-random-bert`, `ast:${models}/tiny-random-ast`, 'bert:/nonexistent/bert'];
+    const { stdout, report } = await benchQuick('extract', {}, ['--encoders', encoders.join(',')]);
+    expect(stdout).toMatch(/read audio decode\+resample/);
+    expect(report.cases.map((c) => c.op)).toEqual(['read audio', ...encoders.map((e) => `${/^(logmel|ast)/.test(e) ? 'audio' : 'text'} encoder ${e}`)]);
+    for (const c of report.cases.slice(0, -1)) {
+      const v = c.variants[0]!;
+      expect(v.status, `${c.op}: ${v.reason}`).toBe('ok');
+      expect(v.mismatches).toBe(0);
+      expect(v.rate).toBeGreaterThan(0);
+    }
+    const missing = report.cases.at(-1)!.variants[0]!;
+    expect(missing.status).toBe('skipped');
+    expect(missing.reason).toMatch(/not found|searched/);
   });
 });

@@ -6,6 +6,7 @@ import { ATTENTION_QUICK_SHAPES, ATTENTION_SHAPES, attentionCases } from './atte
 import { runCase, type BenchCase, type CaseResult, type RunOptions } from './harness.ts';
 import { kernelCases } from './kernels.ts';
 import { trainCases } from './train.ts';
+import { extractCases } from './extract.ts';
 import { probeTorch } from './torch-peer.ts';
 import { machineInfo, type BenchReport } from './report.ts';
 
@@ -14,10 +15,11 @@ export * from './report.ts';
 export * from './attention.ts';
 export * from './kernels.ts';
 export * from './train.ts';
+export * from './extract.ts';
 export { ortVariant, oneNodeModel, onnxModel, ortVersion } from './ort-peer.ts';
 export { torchVariant, probeTorch } from './torch-peer.ts';
 
-export const SUITES = ['attention', 'kernels', 'train'] as const;
+export const SUITES = ['attention', 'kernels', 'train', 'extract'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface SuiteOptions {
@@ -25,6 +27,8 @@ export interface SuiteOptions {
   warmup?: number;
   iterations?: number;
   sets?: number;
+  /** bench extract: encoder specs to time (default EXTRACT_ENCODERS). */
+  encoders?: string[];
   /** Run only variants whose name contains one of these substrings (case-insensitive). */
   only?: string[];
   command?: string;
@@ -47,7 +51,9 @@ export function suiteCases(gpu: Gpu, suite: SuiteName, o: SuiteOptions, sets: nu
       ? attentionCases(gpu, o.quick ? ATTENTION_QUICK_SHAPES : ATTENTION_SHAPES, sets)
       : suite === 'train'
         ? trainCases(gpu, !!o.quick, sets)
-        : kernelCases(gpu, !!o.quick, sets);
+        : suite === 'extract'
+          ? extractCases(gpu, !!o.quick, sets, o.encoders)
+          : kernelCases(gpu, !!o.quick, sets);
   if (o.only?.length) {
     const want = o.only.map((s) => s.toLowerCase());
     cases = cases.map((c) => ({
