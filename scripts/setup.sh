@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up emofuse on a fresh Debian/Ubuntu machine, GPU or not:
-#   1. espeak-ng (speaks the controlled benchmark) and Mesa's software WebGPU drivers (llvmpipe for OpenGL ES through EGL, lavapipe for Vulkan), Mesa >= 24
+#   1. espeak-ng (speaks the controlled benchmark), ffmpeg (MELD.Raw's .mp4) and Mesa's software WebGPU drivers (llvmpipe for OpenGL ES through EGL, lavapipe for Vulkan), Mesa >= 24
 #      (Dawn refuses Debian 12's Mesa 22 lavapipe; on Debian 12 Mesa 25 comes from bookworm-backports);
 #   2. the npm dependencies, with onnxruntime-node's CUDA download skipped;
 #   3. the CLI bundle (packages/cli/dist/emofuse.js).
@@ -23,7 +23,8 @@ install_system_packages() {
     return
   fi
   [ "$SUDO" = "__none__" ] && die "installing Mesa needs root: run as root, install sudo, or set EMOFUSE_SKIP_APT=1"
-  local pkgs="libvulkan1 mesa-vulkan-drivers libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri espeak-ng"
+  local mesa="libvulkan1 mesa-vulkan-drivers libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri"
+  local tools="espeak-ng ffmpeg"
   # shellcheck disable=SC1091
   . /etc/os-release
   local target=()
@@ -35,9 +36,12 @@ install_system_packages() {
     fi
     target=(-t bookworm-backports)
   fi
-  say "installing system packages (Mesa software WebGPU drivers, espeak-ng): $pkgs"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${target[@]}" $pkgs >/dev/null
+  say "installing Mesa's software WebGPU drivers: $mesa"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${target[@]}" $mesa >/dev/null
+  # From the release itself, not backports: espeak-ng speaks the controlled benchmark, ffmpeg decodes MELD.Raw's .mp4.
+  say "installing $tools"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $tools >/dev/null
   dpkg-query -W -f='    ${Package} ${Version}\n' mesa-vulkan-drivers libegl-mesa0 2>/dev/null || true
 }
 

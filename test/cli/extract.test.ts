@@ -1,8 +1,8 @@
 // `emofuse make-dataset` and `emofuse extract` as a user runs them (the bundled CLI in a child process): EmoDB
 // and the 4 real MELD wavs in MELD's layout with the built-in front ends, a folder of broken files, and a run
 // killed with SIGKILL that the same command then finishes.
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +83,49 @@ describe('emofuse extract', () => {
     expect(b.ids).toEqual(['train/dia0_utt0', 'train/dia100_utt1', 'train/dia100_utt5', 'train/dia101_utt0']);
     expect(b.Ta).toBeGreaterThan(10);
   });
+
+  const hasFfmpeg = spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
+  it.runIf(hasFfmpeg && existsSync(join(assets, 'meld-audio/dia0_utt0.wav')))(
+    'extracts MELD.Raw .mp4 media (H.264 + AAC) through ffmpeg, close to the same clips as WAV',
+    async () => {
+      const data = join(tmp, 'meld-mp4');
+      mkdirSync(join(data, 'train_splits'), { recursive: true });
+      copyFileSync(join(tmp, 'meld', 'train_sent_emo.csv'), join(data, 'train_sent_emo.csv'));
+      for (const f of readdirSync(join(assets, 'meld-audio'))) {
+        // MELD.Raw ships video files: a small black video track plus the speech as AAC, like the real ones.
+        const mp4 = join(data, 'train_splits', f.replace(/\.wav$/, '.mp4'));
+        const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'color=black:s=64x64:r=10', '-i', join(assets, 'meld-audio', f),
+          '-shortest', '-c:v', 'libx264', '-c:a', 'aac', '-b:a', '128k', mp4]);
+        expect(r.status, String(r.stderr)).toBe(0);
+      }
+      const out = join(tmp, 'meld-mp4-cache');
+      const r = await emofuse(['extract', '--dataset', 'meld', '--data', data, '--out', out, '--json', '--no-progress']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).failures).toEqual([]);
+      const fromMp4 = openFeatureCache(out).splits.train!.batch([0, 1, 2, 3]);
+      const fromWav = openFeatureCache(join(tmp, 'meld-cache')).splits.train!.batch([0, 1, 2, 3]);
+      expect(fromMp4.ids).toEqual(fromWav.ids);
+      // AAC is lossy and its encoder adds a few ms of priming: allow one token of length difference, and
+      // require the logmel tokens to be strongly correlated with the WAV ones over the common length.
+      expect(Math.abs(fromMp4.Ta - fromWav.Ta)).toBeLessThanOrEqual(1);
+      const C = openFeatureCache(out).audioDim;
+      let sxy = 0, sxx = 0, syy = 0, sx = 0, sy = 0, n = 0;
+      const T = Math.min(fromMp4.Ta, fromWav.Ta);
+      for (let b = 0; b < 4; b++) {
+        for (let t = 0; t < T; t++) {
+          if (!fromMp4.audioMask[b * fromMp4.Ta + t] || !fromWav.audioMask[b * fromWav.Ta + t]) continue;
+          for (let c = 0; c < C; c++) {
+            const x = fromMp4.audio[(b * fromMp4.Ta + t) * C + c]!;
+            const y = fromWav.audio[(b * fromWav.Ta + t) * C + c]!;
+            sxy += x * y; sxx += x * x; syy += y * y; sx += x; sy += y; n++;
+          }
+        }
+      }
+      const corr = (sxy / n - (sx / n) * (sy / n)) / Math.sqrt((sxx / n - (sx / n) ** 2) * (syy / n - (sy / n) ** 2));
+      console.log(`mp4 (AAC) vs wav logmel tokens: correlation ${corr.toFixed(4)} over ${n} values`);
+      expect(corr).toBeGreaterThan(0.9);
+    },
+  );
 
   it('skips a folder of broken files, counts and lists them, and still writes the good ones', async () => {
     const data = join(tmp, 'broken');
