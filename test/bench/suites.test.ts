@@ -91,7 +91,10 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
   it('extract: reading audio and each encoder are timed in utterances/s; a model that is not there is skipped', async () => {
     const models = `${root}test/fixtures/models`;
     const encoders = ['hash', 'logmel', `bert:${models}/tiny-random-bert`, `ast:${models}/tiny-random-ast`, 'bert:/nonexistent/bert'];
-    const { stdout, report } = await benchQuick('extract', {}, ['--encoders', encoders.join(',')]);
+    const md = join(dir, 'extract.md');
+    const { stdout, report } = await benchQuick('extract', {}, ['--encoders', encoders.join(','), '--markdown', md]);
+    // The Markdown tables (README's Performance section) have a row per case, our variant in bold.
+    expect(readFileSync(md, 'utf8')).toMatch(/\| read audio decode\+resample .*\|\n\|---\|---:\|\n\| B=4 \| \*\*[\d.]+\*\* \[[\d.]+\] \|/);
     expect(stdout).toMatch(/read audio decode\+resample/);
     expect(report.cases.map((c) => c.op)).toEqual(['read audio', ...encoders.map((e) => `${/^(logmel|ast)/.test(e) ? 'audio' : 'text'} encoder ${e}`)]);
     for (const c of report.cases.slice(0, -1)) {

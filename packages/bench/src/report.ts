@@ -95,3 +95,46 @@ export function caseNotes(c: CaseResult): string[] {
 }
 
 export const TABLE_HEADER = ['variant', 'runs on', 'median', '[min .. max]', 'GFLOP/s (or rate)', 'time / ours'];
+
+function fmtMedian(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}
+
+/**
+ * The report as Markdown, one table per (op, pass): a row per shape, a column per variant, each cell the median
+ * ms and, in parentheses, its time relative to our baseline (bold); FAILED / skipped / - where it did not run.
+ * This is how the README's Performance tables are made: `emofuse bench <suite> --markdown <file>`.
+ */
+export function reportMarkdown(report: BenchReport): string {
+  const groups = new Map<string, CaseResult[]>();
+  for (const c of report.cases) {
+    const key = `${c.op} ${c.pass}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  const out: string[] = [];
+  for (const [title, cases] of groups) {
+    const names: string[] = [];
+    for (const c of cases) for (const v of c.variants) if (!names.includes(v.name)) names.push(v.name);
+    const unit = cases[0]!.itemUnit ? ` (ms; ${cases[0]!.itemUnit} in brackets)` : ' (ms)';
+    out.push(`| ${title}${unit} | ${names.join(' | ')} |`, `|---|${names.map(() => '---:').join('|')}|`);
+    for (const c of cases) {
+      const cells = names.map((n) => {
+        const v = c.variants.find((x) => x.name === n);
+        if (!v) return '-';
+        if (v.status !== 'ok' || !v.stats) return v.status === 'skipped' ? 'skipped' : v.status;
+        const med = fmtMedian(v.stats.median);
+        const rate = v.rate !== undefined ? ` [${v.rate >= 100 ? v.rate.toFixed(0) : v.rate.toFixed(1)}]` : '';
+        if (n === c.baseline) return `**${med}**${rate}`;
+        return `${med} (${(v.stats.median / c.variants.find((x) => x.name === c.baseline)!.stats!.median).toFixed(2)}x)${rate}`;
+      });
+      out.push(`| ${shapeLabel(c.shape)} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  const m = report.machine;
+  out.push(
+    `${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')} at the end; adapter ${m.adapter.device || m.adapter.description} (${m.adapter.backend}); ` +
+      `${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; ${report.options.warmup} warm-up + ${report.options.iterations} timed runs over ${report.options.sets} input sets; \`${report.command}\`, ${report.date}`,
+  );
+  return out.join('\n') + '\n';
+}

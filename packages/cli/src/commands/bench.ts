@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { Gpu } from '@emofuse/kernels';
-import { EXTRACT_ENCODERS, SUITES, TABLE_HEADER, caseNotes, caseRows, runSuite, shapeLabel, suiteCases, defaultRunOptions, writeReport, type SuiteName } from '@emofuse/bench';
+import { EXTRACT_ENCODERS, SUITES, TABLE_HEADER, reportMarkdown, caseNotes, caseRows, runSuite, shapeLabel, suiteCases, defaultRunOptions, writeReport, type SuiteName } from '@emofuse/bench';
+import { writeFileAtomic } from '@emofuse/model';
 import { UserError, table } from '../output.ts';
 
 interface BenchOptions {
@@ -17,6 +18,7 @@ interface BenchOptions {
   out?: string;
   adapter?: string;
   encoders?: string;
+  markdown?: string;
   json?: boolean;
 }
 
@@ -40,6 +42,7 @@ export function registerBench(program: Command): void {
     .option('--out <file>', 'JSON report path (default: emofuse-bench-<suite>.json in the current directory)')
     .option('--adapter <spec>', 'WebGPU adapter for our kernels (default: $EMOFUSE_ADAPTER or auto)')
     .option('--encoders <specs>', `bench extract: comma-separated encoder specs (default ${EXTRACT_ENCODERS.join(',')}; e.g. bert:models/my-bert)`)
+    .option('--markdown <file>', "also write the tables as Markdown (how the README's Performance tables are made)")
     .option('--json', 'print the JSON report instead of tables')
     .addHelpText(
       'after',
@@ -111,6 +114,7 @@ Examples:
         });
         bar?.stop();
         writeReport(out, report);
+        if (opts.markdown) writeFileAtomic(resolve(opts.markdown), reportMarkdown(report));
         if (opts.json) console.log(JSON.stringify(report, null, 1));
         else {
           const m = report.machine;
