@@ -35,6 +35,10 @@ async function benchQuick(suite: string, env: Record<string, string> = {}, args:
   return { stdout, report: JSON.parse(readFileSync(out, 'utf8')) as BenchReport };
 }
 
+async function hasTorch(): Promise<boolean> {
+  return run(process.env.EMOFUSE_PYTHON || 'python3', ['-c', 'import torch, numpy'], { timeout: 60_000 }).then(() => true, () => false);
+}
+
 function expectValidated(report: BenchReport): void {
   expect(report.cases.length).toBeGreaterThan(0);
   expect(report.machine.cpu).not.toBe('');
@@ -81,11 +85,20 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
     expect(report.cases.map((c) => c.op)).toEqual(['matmul', 'softmax', 'layer-norm']);
   });
 
-  it('train: the wgsl and cpu backends match the float64 backend on the first two losses and are timed', async () => {
+  it('train: the wgsl and cpu backends and the PyTorch twin match the float64 backend on the first two losses and are timed', async () => {
     const { stdout, report } = await benchQuick('train');
     expect(stdout).toMatch(/wgsl \(ours\)\s.*baseline/);
     expectValidated(report);
     expect(report.cases[0]!.variants.find((v) => v.name === 'cpu f32 (ours)')!.status).toBe('ok');
+    // The PyTorch twin (python/fusion_twin.py) must validate wherever torch imports; skipped with the reason only without it.
+    const twin = report.cases[0]!.variants.find((v) => v.name === 'PyTorch CPU')!;
+    if (await hasTorch()) {
+      expect(twin.status, twin.reason).toBe('ok');
+      expect(twin.version).toMatch(/^torch /);
+    } else {
+      expect(twin.status).toBe('skipped');
+      expect(twin.reason).toMatch(/pip install torch/);
+    }
   });
 
   it('extract: reading audio and each encoder are timed in utterances/s; a model that is not there is skipped', async () => {

@@ -5,11 +5,29 @@
 // complete). Validation: from the same seed, the losses of the first two steps (the second one depends on the
 // first update) on the first 4 utterances of the batch (same model and padding lengths) against the float64
 // CPU backend, within 1e-4 relative (test/model/backends.test.ts's rule).
-// PyTorch with the identical architecture is not here yet: that variant is listed as skipped.
+// PyTorch CPU: the identical model and step in python/fusion_twin.py (torch.nn.functional, torch.optim.AdamW,
+// 2 threads, float32), run as a child process from the TS model's initial weights (safetensors) and the same
+// input sets (raw f32); it returns its first two losses on the same 4 utterances (validated like ours) and
+// times its own full-batch steps (forward, backward, clip, AdamW, loss.item()). Skipped with the reason
+// without a python that imports torch ($EMOFUSE_PYTHON or python3).
+// What the two losses can see: step 1 is the forward; step 2 adds one AdamW update, which is invariant to the
+// gradient's scale (so the grad-norm clip only shows from step 3 on). At the full shape layer-norm eps 1e-3
+// instead of 1e-5 fails (3e-4 relative) but GELU's erf form instead of tanh passes (3e-5); the twin's real
+// agreement (7e-8 in one run; wgsl 6e-6) is the JSON's maxRel.
 
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { lengthMask, randomF32, type Gpu, type Tolerance } from '@emofuse/kernels';
-import { CpuBackend, DEFAULT_FUSION, FusionModel, WgslBackend, type AdamwSettings, type Backend, type FusionConfig, type StepInputs } from '@emofuse/model';
-import type { BenchCase, Runner, Variant } from './harness.ts';
+import {
+  CpuBackend, DEFAULT_FUSION, FusionModel, WgslBackend, writeSafetensors,
+  type AdamwSettings, type Backend, type CheckpointTensor, type FusionConfig, type StepInputs,
+} from '@emofuse/model';
+import type { BenchCase, ExternalResult, Runner, Skip, Variant } from './harness.ts';
+import { probeTorch, pythonBin } from './torch-peer.ts';
 
 export interface TrainShape {
   B: number;
@@ -108,7 +126,7 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
   const variants: Variant[] = [
     variant('wgsl (ours)', `WebGPU ${gpu.adapter.device}`, () => WgslBackend.create(gpu)),
     variant('cpu f32 (ours)', 'CPU JS, 1 thread', async () => new CpuBackend('f32'), 1, 'the model on the CPU references, float32 storage'),
-    { name: 'PyTorch CPU', kind: 'peer', device: 'PyTorch CPU', prepare: async () => ({ skip: 'the identical architecture in PyTorch is not written yet (issue 5: bench train)' }) },
+    torchTwinVariant(s, cfg, getData),
   ];
   return [
     {
@@ -129,4 +147,63 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
       baseline: 'wgsl (ours)',
     },
   ];
+}
+
+/** python/fusion_twin.py beside this file's package (sources) or beside the bundled CLI (packages/cli/dist). */
+export function fusionTwinPath(): string | null {
+  const candidates = [new URL('../python/fusion_twin.py', import.meta.url), new URL('../../bench/python/fusion_twin.py', import.meta.url)];
+  for (const c of candidates) {
+    const p = fileURLToPath(c);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/**
+ * The same model and training step in PyTorch on the CPU (python/fusion_twin.py, a child process): it gets
+ * the TS model's initial weights (FusionModel.create on the f32 CPU backend, read back, written as safetensors)
+ * and the same input sets as raw f32 files, reports the first two losses on the validation utterances (checked
+ * against the float64 backend like the other variants) and its own timings of full-batch steps.
+ */
+function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepInputs[]): Variant {
+  return {
+    name: 'PyTorch CPU',
+    kind: 'peer',
+    device: 'PyTorch CPU',
+    async prepare({ warmup, iterations, sets }): Promise<ExternalResult | Skip> {
+      const script = fusionTwinPath();
+      if (!script) return { skip: 'packages/bench/python/fusion_twin.py not found' };
+      const t = await probeTorch();
+      if ('skip' in t) return t;
+      const dir = mkdtempSync(join(tmpdir(), 'emofuse-bench-twin-'));
+      try {
+        const state = await FusionModel.create(new CpuBackend('f32'), cfg).readState();
+        const tensors = new Map<string, CheckpointTensor>([...state].map(([name, p]) => [name, { shape: p.shape, data: p.value }]));
+        writeSafetensors(join(dir, 'init.safetensors'), tensors, {});
+        const data = getData();
+        data.slice(0, sets).forEach((d, i) => {
+          writeFileSync(join(dir, `text-${i}.f32`), d.text);
+          writeFileSync(join(dir, `text_mask-${i}.f32`), d.textMask);
+          writeFileSync(join(dir, `audio-${i}.f32`), d.audio);
+          writeFileSync(join(dir, `audio_mask-${i}.f32`), d.audioMask);
+          writeFileSync(join(dir, `labels-${i}.f32`), Float32Array.from(d.labels));
+        });
+        writeFileSync(join(dir, 'class_weights.f32'), new Float32Array(K_CLS).fill(1));
+        const job = { config: cfg, adamw: ADAMW, shape: s, sets: Math.min(sets, data.length), warmup, iterations, validate_b: VALIDATE_B };
+        writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
+        try {
+          await promisify(execFile)(pythonBin(), [script, dir], { timeout: 600_000, maxBuffer: 16 << 20 });
+        } catch (err) {
+          const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
+          throw new Error(`fusion_twin.py failed: ${msg}`);
+        }
+        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; threads: number };
+        const b = readFileSync(join(dir, 'out-0.f32'));
+        const losses = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+        return { external: true, samples: res.samples_ms, outputs: [losses], version: `torch ${res.torch}`, note: `the same model in torch.nn.functional + torch.optim.AdamW; ${res.threads} threads` };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }
