@@ -56,11 +56,11 @@ function out(gpu: Gpu, shape: number[]): Tensor {
 describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
   const gpu = fx.gpu!;
 
-  async function runCase(c: Case, opts: { selfAttention?: boolean; workgroupSize?: number } = {}) {
+  async function runCase(c: Case, opts: { selfAttention?: boolean; workgroupSize?: number; version?: 1 | 2 | 3 | 4 } = {}) {
     const { B, Tq, Tk, H, D } = c;
     const C = H * D;
     const gain = c.gain ?? 1;
-    const tag = `B=${B} Tq=${Tq} Tk=${Tk} H=${H} D=${D}${c.lengths ? ` lengths=${c.lengths}` : ''}${gain !== 1 ? ` gain=${gain}` : ''}`;
+    const tag = `${opts.version ? `v${opts.version} ` : ''}B=${B} Tq=${Tq} Tk=${Tk} H=${H} D=${D}${c.lengths ? ` lengths=${c.lengths}` : ''}${gain !== 1 ? ` gain=${gain}` : ''}`;
     const qs = scaled(randomF32(B * Tq * C, c.seed), gain);
     const ks = opts.selfAttention ? qs : scaled(randomF32(B * Tk * C, c.seed + 1), gain);
     const vs = opts.selfAttention ? qs : randomF32(B * Tk * C, c.seed + 2);
@@ -77,7 +77,7 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     const dq = out(gpu, [B, Tq, C]);
     const dk = out(gpu, [B, Tk, C]);
     const dv = out(gpu, [B, Tk, C]);
-    const heads = { heads: H, scale: c.scale, workgroupSize: opts.workgroupSize };
+    const heads = { heads: H, scale: c.scale, workgroupSize: opts.workgroupSize, ...(opts.version ? { version: opts.version } : {}) };
     await crossAttentionForward(gpu, q, k, v, mask, o, lse, heads);
     await crossAttentionBackward(gpu, q, k, v, mask, o, lse, dout, dq, dk, dv, heads);
 
@@ -116,6 +116,14 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     { B: 3, Tq: 7, Tk: 1, H: 4, D: 16, lengths: [1, 0, 1], seed: 7 },
   ])('forward + backward B=$B Tq=$Tq Tk=$Tk H=$H D=$D lengths=$lengths', async (c) => {
     await runCase(c);
+  });
+
+  // Every kept kernel version (the default is v4; bench times v1-v3 as numbered variants) on off-tile sizes,
+  // Tq != Tk, padded keys, a fully masked entry, and D 16 / 64.
+  it.each([1, 2, 3, 4] as const)('kernel version v%i: forward + backward on masked, off-tile shapes', async (version) => {
+    await runCase({ B: 3, Tq: 65, Tk: 63, H: 2, D: 32, lengths: [63, 40, 0], seed: 2 }, { version });
+    await runCase({ B: 3, Tq: 129, Tk: 7, H: 8, D: 16, lengths: [7, 0, 3], seed: 5 }, { version });
+    await runCase({ B: 1, Tq: 7, Tk: 129, H: 1, D: 64, lengths: [100], seed: 6 }, { version });
   });
 
   it('large logits (scores reach about +-80): stable, no NaN', async () => {
