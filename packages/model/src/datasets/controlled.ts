@@ -22,6 +22,7 @@ import { mkdirSync, renameSync, writeFileSync, existsSync, rmSync } from 'node:f
 import { tempPathFor, writeFileAtomic } from '../io.ts';
 import { join } from 'node:path';
 import type { ManifestRow } from './manifest.ts';
+import { mulberry32 } from '@emofuse/kernels';
 
 export const CONTROLLED_CLASSES = ['content', 'excited', 'sad', 'angry'] as const;
 
@@ -89,17 +90,6 @@ const PROSODY = {
   calm: { pitch: [10, 40], speed: [115, 150], amplitude: [50, 90] },
   aroused: { pitch: [60, 95], speed: [185, 235], amplitude: [140, 190] },
 } as const;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface ControlledItem extends ManifestRow {
   valence: 'positive' | 'negative';

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { memoryFeatureSplit, type FeatureBatch, type FeatureSet, type FeatureSplit, type UtteranceFeatures } from '../features.ts';
 import type { StepInputs } from '../fusion/model.ts';
+import { mulberry32 } from '@emofuse/kernels';
 
 /** A problem with the training data, phrased for the user (file, field, fix). */
 export class DataError extends Error {
@@ -76,17 +77,6 @@ export function inverseFrequencyWeights(labels: ArrayLike<number>, K: number): n
   const counts = new Array<number>(K).fill(0);
   for (let i = 0; i < labels.length; i++) counts[labels[i]!]! += 1;
   return counts.map((c) => (c ? labels.length / (K * c) : 0));
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The order of epoch `epoch` (Fisher-Yates from a seed derived from (seed, epoch)): a resumed run gets the same order. */
