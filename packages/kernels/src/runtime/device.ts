@@ -112,6 +112,41 @@ async function loadDawn(): Promise<DawnModule> {
   return dawn;
 }
 
+/**
+ * One Dawn instance per backend per process, shared by every Gpu on it and dropped when the last one is
+ * released (so Node can exit). A second instance of the same backend in one process crashed the process at
+ * teardown in about 1 run in 5 on Mesa's GLES route ("terminate called after throwing an instance of
+ * 'std::system_error' what(): Invalid argument", test/runtime/errors.test.ts before this; DEVELOPERS.md).
+ */
+const instances = new Map<string, { instance: GPU; users: number }>();
+
+function acquireInstance(create: DawnModule['create'], flags: string[]): GPU {
+  const key = flags.join(' ');
+  let entry = instances.get(key);
+  if (!entry) {
+    entry = { instance: create(flags), users: 0 };
+    instances.set(key, entry);
+  }
+  entry.users++;
+  return entry.instance;
+}
+
+/** How many Dawn instances this process holds, and how many Gpus use them (diagnostics and tests). */
+export function dawnInstances(): { instances: number; users: number } {
+  let users = 0;
+  for (const e of instances.values()) users += e.users;
+  return { instances: instances.size, users };
+}
+
+/** Gives back an instance from acquireAdapter; the last user's release drops it. */
+export function releaseInstance(instance: GPU): void {
+  for (const [key, entry] of instances) {
+    if (entry.instance !== instance) continue;
+    if (--entry.users <= 0) instances.delete(key);
+    return;
+  }
+}
+
 async function tryBackend(backend: Backend, name: string | undefined, tried: string[]): Promise<AcquiredAdapter | null> {
   const { create } = await loadDawn();
   const compat = backend === 'opengles' || backend === 'opengl';
@@ -122,7 +157,7 @@ async function tryBackend(backend: Backend, name: string | undefined, tried: str
   const flags = [`backend=${backend}`];
   let instance: GPU;
   try {
-    instance = create(flags);
+    instance = acquireInstance(create, flags);
   } catch (err) {
     tried.push(`${backend}: ${(err as Error).message.split('\n')[0]}`);
     return null;
@@ -131,11 +166,13 @@ async function tryBackend(backend: Backend, name: string | undefined, tried: str
     .requestAdapter(compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : { powerPreference: 'high-performance' })
     .catch(() => null);
   if (!adapter) {
+    releaseInstance(instance);
     tried.push(`${backend}: no adapter`);
     return null;
   }
   const description = describe(adapter.info, backend, compat ? 'compatibility' : 'core');
   if (!matchesName(description, name)) {
+    releaseInstance(instance);
     tried.push(`${backend}: adapter '${description.device || description.description}' does not match '${name}'`);
     return null;
   }
@@ -171,7 +208,10 @@ export async function acquireAdapter(choice: AdapterChoice): Promise<AcquiredAda
     for (const b of SOFTWARE_ROUTES) {
       if (b === hardwareBackend && hw) return hw;
       const got = await tryBackend(b, choice.name, tried);
-      if (got) return got;
+      if (got) {
+        if (hw) releaseInstance(hw.instance); // the software adapter of the hardware probe is not used
+        return got;
+      }
     }
   }
   throw new GpuUnavailableError(

@@ -5,7 +5,7 @@
 // at `flush()` (or when a tensor is read). Validation / out-of-memory / internal errors therefore name
 // the exact kernel and shapes that caused them, without a CPU-GPU round trip per dispatch.
 
-import { acquireAdapter, parseAdapterChoice, requiredLimitsFor, GpuUnavailableError, type AdapterChoice, type AdapterDescription } from './device.ts';
+import { acquireAdapter, parseAdapterChoice, releaseInstance, requiredLimitsFor, GpuUnavailableError, type AdapterChoice, type AdapterDescription } from './device.ts';
 import { PARAMS_SLOT_BYTES, foldGrid, packParams, pipelineKey, type KernelDef } from './kernel.ts';
 
 export class KernelError extends Error {
@@ -104,12 +104,15 @@ export class Gpu {
     const choice =
       typeof options.adapter === 'object' ? options.adapter : parseAdapterChoice(options.adapter ?? env.EMOFUSE_ADAPTER);
     const { adapter, description, instance } = await acquireAdapter(choice);
-    const requiredLimits = requiredLimitsFor(adapter, description);
     let device: GPUDevice;
     try {
-      device = await adapter.requestDevice({ requiredLimits, label: 'emofuse' });
+      const requiredLimits = requiredLimitsFor(adapter, description);
+      device = await adapter.requestDevice({ requiredLimits, label: 'emofuse' }).catch((err: Error) => {
+        throw new GpuUnavailableError(`requestDevice failed on '${description.device}': ${err.message}`);
+      });
     } catch (err) {
-      throw new GpuUnavailableError(`requestDevice failed on '${description.device}': ${(err as Error).message}`);
+      if (description.backend !== 'browser') releaseInstance(instance);
+      throw err;
     }
     // Errors outside any scope (should not happen) are not lost silently.
     device.addEventListener('uncapturederror', (ev) => {
@@ -357,6 +360,7 @@ export class Gpu {
       this.layouts.clear();
       this.arena.destroy();
       this.device.destroy();
+      if (this.instance && this.adapter.backend !== 'browser') releaseInstance(this.instance);
       this.instance = null;
     }
   }
