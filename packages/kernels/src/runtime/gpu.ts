@@ -63,6 +63,8 @@ interface Pending {
 }
 
 const ARENA_SLOTS = 512;
+const STAGING_POOL_MAX_BYTES = 1 << 20;
+const STAGING_POOL_PER_SIZE = 4;
 const MAX_PENDING = 256;
 const SCOPES: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
 
@@ -77,6 +79,8 @@ export class Gpu {
   private lost: GPUDeviceLostInfo | null = null;
   private destroyed = false;
   private instance: GPU | null;
+  /** Unmapped MAP_READ buffers by byte size, for `read` (see there). */
+  private readonly staging = new Map<number, GPUBuffer[]>();
   readonly sync: boolean;
 
   private constructor(
@@ -183,7 +187,12 @@ export class Gpu {
   async read(t: Tensor): Promise<Float32Array> {
     await this.flush();
     const bytes = Math.max(16, t.size * 4);
-    const staging = this.device.createBuffer({ label: 'readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // Small staging buffers (a training step's loss, metrics) are reused from a free list instead of being
+    // created and destroyed on every read; large ones are one-off.
+    const free = bytes <= STAGING_POOL_MAX_BYTES ? this.staging.get(bytes) : undefined;
+    const staging =
+      free?.pop() ?? this.device.createBuffer({ label: 'readback', size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    let reusable = false;
     try {
       const enc = this.device.createCommandEncoder({ label: 'readback' });
       enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
@@ -191,9 +200,16 @@ export class Gpu {
       await this.raceLost(staging.mapAsync(GPUMapMode.READ), 'readback');
       const out = new Float32Array(staging.getMappedRange().slice(0, t.size * 4));
       staging.unmap();
+      reusable = bytes <= STAGING_POOL_MAX_BYTES;
       return out;
     } finally {
-      staging.destroy();
+      const list = this.staging.get(bytes) ?? [];
+      if (reusable && !this.destroyed && list.length < STAGING_POOL_PER_SIZE) {
+        list.push(staging);
+        this.staging.set(bytes, list);
+      } else {
+        staging.destroy();
+      }
     }
   }
 
@@ -359,6 +375,8 @@ export class Gpu {
       this.pipelines.clear();
       this.layouts.clear();
       this.arena.destroy();
+      for (const list of this.staging.values()) for (const b of list) b.destroy();
+      this.staging.clear();
       this.device.destroy();
       if (this.instance && this.adapter.backend !== 'browser') releaseInstance(this.instance);
       this.instance = null;
