@@ -1,26 +1,61 @@
 // The fusion classifier of "A Simple Attention-Based Mechanism for Bimodal Emotion Classification" (Elabd & Jaf,
-// 2024), in one file that reads top to bottom: the config, the parameters, the forward pass, the backward pass,
-// the optimizer step. Written llm.c-style against a small backend (./backend.ts), so the same code trains on our
-// WGSL kernels (`wgsl`) and on their float64 CPU references (`cpu`). Every tensor line carries its shape.
+// 2024), in one file that reads top to bottom: the variants, the config, the parameters, the forward pass, the
+// backward pass, the optimizer step. Written llm.c-style against a small backend (./backend.ts), so the same code
+// trains on our WGSL kernels (`wgsl`) and on their float64 CPU references (`cpu`). Every tensor line carries its shape.
 //
-//   text  [B, Tt, Ct] --proj--> t0 [B, Tt, C] --cross(t <- a)--> t1 --\
-//                                                                     concat [B, T, C] --self x L--> pool --> dropout --> logits [B, K_cls]
-//   audio [B, Ta, Ca] --proj + pos--> a0 [B, Ta, C] --cross(a <- t)--> a1 --/
+// Every variant is the same pipeline with parts left out (its FusionSpec, resolved once at construction):
 //
-// Dimensions: B batch, Tt / Ta text / audio tokens (fixed per model: batches are padded to them), T = Tt + Ta,
-// Ct / Ca input widths, C model width, H heads, D = C / H, F = ffnMult * C, K_cls classes.
+//   stem:  text  [B, Tt, Ct] --proj--> t0 [B, Tt, C]         audio [B, Ta, Ca] --proj + pos--> a0 [B, Ta, C]
+//   cross: t1 = cross(t0 <- a0) [B, Tt, C],  a1 = cross(a0 <- t0) [B, Ta, C]
+//   seq:   x0 = concat(t, a) [B, T, C] (or the one modality's tokens) --self x L--> x [B, T, C]
+//   head:  pool:              mean of x over kept tokens                        -> pooled [B, C]
+//          concat|mean|gate:  mean of t0 and of a0 -> merge -> gelu(linear)     -> pooled [B, C]
+//   classifier: dropout(pooled) -> logits [B, K_cls]
+//
+// Dimensions: B batch, Tt / Ta text / audio tokens (fixed per model: batches are padded to them), T the length of
+// the token sequence (Tt + Ta, or one of them), Ct / Ca input widths, C model width, H heads, D = C / H,
+// F = ffnMult * C, K_cls classes.
 // Linear weights are stored [in, out]; every linear has a bias. The learned modality embedding of each modality
 // is its projection's bias: a vector added to every token of that modality, so a separate embedding would be the
 // same function with a redundant parameter.
 
+import { mulberry32 } from '@emofuse/kernels';
+import { gaussian } from '../random.ts';
 import type { Backend, BTensor, DropoutOpts } from './backend.ts';
 
-export const FUSION_VARIANTS = ['cross-self', 'cross', 'self', 'concat', 'mean', 'gate', 'text', 'audio'] as const;
-export type FusionVariant = (typeof FUSION_VARIANTS)[number];
+/** What a fusion variant is made of. Adding a variant = one FUSION_SPECS entry (and its README row). */
+export interface FusionSpec {
+  /** The modalities the model reads (each gets a stem: projection, and positions for audio). */
+  text: boolean;
+  audio: boolean;
+  /** Cross-attention between the two modalities after the stems (needs both). */
+  cross: boolean;
+  /** `layers` self-attention blocks over the token sequence (pool head only). */
+  self: boolean;
+  /**
+   * How tokens become one [B, C] vector. pool: mean over the token sequence (both modalities concatenated, or the
+   * one read). concat / mean / gate: mean of each modality's stem tokens, merged by concatenation, averaging or a
+   * learned sigmoid gate, then a gelu linear layer (needs both modalities).
+   */
+  head: 'pool' | 'concat' | 'mean' | 'gate';
+}
+
+export const FUSION_SPECS = {
+  'cross-self': { text: true, audio: true, cross: true, self: true, head: 'pool' }, // the paper
+  cross: { text: true, audio: true, cross: true, self: false, head: 'pool' },
+  self: { text: true, audio: true, cross: false, self: true, head: 'pool' },
+  concat: { text: true, audio: true, cross: false, self: false, head: 'concat' },
+  mean: { text: true, audio: true, cross: false, self: false, head: 'mean' },
+  gate: { text: true, audio: true, cross: false, self: false, head: 'gate' },
+  text: { text: true, audio: false, cross: false, self: true, head: 'pool' },
+  audio: { text: false, audio: true, cross: false, self: true, head: 'pool' },
+} as const satisfies Record<string, FusionSpec>;
+export type FusionVariant = keyof typeof FUSION_SPECS;
+export const FUSION_VARIANTS = Object.keys(FUSION_SPECS) as readonly FusionVariant[];
 
 /** Everything that defines the model; saved in every checkpoint. */
 export interface FusionConfig {
-  /** cross-self (the paper), cross, self, concat, mean, gate, text, audio: see README "The fusion model". */
+  /** A FUSION_SPECS key: see README "The fusion model". */
   fusion: FusionVariant;
   textDim: number; // Ct
   audioDim: number; // Ca
@@ -28,7 +63,7 @@ export interface FusionConfig {
   maxAudioLen: number; // Ta
   width: number; // C
   heads: number; // H
-  /** Self-attention blocks after the cross-attention (cross-self, self, text, audio). */
+  /** Self-attention blocks (variants whose spec has `self`). */
   layers: number;
   ffnMult: number; // F = ffnMult * C
   /** Drop probability before the classifier. */
@@ -57,7 +92,7 @@ export function checkFusionConfig(c: FusionConfig): void {
   const bad = (m: string) => {
     throw new FusionConfigError(`model config: ${m}`);
   };
-  if (!FUSION_VARIANTS.includes(c.fusion)) bad(`fusion must be one of ${FUSION_VARIANTS.join(', ')}, got '${c.fusion}'`);
+  if (!Object.hasOwn(FUSION_SPECS, c.fusion)) bad(`fusion must be one of ${FUSION_VARIANTS.join(', ')}, got '${c.fusion}'`);
   for (const k of ['textDim', 'audioDim', 'maxTextLen', 'maxAudioLen', 'width', 'heads', 'ffnMult', 'numClasses'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
   }
@@ -100,19 +135,6 @@ interface AttentionBlock {
   ff2: Linear;
   ln2g: Param;
   ln2b: Param;
-}
-
-/** A seeded N(0, 1) stream (mulberry32 + Box-Muller): the same initial weights on every backend. */
-function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
 }
 
 // ------------------------------------------------------------------------------------------------ activations
@@ -170,17 +192,24 @@ export interface AdamwSettings {
   maxGradNorm: number;
 }
 
+/** One modality's stem: tokens [B, T, Cin] -> h [B, T, C] (projection; + learned positions for audio). */
+interface Stem {
+  proj: Linear; // [Cin -> C]
+  pos?: Param; // [T, C]
+  T: number;
+}
+
 export class FusionModel {
   readonly params: Param[] = [];
-  private textProj?: Linear;
-  private audioProj?: Linear;
-  private audioPos?: Param; // [Ta, C]
+  readonly spec: FusionSpec;
+  private text?: Stem;
+  private audio?: Stem;
   private crossTA?: AttentionBlock; // text queries attend to audio
   private crossAT?: AttentionBlock; // audio queries attend to text
   private selfBlocks: AttentionBlock[] = [];
-  private gateProj?: Linear; // [2C -> C], gate only
-  private headProj?: Linear; // pooled-feature MLP (concat, mean, gate)
-  private classifier!: Linear; // [C or 2C -> K_cls]
+  private gateProj?: Linear; // [2C -> C], gate head only
+  private headProj?: Linear; // [2C or C -> C], the merge heads (concat, mean, gate)
+  private classifier!: Linear; // [C -> K_cls]
   private acts = new Map<number, Acts>();
   /** AdamW step count (1-based after the first update). */
   step = 0;
@@ -188,7 +217,9 @@ export class FusionModel {
   private constructor(
     readonly backend: Backend,
     readonly config: FusionConfig,
-  ) {}
+  ) {
+    this.spec = FUSION_SPECS[config.fusion];
+  }
 
   /** A freshly initialised model: weights N(0, 1/in), biases and betas 0, gains 1, positions N(0, 0.02^2). */
   static create(backend: Backend, config: FusionConfig): FusionModel {
@@ -202,21 +233,13 @@ export class FusionModel {
     return this.params.reduce((a, p) => a + p.value.size, 0);
   }
 
-  private usesText(): boolean {
-    return this.config.fusion !== 'audio';
-  }
-  private usesAudio(): boolean {
-    return this.config.fusion !== 'text';
-  }
-  private pooledVariant(): boolean {
-    return this.config.fusion === 'concat' || this.config.fusion === 'mean' || this.config.fusion === 'gate';
-  }
-
+  /** Parameters in a fixed order (it fixes the initial weights): stems, cross, self, head, classifier. */
   private build(): void {
     const c = this.config;
+    const s = this.spec;
     const C = c.width;
     const F = c.ffnMult * C;
-    const rand = gaussian(c.seed * 7919 + 17);
+    const rand = gaussian(mulberry32(c.seed * 7919 + 17)); // the same initial weights on every backend
     const param = (name: string, shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0): Param => {
       const n = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(n);
@@ -248,33 +271,31 @@ export class FusionModel {
       ln2g: param(`${name}.ln2.g`, [C], 'ones'),
       ln2b: param(`${name}.ln2.b`, [C], 'zeros'),
     });
-    if (this.usesText()) this.textProj = linear('text.proj', c.textDim, C);
-    if (this.usesAudio()) {
-      this.audioProj = linear('audio.proj', c.audioDim, C);
-      this.audioPos = param('audio.pos', [c.maxAudioLen, C], 'normal', 0.02);
+    if (s.text) this.text = { proj: linear('text.proj', c.textDim, C), T: c.maxTextLen };
+    if (s.audio) {
+      const proj = linear('audio.proj', c.audioDim, C);
+      this.audio = { proj, pos: param('audio.pos', [c.maxAudioLen, C], 'normal', 0.02), T: c.maxAudioLen };
     }
-    if (c.fusion === 'cross-self' || c.fusion === 'cross') {
+    if (s.cross) {
       this.crossTA = block('cross.text_from_audio');
       this.crossAT = block('cross.audio_from_text');
     }
-    if (c.fusion === 'cross-self' || c.fusion === 'self' || c.fusion === 'text' || c.fusion === 'audio') {
-      for (let l = 0; l < c.layers; l++) this.selfBlocks.push(block(`self.${l}`));
-    }
-    if (c.fusion === 'gate') this.gateProj = linear('gate', 2 * C, C);
-    if (this.pooledVariant()) this.headProj = linear('head', c.fusion === 'concat' ? 2 * C : C, C);
+    if (s.self) for (let l = 0; l < c.layers; l++) this.selfBlocks.push(block(`self.${l}`));
+    if (s.head === 'gate') this.gateProj = linear('gate', 2 * C, C);
+    if (s.head !== 'pool') this.headProj = linear('head', s.head === 'concat' ? 2 * C : C, C);
     this.classifier = linear('classifier', C, c.numClasses);
   }
 
   // ---------------------------------------------------------------------------------------------- activations
 
-  /** Activations for batch size B, allocated once and reused by every step of that size. */
+  /** Activations for batch size B, allocated once (only those of the parts this variant has) and reused by every step of that size. */
   private actsFor(B: number): Acts {
     let a = this.acts.get(B);
     if (a) return a;
     const c = this.config;
+    const s = this.spec;
     const C = c.width;
     const F = c.ffnMult * C;
-    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
     const z = (shape: number[], label: string) => this.backend.zeros(shape, label);
     const blockActs = (Tq: number, Tk: number, n: string): BlockActs => ({
       Tq, Tk,
@@ -286,27 +307,41 @@ export class FusionModel {
       dfpre: z([B, Tq, F], `${n}.dfpre`), dh1: z([B, Tq, C], `${n}.dh1`), dr1: z([B, Tq, C], `${n}.dr1`),
       datt: z([B, Tq, C], `${n}.datt`), dq: z([B, Tq, C], `${n}.dq`), dk: z([B, Tk, C], `${n}.dk`), dv: z([B, Tk, C], `${n}.dv`),
     });
-    // Token sequence the self blocks and the pooling run over.
-    const f = c.fusion;
-    const T = f === 'text' ? Tt : f === 'audio' ? Ta : Tt + Ta;
-    const pooledIn = f === 'concat' ? 2 * C : C;
+    const stemActs = (m: 'text' | 'audio', T: number, Cin: number): StemActs => ({
+      x: z([B, T, Cin], `in.${m}`), mask: z([B, T], `in.${m}Mask`), h: z([B, T, C], `${m}.h`), dh: z([B, T, C], `d ${m}.h`),
+    });
+    const text = this.text && stemActs('text', this.text.T, c.textDim);
+    const audio = this.audio && stemActs('audio', this.audio.T, c.audioDim);
+    const crossTA = this.crossTA && blockActs(this.text!.T, this.audio!.T, 'cross.ta');
+    const crossAT = this.crossAT && blockActs(this.audio!.T, this.text!.T, 'cross.at');
+    // The token sequence the self blocks and the pool head see: both modalities concatenated, or the one read.
+    let seq: SeqActs | undefined;
+    if (s.head === 'pool') {
+      if (text && audio) {
+        const T = this.text!.T + this.audio!.T;
+        seq = { T, x: z([B, T, C], 'x0'), mask: z([B, T], 'in.catMask'), dx: z([B, T, C], 'dx0') };
+      } else {
+        const only = (text ?? audio)!;
+        seq = { T: only.mask.shape[1]!, x: only.h, mask: only.mask, dx: only.dh };
+      }
+    }
+    const pooledIn = s.head === 'concat' ? 2 * C : C;
     a = {
-      B, T,
-      text: z([B, Tt, c.textDim], 'in.text'), textMask: z([B, Tt], 'in.textMask'),
-      audio: z([B, Ta, c.audioDim], 'in.audio'), audioMask: z([B, Ta], 'in.audioMask'),
-      catMask: z([B, Tt + Ta], 'in.catMask'), labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
-      onesB: this.backend.upload(new Float32Array(B).fill(1), [B, 1], 'ones'),
-      ones2: this.backend.upload(new Float32Array(2 * B).fill(1), [B, 2], 'ones2'),
-      t0: z([B, Tt, C], 't0'), a0: z([B, Ta, C], 'a0'), dt0: z([B, Tt, C], 'dt0'), da0: z([B, Ta, C], 'da0'),
-      crossTA: this.crossTA ? blockActs(Tt, Ta, 'cross.ta') : undefined,
-      crossAT: this.crossAT ? blockActs(Ta, Tt, 'cross.at') : undefined,
-      x0: z([B, T, C], 'x0'), dx0: z([B, T, C], 'dx0'),
-      self: this.selfBlocks.map((_, l) => blockActs(T, T, `self.${l}`)),
-      pt: z([B, C], 'pool.text'), pa: z([B, C], 'pool.audio'), dpt: z([B, C], 'd pool.text'), dpa: z([B, C], 'd pool.audio'),
-      zcat: z([B, 2, C], 'pool.concat'), dzcat: z([B, 2, C], 'd pool.concat'),
-      gs: z([B, C], 'gate.s'), dgs: z([B, C], 'd gate.s'), u: z([B, pooledIn], 'head.in'), du: z([B, pooledIn], 'd head.in'),
-      hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
-      pooled: z([B, C], 'pooled'), dpooled: z([B, C], 'd pooled'), dropped: z([B, C], 'dropped'), ddropped: z([B, C], 'd dropped'),
+      B,
+      text, audio, crossTA, crossAT, seq,
+      self: this.selfBlocks.map((_, l) => blockActs(seq!.T, seq!.T, `self.${l}`)),
+      merge: s.head === 'pool' ? undefined : {
+        pt: z([B, C], 'pool.text'), pa: z([B, C], 'pool.audio'), dpt: z([B, C], 'd pool.text'), dpa: z([B, C], 'd pool.audio'),
+        zcat: z([B, 2, C], 'pool.concat'), dzcat: z([B, 2, C], 'd pool.concat'),
+        ...(s.head === 'mean' ? { ones2: this.backend.upload(new Float32Array(2 * B).fill(1), [B, 2], 'ones2') } : {}),
+        ...(s.head === 'gate' ? { gs: z([B, C], 'gate.s'), dgs: z([B, C], 'd gate.s') } : {}),
+        ...(s.head !== 'concat' ? { u: z([B, pooledIn], 'head.in'), du: z([B, pooledIn], 'd head.in') } : {}),
+        hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
+      },
+      onesB: this.audio ? this.backend.upload(new Float32Array(B).fill(1), [B, 1], 'ones') : undefined,
+      pooled: z([B, C], 'pooled'), dpooled: z([B, C], 'd pooled'),
+      dropped: c.dropout > 0 ? z([B, C], 'dropped') : undefined, ddropped: c.dropout > 0 ? z([B, C], 'd dropped') : undefined,
+      labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
       logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
       gradNorm: z([1], 'grad norm'),
     };
@@ -377,25 +412,24 @@ export class FusionModel {
 
   // ---------------------------------------------------------------------------------------------- forward
 
-  /** Uploads one padded batch (shapes fixed by the config: [B, Tt, Ct], [B, Ta, Ca]). */
+  /** Uploads one batch padded to the model's lengths ([B, Tt, Ct], [B, Ta, Ca]); only the modalities it reads. */
   setInputs(inp: StepInputs, classWeights: ArrayLike<number>): Acts {
-    const c = this.config;
     const B = inp.labels.length;
     const a = this.actsFor(B);
-    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
-    const catMask = new Float32Array(B * (Tt + Ta)); // [B, Tt + Ta]
-    for (let b = 0; b < B; b++) {
-      catMask.set(inp.textMask.subarray(b * Tt, (b + 1) * Tt), b * (Tt + Ta));
-      catMask.set(inp.audioMask.subarray(b * Ta, (b + 1) * Ta), b * (Tt + Ta) + Tt);
-    }
     const be = this.backend;
-    be.write(a.text, inp.text);
-    be.write(a.textMask, inp.textMask);
-    be.write(a.audio, inp.audio);
-    be.write(a.audioMask, inp.audioMask);
-    be.write(a.catMask, catMask);
-    be.write(a.labels, Float32Array.from(inp.labels));
-    be.write(a.classWeights, Float32Array.from(classWeights));
+    if (a.text) be.write(a.text.x, inp.text), be.write(a.text.mask, inp.textMask);
+    if (a.audio) be.write(a.audio.x, inp.audio), be.write(a.audio.mask, inp.audioMask);
+    if (a.text && a.audio && a.seq) {
+      const [Tt, Ta] = [this.text!.T, this.audio!.T];
+      const catMask = new Float32Array(B * (Tt + Ta)); // [B, Tt + Ta]
+      for (let b = 0; b < B; b++) {
+        catMask.set(inp.textMask.subarray(b * Tt, (b + 1) * Tt), b * (Tt + Ta));
+        catMask.set(inp.audioMask.subarray(b * Ta, (b + 1) * Ta), b * (Tt + Ta) + Tt);
+      }
+      be.write(a.seq.mask, catMask);
+    }
+    be.write(a.labels, inp.labels);
+    be.write(a.classWeights, classWeights);
     return a;
   }
 
@@ -403,61 +437,60 @@ export class FusionModel {
   async forward(a: Acts, train: boolean, withLoss: boolean): Promise<void> {
     const be = this.backend;
     const c = this.config;
-    const { B, T } = a;
+    const { B } = a;
     const C = c.width;
-    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
-    const f = c.fusion;
-    // Per-modality projections (+ modality embedding = the bias) and audio positions.
-    if (this.textProj) await this.linear(this.textProj, a.text, a.t0, B * Tt); // t0 [B, Tt, C]
-    if (this.audioProj) {
-      await this.linear(this.audioProj, a.audio, a.a0, B * Ta); // a0 [B, Ta, C]
-      await be.matmul(a.onesB, this.audioPos!.value, a.a0, { batch: 1, M: B, N: Ta * C, K: 1 }, { accumulate: true }); // a0 += pos [Ta, C] per row
+    // stem: per-modality projections (+ modality embedding = the bias) and audio positions
+    if (this.text) await this.linear(this.text.proj, a.text!.x, a.text!.h, B * this.text.T); // t0 [B, Tt, C]
+    if (this.audio) {
+      const Ta = this.audio.T;
+      await this.linear(this.audio.proj, a.audio!.x, a.audio!.h, B * Ta); // a0 [B, Ta, C]
+      await be.matmul(a.onesB!, this.audio.pos!.value, a.audio!.h, { batch: 1, M: B, N: Ta * C, K: 1 }, { accumulate: true }); // a0 += pos [Ta, C] per row
     }
-    let x: BTensor; // the token sequence [B, T, C] the self blocks and pooling see
-    let mask: BTensor; // [B, T]
-    if (f === 'cross-self' || f === 'cross') {
-      await this.blockForward(this.crossTA!, a.crossTA!, a.t0, a.a0, a.audioMask, B); // t1 [B, Tt, C]: text attends to audio
-      await this.blockForward(this.crossAT!, a.crossAT!, a.a0, a.t0, a.textMask, B); // a1 [B, Ta, C]: audio attends to text
-      await be.concatTime(a.crossTA!.y, a.crossAT!.y, a.x0, B, Tt, Ta, C); // x0 [B, T, C]
-      [x, mask] = [a.x0, a.catMask];
-    } else if (f === 'self') {
-      await be.concatTime(a.t0, a.a0, a.x0, B, Tt, Ta, C); // x0 [B, T, C]
-      [x, mask] = [a.x0, a.catMask];
-    } else if (f === 'text') {
-      [x, mask] = [a.t0, a.textMask]; // [B, Tt, C]
-    } else if (f === 'audio') {
-      [x, mask] = [a.a0, a.audioMask]; // [B, Ta, C]
-    } else {
-      [x, mask] = [a.t0, a.textMask]; // unused by the pooled variants
+    // cross: each modality attends to the other
+    if (a.crossTA && a.crossAT) {
+      await this.blockForward(this.crossTA!, a.crossTA, a.text!.h, a.audio!.h, a.audio!.mask, B); // t1 [B, Tt, C]: text attends to audio
+      await this.blockForward(this.crossAT!, a.crossAT, a.audio!.h, a.text!.h, a.text!.mask, B); // a1 [B, Ta, C]: audio attends to text
     }
-    for (const [l, blk] of this.selfBlocks.entries()) {
-      await this.blockForward(blk, a.self[l]!, x, x, mask, B); // [B, T, C]
-      x = a.self[l]!.y;
-    }
-    if (!this.pooledVariant()) {
-      await be.meanPool(x, mask, a.pooled); // pooled [B, C]
-    } else {
-      await be.meanPool(a.t0, a.textMask, a.pt); // pt [B, C]
-      await be.meanPool(a.a0, a.audioMask, a.pa); // pa [B, C]
-      await be.concatTime(a.pt, a.pa, a.zcat, B, 1, 1, C); // zcat [B, 2, C]
-      if (f === 'concat') {
-        await this.linear(this.headProj!, a.zcat, a.pooled, B, { gelu: true, pre: a.hpre }); // pooled = gelu(zcat [B, 2C] @ W) [B, C]
-      } else {
-        if (f === 'mean') await be.meanPool(a.zcat, a.ones2, a.u); // u = (pt + pa) / 2 [B, C]
-        else {
-          await this.linear(this.gateProj!, a.zcat, a.gs, B); // gs [B, C] = zcat [B, 2C] @ Wg
-          await be.gate(a.gs, a.pt, a.pa, a.u); // u = sigmoid(gs) pt + (1 - sigmoid(gs)) pa [B, C]
-        }
-        await this.linear(this.headProj!, a.u, a.pooled, B, { gelu: true, pre: a.hpre }); // pooled = gelu(u @ W) [B, C]
+    // seq: the token sequence, through the self blocks
+    let x: BTensor | undefined; // [B, T, C]
+    if (a.seq) {
+      if (a.text && a.audio) {
+        const [t, au] = a.crossTA ? [a.crossTA.y, a.crossAT!.y] : [a.text.h, a.audio.h];
+        await be.concatTime(t, au, a.seq.x, B, this.text!.T, this.audio!.T, C); // x0 [B, T, C]
+      }
+      x = a.seq.x;
+      for (const [l, blk] of this.selfBlocks.entries()) {
+        await this.blockForward(blk, a.self[l]!, x, x, a.seq.mask, B); // [B, T, C]
+        x = a.self[l]!.y;
       }
     }
+    // head: tokens -> pooled [B, C]
+    if (a.merge) await this.mergeForward(a.merge, a.text!, a.audio!, a.pooled, B);
+    else await be.meanPool(x!, a.seq!.mask, a.pooled); // pooled [B, C]
+    // classifier
     let feat = a.pooled; // [B, C]
-    if (train && c.dropout > 0) {
+    if (train && a.dropped) {
       await be.dropout(a.pooled, a.dropped, this.dropoutOpts()); // dropped [B, C]
       feat = a.dropped;
     }
     await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
     if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses); // loss [1], dlogits [B, K_cls]
+  }
+
+  /** The merge heads: pt, pa = mean of each modality's stem tokens [B, C]; merged; pooled = gelu(linear) [B, C]. */
+  private async mergeForward(m: MergeActs, t: StemActs, au: StemActs, pooled: BTensor, B: number): Promise<void> {
+    const be = this.backend;
+    const C = this.config.width;
+    await be.meanPool(t.h, t.mask, m.pt); // pt [B, C]
+    await be.meanPool(au.h, au.mask, m.pa); // pa [B, C]
+    await be.concatTime(m.pt, m.pa, m.zcat, B, 1, 1, C); // zcat [B, 2, C]
+    const head = this.spec.head;
+    if (head === 'mean') await be.meanPool(m.zcat, m.ones2!, m.u!); // u = (pt + pa) / 2 [B, C]
+    if (head === 'gate') {
+      await this.linear(this.gateProj!, m.zcat, m.gs!, B); // gs [B, C] = zcat [B, 2C] @ Wg
+      await be.gate(m.gs!, m.pt, m.pa, m.u!); // u = sigmoid(gs) pt + (1 - sigmoid(gs)) pa [B, C]
+    }
+    await this.linear(this.headProj!, m.u ?? m.zcat, pooled, B, { gelu: true, pre: m.hpre }); // pooled = gelu(u [B, C] or zcat [B, 2C] @ W) [B, C]
   }
 
   private dropoutOpts(): DropoutOpts {
@@ -469,56 +502,60 @@ export class FusionModel {
   /** Every parameter's gradient (overwritten) from dlogits, the forward's activations and the same dropout mask. */
   async backward(a: Acts, train: boolean): Promise<void> {
     const be = this.backend;
-    const c = this.config;
+    const C = this.config.width;
     const { B } = a;
-    const C = c.width;
-    const [Tt, Ta] = [c.maxTextLen, c.maxAudioLen];
-    const f = c.fusion;
-    const dropped = train && c.dropout > 0;
-    const feat = dropped ? a.dropped : a.pooled;
-    await this.linearBackward(this.classifier, feat, a.dlogits, B, dropped ? a.ddropped : a.dpooled); // d feat [B, C]
-    if (dropped) await be.dropoutBackward(a.ddropped, a.dpooled, this.dropoutOpts()); // dpooled [B, C]
-
-    if (this.pooledVariant()) {
-      const headIn = f === 'concat' ? a.zcat : a.u;
-      const dHeadIn = f === 'concat' ? a.dzcat : a.du;
-      await be.geluBackward(a.hpre, a.dpooled, a.dhpre); // dhpre [B, C]
-      await this.linearBackward(this.headProj!, headIn, a.dhpre, B, dHeadIn); // d head input [B, 2C] or [B, C]
-      if (f === 'mean') await be.meanPoolBackward(a.ones2, a.du, a.dzcat); // dzcat [B, 2, C]
-      if (f === 'gate') {
-        await be.gateBackward(a.gs, a.pt, a.pa, a.du, a.dgs, a.dpt, a.dpa); // dgs, dpt, dpa [B, C]
-        await this.linearBackward(this.gateProj!, a.zcat, a.dgs, B, a.dzcat); // dzcat [B, 2, C]
-        await be.splitTime(a.dzcat, a.dpt, a.dpa, B, 1, 1, C, true); // dpt, dpa += dzcat halves
-      } else {
-        await be.splitTime(a.dzcat, a.dpt, a.dpa, B, 1, 1, C); // dpt, dpa [B, C]
-      }
-      await be.meanPoolBackward(a.textMask, a.dpt, a.dt0); // dt0 [B, Tt, C]
-      await be.meanPoolBackward(a.audioMask, a.dpa, a.da0); // da0 [B, Ta, C]
-    } else {
-      // Gradient of the token sequence the pooling saw, then back through the self blocks.
+    // classifier
+    const dropped = train && a.dropped ? { y: a.dropped, dy: a.ddropped! } : undefined;
+    await this.linearBackward(this.classifier, dropped?.y ?? a.pooled, a.dlogits, B, dropped?.dy ?? a.dpooled); // d feat [B, C]
+    if (dropped) await be.dropoutBackward(dropped.dy, a.dpooled, this.dropoutOpts()); // dpooled [B, C]
+    // head, then the token sequence back through the self blocks
+    if (a.merge) await this.mergeBackward(a.merge, a.text!, a.audio!, a.dpooled, B); // dt0 [B, Tt, C], da0 [B, Ta, C]
+    else {
+      const seq = a.seq!;
       const L = this.selfBlocks.length;
-      const mask = f === 'text' ? a.textMask : f === 'audio' ? a.audioMask : a.catMask;
-      const seqIn = f === 'text' ? a.t0 : f === 'audio' ? a.a0 : a.x0; // input of the first self block
-      const dSeqIn = f === 'text' ? a.dt0 : f === 'audio' ? a.da0 : a.dx0;
-      await be.meanPoolBackward(mask, a.dpooled, L ? a.self[L - 1]!.dy : dSeqIn); // [B, T, C]
+      await be.meanPoolBackward(seq.mask, a.dpooled, L ? a.self[L - 1]!.dy : seq.dx); // [B, T, C]
       for (let l = L - 1; l >= 0; l--) {
-        const xin = l === 0 ? seqIn : a.self[l - 1]!.y;
-        const dxin = l === 0 ? dSeqIn : a.self[l - 1]!.dy;
-        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, mask, B, dxin, dxin, false, false); // dxin [B, T, C]
+        const xin = l === 0 ? seq.x : a.self[l - 1]!.y;
+        const dxin = l === 0 ? seq.dx : a.self[l - 1]!.dy;
+        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, seq.mask, B, dxin, dxin, false, false); // dxin [B, T, C]
       }
-      if (f === 'cross-self' || f === 'cross') {
-        await be.splitTime(a.dx0, a.crossTA!.dy, a.crossAT!.dy, B, Tt, Ta, C); // dt1 [B, Tt, C], da1 [B, Ta, C]
-        await this.blockBackward(this.crossTA!, a.crossTA!, a.t0, a.a0, a.audioMask, B, a.dt0, a.da0, false, false); // dt0, da0
-        await this.blockBackward(this.crossAT!, a.crossAT!, a.a0, a.t0, a.textMask, B, a.da0, a.dt0, true, true); // dt0, da0 +=
-      } else if (f === 'self') {
-        await be.splitTime(a.dx0, a.dt0, a.da0, B, Tt, Ta, C); // dt0 [B, Tt, C], da0 [B, Ta, C]
+      if (a.text && a.audio) {
+        const [dt, da] = a.crossTA ? [a.crossTA.dy, a.crossAT!.dy] : [a.text.dh, a.audio.dh];
+        await be.splitTime(seq.dx, dt, da, B, this.text!.T, this.audio!.T, C); // [B, Tt, C], [B, Ta, C]
       }
     }
-    if (this.textProj) await this.linearBackward(this.textProj, a.text, a.dt0, B * Tt); // d text.proj
-    if (this.audioProj) {
-      await this.linearBackward(this.audioProj, a.audio, a.da0, B * Ta); // d audio.proj
-      await be.matmulBackward({ dc: a.da0, a: a.onesB, b: this.audioPos!.value, dB: this.audioPos!.grad }, { batch: 1, M: B, N: Ta * C, K: 1 }); // d pos [Ta, C] = column sums over B
+    // cross
+    if (a.crossTA && a.crossAT) {
+      const [t, au] = [a.text!, a.audio!];
+      await this.blockBackward(this.crossTA!, a.crossTA, t.h, au.h, au.mask, B, t.dh, au.dh, false, false); // dt0, da0
+      await this.blockBackward(this.crossAT!, a.crossAT, au.h, t.h, t.mask, B, au.dh, t.dh, true, true); // dt0, da0 +=
     }
+    // stem
+    if (this.text) await this.linearBackward(this.text.proj, a.text!.x, a.text!.dh, B * this.text.T); // d text.proj
+    if (this.audio) {
+      const Ta = this.audio.T;
+      await this.linearBackward(this.audio.proj, a.audio!.x, a.audio!.dh, B * Ta); // d audio.proj
+      await be.matmulBackward({ dc: a.audio!.dh, a: a.onesB!, b: this.audio.pos!.value, dB: this.audio.pos!.grad }, { batch: 1, M: B, N: Ta * C, K: 1 }); // d pos [Ta, C] = column sums over B
+    }
+  }
+
+  /** dpooled [B, C] -> dt0 [B, Tt, C], da0 [B, Ta, C] (overwritten) through a merge head. */
+  private async mergeBackward(m: MergeActs, t: StemActs, au: StemActs, dpooled: BTensor, B: number): Promise<void> {
+    const be = this.backend;
+    const C = this.config.width;
+    const head = this.spec.head;
+    await be.geluBackward(m.hpre, dpooled, m.dhpre); // dhpre [B, C]
+    await this.linearBackward(this.headProj!, m.u ?? m.zcat, m.dhpre, B, m.du ?? m.dzcat); // d head input [B, C] or [B, 2C]
+    if (head === 'mean') await be.meanPoolBackward(m.ones2!, m.du!, m.dzcat); // dzcat [B, 2, C]
+    if (head === 'gate') {
+      await be.gateBackward(m.gs!, m.pt, m.pa, m.du!, m.dgs!, m.dpt, m.dpa); // dgs, dpt, dpa [B, C]
+      await this.linearBackward(this.gateProj!, m.zcat, m.dgs!, B, m.dzcat); // dzcat [B, 2, C]
+      await be.splitTime(m.dzcat, m.dpt, m.dpa, B, 1, 1, C, true); // dpt, dpa += dzcat halves
+    } else {
+      await be.splitTime(m.dzcat, m.dpt, m.dpa, B, 1, 1, C); // dpt, dpa [B, C]
+    }
+    await be.meanPoolBackward(t.mask, m.dpt, t.dh); // dt0 [B, Tt, C]
+    await be.meanPoolBackward(au.mask, m.dpa, au.dh); // da0 [B, Ta, C]
   }
 
   // ---------------------------------------------------------------------------------------------- optimizer
@@ -591,44 +628,56 @@ export class FusionModel {
   }
 }
 
-/** Every buffer of one batch size. */
-interface Acts {
-  B: number;
+/** One modality's input and stem output. */
+interface StemActs {
+  x: BTensor; // [B, T, Cin]  the input tokens
+  mask: BTensor; // [B, T]
+  h: BTensor; // [B, T, C]  t0 / a0
+  dh: BTensor; // [B, T, C]
+}
+
+/** The token sequence of the pool head: x0 = concat(t, a) with its mask, or the one modality's stem output. */
+interface SeqActs {
   T: number;
-  text: BTensor; // [B, Tt, Ct]
-  textMask: BTensor; // [B, Tt]
-  audio: BTensor; // [B, Ta, Ca]
-  audioMask: BTensor; // [B, Ta]
-  catMask: BTensor; // [B, Tt + Ta]
-  labels: BTensor; // [B]
-  classWeights: BTensor; // [K_cls]
-  onesB: BTensor; // [B, 1]
-  ones2: BTensor; // [B, 2]
-  t0: BTensor; // [B, Tt, C]
-  a0: BTensor; // [B, Ta, C]
-  dt0: BTensor;
-  da0: BTensor;
-  crossTA?: BlockActs;
-  crossAT?: BlockActs;
-  x0: BTensor; // [B, T, C]
-  dx0: BTensor;
-  self: BlockActs[];
+  x: BTensor; // [B, T, C]
+  mask: BTensor; // [B, T]
+  dx: BTensor; // [B, T, C]
+}
+
+/** A merge head's buffers (concat, mean, gate): only the ones its head uses are there. */
+interface MergeActs {
   pt: BTensor; // [B, C]
   pa: BTensor; // [B, C]
   dpt: BTensor;
   dpa: BTensor;
   zcat: BTensor; // [B, 2, C]
   dzcat: BTensor;
-  gs: BTensor; // [B, C]
-  dgs: BTensor;
-  u: BTensor; // [B, C or 2C]
-  du: BTensor;
+  ones2?: BTensor; // [B, 2]  mean
+  gs?: BTensor; // [B, C]  gate
+  dgs?: BTensor;
+  u?: BTensor; // [B, C]  mean, gate
+  du?: BTensor;
   hpre: BTensor; // [B, C]
   dhpre: BTensor;
+}
+
+/** Every buffer of one batch size; a part the variant lacks is undefined. */
+interface Acts {
+  B: number;
+  text?: StemActs;
+  audio?: StemActs;
+  onesB?: BTensor; // [B, 1]  adds the audio positions to every row
+  crossTA?: BlockActs;
+  crossAT?: BlockActs;
+  seq?: SeqActs;
+  self: BlockActs[];
+  merge?: MergeActs;
   pooled: BTensor; // [B, C]
   dpooled: BTensor;
-  dropped: BTensor; // [B, C]
-  ddropped: BTensor;
+  dropped?: BTensor; // [B, C]
+  ddropped?: BTensor;
+  labels: BTensor; // [B]
+  classWeights: BTensor; // [K_cls]
   logits: BTensor; // [B, K_cls]
   dlogits: BTensor;
   loss: BTensor; // [1]
