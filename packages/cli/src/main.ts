@@ -9,6 +9,7 @@ import { registerTrain } from './commands/train.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerAblate } from './commands/ablate.ts';
 import { registerPredict } from './commands/predict.ts';
+import { registerExport } from './commands/export.ts';
 import { registerQuickstart } from './commands/quickstart.ts';
 import { reportError } from './output.ts';
 
@@ -44,6 +45,7 @@ registerTrain(program);
 registerEval(program);
 registerAblate(program);
 registerPredict(program);
+registerExport(program);
 
 try {
   await program.parseAsync(process.argv);

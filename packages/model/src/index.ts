@@ -16,6 +16,7 @@ export * from './train/schedule.ts';
 export * from './train/trainer.ts';
 export * from './cache/index.ts';
 export * from './predict.ts';
+export * from './export/index.ts';
 export { createTranscriber, DEFAULT_ASR, type Transcriber } from './encoders/asr.ts';
 export { ModelNotFoundError } from './encoders/transformers.ts';
 export * from './metrics/confusion-plot.ts';

@@ -1,0 +1,117 @@
+// Checking an exported ONNX model against our own forward: the same features through onnxruntime (CPU execution
+// provider) and through FusionModel.predict on a backend; the worst logit and probability differences.
+// ONNX gets each batch cut to its longest real text and audio (the dynamic lengths); our model gets the batch
+// padded to its fixed lengths, so the check also covers the masking of padding.
+
+import { createRequire } from 'node:module';
+import type * as OrtTypes from 'onnxruntime-node';
+import type { FeatureBatch } from '../features.ts';
+import type { FusionModel } from '../fusion/model.ts';
+import { padBatch } from '../train/data.ts';
+import { mulberry32 } from '@emofuse/kernels';
+import { gaussian } from '../random.ts';
+import { ExportError } from './fusion-onnx.ts';
+
+const require = createRequire(import.meta.url);
+
+export function loadOnnxRuntime(): typeof OrtTypes {
+  try {
+    return require('onnxruntime-node') as typeof OrtTypes;
+  } catch (err) {
+    throw new ExportError(`onnxruntime-node could not be loaded to check the export: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+export interface ExportCheck {
+  utterances: number;
+  /** max |logit_onnx - logit_ours| over every utterance and class. */
+  maxAbsLogits: number;
+  maxAbsProbabilities: number;
+  /** Utterances whose top class differs. */
+  argmaxDisagreements: number;
+  backend: string;
+}
+
+/** Onnx model's logits [n, K] for a batch of unpadded features (cut to the model's maximum lengths). */
+export async function runOnnx(session: OrtTypes.InferenceSession, ort: typeof OrtTypes, fb: FeatureBatch, dims: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number }): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
+  const n = fb.ids.length;
+  const Tt = Math.min(fb.Tt, dims.maxTextLen);
+  const Ta = Math.min(fb.Ta, dims.maxAudioLen);
+  const cut = (x: Float32Array, T: number, Tn: number, C: number) => {
+    const out = new Float32Array(n * Tn * C);
+    for (let b = 0; b < n; b++) out.set(x.subarray(b * T * C, (b * T + Tn) * C), b * Tn * C);
+    return out;
+  };
+  const r = await session.run({
+    text: new ort.Tensor('float32', cut(fb.text, fb.Tt, Tt, dims.textDim), [n, Tt, dims.textDim]),
+    text_mask: new ort.Tensor('float32', cut(fb.textMask, fb.Tt, Tt, 1), [n, Tt]),
+    audio: new ort.Tensor('float32', cut(fb.audio, fb.Ta, Ta, dims.audioDim), [n, Ta, dims.audioDim]),
+    audio_mask: new ort.Tensor('float32', cut(fb.audioMask, fb.Ta, Ta, 1), [n, Ta]),
+  });
+  return { logits: r.logits!.data as Float32Array, probabilities: r.probabilities!.data as Float32Array };
+}
+
+/** Compares the ONNX model with `model` on every batch. */
+export async function checkOnnxAgainstModel(onnx: Uint8Array, model: FusionModel, batches: readonly FeatureBatch[]): Promise<ExportCheck> {
+  const ort = loadOnnxRuntime();
+  const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const c = model.config;
+  const K = c.numClasses;
+  const out: ExportCheck = { utterances: 0, maxAbsLogits: 0, maxAbsProbabilities: 0, argmaxDisagreements: 0, backend: model.backend.name };
+  try {
+    for (const fb of batches) {
+      const n = fb.ids.length;
+      const onnxOut = await runOnnx(session, ort, fb, c);
+      const ours = await model.predict(padBatch(fb, n, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K]
+      for (let b = 0; b < n; b++) {
+        const row = Array.from(ours.subarray(b * K, (b + 1) * K));
+        const m = Math.max(...row);
+        const e = row.map((x) => Math.exp(x - m));
+        const s = e.reduce((x, y) => x + y, 0);
+        let best = 0;
+        let bestOnnx = 0;
+        for (let k = 0; k < K; k++) {
+          const lo = onnxOut.logits[b * K + k]!;
+          out.maxAbsLogits = Math.max(out.maxAbsLogits, Math.abs(lo - row[k]!));
+          out.maxAbsProbabilities = Math.max(out.maxAbsProbabilities, Math.abs(onnxOut.probabilities[b * K + k]! - e[k]! / s));
+          if (row[k]! > row[best]!) best = k;
+          if (lo > onnxOut.logits[b * K + bestOnnx]!) bestOnnx = k;
+        }
+        if (best !== bestOnnx) out.argmaxDisagreements++;
+        if (!Number.isFinite(out.maxAbsLogits)) throw new ExportError(`ONNX or model output is not finite for '${fb.ids[b]}'`);
+      }
+      out.utterances += n;
+    }
+  } finally {
+    await session.release();
+  }
+  return out;
+}
+
+/**
+ * Seeded N(0, 1) features with lengths drawn in [1, max] (each batch also has one utterance at both maxima), for a
+ * check without a feature cache.
+ */
+export function randomFeatureBatches(c: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number }, batches: number, batchSize: number, seed = 1): FeatureBatch[] {
+  const rand = gaussian(mulberry32(seed));
+  const uniform = mulberry32(seed + 1);
+  const out: FeatureBatch[] = [];
+  for (let i = 0; i < batches; i++) {
+    const tl = Array.from({ length: batchSize }, (_, b) => (b === 0 ? c.maxTextLen : 1 + Math.floor(uniform() * c.maxTextLen)));
+    const al = Array.from({ length: batchSize }, (_, b) => (b === 0 ? c.maxAudioLen : 1 + Math.floor(uniform() * c.maxAudioLen)));
+    const Tt = Math.max(...tl);
+    const Ta = Math.max(...al);
+    const text = new Float32Array(batchSize * Tt * c.textDim);
+    const textMask = new Float32Array(batchSize * Tt);
+    const audio = new Float32Array(batchSize * Ta * c.audioDim);
+    const audioMask = new Float32Array(batchSize * Ta);
+    for (let b = 0; b < batchSize; b++) {
+      for (let j = 0; j < tl[b]! * c.textDim; j++) text[b * Tt * c.textDim + j] = rand();
+      for (let j = 0; j < al[b]! * c.audioDim; j++) audio[b * Ta * c.audioDim + j] = rand();
+      textMask.fill(1, b * Tt, b * Tt + tl[b]!);
+      audioMask.fill(1, b * Ta, b * Ta + al[b]!);
+    }
+    out.push({ ids: tl.map((_, b) => `random-${i}-${b}`), labels: new Int32Array(batchSize).fill(-1), text, textMask, Tt, audio, audioMask, Ta });
+  }
+  return out;
+}

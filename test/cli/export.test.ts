@@ -1,0 +1,189 @@
+// `emofuse export`: every fusion variant, briefly trained on cached features (EmoDB through hash + logmel when the
+// assets are there, else the generated bimodal task), exported to ONNX and run by onnxruntime-node (CPU) on the
+// same features as our forward on both backends; the command itself as a user runs it; its bad inputs.
+// Stated tolerance: |logit_onnx - logit_ours| <= 1e-3 (float32 sums in another order; measured ~1e-6 on cpu).
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CpuBackend, FUSION_VARIANTS, FusionModel, WgslBackend, checkOnnxAgainstModel, exportCheckpointToOnnx, openFeatureCache, padBatch,
+  syntheticBimodal, writeSafetensors, type CheckpointMeta, type FeatureBatch, type FeatureSet, type FusionConfig, type FusionVariant,
+} from '@emofuse/model';
+import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
+import { openGpu, type GpuFixture } from '../helpers/gpu.ts';
+
+const run = promisify(execFile);
+const require = createRequire(import.meta.url);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = `${root}packages/cli/dist/emofuse.js`;
+const tmp = mkdtempSync(join(tmpdir(), 'emofuse-export-'));
+const emodb = join(modelSettings.assetsDir, 'emodb');
+const TOL = 1e-3;
+
+async function emofuse(args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 180_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+let features: FeatureSet;
+let source: string;
+let fixture: GpuFixture;
+const checkpoints = new Map<FusionVariant, string>();
+let batches: FeatureBatch[];
+
+/** A variant trained 3 AdamW steps on the cpu backend (so biases, gains and positions are not at their init), saved as a checkpoint. */
+async function trainedCheckpoint(fusion: FusionVariant): Promise<string> {
+  const split = features.splits.train!;
+  const idx = Array.from({ length: Math.min(8, split.size) }, (_, i) => i);
+  const probe = split.batch(idx);
+  const config: FusionConfig = {
+    fusion, textDim: features.textDim, audioDim: features.audioDim, maxTextLen: Math.max(...batches.map((b) => b.Tt), probe.Tt),
+    maxAudioLen: Math.max(...batches.map((b) => b.Ta), probe.Ta), width: 16, heads: 2, layers: 2, ffnMult: 2, dropout: 0.2,
+    numClasses: features.classNames.length, seed: 3,
+  };
+  const be = new CpuBackend('f32');
+  const model = FusionModel.create(be, config);
+  const adamw = { lr: 3e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
+  for (let s = 0; s < 3; s++) {
+    await model.trainStep(padBatch(probe, idx.length, config.maxTextLen, config.maxAudioLen, config.textDim, config.audioDim), new Array(config.numClasses).fill(1), adamw);
+  }
+  const state = await model.readState();
+  const meta: CheckpointMeta = {
+    format: 1, config, classNames: [...features.classNames], step: model.step, textEncoder: features.textEncoder, audioEncoder: features.audioEncoder,
+    metrics: {}, train: {},
+  };
+  const file = join(tmp, `${fusion}.safetensors`);
+  writeSafetensors(file, new Map([...state].map(([n, t]) => [`param.${n}`, { shape: t.shape, data: t.value }])), { emofuse: JSON.stringify(meta) });
+  return file;
+}
+
+/** The model of a checkpoint on a backend (loaded the way predict and eval load it). */
+async function modelOn(be: CpuBackend | WgslBackend, file: string): Promise<FusionModel> {
+  const { loadCheckpoint } = await import('@emofuse/model');
+  return loadCheckpoint(be, file).model;
+}
+
+beforeAll(async () => {
+  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  if (existsSync(join(emodb, 'wav'))) {
+    const out = join(tmp, 'cache');
+    const r = await emofuse(['extract', '--dataset', 'emodb', '--data', emodb, '--limit', '24', '--out', out, '--no-progress']);
+    expect(r.code, r.stderr).toBe(0);
+    features = openFeatureCache(out);
+    source = `EmoDB feature cache (hash + logmel), ${out}`;
+  } else {
+    features = syntheticBimodal({ seed: 2 });
+    source = 'generated bimodal task (no EmoDB in the assets)';
+  }
+  // The check set: every split's utterances, in batches of 5 (lengths differ within a batch: masks matter).
+  batches = [];
+  for (const split of Object.values(features.splits)) {
+    for (let i = 0; i < Math.min(split.size, 15); i += 5) batches.push(split.batch(Array.from({ length: Math.min(5, split.size - i) }, (_, j) => i + j)));
+  }
+  for (const v of FUSION_VARIANTS) checkpoints.set(v, await trainedCheckpoint(v));
+  fixture = await openGpu();
+}, 300_000);
+
+afterAll(async () => {
+  await fixture?.gpu?.destroy();
+});
+
+describe('ONNX export of every fusion variant', () => {
+  it.each(FUSION_VARIANTS)('%s: onnxruntime CPU agrees with our forward (cpu and wgsl backends) on cached features', async (v) => {
+    const file = checkpoints.get(v)!;
+    const { onnx, meta } = exportCheckpointToOnnx(file);
+    expect(meta.config.fusion).toBe(v);
+    const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
+    const lines = [`${v}: ${cpu.utterances} utterances of ${source}; max |logit diff| cpu ${cpu.maxAbsLogits.toExponential(2)}`];
+    expect(cpu.utterances).toBeGreaterThan(5);
+    expect(cpu.maxAbsLogits).toBeLessThanOrEqual(TOL);
+    expect(cpu.argmaxDisagreements).toBe(0);
+    if (fixture.gpu) {
+      const be = await WgslBackend.create(fixture.gpu);
+      const wgsl = await checkOnnxAgainstModel(onnx, await modelOn(be, file), batches);
+      lines.push(`wgsl ${wgsl.maxAbsLogits.toExponential(2)} (probabilities ${wgsl.maxAbsProbabilities.toExponential(2)})`);
+      expect(wgsl.maxAbsLogits).toBeLessThanOrEqual(TOL);
+    }
+    console.log(lines.join(', '));
+  });
+
+  it('a wrong export is caught: a perturbed weight moves the logits past the tolerance', async () => {
+    const file = checkpoints.get('cross-self')!;
+    const { meta, params } = (await import('@emofuse/model')).readCheckpointForExport(file);
+    const w = params.get('self.1.ln2.g')!;
+    const bad = new Map(params);
+    bad.set('self.1.ln2.g', { shape: w.shape, data: w.data.map((x) => x * 1.5) });
+    const onnx = (await import('@emofuse/model')).fusionToOnnx(meta, bad);
+    const r = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
+    expect(r.maxAbsLogits).toBeGreaterThan(TOL);
+  });
+
+  it('carries dynamic dimensions, the masks as inputs, and class names and encoders in its metadata (decoded by onnx-proto)', () => {
+    const { onnx } = exportCheckpointToOnnx(checkpoints.get('cross-self')!);
+    const { onnx: proto } = require('onnx-proto') as typeof import('onnx-proto');
+    const m = proto.ModelProto.decode(onnx);
+    const dims = (vi: { type?: { tensorType?: { shape?: { dim?: { dimParam?: string; dimValue?: unknown }[] } } } | null }) =>
+      vi.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    expect(m.graph!.input!.map((i) => i.name)).toEqual(['text', 'text_mask', 'audio', 'audio_mask']);
+    expect(dims(m.graph!.input![0]!)).toEqual(['batch', 'text_len', features.textDim]);
+    expect(dims(m.graph!.input![3]!)).toEqual(['batch', 'audio_len']);
+    expect(m.graph!.output!.map((o) => o.name)).toEqual(['logits', 'probabilities']);
+    const meta = Object.fromEntries(m.metadataProps!.map((p) => [p.key, p.value]));
+    expect(JSON.parse(meta.class_names!)).toEqual([...features.classNames]);
+    expect(meta.text_encoder).toBe(features.textEncoder);
+    expect(meta.audio_encoder).toBe(features.audioEncoder);
+    expect(JSON.parse(meta.emofuse!).config.fusion).toBe('cross-self');
+    expect(m.graph!.node!.some((n) => n.opType === 'Dropout')).toBe(false);
+  });
+});
+
+describe('emofuse export (the command)', () => {
+  it('writes the ONNX file after checking it against our forward on the feature cache', async () => {
+    const out = join(tmp, 'gate.onnx');
+    const args = ['export', '--checkpoint', checkpoints.get('gate')!, '--onnx', out, '--json'];
+    if (existsSync(join(tmp, 'cache'))) args.push('--features', join(tmp, 'cache'), '--split', 'train');
+    const r = await emofuse(args);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(res.check.ok).toBe(true);
+    expect(res.check.utterances).toBeGreaterThan(0);
+    expect(res.check.maxAbsLogits).toBeLessThanOrEqual(TOL);
+    expect(readFileSync(out).length).toBe(res.bytes);
+  });
+
+  it('prints the check and the file in words, on seeded random features without --features', async () => {
+    const r = await emofuse(['export', '--checkpoint', checkpoints.get('text')!, '--onnx', join(tmp, 'text.onnx')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/max \|logit diff\| \d\.\d\de-\d+/);
+    expect(r.stdout).toMatch(/wrote .*text\.onnx/);
+  });
+
+  it('refuses a missing checkpoint, a file that is not one, and a checkpoint of another format, naming the file (exit 2)', async () => {
+    const missing = await emofuse(['export', '--checkpoint', join(tmp, 'nope.safetensors'), '--onnx', join(tmp, 'x.onnx')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.safetensors does not exist/);
+    const junk = join(tmp, 'junk.safetensors');
+    writeFileSync(junk, 'this is not a checkpoint');
+    const bad = await emofuse(['export', '--checkpoint', junk, '--onnx', join(tmp, 'x.onnx')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/junk\.safetensors is not a safetensors checkpoint/);
+    expect(bad.stderr).not.toMatch(/\s+at /);
+    const other = join(tmp, 'other-format.safetensors');
+    writeSafetensors(other, new Map([['param.x', { shape: [1], data: new Float32Array(1) }]]), { emofuse: JSON.stringify({ format: 2, config: {} }) });
+    const fmt = await emofuse(['export', '--checkpoint', other, '--onnx', join(tmp, 'x.onnx')]);
+    expect(fmt.code).toBe(2);
+    expect(fmt.stderr).toMatch(/other-format\.safetensors: emofuse checkpoint format 2 is not one this emofuse reads/);
+    expect(existsSync(join(tmp, 'x.onnx'))).toBe(false);
+  });
+});
