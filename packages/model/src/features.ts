@@ -1,10 +1,11 @@
 // The contract between the feature side (encoders, datasets, feature cache) and the model side (training,
 // eval, predict): a labelled set of variable-length token sequences per utterance, read in padded batches.
-// Utterances are stored unpadded (a cache may keep float16 on disk); `batch` pads to the longest in the batch.
+// Utterances are stored unpadded (a cache may keep float16 on disk); `batch` copies each chosen utterance once,
+// straight into its place in a batch padded to the model's fixed shape (training, eval) or to the longest in it.
 
 export interface FeatureBatch {
   ids: string[];
-  /** [B] class index, or -1 when unlabelled (predict). */
+  /** [B] class index, or -1 when unlabelled (predict) or a padding row. */
   labels: Int32Array;
   /** [B, Tt, textDim] zero-padded text tokens, and [B, Tt] mask (1 keep, 0 pad). */
   text: Float32Array;
@@ -21,8 +22,18 @@ export interface FeatureSplit {
   readonly ids: readonly string[];
   /** [size] class index per utterance. */
   readonly labels: Int32Array;
-  /** Pads the chosen utterances to the longest text and audio among them. */
-  batch(indices: readonly number[]): FeatureBatch;
+  /** The chosen utterances, padded to `shape` (a model's batch), or without it to the longest text and audio among them. */
+  batch(indices: readonly number[], shape?: BatchShape): FeatureBatch;
+}
+
+/**
+ * A batch of fixed shape: `rows` rows (rows beyond the chosen utterances are padding: label -1, empty masks), Tt
+ * text and Ta audio tokens (longer utterances are truncated to them).
+ */
+export interface BatchShape {
+  rows: number;
+  Tt: number;
+  Ta: number;
 }
 
 export interface FeatureSet {
@@ -46,34 +57,55 @@ export interface UtteranceFeatures {
   audioLen: number;
 }
 
+/** What `packBatch` needs to know of a stored utterance; its tokens are copied by the caller's `copy`. */
+export interface StoredUtteranceInfo {
+  id: string;
+  label: number;
+  textLen: number;
+  audioLen: number;
+}
+
+/**
+ * The one batching routine of every FeatureSplit: allocates the batch arrays at their final shape and lets `copy`
+ * write the first `len` tokens of each chosen utterance's `modality` straight into `dst` at `offset` (one copy).
+ */
+export function packBatch<U extends StoredUtteranceInfo>(
+  utts: readonly U[], indices: readonly number[], textDim: number, audioDim: number, shape: BatchShape | undefined,
+  copy: (u: U, modality: 'text' | 'audio', dst: Float32Array, offset: number, len: number) => void,
+): FeatureBatch {
+  const chosen = indices.map((i) => {
+    const u = utts[i];
+    if (!u) throw new RangeError(`utterance index ${i} out of range [0, ${utts.length})`);
+    return u;
+  });
+  if (shape && chosen.length > shape.rows) throw new RangeError(`${chosen.length} utterances do not fit a batch of ${shape.rows}`);
+  const B = shape?.rows ?? chosen.length;
+  const Tt = shape?.Tt ?? Math.max(1, ...chosen.map((u) => u.textLen));
+  const Ta = shape?.Ta ?? Math.max(1, ...chosen.map((u) => u.audioLen));
+  const text = new Float32Array(B * Tt * textDim); // [B, Tt, textDim]
+  const textMask = new Float32Array(B * Tt); // [B, Tt]
+  const audio = new Float32Array(B * Ta * audioDim); // [B, Ta, audioDim]
+  const audioMask = new Float32Array(B * Ta); // [B, Ta]
+  const labels = new Int32Array(B).fill(-1); // [B]
+  chosen.forEach((u, b) => {
+    const [lt, la] = [Math.min(Tt, u.textLen), Math.min(Ta, u.audioLen)];
+    labels[b] = u.label;
+    if (lt) copy(u, 'text', text, b * Tt * textDim, lt);
+    textMask.fill(1, b * Tt, b * Tt + lt);
+    if (la) copy(u, 'audio', audio, b * Ta * audioDim, la);
+    audioMask.fill(1, b * Ta, b * Ta + la);
+  });
+  return { ids: chosen.map((u) => u.id), labels, text, textMask, Tt, audio, audioMask, Ta };
+}
+
 /** A FeatureSplit over utterances held in memory (tests, generated arrays, small caches). */
 export function memoryFeatureSplit(utterances: readonly UtteranceFeatures[], textDim: number, audioDim: number): FeatureSplit {
-  const ids = utterances.map((u) => u.id);
-  const labels = Int32Array.from(utterances, (u) => u.label);
+  const dims = { text: textDim, audio: audioDim };
   return {
     size: utterances.length,
-    ids,
-    labels,
-    batch(indices) {
-      const chosen = indices.map((i) => {
-        const u = utterances[i];
-        if (!u) throw new RangeError(`utterance index ${i} out of range [0, ${utterances.length})`);
-        return u;
-      });
-      const Tt = Math.max(1, ...chosen.map((u) => u.textLen));
-      const Ta = Math.max(1, ...chosen.map((u) => u.audioLen));
-      const B = chosen.length;
-      const text = new Float32Array(B * Tt * textDim);
-      const textMask = new Float32Array(B * Tt);
-      const audio = new Float32Array(B * Ta * audioDim);
-      const audioMask = new Float32Array(B * Ta);
-      chosen.forEach((u, b) => {
-        text.set(u.text.subarray(0, u.textLen * textDim), b * Tt * textDim);
-        textMask.fill(1, b * Tt, b * Tt + u.textLen);
-        audio.set(u.audio.subarray(0, u.audioLen * audioDim), b * Ta * audioDim);
-        audioMask.fill(1, b * Ta, b * Ta + u.audioLen);
-      });
-      return { ids: chosen.map((u) => u.id), labels: Int32Array.from(chosen, (u) => u.label), text, textMask, Tt, audio, audioMask, Ta };
-    },
+    ids: utterances.map((u) => u.id),
+    labels: Int32Array.from(utterances, (u) => u.label),
+    batch: (indices, shape) =>
+      packBatch(utterances, indices, textDim, audioDim, shape, (u, m, dst, offset, len) => dst.set(u[m].subarray(0, len * dims[m]), offset)),
   };
 }

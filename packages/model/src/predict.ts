@@ -14,7 +14,7 @@ import type { Backend } from './fusion/backend.ts';
 import type { FusionModel } from './fusion/model.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
-import { loadCheckpoint } from './train/trainer.ts';
+import { loadCheckpoint } from './train/checkpoint.ts';
 
 export interface PredictInput {
   id: string;

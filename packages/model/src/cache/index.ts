@@ -1,3 +1,4 @@
 export * from './feature-cache.ts';
+export * from './extract.ts';
 export * from './safetensors.ts';
 export * from './float16.ts';

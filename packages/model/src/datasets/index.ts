@@ -1,4 +1,5 @@
-// Datasets by name: 'manifest' (CSV/JSONL), 'emodb', 'meld', 'controlled' (the generated bimodal benchmark).
+// Datasets by name: 'manifest' (CSV/JSONL), 'emodb', 'meld', 'controlled' (the generated bimodal benchmark); and the
+// FeatureSets that need no extraction (feature-sets.ts: generated, JSON arrays).
 
 import { readEmoDB } from './emodb.ts';
 import { readManifest } from './manifest.ts';
@@ -13,6 +14,7 @@ export * from './manifest.ts';
 export * from './emodb.ts';
 export * from './meld.ts';
 export * from './controlled.ts';
+export * from './feature-sets.ts';
 
 export const DATASETS = ['manifest', 'emodb', 'meld', 'controlled'] as const;
 

@@ -4,11 +4,14 @@
 // Every tensor is F32: parameters `param.<name>`, AdamW moments
 // `adam.m.<name>` / `adam.v.<name>`; the metadata key `emofuse` holds JSON: config, class names, step, metrics,
 // training state. Writes go to a temp file renamed into place, so a killed run never leaves half a checkpoint.
+// `saveCheckpoint` / `loadCheckpoint` are the model's side: a FusionModel with its AdamW state and step.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { bytesOf, decodeSafetensors, encodeSafetensors, SafetensorsError, type SafeTensor } from '../cache/safetensors.ts';
 import { writeFileAtomic } from '../io.ts';
-import type { FusionConfig } from '../fusion/model.ts';
+import type { Backend } from '../fusion/backend.ts';
+import { FusionModel, type FusionConfig } from '../fusion/model.ts';
+import { DataError } from './data.ts';
 
 export interface CheckpointMeta {
   format: 1;
@@ -49,4 +52,29 @@ export function readSafetensors(path: string): { tensors: Map<string, Checkpoint
 export function readCheckpointMeta(metadata: Record<string, string>, path: string): CheckpointMeta {
   if (!metadata.emofuse) throw new Error(`${path}: not an emofuse checkpoint (no 'emofuse' metadata)`);
   return JSON.parse(metadata.emofuse) as CheckpointMeta;
+}
+
+export async function saveCheckpoint(model: FusionModel, path: string, meta: CheckpointMeta): Promise<void> {
+  const st = await model.readState();
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const [name, s] of st) tensors.set(`param.${name}`, { shape: s.shape, data: s.value });
+  for (const [name, s] of st) tensors.set(`adam.m.${name}`, { shape: s.shape, data: s.m });
+  for (const [name, s] of st) tensors.set(`adam.v.${name}`, { shape: s.shape, data: s.v });
+  writeSafetensors(path, tensors, { emofuse: JSON.stringify(meta), format: 'pt' });
+}
+
+/** A model (with its optimizer state and step) from a checkpoint, on the given backend. */
+export function loadCheckpoint(backend: Backend, path: string): { model: FusionModel; meta: CheckpointMeta } {
+  if (!existsSync(path)) throw new DataError(`checkpoint ${path} does not exist`);
+  const { tensors, metadata } = readSafetensors(path);
+  const meta = readCheckpointMeta(metadata, path);
+  const model = FusionModel.create(backend, meta.config);
+  const state = new Map<string, { value: Float32Array; m?: Float32Array; v?: Float32Array }>();
+  for (const p of model.params) {
+    const value = tensors.get(`param.${p.name}`)?.data;
+    if (!value) throw new DataError(`${path}: no tensor 'param.${p.name}' (a checkpoint of another model version?)`);
+    state.set(p.name, { value, m: tensors.get(`adam.m.${p.name}`)?.data, v: tensors.get(`adam.v.${p.name}`)?.data });
+  }
+  model.loadState(state, meta.step);
+  return { model, meta };
 }

@@ -11,8 +11,8 @@ import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
 import { argmax, computeMetrics, type Metrics } from '../metrics/metrics.ts';
-import { readCheckpointMeta, readSafetensors, writeSafetensors, type CheckpointMeta, type CheckpointTensor } from './checkpoint.ts';
-import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, padBatch, validateFeatureSet } from './data.ts';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
+import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
 
 export interface TrainOptions {
@@ -154,7 +154,7 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
     const bi = step % stepsPerEpoch;
     const order = epochOrder(trainSplit.size, c.seed, epoch);
     const idx = order.slice(bi * B, (bi + 1) * B);
-    const inputs = padBatch(trainSplit.batch(idx), B, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim);
+    const inputs = trainSplit.batch(idx, { rows: B, Tt: c.maxTextLen, Ta: c.maxAudioLen }); // [B, Tt, Ct], [B, Ta, Ca], labels [B]
     const lr = learningRate(step, sched);
     const acts = await model.trainStep(inputs, weights, adamw(lr));
     const loss = await model.readLoss(acts); // the one readback of a step
@@ -226,7 +226,7 @@ export async function evaluate(model: FusionModel, split: FeatureSplit, classNam
   const probabilities: number[][] = [];
   for (let i = 0; i < split.size; i += B) {
     const idx = Array.from({ length: Math.min(B, split.size - i) }, (_, j) => i + j);
-    const logits = await model.predict(padBatch(split.batch(idx), B, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim));
+    const logits = await model.predict(split.batch(idx, { rows: B, Tt: c.maxTextLen, Ta: c.maxAudioLen })); // [B, K_cls]
     for (let r = 0; r < idx.length; r++) {
       const k = c.numClasses;
       predictions.push(argmax(logits, r * k, k));
@@ -240,27 +240,5 @@ export async function evaluate(model: FusionModel, split: FeatureSplit, classNam
   return { ...computeMetrics(split.labels, predictions, classNames), predictions, probabilities };
 }
 
-export async function saveCheckpoint(model: FusionModel, path: string, meta: CheckpointMeta): Promise<void> {
-  const st = await model.readState();
-  const tensors = new Map<string, CheckpointTensor>();
-  for (const [name, s] of st) tensors.set(`param.${name}`, { shape: s.shape, data: s.value });
-  for (const [name, s] of st) tensors.set(`adam.m.${name}`, { shape: s.shape, data: s.m });
-  for (const [name, s] of st) tensors.set(`adam.v.${name}`, { shape: s.shape, data: s.v });
-  writeSafetensors(path, tensors, { emofuse: JSON.stringify(meta), format: 'pt' });
-}
-
-/** A model (with its optimizer state and step) from a checkpoint, on the given backend. */
-export function loadCheckpoint(backend: Backend, path: string): { model: FusionModel; meta: CheckpointMeta } {
-  if (!existsSync(path)) throw new DataError(`checkpoint ${path} does not exist`);
-  const { tensors, metadata } = readSafetensors(path);
-  const meta = readCheckpointMeta(metadata, path);
-  const model = FusionModel.create(backend, meta.config);
-  const state = new Map<string, { value: Float32Array; m?: Float32Array; v?: Float32Array }>();
-  for (const p of model.params) {
-    const value = tensors.get(`param.${p.name}`)?.data;
-    if (!value) throw new DataError(`${path}: no tensor 'param.${p.name}' (a checkpoint of another model version?)`);
-    state.set(p.name, { value, m: tensors.get(`adam.m.${p.name}`)?.data, v: tensors.get(`adam.v.${p.name}`)?.data });
-  }
-  model.loadState(state, meta.step);
-  return { model, meta };
-}
+/** @deprecated moved to ./checkpoint.ts; re-exported here until every importer has switched. */
+export { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
