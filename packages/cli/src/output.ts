@@ -1,6 +1,9 @@
-// Printing helpers shared by every command: aligned tables and user-facing errors without stack traces.
+// Printing helpers shared by every command: aligned tables, a training progress bar, and user-facing errors
+// without stack traces.
 
+import cliProgress from 'cli-progress';
 import { GpuUnavailableError, KernelError } from '@emofuse/kernels';
+import type { TrainOptions } from '@emofuse/model';
 
 /** Left-aligned columns; numbers right-aligned. */
 export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>, header?: readonly string[]): string {
@@ -12,6 +15,34 @@ export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>, heade
   const lines = cells.map((r, i) => fmt(r, all[i]!));
   if (header) lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return lines.join('\n');
+}
+
+/** A cli-progress bar over steps with loss, rate and ETA (stderr, so --json stdout stays clean). */
+export function stepBar(enabled: boolean, label: string): { onStep: TrainOptions['onStep']; stop: () => void; log: (s: string) => void } {
+  if (!enabled || !process.stderr.isTTY) return { onStep: undefined, stop: () => {}, log: (s) => console.error(s) };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} |{bar}| {value}/{total} steps | epoch {epoch} | loss {loss} | {rate} steps/s | ETA {eta_formatted}`,
+      stream: process.stderr, etaBuffer: 50, hideCursor: true, clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  const t0 = performance.now();
+  let first = 0;
+  return {
+    onStep: (s) => {
+      if (!started) {
+        bar.start(s.total, s.step - 1, { epoch: s.epoch + 1, loss: '-', rate: '-' });
+        started = true;
+        first = s.step - 1;
+      }
+      const rate = (s.step - first) / ((performance.now() - t0) / 1000);
+      bar.update(s.step, { epoch: s.epoch + 1, loss: s.loss.toFixed(4), rate: rate.toFixed(2) });
+    },
+    stop: () => bar.stop(),
+    log: (s) => (started ? process.stderr.write(`\r\x1b[2K${s}\n`) : console.error(s)),
+  };
 }
 
 /** An error meant for the user: printed as is, exit code 2, no stack trace. */

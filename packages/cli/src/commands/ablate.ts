@@ -1,14 +1,13 @@
 // `emofuse ablate`: trains and evaluates every fusion variant with the same data, seed(s) and budget, and prints
 // one table (weighted F1, macro F1, accuracy on the test split, parameters, train time), also written as Markdown
-// and JSON. The ablation study the paper does not have.
+// and JSON. The ablation study the paper does not have. Parsing and printing only: the study is the model's
+// runAblation().
 
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FUSION_VARIANTS, evaluate, loadCheckpoint, train, type FusionVariant } from '@emofuse/model';
-import { table, UserError } from '../output.ts';
-import { writeFileAtomic } from '@emofuse/model';
-import { addDataOptions, addTrainOptions, asUserError, int, loadFeatures, openBackend, parseTrainFlags, stepBar, type TrainFlags } from './train.ts';
+import { FUSION_VARIANTS, ablationTable, parseFusionVariants, runAblation } from '@emofuse/model';
+import { addDataOptions, addTrainOptions, asUserError, int, loadFeatures, parseTrainFlags, userErrors, type TrainFlags } from '../options.ts';
+import { stepBar, table } from '../output.ts';
 
 interface AblateFlags extends TrainFlags {
   variants: string;
@@ -17,21 +16,6 @@ interface AblateFlags extends TrainFlags {
   out: string;
   json?: boolean;
 }
-
-interface Row {
-  fusion: FusionVariant;
-  seeds: number[];
-  weightedF1: number;
-  weightedF1Std: number;
-  macroF1: number;
-  accuracy: number;
-  params: number;
-  trainSeconds: number;
-  epochs: number;
-}
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const std = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
 export function registerAblate(program: Command): void {
   const cmd = program
@@ -56,62 +40,39 @@ Examples:
   emofuse ablate --features runs/cache-controlled --variants cross-self,text,audio`,
   );
   cmd.action(async (o: AblateFlags) => {
-    const variants = o.variants.split(',').map((v) => v.trim()) as FusionVariant[];
-    for (const v of variants) if (!FUSION_VARIANTS.includes(v)) throw new UserError(`--variants: '${v}' is not one of ${FUSION_VARIANTS.join(', ')}`);
+    const variants = userErrors(() => parseFusionVariants(o.variants, '--variants'));
     const seeds = o.seeds.split(',').map((s) => int(s.trim(), '--seeds', 0));
+    const trainOptions = parseTrainFlags(o, o.out, false);
     const { features, source } = loadFeatures(o);
-    const test = features.splits[o.testSplit];
-    if (!test || test.size === 0) throw new UserError(`${source}: split '${o.testSplit}' is missing or empty; choose one with --test-split`);
-    mkdirSync(o.out, { recursive: true });
-    const rows: Row[] = [];
     const log = (s: string) => {
       if (!o.json) console.error(s);
     };
     log(`emofuse ablate: ${source}; ${variants.length} variants x ${seeds.length} seed(s); backend ${o.backend}`);
-    for (const fusion of variants) {
-      const runs: { wf1: number; mf1: number; acc: number; secs: number; params: number; epochs: number }[] = [];
-      for (const seed of seeds) {
-        const dir = join(o.out, `${fusion}-s${seed}`);
-        const opts = parseTrainFlags({ ...o, seed: String(seed) }, dir, fusion);
-        const backend = await openBackend(o.backend);
-        const bar = stepBar(o.progress && !o.json, `${fusion} s${seed}`);
-        try {
-          const r = await train(backend, features, { ...opts, onStep: bar.onStep }).catch(asUserError);
-          bar.stop();
-          const { model, meta } = loadCheckpoint(backend, r.bestCheckpoint);
-          const m = await evaluate(model, test, meta.classNames, opts.batchSize);
-          runs.push({ wf1: m.weightedF1, mf1: m.macroF1, acc: m.accuracy, secs: r.seconds, params: model.numParams, epochs: r.epochs });
-          log(`${fusion} seed ${seed}: test weighted F1 ${(100 * m.weightedF1).toFixed(1)}, accuracy ${(100 * m.accuracy).toFixed(1)} (${r.epochs} epochs, ${r.seconds.toFixed(1)} s)`);
-        } finally {
-          bar.stop();
-          await backend.destroy();
-        }
+    let bar: ReturnType<typeof stepBar> | undefined;
+    try {
+      const result = await runAblation(features, {
+        variants, seeds, testSplit: o.testSplit, outDir: o.out, backend: o.backend, train: trainOptions, source,
+        onRunStart: ({ fusion, seed }) => {
+          bar = stepBar(o.progress && !o.json, `${fusion} s${seed}`);
+          return bar.onStep;
+        },
+        onRunEnd: ({ fusion, seed, result: r }) => {
+          bar?.stop();
+          if (r) {
+            log(`${fusion} seed ${seed}: test weighted F1 ${(100 * r.weightedF1).toFixed(1)}, accuracy ${(100 * r.accuracy).toFixed(1)} (${r.epochs} epochs, ${r.trainSeconds.toFixed(1)} s)`);
+          }
+        },
+      }).catch(asUserError);
+      if (o.json) {
+        console.log(JSON.stringify(result, null, 2));
+        return;
       }
-      rows.push({
-        fusion, seeds, weightedF1: mean(runs.map((r) => r.wf1)), weightedF1Std: std(runs.map((r) => r.wf1)), macroF1: mean(runs.map((r) => r.mf1)),
-        accuracy: mean(runs.map((r) => r.acc)), params: runs[0]!.params, trainSeconds: mean(runs.map((r) => r.secs)), epochs: mean(runs.map((r) => r.epochs)),
-      });
-    }
-    const pct = (x: number) => (100 * x).toFixed(1);
-    const header = ['fusion', 'weighted F1', 'macro F1', 'accuracy', 'params', 'train s', 'epochs'];
-    const cells = rows.map((r) => [
-      r.fusion, seeds.length > 1 ? `${pct(r.weightedF1)} ± ${pct(r.weightedF1Std)}` : pct(r.weightedF1), pct(r.macroF1), pct(r.accuracy),
-      r.params, r.trainSeconds.toFixed(1), r.epochs.toFixed(seeds.length > 1 ? 1 : 0),
-    ]);
-    const budget = `epochs ${o.epochs}, batch ${o.batchSize}, lr ${o.lr}, width ${o.width}, heads ${o.heads}, layers ${o.layers}, seeds ${seeds.join(',')}, patience ${o.patience}`;
-    const md =
-      `# emofuse ablate\n\nData: ${source}; scored on '${o.testSplit}' (${test.size} utterances) with each run's best-on-dev checkpoint.\n` +
-      `Budget: ${budget}; backend ${o.backend}.\n\n` +
-      `| ${header.join(' | ')} |\n|${header.map((_, i) => (i ? '---:' : '---')).join('|')}|\n` +
-      cells.map((c) => `| ${c.join(' | ')} |`).join('\n') + '\n';
-    writeFileAtomic(join(o.out, 'ablation.md'), md);
-    const json = { data: source, testSplit: o.testSplit, testSize: test.size, budget, backend: o.backend, rows };
-    writeFileAtomic(join(o.out, 'ablation.json'), JSON.stringify(json, null, 2) + '\n');
-    if (o.json) console.log(JSON.stringify(json, null, 2));
-    else {
-      console.log(`\n${source}, split '${o.testSplit}' (${test.size} utterances); ${budget}\n`);
+      const { header, cells } = ablationTable(result);
+      console.log(`\n${source}, split '${o.testSplit}' (${result.testSize} utterances); ${result.budget}\n`);
       console.log(table(cells, header));
       console.log(`\nwrote ${join(o.out, 'ablation.md')} and ${join(o.out, 'ablation.json')}`);
+    } finally {
+      bar?.stop();
     }
   });
 }

@@ -4,20 +4,17 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync } from 'node:fs';
 import {
-  AudioError,
   createAudioEncoder,
   createTextEncoder,
   DATASETS,
-  DatasetError,
-  EncoderSpecError,
   extractFeatures,
-  FeatureCacheError,
   modelSettings,
   openDataset,
   type AudioEncoder,
   type Dataset,
   type TextEncoder,
 } from '@emofuse/model';
+import { asUserError, int } from '../options.ts';
 import { table, UserError } from '../output.ts';
 
 interface ExtractOptions {
@@ -32,19 +29,6 @@ interface ExtractOptions {
   limit?: string;
   json?: boolean;
   progress: boolean;
-}
-
-const asUserError = (err: unknown): never => {
-  if (err instanceof DatasetError || err instanceof AudioError || err instanceof FeatureCacheError || err instanceof EncoderSpecError) {
-    throw new UserError(err.message);
-  }
-  throw err;
-};
-
-function positiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got '${v}'`);
-  return n;
 }
 
 function defaultData(kind: string): string | undefined {
@@ -97,15 +81,15 @@ Examples:
       const data = opts.data ?? defaultData(opts.dataset);
       if (!data) throw new UserError(`--data is required for --dataset ${opts.dataset} (the dataset folder or manifest file)`);
       if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
-      const batchSize = positiveInt(opts.batchSize, '--batch-size');
-      const shardSize = positiveInt(opts.shardSize, '--shard-size');
+      const batchSize = int(opts.batchSize, '--batch-size');
+      const shardSize = int(opts.shardSize, '--shard-size');
       let dataset: Dataset;
       try {
         dataset = openDataset(opts.dataset, data, { textOnly: opts.textOnly });
       } catch (err) {
         return asUserError(err);
       }
-      if (opts.limit) dataset = { ...dataset, items: dataset.items.slice(0, positiveInt(opts.limit, '--limit')) };
+      if (opts.limit) dataset = { ...dataset, items: dataset.items.slice(0, int(opts.limit, '--limit')) };
       let textEncoder: TextEncoder;
       let audioEncoder: AudioEncoder | null = null;
       try {

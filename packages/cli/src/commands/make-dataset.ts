@@ -2,7 +2,8 @@
 
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { CONTROLLED_CLASSES, generateControlled, SynthesiserMissingError } from '@emofuse/model';
+import { CONTROLLED_CLASSES, generateControlled } from '@emofuse/model';
+import { asUserError } from '../options.ts';
 import { table, UserError } from '../output.ts';
 
 export function registerMakeDataset(program: Command): void {
@@ -48,8 +49,7 @@ Examples:
           },
         });
       } catch (err) {
-        if (err instanceof SynthesiserMissingError) throw new UserError(err.message);
-        throw err;
+        asUserError(err);
       } finally {
         if (started) bar.stop();
       }

@@ -2,9 +2,9 @@
 // One utterance from --text/--audio, or many from a manifest. Parsing and printing only: the work is Predictor's.
 
 import type { Command } from 'commander';
-import { AudioError, DatasetError, DataError, EncoderSpecError, ModelNotFoundError, PredictError, Predictor, readPredictManifest, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
+import { DEFAULT_ASR, Predictor, readPredictManifest, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
+import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
-import { openBackend } from './train.ts';
 
 interface PredictFlags {
   checkpoint: string;
@@ -17,19 +17,17 @@ interface PredictFlags {
   json?: boolean;
 }
 
-const USER_ERRORS = [AudioError, DatasetError, DataError, EncoderSpecError, ModelNotFoundError, PredictError];
-
 export function registerPredict(program: Command): void {
-  program
+  const cmd = program
     .command('predict')
     .description('classify the emotion of utterances (text + audio) with a trained checkpoint')
     .requiredOption('--checkpoint <file>', 'a .safetensors checkpoint written by emofuse train')
     .option('--text <words>', 'what was said (omit it to transcribe the audio with --asr)')
     .option('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
     .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label]')
-    .option('--asr <model>', 'Whisper model (id or folder) that transcribes audio given without text', 'Xenova/whisper-tiny.en')
-    .option('--out <file>', 'with --manifest: also write the predictions as JSONL')
-    .option('--backend <name>', "'wgsl' or 'cpu'", 'wgsl')
+    .option('--asr <model>', 'Whisper model (id or folder) that transcribes audio given without text', DEFAULT_ASR)
+    .option('--out <file>', 'with --manifest: also write the predictions as JSONL');
+  addBackendOption(cmd)
     .option('--json', 'print the predictions and all class probabilities as JSON')
     .addHelpText(
       'after',
@@ -55,13 +53,13 @@ Examples:
       }
       const backend = await openBackend(o.backend);
       try {
-        const predictor = await userErrorsAsync(() => Predictor.open(backend, o.checkpoint, { asr: o.asr }));
+        const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr }).catch(asUserError);
         try {
-          const predictions = await userErrorsAsync(() =>
-            predictor.predict(inputs, (done) => {
+          const predictions = await predictor
+            .predict(inputs, (done) => {
               if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write(`\r${done}/${inputs.length} utterances`);
-            }),
-          );
+            })
+            .catch(asUserError);
           if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write('\n');
           if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
           print(predictions, predictor.classNames, o);
@@ -102,25 +100,4 @@ function print(predictions: Prediction[], classNames: readonly string[], o: Pred
     console.log(`\naccuracy ${((100 * right) / known.length).toFixed(1)}% on ${known.length} labelled utterances` + (unknownLabels.length ? ` (labels not among the model's classes: ${unknownLabels.join(', ')})` : ''));
   }
   if (o.out) console.log(`wrote ${o.out}`);
-}
-
-function asUserError(err: unknown): never {
-  if (USER_ERRORS.some((E) => err instanceof E)) throw new UserError((err as Error).message);
-  throw err;
-}
-
-function userErrors<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    asUserError(err);
-  }
-}
-
-async function userErrorsAsync<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    asUserError(err);
-  }
 }

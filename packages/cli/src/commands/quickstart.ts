@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { addBackendOption } from '../options.ts';
 import { UserError } from '../output.ts';
 
 interface QuickstartOptions {
@@ -15,6 +16,10 @@ interface QuickstartOptions {
   backend: string;
   epochs: string;
 }
+
+/** The quickstart's training recipe for the controlled benchmark (a small model; the rest are train's defaults). */
+const RECIPE = { width: '64', lr: '1e-3', batchSize: '16', epochs: '8' };
+const recipeArgs = ['--width', RECIPE.width, '--lr', RECIPE.lr, '--batch-size', RECIPE.batchSize];
 
 function runStep(title: string, args: string[]): Promise<void> {
   const shown = ['emofuse', ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
@@ -30,12 +35,12 @@ function runStep(title: string, args: string[]): Promise<void> {
 }
 
 export function registerQuickstart(program: Command): void {
-  program
+  const cmd = program
     .command('quickstart')
     .description('run the whole pipeline on the built-in controlled benchmark (under a minute on 2 CPU cores, nothing to download)')
-    .option('--out <dir>', 'folder for the dataset, feature cache, run and evaluation', 'emofuse-quickstart')
-    .option('--backend <name>', "'wgsl' (our WebGPU kernels) or 'cpu' (the CPU references)", 'wgsl')
-    .option('--epochs <n>', 'training epochs', '8')
+    .option('--out <dir>', 'folder for the dataset, feature cache, run and evaluation', 'emofuse-quickstart');
+  addBackendOption(cmd)
+    .option('--epochs <n>', 'training epochs', RECIPE.epochs)
     .addHelpText(
       'after',
       `
@@ -44,7 +49,7 @@ text alone or audio alone can reach only about 50% accuracy and a working fusion
 Steps (each printed before it runs, each resumable):
   emofuse make-dataset controlled --out <out>/data
   emofuse extract --dataset controlled --data <out>/data --out <out>/cache
-  emofuse train --features <out>/cache --width 64 --lr 1e-3 --batch-size 16 --out <out>/run
+  emofuse train --features <out>/cache ${recipeArgs.join(' ')} --out <out>/run
   emofuse eval --checkpoint <out>/run/best.safetensors --features <out>/cache --split test
 
 Example:
@@ -57,7 +62,7 @@ Example:
       const t0 = performance.now();
       await runStep('1/4 make the controlled dataset', ['make-dataset', 'controlled', '--out', data]);
       await runStep('2/4 extract features (hash text, logmel audio)', ['extract', '--dataset', 'controlled', '--data', data, '--out', cache]);
-      const trainArgs = ['train', '--features', cache, '--backend', o.backend, '--width', '64', '--lr', '1e-3', '--batch-size', '16', '--epochs', o.epochs, '--out', run];
+      const trainArgs = ['train', '--features', cache, '--backend', o.backend, ...recipeArgs, '--epochs', o.epochs, '--out', run];
       if (existsSync(join(run, 'last.safetensors'))) trainArgs.push('--resume');
       await runStep(`3/4 train the cross-self fusion model (${o.backend})`, trainArgs);
       const evalDir = join(run, 'eval-test');
@@ -66,7 +71,7 @@ Example:
       ]);
       console.log(
         `\nquickstart done in ${((performance.now() - t0) / 1000).toFixed(0)} s. Confusion matrix: ${join(evalDir, 'confusion.png')}\n` +
-          `Next: 'emofuse ablate --features ${cache} --width 64 --lr 1e-3 --batch-size 16' compares the fusion variants\n` +
+          `Next: 'emofuse ablate --features ${cache} ${recipeArgs.join(' ')}' compares the fusion variants\n` +
           `with text alone and audio alone (each can reach only about 50% here).`,
       );
     });

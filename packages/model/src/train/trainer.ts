@@ -14,6 +14,7 @@ import { argmax, computeMetrics, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
+import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
 
 export interface TrainOptions {
   /** Model settings (width, heads, layers, ffnMult, dropout, fusion, seed); data-dependent ones come from the features. */
@@ -82,8 +83,8 @@ interface TrainState {
 }
 
 export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): Promise<TrainResult> {
-  const trainName = o.trainSplit ?? 'train';
-  const devName = o.devSplit ?? 'dev';
+  const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
+  const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
   validateFeatureSet(fs, [trainName, devName], 'features', { text: fusion !== 'audio', audio: fusion !== 'text' });
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
@@ -134,9 +135,9 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const stepsPerEpoch = Math.ceil(trainSplit.size / B);
   const total = o.epochs * stepsPerEpoch;
   const sched = {
-    lr: o.lr, minLr: o.minLr ?? 0, warmup: o.warmup ?? Math.max(1, Math.round(0.05 * total)), total, decay: o.decay ?? ('cosine' as const),
+    lr: o.lr, minLr: o.minLr ?? TRAIN_DEFAULTS.minLr, warmup: o.warmup ?? defaultWarmup(total), total, decay: o.decay ?? TRAIN_DEFAULTS.decay,
   };
-  const adamw = (lr: number): AdamwSettings => ({ lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: o.weightDecay ?? 0.01, maxGradNorm: o.maxGradNorm ?? 1 });
+  const adamw = (lr: number): AdamwSettings => ({ lr, ...ADAMW_BETAS, weightDecay: o.weightDecay ?? TRAIN_DEFAULTS.weightDecay, maxGradNorm: o.maxGradNorm ?? TRAIN_DEFAULTS.maxGradNorm });
   const meta = (metrics: Record<string, unknown>): CheckpointMeta => ({
     format: 1, config: c, classNames: [...fs.classNames], step: model.step, textEncoder: fs.textEncoder, audioEncoder: fs.audioEncoder,
     metrics, train: { ...state } as unknown as Record<string, unknown>,
