@@ -7,6 +7,7 @@ export * from './encoders/index.ts';
 export * from './fusion/backend.ts';
 export * from './fusion/backend-cpu.ts';
 export * from './fusion/backend-wgsl.ts';
+export * from './fusion/backend-ort.ts';
 export * from './fusion/model.ts';
 export * from './metrics/metrics.ts';
 export * from './datasets/index.ts';

@@ -55,7 +55,7 @@ export interface AdamwOpts {
   clip?: { norm: BTensor; maxNorm: number };
 }
 
-export type BackendName = 'wgsl' | 'cpu';
+export type BackendName = 'wgsl' | 'cpu' | 'ort';
 
 export interface Backend {
   readonly name: BackendName;

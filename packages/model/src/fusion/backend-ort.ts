@@ -1,0 +1,614 @@
+// The `ort` backend: the fusion model on the CPU through onnxruntime-node's CPU execution provider (its MLAS
+// matmuls are 10x faster than llvmpipe running our WGSL). Every heavy op is a small ONNX graph built in code
+// (../onnx/graph.ts) with symbolic dims, compiled once per op variant into a cached InferenceSession:
+//
+//   matmul            Gemm (or MatMul with Transposes for batched / transposed-A layouts) [+ bias] [-> Gelu tanh] [+ c]
+//   matmulBackward    dA = dc @ op(b)^T, dB = op(a)^T @ dc, dBias = column sums: Gemms and a ReduceSum
+//   attention         per head: S = scale Q K^T (masked keys -1e30), lse = max + log sum exp, out = softmax(S) V
+//   attentionBackward P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K; dK = scale dS^T Q
+//   layerNorm         LayerNormalization (opset 17; Mean and InvStdDev are its 2nd and 3rd outputs); backward in ops
+//   geluBackward, add, axpy, meanPool (as a batched MatMul with mask / count), gradNorm (ReduceSumSquare of every
+//   gradient in one graph), adamw (the update in ops, clip coefficient from the norm tensor in-graph)
+//
+// Tensors are Float32Arrays in JS memory (OrtTensor); onnxruntime-node reads inputs from them without a copy and
+// writes outputs straight into them (pre-allocated fetches). An output that is also an input (accumulate, axpy,
+// AdamW) is written into a scratch array and copied back. The small O(B*C) glue runs in JS on the float64
+// references (the CpuBackend code): concat/split along time (memcpy), the gate, cross-entropy, and dropout, whose
+// keep mask is the references' stateless PCG hash of (seed, offset + i) computed in JS (ref.dropoutMask), so the
+// mask is bit-identical to `wgsl` and `cpu`.
+
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import type * as OrtTypes from 'onnxruntime-node';
+import { CpuBackend, CpuTensor } from './backend-cpu.ts';
+import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
+import { OnnxGraph, type Dim } from '../onnx/graph.ts';
+
+const require = createRequire(import.meta.url);
+
+export interface OrtBackendOptions {
+  /** Intra-op threads of every session (default: the machine's core count). */
+  threads?: number;
+  /** Let ORT's worker threads spin between ops (default false: the ops are short and follow each other from JS). */
+  spinning?: boolean;
+}
+
+/** A tensor of the ort backend: float32 data in JS memory (a CpuTensor, so the JS glue ops can use it). */
+export class OrtTensor extends CpuTensor {
+  declare readonly data: Float32Array;
+  constructor(shape: readonly number[], data: Float32Array) {
+    super(shape, data);
+  }
+}
+
+function f32(t: BTensor): Float32Array {
+  if (!(t instanceof OrtTensor)) throw new Error('ort backend: a tensor from another backend');
+  return t.data;
+}
+
+function checkSize(op: string, name: string, t: BTensor, size: number): void {
+  if (t.size !== size) throw new Error(`ort ${op}: ${name} has ${t.size} elements [${t.shape.join(', ')}], expected ${size}`);
+}
+
+/** Graph inputs or outputs of one run: name -> [data, dims]. */
+type Feeds = Record<string, [Float32Array, number[]]>;
+type Fetches = Record<string, [BTensor, number[]]>;
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const MASKED = -1e30;
+
+export class OrtBackend implements Backend {
+  readonly name = 'ort' as const;
+  readonly description: string;
+  private sessions = new Map<string, Promise<OrtTypes.InferenceSession>>();
+  private scratch = new Map<number, Float32Array>();
+  /** The glue ops (float64 references on float32 storage). */
+  private js = new CpuBackend('f32');
+  /** session.run calls so far (for benchmarks and tests). */
+  runs = 0;
+
+  private constructor(
+    private readonly ort: typeof OrtTypes,
+    readonly threads: number,
+    readonly spinning: boolean,
+  ) {
+    this.description = `ort cpu (onnxruntime-node ${ortVersion()}, ${threads} thread${threads === 1 ? '' : 's'})`;
+  }
+
+  static create(opts: OrtBackendOptions = {}): OrtBackend {
+    let ort: typeof OrtTypes;
+    try {
+      ort = require('onnxruntime-node') as typeof OrtTypes;
+    } catch (err) {
+      throw new Error(`the ort backend needs onnxruntime-node, which could not be loaded: ${(err as Error).message.split('\n')[0]}`);
+    }
+    const threads = opts.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`ort backend: threads must be a positive integer, got ${threads}`);
+    return new OrtBackend(ort, threads, opts.spinning ?? false);
+  }
+
+  // ---------------------------------------------------------------------------------------------- memory
+
+  zeros(shape: readonly number[]): BTensor {
+    return new OrtTensor(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)));
+  }
+  upload(data: ArrayLike<number>, shape: readonly number[]): BTensor {
+    const t = this.zeros(shape);
+    this.write(t, data);
+    return t;
+  }
+  write(t: BTensor, data: ArrayLike<number>): void {
+    const o = f32(t);
+    if (data.length !== o.length) throw new Error(`ort: writing ${data.length} values into ${o.length} [${t.shape.join(', ')}]`);
+    o.set(data);
+  }
+  async read(t: BTensor): Promise<Float32Array> {
+    return f32(t).slice();
+  }
+  async flush(): Promise<void> {}
+  async destroy(): Promise<void> {
+    const all = await Promise.all(this.sessions.values());
+    this.sessions.clear();
+    await Promise.all(all.map((s) => s.release()));
+  }
+
+  // ---------------------------------------------------------------------------------------------- running graphs
+
+  private session(key: string, build: () => OnnxGraph): Promise<OrtTypes.InferenceSession> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = this.ort.InferenceSession.create(build().toBytes(), {
+        executionProviders: ['cpu'],
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        logSeverityLevel: 3,
+        extra: { session: { intra_op: { allow_spinning: this.spinning ? '1' : '0' } } },
+      });
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Runs the graph `key` (built on first use); outputs go straight into their tensors. */
+  private async run(key: string, build: () => OnnxGraph, feeds: Feeds, fetches: Fetches): Promise<void> {
+    const session = await this.session(key, build);
+    const T = this.ort.Tensor;
+    const inputs: Record<string, OrtTypes.Tensor> = {};
+    const ins = new Set<Float32Array>();
+    for (const [name, [data, dims]] of Object.entries(feeds)) {
+      inputs[name] = new T('float32', data, dims);
+      ins.add(data);
+    }
+    const outputs: Record<string, OrtTypes.Tensor> = {};
+    const copies: [Float32Array, Float32Array][] = [];
+    for (const [name, [t, dims]] of Object.entries(fetches)) {
+      let data = f32(t);
+      if (ins.has(data)) {
+        // the output is also an input: write elsewhere, copy back after the run
+        const tmp = this.scratchFor(data.length, copies.length);
+        copies.push([data, tmp]);
+        data = tmp;
+      }
+      outputs[name] = new T('float32', data, dims);
+    }
+    this.runs++;
+    await session.run(inputs, outputs);
+    for (const [dst, src] of copies) dst.set(src);
+  }
+
+  /** Scratch arrays by size (slot i: a second output of the same size in one run gets its own). */
+  private scratchFor(n: number, slot: number): Float32Array {
+    const key = n * 8 + slot;
+    let s = this.scratch.get(key);
+    if (!s) this.scratch.set(key, (s = new Float32Array(n)));
+    return s;
+  }
+
+  // ---------------------------------------------------------------------------------------------- matmul
+
+  matmul(a: BTensor, b: BTensor, c: BTensor, dims: MatmulDims, o: MatmulOpts = {}): Promise<void> {
+    const { batch, M, N, K } = dims;
+    checkSize('matmul', 'a', a, batch * M * K);
+    checkSize('matmul', 'b', b, (o.broadcastB ? 1 : batch) * K * N);
+    checkSize('matmul', 'c', c, batch * M * N);
+    if (o.bias) checkSize('matmul', 'bias', o.bias, N);
+    if (o.pre) checkSize('matmul', 'pre', o.pre, batch * M * N);
+    const [ta, tb, bb, acc] = [!!o.transA, !!o.transB, !!o.broadcastB, !!o.accumulate];
+    const flat = batch === 1 || (bb && !ta); // one 2-D Gemm over batch * M rows
+    const key = `matmul:${+flat}${+ta}${+tb}${+bb}${+!!o.bias}${+!!o.gelu}${+!!o.pre}${+acc}`;
+    const R = batch * M;
+    const aDims = flat ? (ta ? [K, R] : [R, K]) : ta ? [batch, K, M] : [batch, M, K];
+    const bDims = bb || flat ? (tb ? [N, K] : [K, N]) : tb ? [batch, N, K] : [batch, K, N];
+    const cDims = flat ? [R, N] : [batch, M, N];
+    const feeds: Feeds = { a: [f32(a), aDims], b: [f32(b), bDims] };
+    if (o.bias) feeds.bias = [f32(o.bias), [N]];
+    if (acc) feeds.c = [f32(c), cDims];
+    const fetches: Fetches = { out: [c, cDims] };
+    if (o.pre) fetches.pre = [o.pre, cDims];
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const sym = (flat ? ['R', 'K'] : ['Z', 'M', 'K']) as Dim[];
+      const A = g.input('a', ta ? (flat ? ['K', 'R'] : ['Z', 'K', 'M']) : sym);
+      const B = g.input('b', bb || flat ? (tb ? ['N', 'K'] : ['K', 'N']) : tb ? ['Z', 'N', 'K'] : ['Z', 'K', 'N']);
+      const bias = o.bias ? g.input('bias', ['N']) : '';
+      const cd: Dim[] = flat ? ['R', 'N'] : ['Z', 'M', 'N'];
+      let y: string;
+      if (flat) {
+        y = g.op('Gemm', bias ? [A, B, bias] : [A, B], { transA: +ta, transB: +tb });
+      } else {
+        const A2 = ta ? g.op('Transpose', [A], { perm: [0, 2, 1] }) : A;
+        const B2 = tb ? g.op('Transpose', [B], { perm: bb ? [1, 0] : [0, 2, 1] }) : B;
+        y = g.op('MatMul', [A2, B2]);
+        if (bias) y = g.op('Add', [y, bias]);
+      }
+      let out = o.gelu ? g.op('Gelu', [y], { approximate: 'tanh' }) : y;
+      if (acc) out = g.op('Add', [g.input('c', cd), out]);
+      g.output('out', out, cd);
+      if (o.pre) g.output('pre', y, cd);
+      return g;
+    }, feeds, fetches);
+  }
+
+  matmulBackward(
+    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts = {},
+  ): Promise<void> {
+    const { batch, M, N, K } = dims;
+    checkSize('matmulBackward', 'dc', t.dc, batch * M * N);
+    checkSize('matmulBackward', 'a', t.a, batch * M * K);
+    checkSize('matmulBackward', 'b', t.b, (o.broadcastB ? 1 : batch) * K * N);
+    if (t.dA) checkSize('matmulBackward', 'dA', t.dA, batch * M * K);
+    if (t.dB) checkSize('matmulBackward', 'dB', t.dB, (o.broadcastB ? 1 : batch) * K * N);
+    if (t.dBias) checkSize('matmulBackward', 'dBias', t.dBias, N);
+    if (!t.dA && !t.dB && !t.dBias) return Promise.resolve();
+    const [ta, tb, bb] = [!!o.transA, !!o.transB, !!o.broadcastB];
+    const accB = !!o.accumulate;
+    const accA = !!o.accumulateA;
+    const flat = batch === 1 || (bb && !ta);
+    const key = `matmulBackward:${+flat}${+ta}${+tb}${+bb}${+!!t.dA}${+!!t.dB}${+!!t.dBias}${+accA}${+accB}`;
+    const R = batch * M;
+    const aDims = flat ? (ta ? [K, R] : [R, K]) : ta ? [batch, K, M] : [batch, M, K];
+    const bDims = bb || flat ? (tb ? [N, K] : [K, N]) : tb ? [batch, N, K] : [batch, K, N];
+    const cDims = flat ? [R, N] : [batch, M, N];
+    const feeds: Feeds = { dc: [f32(t.dc), cDims], a: [f32(t.a), aDims], b: [f32(t.b), bDims] };
+    const fetches: Fetches = {};
+    if (t.dA) fetches.dA = [t.dA, aDims];
+    if (t.dB) fetches.dB = [t.dB, bDims];
+    if (t.dBias) fetches.dBias = [t.dBias, [N]];
+    if (accA && t.dA) feeds.dA0 = [f32(t.dA), aDims];
+    if (accB && t.dB) feeds.dB0 = [f32(t.dB), bDims];
+    if (accB && t.dBias) feeds.dBias0 = [f32(t.dBias), [N]];
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const aSym: Dim[] = flat ? (ta ? ['K', 'R'] : ['R', 'K']) : ta ? ['Z', 'K', 'M'] : ['Z', 'M', 'K'];
+      const bSym: Dim[] = bb || flat ? (tb ? ['N', 'K'] : ['K', 'N']) : tb ? ['Z', 'N', 'K'] : ['Z', 'K', 'N'];
+      const cSym: Dim[] = flat ? ['R', 'N'] : ['Z', 'M', 'N'];
+      const dc = g.input('dc', cSym);
+      const a = g.input('a', aSym);
+      const b = g.input('b', bSym);
+      const acc = (v: string, name: string, on: boolean, d: Dim[]) => (on ? g.op('Add', [g.input(name, d), v]) : v);
+      if (flat) {
+        if (t.dA) {
+          // dA = dc @ op(b)^T, or its transpose op(b) @ dc^T when a is stored transposed
+          const dA = ta ? g.op('Gemm', [b, dc], { transA: +tb, transB: 1 }) : g.op('Gemm', [dc, b], { transA: 0, transB: tb ? 0 : 1 });
+          g.output('dA', acc(dA, 'dA0', accA, aSym), aSym);
+        }
+        if (t.dB) {
+          // dB = op(a)^T @ dc, or its transpose dc^T @ op(a)
+          const dB = tb ? g.op('Gemm', [dc, a], { transA: 1, transB: +ta }) : g.op('Gemm', [a, dc], { transA: ta ? 0 : 1, transB: 0 });
+          g.output('dB', acc(dB, 'dB0', accB, bSym), bSym);
+        }
+      } else {
+        const T3 = (x: string) => g.op('Transpose', [x], { perm: [0, 2, 1] });
+        const A2 = ta ? T3(a) : a; // [Z, M, K]
+        const B2 = tb ? g.op('Transpose', [b], { perm: bb ? [1, 0] : [0, 2, 1] }) : b; // [(Z,) K, N]
+        if (t.dA) {
+          const dA2 = g.op('MatMul', [dc, g.op('Transpose', [B2], { perm: bb ? [1, 0] : [0, 2, 1] })]); // [Z, M, K]
+          g.output('dA', acc(ta ? T3(dA2) : dA2, 'dA0', accA, aSym), aSym);
+        }
+        if (t.dB) {
+          let dB2 = g.op('MatMul', [T3(A2), dc]); // [Z, K, N]
+          if (bb) dB2 = g.op('ReduceSum', [dB2, g.i64([0])], { keepdims: 0 }); // [K, N]
+          const dB = tb ? g.op('Transpose', [dB2], { perm: bb ? [1, 0] : [0, 2, 1] }) : dB2;
+          g.output('dB', acc(dB, 'dB0', accB, bSym), bSym);
+        }
+      }
+      if (t.dBias) {
+        const db = g.op('ReduceSum', [dc, g.i64(flat ? [0] : [0, 1])], { keepdims: 0 });
+        g.output('dBias', acc(db, 'dBias0', accB, ['N']), ['N']);
+      }
+      return g;
+    }, feeds, fetches);
+  }
+
+  geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
+    const n = x.size;
+    checkSize('geluBackward', 'dy', dy, n);
+    checkSize('geluBackward', 'dx', dx, n);
+    const key = `geluBackward:${+accumulate}`;
+    const feeds: Feeds = { x: [f32(x), [n]], dy: [f32(dy), [n]] };
+    if (accumulate) feeds.dx0 = [f32(dx), [n]];
+    return this.run(key, () => {
+      // dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3a x^2)), t = tanh(c (x + a x^3)), c = sqrt(2/pi), a = 0.044715
+      const g = new OnnxGraph(key);
+      const X = g.input('x', ['n']);
+      const DY = g.input('dy', ['n']);
+      const a = 0.044715;
+      const x2 = g.op('Mul', [X, X]);
+      const t = g.op('Tanh', [g.op('Mul', [X, g.op('Add', [g.op('Mul', [x2, g.f(a * SQRT_2_OVER_PI)]), g.f(SQRT_2_OVER_PI)])])]);
+      const half = g.op('Mul', [g.op('Add', [t, g.f(1)]), g.f(0.5)]);
+      const sech2 = g.op('Sub', [g.f(1), g.op('Mul', [t, t])]);
+      const du = g.op('Add', [g.op('Mul', [x2, g.f(0.5 * SQRT_2_OVER_PI * 3 * a)]), g.f(0.5 * SQRT_2_OVER_PI)]);
+      let out = g.op('Mul', [DY, g.op('Add', [half, g.op('Mul', [g.op('Mul', [X, sech2]), du])])]);
+      if (accumulate) out = g.op('Add', [g.input('dx0', ['n']), out]);
+      g.output('dx', out, ['n']);
+      return g;
+    }, feeds, { dx: [dx, [n]] });
+  }
+
+  // ---------------------------------------------------------------------------------------------- attention
+
+  /** [B, T, C] -> [B, H, T, D] (or [B, H, D, T] with kT) inside a graph. */
+  private static heads(g: OnnxGraph, x: string, H: number, D: number, kT = false): string {
+    return g.op('Transpose', [g.op('Reshape', [x, g.i64([0, 0, H, D])])], { perm: kT ? [0, 2, 3, 1] : [0, 2, 1, 3] });
+  }
+  /** [B, H, T, D] -> [B, T, C]. */
+  private static merge(g: OnnxGraph, x: string): string {
+    return g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), g.i64([0, 0, -1])]);
+  }
+  /** Scaled scores [B, H, Tq, Tk], masked keys set to -1e30; and the keep mask [B, 1, 1, Tk] (1 / 0) when masked. */
+  private static scores(g: OnnxGraph, q: string, k: string, H: number, D: number, masked: boolean): { s: string; keep?: string } {
+    let s = g.op('Mul', [g.op('MatMul', [OrtBackend.heads(g, q, H, D), OrtBackend.heads(g, k, H, D, true)]), g.f(1 / Math.sqrt(D))]);
+    if (!masked) return { s };
+    const m4 = g.op('Unsqueeze', [g.input('mask', ['B', 'Tk']), g.i64([1, 2])]); // [B, 1, 1, Tk]
+    const keepB = g.op('Not', [g.op('Equal', [m4, g.f(0)])]);
+    s = g.op('Where', [keepB, s, g.f(MASKED)]);
+    return { s, keep: g.op('Cast', [keepB], { to: 1 }) };
+  }
+
+  private attDims(op: string, q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, heads: number) {
+    if (q.shape.length !== 3 || k.shape.length !== 3) throw new Error(`ort ${op}: q and k must be [B, T, C], got [${q.shape.join(', ')}] and [${k.shape.join(', ')}]`);
+    const [B, Tq, C] = q.shape as [number, number, number];
+    const Tk = k.shape[1]!;
+    checkSize(op, 'k', k, B * Tk * C);
+    checkSize(op, 'v', v, B * Tk * C);
+    if (mask) checkSize(op, 'mask', mask, B * Tk);
+    if (C % heads !== 0) throw new Error(`ort ${op}: width ${C} is not divisible by ${heads} heads`);
+    return { B, Tq, Tk, C, H: heads, D: C / heads };
+  }
+
+  attention(q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, heads: number): Promise<void> {
+    const { B, Tq, Tk, C, H, D } = this.attDims('attention', q, k, v, mask, heads);
+    checkSize('attention', 'out', out, B * Tq * C);
+    checkSize('attention', 'lse', lse, B * H * Tq);
+    const key = `attention:${H}:${D}:${+!!mask}`;
+    const feeds: Feeds = { q: [f32(q), [B, Tq, C]], k: [f32(k), [B, Tk, C]], v: [f32(v), [B, Tk, C]] };
+    if (mask) feeds.mask = [f32(mask), [B, Tk]];
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const Q = g.input('q', ['B', 'Tq', C]);
+      const K = g.input('k', ['B', 'Tk', C]);
+      const V = g.input('v', ['B', 'Tk', C]);
+      const { s, keep } = OrtBackend.scores(g, Q, K, H, D, !!mask);
+      const mx = g.op('ReduceMax', [s, g.i64([-1])], { keepdims: 1 }); // [B, H, Tq, 1]
+      let e = g.op('Exp', [g.op('Sub', [s, mx])]);
+      if (keep) e = g.op('Mul', [e, keep]); // a fully masked row sums to 0
+      const l = g.op('ReduceSum', [e, g.i64([-1])], { keepdims: 1 });
+      const p = g.op('Div', [e, g.op('Max', [l, g.f(1e-30)])]); // 0 on fully masked rows
+      g.output('out', OrtBackend.merge(g, g.op('MatMul', [p, OrtBackend.heads(g, V, H, D)])), ['B', 'Tq', C]);
+      // lse = max + log(sum); log(0) = -inf on fully masked rows becomes -1e30, as the kernels write
+      const lse4 = g.op('Max', [g.op('Add', [mx, g.op('Log', [l])]), g.f(MASKED)]);
+      g.output('lse', g.op('Squeeze', [lse4, g.i64([-1])]), ['B', H, 'Tq']);
+      return g;
+    }, feeds, { out: [out, [B, Tq, C]], lse: [lse, [B, H, Tq]] });
+  }
+
+  attentionBackward(
+    q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, dout: BTensor,
+    dq: BTensor, dk: BTensor, dv: BTensor, heads: number,
+  ): Promise<void> {
+    const { B, Tq, Tk, C, H, D } = this.attDims('attentionBackward', q, k, v, mask, heads);
+    for (const [n, t] of [['out', out], ['dout', dout], ['dq', dq]] as const) checkSize('attentionBackward', n, t, B * Tq * C);
+    for (const [n, t] of [['dk', dk], ['dv', dv]] as const) checkSize('attentionBackward', n, t, B * Tk * C);
+    checkSize('attentionBackward', 'lse', lse, B * H * Tq);
+    const key = `attentionBackward:${H}:${D}:${+!!mask}`;
+    const qd = [B, Tq, C];
+    const kd = [B, Tk, C];
+    const feeds: Feeds = {
+      q: [f32(q), qd], k: [f32(k), kd], v: [f32(v), kd], out: [f32(out), qd], lse: [f32(lse), [B, H, Tq]], dout: [f32(dout), qd],
+    };
+    if (mask) feeds.mask = [f32(mask), [B, Tk]];
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const Q = g.input('q', ['B', 'Tq', C]);
+      const K = g.input('k', ['B', 'Tk', C]);
+      const V = g.input('v', ['B', 'Tk', C]);
+      const O = g.input('out', ['B', 'Tq', C]);
+      const L = g.input('lse', ['B', H, 'Tq']);
+      const dO = g.input('dout', ['B', 'Tq', C]);
+      const { s, keep } = OrtBackend.scores(g, Q, K, H, D, !!mask);
+      let p = g.op('Exp', [g.op('Sub', [s, g.op('Unsqueeze', [L, g.i64([-1])])])]); // [B, H, Tq, Tk]
+      if (keep) p = g.op('Mul', [p, keep]); // masked keys and fully masked rows: 0
+      const dOh = OrtBackend.heads(g, dO, H, D); // [B, H, Tq, D]
+      const T4 = (x: string) => g.op('Transpose', [x], { perm: [0, 1, 3, 2] });
+      const dv4 = g.op('MatMul', [T4(p), dOh]); // [B, H, Tk, D]
+      const dp = g.op('MatMul', [dOh, OrtBackend.heads(g, V, H, D, true)]); // [B, H, Tq, Tk]
+      const drow = g.op('ReduceSum', [g.op('Mul', [dOh, OrtBackend.heads(g, O, H, D)]), g.i64([-1])], { keepdims: 1 }); // [B, H, Tq, 1]
+      const ds = g.op('Mul', [g.op('Mul', [p, g.op('Sub', [dp, drow])]), g.f(1 / Math.sqrt(D))]); // scale folded in
+      const dq4 = g.op('MatMul', [ds, OrtBackend.heads(g, K, H, D)]); // [B, H, Tq, D]
+      const dk4 = g.op('MatMul', [T4(ds), OrtBackend.heads(g, Q, H, D)]); // [B, H, Tk, D]
+      g.output('dq', OrtBackend.merge(g, dq4), ['B', 'Tq', C]);
+      g.output('dk', OrtBackend.merge(g, dk4), ['B', 'Tk', C]);
+      g.output('dv', OrtBackend.merge(g, dv4), ['B', 'Tk', C]);
+      return g;
+    }, feeds, { dq: [dq, qd], dk: [dk, kd], dv: [dv, kd] });
+  }
+
+  // ---------------------------------------------------------------------------------------------- layer norm
+
+  layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void> {
+    const C = gamma.size;
+    const R = x.size / C;
+    if (!Number.isInteger(R)) throw new Error(`ort layerNorm: x has ${x.size} elements, not a multiple of C=${C}`);
+    checkSize('layerNorm', 'beta', beta, C);
+    checkSize('layerNorm', 'y', y, R * C);
+    checkSize('layerNorm', 'mean', mean, R);
+    checkSize('layerNorm', 'rstd', rstd, R);
+    const key = 'layerNorm';
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const [Y, Mn, Rs] = g.opN('LayerNormalization', [g.input('x', ['R', 'C']), g.input('gamma', ['C']), g.input('beta', ['C'])], 3, { axis: -1, epsilon: 1e-5 });
+      g.output('y', Y!, ['R', 'C']);
+      g.output('mean', Mn!, ['R', 1]);
+      g.output('rstd', Rs!, ['R', 1]);
+      return g;
+    }, { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], beta: [f32(beta), [C]] }, { y: [y, [R, C]], mean: [mean, [R, 1]], rstd: [rstd, [R, 1]] });
+  }
+
+  layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void> {
+    const C = gamma.size;
+    const R = x.size / C;
+    checkSize('layerNormBackward', 'dy', dy, R * C);
+    checkSize('layerNormBackward', 'dx', dx, R * C);
+    checkSize('layerNormBackward', 'mean', mean, R);
+    checkSize('layerNormBackward', 'rstd', rstd, R);
+    checkSize('layerNormBackward', 'dgamma', dgamma, C);
+    checkSize('layerNormBackward', 'dbeta', dbeta, C);
+    const key = 'layerNormBackward';
+    return this.run(key, () => {
+      // xhat = (x - mean) rstd, g = dy gamma: dx = rstd (g - mean(g) - xhat mean(g xhat)); dgamma = sum dy xhat; dbeta = sum dy
+      const g = new OnnxGraph(key);
+      const X = g.input('x', ['R', 'C']);
+      const Gm = g.input('gamma', ['C']);
+      const Mn = g.input('mean', ['R', 1]);
+      const Rs = g.input('rstd', ['R', 1]);
+      const DY = g.input('dy', ['R', 'C']);
+      const axC = g.i64([-1]);
+      const xhat = g.op('Mul', [g.op('Sub', [X, Mn]), Rs]);
+      const gg = g.op('Mul', [DY, Gm]);
+      const m1 = g.op('ReduceMean', [gg, axC], { keepdims: 1 });
+      const m2 = g.op('ReduceMean', [g.op('Mul', [gg, xhat]), axC], { keepdims: 1 });
+      g.output('dx', g.op('Mul', [g.op('Sub', [g.op('Sub', [gg, m1]), g.op('Mul', [xhat, m2])]), Rs]), ['R', 'C']);
+      const axR = g.i64([0]);
+      g.output('dgamma', g.op('ReduceSum', [g.op('Mul', [DY, xhat]), axR], { keepdims: 0 }), ['C']);
+      g.output('dbeta', g.op('ReduceSum', [DY, axR], { keepdims: 0 }), ['C']);
+      return g;
+    }, {
+      x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], mean: [f32(mean), [R, 1]], rstd: [f32(rstd), [R, 1]], dy: [f32(dy), [R, C]],
+    }, { dx: [dx, [R, C]], dgamma: [dgamma, [C]], dbeta: [dbeta, [C]] });
+  }
+
+  // ---------------------------------------------------------------------------------------------- elementwise
+
+  add(a: BTensor, b: BTensor, out: BTensor, alpha = 1): Promise<void> {
+    const n = a.size;
+    checkSize('add', 'b', b, n);
+    checkSize('add', 'out', out, n);
+    return this.axpby('add', a, b, out, alpha);
+  }
+  axpy(x: BTensor, y: BTensor, alpha = 1): Promise<void> {
+    checkSize('axpy', 'y', y, x.size);
+    return this.axpby('axpy', y, x, y, alpha);
+  }
+  /** out = a + alpha b. */
+  private axpby(op: string, a: BTensor, b: BTensor, out: BTensor, alpha: number): Promise<void> {
+    const n = a.size;
+    const key = `axpby:${+(alpha === 1)}`;
+    const feeds: Feeds = { a: [f32(a), [n]], b: [f32(b), [n]] };
+    if (alpha !== 1) feeds.alpha = [Float32Array.of(alpha), [1]];
+    return this.run(key, () => {
+      const g = new OnnxGraph(`${op} ${key}`);
+      const A = g.input('a', ['n']);
+      const B = g.input('b', ['n']);
+      g.output('out', g.op('Add', [A, alpha === 1 ? B : g.op('Mul', [B, g.input('alpha', [1])])]), ['n']);
+      return g;
+    }, feeds, { out: [out, [n]] });
+  }
+
+  async dropout(x: BTensor, y: BTensor, o: DropoutOpts): Promise<void> {
+    return this.js.dropout(x, y, o);
+  }
+  async dropoutBackward(dy: BTensor, dx: BTensor, o: DropoutOpts): Promise<void> {
+    return this.js.dropoutBackward(dy, dx, o);
+  }
+
+  /** w [B, T] = mask / max(sum_t mask, 1), in a graph. */
+  private static poolWeights(g: OnnxGraph): string {
+    const m = g.input('mask', ['B', 'T']);
+    return g.op('Div', [m, g.op('Max', [g.op('ReduceSum', [m, g.i64([1])], { keepdims: 1 }), g.f(1)])]);
+  }
+
+  meanPool(x: BTensor, mask: BTensor, y: BTensor): Promise<void> {
+    const [B, T, C] = x.shape as [number, number, number];
+    checkSize('meanPool', 'mask', mask, B * T);
+    checkSize('meanPool', 'y', y, B * C);
+    const key = 'meanPool';
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const X = g.input('x', ['B', 'T', 'C']);
+      const w = g.op('Unsqueeze', [OrtBackend.poolWeights(g), g.i64([1])]); // [B, 1, T]
+      g.output('y', g.op('Squeeze', [g.op('MatMul', [w, X]), g.i64([1])]), ['B', 'C']); // [B, C]
+      return g;
+    }, { x: [f32(x), [B, T, C]], mask: [f32(mask), [B, T]] }, { y: [y, [B, C]] });
+  }
+
+  meanPoolBackward(mask: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
+    const [B, T, C] = dx.shape as [number, number, number];
+    checkSize('meanPoolBackward', 'mask', mask, B * T);
+    checkSize('meanPoolBackward', 'dy', dy, B * C);
+    const key = `meanPoolBackward:${+accumulate}`;
+    const feeds: Feeds = { mask: [f32(mask), [B, T]], dy: [f32(dy), [B, C]] };
+    if (accumulate) feeds.dx0 = [f32(dx), [B, T, C]];
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const w = g.op('Unsqueeze', [OrtBackend.poolWeights(g), g.i64([2])]); // [B, T, 1]
+      const dY = g.op('Unsqueeze', [g.input('dy', ['B', 'C']), g.i64([1])]); // [B, 1, C]
+      let out = g.op('Mul', [w, dY]);
+      if (accumulate) out = g.op('Add', [g.input('dx0', ['B', 'T', 'C']), out]);
+      g.output('dx', out, ['B', 'T', 'C']);
+      return g;
+    }, feeds, { dx: [dx, [B, T, C]] });
+  }
+
+  concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
+    return this.js.concatTime(a, b, out, B, T1, T2, C);
+  }
+  splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
+    return this.js.splitTime(dout, da, db, B, T1, T2, C, accumulate);
+  }
+  gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
+    return this.js.gate(s, x, y, out);
+  }
+  gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
+    return this.js.gateBackward(s, x, y, dout, ds, dx, dy);
+  }
+  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void> {
+    return this.js.crossEntropy(logits, labels, weights, loss, dlogits, losses);
+  }
+
+  // ---------------------------------------------------------------------------------------------- optimizer
+
+  gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void> {
+    checkSize('gradNorm', 'out', out, 1);
+    const n = tensors.length;
+    const key = `gradNorm:${n}`;
+    const feeds: Feeds = {};
+    tensors.forEach((t, i) => (feeds[`g${i}`] = [f32(t), [t.size]]));
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const sums = tensors.map((_, i) => g.op('ReduceSumSquare', [g.input(`g${i}`, [`n${i}`])], { keepdims: 1 })); // [1] each
+      g.output('norm', g.op('Sqrt', [n === 1 ? sums[0]! : g.op('Sum', sums)]), [1]);
+      return g;
+    }, feeds, { norm: [out, [1]] });
+  }
+
+  adamw(p: BTensor, gr: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void> {
+    const n = p.size;
+    checkSize('adamw', 'grad', gr, n);
+    checkSize('adamw', 'm', m, n);
+    checkSize('adamw', 'v', v, n);
+    const clip = !!o.clip && o.clip.maxNorm > 0;
+    const bc1 = 1 - o.beta1 ** o.step;
+    const bc2 = 1 - o.beta2 ** o.step;
+    // scalars: beta1, 1 - beta1, beta2, 1 - beta2, 1 - lr wd, lr / bc1, 1 / sqrt(bc2), eps, maxNorm
+    const k = Float32Array.of(o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, 1 - o.lr * o.weightDecay, o.lr / bc1, 1 / Math.sqrt(bc2), o.eps, clip ? o.clip!.maxNorm : 0);
+    const key = `adamw:${+clip}`;
+    const feeds: Feeds = { p: [f32(p), [n]], g: [f32(gr), [n]], m: [f32(m), [n]], v: [f32(v), [n]], k: [k, [9]] };
+    if (clip) feeds.norm = [f32(o.clip!.norm), [1]];
+    return this.run(key, () => {
+      const g = new OnnxGraph(key);
+      const [P, G, Mo, Vo] = ['p', 'g', 'm', 'v'].map((x) => g.input(x, ['n'])) as [string, string, string, string];
+      const K = g.input('k', [9]);
+      const kk = g.opN('Split', [K], 9, { axis: 0, num_outputs: 9 }); // nine [1] scalars
+      const [b1, ib1, b2, ib2, decay, step, rbc2, eps, maxNorm] = kk as [string, string, string, string, string, string, string, string, string];
+      let gi = G;
+      if (clip) {
+        // clip_grad_norm_: scale by min(1, maxNorm / (norm + 1e-6))
+        const s = g.op('Min', [g.f(1), g.op('Div', [maxNorm, g.op('Add', [g.input('norm', [1]), g.f(1e-6)])])]);
+        gi = g.op('Mul', [G, s]);
+      }
+      const m2 = g.op('Add', [g.op('Mul', [Mo, b1]), g.op('Mul', [gi, ib1])]);
+      const v2 = g.op('Add', [g.op('Mul', [Vo, b2]), g.op('Mul', [g.op('Mul', [gi, gi]), ib2])]);
+      const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v2]), rbc2]), eps]);
+      const p2 = g.op('Sub', [g.op('Mul', [P, decay]), g.op('Div', [g.op('Mul', [m2, step]), denom])]);
+      g.output('p2', p2, ['n']);
+      g.output('m2', m2, ['n']);
+      g.output('v2', v2, ['n']);
+      return g;
+    }, feeds, { p2: [p, [n]], m2: [m, [n]], v2: [v, [n]] });
+  }
+}
+
+export function ortVersion(): string {
+  try {
+    return (require('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+/** The fast CPU backend (onnxruntime-node's CPU execution provider). */
+export function createOrtBackend(opts: OrtBackendOptions = {}): OrtBackend {
+  return OrtBackend.create(opts);
+}

@@ -1,0 +1,132 @@
+// ONNX graphs built in code: a tiny builder over onnx-proto, so a backend op (or a benchmark's one-node model)
+// reads as the few lines of ONNX it is. Float32 tensors only at the graph boundary; dims are numbers (static) or
+// names (symbolic, e.g. 'M'), so one session serves every shape of an op.
+//
+//   const g = new OnnxGraph('axpy');
+//   const y = g.input('y', ['n']), x = g.input('x', ['n']), alpha = g.input('alpha', [1]);
+//   g.output('out', g.op('Add', [y, g.op('Mul', [x, alpha])]), ['n']);
+//   const bytes = g.toBytes();
+
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export type Dim = number | string;
+export type AttrValue = number | number[] | string;
+
+interface Node {
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  attributes: Record<string, AttrValue>;
+}
+
+interface Initializer {
+  name: string;
+  dims: number[];
+  int64?: number[];
+  float?: number[];
+}
+
+/** Opset of the default domain: 20 for Gelu's tanh form. */
+export const OPSET = 20;
+
+export class OnnxGraph {
+  private nodes: Node[] = [];
+  private inputs: [string, Dim[]][] = [];
+  private outputs: [string, Dim[]][] = [];
+  private inits: Initializer[] = [];
+  private counter = 0;
+
+  constructor(readonly name: string) {}
+
+  /** A float32 graph input. */
+  input(name: string, dims: Dim[]): string {
+    this.inputs.push([name, dims]);
+    return name;
+  }
+
+  /** A float constant (a scalar when given a number: broadcasts against anything). */
+  f(value: number | number[], dims?: number[]): string {
+    const v = Array.isArray(value) ? value : [value];
+    const name = `c${this.counter++}`;
+    this.inits.push({ name, dims: dims ?? (Array.isArray(value) ? [v.length] : []), float: v });
+    return name;
+  }
+
+  /** An int64 constant vector (shapes, axes, perms). */
+  i64(values: number[]): string {
+    const name = `c${this.counter++}`;
+    this.inits.push({ name, dims: [values.length], int64: values });
+    return name;
+  }
+
+  /** One node; returns its output name (or names, with `outputs` > 1). Empty input names are optional inputs left out. */
+  op(opType: string, inputs: string[], attributes: Record<string, AttrValue> = {}, domain = ''): string {
+    return this.opN(opType, inputs, 1, attributes, domain)[0]!;
+  }
+
+  opN(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttrValue> = {}, domain = ''): string[] {
+    const outs = Array.from({ length: outputs }, () => `t${this.counter++}`);
+    this.nodes.push({ opType, domain, inputs, outputs: outs, attributes });
+    return outs;
+  }
+
+  /** Marks `value` (a node's output) as the graph output `name`. A graph input is passed through an Identity. */
+  output(name: string, value: string, dims: Dim[]): void {
+    const producer = this.nodes.find((n) => n.outputs.includes(value));
+    if (!producer || this.outputs.some(([o]) => o === value)) {
+      this.nodes.push({ opType: 'Identity', domain: '', inputs: [value], outputs: [name], attributes: {} });
+    } else {
+      producer.outputs = producer.outputs.map((o) => (o === value ? name : o));
+      for (const n of this.nodes) n.inputs = n.inputs.map((i) => (i === value ? name : i));
+    }
+    this.outputs.push([name, dims]);
+  }
+
+  toBytes(): Uint8Array {
+    const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
+    const FLOAT = onnx.TensorProto.DataType.FLOAT;
+    const A = onnx.AttributeProto.AttributeType;
+    const valueInfo = ([name, dims]: [string, Dim[]]) => ({
+      name,
+      type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+    });
+    const attribute = (name: string, v: AttrValue) =>
+      typeof v === 'string'
+        ? { name, type: A.STRING, s: new TextEncoder().encode(v) }
+        : Array.isArray(v)
+          ? { name, type: A.INTS, ints: v }
+          : Number.isInteger(v) && !name.match(/^(alpha|beta|epsilon)$/)
+            ? { name, type: A.INT, i: v }
+            : { name, type: A.FLOAT, f: v };
+    const model = onnx.ModelProto.create({
+      irVersion: 9,
+      producerName: 'emofuse',
+      opsetImport: [
+        { domain: '', version: OPSET },
+        { domain: 'com.microsoft', version: 1 },
+      ],
+      graph: {
+        name: this.name,
+        node: this.nodes.map((n, i) => ({
+          name: `n${i}`,
+          opType: n.opType,
+          domain: n.domain,
+          input: n.inputs,
+          output: n.outputs,
+          attribute: Object.entries(n.attributes).map(([k, v]) => attribute(k, v)),
+        })),
+        initializer: this.inits.map((t) =>
+          t.int64
+            ? { name: t.name, dims: t.dims, dataType: onnx.TensorProto.DataType.INT64, int64Data: t.int64 }
+            : { name: t.name, dims: t.dims, dataType: FLOAT, floatData: t.float ?? [] },
+        ),
+        input: this.inputs.map(valueInfo),
+        output: this.outputs.map(valueInfo),
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}

@@ -1,0 +1,235 @@
+// The ort backend (onnxruntime-node CPU, packages/model/src/fusion/backend-ort.ts) against the float64 references:
+// its ops one line each (including the layouts and cases the fusion model does not use), then the whole model
+// trained a few steps beside the cpu backend with backends.test.ts's rule, then an exact resume.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { randomF32, ref } from '@emofuse/kernels';
+import { CpuBackend, FUSION_VARIANTS, FusionModel, OrtBackend, type AdamwSettings, type BTensor } from '@emofuse/model';
+import { tinyConfig, tinyInputs } from './helpers.ts';
+
+// backends.test.ts's rule (see its header for why these numbers)
+const STEPS = 3;
+const LR = 1e-3;
+const LOSS_RTOL = 1e-4;
+const PARAM_ATOL = STEPS * LR;
+const MEAN_ATOL = 1e-5;
+const adamw: AdamwSettings = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
+
+const be = OrtBackend.create();
+afterAll(() => be.destroy());
+
+const up = (x: ArrayLike<number>, shape: number[]) => be.upload(x, shape);
+const rd = (t: BTensor) => be.read(t);
+/** max |got - want| <= atol + rtol |want|, elementwise. */
+function close(got: ArrayLike<number>, want: ArrayLike<number>, atol = 1e-5, rtol = 1e-4): void {
+  expect(got.length).toBe(want.length);
+  let worst = -1;
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i]! - want[i]!) <= atol + rtol * Math.abs(want[i]!))) worst = worst < 0 ? i : worst;
+  }
+  expect(worst, worst >= 0 ? `[${worst}]: ${got[worst]} vs ${want[worst]}` : '').toBe(-1);
+}
+const poison = (n: number) => new Float32Array(n).fill(NaN);
+
+describe('ort ops match the float64 references', () => {
+  const layouts = [
+    { batch: 1, M: 5, N: 7, K: 3 },
+    { batch: 3, M: 4, N: 6, K: 5 },
+  ];
+  for (const dims of layouts) {
+    for (const [transA, transB, broadcastB] of [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 1, 1], [1, 0, 1]]) {
+      const o = { transA: !!transA, transB: !!transB, broadcastB: !!broadcastB };
+      const tag = `batch ${dims.batch} transA ${transA} transB ${transB} broadcastB ${broadcastB}`;
+      const { batch, M, N, K } = dims;
+      const a = randomF32(batch * M * K, 1);
+      const b = randomF32((broadcastB ? 1 : batch) * K * N, 2);
+      const bias = randomF32(N, 3);
+      const c0 = randomF32(batch * M * N, 4);
+      it(`matmul + bias + gelu, accumulate, ${tag}`, async () => {
+        const r = ref.matmulForward(a, b, dims, { ...o, bias, gelu: true });
+        const c = up(c0, [batch * M * N]);
+        const pre = up(poison(batch * M * N), [batch * M * N]);
+        await be.matmul(up(a, [a.length]), up(b, [b.length]), c, dims, { ...o, bias: up(bias, [N]), gelu: true, pre, accumulate: true });
+        close(await rd(c), Array.from(r.out, (x, i) => x + c0[i]!));
+        close(await rd(pre), r.pre);
+      });
+      it(`matmulBackward, accumulate into dA only, ${tag}`, async () => {
+        const dc = randomF32(batch * M * N, 5);
+        const r = ref.matmulBackward(dc, a, b, dims, o);
+        const dA0 = randomF32(r.dA.length, 6);
+        const dA = up(dA0, [r.dA.length]);
+        const dB = up(poison(r.dB.length), [r.dB.length]);
+        const dBias = up(poison(N), [N]);
+        await be.matmulBackward({ dc: up(dc, [dc.length]), a: up(a, [a.length]), b: up(b, [b.length]), dA, dB, dBias }, dims, { ...o, accumulateA: true });
+        close(await rd(dA), Array.from(r.dA, (x, i) => x + dA0[i]!));
+        close(await rd(dB), r.dB);
+        close(await rd(dBias), r.dBias);
+      });
+    }
+  }
+
+  const [B, Tq, Tk, H, D] = [3, 5, 6, 2, 4];
+  const C = H * D;
+  const q = randomF32(B * Tq * C, 11);
+  const k = randomF32(B * Tk * C, 12);
+  const v = randomF32(B * Tk * C, 13);
+  const dout = randomF32(B * Tq * C, 14);
+  const mask = Float32Array.from({ length: B * Tk }, (_, i) => (Math.floor(i / Tk) === 1 ? 0 : i % Tk < 4 - Math.floor(i / Tk) ? 1 : 0)); // row 1 fully masked
+  for (const m of [mask, null]) {
+    it(`attention forward and backward, ${m ? 'masked (one row fully)' : 'no mask'}`, async () => {
+      const dims = { B, Tq, Tk, H, D };
+      const f = ref.crossAttentionForward(q, k, v, m, dims);
+      const g = ref.crossAttentionBackward(q, k, v, m, f.out, f.lse, dout, dims);
+      const [tq, tk, tv] = [up(q, [B, Tq, C]), up(k, [B, Tk, C]), up(v, [B, Tk, C])];
+      const tm = m && up(m, [B, Tk]);
+      const out = up(poison(B * Tq * C), [B, Tq, C]);
+      const lse = up(poison(B * H * Tq), [B, H, Tq]);
+      await be.attention(tq, tk, tv, tm, out, lse, H);
+      close(await rd(out), f.out);
+      close(await rd(lse), f.lse);
+      const [dq, dk, dv] = [up(poison(q.length), [B, Tq, C]), up(poison(k.length), [B, Tk, C]), up(poison(v.length), [B, Tk, C])];
+      await be.attentionBackward(tq, tk, tv, tm, out, lse, up(dout, [B, Tq, C]), dq, dk, dv, H);
+      close(await rd(dq), g.dq);
+      close(await rd(dk), g.dk);
+      close(await rd(dv), g.dv);
+    });
+  }
+
+  it('layer norm forward and backward', async () => {
+    const [R, Cn] = [6, 10];
+    const x = Float32Array.from(randomF32(R * Cn, 21), (z) => z + 3); // an offset mean
+    const gamma = randomF32(Cn, 22);
+    const beta = randomF32(Cn, 23);
+    const dy = randomF32(R * Cn, 24);
+    const f = ref.layerNormForward(x, gamma, beta, R, Cn);
+    const b = ref.layerNormBackward(x, gamma, f.mean, f.rstd, dy, R, Cn);
+    const [y, mean, rstd] = [up(poison(R * Cn), [R, Cn]), up(poison(R), [R]), up(poison(R), [R])];
+    const tx = up(x, [R, Cn]);
+    const tg = up(gamma, [Cn]);
+    await be.layerNorm(tx, tg, up(beta, [Cn]), y, mean, rstd);
+    close(await rd(y), f.y);
+    close(await rd(mean), f.mean);
+    close(await rd(rstd), f.rstd);
+    const [dx, dg, db] = [up(poison(R * Cn), [R, Cn]), up(poison(Cn), [Cn]), up(poison(Cn), [Cn])];
+    await be.layerNormBackward(tx, tg, mean, rstd, up(dy, [R, Cn]), dx, dg, db);
+    close(await rd(dx), b.dx);
+    close(await rd(dg), b.dgamma);
+    close(await rd(db), b.dbeta);
+  });
+
+  it('gelu backward (accumulating)', async () => {
+    const x = Float32Array.from(randomF32(50, 31), (z) => 4 * z);
+    const dy = randomF32(50, 32);
+    const dx = up(new Float32Array(50).fill(1), [50]);
+    await be.geluBackward(up(x, [50]), up(dy, [50]), dx, true);
+    close(await rd(dx), Array.from(ref.geluBackward(x, dy), (z) => z + 1));
+  });
+
+  it('add, axpy', async () => {
+    const [a, b] = [randomF32(20, 41), randomF32(20, 42)];
+    const out = up(poison(20), [20]);
+    await be.add(up(a, [20]), up(b, [20]), out, -0.5);
+    close(await rd(out), ref.addForward(a, b, -0.5));
+    const y = up(a, [20]);
+    await be.axpy(up(b, [20]), y, 2);
+    close(await rd(y), Array.from(a, (z, i) => z + 2 * b[i]!));
+  });
+
+  it('mean pool forward and backward (a row with no tokens)', async () => {
+    const [Bp, T, Cp] = [3, 4, 5];
+    const x = randomF32(Bp * T * Cp, 51);
+    const m = Float32Array.from([1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
+    const dy = randomF32(Bp * Cp, 52);
+    const y = up(poison(Bp * Cp), [Bp, Cp]);
+    await be.meanPool(up(x, [Bp, T, Cp]), up(m, [Bp, T]), y);
+    close(await rd(y), ref.meanPoolForward(x, m, Bp, T, Cp));
+    const dx = up(x, [Bp, T, Cp]);
+    await be.meanPoolBackward(up(m, [Bp, T]), up(dy, [Bp, Cp]), dx, true);
+    close(await rd(dx), Array.from(ref.meanPoolBackward(m, dy, Bp, T, Cp), (z, i) => z + x[i]!));
+  });
+
+  it('grad norm and a clipped AdamW step', async () => {
+    const gs = [randomF32(30, 61), randomF32(7, 62), randomF32(1, 63)];
+    const norm = up(poison(1), [1]);
+    await be.gradNorm(gs.map((g) => up(g, [g.length])), norm);
+    const want = ref.gradNormForward(gs);
+    close(await rd(norm), [want]);
+    const [p, m, v] = [randomF32(30, 64), randomF32(30, 65), Float32Array.from(randomF32(30, 66), Math.abs)];
+    const o = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
+    const r = ref.adamwStep(p, gs[0]!, m, v, { ...o, maxNorm: 0.5, gradNorm: want });
+    const [tp, tm, tv] = [up(p, [30]), up(m, [30]), up(v, [30])];
+    await be.adamw(tp, up(gs[0]!, [30]), tm, tv, { ...o, clip: { norm, maxNorm: 0.5 } });
+    close(await rd(tp), r.p);
+    close(await rd(tm), r.m);
+    close(await rd(tv), r.v);
+  });
+
+  it('dropout draws the references\' mask', async () => {
+    const x = randomF32(1000, 71);
+    const y = up(poison(1000), [1000]);
+    await be.dropout(up(x, [1000]), y, { p: 0.3, seed: 1234, offset: 17 });
+    expect(Array.from(await rd(y))).toEqual(Array.from(Float32Array.from(ref.dropoutForward(x, 0.3, 1234, 17))));
+  });
+});
+
+describe('ort and cpu backends train the same model to the same numbers', () => {
+  for (const fusion of FUSION_VARIANTS) {
+    it(`${fusion}: ${STEPS} steps, losses and parameters agree`, async () => {
+      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
+      const ortModel = FusionModel.create(be, config);
+      const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
+      const weights = [1, 1.5, 0.75];
+      for (let s = 0; s < STEPS; s++) {
+        const inputs = tinyInputs(config, 4, 100 + s);
+        const lo = await ortModel.readLoss(await ortModel.trainStep(inputs, weights, adamw));
+        const lc = await cpuModel.readLoss(await cpuModel.trainStep(inputs, weights, adamw));
+        expect(Number.isFinite(lo)).toBe(true);
+        expect(Math.abs(lo - lc), `step ${s}: ort loss ${lo} vs cpu ${lc}`).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(lc));
+      }
+      const so = await ortModel.readState();
+      const sc = await cpuModel.readState();
+      let worst = { name: '', i: 0, o: 0, c: 0, err: 0 };
+      let sum = 0;
+      let n = 0;
+      let moved = 0;
+      for (const p of cpuModel.params) {
+        const g = so.get(p.name)!.value;
+        const c = sc.get(p.name)!.value;
+        for (let i = 0; i < c.length; i++) {
+          const err = Math.abs(g[i]! - c[i]!);
+          if (!(err <= worst.err)) worst = { name: p.name, i, o: g[i]!, c: c[i]!, err };
+          sum += err;
+          n++;
+        }
+        moved += sc.get(p.name)!.m.reduce((a, x) => a + Math.abs(x), 0);
+      }
+      expect(worst.err, `worst ${worst.name}[${worst.i}]: ort ${worst.o} cpu ${worst.c}`).toBeLessThanOrEqual(PARAM_ATOL);
+      expect(sum / n, 'mean |ort - cpu| over all parameters').toBeLessThanOrEqual(MEAN_ATOL);
+      expect(moved).toBeGreaterThan(0); // training happened
+    });
+  }
+});
+
+describe('ort training resumes exactly', () => {
+  it('2 steps, save, load into a fresh model, 2 more steps == 4 steps straight', async () => {
+    const config = tinyConfig('cross-self', { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
+    const weights = [1, 1.5, 0.75];
+    const batch = (s: number) => tinyInputs(config, 4, 200 + s);
+    const straight = FusionModel.create(be, config);
+    const losses: number[] = [];
+    for (let s = 0; s < 4; s++) losses.push(await straight.readLoss(await straight.trainStep(batch(s), weights, adamw)));
+    const first = FusionModel.create(be, config);
+    for (let s = 0; s < 2; s++) await first.trainStep(batch(s), weights, adamw);
+    const resumed = FusionModel.create(OrtBackend.create(), config); // a fresh backend too: nothing carried over but the state
+    resumed.loadState(await first.readState(), first.step);
+    const after: number[] = [];
+    for (let s = 2; s < 4; s++) after.push(await resumed.readLoss(await resumed.trainStep(batch(s), weights, adamw)));
+    expect(after).toEqual(losses.slice(2));
+    const a = await straight.readState();
+    const b = await resumed.readState();
+    for (const [name, p] of a) {
+      expect(Array.from(b.get(name)!.value), name).toEqual(Array.from(p.value));
+      expect(Array.from(b.get(name)!.v), `${name} v`).toEqual(Array.from(p.v));
+    }
+  });
+});
