@@ -6,9 +6,8 @@ import {
   attentionUnfusedForward,
   createAttentionUnfusedWorkspace,
   destroyAttentionUnfusedWorkspace,
-  lengthMask,
-  ref,
-} from '@emofuse/kernels';
+} from '@emofuse/bench';
+import { lengthMask, ref } from '@emofuse/kernels';
 import { expectClose } from '../helpers/close.ts';
 import { openGpu } from '../helpers/gpu.ts';
 import { randomF32 } from '../helpers/rng.ts';

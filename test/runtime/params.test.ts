@@ -1,7 +1,11 @@
 // The TS packing order of every kernel's Params must match its WGSL `struct Params`, field by field.
 
 import { describe, expect, it } from 'vitest';
-import { PARAMS_SLOT_BYTES, allKernels, foldGrid, packParams, parseWgslParams, pipelineKey, type KernelDef } from '@emofuse/kernels';
+import { BASELINES } from '@emofuse/bench';
+import { PARAMS_SLOT_BYTES, allKernels as productKernels, foldGrid, packParams, parseWgslParams, pipelineKey, type KernelDef } from '@emofuse/kernels';
+
+// The op table's kernels and the bench's baselines (fused cross-attention v1-v3, the unfused path's permutes).
+const allKernels = [...productKernels, ...BASELINES.flatMap((b) => b.kernels)];
 
 describe('Params packing', () => {
   it.each(allKernels.map((k) => [k.name, k] as const))('%s: KernelDef.params matches struct Params in its .wgsl', (_name, def) => {

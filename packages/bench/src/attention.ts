@@ -7,19 +7,9 @@
 // FLOPs: forward 4*B*H*Tq*Tk*D (q k^T and P v, 2 FLOPs per multiply-add); backward 8*B*H*Tq*Tk*D (dV, dP, dQ,
 // dK); the fused backward also recomputes q k^T (not counted), softmax and exp are not counted.
 
-import {
-  TOL,
-  attentionUnfusedBackward,
-  attentionUnfusedForward,
-  createAttentionUnfusedWorkspace,
-  crossAttentionBackward,
-  crossAttentionForward,
-  destroyAttentionUnfusedWorkspace,
-  randomF32,
-  ref,
-  type Gpu,
-  type Tensor,
-} from '@emofuse/kernels';
+import { TOL, crossAttentionBackward, crossAttentionForward, randomF32, ref, type Gpu, type Tensor } from '@emofuse/kernels';
+import { attentionUnfusedBackward, attentionUnfusedForward, createAttentionUnfusedWorkspace, destroyAttentionUnfusedWorkspace } from './baselines/attention-unfused.ts';
+import { crossAttentionBackwardVersion, crossAttentionForwardVersion } from './baselines/cross-attention-versions.ts';
 import type { BenchCase, Runner, Variant } from './harness.ts';
 import { ortVariant } from './ort-peer.ts';
 import { torchVariant } from './torch-peer.ts';
@@ -40,7 +30,7 @@ export const ATTENTION_SHAPES: AttentionShape[] = [
 ];
 export const ATTENTION_QUICK_SHAPES: AttentionShape[] = [{ B: 2, H: 2, Tq: 16, Tk: 24, D: 16 }];
 
-/** Our fused kernel's versions (kept so progress is visible); the latest is every case's baseline. */
+/** Our fused kernel's versions (kept so progress is visible): v1-v3 in baselines/, v4 the product's and every case's baseline. */
 export const FUSED_VERSIONS = {
   1: 'one query row per invocation, D read at run time (arrays indexed dynamically)',
   2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled (slower here)',
@@ -133,8 +123,13 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
           return {
             async run(i) {
               const t = g[i % g.length]!;
-              await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H, version });
-              if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H, version });
+              if (version === FUSED_LATEST) {
+                await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H });
+                if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
+              } else {
+                await crossAttentionForwardVersion(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H, version });
+                if (bwd) await crossAttentionBackwardVersion(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H, version });
+              }
               await gpu.finish();
             },
             outputs: async () => (bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)]),

@@ -6,6 +6,8 @@ export * from './runtime/kernel.ts';
 export * from './compare.ts';
 export * from './random.ts';
 export * from './tolerances.ts';
+export * from './op.ts';
+export * from './op-test.ts';
 export * from './self-check.ts';
 export * from './ops/index.ts';
 export * as ref from './ref/index.ts';

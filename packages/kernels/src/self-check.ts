@@ -1,11 +1,14 @@
 // `emofuse gpu --check`: compiles every kernel, then runs each op once on seeded inputs and compares with its
 // CPU reference. A user's first proof that the adapter computes what the references compute.
 
-import { compareArrays, type Tolerance } from './compare.ts';
-import { allKernels } from './ops/index.ts';
+import { compareArrays } from './compare.ts';
+import type { SelfCheck } from './op.ts';
+import { SELF_CHECKS, allKernels } from './ops/index.ts';
 import { randomF32 } from './random.ts';
 import type { Gpu } from './runtime/gpu.ts';
-import { SELF_CHECKS } from './self-checks.ts';
+import type { KernelDef } from './runtime/kernel.ts';
+
+export type { SelfCheck } from './op.ts';
 
 export interface CompileResult {
   kernel: string;
@@ -23,16 +26,10 @@ export interface CheckResult {
   error?: string;
 }
 
-/** One numerical check: run on the GPU, return [actual, reference] pairs to compare under `tol`. */
-export interface SelfCheck {
-  name: string;
-  tol: Tolerance;
-  run(gpu: Gpu, input: (n: number, salt: number) => Float32Array): Promise<Array<[ArrayLike<number>, ArrayLike<number>]>>;
-}
-
-export async function compileAllKernels(gpu: Gpu, onResult?: (r: CompileResult) => void): Promise<CompileResult[]> {
+/** Compile every kernel of the op table (or `kernels`, e.g. the bench's baselines). */
+export async function compileAllKernels(gpu: Gpu, onResult?: (r: CompileResult) => void, kernels: readonly KernelDef[] = allKernels): Promise<CompileResult[]> {
   const out: CompileResult[] = [];
-  for (const def of allKernels) {
+  for (const def of kernels) {
     const t0 = performance.now();
     let r: CompileResult;
     try {
@@ -47,9 +44,10 @@ export async function compileAllKernels(gpu: Gpu, onResult?: (r: CompileResult) 
   return out;
 }
 
-export async function runSelfChecks(gpu: Gpu, onResult?: (r: CheckResult) => void, seed = 1234): Promise<CheckResult[]> {
+/** Run every op's self-check cases (or `checks`, e.g. the bench's baselines) on inputs seeded from `seed`. */
+export async function runSelfChecks(gpu: Gpu, onResult?: (r: CheckResult) => void, seed = 1234, checks: readonly SelfCheck[] = SELF_CHECKS): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
-  for (const check of SELF_CHECKS) {
+  for (const check of checks) {
     const t0 = performance.now();
     let r: CheckResult;
     try {

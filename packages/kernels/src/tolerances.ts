@@ -21,6 +21,10 @@ export const TOL = {
   crossEntropy: { atol: 1e-5, rtol: 1e-5 },
   adamw: { atol: 1e-6, rtol: 1e-5 },
   gradNorm: { atol: 1e-5, rtol: 1e-5 },
+  // The fusion model's glue: f32 arithmetic against float64 rounded to f32 (concat-time only copies).
+  axpy: { atol: 1e-6, rtol: 1e-5 },
+  concatTime: { atol: 1e-6, rtol: 1e-5 },
+  gate: { atol: 1e-6, rtol: 1e-5 },
 } satisfies Record<string, Tolerance>;
 
 /** Reference backward vs central finite differences (float64 both sides). */

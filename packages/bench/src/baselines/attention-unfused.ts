@@ -1,4 +1,5 @@
-// Unfused multi-head cross-attention: the baseline that `bench attention` compares the fused op with.
+// Unfused multi-head cross-attention: the baseline that `bench attention` compares the fused op with (bench
+// only; the product runs the fused op, packages/kernels/src/ops/cross-attention.ts).
 // Computes exactly what crossAttentionForward / crossAttentionBackward compute (per-head
 // softmax(scale * q k^T over kept keys) v, fully masked rows -> 0), but step by step, materialising the
 // scores S and probabilities P [B, H, Tq, Tk] in memory:
@@ -15,11 +16,10 @@
 // needs no mask. Every intermediate lives in an AttentionUnfusedWorkspace (llm.c style, preallocated).
 
 import headsSource from '../../../../shaders/attention-heads.fwd.wgsl';
-import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
-import type { KernelDef } from '../runtime/kernel.ts';
-import { expectDistinct, expectPositiveInt, expectShape, expectSize } from './check.ts';
-import { matmulBackward, matmulForward } from './matmul.ts';
-import { softmaxBackward, softmaxForward } from './softmax.ts';
+import {
+  KernelError, expectDistinct, expectPositiveInt, expectShape, expectSize, matmulBackward, matmulForward, softmaxBackward, softmaxForward,
+  type Gpu, type KernelDef, type Tensor,
+} from '@emofuse/kernels';
 
 const WG = 256;
 

@@ -1,8 +1,10 @@
 // `emofuse gpu`: which WebGPU adapter emofuse would use, its limits, and (--check) whether every kernel
-// compiles and computes what its CPU reference computes.
+// compiles and computes what its CPU reference computes: the kernels package's op table, then the bench's
+// baselines (fused cross-attention v1-v3, the unfused path), which `emofuse bench attention` times.
 
 import type { Command } from 'commander';
-import { Gpu, REQUIRED_LIMITS, compileAllKernels, runSelfChecks } from '@emofuse/kernels';
+import { BASELINES } from '@emofuse/bench';
+import { Gpu, REQUIRED_LIMITS, SELF_CHECKS, allKernels, compileAllKernels, runSelfChecks } from '@emofuse/kernels';
 import { table } from '../output.ts';
 
 const SHOWN_LIMITS = [
@@ -70,16 +72,26 @@ Examples:
         }
         if (opts.check) {
           if (!opts.json) console.log('\ncompiling kernels:');
-          const compiled = await compileAllKernels(gpu, (r) => {
-            if (!opts.json) console.log(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.kernel.padEnd(34)} ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n' + r.error : ''}`);
-          });
+          const kernels = [...allKernels, ...BASELINES.flatMap((b) => b.kernels)];
+          const compiled = await compileAllKernels(
+            gpu,
+            (r) => {
+              if (!opts.json) console.log(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.kernel.padEnd(34)} ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n' + r.error : ''}`);
+            },
+            kernels,
+          );
           if (!opts.json) console.log('\nchecking each op against its CPU reference:');
-          const checks = await runSelfChecks(gpu, (r) => {
-            if (!opts.json)
-              console.log(
-                `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(56)} max abs ${r.maxAbs.toExponential(2)}  max rel ${r.maxRel.toExponential(2)}  ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n         ' + r.error : ''}`,
-              );
-          });
+          const checks = await runSelfChecks(
+            gpu,
+            (r) => {
+              if (!opts.json)
+                console.log(
+                  `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(56)} max abs ${r.maxAbs.toExponential(2)}  max rel ${r.maxRel.toExponential(2)}  ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n         ' + r.error : ''}`,
+                );
+            },
+            undefined,
+            [...SELF_CHECKS, ...BASELINES.flatMap((b) => b.checks)],
+          );
           report.compiled = compiled;
           report.checks = checks;
           const failed = compiled.filter((r) => !r.ok).length + checks.filter((r) => !r.ok).length;

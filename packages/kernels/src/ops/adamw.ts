@@ -5,6 +5,10 @@ import source from '../../../../shaders/adamw.fwd.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectPositiveInt, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
+import { gradNorm } from './grad-norm.ts';
 
 const WG = 256;
 
@@ -91,3 +95,39 @@ export async function adamwStep(gpu: Gpu, p: Tensor, g: Tensor, m: Tensor, v: Te
     shapes: `n=${n} step=${step}`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const adamwOp: Op = {
+  name: 'adamw',
+  kernels: [adamwKernel],
+  wrappers: { adamwStep },
+  checks: [
+    {
+      name: 'adamw 3 steps, grad-norm clipping [10007]',
+      tol: TOL.adamw,
+      async run(gpu, input) {
+        const n = 10007;
+        let ps: ArrayLike<number> = input(n, 80);
+        let ms: ArrayLike<number> = new Float64Array(n);
+        let vs: ArrayLike<number> = new Float64Array(n);
+        const p = gpu.upload(Float32Array.from(ps));
+        const m = gpu.zeros([n]);
+        const v = gpu.zeros([n]);
+        const norm = gpu.empty([1]);
+        const pairs: Array<[ArrayLike<number>, ArrayLike<number>]> = [];
+        for (let step = 1; step <= 3; step++) {
+          const gs = input(n, 81 + step);
+          const g = gpu.upload(gs);
+          await gradNorm(gpu, [g], norm);
+          const o = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step };
+          await adamwStep(gpu, p, g, m, v, { ...o, clip: { norm, maxNorm: 1 } });
+          const gnorm = ref.gradNormForward([gs]);
+          pairs.push([await gpu.read(norm), [gnorm]]);
+          ({ p: ps, m: ms, v: vs } = ref.adamwStep(ps, gs, ms, vs, { ...o, maxNorm: 1, gradNorm: gnorm }));
+        }
+        pairs.push([await gpu.read(p), ps], [await gpu.read(m), ms], [await gpu.read(v), vs]);
+        return pairs;
+      },
+    },
+  ],
+};

@@ -9,20 +9,28 @@ import fwdSource from '../../../../shaders/cross-attention.fwd.wgsl';
 import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import drowSource from '../../../../shaders/cross-attention.bwd-drow.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
-import { foldGrid, type KernelDef } from '../runtime/kernel.ts';
+import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectPositiveInt, expectShape } from './check.ts';
+import type { InputFn, Op } from '../op.ts';
+import { lengthMask } from '../random.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
 
-/** Query rows (forward, dq, Drow) or key rows (dk, dv) per workgroup; one invocation each. */
+/** Rows per workgroup of the Drow pre-pass (one invocation each). */
 const WG = 64;
 /** Largest head size the kernels keep in registers (MAX_D4 = 32 vec4s in the shaders). */
 export const CROSS_ATTENTION_MAX_HEAD_SIZE = 128;
 /** lse of a fully masked query row, as the forward writes it (f32 -1e30); the backward skips such rows. */
 export { CROSS_ATTENTION_MASKED_LSE } from '../ref/cross-attention.ts';
 
-export const crossAttentionForwardKernel: KernelDef = {
-  name: 'cross-attention.fwd',
+/** Rows per invocation (register blocking): each streamed k/v (or q/dout) vec4 feeds RB query (or key) rows. */
+export const CROSS_ATTENTION_RB = 4;
+
+/** Forward: RB query rows per invocation, WG 16 invocations, grid (ceil(Tq / (RB*WG)), B*H). */
+export const crossAttentionForwardRbKernel: KernelDef = {
+  name: 'cross-attention.fwd.rb',
   source: fwdSource,
-  entryPoint: 'main',
+  entryPoint: 'main_rb',
   bindings: [
     { name: 'q', access: 'read' },
     { name: 'k', access: 'read' },
@@ -40,17 +48,8 @@ export const crossAttentionForwardKernel: KernelDef = {
     ['has_mask', 'u32'],
     ['scale', 'f32'],
   ],
-  overrides: { WG, D4_FIXED: 0, GRID_BH: 0 },
-  foldable: false, // the wrapper folds the flat grid itself (versions 1, 2) or uses (x, B*H) (version 3)
-};
-
-/** Version 4 forward: RB = 4 query rows per invocation (register blocking), grid (ceil(Tq / (4*WG)), B*H). */
-export const CROSS_ATTENTION_RB = 4;
-export const crossAttentionForwardRbKernel: KernelDef = {
-  ...crossAttentionForwardKernel,
-  name: 'cross-attention.fwd.rb',
-  entryPoint: 'main_rb',
   overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
+  foldable: false, // the grid is (x, B*H); crossAttentionGrid refuses one past the device limit
 };
 
 export const crossAttentionDrowKernel: KernelDef = {
@@ -72,7 +71,8 @@ export const crossAttentionDrowKernel: KernelDef = {
   foldable: true,
 };
 
-const backwardBindings = [
+/** Backward bindings and Params (the dq and dk/dv kernels share them; the bench's earlier versions too). */
+export const CROSS_ATTENTION_BACKWARD_BINDINGS = [
   { name: 'q', access: 'read' },
   { name: 'k', access: 'read' },
   { name: 'v', access: 'read' },
@@ -85,7 +85,7 @@ const backwardBindings = [
   { name: 'dv', access: 'read_write' },
 ] as const;
 
-const backwardParams = [
+export const CROSS_ATTENTION_BACKWARD_PARAMS = [
   ['B', 'u32'],
   ['H', 'u32'],
   ['Tq', 'u32'],
@@ -96,55 +96,29 @@ const backwardParams = [
   ['accumulate', 'u32'],
 ] as const;
 
-export const crossAttentionBackwardDqKernel: KernelDef = {
-  name: 'cross-attention.bwd.dq',
-  source: bwdSource,
-  entryPoint: 'main_dq',
-  bindings: backwardBindings,
-  params: backwardParams,
-  overrides: { WG, D4_FIXED: 0, GRID_BH: 0 },
-  foldable: false, // see crossAttentionForwardKernel
-};
-
-export const crossAttentionBackwardDkDvKernel: KernelDef = {
-  name: 'cross-attention.bwd.dkdv',
-  source: bwdSource,
-  entryPoint: 'main_dkdv',
-  bindings: backwardBindings,
-  params: backwardParams,
-  overrides: { WG, D4_FIXED: 0, GRID_BH: 0 },
-  foldable: false, // see crossAttentionForwardKernel
-};
-
-/** Version 4 backward: RB = 4 query rows (dq) or key rows (dk, dv) per invocation, grid (ceil(rows / (4*WG)), B*H). */
+/** Backward: RB query rows (dq) or key rows (dk, dv) per invocation, grid (ceil(rows / (RB*WG)), B*H). No atomics. */
 export const crossAttentionBackwardDqRbKernel: KernelDef = {
-  ...crossAttentionBackwardDqKernel,
   name: 'cross-attention.bwd.dq.rb',
+  source: bwdSource,
   entryPoint: 'main_dq_rb',
+  bindings: CROSS_ATTENTION_BACKWARD_BINDINGS,
+  params: CROSS_ATTENTION_BACKWARD_PARAMS,
   overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
+  foldable: false, // see crossAttentionForwardRbKernel
 };
 
 export const crossAttentionBackwardDkDvRbKernel: KernelDef = {
-  ...crossAttentionBackwardDkDvKernel,
+  ...crossAttentionBackwardDqRbKernel,
   name: 'cross-attention.bwd.dkdv.rb',
   entryPoint: 'main_dkdv_rb',
-  overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
 };
 
 export interface CrossAttentionOptions {
   heads: number;
   /** Score scale; defaults to 1/sqrt(D). */
   scale?: number;
-  /** Rows per workgroup (the shaders' WG override); defaults to 64. */
+  /** Invocations per workgroup (the shaders' WG override); defaults to 16 (64 in the Drow pre-pass). */
   workgroupSize?: number;
-  /**
-   * Kernel version (bench keeps the earlier ones comparable): 1 reads D at run time over a flat 1-D grid;
-   * 2 fixes the head size at pipeline creation (override D4_FIXED = D/4: loops unrolled; measured 1.2-1.7x
-   * SLOWER on llvmpipe, kept as a record); 3 (default) is 1 with one (b, h) per workgroup (override GRID_BH,
-   * grid (ceil(rows / WG), B*H)), so the rows every invocation streams are the same across the workgroup;
-   * 4 (default): 4 rows per invocation (register blocking, WG 16) in the forward, dq and dk/dv kernels.
-   */
-  version?: 1 | 2 | 3 | 4;
 }
 
 export interface CrossAttentionBackwardOptions extends CrossAttentionOptions {
@@ -157,7 +131,7 @@ export interface CrossAttentionBackwardOptions extends CrossAttentionOptions {
   drow?: Tensor;
 }
 
-interface Dims {
+export interface CrossAttentionDims {
   B: number;
   Tq: number;
   Tk: number;
@@ -167,7 +141,8 @@ interface Dims {
   scale: number;
 }
 
-function checkDims(kernel: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: CrossAttentionOptions): Dims {
+/** Validates q, k, v, mask and the options (the bench's earlier versions share it); returns the dims. */
+export function checkCrossAttentionDims(kernel: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: CrossAttentionOptions): CrossAttentionDims {
   const fail = (msg: string): never => {
     throw new KernelError(kernel, '', msg, 'shape');
   };
@@ -193,7 +168,7 @@ function checkDims(kernel: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor
 }
 
 /** Each output against each input and the other outputs (inputs may alias each other: k = v = q is self-attention). */
-function expectOutputsDistinct(kernel: string, inputs: Record<string, Tensor>, outputs: Record<string, Tensor>): void {
+export function expectOutputsDistinct(kernel: string, inputs: Record<string, Tensor>, outputs: Record<string, Tensor>): void {
   const outs = Object.entries(outputs);
   outs.forEach(([o, ot], n) => {
     for (const [i, it] of Object.entries(inputs)) expectDistinct(kernel, { [i]: it, [o]: ot });
@@ -201,25 +176,17 @@ function expectOutputsDistinct(kernel: string, inputs: Record<string, Tensor>, o
   });
 }
 
-/** The shaders' override constants for these dims and options. */
-function overridesFor(d: Dims, opts: CrossAttentionOptions): Record<string, number> {
-  const version = opts.version ?? 4;
-  return { WG: opts.workgroupSize ?? WG, D4_FIXED: version === 2 ? d.D / 4 : 0, GRID_BH: version >= 3 ? 1 : 0 };
-}
-
-/** Workgroups for `rows` rows per (b, h): folded flat 1-D (versions 1, 2) or (ceil(rows / WG), B*H) (version 3). */
-function gridFor(kernel: string, d: Dims, rows: number, opts: CrossAttentionOptions, gpu: Gpu): [number, number?] {
-  const wg = opts.workgroupSize ?? WG;
-  if ((opts.version ?? 4) < 3) return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
+/** Workgroups (ceil(rows / wg), B*H) for `rows` rows per (b, h); refuses a grid past the device limit. */
+export function crossAttentionGrid(kernel: string, d: CrossAttentionDims, rows: number, wg: number, gpu: Gpu): [number, number] {
   const grid: [number, number] = [Math.ceil(rows / wg), d.B * d.H];
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (grid[0]! > max || grid[1]! > max) {
-    throw new KernelError(kernel, describeDims(d, null), `grid [${grid.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; split the batch`, 'shape');
+    throw new KernelError(kernel, describeCrossAttentionDims(d, null), `grid [${grid.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; split the batch`, 'shape');
   }
   return grid;
 }
 
-function describeDims(d: Dims, mask: Tensor | null): string {
+export function describeCrossAttentionDims(d: CrossAttentionDims, mask: Tensor | null): string {
   return `B=${d.B} Tq=${d.Tq} Tk=${d.Tk} H=${d.H} D=${d.D} scale=${d.scale}${mask ? ' masked' : ''}`;
 }
 
@@ -237,20 +204,19 @@ export async function crossAttentionForward(
   lse: Tensor, // [B, H, Tq]
   opts: CrossAttentionOptions,
 ): Promise<void> {
-  const kn = crossAttentionForwardKernel.name;
-  const d = checkDims(kn, q, k, v, mask, opts);
+  const kn = 'cross-attention.fwd';
+  const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
   expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
   expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
   expectOutputsDistinct(kn, mask ? { q, k, v, mask } : { q, k, v }, { out, lse });
-  const rb = (opts.version ?? 4) >= 4;
-  const wg = opts.workgroupSize ?? (rb ? crossAttentionForwardRbKernel.overrides!.WG! : WG);
-  await gpu.dispatch(rb ? crossAttentionForwardRbKernel : crossAttentionForwardKernel, {
+  const wg = opts.workgroupSize ?? crossAttentionForwardRbKernel.overrides!.WG!;
+  await gpu.dispatch(crossAttentionForwardRbKernel, {
     // Without a mask the shader never reads binding 3: k stands in for it (read-only, so legal to bind twice).
     tensors: [q, k, v, mask ?? k, out, lse],
     params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
-    grid: rb ? gridFor(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), { ...opts, workgroupSize: wg }, gpu) : gridFor(kn, d, d.Tq, opts, gpu),
-    overrides: rb ? { WG: wg } : overridesFor(d, opts),
-    shapes: describeDims(d, mask),
+    grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu),
+    overrides: { WG: wg },
+    shapes: describeCrossAttentionDims(d, mask),
   });
 }
 
@@ -264,6 +230,48 @@ function drowFor(gpu: Gpu, n: number): Tensor {
     drowScratch.set(gpu, t);
   }
   return t;
+}
+
+/** What crossAttentionBackwardPrepass leaves for the dq and dk/dv dispatches. */
+export interface CrossAttentionBackwardPass {
+  d: CrossAttentionDims;
+  tensors: Tensor[];
+  params: Record<string, number>;
+  shapes: string;
+}
+
+/**
+ * The backward's checks and its first dispatch, Drow = rowsum(dout * out) into `opts.drow` or a cached
+ * per-device scratch. The bench's earlier versions run their own dq and dk/dv kernels after it.
+ */
+export async function crossAttentionBackwardPrepass(
+  gpu: Gpu, kn: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
+  dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions, drowWorkgroupSize = WG,
+): Promise<CrossAttentionBackwardPass> {
+  const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
+  expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
+  expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
+  expectShape(kn, 'dout', dout, [d.B, d.Tq, d.C]);
+  expectShape(kn, 'dq', dq, [d.B, d.Tq, d.C]);
+  expectShape(kn, 'dk', dk, [d.B, d.Tk, d.C]);
+  expectShape(kn, 'dv', dv, [d.B, d.Tk, d.C]);
+  const rows = d.B * d.H * d.Tq;
+  if (opts.drow && opts.drow.size < rows) {
+    throw new KernelError(kn, '', `drow scratch must have at least B*H*Tq = ${rows} elements, got ${opts.drow.size}`, 'shape');
+  }
+  const drow = opts.drow ?? drowFor(gpu, rows);
+  expectOutputsDistinct(kn, { q, k, v, lse, dout, drow, ...(mask ? { mask } : {}) }, { dq, dk, dv });
+  expectOutputsDistinct(kn, { out, dout }, { drow });
+  const shapes = describeCrossAttentionDims(d, mask);
+  await gpu.dispatch(crossAttentionDrowKernel, {
+    tensors: [out, dout, drow],
+    params: { B: d.B, H: d.H, Tq: d.Tq, D: d.D },
+    grid: [Math.ceil(rows / drowWorkgroupSize)],
+    overrides: { WG: drowWorkgroupSize },
+    shapes,
+  });
+  const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, accumulate: opts.accumulate ? 1 : 0 };
+  return { d, tensors: [q, k, v, mask ?? k, lse, dout, drow, dq, dk, dv], params, shapes };
 }
 
 /**
@@ -285,60 +293,69 @@ export async function crossAttentionBackward(
   opts: CrossAttentionBackwardOptions,
 ): Promise<void> {
   const kn = 'cross-attention.bwd';
-  const d = checkDims(kn, q, k, v, mask, opts);
-  expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
-  expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
-  expectShape(kn, 'dout', dout, [d.B, d.Tq, d.C]);
-  expectShape(kn, 'dq', dq, [d.B, d.Tq, d.C]);
-  expectShape(kn, 'dk', dk, [d.B, d.Tk, d.C]);
-  expectShape(kn, 'dv', dv, [d.B, d.Tk, d.C]);
-  const rows = d.B * d.H * d.Tq;
-  if (opts.drow && opts.drow.size < rows) {
-    throw new KernelError(kn, '', `drow scratch must have at least B*H*Tq = ${rows} elements, got ${opts.drow.size}`, 'shape');
-  }
-  const drow = opts.drow ?? drowFor(gpu, rows);
-  expectOutputsDistinct(kn, { q, k, v, lse, dout, drow, ...(mask ? { mask } : {}) }, { dq, dk, dv });
-  expectOutputsDistinct(kn, { out, dout }, { drow });
-
-  const wg = opts.workgroupSize ?? WG;
-  const shapes = describeDims(d, mask);
-  await gpu.dispatch(crossAttentionDrowKernel, {
-    tensors: [out, dout, drow],
-    params: { B: d.B, H: d.H, Tq: d.Tq, D: d.D },
-    grid: [Math.ceil(rows / wg)],
-    overrides: { WG: wg },
-    shapes,
-  });
-  const params = {
-    B: d.B,
-    H: d.H,
-    Tq: d.Tq,
-    Tk: d.Tk,
-    D: d.D,
-    has_mask: mask ? 1 : 0,
-    scale: d.scale,
-    accumulate: opts.accumulate ? 1 : 0,
-  };
-  const tensors = [q, k, v, mask ?? k, lse, dout, drow, dq, dk, dv];
-  if ((opts.version ?? 4) >= 4) {
-    const rbOpts = { ...opts, workgroupSize: opts.workgroupSize ?? crossAttentionBackwardDqRbKernel.overrides!.WG! };
-    const overrides = { WG: rbOpts.workgroupSize };
-    await gpu.dispatch(crossAttentionBackwardDqRbKernel, { tensors, params, grid: gridFor(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), rbOpts, gpu), overrides, shapes });
-    await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, { tensors, params, grid: gridFor(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), rbOpts, gpu), overrides, shapes });
-    return;
-  }
-  await gpu.dispatch(crossAttentionBackwardDqKernel, {
-    tensors,
-    params,
-    grid: gridFor(kn, d, d.Tq, opts, gpu),
-    overrides: overridesFor(d, opts),
-    shapes,
-  });
-  await gpu.dispatch(crossAttentionBackwardDkDvKernel, {
-    tensors,
-    params,
-    grid: gridFor(kn, d, d.Tk, opts, gpu),
-    overrides: overridesFor(d, opts),
-    shapes,
-  });
+  const { d, tensors, params, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const wg = opts.workgroupSize ?? crossAttentionBackwardDqRbKernel.overrides!.WG!;
+  const overrides = { WG: wg };
+  await gpu.dispatch(crossAttentionBackwardDqRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
+  await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
 }
+
+// The model's attention shape, small: B=2, H=4, Tq=33 text tokens, Tk=47 audio tokens, D=16 (C=64);
+// the second batch entry has its last keys padded.
+export const ATTENTION_CHECK_SHAPE = { B: 2, H: 4, Tq: 33, Tk: 47, D: 16 };
+const ATT_CHECK_C = ATTENTION_CHECK_SHAPE.H * ATTENTION_CHECK_SHAPE.D;
+
+/** For `emofuse gpu --check` (and the bench baselines' checks): seeded q, k, v, mask, dout on the GPU at the ATTENTION_CHECK_SHAPE shape, and their float64 reference results. */
+export function attentionCheckCase(gpu: Gpu, input: InputFn) {
+  const { B, H, Tq, Tk, D } = ATTENTION_CHECK_SHAPE;
+  const qs = input(B * Tq * ATT_CHECK_C, 20);
+  const ks = input(B * Tk * ATT_CHECK_C, 21);
+  const vs = input(B * Tk * ATT_CHECK_C, 22);
+  const douts = input(B * Tq * ATT_CHECK_C, 23);
+  const masks = lengthMask([Tk, Tk - 9], Tk);
+  return {
+    q: gpu.upload(qs, [B, Tq, ATT_CHECK_C]),
+    k: gpu.upload(ks, [B, Tk, ATT_CHECK_C]),
+    v: gpu.upload(vs, [B, Tk, ATT_CHECK_C]),
+    mask: gpu.upload(masks, [B, Tk]),
+    dout: gpu.upload(douts, [B, Tq, ATT_CHECK_C]),
+    expected() {
+      const f = ref.crossAttentionForward(qs, ks, vs, masks, { B, Tq, Tk, H, D });
+      const g = ref.crossAttentionBackward(qs, ks, vs, masks, f.out, f.lse, douts, { B, Tq, Tk, H, D });
+      return { f, g };
+    },
+  };
+}
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const crossAttentionOp: Op = {
+  name: 'cross-attention',
+  kernels: [crossAttentionForwardRbKernel, crossAttentionDrowKernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDkDvRbKernel],
+  wrappers: { crossAttentionForward, crossAttentionBackward },
+  checks: [
+    {
+      name: `cross-attention fused fwd+bwd B=${ATTENTION_CHECK_SHAPE.B} H=${ATTENTION_CHECK_SHAPE.H} Tq=${ATTENTION_CHECK_SHAPE.Tq} Tk=${ATTENTION_CHECK_SHAPE.Tk} D=${ATTENTION_CHECK_SHAPE.D}`,
+      tol: TOL.attentionBackward,
+      async run(gpu, input) {
+        const { B, H, Tq, Tk } = ATTENTION_CHECK_SHAPE;
+        const { q, k, v, mask, dout, expected } = attentionCheckCase(gpu, input);
+        const out = gpu.empty([B, Tq, ATT_CHECK_C]);
+        const lse = gpu.empty([B, H, Tq]);
+        const dq = gpu.empty([B, Tq, ATT_CHECK_C]);
+        const dk = gpu.empty([B, Tk, ATT_CHECK_C]);
+        const dv = gpu.empty([B, Tk, ATT_CHECK_C]);
+        for (const t of [out, lse, dq, dk, dv]) gpu.poison(t);
+        await crossAttentionForward(gpu, q, k, v, mask, out, lse, { heads: H });
+        await crossAttentionBackward(gpu, q, k, v, mask, out, lse, dout, dq, dk, dv, { heads: H });
+        const { f, g } = expected();
+        return [
+          [await gpu.read(out), f.out],
+          [await gpu.read(lse), f.lse],
+          [await gpu.read(dq), g.dq],
+          [await gpu.read(dk), g.dk],
+          [await gpu.read(dv), g.dv],
+        ];
+      },
+    },
+  ],
+};

@@ -11,6 +11,9 @@ import { KernelError, Tensor, type Gpu } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { crossEntropyCheckLabels } from '../ref/cross-entropy.ts';
 import { expectDistinct, expectShape, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
 
 const WG = 256;
 
@@ -76,3 +79,30 @@ export async function crossEntropyForwardBackward(
     shapes: `B=${B} K_cls=${K_cls}`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const crossEntropyOp: Op = {
+  name: 'cross-entropy',
+  kernels: [crossEntropyKernel],
+  wrappers: { crossEntropyForwardBackward, crossEntropyLabels },
+  checks: [
+    {
+      name: 'cross-entropy weighted, loss+dlogits [33, 7]',
+      tol: TOL.crossEntropy,
+      async run(gpu, input) {
+        const [B, K] = [33, 7];
+        const zs = input(B * K, 70).map((v) => v * 20);
+        const labels = Array.from({ length: B }, (_, b) => (b === 5 ? -1 : (b * 3) % K));
+        const ws = Float32Array.from(input(K, 71), (v) => 1 + Math.abs(v));
+        const [loss, dlogits, losses] = [gpu.empty([1]), gpu.empty([B, K]), gpu.empty([B])];
+        for (const t of [loss, dlogits, losses]) gpu.poison(t);
+        await crossEntropyForwardBackward(gpu, gpu.upload(zs, [B, K]), labels, gpu.upload(ws), loss, dlogits, losses);
+        const f = ref.crossEntropyForward(zs, labels, ws, B, K);
+        return [
+          [await gpu.read(loss), [f.loss]],
+          [await gpu.read(dlogits), ref.crossEntropyBackward(zs, labels, ws, B, K)],
+        ];
+      },
+    },
+  ],
+};

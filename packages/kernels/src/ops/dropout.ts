@@ -8,6 +8,9 @@ import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { dropoutThreshold } from '../ref/dropout.ts';
 import { expectDistinct, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
 
 const WG = 256;
 
@@ -98,3 +101,31 @@ export async function dropoutBackward(gpu: Gpu, dy: Tensor, dx: Tensor, options:
     shapes: `dy${dy} p=${options.p}`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const dropoutOp: Op = {
+  name: 'dropout',
+  kernels: [dropoutForwardKernel, dropoutBackwardKernel],
+  wrappers: { dropoutForward, dropoutBackward },
+  checks: [
+    {
+      name: 'dropout p=0.1 fwd+bwd [64, 257]',
+      tol: TOL.dropout,
+      async run(gpu, input) {
+        const n = 64 * 257;
+        const xs = input(n, 50);
+        const dys = input(n, 51);
+        const opts = { p: 0.1, seed: 1234, offset: 77 };
+        const [y, dx] = [gpu.empty([n]), gpu.empty([n])];
+        gpu.poison(y);
+        gpu.poison(dx);
+        await dropoutForward(gpu, gpu.upload(xs), y, opts);
+        await dropoutBackward(gpu, gpu.upload(dys), dx, opts);
+        return [
+          [await gpu.read(y), ref.dropoutForward(xs, opts.p, opts.seed, opts.offset)],
+          [await gpu.read(dx), ref.dropoutBackward(dys, opts.p, opts.seed, opts.offset)],
+        ];
+      },
+    },
+  ],
+};

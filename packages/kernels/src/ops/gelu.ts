@@ -5,6 +5,9 @@ import bwdSource from '../../../../shaders/gelu.bwd.wgsl';
 import type { Gpu, Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
 
 const WG = 256;
 
@@ -64,3 +67,32 @@ export async function geluBackward(gpu: Gpu, x: Tensor, dy: Tensor, dx: Tensor, 
     shapes: `x${x}`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const geluOp: Op = {
+  name: 'gelu',
+  kernels: [geluForwardKernel, geluBackwardKernel],
+  wrappers: { geluForward, geluBackward },
+  checks: [
+    {
+      name: 'gelu fwd+bwd [64, 256]',
+      tol: TOL.gelu,
+      async run(gpu, input) {
+        const n = 64 * 256;
+        const xs = input(n, 1);
+        const dys = input(n, 2);
+        const x = gpu.upload(xs);
+        const y = gpu.empty([n]);
+        const dx = gpu.empty([n]);
+        gpu.poison(y);
+        gpu.poison(dx);
+        await geluForward(gpu, x, y);
+        await geluBackward(gpu, x, gpu.upload(dys), dx);
+        return [
+          [await gpu.read(y), ref.geluForward(xs)],
+          [await gpu.read(dx), ref.geluBackward(xs, dys)],
+        ];
+      },
+    },
+  ],
+};

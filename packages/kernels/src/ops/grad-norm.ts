@@ -12,6 +12,7 @@ import partialSource from '../../../../shaders/grad-norm.partial.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
 
 const WG = 256;
 const ITEMS = 8;
@@ -95,3 +96,12 @@ export async function gradNorm(gpu: Gpu, tensors: readonly Tensor[], out: Tensor
     shapes: `${tensors.length} tensors, ${count} partials`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const gradNormOp: Op = {
+  name: 'grad-norm',
+  kernels: [gradNormPartialKernel, gradNormFinalKernel],
+  wrappers: { gradNorm },
+  // Checked inside adamw's case (the clipping norm of every step).
+  checks: [],
+};

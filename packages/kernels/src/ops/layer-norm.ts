@@ -6,6 +6,9 @@ import bwdSource from '../../../../shaders/layer-norm.bwd.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectShape, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
 
 /** Rows per workgroup (forward, dx) or columns per workgroup (dgamma / dbeta). */
 const WG = 64;
@@ -140,3 +143,42 @@ export async function layerNormBackward(
   await gpu.dispatch(layerNormBackwardKernel, { ...args, grid: [Math.ceil(R / WG)] });
   await gpu.dispatch(layerNormBackwardParamsKernel, { ...args, grid: [Math.ceil(C / WG)] });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const layerNormOp: Op = {
+  name: 'layer-norm',
+  kernels: [layerNormForwardKernel, layerNormBackwardKernel, layerNormBackwardParamsKernel],
+  wrappers: { layerNormForward, layerNormBackward },
+  checks: [
+    {
+      name: 'layer-norm fwd+bwd [130, 256]',
+      tol: TOL.layerNormBackward,
+      async run(gpu, input) {
+        const R = 130;
+        const C = 256;
+        const xs = input(R * C, 40);
+        const gs = input(C, 41);
+        const bs = input(C, 42);
+        const dys = input(R * C, 43);
+        const x = gpu.upload(xs, [R, C]);
+        const gamma = gpu.upload(gs);
+        const [y, dx] = [gpu.empty([R, C]), gpu.empty([R, C])];
+        const [mean, rstd] = [gpu.empty([R]), gpu.empty([R])];
+        const [dgamma, dbeta] = [gpu.empty([C]), gpu.empty([C])];
+        for (const t of [y, dx, mean, rstd, dgamma, dbeta]) gpu.poison(t);
+        await layerNormForward(gpu, x, gamma, gpu.upload(bs), y, mean, rstd);
+        await layerNormBackward(gpu, x, gamma, mean, rstd, gpu.upload(dys, [R, C]), dx, dgamma, dbeta);
+        const f = ref.layerNormForward(xs, gs, bs, R, C);
+        const g = ref.layerNormBackward(xs, gs, f.mean, f.rstd, dys, R, C);
+        return [
+          [await gpu.read(y), f.y],
+          [await gpu.read(mean), f.mean],
+          [await gpu.read(rstd), f.rstd],
+          [await gpu.read(dx), g.dx],
+          [await gpu.read(dgamma), g.dgamma],
+          [await gpu.read(dbeta), g.dbeta],
+        ];
+      },
+    },
+  ],
+};

@@ -12,6 +12,9 @@ import bwdSource from '../../../../shaders/matmul.bwd.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { describeShapes, expectDistinct, expectPositiveInt, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
 
 const WG_X = 8;
 const WG_Y = 8;
@@ -315,3 +318,42 @@ export async function matmulBackwardBias(gpu: Gpu, dc: Tensor, dBias: Tensor, ro
     shapes: describeShapes({ rows, N, dc }),
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const matmulOp: Op = {
+  name: 'matmul',
+  kernels: [matmulForwardKernel, matmulBackwardBiasKernel],
+  wrappers: { matmulForward, matmulBackward, matmulBackwardBias },
+  checks: [
+    {
+      name: 'matmul fwd+bias+gelu, bwd [130,96]@[96,67]',
+      tol: TOL.matmulBackward,
+      async run(gpu, input) {
+        const dims = { batch: 1, M: 130, N: 67, K: 96 };
+        const as = input(dims.M * dims.K, 10);
+        const bs = input(dims.K * dims.N, 11);
+        const biases = input(dims.N, 12);
+        const dcs = input(dims.M * dims.N, 13);
+        const a = gpu.upload(as);
+        const b = gpu.upload(bs);
+        const c = gpu.empty([dims.M * dims.N]);
+        const pre = gpu.empty([dims.M * dims.N]);
+        const dA = gpu.empty([dims.M * dims.K]);
+        const dB = gpu.empty([dims.K * dims.N]);
+        const dBias = gpu.empty([dims.N]);
+        for (const t of [c, pre, dA, dB, dBias]) gpu.poison(t);
+        await matmulForward(gpu, a, b, c, dims, { bias: gpu.upload(biases), gelu: true, pre, broadcastB: true });
+        await matmulBackward(gpu, { dc: gpu.upload(dcs), a, b, dA, dB, dBias }, dims, { broadcastB: true });
+        const f = ref.matmulForward(as, bs, dims, { bias: biases, gelu: true, broadcastB: true });
+        const g = ref.matmulBackward(dcs, as, bs, dims, { broadcastB: true });
+        return [
+          [await gpu.read(c), f.out],
+          [await gpu.read(pre), f.pre],
+          [await gpu.read(dA), g.dA],
+          [await gpu.read(dB), g.dB],
+          [await gpu.read(dBias), g.dBias],
+        ];
+      },
+    },
+  ],
+};

@@ -6,6 +6,10 @@ import bwdSource from '../../../../shaders/mean-pool.bwd.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectShape } from './check.ts';
+import type { Op } from '../op.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
+import { lengthMask } from '../random.ts';
 
 const WG = 256;
 
@@ -83,3 +87,33 @@ export async function meanPoolBackward(gpu: Gpu, mask: Tensor, dy: Tensor, dx: T
     shapes: `B=${B} T=${T} C=${C}`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const meanPoolOp: Op = {
+  name: 'mean-pool',
+  kernels: [meanPoolForwardKernel, meanPoolBackwardKernel],
+  wrappers: { meanPoolForward, meanPoolBackward },
+  checks: [
+    {
+      name: 'mean-pool masked fwd+bwd [3, 47, 64]',
+      tol: TOL.meanPool,
+      async run(gpu, input) {
+        const [B, T, C] = [3, 47, 64];
+        const xs = input(B * T * C, 60);
+        const dys = input(B * C, 61);
+        const masks = lengthMask([T, 5, 0], T); // full, short, fully masked
+        const mask = gpu.upload(masks, [B, T]);
+        const y = gpu.empty([B, C]);
+        const dx = gpu.empty([B, T, C]);
+        gpu.poison(y);
+        gpu.poison(dx);
+        await meanPoolForward(gpu, gpu.upload(xs, [B, T, C]), mask, y);
+        await meanPoolBackward(gpu, mask, gpu.upload(dys, [B, C]), dx);
+        return [
+          [await gpu.read(y), ref.meanPoolForward(xs, masks, B, T, C)],
+          [await gpu.read(dx), ref.meanPoolBackward(masks, dys, B, T, C)],
+        ];
+      },
+    },
+  ],
+};

@@ -6,6 +6,11 @@ import bwdSource from '../../../../shaders/softmax.bwd.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectPositiveInt, expectSize } from './check.ts';
+import type { Op } from '../op.ts';
+import { ATTENTION_CHECK_SHAPE as ATT } from './cross-attention.ts';
+import * as ref from '../ref/index.ts';
+import { TOL } from '../tolerances.ts';
+import { lengthMask } from '../random.ts';
 
 /** Invocations per workgroup: rows per workgroup in `row` mode, threads per row in `workgroup` mode (power of 2). */
 const WG = 64;
@@ -164,3 +169,36 @@ export async function softmaxBackward(
     shapes: `y${y} scale=${scale}`,
   });
 }
+
+/** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
+export const softmaxOp: Op = {
+  name: 'softmax',
+  kernels: [softmaxForwardRowKernel, softmaxForwardWorkgroupKernel, softmaxBackwardRowKernel, softmaxBackwardWorkgroupKernel],
+  wrappers: { softmaxForward, softmaxBackward },
+  checks: [
+    {
+      name: 'softmax masked, scaled fwd+bwd [2*4*33, 47]',
+      tol: TOL.softmaxBackward,
+      async run(gpu, input) {
+        const { B, H, Tq, Tk } = ATT;
+        const R = B * H * Tq;
+        const xs = input(R * Tk, 30).map((v) => v * 20); // logits up to +-40 after scale 1
+        const dys = input(R * Tk, 31);
+        const masks = lengthMask([Tk, 0], Tk); // second batch entry fully masked: zeros
+        const x = gpu.upload(xs, [R, Tk]);
+        const y = gpu.empty([R, Tk]);
+        const dx = gpu.empty([R, Tk]);
+        gpu.poison(y);
+        gpu.poison(dx);
+        const opts = { mask: gpu.upload(masks, [B, Tk]), rowsPerMaskRow: H * Tq, scale: 0.5 };
+        await softmaxForward(gpu, x, y, opts);
+        await softmaxBackward(gpu, y, gpu.upload(dys, [R, Tk]), dx, opts);
+        const yr = ref.softmaxForward(xs, R, Tk, { mask: masks, rowsPerMaskRow: H * Tq, scale: 0.5 });
+        return [
+          [await gpu.read(y), yr],
+          [await gpu.read(dx), ref.softmaxBackward(yr, dys, R, Tk, 0.5)],
+        ];
+      },
+    },
+  ],
+};

@@ -11,3 +11,6 @@ export * from './mean-pool.ts';
 export * from './cross-entropy.ts';
 export * from './adamw.ts';
 export * from './grad-norm.ts';
+export * from './axpy.ts';
+export * from './concat-time.ts';
+export * from './gate.ts';

@@ -9,17 +9,17 @@
 // description contains <name> (case-insensitive), e.g. `vulkan:lavapipe`, `vulkan:nvidia`.
 // The `null` backend computes nothing and is refused.
 
-export type Backend = 'vulkan' | 'opengles' | 'opengl' | 'metal' | 'd3d12' | 'd3d11';
-const BACKENDS: readonly Backend[] = ['vulkan', 'opengles', 'opengl', 'metal', 'd3d12', 'd3d11'];
+export type DawnBackend = 'vulkan' | 'opengles' | 'opengl' | 'metal' | 'd3d12' | 'd3d11';
+const BACKENDS: readonly DawnBackend[] = ['vulkan', 'opengles', 'opengl', 'metal', 'd3d12', 'd3d11'];
 
 export interface AdapterChoice {
-  backend: Backend | 'auto';
+  backend: DawnBackend | 'auto';
   /** Substring of vendor / device / description, case-insensitive. */
   name?: string;
 }
 
 export interface AdapterDescription {
-  backend: Backend | 'browser';
+  backend: DawnBackend | 'browser';
   vendor: string;
   architecture: string;
   device: string;
@@ -63,7 +63,7 @@ export function parseAdapterChoice(spec: string | undefined): AdapterChoice {
         `optionally followed by ':<adapter name>', e.g. 'vulkan:lavapipe'.`,
     );
   }
-  return { backend: backend as Backend, name };
+  return { backend: backend as DawnBackend, name };
 }
 
 const SOFTWARE_PATTERN = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
@@ -147,7 +147,7 @@ export function releaseInstance(instance: GPU): void {
   }
 }
 
-async function tryBackend(backend: Backend, name: string | undefined, tried: string[]): Promise<AcquiredAdapter | null> {
+async function tryBackend(backend: DawnBackend, name: string | undefined, tried: string[]): Promise<AcquiredAdapter | null> {
   const { create } = await loadDawn();
   const compat = backend === 'opengles' || backend === 'opengl';
   if (compat && process.platform === 'linux' && !process.env.EGL_PLATFORM) {
@@ -198,7 +198,7 @@ export async function acquireAdapter(choice: AdapterChoice): Promise<AcquiredAda
     const got = await tryBackend(choice.backend, choice.name, tried);
     if (got) return got;
   } else {
-    const hardwareBackend: Backend = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+    const hardwareBackend: DawnBackend = process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
     // A real GPU first. On Linux the Vulkan backend also offers lavapipe; that one is only used
     // below, after the GLES route, for the reasons in DEVELOPERS.md.
     const hw = mayHaveGpu() ? await tryBackend(hardwareBackend, choice.name, tried) : null;
@@ -240,7 +240,7 @@ function mayHaveGpu(): boolean {
 }
 
 /** Software routes in order of preference (see DEVELOPERS.md, "Software adapters"). */
-export const SOFTWARE_ROUTES: readonly Backend[] = ['opengles', 'vulkan'];
+export const SOFTWARE_ROUTES: readonly DawnBackend[] = ['opengles', 'vulkan'];
 
 export function requiredLimitsFor(adapter: GPUAdapter, description: AdapterDescription): Record<string, number> {
   const out: Record<string, number> = {};

@@ -34,8 +34,6 @@ function store(dst: BTensor, src: ArrayLike<number>, accumulate = false): void {
   else o.set(src);
 }
 
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description: string;
@@ -116,10 +114,8 @@ export class CpuBackend implements Backend {
     store(out, ref.addForward(d(a), d(b), alpha));
   }
   async axpy(x: BTensor, y: BTensor, alpha = 1): Promise<void> {
-    const xs = d(x);
-    const ys = d(y);
     check('axpy y', y, x.size);
-    for (let i = 0; i < ys.length; i++) ys[i] = ys[i]! + alpha * xs[i]!;
+    store(y, ref.axpy(d(x), d(y), alpha));
   }
   async dropout(x: BTensor, y: BTensor, o: DropoutOpts): Promise<void> {
     store(y, ref.dropoutForward(d(x), o.p, o.seed, o.offset ?? 0));
@@ -136,40 +132,22 @@ export class CpuBackend implements Backend {
     store(dx, ref.meanPoolBackward(d(mask), d(dy), B, T, C), accumulate);
   }
   async concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
-    const o = d(out);
-    const as = d(a);
-    const bs = d(b);
     check('concatTime out', out, B * (T1 + T2) * C);
-    for (let i = 0; i < B; i++) {
-      o.set(as.subarray(i * T1 * C, (i + 1) * T1 * C), i * (T1 + T2) * C);
-      o.set(bs.subarray(i * T2 * C, (i + 1) * T2 * C), (i * (T1 + T2) + T1) * C);
-    }
+    store(out, ref.concatTimeForward(d(a), d(b), { B, T1, T2, C }));
   }
   async splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
-    const g = d(dout);
-    const a = d(da);
-    const b = d(db);
-    const T = T1 + T2;
-    for (let i = 0; i < B; i++) {
-      for (let j = 0; j < T1 * C; j++) a[i * T1 * C + j] = (accumulate ? a[i * T1 * C + j]! : 0) + g[i * T * C + j]!;
-      for (let j = 0; j < T2 * C; j++) b[i * T2 * C + j] = (accumulate ? b[i * T2 * C + j]! : 0) + g[(i * T + T1) * C + j]!;
-    }
+    const r = ref.concatTimeBackward(d(dout), { B, T1, T2, C });
+    store(da, r.da, accumulate);
+    store(db, r.db, accumulate);
   }
   async gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
-    const [S, X, Y, O] = [d(s), d(x), d(y), d(out)];
-    for (let i = 0; i < O.length; i++) {
-      const g = sigmoid(S[i]!);
-      O[i] = g * X[i]! + (1 - g) * Y[i]!;
-    }
+    store(out, ref.gateForward(d(s), d(x), d(y)));
   }
   async gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
-    const [S, X, Y, G, DS, DX, DY] = [d(s), d(x), d(y), d(dout), d(ds), d(dx), d(dy)];
-    for (let i = 0; i < G.length; i++) {
-      const g = sigmoid(S[i]!);
-      DS[i] = G[i]! * (X[i]! - Y[i]!) * g * (1 - g);
-      DX[i] = G[i]! * g;
-      DY[i] = G[i]! * (1 - g);
-    }
+    const r = ref.gateBackward(d(s), d(x), d(y), d(dout));
+    store(ds, r.ds);
+    store(dx, r.dx);
+    store(dy, r.dy);
   }
   async crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void> {
     const [B, K] = logits.shape as [number, number];

@@ -1,47 +1,14 @@
-// The `wgsl` backend: every op is one of our WebGPU kernels (@emofuse/kernels wrappers), plus five small glue
-// kernels of the fusion model (./shaders: axpy, concat/split along time, the gate variant's sigmoid mix).
+// The `wgsl` backend: every op is one of our WebGPU kernels (@emofuse/kernels wrappers), the fusion model's
+// glue included (axpy, concat/split along time, the gate variant's sigmoid mix).
 // Tensors live on the device; dispatches are queued and submitted in order by `flush` (the runtime batches them),
 // so a training step never reads anything back until the trainer asks for the loss.
 
 import {
-  Gpu, Tensor, adamwStep, addForward, crossAttentionBackward, crossAttentionForward, crossEntropyForwardBackward,
-  dropoutBackward, dropoutForward, geluBackward, gradNorm, layerNormBackward, layerNormForward, matmulBackward,
-  matmulForward, meanPoolBackward, meanPoolForward, type KernelDef,
+  Gpu, Tensor, adamwStep, addForward, axpy, concatTimeBackward, concatTimeForward, crossAttentionBackward, crossAttentionForward,
+  crossEntropyForwardBackward, dropoutBackward, dropoutForward, gateBackward, gateForward, geluBackward, gradNorm, layerNormBackward,
+  layerNormForward, matmulBackward, matmulForward, meanPoolBackward, meanPoolForward,
 } from '@emofuse/kernels';
-import axpySource from '../../../../shaders/axpy.fwd.wgsl';
-import concatSource from '../../../../shaders/concat-time.fwd.wgsl';
-import splitSource from '../../../../shaders/concat-time.bwd.wgsl';
-import gateFwdSource from '../../../../shaders/gate.fwd.wgsl';
-import gateBwdSource from '../../../../shaders/gate.bwd.wgsl';
 import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
-
-const WG = 256;
-const r = (name: string) => ({ name, access: 'read' as const });
-const w = (name: string) => ({ name, access: 'read_write' as const });
-
-export const axpyKernel: KernelDef = {
-  name: 'axpy.fwd', source: axpySource, entryPoint: 'main', bindings: [r('x'), w('y')],
-  params: [['n', 'u32'], ['alpha', 'f32']], overrides: { WG }, foldable: true,
-};
-export const concatTimeKernel: KernelDef = {
-  name: 'concat-time.fwd', source: concatSource, entryPoint: 'main', bindings: [r('a'), r('b'), w('out')],
-  params: [['B', 'u32'], ['T1', 'u32'], ['T2', 'u32'], ['C', 'u32']], overrides: { WG }, foldable: true,
-};
-export const splitTimeKernel: KernelDef = {
-  name: 'concat-time.bwd', source: splitSource, entryPoint: 'main', bindings: [r('dout'), w('da'), w('db')],
-  params: [['B', 'u32'], ['T1', 'u32'], ['T2', 'u32'], ['C', 'u32'], ['accumulate', 'u32']], overrides: { WG }, foldable: true,
-};
-export const gateForwardKernel: KernelDef = {
-  name: 'gate.fwd', source: gateFwdSource, entryPoint: 'main', bindings: [r('s'), r('x'), r('y'), w('out')],
-  params: [['n', 'u32']], overrides: { WG }, foldable: true,
-};
-export const gateBackwardKernel: KernelDef = {
-  name: 'gate.bwd', source: gateBwdSource, entryPoint: 'main',
-  bindings: [r('s'), r('x'), r('y'), r('dout'), w('ds'), w('dx'), w('dy')],
-  params: [['n', 'u32']], overrides: { WG }, foldable: true,
-};
-/** The fusion model's own kernels, for a Params-order test beside the kernels package's. */
-export const fusionKernels: readonly KernelDef[] = [axpyKernel, concatTimeKernel, splitTimeKernel, gateForwardKernel, gateBackwardKernel];
 
 function t(x: BTensor): Tensor {
   if (!(x instanceof Tensor)) throw new Error('wgsl backend: a tensor from another backend');
@@ -118,8 +85,7 @@ export class WgslBackend implements Backend {
     return addForward(this.gpu, t(a), t(b), t(out), alpha);
   }
   axpy(x: BTensor, y: BTensor, alpha = 1): Promise<void> {
-    if (x.size !== y.size) throw new Error(`axpy.fwd: x has ${x.size} elements, y ${y.size}`);
-    return this.gpu.dispatch(axpyKernel, { tensors: [t(x), t(y)], params: { n: x.size, alpha }, grid: [Math.ceil(x.size / WG)] });
+    return axpy(this.gpu, t(x), t(y), alpha);
   }
   dropout(x: BTensor, y: BTensor, o: DropoutOpts): Promise<void> {
     return dropoutForward(this.gpu, t(x), t(y), o);
@@ -134,24 +100,16 @@ export class WgslBackend implements Backend {
     return meanPoolBackward(this.gpu, t(mask), t(dy), t(dx), accumulate);
   }
   concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
-    const n = B * (T1 + T2) * C;
-    if (a.size !== B * T1 * C || b.size !== B * T2 * C || out.size !== n) throw new Error(`concat-time.fwd: sizes ${a.size}, ${b.size} -> ${out.size} do not match B=${B} T1=${T1} T2=${T2} C=${C}`);
-    return this.gpu.dispatch(concatTimeKernel, { tensors: [t(a), t(b), t(out)], params: { B, T1, T2, C }, grid: [Math.ceil(n / WG)] });
+    return concatTimeForward(this.gpu, t(a), t(b), t(out), { B, T1, T2, C });
   }
   splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
-    const n = B * (T1 + T2) * C;
-    if (da.size !== B * T1 * C || db.size !== B * T2 * C || dout.size !== n) throw new Error(`concat-time.bwd: sizes do not match B=${B} T1=${T1} T2=${T2} C=${C}`);
-    return this.gpu.dispatch(splitTimeKernel, {
-      tensors: [t(dout), t(da), t(db)], params: { B, T1, T2, C, accumulate: accumulate ? 1 : 0 }, grid: [Math.ceil(n / WG)],
-    });
+    return concatTimeBackward(this.gpu, t(dout), t(da), t(db), { B, T1, T2, C }, accumulate);
   }
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
-    return this.gpu.dispatch(gateForwardKernel, { tensors: [t(s), t(x), t(y), t(out)], params: { n: out.size }, grid: [Math.ceil(out.size / WG)] });
+    return gateForward(this.gpu, t(s), t(x), t(y), t(out));
   }
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
-    return this.gpu.dispatch(gateBackwardKernel, {
-      tensors: [t(s), t(x), t(y), t(dout), t(ds), t(dx), t(dy)], params: { n: dout.size }, grid: [Math.ceil(dout.size / WG)],
-    });
+    return gateBackward(this.gpu, t(s), t(x), t(y), t(dout), t(ds), t(dx), t(dy));
   }
   crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void> {
     return crossEntropyForwardBackward(this.gpu, t(logits), t(labels), t(weights), t(loss), t(dlogits), t(losses));

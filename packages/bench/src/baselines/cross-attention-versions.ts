@@ -1,0 +1,92 @@
+// Fused cross-attention, versions 1-3: the earlier kernels `bench attention` still times beside the
+// product's v4 (packages/kernels/src/ops/cross-attention.ts), so the progress stays visible (llm.c habit).
+// They compute what v4 computes; their entry points live beside v4's in shaders/cross-attention.*.wgsl
+// (main, main_dq, main_dkdv: one query or key row per invocation, WG 64) and they share v4's checks and
+// Drow pre-pass.
+//   v1: D read at run time, flat 1-D grid over B*H*rows (folded past the device limit);
+//   v2: v1 with the head size fixed at pipeline creation (override D4_FIXED = D/4, loops unrolled): one
+//       pipeline per head size; measured 1.2-1.7x SLOWER on llvmpipe, kept as a record;
+//   v3: v1 with one (b, h) per workgroup (override GRID_BH, grid (ceil(rows / WG), B*H)), so the rows every
+//       invocation streams are the same across the workgroup.
+
+import {
+  checkCrossAttentionDims, crossAttentionBackwardDkDvRbKernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardPrepass,
+  crossAttentionForwardRbKernel, crossAttentionGrid, describeCrossAttentionDims, expectOutputsDistinct, expectShape, foldGrid,
+  type CrossAttentionBackwardOptions, type CrossAttentionDims, type CrossAttentionOptions, type Gpu, type KernelDef, type Tensor,
+} from '@emofuse/kernels';
+
+export type CrossAttentionVersion = 1 | 2 | 3;
+
+export interface CrossAttentionVersionOptions extends CrossAttentionOptions {
+  version: CrossAttentionVersion;
+}
+
+/** Rows per workgroup (one invocation each), unless `workgroupSize` says otherwise. */
+const WG = 64;
+const V1_OVERRIDES = { WG, D4_FIXED: 0, GRID_BH: 0 };
+
+export const crossAttentionForwardV1Kernel: KernelDef = {
+  ...crossAttentionForwardRbKernel,
+  name: 'cross-attention.fwd',
+  entryPoint: 'main',
+  overrides: V1_OVERRIDES,
+  foldable: false, // the wrapper folds the flat grid itself (v1, v2) or uses (x, B*H) (v3)
+};
+
+export const crossAttentionBackwardDqV1Kernel: KernelDef = {
+  ...crossAttentionBackwardDqRbKernel,
+  name: 'cross-attention.bwd.dq',
+  entryPoint: 'main_dq',
+  overrides: V1_OVERRIDES,
+  foldable: false, // see crossAttentionForwardV1Kernel
+};
+
+export const crossAttentionBackwardDkDvV1Kernel: KernelDef = {
+  ...crossAttentionBackwardDkDvRbKernel,
+  name: 'cross-attention.bwd.dkdv',
+  entryPoint: 'main_dkdv',
+  overrides: V1_OVERRIDES,
+  foldable: false, // see crossAttentionForwardV1Kernel
+};
+
+/** The shaders' override constants for a version: v2 puts the head size in the pipeline (and its cache key). */
+function overridesFor(d: CrossAttentionDims, o: CrossAttentionVersionOptions): Record<string, number> {
+  return { WG: o.workgroupSize ?? WG, D4_FIXED: o.version === 2 ? d.D / 4 : 0, GRID_BH: o.version === 3 ? 1 : 0 };
+}
+
+/** Workgroups for `rows` rows per (b, h): folded flat 1-D (v1, v2) or (ceil(rows / WG), B*H) (v3). */
+function gridFor(kernel: string, d: CrossAttentionDims, rows: number, o: CrossAttentionVersionOptions, gpu: Gpu): [number, number?] {
+  const wg = o.workgroupSize ?? WG;
+  if (o.version === 3) return crossAttentionGrid(kernel, d, rows, wg, gpu);
+  return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
+}
+
+/** crossAttentionForward with kernel version 1, 2 or 3 (same shapes, options and results). */
+export async function crossAttentionForwardVersion(
+  gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, opts: CrossAttentionVersionOptions,
+): Promise<void> {
+  const kn = crossAttentionForwardV1Kernel.name;
+  const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
+  expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
+  expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
+  expectOutputsDistinct(kn, mask ? { q, k, v, mask } : { q, k, v }, { out, lse });
+  await gpu.dispatch(crossAttentionForwardV1Kernel, {
+    tensors: [q, k, v, mask ?? k, out, lse],
+    params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
+    grid: gridFor(kn, d, d.Tq, opts, gpu),
+    overrides: overridesFor(d, opts),
+    shapes: describeCrossAttentionDims(d, mask),
+  });
+}
+
+/** crossAttentionBackward with kernel version 1, 2 or 3: v4's Drow pre-pass, then this version's dq and dk/dv. */
+export async function crossAttentionBackwardVersion(
+  gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
+  dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions & CrossAttentionVersionOptions,
+): Promise<void> {
+  const kn = 'cross-attention.bwd';
+  const { d, tensors, params, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const overrides = overridesFor(d, opts);
+  await gpu.dispatch(crossAttentionBackwardDqV1Kernel, { tensors, params, grid: gridFor(kn, d, d.Tq, opts, gpu), overrides, shapes });
+  await gpu.dispatch(crossAttentionBackwardDkDvV1Kernel, { tensors, params, grid: gridFor(kn, d, d.Tk, opts, gpu), overrides, shapes });
+}
