@@ -12,6 +12,7 @@ import type { AudioEncoder, TextEncoder } from './encoders/types.ts';
 import type { FeatureBatch } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import type { FusionModel } from './fusion/model.ts';
+import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
@@ -95,12 +96,9 @@ export class Predictor {
       const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
       const K = c.numClasses;
       chunk.forEach((u, r) => {
-        const row = Array.from(logits.subarray(r * K, (r + 1) * K));
-        const m = Math.max(...row);
-        const e = row.map((x) => Math.exp(x - m));
-        const s = e.reduce((x, y) => x + y, 0);
-        const probabilities = Object.fromEntries(this.meta.classNames.map((name, k) => [name, e[k]! / s]));
-        const best = row.indexOf(m);
+        const p = softmax(logits, r * K, K);
+        const probabilities = Object.fromEntries(this.meta.classNames.map((name, k) => [name, p[k]!]));
+        const best = argmax(logits, r * K, K);
         out.push({
           id: u.id,
           text: texts[r]!,

@@ -28,6 +28,15 @@ export function argmax(row: ArrayLike<number>, offset: number, n: number): numbe
   return best;
 }
 
+/** Class probabilities of one row of logits: softmax(row[offset .. offset + n)), shifted by the row's max. */
+export function softmax(row: ArrayLike<number>, offset: number, n: number): number[] {
+  const x = Array.from({ length: n }, (_, k) => row[offset + k]!);
+  const m = Math.max(...x);
+  const e = x.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
 export function computeMetrics(labels: ArrayLike<number>, predictions: ArrayLike<number>, classNames: readonly string[]): Metrics {
   const K = classNames.length;
   if (labels.length !== predictions.length) throw new Error(`metrics: ${labels.length} labels but ${predictions.length} predictions`);

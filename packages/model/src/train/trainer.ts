@@ -10,7 +10,7 @@ import type { FeatureSet, FeatureSplit } from '../features.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
-import { argmax, computeMetrics, type Metrics } from '../metrics/metrics.ts';
+import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
@@ -231,11 +231,7 @@ export async function evaluate(model: FusionModel, split: FeatureSplit, classNam
     for (let r = 0; r < idx.length; r++) {
       const k = c.numClasses;
       predictions.push(argmax(logits, r * k, k));
-      const row = Array.from(logits.subarray(r * k, (r + 1) * k));
-      const m = Math.max(...row);
-      const e = row.map((x) => Math.exp(x - m));
-      const s = e.reduce((a, b) => a + b, 0);
-      probabilities.push(e.map((x) => x / s));
+      probabilities.push(softmax(logits, r * k, k));
     }
   }
   return { ...computeMetrics(split.labels, predictions, classNames), predictions, probabilities };
