@@ -10,6 +10,8 @@
 // input sets (raw f32); it returns its first two losses on the same 4 utterances (validated like ours) and
 // times its own full-batch steps (forward, backward, clip, AdamW, loss.item()). Skipped with the reason
 // without a python that imports torch ($EMOFUSE_PYTHON or python3).
+// ort: the same model on onnxruntime-node's CPU execution provider (packages/model backend-ort.ts), 2 intra-op
+// threads like the PyTorch twin, validated like the others.
 // What the two losses can see: step 1 is the forward; step 2 adds one AdamW update, which is invariant to the
 // gradient's scale (so the grad-norm clip only shows from step 3 on). At the full shape layer-norm eps 1e-3
 // instead of 1e-5 fails (3e-4 relative) but GELU's erf form instead of tanh passes (3e-5); the twin's real
@@ -23,11 +25,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { lengthMask, randomF32, type Gpu, type Tolerance } from '@emofuse/kernels';
 import {
-  CpuBackend, DEFAULT_FUSION, FusionModel, WgslBackend, writeSafetensors,
+  CpuBackend, DEFAULT_FUSION, FusionModel, OrtBackend, WgslBackend, writeSafetensors,
   type AdamwSettings, type Backend, type CheckpointTensor, type FusionConfig, type StepInputs,
 } from '@emofuse/model';
 import type { BenchCase, ExternalResult, Runner, Skip, Variant } from './harness.ts';
+import { loadOrt, ortLoadError } from './ort-peer.ts';
 import { probeTorch, pythonBin } from './torch-peer.ts';
+
+/** The ort backend's intra-op threads: PyTorch's twin runs on 2 (python/fusion_twin.py), so the columns compare alike. */
+const ORT_THREADS = 2;
 
 export interface TrainShape {
   B: number;
@@ -100,14 +106,16 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
   const getData = () => (data ??= Array.from({ length: sets }, (_, i) => batch(s, i)));
   let refLosses: number[] | null = null;
 
-  const variant = (name: string, device: string, make: () => Promise<Backend>, iterations?: number, note?: string): Variant => ({
+  const variant = (name: string, device: string, make: () => Promise<Backend>, iterations?: number, note?: string, skip?: () => string | null): Variant => ({
     name,
     kind: 'ours',
     device,
     iterations,
     ...(iterations === 1 ? { warmup: 0 } : {}),
     note,
-    async prepare(): Promise<Runner> {
+    async prepare(): Promise<Runner | Skip> {
+      const why = skip?.();
+      if (why) return { skip: why };
       const backend = await make();
       const model = FusionModel.create(backend, cfg);
       const w = new Float32Array(K_CLS).fill(1);
@@ -119,12 +127,15 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
           // validation: a fresh model's first two steps on set 0, as the reference does
           return [await twoLosses(backend, cfg, firstUtterances(s, getData()[0]!, VALIDATE_B))];
         },
+        dispose: backend.name === 'ort' ? () => backend.destroy() : undefined,
       };
     },
   });
 
   const variants: Variant[] = [
     variant('wgsl (ours)', `WebGPU ${gpu.adapter.device}`, () => WgslBackend.create(gpu)),
+    variant('ort (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtBackend.create({ threads: ORT_THREADS }), undefined,
+      'the model on onnxruntime-node CPU: one cached ONNX graph per op', () => (loadOrt() ? null : ortLoadError())),
     variant('cpu f32 (ours)', 'CPU JS, 1 thread', async () => new CpuBackend('f32'), 1, 'the model on the CPU references, float32 storage'),
     torchTwinVariant(s, cfg, getData),
   ];
