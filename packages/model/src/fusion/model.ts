@@ -93,6 +93,11 @@ export function checkFusionConfig(c: FusionConfig): void {
     throw new FusionConfigError(`model config: ${m}`);
   };
   if (!Object.hasOwn(FUSION_SPECS, c.fusion)) bad(`fusion must be one of ${FUSION_VARIANTS.join(', ')}, got '${c.fusion}'`);
+  const s: FusionSpec = FUSION_SPECS[c.fusion];
+  const both = s.text && s.audio;
+  if (!(s.text || s.audio) || ((s.cross || s.head !== 'pool') && !both) || (s.self && s.head !== 'pool')) {
+    bad(`FUSION_SPECS['${c.fusion}'] is inconsistent: it needs a modality; cross and the merge heads need both; self needs the pool head`);
+  }
   for (const k of ['textDim', 'audioDim', 'maxTextLen', 'maxAudioLen', 'width', 'heads', 'ffnMult', 'numClasses'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FeatureSet, FeatureSplit } from '../features.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
-import { DEFAULT_FUSION, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
+import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, validateFeatureSet } from './data.ts';
@@ -86,7 +86,7 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
-  validateFeatureSet(fs, [trainName, devName], 'features', { text: fusion !== 'audio', audio: fusion !== 'text' });
+  validateFeatureSet(fs, [trainName, devName], 'features', FUSION_SPECS[fusion]); // the modalities the variant reads
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`--epochs must be a positive integer, got ${o.epochs}`);
   const trainSplit = fs.splits[trainName]!;
