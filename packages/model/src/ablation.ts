@@ -9,7 +9,8 @@ import { openBackend } from './fusion/open-backend.ts';
 import type { FusionVariant } from './fusion/model.ts';
 import { writeFileAtomic } from './io.ts';
 import { DataError } from './train/data.ts';
-import { evaluate, loadCheckpoint, train, type TrainOptions } from './train/trainer.ts';
+import { loadCheckpoint } from './train/checkpoint.ts';
+import { evaluate, train, type TrainOptions } from './train/trainer.ts';
 
 export interface AblationOptions {
   variants: readonly FusionVariant[];

@@ -9,9 +9,9 @@ import type { Backend } from './fusion/backend.ts';
 import { writeFileAtomic } from './io.ts';
 import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import type { Metrics } from './metrics/metrics.ts';
-import type { CheckpointMeta } from './train/checkpoint.ts';
+import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './train/data.ts';
-import { evaluate, loadCheckpoint } from './train/trainer.ts';
+import { evaluate } from './train/trainer.ts';
 import type { FusionConfig } from './fusion/model.ts';
 
 export const EVAL_REPORT_FILES = ['metrics.json', 'confusion.json', 'confusion.svg', 'confusion.png', 'predictions.jsonl'] as const;
