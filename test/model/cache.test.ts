@@ -91,6 +91,11 @@ describe('extractFeatures / openFeatureCache', () => {
     expect(fs.classNames).toEqual(['anger', 'joy']);
     const batch = fs.splits.train!.batch([3, 1]);
     expect(batch.ids).toEqual(['u3', 'u1']);
+    // At a model's shape: the same tokens, cut to Tt / Ta, in rows of the fixed batch (padding rows labelled -1).
+    const fixed = fs.splits.train!.batch([3, 1], { rows: 3, Tt: 2, Ta: 5 });
+    expect(Array.from(fixed.labels)).toEqual([...Array.from(batch.labels), -1]);
+    expect(Array.from(fixed.audio.subarray(0, 5 * 256))).toEqual(Array.from(batch.audio.subarray(0, 5 * 256)));
+    expect(Array.from(fixed.text.subarray(2 * 256, 4 * 256))).toEqual(Array.from(batch.text.subarray(batch.Tt * 256, (batch.Tt + 2) * 256)));
     // The cached tokens equal the encoders' float32 output to float16 precision.
     const ref = await audio.encode([loadAudio(join(dir, 'u3.wav'))]);
     const refTokens = itemTokens(ref, 0);

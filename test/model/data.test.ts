@@ -66,6 +66,22 @@ describe('training input checks', () => {
 });
 
 describe('training helpers', () => {
+  it('a batch at the model shape is truncated, padded with label -1 rows, and equal to the longest-padded batch where they overlap', () => {
+    const mk = (id: string, label: number, T: number, A: number) => ({
+      id, label, text: Float32Array.from({ length: T * 2 }, (_, i) => i + 1), textLen: T, audio: Float32Array.from({ length: A * 3 }, (_, i) => -i - 1), audioLen: A,
+    });
+    const split = memoryFeatureSplit([mk('a', 1, 3, 1), mk('b', 0, 1, 4)], 2, 3);
+    const b = split.batch([1, 0], { rows: 3, Tt: 2, Ta: 3 });
+    expect([b.Tt, b.Ta, b.text.length, b.audio.length]).toEqual([2, 3, 3 * 2 * 2, 3 * 3 * 3]);
+    expect(Array.from(b.labels)).toEqual([0, 1, -1]);
+    expect(Array.from(b.textMask)).toEqual([1, 0, 1, 1, 0, 0]); // 'a' (3 tokens) truncated to 2, padding row empty
+    expect(Array.from(b.audioMask)).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0]);
+    expect(Array.from(b.text.subarray(4, 8))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(b.audio.subarray(0, 9))).toEqual([-1, -2, -3, -4, -5, -6, -7, -8, -9]);
+    const loose = split.batch([1, 0]);
+    expect([loose.Tt, loose.Ta, Array.from(loose.labels)]).toEqual([3, 4, [0, 1]]);
+    expect(() => split.batch([0, 1], { rows: 1, Tt: 2, Ta: 2 })).toThrow(/2 utterances do not fit a batch of 1/);
+  });
   it('inverse-frequency weights are n / (K n_k)', () => {
     expect(inverseFrequencyWeights([0, 0, 0, 1], 3)).toEqual([4 / 9, 4 / 3, 0]);
   });

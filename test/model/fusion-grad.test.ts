@@ -2,7 +2,7 @@
 // backend in float64, tiny config with padding, dropout on (the same mask in every evaluation) and class weights.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, FUSION_VARIANTS, FusionModel } from '@emofuse/model';
+import { CpuBackend, FUSION_SPECS, FUSION_VARIANTS, FusionModel } from '@emofuse/model';
 import { tinyConfig, tinyInputs } from './helpers.ts';
 
 const EPS = 1e-5;
@@ -55,4 +55,15 @@ describe('fusion model backward vs finite differences (cpu, float64)', () => {
       expect(total).toBeGreaterThan(1e-3);
     });
   }
+});
+
+describe('fusion specs', () => {
+  it('each variant builds exactly the parts its spec names', () => {
+    for (const fusion of FUSION_VARIANTS) {
+      const s = FUSION_SPECS[fusion];
+      const parts = new Set(FusionModel.create(new CpuBackend(), tinyConfig(fusion, { layers: 2 })).params.map((p) => p.name.split('.')[0]!));
+      const want = [s.text && 'text', s.audio && 'audio', s.cross && 'cross', s.self && 'self', s.head === 'gate' && 'gate', s.head !== 'pool' && 'head', 'classifier'];
+      expect([...parts].sort(), fusion).toEqual(want.filter((x): x is string => !!x).sort());
+    }
+  });
 });
