@@ -1,4 +1,5 @@
-// Encoders by spec: text 'hash' | 'bert[:<model id or folder>]', audio 'logmel' | 'ast[:<model id or folder>]'.
+// Encoders by spec: text 'hash' | 'bert[:<model id or folder>]', audio 'logmel' | 'speech' | 'ast[:<model id or folder>]'
+// | 'whisper[:<model id or folder>][@<layer>]'.
 
 import { createHashEncoder, HASH_DIM } from './hash.ts';
 import { createLogmelEncoder } from './logmel.ts';
@@ -14,7 +15,7 @@ export class EncoderSpecError extends Error {
 }
 
 export const TEXT_ENCODERS = ['hash', 'bert[:<model id or folder>]'] as const;
-export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]'] as const;
+export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]', 'whisper[:<model id or folder>][@<layer>]'] as const;
 
 export async function createTextEncoder(spec: string): Promise<TextEncoder> {
   const [kind, ...rest] = spec.split(':');
@@ -42,6 +43,10 @@ export async function createAudioEncoder(spec: string): Promise<AudioEncoder> {
   if (kind === 'ast') {
     const { createAstEncoder } = await import('./transformers.ts');
     return createAstEncoder(arg || undefined);
+  }
+  if (kind === 'whisper' || kind.startsWith('whisper@')) {
+    const { createWhisperEncoder } = await import('./whisper.ts');
+    return createWhisperEncoder(kind === 'whisper' ? arg : spec.slice('whisper'.length));
   }
   throw new EncoderSpecError(`unknown audio encoder '${spec}': use one of ${AUDIO_ENCODERS.join(', ')}`);
 }

@@ -36,8 +36,9 @@ const LAYOUT: Record<ModelKind, { files: string[]; config: string; fallback: str
   bert: { files: ['onnx/model.onnx'], config: 'tokenizer.json', fallback: DEFAULT_BERT },
   ast: { files: ['onnx/model.onnx'], config: 'preprocessor_config.json', fallback: DEFAULT_AST },
   whisper: { files: ['onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx'], config: 'preprocessor_config.json, tokenizer.json', fallback: 'Xenova/whisper-tiny.en' },
+  'whisper-encoder': { files: ['onnx/encoder_model.onnx'], config: 'preprocessor_config.json', fallback: 'Xenova/whisper-tiny.en' },
 };
-export type ModelKind = 'bert' | 'ast' | 'whisper';
+export type ModelKind = 'bert' | 'ast' | 'whisper' | 'whisper-encoder';
 
 /** Finds a model folder (spec path, then the models folder), or decides on a download, or explains what is missing. */
 export function locateModel(spec: string, kind: ModelKind): Located {

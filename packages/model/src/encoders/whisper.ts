@@ -1,0 +1,208 @@
+// `whisper[:<model id or folder>][@<layer>]`: the hidden states of one layer of a Whisper encoder as audio tokens.
+//
+// Where the model comes from: like the other transformers.js models (a folder path, then <EMOFUSE_MODELS>/<id>/,
+// else a download by id unless EMOFUSE_OFFLINE is set), in the layout the hub serves (Xenova/whisper-tiny.en,
+// onnx-community/whisper-base): preprocessor_config.json, config.json, onnx/encoder_model.onnx. Layers other than the
+// last need onnx/encoder_hidden_states.onnx (input_features -> hidden_states [B, L+1, 1500, C]: the embeddings, then
+// each layer's output, the last one layer-normed), which scripts/convert_whisper.py writes beside the hub's files;
+// without it only `@last` (encoder_model.onnx's last_hidden_state) is available.
+//
+// Whisper's encoder always sees a 30 s window: the feature extractor pads the 80-bin log-mel to 3000 frames (10 ms
+// each) and the two convolutions (the second with stride 2) give 1500 frames, 50 per second. We keep only the frames
+// that cover the real audio, ceil(samples / 320), so the zero padding never becomes tokens, and average each run of
+// POOL = 4 frames into one token: 12.5 tokens per second (80 ms each). Why 4: the other audio encoders give 10
+// (logmel, AST) and 12.5 (speech) tokens per second, so the fusion model's audio length and attention cost stay the
+// same whichever encoder fed it (a 30 s clip is 375 tokens, not 1500), and 80 ms is still finer than a syllable
+// (~200 ms), the unit prosody varies on. Clips longer than 30 s are cut there.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { modelSettings } from './settings.ts';
+import { loadTransformers } from './transformers-env.ts';
+import { locateModel, ModelNotFoundError, withLocation, type Located } from './transformers.ts';
+import { padSequences, type AudioEncoder, type EncodedBatch } from './types.ts';
+
+export const DEFAULT_WHISPER = 'Xenova/whisper-tiny.en';
+/** Chosen on EmoDB's dev speakers (10, 14) with a linear probe per layer; see the README's encoder table. */
+export const DEFAULT_WHISPER_LAYER = 2;
+/** Encoder frames (50 per second) averaged into one token: 12.5 tokens per second. */
+export const WHISPER_POOL = 4;
+const SAMPLES_PER_FRAME = 320; // 16 kHz / 50 frames per second
+const WINDOW_SAMPLES = 30 * 16_000;
+export const STATES_FILE = 'onnx/encoder_hidden_states.onnx';
+
+export interface WhisperSpec {
+  model: string;
+  /** 0 = the embeddings (convolutions + positions), 1..L = that layer's output; 'last' = L. */
+  layer: number | 'last';
+}
+
+/** 'whisper', 'whisper@3', 'whisper:Xenova/whisper-base@last', 'whisper:/abs/folder@1' (the part after 'whisper:'). */
+export function parseWhisperSpec(arg: string): WhisperSpec {
+  const m = /^(.*?)(?:@([^@/]*))?$/.exec(arg)!;
+  const model = m[1] || DEFAULT_WHISPER;
+  const at = m[2];
+  if (at === undefined || at === '') return { model, layer: at === '' ? NaN : DEFAULT_WHISPER_LAYER };
+  if (at === 'last') return { model, layer: 'last' };
+  if (!/^\d+$/.test(at)) return { model, layer: NaN };
+  return { model, layer: Number(at) };
+}
+
+export interface WhisperEncoderOptions {
+  /** onnxruntime intra-op threads (default: every core). */
+  threads?: number;
+}
+
+/** Runs a Whisper encoder and returns, per clip, the frames of every requested layer that cover the audio. */
+export interface WhisperStates {
+  layers: number;
+  dim: number;
+  /** clips -> for each clip, [L+1] arrays of [frames, C] (only the layers asked for are filled). */
+  run(clips: readonly Float32Array[], wanted: readonly number[]): Promise<{ frames: number; states: (Float32Array | null)[] }[]>;
+  dispose(): Promise<void>;
+  version: string;
+}
+
+type Ort = typeof import('onnxruntime-node');
+type Callable = ((...args: unknown[]) => Promise<unknown>) & { dispose?: () => Promise<void> };
+
+/** Frames of the 50/s encoder output that cover `samples` of 16 kHz audio (at least 1, at most 1500). */
+export function coveredFrames(samples: number): number {
+  return Math.max(1, Math.min(1500, Math.ceil(Math.min(samples, WINDOW_SAMPLES) / SAMPLES_PER_FRAME)));
+}
+
+/** Averages runs of `pool` frames of [frames, C] -> [ceil(frames / pool), C] (the last run may be shorter). */
+export function poolFrames(x: Float32Array, frames: number, C: number, pool: number): { data: Float32Array; length: number } {
+  const T = Math.ceil(frames / pool);
+  const out = new Float32Array(T * C); // [T, C]
+  for (let t = 0; t < T; t++) {
+    const f0 = t * pool;
+    const f1 = Math.min(frames, f0 + pool);
+    for (let f = f0; f < f1; f++) for (let c = 0; c < C; c++) out[t * C + c]! += x[f * C + c]!;
+    for (let c = 0; c < C; c++) out[t * C + c]! /= f1 - f0;
+  }
+  return { data: out, length: T };
+}
+
+function fileFingerprint(h: ReturnType<typeof createHash>, file: string): void {
+  const bytes = readFileSync(file);
+  h.update(String(statSync(file).size));
+  h.update(bytes.subarray(0, 1 << 20));
+  h.update(bytes.subarray(Math.max(0, bytes.length - (1 << 20))));
+}
+
+/** Loads the feature extractor and the encoder ONNX file(s) of a located Whisper model. */
+export async function loadWhisperStates(loc: Located, spec: string, needAll: boolean, options: WhisperEncoderOptions = {}): Promise<WhisperStates> {
+  const { AutoFeatureExtractor } = await loadTransformers();
+  const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
+  const folder = loc.folder!;
+  const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers?: number; d_model?: number; num_mel_bins?: number };
+  if (!cfg.encoder_layers || !cfg.d_model) throw new ModelNotFoundError(`${join(folder, 'config.json')} has no encoder_layers/d_model: is this a Whisper model?`);
+  const L = cfg.encoder_layers;
+  const C = cfg.d_model;
+  const statesPath = join(folder, STATES_FILE);
+  const lastPath = join(folder, 'onnx', 'encoder_model.onnx');
+  const useStates = existsSync(statesPath);
+  if (needAll && !useStates) {
+    throw new ModelNotFoundError(
+      `${spec}: a layer other than the last needs ${statesPath} (all of the encoder's hidden states), which the hub's layout lacks; ` +
+        `write it with 'python3 scripts/convert_whisper.py' (tiny.en) or ask for '@last' (onnx/encoder_model.onnx's last_hidden_state)`,
+    );
+  }
+  const file = useStates ? statesPath : lastPath;
+  const ort: Ort = await import('onnxruntime-node');
+  const threads = options.threads ?? availableParallelism();
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const h = createHash('sha256');
+  h.update(readFileSync(join(folder, 'config.json')));
+  h.update(readFileSync(join(folder, 'preprocessor_config.json')));
+  fileFingerprint(h, file);
+  return {
+    layers: L,
+    dim: C,
+    version: `${spec}@${h.digest('hex').slice(0, 16)}`,
+    async run(clips, wanted) {
+      const B = clips.length;
+      const bins = cfg.num_mel_bins ?? 80;
+      const input = new Float32Array(B * bins * 3000); // [B, 80, 3000]
+      for (let b = 0; b < B; b++) {
+        const clip = clips[b]!.length > WINDOW_SAMPLES ? clips[b]!.subarray(0, WINDOW_SAMPLES) : clips[b]!;
+        const { input_features } = (await extractor(clip)) as { input_features: { data: Float32Array; dims: number[] } };
+        if (input_features.data.length !== bins * 3000) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x3000`);
+        input.set(input_features.data, b * bins * 3000);
+      }
+      const out = await session.run({ input_features: new ort.Tensor('float32', input, [B, bins, 3000]) });
+      const t = out[session.outputNames[0]!]!;
+      const data = t.data as Float32Array;
+      const per = useStates ? L + 1 : 1; // [B, L+1, 1500, C] or [B, 1500, C]
+      if (data.length !== B * per * 1500 * C) throw new Error(`${file} gave ${t.dims.join('x')}, expected ${B}x${useStates ? `${per}x` : ''}1500x${C}`);
+      const result = clips.map((clip, b) => {
+        const frames = coveredFrames(clip.length);
+        const states: (Float32Array | null)[] = Array.from({ length: L + 1 }, () => null);
+        for (const l of wanted) {
+          const slot = useStates ? l : 0;
+          if (!useStates && l !== L) throw new Error(`layer ${l} needs ${statesPath}`);
+          const start = ((b * per + slot) * 1500) * C;
+          states[l] = data.slice(start, start + frames * C); // [frames, C]
+        }
+        return { frames, states };
+      });
+      for (const v of Object.values(out)) (v as { dispose?: () => void }).dispose?.();
+      return result;
+    },
+    async dispose() {
+      await session.release();
+      await (extractor as { dispose?: () => Promise<void> }).dispose?.();
+    },
+  };
+}
+
+/** A hub model by id: the files the encoder needs, downloaded once into <EMOFUSE_CACHE>/<id>/ (the same host
+ * transformers.js downloads from). Only reached when EMOFUSE_OFFLINE is not set and no local folder has the model. */
+async function downloadToCache(id: string): Promise<Located> {
+  const { env } = await loadTransformers();
+  const folder = join(modelSettings.cacheDir, 'whisper-encoders', id);
+  for (const f of ['config.json', 'preprocessor_config.json', 'onnx/encoder_model.onnx']) {
+    const dest = join(folder, f);
+    if (existsSync(dest)) continue;
+    const url = `${env.remoteHost.replace(/\/$/, '')}/${id}/resolve/main/${f}`;
+    const res = await fetch(url).catch((err: Error) => ({ ok: false, status: 0, statusText: err.message }) as const);
+    if (!res.ok || !('arrayBuffer' in res)) {
+      throw new ModelNotFoundError(`cannot download ${url} (${res.status} ${res.statusText}): put the model in ${join(modelSettings.modelsDir, id)} instead`);
+    }
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest + '.part', Buffer.from(await res.arrayBuffer()));
+    renameSync(dest + '.part', dest);
+  }
+  return { name: basename(folder), localModelPath: dirname(folder) + '/', folder };
+}
+
+export async function createWhisperEncoder(arg = '', options: WhisperEncoderOptions = {}): Promise<AudioEncoder> {
+  const { model, layer } = parseWhisperSpec(arg);
+  const id = !arg ? 'whisper' : arg.startsWith('@') ? `whisper${arg}` : `whisper:${arg}`;
+  if (Number.isNaN(layer)) throw new ModelNotFoundError(`audio encoder '${id}': the part after '@' must be a layer number (0 = embeddings) or 'last'`);
+  const found = locateModel(model, 'whisper-encoder');
+  const loc = found.folder ? found : await downloadToCache(model);
+  const cfgLayers = (JSON.parse(readFileSync(join(loc.folder!, 'config.json'), 'utf8')) as { encoder_layers?: number }).encoder_layers;
+  const want = layer === 'last' ? cfgLayers ?? 0 : layer;
+  if (cfgLayers !== undefined && (want < 0 || want > cfgLayers)) {
+    throw new ModelNotFoundError(`audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last`);
+  }
+  const states = await loadWhisperStates(loc, model, layer !== 'last' && want !== cfgLayers, options);
+  const L = layer === 'last' ? states.layers : want;
+  const C = states.dim;
+  return {
+    modality: 'audio',
+    id,
+    version: `whisper-v1:layer${L}:frames50/s:mean${WHISPER_POOL}:${states.version}`,
+    dim: C,
+    sampleRate: 16000,
+    async encode(clips): Promise<EncodedBatch> {
+      const runs = await states.run(clips, [L]);
+      return padSequences(runs.map((r) => poolFrames(r.states[L]!, r.frames, C, WHISPER_POOL)), C);
+    },
+    dispose: () => states.dispose(),
+  };
+}
