@@ -14,10 +14,12 @@ export class DataError extends Error {
 /**
  * Scans every utterance of the named splits: non-empty, labels in range, finite features, widths as declared, and
  * at least one token of each modality the model reads (`needs`; a text-only cache can train the 'text' variant).
+ * Returns the longest text and audio sequences seen (at least 1), the lengths a new model is built for.
  */
 export function validateFeatureSet(
   fs: FeatureSet, splits: readonly string[], source: string, needs: { text: boolean; audio: boolean } = { text: true, audio: true },
-): void {
+): { text: number; audio: number } {
+  const longest = { text: 1, audio: 1 };
   const K = fs.classNames.length;
   if (K < 2) throw new DataError(`${source}: needs at least 2 class names, got ${K} (${fs.classNames.join(', ') || 'none'})`);
   for (const [name, dim] of [['textDim', fs.textDim], ['audioDim', fs.audioDim]] as const) {
@@ -30,6 +32,8 @@ export function validateFeatureSet(
     for (let i = 0; i < split.size; i += 64) {
       const idx = Array.from({ length: Math.min(64, split.size - i) }, (_, j) => i + j);
       const b = split.batch(idx);
+      longest.text = Math.max(longest.text, b.Tt);
+      longest.audio = Math.max(longest.audio, b.Ta);
       b.ids.forEach((id, r) => {
         const y = b.labels[r]!;
         if (!(Number.isInteger(y) && y >= 0 && y < K)) {
@@ -54,21 +58,7 @@ export function validateFeatureSet(
       }
     }
   }
-}
-
-/** Longest text and audio sequences over the given splits. */
-export function maxLengths(fs: FeatureSet, splits: readonly string[]): { text: number; audio: number } {
-  let text = 1;
-  let audio = 1;
-  for (const s of splits) {
-    const split = fs.splits[s]!;
-    for (let i = 0; i < split.size; i += 64) {
-      const b = split.batch(Array.from({ length: Math.min(64, split.size - i) }, (_, j) => i + j));
-      text = Math.max(text, b.Tt);
-      audio = Math.max(audio, b.Ta);
-    }
-  }
-  return { text, audio };
+  return longest;
 }
 
 /** Inverse class frequency, scaled so a balanced set gets 1 (scikit-learn's 'balanced'): n / (K * n_k); 0 for absent classes. */

@@ -12,7 +12,7 @@ import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
-import { DataError, epochOrder, inverseFrequencyWeights, maxLengths, validateFeatureSet } from './data.ts';
+import { DataError, epochOrder, inverseFrequencyWeights, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
 
@@ -86,7 +86,7 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
-  validateFeatureSet(fs, [trainName, devName], 'features', FUSION_SPECS[fusion]); // the modalities the variant reads
+  const longest = validateFeatureSet(fs, [trainName, devName], 'features', FUSION_SPECS[fusion]); // the modalities the variant reads
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`--epochs must be a positive integer, got ${o.epochs}`);
   const trainSplit = fs.splits[trainName]!;
@@ -111,14 +111,13 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
       writeFileAtomic(logPath, kept.map((l) => `${l}\n`).join(''));
     }
   } else {
-    const lens = maxLengths(fs, [trainName, devName]);
     const config: FusionConfig = {
       ...DEFAULT_FUSION,
       ...o.model,
       textDim: fs.textDim,
       audioDim: fs.audioDim,
-      maxTextLen: Math.min(lens.text, o.maxTextLen ?? Infinity),
-      maxAudioLen: Math.min(lens.audio, o.maxAudioLen ?? Infinity),
+      maxTextLen: Math.min(longest.text, o.maxTextLen ?? Infinity),
+      maxAudioLen: Math.min(longest.audio, o.maxAudioLen ?? Infinity),
       numClasses: K,
     };
     model = FusionModel.create(backend, config);
