@@ -235,6 +235,3 @@ export async function evaluate(model: FusionModel, split: FeatureSplit, classNam
   }
   return { ...computeMetrics(split.labels, predictions, classNames), predictions, probabilities };
 }
-
-/** @deprecated moved to ./checkpoint.ts; re-exported here until every importer has switched. */
-export { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
