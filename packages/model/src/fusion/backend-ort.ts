@@ -12,7 +12,7 @@
 //
 // Tensors are Float32Arrays in JS memory (OrtTensor); onnxruntime-node reads inputs from them without a copy and
 // writes outputs straight into them (pre-allocated fetches). An output that is also an input (accumulate, axpy,
-// AdamW) is written into a scratch array and copied back. The small O(B*C) glue runs in JS on the float64
+// AdamW) is written into a spare array that then becomes the tensor's data (the old one becomes the spare). The small O(B*C) glue runs in JS on the float64
 // references (the CpuBackend code): concat/split along time (memcpy), the gate, cross-entropy, and dropout, whose
 // keep mask is the references' stateless PCG hash of (seed, offset + i) computed in JS (ref.dropoutMask), so the
 // mask is bit-identical to `wgsl` and `cpu`.
@@ -35,7 +35,8 @@ export interface OrtBackendOptions {
 
 /** A tensor of the ort backend: float32 data in JS memory (a CpuTensor, so the JS glue ops can use it). */
 export class OrtTensor extends CpuTensor {
-  declare readonly data: Float32Array;
+  /** Replaced (not copied into) when an op writes a tensor that is also its input. */
+  declare data: Float32Array;
   constructor(shape: readonly number[], data: Float32Array) {
     super(shape, data);
   }
@@ -61,7 +62,8 @@ export class OrtBackend implements Backend {
   readonly name = 'ort' as const;
   readonly description: string;
   private sessions = new Map<string, Promise<OrtTypes.InferenceSession>>();
-  private scratch = new Map<number, Float32Array>();
+  /** Spare arrays by length, for outputs that are also inputs. */
+  private scratch = new Map<number, Float32Array[]>();
   /** The glue ops (float64 references on float32 storage). */
   private js = new CpuBackend('f32');
   /** session.run calls so far (for benchmarks and tests). */
@@ -142,28 +144,25 @@ export class OrtBackend implements Backend {
       ins.add(data);
     }
     const outputs: Record<string, OrtTypes.Tensor> = {};
-    const copies: [Float32Array, Float32Array][] = [];
+    const swaps: [OrtTensor, Float32Array][] = [];
     for (const [name, [t, dims]] of Object.entries(fetches)) {
       let data = f32(t);
       if (ins.has(data)) {
-        // the output is also an input: write elsewhere, copy back after the run
-        const tmp = this.scratchFor(data.length, copies.length);
-        copies.push([data, tmp]);
-        data = tmp;
+        // the output is also an input: written into a spare array that then becomes the tensor's data
+        data = this.scratch.get(data.length)?.pop() ?? new Float32Array(data.length);
+        swaps.push([t as OrtTensor, data]);
       }
       outputs[name] = new T('float32', data, dims);
     }
     this.runs++;
     await session.run(inputs, outputs);
-    for (const [dst, src] of copies) dst.set(src);
-  }
-
-  /** Scratch arrays by size (slot i: a second output of the same size in one run gets its own). */
-  private scratchFor(n: number, slot: number): Float32Array {
-    const key = n * 8 + slot;
-    let s = this.scratch.get(key);
-    if (!s) this.scratch.set(key, (s = new Float32Array(n)));
-    return s;
+    for (const [t, data] of swaps) {
+      const old = t.data;
+      t.data = data;
+      const spare = this.scratch.get(old.length);
+      if (spare) spare.push(old);
+      else this.scratch.set(old.length, [old]);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------- matmul
@@ -317,14 +316,19 @@ export class OrtBackend implements Backend {
   private static merge(g: OnnxGraph, x: string): string {
     return g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), g.i64([0, 0, -1])]);
   }
-  /** Scaled scores [B, H, Tq, Tk], masked keys set to -1e30; and the keep mask [B, 1, 1, Tk] (1 / 0) when masked. */
-  private static scores(g: OnnxGraph, q: string, k: string, H: number, D: number, masked: boolean): { s: string; keep?: string } {
-    let s = g.op('Mul', [g.op('MatMul', [OrtBackend.heads(g, q, H, D), OrtBackend.heads(g, k, H, D, true)]), g.f(1 / Math.sqrt(D))]);
-    if (!masked) return { s };
-    const m4 = g.op('Unsqueeze', [g.input('mask', ['B', 'Tk']), g.i64([1, 2])]); // [B, 1, 1, Tk]
-    const keepB = g.op('Not', [g.op('Equal', [m4, g.f(0)])]);
-    s = g.op('Where', [keepB, s, g.f(MASKED)]);
-    return { s, keep: g.op('Cast', [keepB], { to: 1 }) };
+  /**
+   * Scores [B, H, Tq, Tk] = (scale q) k^T (+ -1e30 on masked keys), and with a mask the row factor [B, 1, 1]
+   * (0 for a batch row whose keys are all masked: its output and gradients are 0, as in the references).
+   */
+  private static scores(g: OnnxGraph, q: string, k: string, H: number, D: number, masked: boolean): { s: string; qs: string; rowKeep?: string } {
+    const qs = OrtBackend.heads(g, g.op('Mul', [q, g.f(1 / Math.sqrt(D))]), H, D); // scaled on [B, Tq, C], not on the scores
+    let s = g.op('MatMul', [qs, OrtBackend.heads(g, k, H, D, true)]);
+    if (!masked) return { s, qs };
+    const keep = g.op('Cast', [g.op('Not', [g.op('Equal', [g.input('mask', ['B', 'Tk']), g.f(0)])])], { to: 1 }); // [B, Tk] 1 / 0
+    const bias = g.op('Unsqueeze', [g.op('Mul', [g.op('Sub', [keep, g.f(1)]), g.f(-MASKED)]), g.i64([1, 2])]); // [B, 1, 1, Tk] 0 / -1e30
+    s = g.op('Add', [s, bias]);
+    const rowKeep = g.op('Unsqueeze', [g.op('ReduceMax', [keep, g.i64([1])], { keepdims: 0 }), g.i64([1, 2])]); // [B, 1, 1]
+    return { s, qs, rowKeep };
   }
 
   private attDims(op: string, q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, heads: number) {
@@ -350,14 +354,15 @@ export class OrtBackend implements Backend {
       const Q = g.input('q', ['B', 'Tq', C]);
       const K = g.input('k', ['B', 'Tk', C]);
       const V = g.input('v', ['B', 'Tk', C]);
-      const { s, keep } = OrtBackend.scores(g, Q, K, H, D, !!mask);
+      const { s, rowKeep } = OrtBackend.scores(g, Q, K, H, D, !!mask);
       const mx = g.op('ReduceMax', [s, g.i64([-1])], { keepdims: 1 }); // [B, H, Tq, 1]
-      let e = g.op('Exp', [g.op('Sub', [s, mx])]);
-      if (keep) e = g.op('Mul', [e, keep]); // a fully masked row sums to 0
-      const l = g.op('ReduceSum', [e, g.i64([-1])], { keepdims: 1 });
-      const p = g.op('Div', [e, g.op('Max', [l, g.f(1e-30)])]); // 0 on fully masked rows
-      g.output('out', OrtBackend.merge(g, g.op('MatMul', [p, OrtBackend.heads(g, V, H, D)])), ['B', 'Tq', C]);
-      // lse = max + log(sum); log(0) = -inf on fully masked rows becomes -1e30, as the kernels write
+      const e = g.op('Exp', [g.op('Sub', [s, mx])]);
+      const l = g.op('ReduceSum', [e, g.i64([-1])], { keepdims: 1 }); // [B, H, Tq, 1]
+      // out = (e V) / l: the normalisation on [B, H, Tq, D], not on the scores
+      let o = OrtBackend.merge(g, g.op('Div', [g.op('MatMul', [e, OrtBackend.heads(g, V, H, D)]), l]));
+      if (rowKeep) o = g.op('Mul', [o, rowKeep]);
+      g.output('out', o, ['B', 'Tq', C]);
+      // lse = max + log(sum); a fully masked row's scores are all -1e30, so its lse is -1e30, as the kernels write
       const lse4 = g.op('Max', [g.op('Add', [mx, g.op('Log', [l])]), g.f(MASKED)]);
       g.output('lse', g.op('Squeeze', [lse4, g.i64([-1])]), ['B', H, 'Tq']);
       return g;
@@ -386,19 +391,22 @@ export class OrtBackend implements Backend {
       const V = g.input('v', ['B', 'Tk', C]);
       const O = g.input('out', ['B', 'Tq', C]);
       const L = g.input('lse', ['B', H, 'Tq']);
-      const dO = g.input('dout', ['B', 'Tq', C]);
-      const { s, keep } = OrtBackend.scores(g, Q, K, H, D, !!mask);
-      let p = g.op('Exp', [g.op('Sub', [s, g.op('Unsqueeze', [L, g.i64([-1])])])]); // [B, H, Tq, Tk]
-      if (keep) p = g.op('Mul', [p, keep]); // masked keys and fully masked rows: 0
+      let dO = g.input('dout', ['B', 'Tq', C]);
+      const { s, qs, rowKeep } = OrtBackend.scores(g, Q, K, H, D, !!mask);
+      // a fully masked row has P = 1 everywhere (its scores and lse are all -1e30): zeroing its dout zeroes its dS and dV terms
+      if (rowKeep) dO = g.op('Mul', [dO, rowKeep]);
+      const p = g.op('Exp', [g.op('Sub', [s, g.op('Unsqueeze', [L, g.i64([-1])])])]); // [B, H, Tq, Tk]
       const dOh = OrtBackend.heads(g, dO, H, D); // [B, H, Tq, D]
       const T4 = (x: string) => g.op('Transpose', [x], { perm: [0, 1, 3, 2] });
       const dv4 = g.op('MatMul', [T4(p), dOh]); // [B, H, Tk, D]
       const dp = g.op('MatMul', [dOh, OrtBackend.heads(g, V, H, D, true)]); // [B, H, Tq, Tk]
-      const drow = g.op('ReduceSum', [g.op('Mul', [dOh, OrtBackend.heads(g, O, H, D)]), g.i64([-1])], { keepdims: 1 }); // [B, H, Tq, 1]
-      const ds = g.op('Mul', [g.op('Mul', [p, g.op('Sub', [dp, drow])]), g.f(1 / Math.sqrt(D))]); // scale folded in
-      const dq4 = g.op('MatMul', [ds, OrtBackend.heads(g, K, H, D)]); // [B, H, Tq, D]
-      const dk4 = g.op('MatMul', [T4(ds), OrtBackend.heads(g, Q, H, D)]); // [B, H, Tk, D]
-      g.output('dq', OrtBackend.merge(g, dq4), ['B', 'Tq', C]);
+      // drow [B, H, Tq, 1] = per-head sums of dout * out, taken on [B, Tq, H, D]
+      const prod = g.op('Reshape', [g.op('Mul', [dO, O]), g.i64([0, 0, H, D])]);
+      const drow = g.op('Unsqueeze', [g.op('Transpose', [g.op('ReduceSum', [prod, g.i64([-1])], { keepdims: 0 })], { perm: [0, 2, 1] }), g.i64([-1])]);
+      const ds = g.op('Mul', [p, g.op('Sub', [dp, drow])]);
+      const dq = g.op('Mul', [OrtBackend.merge(g, g.op('MatMul', [ds, OrtBackend.heads(g, K, H, D)])), g.f(1 / Math.sqrt(D))]);
+      const dk4 = g.op('MatMul', [T4(ds), qs]); // [B, H, Tk, D], scale already in qs
+      g.output('dq', dq, ['B', 'Tq', C]);
       g.output('dk', OrtBackend.merge(g, dk4), ['B', 'Tk', C]);
       g.output('dv', OrtBackend.merge(g, dv4), ['B', 'Tk', C]);
       return g;
