@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { addForward, geluBackward, geluForward, ref } from '@emofuse/kernels';
-import { expectClose } from '../helpers/close.ts';
+import { expectClose, expectOp } from '../helpers/close.ts';
 import { openGpu } from '../helpers/gpu.ts';
 import { randomF32 } from '../helpers/rng.ts';
 import { TOL } from '../tolerances.ts';
@@ -16,36 +16,35 @@ describe.skipIf(!fx.gpu)(`gelu and add on ${fx.label}`, () => {
     const xs = randomF32(n, n);
     xs[0] = n > 1 ? 9.5 : xs[0]!; // large |x|: tanh saturates, no NaN
     const dys = randomF32(n, n + 1);
-    const x = gpu.upload(xs);
-    const dy = gpu.upload(dys);
-    const y = gpu.empty([n]);
-    const dx = gpu.empty([n]);
-    gpu.poison(y);
-    gpu.poison(dx);
-    await geluForward(gpu, x, y);
-    await geluBackward(gpu, x, dy, dx);
-    expectClose(await gpu.read(y), ref.geluForward(xs), TOL.gelu, { name: 'gelu.fwd y' });
-    expectClose(await gpu.read(dx), ref.geluBackward(xs, dys), TOL.gelu, { name: 'gelu.bwd dx' });
+    await expectOp(gpu, {
+      name: 'gelu',
+      tol: TOL.gelu,
+      in: { x: xs, dy: dys },
+      out: { y: [n], dx: [n] },
+      run: async (t) => {
+        await geluForward(gpu, t.x!, t.y!);
+        await geluBackward(gpu, t.x!, t.dy!, t.dx!);
+      },
+      want: () => ({ y: ref.geluForward(xs), dx: ref.geluBackward(xs, dys) }),
+    });
   });
 
   it('gelu backward accumulates into dx when asked', async () => {
     const n = 65;
-    const xs = randomF32(n, 1);
-    const dys = randomF32(n, 2);
-    const prior = randomF32(n, 3);
-    const dx = gpu.upload(prior);
-    await geluBackward(gpu, gpu.upload(xs), gpu.upload(dys), dx, true);
-    const expected = ref.geluBackward(xs, dys).map((v, i) => v + prior[i]!);
-    expectClose(await gpu.read(dx), expected, TOL.gelu, { name: 'gelu.bwd accumulate' });
+    const [xs, dys, prior] = [randomF32(n, 1), randomF32(n, 2), randomF32(n, 3)];
+    await expectOp(gpu, {
+      name: 'gelu.bwd accumulate',
+      tol: TOL.gelu,
+      in: { x: xs, dy: dys },
+      out: { dx: prior },
+      run: (t) => geluBackward(gpu, t.x!, t.dy!, t.dx!, true),
+      want: () => ({ dx: ref.geluBackward(xs, dys).map((v, i) => v + prior[i]!) }),
+    });
   });
 
   it.each([1, 7, 63, 65, 129])('add forward, n=%i', async (n) => {
-    const as = randomF32(n, 10 + n);
-    const bs = randomF32(n, 20 + n);
-    const out = gpu.empty([n]);
-    gpu.poison(out);
-    await addForward(gpu, gpu.upload(as), gpu.upload(bs), out, -0.5);
-    expectClose(await gpu.read(out), ref.addForward(as, bs, -0.5), TOL.add, { name: 'add.fwd out' });
+    const [as, bs] = [randomF32(n, 10 + n), randomF32(n, 20 + n)];
+    await expectOp(gpu, { name: 'add.fwd', tol: TOL.add, in: { a: as, b: bs }, out: { out: [n] }, run: (t) => addForward(gpu, t.a!, t.b!, t.out!, -0.5), want: () => ({ out: ref.addForward(as, bs, -0.5) }) });
   });
 
   it('gelu folds a dispatch above maxComputeWorkgroupsPerDimension', async () => {
