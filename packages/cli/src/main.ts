@@ -10,6 +10,7 @@ import { registerEval } from './commands/eval.ts';
 import { registerAblate } from './commands/ablate.ts';
 import { registerPredict } from './commands/predict.ts';
 import { registerExport } from './commands/export.ts';
+import { registerDemo } from './commands/demo.ts';
 import { registerQuickstart } from './commands/quickstart.ts';
 import { reportError } from './output.ts';
 
@@ -46,6 +47,7 @@ registerEval(program);
 registerAblate(program);
 registerPredict(program);
 registerExport(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,138 @@
+// `emofuse demo`: serves the demo page (packages/demo, built to packages/demo/dist) on 127.0.0.1 with what it
+// loads: a checkpoint, the encoders' local files (BERT tokenizer, AST filterbank settings) and local
+// transformers.js models (Whisper) with onnxruntime-web's wasm. Nothing is fetched from a hub. Parsing, serving
+// and printing only: the page runs the model package's code in the browser.
+
+import type { Command } from 'commander';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_ASR, modelSettings } from '@emofuse/model';
+import { int } from '../options.ts';
+import { UserError } from '../output.ts';
+
+interface DemoFlags {
+  checkpoint?: string;
+  port: string;
+  asr: string;
+}
+
+/** The quickstart's checkpoint (emofuse quickstart's default --out), offered when no --checkpoint is given. */
+export const QUICKSTART_CHECKPOINT = join('emofuse-quickstart', 'run', 'best.safetensors');
+/** The asset folders the page's encoders read. */
+const ASSET_FOLDERS = ['tokenizer-bert-base-uncased', 'ast-preprocessor'];
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.map': 'application/json',
+  '.json': 'application/json', '.txt': 'text/plain', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream',
+  '.safetensors': 'application/octet-stream',
+};
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('serve the demo page on 127.0.0.1: record or drop a clip, see every class probability (fusion on WebGPU in the browser)')
+    .option('--checkpoint <file>', `the checkpoint the page loads first (default: ${QUICKSTART_CHECKPOINT} when it exists; the page can load others)`)
+    .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8765')
+    .option('--asr <model>', 'Whisper model id the page may use, when its files are in the models folder', DEFAULT_ASR)
+    .addHelpText(
+      'after',
+      `
+Open the printed URL in a browser with WebGPU (Chrome, Edge; without WebGPU the page falls back to the CPU
+references and says so). The page decodes the clip, encodes the words and the sound with the checkpoint's
+encoders (hash + logmel run in the page from local files), runs the fusion forward on our WGSL kernels through
+navigator.gpu, and shows every class probability, the transcript, the encoders, the adapter and each step's time.
+Whisper runs in the page only when its files are in the models folder (EMOFUSE_MODELS, default ./models).
+
+Examples:
+  emofuse quickstart && emofuse demo
+  emofuse demo --checkpoint runs/controlled/best.safetensors --port 0`,
+    )
+    .action(async (o: DemoFlags) => {
+      const port = int(o.port, '--port', 0);
+      if (port > 65535) throw new UserError(`--port must be at most 65535, got ${port}`);
+      const page = demoDist();
+      let checkpoint: string | null = null;
+      if (o.checkpoint) {
+        if (!existsSync(o.checkpoint) || !statSync(o.checkpoint).isFile()) throw new UserError(`--checkpoint ${o.checkpoint}: no such file`);
+        checkpoint = resolve(o.checkpoint);
+      } else if (existsSync(QUICKSTART_CHECKPOINT)) {
+        checkpoint = resolve(QUICKSTART_CHECKPOINT);
+      }
+      const server = serveDemo({ page, checkpoint, asr: o.asr });
+      await new Promise<void>((ok, fail) => {
+        server.once('error', (err: NodeJS.ErrnoException) =>
+          fail(err.code === 'EADDRINUSE' ? new UserError(`port ${port} on 127.0.0.1 is in use: choose another with --port (0 picks a free one)`) : err),
+        );
+        server.listen(port, '127.0.0.1', () => ok());
+      });
+      const { port: bound } = server.address() as { port: number };
+      console.log(`emofuse demo: http://127.0.0.1:${bound}/`);
+      console.log(checkpoint ? `checkpoint: ${checkpoint}` : `no checkpoint: pass --checkpoint, run 'emofuse quickstart' here, or choose one in the page`);
+      console.log('Ctrl-C stops it.');
+      await new Promise<void>((done) => {
+        const stop = () => server.close(() => done());
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}
+
+/** The built page: packages/demo/dist beside the CLI's own package (the bundle lives in packages/cli/dist). */
+function demoDist(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [resolve(here, '../../demo/dist'), resolve(here, '../../../demo/dist')]) {
+    if (existsSync(join(candidate, 'index.html')) && existsSync(join(candidate, 'app.js'))) return candidate;
+  }
+  throw new UserError("the demo page is not built: run 'npm run build' (or 'node packages/demo/build.mjs') in the emofuse folder");
+}
+
+/** The folder onnxruntime-web's wasm files are in (for Whisper in the page), or null. */
+function ortWebDist(): string | null {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('onnxruntime-web')); // <package>/dist/ort.node.min.js
+  } catch {
+    return null;
+  }
+}
+
+export function serveDemo(o: { page: string; checkpoint: string | null; asr: string }): Server {
+  const assetFiles = ASSET_FOLDERS.flatMap((folder) => {
+    const dir = join(modelSettings.assetsDir, folder);
+    return existsSync(dir) ? readdirSync(dir).map((f) => `/assets/${folder}/${f}`) : [];
+  });
+  const asrFolder = join(modelSettings.modelsDir, o.asr);
+  const info = {
+    checkpoint: o.checkpoint ? { name: basename(o.checkpoint), path: o.checkpoint } : null,
+    assetFiles,
+    asr: { id: o.asr, available: existsSync(join(asrFolder, 'config.json')), folder: modelSettings.modelsDir },
+  };
+  const ort = ortWebDist();
+  const roots: Record<string, string | null> = { '/assets/': modelSettings.assetsDir, '/models/': modelSettings.modelsDir, '/ort/': ort };
+
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const path = decodeURIComponent(url.pathname);
+    const send = (file: string | null) => {
+      if (!file || !existsSync(file) || !statSync(file).isFile()) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      createReadStream(file).pipe(res);
+    };
+    if (req.method !== 'GET') return void res.writeHead(405).end();
+    if (path === '/' || path === '/index.html') return send(join(o.page, 'index.html'));
+    if (path === '/app.js' || path === '/app.js.map') return send(join(o.page, path.slice(1)));
+    if (path === '/api/info') return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(info));
+    if (path === '/checkpoint') return send(o.checkpoint);
+    for (const [prefix, root] of Object.entries(roots)) {
+      if (!path.startsWith(prefix) || !root) continue;
+      const file = resolve(root, path.slice(prefix.length));
+      return send(file.startsWith(root + sep) ? file : null); // never outside its folder
+    }
+    send(null);
+  });
+}

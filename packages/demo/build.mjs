@@ -1,0 +1,36 @@
+// Bundles the demo page for the browser: dist/index.html and dist/app.js (ESM, every .wgsl shader inlined).
+// The page runs the model package's own code (checkpoint loading, the hash and logmel encoders, audio decoding,
+// the fusion model on the wgsl backend); its few Node imports (node:fs, node:path, ...) resolve to
+// web/node-shim.ts, a small in-memory file system the page fills with what it fetched or was given.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+
+const here = (p) => new URL(p, import.meta.url).pathname;
+const NODE_BUILTINS = /^(node:)?(fs|path|os|url|child_process|crypto|module)$/;
+
+mkdirSync(here('./dist'), { recursive: true });
+await build({
+  entryPoints: [here('./web/page.ts')],
+  outfile: here('./dist/app.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'chrome120',
+  sourcemap: 'linked',
+  minify: true,
+  loader: { '.wgsl': 'text' },
+  // As in Node: wavefile and wave-resampler through their CommonJS builds (their ESM entry has no default export).
+  mainFields: ['main'],
+  external: ['webgpu', 'onnxruntime-node', 'sharp'], // Node-only: never reached in a browser
+  inject: [here('./web/process-shim.ts')],
+  plugins: [
+    {
+      name: 'node-builtins-in-the-page',
+      setup(b) {
+        b.onResolve({ filter: NODE_BUILTINS }, () => ({ path: here('./web/node-shim.ts') }));
+      },
+    },
+  ],
+  logLevel: 'warning',
+});
+copyFileSync(here('./web/index.html'), here('./dist/index.html'));

@@ -1,0 +1,421 @@
+// The demo page: a trained checkpoint classifies a clip in the browser, with the same code as `emofuse predict`.
+// Checkpoint loading, the audio decoding of WAV files, the text and audio encoders (the checkpoint's, e.g. hash +
+// logmel, through transformers.js' tokenizer and filterbank, loaded from the demo server's local files) and the
+// fusion model are the model package's own modules; the fusion forward runs on our WGSL kernels through
+// navigator.gpu, or, in a browser without WebGPU, on the float64 CPU references (and the page says so).
+// Every step is timed and the page shows what ran: adapter, backend, encoders (ids and versions), transcript.
+
+import { Gpu } from '@emofuse/kernels';
+import { AudioError, loadAudio } from '../../model/src/audio/decode.ts';
+import { createAudioEncoder, createTextEncoder } from '../../model/src/encoders/index.ts';
+import type { AudioEncoder, TextEncoder } from '../../model/src/encoders/types.ts';
+import { loadTransformers } from '../../model/src/encoders/transformers-env.ts';
+import type { FeatureBatch } from '../../model/src/features.ts';
+import type { Backend } from '../../model/src/fusion/backend.ts';
+import { CpuBackend } from '../../model/src/fusion/backend-cpu.ts';
+import { WgslBackend } from '../../model/src/fusion/backend-wgsl.ts';
+import type { FusionModel } from '../../model/src/fusion/model.ts';
+import { loadCheckpoint, type CheckpointMeta } from '../../model/src/train/checkpoint.ts';
+import { padBatch } from '../../model/src/train/data.ts';
+import { putFile } from './node-shim.ts';
+
+/** What the demo server tells the page (GET /api/info). */
+interface ServerInfo {
+  /** The checkpoint the server offers (the --checkpoint given, or the quickstart's), served at /checkpoint. */
+  checkpoint: { name: string; path: string } | null;
+  /** Files under /assets the encoders may ask for (the BERT tokenizer, the AST filterbank settings). */
+  assetFiles: string[];
+  /** Speech recognition: the model id, and whether its files are in the server's models folder. */
+  asr: { id: string; available: boolean; folder: string };
+}
+
+interface Loaded {
+  name: string;
+  model: FusionModel;
+  meta: CheckpointMeta;
+  textEncoder: TextEncoder;
+  audioEncoder: AudioEncoder;
+}
+
+interface Step {
+  name: string;
+  ms: number;
+  detail: string;
+}
+
+/** The last result, for people and for the browser test (window.emofuseDemo). */
+export interface DemoState {
+  ready: boolean;
+  busy: boolean;
+  error: string | null;
+  backend: string;
+  webgpu: boolean;
+  checkpoint: string | null;
+  result: {
+    clip: string;
+    text: string;
+    transcribed: boolean;
+    predicted: string;
+    probabilities: Record<string, number>;
+    steps: Step[];
+    truncated: boolean;
+  } | null;
+}
+
+const state: DemoState = { ready: false, busy: false, error: null, backend: '', webgpu: false, checkpoint: null, result: null };
+(globalThis as { emofuseDemo?: DemoState }).emofuseDemo = state;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+let info: ServerInfo;
+let backend: Backend;
+let loaded: Loaded | null = null;
+let clip: { name: string; bytes: Uint8Array } | null = null;
+let asr: ((audio: Float32Array) => Promise<{ text: string }>) | null = null;
+
+// ------------------------------------------------------------------------------------------------ messages
+
+function showError(message: string): void {
+  state.error = message;
+  const el = $('message');
+  el.textContent = message;
+  el.className = 'message error';
+  el.hidden = false;
+}
+
+function showNote(message: string): void {
+  const el = $('message');
+  el.textContent = message;
+  el.className = 'message note';
+  el.hidden = false;
+}
+
+function clearMessage(): void {
+  state.error = null;
+  $('message').hidden = true;
+}
+
+function busy(on: boolean, what = ''): void {
+  state.busy = on;
+  $('status').textContent = on ? what : '';
+  for (const id of ['classify', 'record']) ($(id) as HTMLButtonElement).disabled = on;
+}
+
+async function timed<T>(steps: Step[], name: string, f: () => Promise<T> | T, detail: (r: T) => string): Promise<T> {
+  const t0 = performance.now();
+  const r = await f();
+  steps.push({ name, ms: performance.now() - t0, detail: detail(r) });
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------------ start
+
+async function start(): Promise<void> {
+  info = (await (await fetch('/api/info')).json()) as ServerInfo;
+  // Asset files: transformers.js fetches the tokenizer itself; the filterbank settings are read synchronously.
+  for (const path of info.assetFiles) {
+    if (path.endsWith('preprocessor_config.json')) putFile(path, new Uint8Array(await (await fetch(path)).arrayBuffer()));
+    else putFile(path, null);
+  }
+  // transformers.js runs some feature extraction through onnxruntime-web: its wasm comes from the demo server.
+  const { env } = await loadTransformers();
+  const wasm = env.backends.onnx.wasm as { wasmPaths?: string } | undefined;
+  if (wasm) wasm.wasmPaths = '/ort/';
+  await openBackendForPage();
+  $('asr-state').textContent = info.asr.available
+    ? `${info.asr.id} (from ${info.asr.folder})`
+    : `not available: no ${info.asr.id} in ${info.asr.folder}; type the words instead`;
+  ($('use-asr') as HTMLInputElement).disabled = !info.asr.available;
+  if (info.checkpoint) {
+    const bytes = new Uint8Array(await (await fetch('/checkpoint')).arrayBuffer());
+    await useCheckpoint(info.checkpoint.name, bytes);
+  } else {
+    showNote('No checkpoint on the server: choose a .safetensors file written by emofuse train (or run emofuse quickstart first).');
+  }
+  state.ready = true;
+}
+
+async function openBackendForPage(): Promise<void> {
+  try {
+    const gpu = await Gpu.create();
+    backend = await WgslBackend.create(gpu);
+    const a = gpu.adapter;
+    state.webgpu = true;
+    state.backend = `wgsl: our WGSL kernels through navigator.gpu on ${[a.vendor, a.architecture, a.device || a.description].filter(Boolean).join(' / ')}${a.isSoftware ? ' (software adapter)' : ''}`;
+  } catch (err) {
+    backend = new CpuBackend('f32');
+    state.webgpu = false;
+    state.backend = 'cpu: the float64 CPU references (this browser has no WebGPU)';
+    showNote(`No WebGPU in this browser (${(err as Error).message}). The fusion forward runs on the CPU references instead: the same model, slower.`);
+  }
+  $('backend').textContent = state.backend;
+}
+
+// ------------------------------------------------------------------------------------------------ checkpoint
+
+async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
+  busy(true, `loading ${name}...`);
+  try {
+    const path = `/checkpoints/${name}`;
+    putFile(path, bytes);
+    let got: { model: FusionModel; meta: CheckpointMeta };
+    try {
+      got = loadCheckpoint(backend, path);
+    } catch (err) {
+      throw new Error(`${name} is not a checkpoint this page can use: ${(err as Error).message.replace(`${path}: `, '')}`);
+    }
+    const { model, meta } = got;
+    if (meta.format !== 1) throw new Error(`${name}: checkpoint format ${String(meta.format)} is not one this emofuse reads (format 1)`);
+    for (const enc of [meta.textEncoder, meta.audioEncoder]) {
+      if (enc === 'synthetic' || enc === 'arrays') {
+        throw new Error(`${name} was trained on ${enc} features, which no encoder can produce from words and sound; train on a feature cache from 'emofuse extract'`);
+      }
+    }
+    let textEncoder: TextEncoder;
+    let audioEncoder: AudioEncoder;
+    try {
+      textEncoder = await createTextEncoder(meta.textEncoder);
+      audioEncoder = await createAudioEncoder(meta.audioEncoder);
+    } catch (err) {
+      throw new Error(`${name} needs the encoders ${meta.textEncoder} + ${meta.audioEncoder}, which cannot run in this page: ${(err as Error).message}`);
+    }
+    const c = model.config;
+    if (textEncoder.dim !== c.textDim || audioEncoder.dim !== c.audioDim) {
+      throw new Error(`${name} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${textEncoder.dim} x ${audioEncoder.dim}`);
+    }
+    loaded = { name, model, meta, textEncoder, audioEncoder };
+    state.checkpoint = name;
+    $('checkpoint-name').textContent = `${name}: fusion ${c.fusion}, width ${c.width}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), step ${meta.step}`;
+    $('encoders').textContent = `text ${textEncoder.id} (${textEncoder.version}); audio ${audioEncoder.id} (${audioEncoder.version})`;
+    clearMessage();
+  } catch (err) {
+    showError((err as Error).message);
+  } finally {
+    busy(false);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ audio
+
+function setClip(name: string, bytes: Uint8Array): void {
+  clip = { name, bytes };
+  $('clip-name').textContent = `${name} (${(bytes.length / 1024).toFixed(1)} KiB)`;
+  clearMessage();
+}
+
+/** Mono 16 kHz float samples of the clip, through the same loadAudio as `emofuse predict` (WAV decoded in JS). */
+async function decodeClip(c: { name: string; bytes: Uint8Array }, rate: number): Promise<{ samples: Float32Array; how: string }> {
+  if (c.bytes.length === 0) throw new Error(`${c.name} is empty (0 bytes): record again or choose another file`);
+  const isWav = c.bytes.length >= 4 && String.fromCharCode(...c.bytes.subarray(0, 4)) === 'RIFF';
+  let wav = c.bytes;
+  let how = 'WAV, decoded by the model package (wavefile, resampled by wave-resampler)';
+  if (!isWav) {
+    // MP3, recordings (WebM/Opus) and anything else the browser knows: decoded and resampled to 16 kHz by Web Audio,
+    // then handed to loadAudio as a float WAV (so the empty and silent checks are the same).
+    let buf: AudioBuffer;
+    try {
+      buf = await new OfflineAudioContext({ numberOfChannels: 1, length: 1, sampleRate: rate }).decodeAudioData(c.bytes.slice().buffer);
+    } catch {
+      throw new Error(`${c.name} is not audio this browser can decode (WAV, MP3, OGG, WebM...): choose an audio file`);
+    }
+    if (buf.length === 0) throw new Error(`${c.name} holds no audio samples (an empty recording?)`);
+    const mono = new Float32Array(buf.length);
+    for (let ch = 0; ch < buf.numberOfChannels; ch++) buf.getChannelData(ch).forEach((x, i) => (mono[i]! += x / buf.numberOfChannels));
+    wav = floatWav(mono, rate);
+    how = `decoded and resampled to ${rate} Hz by the browser (Web Audio)`;
+  }
+  const path = `/input/${c.name.replace(/[^\w.-]/g, '_')}${isWav ? '' : '.wav'}`;
+  putFile(path, wav);
+  try {
+    return { samples: loadAudio(path, { sampleRate: rate }), how };
+  } catch (err) {
+    if (err instanceof AudioError) throw new Error(`${c.name}: ${err.message.replace(`${path}: `, '')}`);
+    throw err;
+  }
+}
+
+/** A 32-bit float mono WAV. */
+function floatWav(samples: Float32Array, rate: number): Uint8Array {
+  const out = new Uint8Array(44 + samples.length * 4);
+  const v = new DataView(out.buffer);
+  const tag = (at: number, s: string) => [...s].forEach((ch, i) => v.setUint8(at + i, ch.charCodeAt(0)));
+  tag(0, 'RIFF');
+  v.setUint32(4, 36 + samples.length * 4, true);
+  tag(8, 'WAVE');
+  tag(12, 'fmt ');
+  v.setUint32(16, 16, true);
+  v.setUint16(20, 3, true); // IEEE float
+  v.setUint16(22, 1, true);
+  v.setUint32(24, rate, true);
+  v.setUint32(28, rate * 4, true);
+  v.setUint16(32, 4, true);
+  v.setUint16(34, 32, true);
+  tag(36, 'data');
+  v.setUint32(40, samples.length * 4, true);
+  new Float32Array(out.buffer, 44).set(samples);
+  return out;
+}
+
+let recorder: MediaRecorder | null = null;
+
+async function toggleRecording(): Promise<void> {
+  const btn = $('record') as HTMLButtonElement;
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  let stream: MediaStream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    showError(`No microphone: ${(err as Error).message}. Drop a WAV or MP3 file instead.`);
+    return;
+  }
+  const chunks: Blob[] = [];
+  recorder = new MediaRecorder(stream);
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  recorder.onstop = async () => {
+    stream.getTracks().forEach((t) => t.stop());
+    recorder = null;
+    btn.textContent = 'Record';
+    const blob = new Blob(chunks, { type: chunks[0]?.type ?? 'audio/webm' });
+    if (blob.size === 0) {
+      showError('The recording is empty: nothing was captured. Record again (allow the microphone), or drop a file.');
+      return;
+    }
+    setClip('recording.webm', new Uint8Array(await blob.arrayBuffer()));
+  };
+  recorder.start();
+  btn.textContent = 'Stop';
+  clearMessage();
+}
+
+// ------------------------------------------------------------------------------------------------ classify
+
+async function classify(): Promise<void> {
+  if (!loaded) return showError('Load a checkpoint first (.safetensors from emofuse train).');
+  if (!clip) return showError('Record a clip or drop a WAV/MP3 file first.');
+  const { model, meta, textEncoder, audioEncoder } = loaded;
+  const c = model.config;
+  const steps: Step[] = [];
+  busy(true, 'classifying...');
+  clearMessage();
+  try {
+    const { samples } = await timed(steps, 'decode audio', () => decodeClip(clip!, audioEncoder.sampleRate), (r) => `${(r.samples.length / audioEncoder.sampleRate).toFixed(2)} s at ${audioEncoder.sampleRate} Hz; ${r.how}`);
+    let text = ($('text') as HTMLInputElement).value;
+    let transcribed = false;
+    if (!text.trim()) {
+      if (!($('use-asr') as HTMLInputElement).checked) throw new Error('No words: type what was said, or tick "transcribe with Whisper" (needs the model in the models folder).');
+      text = await timed(steps, 'transcribe (Whisper)', () => transcribe(samples), (t) => `${info.asr.id}: "${t}"`);
+      transcribed = true;
+    }
+    const t = await timed(steps, 'text encoder', () => textEncoder.encode([text]), (r) => `${textEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`);
+    const a = await timed(steps, 'audio encoder', () => audioEncoder.encode([samples]), (r) => `${audioEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`);
+    const fb: FeatureBatch = {
+      ids: [clip.name], labels: new Int32Array(1).fill(-1),
+      text: t.tokens, textMask: t.mask, Tt: t.T, // [1, Tt, Ct], [1, Tt]
+      audio: a.tokens, audioMask: a.mask, Ta: a.T, // [1, Ta, Ca], [1, Ta]
+    };
+    const logits = await timed(steps, 'fusion forward', () => model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)), () => `${c.fusion} on ${backend.name}`); // [1, K_cls]
+    const row = Array.from(logits.subarray(0, c.numClasses));
+    const m = Math.max(...row);
+    const e = row.map((x) => Math.exp(x - m));
+    const s = e.reduce((x, y) => x + y, 0);
+    const probabilities = Object.fromEntries(meta.classNames.map((name, k) => [name, e[k]! / s]));
+    state.result = {
+      clip: clip.name, text, transcribed, predicted: meta.classNames[row.indexOf(m)]!, probabilities, steps,
+      truncated: t.lengths[0]! > c.maxTextLen || a.lengths[0]! > c.maxAudioLen,
+    };
+    render();
+  } catch (err) {
+    showError((err as Error).message);
+  } finally {
+    busy(false);
+  }
+}
+
+async function transcribe(samples: Float32Array): Promise<string> {
+  if (!asr) {
+    const { pipeline, env } = await loadTransformers();
+    env.localModelPath = '/models/';
+    env.allowRemoteModels = false;
+    asr = (await pipeline('automatic-speech-recognition', info.asr.id, { dtype: 'fp32', device: 'wasm' })) as unknown as typeof asr;
+  }
+  return (await asr!(samples)).text.trim();
+}
+
+function render(): void {
+  const r = state.result!;
+  $('result').hidden = false;
+  $('predicted').textContent = r.predicted;
+  $('transcript').textContent = `${r.transcribed ? 'heard (Whisper)' : 'typed'}: "${r.text}"`;
+  const bars = $('bars');
+  bars.replaceChildren();
+  for (const [name, p] of Object.entries(r.probabilities)) {
+    const row = document.createElement('div');
+    row.className = `bar${name === r.predicted ? ' top' : ''}`;
+    row.dataset.class = name;
+    row.dataset.p = String(p);
+    const label = document.createElement('span');
+    label.className = 'label';
+    label.textContent = name;
+    const track = document.createElement('span');
+    track.className = 'track';
+    const fill = document.createElement('span');
+    fill.className = 'fill';
+    fill.style.width = `${(100 * p).toFixed(2)}%`;
+    track.append(fill);
+    const value = document.createElement('span');
+    value.className = 'value';
+    value.textContent = `${(100 * p).toFixed(1)}%`;
+    row.append(label, track, value);
+    bars.append(row);
+  }
+  const steps = $('steps');
+  steps.replaceChildren();
+  for (const s of r.steps) {
+    const tr = document.createElement('tr');
+    for (const [cls, text] of [['step', s.name], ['ms', `${s.ms.toFixed(0)} ms`], ['detail', s.detail]] as const) {
+      const td = document.createElement('td');
+      td.className = cls;
+      td.textContent = text;
+      tr.append(td);
+    }
+    steps.append(tr);
+  }
+  $('truncated').hidden = !r.truncated;
+}
+
+// ------------------------------------------------------------------------------------------------ wiring
+
+function wire(): void {
+  const fileInput = $('clip-file') as HTMLInputElement;
+  fileInput.addEventListener('change', async () => {
+    const f = fileInput.files?.[0];
+    if (f) setClip(f.name, new Uint8Array(await f.arrayBuffer()));
+  });
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const f = e.dataTransfer?.files[0];
+    if (f) setClip(f.name, new Uint8Array(await f.arrayBuffer()));
+  });
+  const ckpt = $('checkpoint-file') as HTMLInputElement;
+  ckpt.addEventListener('change', async () => {
+    const f = ckpt.files?.[0];
+    if (f) await useCheckpoint(f.name, new Uint8Array(await f.arrayBuffer()));
+  });
+  $('record').addEventListener('click', () => void toggleRecording());
+  $('classify').addEventListener('click', () => void classify());
+}
+
+wire();
+start().catch((err: Error) => {
+  showError(`The page could not start: ${err.message}`);
+  state.ready = true;
+});
