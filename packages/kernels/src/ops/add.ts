@@ -5,6 +5,7 @@ import type { Gpu, Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectSize } from './check.ts';
 import type { Op } from '../op.ts';
+import { caseCheck } from '../op-test.ts';
 import * as ref from '../ref/index.ts';
 import { TOL } from '../tolerances.ts';
 
@@ -47,18 +48,10 @@ export const addOp: Op = {
   kernels: [addForwardKernel],
   wrappers: { addForward },
   checks: [
-    {
-      name: 'add [64, 257]',
-      tol: TOL.add,
-      async run(gpu, input) {
-        const n = 64 * 257;
-        const as = input(n, 3);
-        const bs = input(n, 4);
-        const out = gpu.empty([n]);
-        gpu.poison(out);
-        await addForward(gpu, gpu.upload(as), gpu.upload(bs), out);
-        return [[await gpu.read(out), ref.addForward(as, bs)]];
-      },
-    },
+    caseCheck('add [64, 257]', TOL.add, (gpu, input) => {
+      const n = 64 * 257;
+      const [as, bs] = [input(n, 3), input(n, 4)];
+      return { in: { a: as, b: bs }, out: { out: [n] }, run: (t) => addForward(gpu, t.a!, t.b!, t.out!), want: () => ({ out: ref.addForward(as, bs) }) };
+    }),
   ],
 };

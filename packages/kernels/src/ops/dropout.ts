@@ -9,6 +9,7 @@ import type { KernelDef } from '../runtime/kernel.ts';
 import { dropoutThreshold } from '../ref/dropout.ts';
 import { expectDistinct, expectSize } from './check.ts';
 import type { Op } from '../op.ts';
+import { caseCheck } from '../op-test.ts';
 import * as ref from '../ref/index.ts';
 import { TOL } from '../tolerances.ts';
 
@@ -108,24 +109,19 @@ export const dropoutOp: Op = {
   kernels: [dropoutForwardKernel, dropoutBackwardKernel],
   wrappers: { dropoutForward, dropoutBackward },
   checks: [
-    {
-      name: 'dropout p=0.1 fwd+bwd [64, 257]',
-      tol: TOL.dropout,
-      async run(gpu, input) {
-        const n = 64 * 257;
-        const xs = input(n, 50);
-        const dys = input(n, 51);
-        const opts = { p: 0.1, seed: 1234, offset: 77 };
-        const [y, dx] = [gpu.empty([n]), gpu.empty([n])];
-        gpu.poison(y);
-        gpu.poison(dx);
-        await dropoutForward(gpu, gpu.upload(xs), y, opts);
-        await dropoutBackward(gpu, gpu.upload(dys), dx, opts);
-        return [
-          [await gpu.read(y), ref.dropoutForward(xs, opts.p, opts.seed, opts.offset)],
-          [await gpu.read(dx), ref.dropoutBackward(dys, opts.p, opts.seed, opts.offset)],
-        ];
-      },
-    },
+    caseCheck('dropout p=0.1 fwd+bwd [64, 257]', TOL.dropout, (gpu, input) => {
+      const n = 64 * 257;
+      const [xs, dys] = [input(n, 50), input(n, 51)];
+      const o = { p: 0.1, seed: 1234, offset: 77 };
+      return {
+        in: { x: xs, dy: dys },
+        out: { y: [n], dx: [n] },
+        run: async (t) => {
+          await dropoutForward(gpu, t.x!, t.y!, o);
+          await dropoutBackward(gpu, t.dy!, t.dx!, o);
+        },
+        want: () => ({ y: ref.dropoutForward(xs, o.p, o.seed, o.offset), dx: ref.dropoutBackward(dys, o.p, o.seed, o.offset) }),
+      };
+    }),
   ],
 };

@@ -6,6 +6,7 @@ import type { Gpu, Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectSize } from './check.ts';
 import type { Op } from '../op.ts';
+import { caseCheck } from '../op-test.ts';
 import * as ref from '../ref/index.ts';
 import { TOL } from '../tolerances.ts';
 
@@ -74,25 +75,18 @@ export const geluOp: Op = {
   kernels: [geluForwardKernel, geluBackwardKernel],
   wrappers: { geluForward, geluBackward },
   checks: [
-    {
-      name: 'gelu fwd+bwd [64, 256]',
-      tol: TOL.gelu,
-      async run(gpu, input) {
-        const n = 64 * 256;
-        const xs = input(n, 1);
-        const dys = input(n, 2);
-        const x = gpu.upload(xs);
-        const y = gpu.empty([n]);
-        const dx = gpu.empty([n]);
-        gpu.poison(y);
-        gpu.poison(dx);
-        await geluForward(gpu, x, y);
-        await geluBackward(gpu, x, gpu.upload(dys), dx);
-        return [
-          [await gpu.read(y), ref.geluForward(xs)],
-          [await gpu.read(dx), ref.geluBackward(xs, dys)],
-        ];
-      },
-    },
+    caseCheck('gelu fwd+bwd [64, 256]', TOL.gelu, (gpu, input) => {
+      const n = 64 * 256;
+      const [xs, dys] = [input(n, 1), input(n, 2)];
+      return {
+        in: { x: xs, dy: dys },
+        out: { y: [n], dx: [n] },
+        run: async (t) => {
+          await geluForward(gpu, t.x!, t.y!);
+          await geluBackward(gpu, t.x!, t.dy!, t.dx!);
+        },
+        want: () => ({ y: ref.geluForward(xs), dx: ref.geluBackward(xs, dys) }),
+      };
+    }),
   ],
 };

@@ -7,6 +7,7 @@ import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectShape } from './check.ts';
 import type { Op } from '../op.ts';
+import { caseCheck } from '../op-test.ts';
 import * as ref from '../ref/index.ts';
 import { TOL } from '../tolerances.ts';
 import { lengthMask } from '../random.ts';
@@ -94,26 +95,19 @@ export const meanPoolOp: Op = {
   kernels: [meanPoolForwardKernel, meanPoolBackwardKernel],
   wrappers: { meanPoolForward, meanPoolBackward },
   checks: [
-    {
-      name: 'mean-pool masked fwd+bwd [3, 47, 64]',
-      tol: TOL.meanPool,
-      async run(gpu, input) {
-        const [B, T, C] = [3, 47, 64];
-        const xs = input(B * T * C, 60);
-        const dys = input(B * C, 61);
-        const masks = lengthMask([T, 5, 0], T); // full, short, fully masked
-        const mask = gpu.upload(masks, [B, T]);
-        const y = gpu.empty([B, C]);
-        const dx = gpu.empty([B, T, C]);
-        gpu.poison(y);
-        gpu.poison(dx);
-        await meanPoolForward(gpu, gpu.upload(xs, [B, T, C]), mask, y);
-        await meanPoolBackward(gpu, mask, gpu.upload(dys, [B, C]), dx);
-        return [
-          [await gpu.read(y), ref.meanPoolForward(xs, masks, B, T, C)],
-          [await gpu.read(dx), ref.meanPoolBackward(masks, dys, B, T, C)],
-        ];
-      },
-    },
+    caseCheck('mean-pool masked fwd+bwd [3, 47, 64]', TOL.meanPool, (gpu, input) => {
+      const [B, T, C] = [3, 47, 64];
+      const [xs, dys] = [input(B * T * C, 60), input(B * C, 61)];
+      const masks = lengthMask([T, 5, 0], T); // full, short, fully masked
+      return {
+        in: { x: [xs, [B, T, C]], mask: [masks, [B, T]], dy: [dys, [B, C]] },
+        out: { y: [B, C], dx: [B, T, C] },
+        run: async (t) => {
+          await meanPoolForward(gpu, t.x!, t.mask!, t.y!);
+          await meanPoolBackward(gpu, t.mask!, t.dy!, t.dx!);
+        },
+        want: () => ({ y: ref.meanPoolForward(xs, masks, B, T, C), dx: ref.meanPoolBackward(masks, dys, B, T, C) }),
+      };
+    }),
   ],
 };
