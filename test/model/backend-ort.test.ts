@@ -4,7 +4,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomF32, ref } from '@emofuse/kernels';
-import { CpuBackend, FUSION_VARIANTS, FusionModel, OrtBackend, type AdamwSettings, type BTensor } from '@emofuse/model';
+import { CpuBackend, FUSION_VARIANTS, FusionModel, OrtBackend, chooseAutoBackend, ortLoadError, type AdamwSettings, type BTensor } from '@emofuse/model';
 import { tinyConfig, tinyInputs } from './helpers.ts';
 
 // backends.test.ts's rule (see its header for why these numbers)
@@ -231,5 +231,18 @@ describe('ort training resumes exactly', () => {
       expect(Array.from(b.get(name)!.value), name).toEqual(Array.from(p.value));
       expect(Array.from(b.get(name)!.v), `${name} v`).toEqual(Array.from(p.v));
     }
+  });
+});
+
+describe('--backend auto', () => {
+  const sw = { isSoftware: true, device: 'llvmpipe-llvm-15', description: 'OpenGL ES 3.2 Mesa' };
+  const hw = { isSoftware: false, device: 'NVIDIA H100', description: '' };
+  it('wgsl on a hardware adapter, ort on a software one or none, wgsl without onnxruntime', () => {
+    expect(chooseAutoBackend(hw, null)).toMatchObject({ backend: 'wgsl', reason: expect.stringContaining('NVIDIA H100') });
+    expect(chooseAutoBackend(sw, null)).toMatchObject({ backend: 'ort', reason: expect.stringContaining('software adapter llvmpipe') });
+    expect(chooseAutoBackend(null, null, 'no adapter: Vulkan missing').backend).toBe('ort');
+    expect(chooseAutoBackend(sw, 'onnxruntime-node could not be loaded: x')).toMatchObject({ backend: 'wgsl', reason: expect.stringContaining('could not be loaded') });
+    expect(() => chooseAutoBackend(null, 'onnxruntime-node could not be loaded: x')).toThrow(/--backend cpu/);
+    expect(ortLoadError()).toBeNull();
   });
 });

@@ -620,3 +620,38 @@ export function ortVersion(): string {
 export function createOrtBackend(opts: OrtBackendOptions = {}): OrtBackend {
   return OrtBackend.create(opts);
 }
+
+/** What `--backend auto` picks, and the reason to print. */
+export interface AutoChoice {
+  backend: 'wgsl' | 'ort';
+  reason: string;
+}
+
+/**
+ * `auto`: `wgsl` on a hardware GPU adapter; the ort backend on a software adapter (llvmpipe, lavapipe,
+ * SwiftShader: the kernels runtime's AdapterDescription.isSoftware) or without any adapter, because MLAS on the
+ * same cores is an order of magnitude faster than llvmpipe running our WGSL; `wgsl` on a software adapter only
+ * when onnxruntime-node cannot be loaded. `adapter` is Gpu.create()'s adapter description, or null with the error.
+ */
+export function chooseAutoBackend(
+  adapter: { isSoftware: boolean; device: string; description: string } | null,
+  ortLoadError: string | null,
+  adapterError = 'no WebGPU adapter',
+): AutoChoice {
+  const name = adapter && (adapter.device || adapter.description);
+  if (adapter && !adapter.isSoftware) return { backend: 'wgsl', reason: `hardware GPU adapter ${name}` };
+  const why = adapter ? `software adapter ${name}` : adapterError;
+  if (!ortLoadError) return { backend: 'ort', reason: `${why}: onnxruntime's CPU kernels are faster than WGSL on the CPU` };
+  if (adapter) return { backend: 'wgsl', reason: `${why}, and ${ortLoadError}` };
+  throw new Error(`--backend auto: ${adapterError}, and ${ortLoadError}; use --backend cpu (slow) or install onnxruntime-node`);
+}
+
+/** null when onnxruntime-node loads, else why not (for chooseAutoBackend). */
+export function ortLoadError(): string | null {
+  try {
+    require('onnxruntime-node');
+    return null;
+  } catch (err) {
+    return `onnxruntime-node could not be loaded: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
