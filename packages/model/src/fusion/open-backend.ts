@@ -3,6 +3,7 @@
 
 import type { Backend } from './backend.ts';
 import { CpuBackend } from './backend-cpu.ts';
+import { createOrtBackend } from './backend-ort.ts';
 import { WgslBackend } from './backend-wgsl.ts';
 
 export interface BackendEntry {
@@ -14,6 +15,7 @@ export interface BackendEntry {
 export const BACKENDS = {
   wgsl: { summary: 'our WebGPU kernels', open: () => WgslBackend.create() },
   cpu: { summary: 'the float64 CPU references', open: async () => new CpuBackend('f32') },
+  ort: { summary: "onnxruntime-node's CPU kernels (fast without a GPU)", open: async () => createOrtBackend() },
 } satisfies Record<string, BackendEntry>;
 
 export type BackendChoice = keyof typeof BACKENDS;
