@@ -19,6 +19,7 @@ export * from './cache/index.ts';
 export * from './predict.ts';
 export * from './export/index.ts';
 export { createTranscriber, DEFAULT_ASR, type Transcriber } from './encoders/asr.ts';
+export { transcribeDataset, type TranscribeOptions, type TranscribeReport } from './datasets/transcribe.ts';
 export { ModelNotFoundError } from './encoders/transformers.ts';
 export * from './metrics/confusion-plot.ts';
 export * from './fusion/open-backend.ts';

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createAudioEncoder,
   createTextEncoder,
@@ -10,6 +11,7 @@ import {
   extractFeatures,
   modelSettings,
   openDataset,
+  transcribeDataset,
   type AudioEncoder,
   type Dataset,
   type TextEncoder,
@@ -23,6 +25,8 @@ interface ExtractOptions {
   textEncoder: string;
   audioEncoder: string;
   textOnly?: boolean;
+  transcribe?: boolean;
+  asr: string;
   out: string;
   batchSize: string;
   shardSize: string;
@@ -43,7 +47,9 @@ export function registerExtract(program: Command): void {
     .requiredOption('--dataset <kind>', `dataset layout: ${DATASETS.join(', ')}`)
     .option('--data <path>', 'dataset folder or manifest file (emodb default: $EMOFUSE_ASSETS/emodb)')
     .option('--text-encoder <spec>', "text encoder: 'hash' (built in) or 'bert[:<model id or folder>]'", 'hash')
-    .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in) or 'ast[:<model id or folder>]'", 'logmel')
+    .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in), 'ast[:<model id or folder>]' or 'whisper[:<model id or folder>][@<layer>]'", 'logmel')
+    .option('--transcribe', "fill empty 'text' fields by transcribing the audio with --asr (cached in <out>/transcripts.json: paid once)")
+    .option('--asr <model>', 'Whisper model (id or folder) for --transcribe', 'Xenova/whisper-tiny.en')
     .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with no audio tokens (trains --fusion text)')
     .requiredOption('--out <cache>', 'cache folder to write (an interrupted extraction into it resumes)')
     .option('--batch-size <n>', 'utterances per encoder call', '16')
@@ -66,6 +72,8 @@ Encoders (settings: EMOFUSE_MODELS models folder, EMOFUSE_OFFLINE=1 no downloads
   speech      a real pretrained speech embedding (openWakeWord's ONNX models in $EMOFUSE_ASSETS), 96-d per 80 ms
   bert[:id]   last hidden state of a BERT-family model through transformers.js (default Xenova/bert-base-uncased)
   ast[:id]    AST patch tokens averaged over frequency per time column (default Xenova/ast-finetuned-audioset-10-10-0.4593)
+  whisper[:id][@layer]  one Whisper encoder layer's states over the real audio, 4 frames averaged: 12.5 tokens/s
+              (default Xenova/whisper-tiny.en @2; scripts/convert_whisper.py writes it offline)
 
 Broken audio files (empty, corrupt, truncated, silent, missing) are skipped, counted and listed in index.json.
 Stop with Ctrl-C (or kill it): the same command continues after the last complete shard.
@@ -90,6 +98,21 @@ Examples:
         return asUserError(err);
       }
       if (opts.limit) dataset = { ...dataset, items: dataset.items.slice(0, int(opts.limit, '--limit')) };
+      if (opts.transcribe) {
+        if (opts.textOnly) throw new UserError('--transcribe needs the audio: drop --text-only');
+        try {
+          const t = await transcribeDataset(dataset, {
+            asr: opts.asr,
+            cacheFile: join(opts.out, 'transcripts.json'),
+            onProgress: opts.progress ? (done, total) => process.stderr.write(`\rtranscribe ${done}/${total}`) : undefined,
+          });
+          if (opts.progress && t.missing) process.stderr.write('\n');
+          dataset = t.dataset;
+          if (!opts.json) console.log(`transcribed ${t.transcribed} of ${t.missing} utterances without text (${t.cached} from ${join(opts.out, 'transcripts.json')})`);
+        } catch (err) {
+          throw new UserError(`--transcribe: ${(err as Error).message}`);
+        }
+      }
       let textEncoder: TextEncoder;
       let audioEncoder: AudioEncoder | null = null;
       try {
