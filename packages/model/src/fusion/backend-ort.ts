@@ -289,17 +289,17 @@ export class OrtBackend implements Backend {
     const feeds: Feeds = { x: [f32(x), [n]], dy: [f32(dy), [n]] };
     if (accumulate) feeds.dx0 = [f32(dx), [n]];
     return this.run(key, () => {
-      // dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3a x^2)), t = tanh(c (x + a x^3)), c = sqrt(2/pi), a = 0.044715
+      // with h = 0.5 (1 + tanh(u)) = sigmoid(2u), u = c (x + a x^3), c = sqrt(2/pi), a = 0.044715:
+      // gelu'(x) = h + x h (1 - h) 2u' = h (1 + x (1 - h) (2c + 6ac x^2))   (13 passes instead of the tanh form's 15)
       const g = new OnnxGraph(key);
       const X = g.input('x', ['n']);
       const DY = g.input('dy', ['n']);
-      const a = 0.044715;
+      const [a, c] = [0.044715, SQRT_2_OVER_PI];
       const x2 = g.op('Mul', [X, X]);
-      const t = g.op('Tanh', [g.op('Mul', [X, g.op('Add', [g.op('Mul', [x2, g.f(a * SQRT_2_OVER_PI)]), g.f(SQRT_2_OVER_PI)])])]);
-      const half = g.op('Mul', [g.op('Add', [t, g.f(1)]), g.f(0.5)]);
-      const sech2 = g.op('Sub', [g.f(1), g.op('Mul', [t, t])]);
-      const du = g.op('Add', [g.op('Mul', [x2, g.f(0.5 * SQRT_2_OVER_PI * 3 * a)]), g.f(0.5 * SQRT_2_OVER_PI)]);
-      let out = g.op('Mul', [DY, g.op('Add', [half, g.op('Mul', [g.op('Mul', [X, sech2]), du])])]);
+      const h = g.op('Sigmoid', [g.op('Mul', [X, g.op('Add', [g.op('Mul', [x2, g.f(2 * a * c)]), g.f(2 * c)])])]);
+      const k = g.op('Add', [g.op('Mul', [x2, g.f(6 * a * c)]), g.f(2 * c)]);
+      const inner = g.op('Add', [g.op('Mul', [g.op('Mul', [X, g.op('Sub', [g.f(1), h])]), k]), g.f(1)]);
+      let out = g.op('Mul', [DY, g.op('Mul', [h, inner])]);
       if (accumulate) out = g.op('Add', [g.input('dx0', ['n']), out]);
       g.output('dx', out, ['n']);
       return g;
@@ -590,14 +590,12 @@ export class OrtBackend implements Backend {
       const K = g.input('k', [9]);
       const kk = g.opN('Split', [K], 9, { axis: 0, num_outputs: 9 }); // nine [1] scalars
       const [b1, ib1, b2, ib2, decay, step, rbc2, eps, maxNorm] = kk as [string, string, string, string, string, string, string, string, string];
-      let gi = G;
-      if (clip) {
-        // clip_grad_norm_: scale by min(1, maxNorm / (norm + 1e-6))
-        const s = g.op('Min', [g.f(1), g.op('Div', [maxNorm, g.op('Add', [g.input('norm', [1]), g.f(1e-6)])])]);
-        gi = g.op('Mul', [G, s]);
-      }
-      const m2 = g.op('Add', [g.op('Mul', [Mo, b1]), g.op('Mul', [gi, ib1])]);
-      const v2 = g.op('Add', [g.op('Mul', [Vo, b2]), g.op('Mul', [g.op('Mul', [gi, gi]), ib2])]);
+      // the clip coefficient s = min(1, maxNorm / (norm + 1e-6)) (clip_grad_norm_) goes into the [1] scalars, not over g
+      const sc = clip ? g.op('Min', [g.f(1), g.op('Div', [maxNorm, g.op('Add', [g.input('norm', [1]), g.f(1e-6)])])]) : '';
+      const ib1s = clip ? g.op('Mul', [ib1, sc]) : ib1; // (1 - beta1) s
+      const ib2s = clip ? g.op('Mul', [ib2, g.op('Mul', [sc, sc])]) : ib2; // (1 - beta2) s^2
+      const m2 = g.op('Add', [g.op('Mul', [Mo, b1]), g.op('Mul', [G, ib1s])]);
+      const v2 = g.op('Add', [g.op('Mul', [Vo, b2]), g.op('Mul', [g.op('Mul', [G, G]), ib2s])]);
       const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v2]), rbc2]), eps]);
       const p2 = g.op('Sub', [g.op('Mul', [P, decay]), g.op('Div', [g.op('Mul', [m2, step]), denom])]);
       g.output('p2', p2, ['n']);
