@@ -13,6 +13,7 @@ run on real pretrained weights offline. Writes <models>/Xenova/whisper-tiny.en/ 
     onnx/encoder_model_quantized.onnx  dynamic int8 of the encoder (transformers.js dtype 'q8')
     onnx/encoder_hidden_states.onnx    emofuse's addition: input_features -> hidden_states [B, L+1, 1500, C]
                                        (the embeddings and every layer's output; the last is layer-normed)
+    model.safetensors                  the rebuilt PyTorch weights (float32), for the PyTorch peer of `bench extract`
 
 Checks before installing: model.bin's sha256 is Systran/faster-whisper-tiny.en's file; the rebuilt PyTorch model
 transcribes (when the MELD clips are in $EMOFUSE_ASSETS) what was said; every ONNX file reproduces PyTorch
@@ -348,7 +349,7 @@ def main():
         staging = dest.parent / (dest.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "onnx").mkdir(parents=True)
-        for f in ["config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"]:
+        for f in ["config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"]:
             shutil.copy(work / f, staging / f)
         for f in ["encoder_model.onnx", "decoder_model_merged.onnx", "encoder_model_quantized.onnx", "encoder_hidden_states.onnx"]:
             shutil.copy(onnx_dir / f, staging / "onnx" / f)

@@ -22,6 +22,7 @@ import { createTranscriber, DEFAULT_ASR } from '../../packages/model/src/encoder
 import { createAudioEncoder, modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { transcribeDataset } from '../../packages/model/src/datasets/transcribe.ts';
 import type { Dataset } from '../../packages/model/src/datasets/types.ts';
+import { CpuBackend, FusionModel, Predictor, saveCheckpoint } from '@emofuse/model';
 
 const modelDir = join(modelSettings.modelsDir, DEFAULT_ASR);
 const clipsDir = join(modelSettings.assetsDir, 'meld-audio');
@@ -109,6 +110,20 @@ describe.skipIf(!have)(`real Whisper tiny.en${have ? '' : ` (skipped: ${reason})
     const second = await transcribeDataset(dataset, { cacheFile, transcriber: never });
     expect([second.transcribed, second.cached]).toEqual([0, 1]);
     expect(second.dataset.items[0]!.text).toBe(first.dataset.items[0]!.text);
+  }, 300_000);
+
+  it('predict without text transcribes the clip with the real tiny.en, then classifies it', async () => {
+    const ckpt = join(tmp, 'tiny.safetensors');
+    const config = { fusion: 'concat' as const, textDim: 256, audioDim: 256, maxTextLen: 32, maxAudioLen: 64, width: 8, heads: 2, layers: 1, ffnMult: 2, dropout: 0, numClasses: 2, seed: 1 };
+    await saveCheckpoint(FusionModel.create(new CpuBackend('f32'), config), ckpt, {
+      format: 1, config, classNames: ['neutral', 'surprise'], step: 0, textEncoder: 'hash', audioEncoder: 'logmel', metrics: {}, train: {},
+    });
+    const predictor = await Predictor.open(new CpuBackend('f32'), ckpt);
+    const [p] = await predictor.predict([{ id: 'd0u0', audio: join(clipsDir, 'dia0_utt0.wav') }]);
+    await predictor.dispose();
+    expect(p!.transcribed).toBe(true);
+    expect(words(p!.text).join(' ')).toContain('coffee mugs have numbers on the bottom');
+    expect(p!.probabilities.neutral! + p!.probabilities.surprise!).toBeCloseTo(1, 5);
   }, 300_000);
 
   it('the whisper audio encoder (default layer) gives 12.5 tokens/s of 384-d states', async () => {

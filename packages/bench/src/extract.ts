@@ -2,21 +2,34 @@
 // WAV files from the offline assets) and their English transcripts. Cases:
 //   - reading the audio: WAV decoding, down-mix and anti-aliased resampling to 16 kHz (what every audio
 //     encoder is fed; the built-in encoders below are timed on the already resampled clips);
-//   - each text encoder (hash, bert[:model]) on B transcripts, each audio encoder (logmel, speech, ast[:model])
-//     on B clips.
+//   - each text encoder (hash, bert[:model]) on B transcripts, each audio encoder (logmel, speech, ast[:model],
+//     whisper[:model][@layer]) on B clips;
+//   - whisper beside the same encoder in PyTorch (python/whisper_peer.py: transformers' WhisperFeatureExtractor and
+//     WhisperModel encoder from the converted model's model.safetensors, the same clips, as many torch threads as
+//     onnxruntime's intra-op threads), validated on the same outputs: set 0's pooled tokens. That comparison is
+//     across implementations (numpy vs JS log-mel, PyTorch vs onnxruntime), so this case's tolerance is 2e-2
+//     instead of the determinism check's 1e-6.
 // There is no independent reference for an encoder's features here (they are checked against independent
 // implementations in test/model/encoders.test.ts: logmel vs a numpy fbank within 5e-6, the transformers.js
 // encoders vs PyTorch within 1e-4), so "validation" is a determinism check: the timed encoder must reproduce,
 // on input set 0, what a second, separately created instance computes, to 1e-6. A transformers.js model that is
 // not available (no weights offline) is skipped with the reason.
 
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Gpu, Tolerance } from '@emofuse/kernels';
-import { createAudioEncoder, createTextEncoder, loadAudio, modelSettings, readEmoDB, type AudioEncoder, type EncodedBatch, type TextEncoder } from '@emofuse/model';
-import type { BenchCase, Runner, Variant } from './harness.ts';
+import { createAudioEncoder, createTextEncoder, loadAudio, locateModel, modelSettings, parseWhisperSpec, readEmoDB, WHISPER_POOL, type AudioEncoder, type EncodedBatch, type TextEncoder } from '@emofuse/model';
+import type { BenchCase, ExternalResult, Runner, Variant } from './harness.ts';
+import { pythonBin } from './torch-peer.ts';
 
-export const EXTRACT_ENCODERS = ['hash', 'bert', 'logmel', 'speech', 'ast'] as const;
+const run = promisify(execFile);
+
+export const EXTRACT_ENCODERS = ['hash', 'bert', 'logmel', 'speech', 'ast', 'whisper'] as const;
+const CROSS_IMPL: Tolerance = { atol: 2e-2, rtol: 2e-2 };
 const DETERMINISM: Tolerance = { atol: 1e-6, rtol: 1e-6 };
 
 interface Clips {
@@ -35,7 +48,7 @@ function emodbClips(n: number): Clips | string {
   return { files: chosen.map((it) => it.audio!), texts: chosen.map((it) => it.text) };
 }
 
-const isAudio = (spec: string) => /^(logmel|speech|ast)(:|$)/.test(spec);
+const isAudio = (spec: string) => /^(logmel|speech|ast|whisper)(:|@|$)/.test(spec);
 
 export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: readonly string[] = EXTRACT_ENCODERS): BenchCase[] {
   const B = quick ? 4 : 16;
@@ -93,7 +106,7 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
     const variant: Variant = {
       name: `${spec} (ours)`,
       kind: 'ours',
-      device: /^(bert|ast|speech)/.test(spec) ? 'ONNX Runtime CPU (onnxruntime-node)' : 'CPU JS',
+      device: /^(bert|ast|speech|whisper)/.test(spec) ? 'ONNX Runtime CPU (onnxruntime-node)' : 'CPU JS',
       async prepare(): Promise<Runner | { skip: string }> {
         if (unavailable) return { skip: unavailable };
         const enc = await create();
@@ -116,7 +129,7 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
       flopsFormula: audio ? `rate = clips per second (audio already at 16 kHz)` : 'rate = transcripts per second',
       itemsPerRun: B,
       itemUnit: 'utt/s',
-      tol: DETERMINISM,
+      tol: /^whisper/.test(spec) ? CROSS_IMPL : DETERMINISM,
       async prepareReference() {
         if (typeof clips === 'string') {
           unavailable = clips;
@@ -131,10 +144,68 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
         }
       },
       reference: () => (reference ? [reference.tokens] : []),
-      variants: [variant],
+      variants: /^whisper/.test(spec) ? [variant, whisperTorchVariant(spec, B, sets, () => decoded(), setOf)] : [variant],
       baseline: variant.name,
     };
   };
 
   return [readCase, ...encoders.map(encoderCase)];
+}
+
+/** The same Whisper encoder in PyTorch (python/whisper_peer.py); skipped with the reason without torch/transformers
+ * or without the converted model's model.safetensors. */
+function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () => Float32Array[], setOf: (s: number) => { start: number; end: number }): Variant {
+  return {
+    name: `${spec} (PyTorch)`,
+    kind: 'peer',
+    device: 'PyTorch CPU',
+    async prepare({ warmup, iterations }): Promise<ExternalResult | { skip: string }> {
+      const script = fileURLToPath(new URL('../python/whisper_peer.py', import.meta.url));
+      const alt = fileURLToPath(new URL('../../bench/python/whisper_peer.py', import.meta.url));
+      const path = existsSync(script) ? script : alt;
+      if (!existsSync(path)) return { skip: 'packages/bench/python/whisper_peer.py not found' };
+      const { model, layer } = parseWhisperSpec(spec.replace(/^whisper:?/, ''));
+      let folder: string;
+      try {
+        folder = locateModel(model, 'whisper-encoder').folder ?? '';
+      } catch (err) {
+        return { skip: (err as Error).message.split('\n')[0]! };
+      }
+      if (!folder || !existsSync(join(folder, 'model.safetensors'))) return { skip: `no PyTorch weights (${join(folder || model, 'model.safetensors')}): scripts/convert_whisper.py writes them` };
+      const L = layer === 'last' ? (JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers: number }).encoder_layers : layer;
+      const py = pythonBin();
+      try {
+        await run(py, ['-c', 'import torch, transformers'], { timeout: 120_000 });
+      } catch {
+        return { skip: `no PyTorch + transformers in ${py} (set EMOFUSE_PYTHON to a venv with torch==2.13.0 and transformers<5)` };
+      }
+      const dir = mkdtempSync(join(tmpdir(), 'emofuse-bench-whisper-'));
+      try {
+        const clips = decoded();
+        for (let s = 0; s < sets; s++) {
+          const { start } = setOf(s);
+          for (let b = 0; b < B; b++) writeFileSync(join(dir, `clip-${s}-${b}.f32`), clips[start + b]!);
+        }
+        const threads = availableParallelism();
+        writeFileSync(join(dir, 'job.json'), JSON.stringify({ model_dir: folder, layer: L, pool: WHISPER_POOL, threads, sets, batch: B, warmup, iterations }));
+        try {
+          await run(py, [path, dir], { timeout: 900_000, maxBuffer: 16 << 20 });
+        } catch (err) {
+          const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
+          throw new Error(`whisper_peer.py failed: ${msg}`);
+        }
+        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; transformers: string; threads: number };
+        const b = readFileSync(join(dir, 'out-0.f32'));
+        return {
+          external: true,
+          samples: res.samples_ms,
+          outputs: [new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)],
+          version: `torch ${res.torch}, transformers ${res.transformers}`,
+          note: `${res.threads} threads (onnxruntime: ${threads} intra-op)`,
+        };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }

@@ -9,6 +9,8 @@ export * from './types.ts';
 export * from './settings.ts';
 export { createHashEncoder, hashVector, loadBertTokenizer, HASH_DIM } from './hash.ts';
 export { createLogmelEncoder, createLogmelFrontEnd, patchTokens, LOGMEL_BINS } from './logmel.ts';
+export { parseWhisperSpec, coveredFrames, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, WHISPER_POOL } from './whisper.ts';
+export { locateModel } from './transformers.ts';
 
 export class EncoderSpecError extends Error {
   override name = 'EncoderSpecError';
