@@ -16,6 +16,7 @@ import {
   syntheticBimodal, writeSafetensors, type CheckpointMeta, type FeatureBatch, type FeatureSet, type FusionConfig, type FusionVariant,
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
+import { INPUT_NORM_NAMES, computeInputNorm } from '../../packages/model/src/fusion/input-norm.ts';
 import { openGpu, type GpuFixture } from '../helpers/gpu.ts';
 
 const run = promisify(execFile);
@@ -42,7 +43,13 @@ let fixture: GpuFixture;
 const checkpoints = new Map<FusionVariant, string>();
 let batches: FeatureBatch[];
 
-/** A variant trained 3 AdamW steps on the cpu backend (so biases, gains and positions are not at their init), saved as a checkpoint. */
+/** Variants exported without input standardization (the rest standardize, as train does by default). */
+const UNSTANDARDIZED: readonly string[] = ['self', 'audio'];
+
+/**
+ * A variant trained 3 AdamW steps on the cpu backend (so biases, gains and positions are not at their init), with
+ * the train split's input standardization unless it is in UNSTANDARDIZED, saved as a checkpoint.
+ */
 async function trainedCheckpoint(fusion: FusionVariant): Promise<string> {
   const split = features.splits.train!;
   const idx = Array.from({ length: Math.min(8, split.size) }, (_, i) => i);
@@ -54,6 +61,12 @@ async function trainedCheckpoint(fusion: FusionVariant): Promise<string> {
   };
   const be = new CpuBackend('f32');
   const model = FusionModel.create(be, config);
+  if (!UNSTANDARDIZED.includes(fusion)) {
+    const s = model.spec;
+    model.setInputNorm(computeInputNorm(split, {
+      Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio, pooled: s.head === 'linear',
+    }));
+  }
   const adamw = { lr: 3e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
   for (let s = 0; s < 3; s++) {
     await model.trainStep(padBatch(probe, idx.length, config.maxTextLen, config.maxAudioLen, config.textDim, config.audioDim), new Array(config.numClasses).fill(1), adamw);
@@ -64,7 +77,15 @@ async function trainedCheckpoint(fusion: FusionVariant): Promise<string> {
     metrics: {}, train: {},
   };
   const file = join(tmp, `${fusion}.safetensors`);
-  writeSafetensors(file, new Map([...state].map(([n, t]) => [`param.${n}`, { shape: t.shape, data: t.value }])), { emofuse: JSON.stringify(meta) });
+  const tensors = new Map([...state].map(([n, t]) => [`param.${n}`, { shape: t.shape, data: t.value }]));
+  for (const name of INPUT_NORM_NAMES) {
+    const n = model.inputNorm?.[name];
+    if (n) {
+      tensors.set(`norm.${name}.mean`, { shape: [n.mean.length], data: n.mean });
+      tensors.set(`norm.${name}.std`, { shape: [n.std.length], data: n.std });
+    }
+  }
+  writeSafetensors(file, tensors, { emofuse: JSON.stringify(meta) });
   return file;
 }
 
@@ -105,7 +126,8 @@ describe('ONNX export of every fusion variant', () => {
     const { onnx, meta } = exportCheckpointToOnnx(file);
     expect(meta.config.fusion).toBe(v);
     const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
-    const lines = [`${v}: ${cpu.utterances} utterances of ${source}; max |logit diff| cpu ${cpu.maxAbsLogits.toExponential(2)}`];
+    const norm = UNSTANDARDIZED.includes(v) ? 'inputs as they are' : 'standardized inputs';
+    const lines = [`${v} (${norm}): ${cpu.utterances} utterances of ${source}; max |logit diff| cpu ${cpu.maxAbsLogits.toExponential(2)}`];
     expect(cpu.utterances).toBeGreaterThan(5);
     expect(cpu.maxAbsLogits).toBeLessThanOrEqual(TOL);
     expect(cpu.argmaxDisagreements).toBe(0);
@@ -120,21 +142,24 @@ describe('ONNX export of every fusion variant', () => {
 
   it('a wrong export is caught: a perturbed weight moves the logits past the tolerance', async () => {
     const file = checkpoints.get('cross-self')!;
-    const { meta, params } = (await import('@emofuse/model')).readCheckpointForExport(file);
+    const { meta, params, norm } = (await import('@emofuse/model')).readCheckpointForExport(file);
+    const { fusionToOnnx } = await import('@emofuse/model');
+    const model = await modelOn(new CpuBackend('f32'), file);
     const w = params.get('self.1.ln2.g')!;
     const bad = new Map(params);
     bad.set('self.1.ln2.g', { shape: w.shape, data: w.data.map((x) => x * 1.5) });
-    const onnx = (await import('@emofuse/model')).fusionToOnnx(meta, bad);
-    const r = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
-    expect(r.maxAbsLogits).toBeGreaterThan(TOL);
+    expect((await checkOnnxAgainstModel(fusionToOnnx(meta, bad, { norm }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
+    // ... and so does leaving the input standardization out.
+    expect(norm).not.toBeNull();
+    expect((await checkOnnxAgainstModel(fusionToOnnx(meta, params, { norm: null }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
   });
 
   it('carries dynamic dimensions, the masks as inputs, and class names and encoders in its metadata (decoded by onnx-proto)', () => {
     const { onnx } = exportCheckpointToOnnx(checkpoints.get('cross-self')!);
     const { onnx: proto } = require('onnx-proto') as typeof import('onnx-proto');
     const m = proto.ModelProto.decode(onnx);
-    const dims = (vi: { type?: { tensorType?: { shape?: { dim?: { dimParam?: string; dimValue?: unknown }[] } } } | null }) =>
-      vi.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    type Dim = { dimParam?: string | null; dimValue?: unknown };
+    const dims = (vi: NonNullable<NonNullable<NonNullable<typeof m.graph>['input']>[number]>) => (vi.type!.tensorType!.shape!.dim as Dim[]).map((d) => d.dimParam || Number(d.dimValue));
     expect(m.graph!.input!.map((i) => i.name)).toEqual(['text', 'text_mask', 'audio', 'audio_mask']);
     expect(dims(m.graph!.input![0]!)).toEqual(['batch', 'text_len', features.textDim]);
     expect(dims(m.graph!.input![3]!)).toEqual(['batch', 'audio_len']);
@@ -145,6 +170,8 @@ describe('ONNX export of every fusion variant', () => {
     expect(meta.audio_encoder).toBe(features.audioEncoder);
     expect(JSON.parse(meta.emofuse!).config.fusion).toBe('cross-self');
     expect(m.graph!.node!.some((n) => n.opType === 'Dropout')).toBe(false);
+    expect(meta.standardized_inputs).toBe('text,audio');
+    expect(m.graph!.initializer!.map((t) => t.name)).toContain('norm.text.mean');
   });
 });
 

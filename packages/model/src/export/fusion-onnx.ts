@@ -10,8 +10,13 @@
 // (eps 1e-5), tanh-GELU spelled out (as shaders/gelu.fwd.wgsl), masked multi-head attention (padded keys get
 // -1e9 before the softmax; a row with no kept key gives 0, as the kernel does) and masked mean pooling
 // (sum / max(count, 1)). Batch and both lengths are dynamic; the audio positions are sliced to audio_len.
+// Input standardization (fusion/input-norm.ts), when the checkpoint has it, is the graph's first ops: kept tokens
+// become (x - mean) / std, padding stays 0; the `linear` head's pooled vector [mean_t, std_t, mean_a, std_a] over
+// kept tokens is standardized by its own statistics. Dropout (before the classifier and inside blocks) is the
+// identity at inference and is not in the graph.
 // Metadata (`metadata_props`): class names, encoder ids, the fusion config, and `emofuse` (all of it as JSON).
 
+import type { InputNorm, NormStats } from '../fusion/input-norm.ts';
 import { FUSION_SPECS, type FusionConfig, type FusionSpec } from '../fusion/model.ts';
 import type { CheckpointMeta } from '../train/checkpoint.ts';
 import { OnnxGraph } from './onnx-graph.ts';
@@ -33,15 +38,22 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const MASKED_SCORE = -1e9;
 const LN_EPS = 1e-5;
 
+export interface FusionOnnxOptions {
+  /** The checkpoint's input standardization (`norm.*` tensors), or null when it reads its inputs as they are. */
+  norm?: InputNorm | null;
+  producerVersion?: string;
+}
+
 /**
  * The ONNX bytes of a checkpoint's model. `params` maps parameter names (as FusionModel names them: 'text.proj.w',
  * 'self.0.q.b', ...) to their values; checkpoints store them as 'param.<name>'.
  */
-export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, NamedTensor>, producerVersion = 'dev'): Uint8Array {
+export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, NamedTensor>, o: FusionOnnxOptions = {}): Uint8Array {
   const c = meta.config;
+  const norm = o.norm ?? null;
   const spec = (FUSION_SPECS as Record<string, FusionSpec>)[c.fusion];
   if (!spec) throw new ExportError(`fusion variant '${c.fusion}' is not known to this emofuse (known: ${Object.keys(FUSION_SPECS).join(', ')})`);
-  if (!['pool', 'concat', 'mean', 'gate'].includes(spec.head)) throw new ExportError(`the exporter does not know the '${spec.head}' head of variant '${c.fusion}' yet`);
+  if (!['pool', 'concat', 'mean', 'gate', 'linear'].includes(spec.head)) throw new ExportError(`the exporter does not know the '${spec.head}' head of variant '${c.fusion}' yet`);
   const C = c.width;
   const H = c.heads;
   const D = C / H;
@@ -60,9 +72,9 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
   const f32 = (name: string, v: number) => g.float(name, [], [v]);
 
   // --- inputs
-  const text = g.input('text', ['batch', 'text_len', c.textDim], `text tokens of encoder ${meta.textEncoder}, at most ${c.maxTextLen}`);
+  const textRaw = g.input('text', ['batch', 'text_len', c.textDim], `text tokens of encoder ${meta.textEncoder}, at most ${c.maxTextLen}`);
   const textMask = g.input('text_mask', ['batch', 'text_len'], '1 for a real text token, 0 for padding');
-  const audio = g.input('audio', ['batch', 'audio_len', c.audioDim], `audio tokens of encoder ${meta.audioEncoder}, at most ${c.maxAudioLen}`);
+  const audioRaw = g.input('audio', ['batch', 'audio_len', c.audioDim], `audio tokens of encoder ${meta.audioEncoder}, at most ${c.maxAudioLen}`);
   const audioMask = g.input('audio_mask', ['batch', 'audio_len'], '1 for a real audio token, 0 for padding');
 
   // --- shared constants
@@ -73,6 +85,19 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
   const axis2 = i64('axis_2', [2]);
   const headShape = i64('head_shape', [0, 0, H, D]); // [B, T, C] -> [B, T, H, D]
   const mergedShape = i64('merged_shape', [0, 0, C]); // [B, T, H, D] -> [B, T, C]
+  const normVector = (name: string, st: NormStats, dim: number) => {
+    if (st.mean.length !== dim || st.std.length !== dim) throw new ExportError(`input standardization '${name}' has ${st.mean.length} means and ${st.std.length} stds for ${dim} dimensions`);
+    return { mean: g.float(`norm.${name}.mean`, [dim], st.mean), std: g.float(`norm.${name}.std`, [dim], st.std) };
+  };
+  /** Kept tokens standardized, padding 0: ((x - mean) / std) * mask. */
+  const standardize = (x: string, mask: string, name: 'text' | 'audio', dim: number): string => {
+    const st = norm?.[name];
+    if (!st) return x;
+    const v = normVector(name, st, dim);
+    return g.op('Mul', [g.op('Div', [g.op('Sub', [x, v.mean]), v.std]), g.op('Unsqueeze', [mask, axis2])], {}, `${name}_standardized`); // [B, T, dim]
+  };
+  const text = standardize(textRaw, textMask, 'text', c.textDim);
+  const audio = standardize(audioRaw, audioMask, 'audio', c.audioDim);
 
   const linear = (x: string, name: string, inDim: number, outDim: number): string =>
     g.op('Add', [g.op('MatMul', [x, weight(`${name}.w`, [inDim, outDim])]), weight(`${name}.b`, [outDim])], {}, g.fresh(name)); // [.., outDim]
@@ -120,11 +145,22 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
     return g.op('Div', [num, den]);
   };
 
+  /** [mean, population std] over kept tokens (zeros for a row without any): [B, T, C] -> [B, 2C]. */
+  const meanStdPool = (x: string, mask: string): string => {
+    const m3 = g.op('Unsqueeze', [mask, axis2]); // [B, T, 1]
+    const n = g.op('Max', [g.op('ReduceSum', [mask, axis1], { keepdims: 1 }), one]); // [B, 1]
+    const mean = g.op('Div', [g.op('ReduceSum', [g.op('Mul', [x, m3]), axis1], { keepdims: 0 }), n]); // [B, C]
+    const d = g.op('Sub', [x, g.op('Unsqueeze', [mean, axis1])]); // x - mean [B, T, C] (two passes: no cancellation)
+    const std = g.op('Sqrt', [g.op('Div', [g.op('ReduceSum', [g.op('Mul', [g.op('Mul', [d, d]), m3]), axis1], { keepdims: 0 }), n])]); // [B, C]
+    return g.op('Concat', [mean, std], { axis: 1 }); // [B, 2C]
+  };
+
   // --- stem
   let t0: string | undefined;
   let a0: string | undefined;
-  if (spec.text) t0 = linear(text, 'text.proj', c.textDim, C); // [B, Tt, C]
-  if (spec.audio) {
+  const stems = spec.head !== 'linear';
+  if (spec.text && stems) t0 = linear(text, 'text.proj', c.textDim, C); // [B, Tt, C]
+  if (spec.audio && stems) {
     const pos = weight('audio.pos', [c.maxAudioLen, C]); // [Ta_max, C]
     const audioLen = g.op('Shape', [audio], { start: 1, end: 2 }); // [1]
     const posUsed = g.op('Slice', [pos, i64('zero_i', [0]), audioLen, i64('axis_0', [0])]); // [Ta, C]
@@ -138,8 +174,17 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
     a1 = block('cross.audio_from_text', a0!, t0!, keyMask(textMask)); // [B, Ta, C]
   }
   // --- head
-  let pooled: string; // [B, C]
-  if (spec.head === 'pool') {
+  let pooled: string; // [B, C] (or [B, P] for the linear head)
+  let pooledWidth = C;
+  if (spec.head === 'linear') {
+    // mean + std of each modality's (standardized) input tokens, standardized again: P = 2 Ct + 2 Ca
+    pooledWidth = 2 * c.textDim + 2 * c.audioDim;
+    pooled = g.op('Concat', [meanStdPool(text, textMask), meanStdPool(audio, audioMask)], { axis: 1 }); // [B, P]
+    if (norm?.pooled) {
+      const v = normVector('pooled', norm.pooled, pooledWidth);
+      pooled = g.op('Div', [g.op('Sub', [pooled, v.mean]), v.std]); // [B, P]
+    }
+  } else if (spec.head === 'pool') {
     let x: string; // [B, T, C]
     let mask: string; // [B, T]
     if (spec.text && spec.audio) {
@@ -166,7 +211,7 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
     pooled = gelu(linear(u, 'head', spec.head === 'concat' ? 2 * C : C, C));
   }
   // --- classifier (dropout is the identity at inference)
-  const logits = g.op('Add', [g.op('MatMul', [pooled, weight('classifier.w', [C, c.numClasses])]), weight('classifier.b', [c.numClasses])], {}, 'logits');
+  const logits = g.op('Add', [g.op('MatMul', [pooled, weight('classifier.w', [pooledWidth, c.numClasses])]), weight('classifier.b', [c.numClasses])], {}, 'logits');
   g.op('Softmax', [logits], { axis: -1 }, 'probabilities');
   g.output('logits', ['batch', c.numClasses], `class scores, in the order of metadata class_names`);
   g.output('probabilities', ['batch', c.numClasses], 'softmax of the logits');
@@ -176,16 +221,17 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
 
   return g.encode({
     producer: 'emofuse',
-    producerVersion,
+    producerVersion: o.producerVersion ?? 'dev',
     doc: `emofuse fusion model '${c.fusion}': ${meta.classNames.length} classes; text ${meta.textEncoder} (${c.textDim}), audio ${meta.audioEncoder} (${c.audioDim})`,
-    metadata: onnxMetadata(meta),
+    metadata: onnxMetadata(meta, norm),
   });
 }
 
 /** The metadata_props an exported model carries. */
-export function onnxMetadata(meta: CheckpointMeta): Record<string, string> {
+export function onnxMetadata(meta: CheckpointMeta, norm: InputNorm | null = null): Record<string, string> {
   const c: FusionConfig = meta.config;
   return {
+    standardized_inputs: Object.keys(norm ?? {}).join(','),
     class_names: JSON.stringify(meta.classNames),
     text_encoder: meta.textEncoder,
     audio_encoder: meta.audioEncoder,
