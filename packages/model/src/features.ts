@@ -1,7 +1,8 @@
 // The contract between the feature side (encoders, datasets, feature cache) and the model side (training,
 // eval, predict): a labelled set of variable-length token sequences per utterance, read in padded batches.
 // Utterances are stored unpadded (a cache may keep float16 on disk); `batch` copies each chosen utterance once,
-// straight into its place in a batch padded to the model's fixed shape (training, eval) or to the longest in it.
+// straight into its place in a batch padded to a given shape (training and eval pass the batch's own lengths,
+// bucketed: train/data.ts `batchShape`) or to the longest in it.
 
 export interface FeatureBatch {
   ids: string[];
@@ -22,6 +23,9 @@ export interface FeatureSplit {
   readonly ids: readonly string[];
   /** [size] class index per utterance. */
   readonly labels: Int32Array;
+  /** [size] text and audio tokens per utterance (unpadded), for grouping utterances of similar length into batches. */
+  readonly textLens: Int32Array;
+  readonly audioLens: Int32Array;
   /** The chosen utterances, padded to `shape` (a model's batch), or without it to the longest text and audio among them. */
   batch(indices: readonly number[], shape?: BatchShape): FeatureBatch;
 }
@@ -105,6 +109,8 @@ export function memoryFeatureSplit(utterances: readonly UtteranceFeatures[], tex
     size: utterances.length,
     ids: utterances.map((u) => u.id),
     labels: Int32Array.from(utterances, (u) => u.label),
+    textLens: Int32Array.from(utterances, (u) => u.textLen),
+    audioLens: Int32Array.from(utterances, (u) => u.audioLen),
     batch: (indices, shape) =>
       packBatch(utterances, indices, textDim, audioDim, shape, (u, m, dst, offset, len) => dst.set(u[m].subarray(0, len * dims[m]), offset)),
   };

@@ -97,6 +97,8 @@ function cacheSplit(utts: StoredUtterance[], textDim: number, audioDim: number):
     size: utts.length,
     ids: utts.map((u) => u.id),
     labels: Int32Array.from(utts, (u) => u.label),
+    textLens: Int32Array.from(utts, (u) => u.textLen),
+    audioLens: Int32Array.from(utts, (u) => u.audioLen),
     batch: (indices, shape) =>
       packBatch(utts, indices, textDim, audioDim, shape, (u, m, dst, offset, len) => decodeHalfInto(u[m]!.subarray(0, len * dims[m]), dst, offset)),
   };

@@ -52,6 +52,11 @@ export class CpuBackend implements Backend {
     this.write(t, data);
     return t;
   }
+  view(t: BTensor, shape: readonly number[]): BTensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > t.size) throw new Error(`cpu view: [${shape.join(', ')}] does not fit in a tensor of ${t.size} [${t.shape.join(', ')}]`);
+    return new CpuTensor(shape, d(t).subarray(0, n));
+  }
   write(t: BTensor, data: ArrayLike<number>): void {
     store(t, data);
   }

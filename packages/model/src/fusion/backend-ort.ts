@@ -35,9 +35,14 @@ export interface OrtBackendOptions {
 
 /** A tensor of the ort backend: float32 data in JS memory (a CpuTensor, so the JS glue ops can use it). */
 export class OrtTensor extends CpuTensor {
-  /** Replaced (not copied into) when an op writes a tensor that is also its input. */
+  /** Replaced (not copied into) when an op writes a tensor that is also its input, unless its storage is shared. */
   declare data: Float32Array;
-  constructor(shape: readonly number[], data: Float32Array) {
+  constructor(
+    shape: readonly number[],
+    data: Float32Array,
+    /** A view, or a tensor with views (Backend.view): its data array stays, results are copied into it. */
+    public shared = false,
+  ) {
     super(shape, data);
   }
 }
@@ -99,6 +104,12 @@ export class OrtBackend implements Backend {
     this.write(t, data);
     return t;
   }
+  view(t: BTensor, shape: readonly number[]): BTensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > t.size) throw new Error(`ort view: [${shape.join(', ')}] does not fit in a tensor of ${t.size} [${t.shape.join(', ')}]`);
+    (t as OrtTensor).shared = true;
+    return new OrtTensor(shape, f32(t).subarray(0, n), true);
+  }
   write(t: BTensor, data: ArrayLike<number>): void {
     const o = f32(t);
     if (data.length !== o.length) throw new Error(`ort: writing ${data.length} values into ${o.length} [${t.shape.join(', ')}]`);
@@ -157,8 +168,11 @@ export class OrtBackend implements Backend {
     this.runs++;
     await session.run(inputs, outputs);
     for (const [t, data] of swaps) {
-      const old = t.data;
-      t.data = data;
+      let old = t.data;
+      if (t.shared) {
+        old.set(data); // shared storage stays: the result is copied back and the spare recycled
+        old = data;
+      } else t.data = data;
       const spare = this.scratch.get(old.length);
       if (spare) spare.push(old);
       else this.scratch.set(old.length, [old]);

@@ -33,6 +33,11 @@ export class WgslBackend implements Backend {
   upload(data: ArrayLike<number>, shape: readonly number[], label = 'upload'): BTensor {
     return this.gpu.upload(Float32Array.from(data), shape, label);
   }
+  view(x: BTensor, shape: readonly number[]): BTensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > x.size) throw new Error(`wgsl view: [${shape.join(', ')}] does not fit in a tensor of ${x.size} [${x.shape.join(', ')}]`);
+    return new Tensor(this.gpu, t(x).buffer, shape); // the kernels read their sizes from the shapes, never the buffer's
+  }
   write(x: BTensor, data: ArrayLike<number>): void {
     this.gpu.write(t(x), data instanceof Float32Array ? data : Float32Array.from(data));
   }

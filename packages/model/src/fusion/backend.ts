@@ -65,6 +65,11 @@ export interface Backend {
   // -- memory (outside a step, or input uploads at its start)
   zeros(shape: readonly number[], label?: string): BTensor;
   upload(data: ArrayLike<number>, shape: readonly number[], label?: string): BTensor;
+  /**
+   * The first prod(shape) elements of t's storage as a tensor of `shape`: no copy, reads and writes go to t. The
+   * model runs a batch shorter than its longest on views of its longest activations.
+   */
+  view(t: BTensor, shape: readonly number[]): BTensor;
   write(t: BTensor, data: ArrayLike<number>): void;
   read(t: BTensor): Promise<Float32Array | Float64Array>;
   /** Everything queued has been submitted (wgsl); inputs written after this see the previous step finished. */

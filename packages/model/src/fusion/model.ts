@@ -12,7 +12,7 @@
 //          concat|mean|gate:  mean of t0 and of a0 -> merge -> gelu(linear)     -> pooled [B, C]
 //   classifier: dropout(pooled) -> logits [B, K_cls]
 //
-// Dimensions: B batch, Tt / Ta text / audio tokens (fixed per model: batches are padded to them), T the length of
+// Dimensions: B batch, Tt / Ta text / audio tokens (each batch's own padded lengths, at most maxTextLen / maxAudioLen), T the length of
 // the token sequence (Tt + Ta, or one of them), Ct / Ca input widths, C model width, H heads, D = C / H,
 // F = ffnMult * C, K_cls classes.
 // Linear weights are stored [in, out]; every linear has a bias. The learned modality embedding of each modality
@@ -215,7 +215,9 @@ export class FusionModel {
   private gateProj?: Linear; // [2C -> C], gate head only
   private headProj?: Linear; // [2C or C -> C], the merge heads (concat, mean, gate)
   private classifier!: Linear; // [C -> K_cls]
-  private acts = new Map<number, Acts>();
+  private acts = new Map<string, Acts>();
+  /** Zeros [Ta_max * C], written into the positions' gradient before a shorter batch's backward. */
+  private zeroPos?: Float32Array;
   /** AdamW step count (1-based after the first update). */
   step = 0;
 
@@ -293,15 +295,29 @@ export class FusionModel {
 
   // ---------------------------------------------------------------------------------------------- activations
 
-  /** Activations for batch size B, allocated once (only those of the parts this variant has) and reused by every step of that size. */
-  private actsFor(B: number): Acts {
-    let a = this.acts.get(B);
+  /**
+   * Activations of a batch of B rows at Tt text and Ta audio tokens (0 for a modality without a stem), made once per
+   * (B, Tt, Ta) and reused. Those at the model's longest lengths are allocated (only the parts this variant has);
+   * a shorter batch's are views of their first elements (Backend.view), so memory stays that of the longest batch
+   * however many lengths the batches come in.
+   */
+  private actsFor(B: number, Tt = this.text?.T ?? 0, Ta = this.audio?.T ?? 0): Acts {
+    const key = `${B}:${Tt}:${Ta}`;
+    let a = this.acts.get(key);
     if (a) return a;
     const c = this.config;
     const s = this.spec;
     const C = c.width;
     const F = c.ffnMult * C;
-    const z = (shape: number[], label: string) => this.backend.zeros(shape, label);
+    const full = Tt === (this.text?.T ?? 0) && Ta === (this.audio?.T ?? 0) ? undefined : this.actsFor(B); // the storage of views
+    const storage = new Map<string, BTensor>(); // label -> tensor
+    const made = (label: string, t: BTensor) => {
+      if (storage.has(label)) throw new Error(`FusionModel: two activations labelled '${label}'`);
+      storage.set(label, t);
+      return t;
+    };
+    const z = (shape: number[], label: string) => made(label, full ? this.backend.view(full.storage.get(label)!, shape) : this.backend.zeros(shape, label));
+    const ones = (shape: number[], label: string) => made(label, full?.storage.get(label) ?? this.backend.upload(new Float32Array(shape[0]! * shape[1]!).fill(1), shape, label));
     const blockActs = (Tq: number, Tk: number, n: string): BlockActs => ({
       Tq, Tk,
       q: z([B, Tq, C], `${n}.q`), k: z([B, Tk, C], `${n}.k`), v: z([B, Tk, C], `${n}.v`), att: z([B, Tq, C], `${n}.att`),
@@ -315,15 +331,15 @@ export class FusionModel {
     const stemActs = (m: 'text' | 'audio', T: number, Cin: number): StemActs => ({
       x: z([B, T, Cin], `in.${m}`), mask: z([B, T], `in.${m}Mask`), h: z([B, T, C], `${m}.h`), dh: z([B, T, C], `d ${m}.h`),
     });
-    const text = this.text && stemActs('text', this.text.T, c.textDim);
-    const audio = this.audio && stemActs('audio', this.audio.T, c.audioDim);
-    const crossTA = this.crossTA && blockActs(this.text!.T, this.audio!.T, 'cross.ta');
-    const crossAT = this.crossAT && blockActs(this.audio!.T, this.text!.T, 'cross.at');
+    const text = this.text && stemActs('text', Tt, c.textDim);
+    const audio = this.audio && stemActs('audio', Ta, c.audioDim);
+    const crossTA = this.crossTA && blockActs(Tt, Ta, 'cross.ta');
+    const crossAT = this.crossAT && blockActs(Ta, Tt, 'cross.at');
     // The token sequence the self blocks and the pool head see: both modalities concatenated, or the one read.
     let seq: SeqActs | undefined;
     if (s.head === 'pool') {
       if (text && audio) {
-        const T = this.text!.T + this.audio!.T;
+        const T = Tt + Ta;
         seq = { T, x: z([B, T, C], 'x0'), mask: z([B, T], 'in.catMask'), dx: z([B, T, C], 'dx0') };
       } else {
         const only = (text ?? audio)!;
@@ -332,26 +348,31 @@ export class FusionModel {
     }
     const pooledIn = s.head === 'concat' ? 2 * C : C;
     a = {
-      B,
+      B, Tt, Ta, storage,
       text, audio, crossTA, crossAT, seq,
       self: this.selfBlocks.map((_, l) => blockActs(seq!.T, seq!.T, `self.${l}`)),
       merge: s.head === 'pool' ? undefined : {
         pt: z([B, C], 'pool.text'), pa: z([B, C], 'pool.audio'), dpt: z([B, C], 'd pool.text'), dpa: z([B, C], 'd pool.audio'),
         zcat: z([B, 2, C], 'pool.concat'), dzcat: z([B, 2, C], 'd pool.concat'),
-        ...(s.head === 'mean' ? { ones2: this.backend.upload(new Float32Array(2 * B).fill(1), [B, 2], 'ones2') } : {}),
+        ...(s.head === 'mean' ? { ones2: ones([B, 2], 'ones2') } : {}),
         ...(s.head === 'gate' ? { gs: z([B, C], 'gate.s'), dgs: z([B, C], 'd gate.s') } : {}),
         ...(s.head !== 'concat' ? { u: z([B, pooledIn], 'head.in'), du: z([B, pooledIn], 'd head.in') } : {}),
         hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
       },
-      onesB: this.audio ? this.backend.upload(new Float32Array(B).fill(1), [B, 1], 'ones') : undefined,
+      onesB: this.audio ? ones([B, 1], 'ones') : undefined,
       pooled: z([B, C], 'pooled'), dpooled: z([B, C], 'd pooled'),
       dropped: c.dropout > 0 ? z([B, C], 'dropped') : undefined, ddropped: c.dropout > 0 ? z([B, C], 'd dropped') : undefined,
       labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
       logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
       gradNorm: z([1], 'grad norm'),
     };
-    this.acts.set(B, a);
+    this.acts.set(key, a);
     return a;
+  }
+
+  /** The first Ta rows [Ta, C] of the audio positions (or of their gradient): a view when the batch is shorter than the model's longest. */
+  private posRows(t: BTensor, Ta: number): BTensor {
+    return Ta === this.audio!.T ? t : this.backend.view(t, [Ta, this.config.width]);
   }
 
   // ---------------------------------------------------------------------------------------------- layers
@@ -417,15 +438,18 @@ export class FusionModel {
 
   // ---------------------------------------------------------------------------------------------- forward
 
-  /** Uploads one batch padded to the model's lengths ([B, Tt, Ct], [B, Ta, Ca]); only the modalities it reads. */
+  /** Uploads one batch ([B, Tt, Ct], [B, Ta, Ca], padded to any lengths up to the model's); only the modalities it reads. */
   setInputs(inp: StepInputs, classWeights: ArrayLike<number>): Acts {
     const B = inp.labels.length;
-    const a = this.actsFor(B);
+    const [Tt, Ta] = [inp.textMask.length / B, inp.audioMask.length / B]; // the batch's padded lengths
+    for (const [m, T, stem] of [['text', Tt, this.text], ['audio', Ta, this.audio]] as const) {
+      if (!Number.isInteger(T) || (stem && (T < 1 || T > stem.T))) throw new Error(`FusionModel: a batch of ${B} rows with ${inp[`${m}Mask`].length} ${m} mask values: ${m} must be 1..${stem?.T ?? 'any'} tokens per row`);
+    }
+    const a = this.actsFor(B, this.text ? Tt : 0, this.audio ? Ta : 0);
     const be = this.backend;
     if (a.text) be.write(a.text.x, inp.text), be.write(a.text.mask, inp.textMask);
     if (a.audio) be.write(a.audio.x, inp.audio), be.write(a.audio.mask, inp.audioMask);
     if (a.text && a.audio && a.seq) {
-      const [Tt, Ta] = [this.text!.T, this.audio!.T];
       const catMask = new Float32Array(B * (Tt + Ta)); // [B, Tt + Ta]
       for (let b = 0; b < B; b++) {
         catMask.set(inp.textMask.subarray(b * Tt, (b + 1) * Tt), b * (Tt + Ta));
@@ -445,11 +469,11 @@ export class FusionModel {
     const { B } = a;
     const C = c.width;
     // stem: per-modality projections (+ modality embedding = the bias) and audio positions
-    if (this.text) await this.linear(this.text.proj, a.text!.x, a.text!.h, B * this.text.T); // t0 [B, Tt, C]
+    if (this.text) await this.linear(this.text.proj, a.text!.x, a.text!.h, B * a.Tt); // t0 [B, Tt, C]
     if (this.audio) {
-      const Ta = this.audio.T;
+      const Ta = a.Ta;
       await this.linear(this.audio.proj, a.audio!.x, a.audio!.h, B * Ta); // a0 [B, Ta, C]
-      await be.matmul(a.onesB!, this.audio.pos!.value, a.audio!.h, { batch: 1, M: B, N: Ta * C, K: 1 }, { accumulate: true }); // a0 += pos [Ta, C] per row
+      await be.matmul(a.onesB!, this.posRows(this.audio.pos!.value, Ta), a.audio!.h, { batch: 1, M: B, N: Ta * C, K: 1 }, { accumulate: true }); // a0 += pos [Ta, C] per row
     }
     // cross: each modality attends to the other
     if (a.crossTA && a.crossAT) {
@@ -461,7 +485,7 @@ export class FusionModel {
     if (a.seq) {
       if (a.text && a.audio) {
         const [t, au] = a.crossTA ? [a.crossTA.y, a.crossAT!.y] : [a.text.h, a.audio.h];
-        await be.concatTime(t, au, a.seq.x, B, this.text!.T, this.audio!.T, C); // x0 [B, T, C]
+        await be.concatTime(t, au, a.seq.x, B, a.Tt, a.Ta, C); // x0 [B, T, C]
       }
       x = a.seq.x;
       for (const [l, blk] of this.selfBlocks.entries()) {
@@ -526,7 +550,7 @@ export class FusionModel {
       }
       if (a.text && a.audio) {
         const [dt, da] = a.crossTA ? [a.crossTA.dy, a.crossAT!.dy] : [a.text.dh, a.audio.dh];
-        await be.splitTime(seq.dx, dt, da, B, this.text!.T, this.audio!.T, C); // [B, Tt, C], [B, Ta, C]
+        await be.splitTime(seq.dx, dt, da, B, a.Tt, a.Ta, C); // [B, Tt, C], [B, Ta, C]
       }
     }
     // cross
@@ -536,11 +560,13 @@ export class FusionModel {
       await this.blockBackward(this.crossAT!, a.crossAT, au.h, t.h, t.mask, B, au.dh, t.dh, true, true); // dt0, da0 +=
     }
     // stem
-    if (this.text) await this.linearBackward(this.text.proj, a.text!.x, a.text!.dh, B * this.text.T); // d text.proj
+    if (this.text) await this.linearBackward(this.text.proj, a.text!.x, a.text!.dh, B * a.Tt); // d text.proj
     if (this.audio) {
-      const Ta = this.audio.T;
+      const Ta = a.Ta;
       await this.linearBackward(this.audio.proj, a.audio!.x, a.audio!.dh, B * Ta); // d audio.proj
-      await be.matmulBackward({ dc: a.audio!.dh, a: a.onesB!, b: this.audio.pos!.value, dB: this.audio.pos!.grad }, { batch: 1, M: B, N: Ta * C, K: 1 }); // d pos [Ta, C] = column sums over B
+      const pos = this.audio.pos!;
+      if (Ta < this.audio.T) be.write(pos.grad, (this.zeroPos ??= new Float32Array(pos.grad.size))); // rows past the batch's Ta: no gradient
+      await be.matmulBackward({ dc: a.audio!.dh, a: a.onesB!, b: this.posRows(pos.value, Ta), dB: this.posRows(pos.grad, Ta) }, { batch: 1, M: B, N: Ta * C, K: 1 }); // d pos [Ta, C] = column sums over B
     }
   }
 
@@ -666,9 +692,14 @@ interface MergeActs {
   dhpre: BTensor;
 }
 
-/** Every buffer of one batch size; a part the variant lacks is undefined. */
+/** Every buffer of one batch shape; a part the variant lacks is undefined. */
 interface Acts {
   B: number;
+  /** The batch's text / audio lengths (0 for a modality without a stem). */
+  Tt: number;
+  Ta: number;
+  /** Every tensor above by its label (the storage views of a shorter batch's activations point into). */
+  storage: Map<string, BTensor>;
   text?: StemActs;
   audio?: StemActs;
   onesB?: BTensor; // [B, 1]  adds the audio positions to every row

@@ -1,8 +1,8 @@
 // What training needs from a FeatureSet (features.ts): input checks that stop bad data before any step, class
-// weights, seeded epoch orders, and padding a batch made elsewhere (predict's encoder output) to the model's fixed
-// shapes (training's own batches come out of FeatureSplit.batch already at those shapes).
+// weights, seeded epoch orders that group utterances of similar length into batches, each batch's bucketed
+// lengths, and padding a batch made elsewhere (predict's encoder output) to the model's longest shapes.
 
-import type { FeatureBatch, FeatureSet } from '../features.ts';
+import type { BatchShape, FeatureBatch, FeatureSet, FeatureSplit } from '../features.ts';
 import type { StepInputs } from '../fusion/model.ts';
 import { mulberry32 } from '@emofuse/kernels';
 
@@ -70,7 +70,12 @@ export function inverseFrequencyWeights(labels: ArrayLike<number>, K: number): n
 
 /** The order of epoch `epoch` (Fisher-Yates from a seed derived from (seed, epoch)): a resumed run gets the same order. */
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
-  const r = mulberry32((Math.imul(seed + 1, 0x27d4eb2d) ^ Math.imul(epoch + 1, 0x165667b1)) >>> 0);
+  return shuffled(n, (Math.imul(seed + 1, 0x27d4eb2d) ^ Math.imul(epoch + 1, 0x165667b1)) >>> 0);
+}
+
+/** 0..n-1 in a Fisher-Yates order drawn from mulberry32(stream). */
+function shuffled(n: number, stream: number): number[] {
+  const r = mulberry32(stream);
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
@@ -80,7 +85,59 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
 }
 
 /**
- * A batch made elsewhere (predict's encoder output) padded to the model's fixed shapes [B, Tt, Ct], [B, Ta, Ca] (longer sequences truncated to
+ * A batch is padded to its longest utterance rounded up to a multiple of this (at most the model's length), so a
+ * model meets few distinct shapes: MELD text (1..95 tokens) gives 12.
+ */
+export const LENGTH_BUCKET = 8;
+/**
+ * Utterances are sorted by length within pools of this many batches of the shuffled epoch order: batches of
+ * similar lengths, still a different mix every epoch (the "sortish" sampler of fairseq / torchtext's BucketIterator).
+ */
+export const BATCHES_PER_POOL = 50;
+
+/** The padded length of a batch whose longest utterance has `longest` tokens, for a model of at most `cap`. */
+export function bucketLength(longest: number, cap: number): number {
+  return Math.min(cap, Math.max(1, Math.ceil(longest / LENGTH_BUCKET) * LENGTH_BUCKET));
+}
+
+/** The shape a batch of `indices` is packed at: `rows` rows, each modality at its bucketed longest (truncated at the model's lengths). */
+export function batchShape(split: Pick<FeatureSplit, 'textLens' | 'audioLens'>, indices: readonly number[], rows: number, maxTextLen: number, maxAudioLen: number): BatchShape {
+  let [lt, la] = [0, 0];
+  for (const i of indices) [lt, la] = [Math.max(lt, split.textLens[i]!), Math.max(la, split.audioLens[i]!)];
+  return { rows, Tt: bucketLength(lt, maxTextLen), Ta: bucketLength(la, maxAudioLen) };
+}
+
+/** What a batch costs, per utterance: its tokens as the model reads them (text + audio, each truncated to the model's length). */
+export function lengthKeys(split: Pick<FeatureSplit, 'textLens' | 'audioLens'>, maxTextLen: number, maxAudioLen: number): Int32Array {
+  return split.textLens.map((t, i) => Math.min(t, maxTextLen) + Math.min(split.audioLens[i]!, maxAudioLen));
+}
+
+/**
+ * The batches of epoch `epoch`, each a list of utterance indices: the epoch's shuffled order (epochOrder), cut into
+ * pools of BATCHES_PER_POOL * B, each pool sorted by `keys` (stable: equal keys keep the shuffled order) and cut into
+ * batches of B, then the batches shuffled. Every utterance once; ceil(n / B) batches, only the last one of the last
+ * pool short. A function of (keys, B, seed, epoch) alone, so a resumed run gets the same batches.
+ */
+export function epochBatches(keys: ArrayLike<number>, B: number, seed: number, epoch: number): number[][] {
+  const order = epochOrder(keys.length, seed, epoch);
+  const pool = B * BATCHES_PER_POOL;
+  const batches: number[][] = [];
+  for (let p = 0; p < order.length; p += pool) {
+    const chunk = order.slice(p, p + pool).sort((i, j) => keys[i]! - keys[j]!);
+    for (let b = 0; b < chunk.length; b += B) batches.push(chunk.slice(b, b + B));
+  }
+  const perm = shuffled(batches.length, (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b) ^ 0x5bd1e995) >>> 0);
+  return perm.map((k) => batches[k]!);
+}
+
+/** All of 0..n-1 in batches of B sorted by `keys` (evaluation: order does not matter, padding does). */
+export function sortedBatches(keys: ArrayLike<number>, B: number): number[][] {
+  const order = Array.from({ length: keys.length }, (_, i) => i).sort((i, j) => keys[i]! - keys[j]!);
+  return Array.from({ length: Math.ceil(order.length / B) }, (_, b) => order.slice(b * B, (b + 1) * B));
+}
+
+/**
+ * A batch made elsewhere (predict's encoder output) padded to the model's longest shapes [B, Tt, Ct], [B, Ta, Ca] (longer sequences truncated to
  * Tt / Ta; rows beyond the batch get label -1 and empty masks, which the loss and metrics ignore).
  */
 export function padBatch(fb: FeatureBatch, B: number, Tt: number, Ta: number, textDim: number, audioDim: number): StepInputs {

@@ -1,4 +1,4 @@
-// The training loop: seeded epoch orders, fixed-shape padded batches, class-weighted cross-entropy, AdamW with
+// The training loop: seeded epoch orders of length-grouped batches, each padded to its own bucketed lengths, class-weighted cross-entropy, AdamW with
 // warm-up + cosine/linear decay and global-norm clipping (all on the backend), dev evaluation each epoch with
 // early stopping on weighted F1, a JSONL metrics log, and checkpoints (`last.safetensors` every `saveEvery` steps
 // and at each epoch end, `best.safetensors` at each dev improvement). `resume` reloads `last.safetensors` and
@@ -12,7 +12,7 @@ import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
-import { DataError, epochOrder, inverseFrequencyWeights, validateFeatureSet } from './data.ts';
+import { DataError, batchShape, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
 
@@ -147,14 +147,16 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   let lastMetrics: Record<string, unknown> = {};
   let interrupted = false;
   let epochStart = performance.now();
+  const keys = lengthKeys(trainSplit, c.maxTextLen, c.maxAudioLen); // [size] tokens per utterance, what batches are grouped by
+  let batches = { epoch: -1, list: [] as number[][] };
 
   while (model.step < total && !state.stoppedEarly) {
     const step = model.step;
     const epoch = Math.floor(step / stepsPerEpoch);
     const bi = step % stepsPerEpoch;
-    const order = epochOrder(trainSplit.size, c.seed, epoch);
-    const idx = order.slice(bi * B, (bi + 1) * B);
-    const inputs = trainSplit.batch(idx, { rows: B, Tt: c.maxTextLen, Ta: c.maxAudioLen }); // [B, Tt, Ct], [B, Ta, Ca], labels [B]
+    if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(keys, B, c.seed, epoch) };
+    const idx = batches.list[bi]!;
+    const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen)); // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
     const lr = learningRate(step, sched);
     const acts = await model.trainStep(inputs, weights, adamw(lr));
     const loss = await model.readLoss(acts); // the one readback of a step
@@ -219,19 +221,18 @@ function checkFeaturesMatch(meta: CheckpointMeta, fs: FeatureSet, path: string):
   }
 }
 
-/** Predictions and metrics on one split, no dropout, in batches of B padded to the model's shapes. */
+/** Predictions and metrics on one split, no dropout, in batches of B of similar lengths, each padded to its own (bucketed). */
 export async function evaluate(model: FusionModel, split: FeatureSplit, classNames: readonly string[], B: number): Promise<Metrics & { predictions: number[]; probabilities: number[][] }> {
   const c = model.config;
-  const predictions: number[] = [];
-  const probabilities: number[][] = [];
-  for (let i = 0; i < split.size; i += B) {
-    const idx = Array.from({ length: Math.min(B, split.size - i) }, (_, j) => i + j);
-    const logits = await model.predict(split.batch(idx, { rows: B, Tt: c.maxTextLen, Ta: c.maxAudioLen })); // [B, K_cls]
-    for (let r = 0; r < idx.length; r++) {
-      const k = c.numClasses;
-      predictions.push(argmax(logits, r * k, k));
-      probabilities.push(softmax(logits, r * k, k));
-    }
+  const predictions = new Array<number>(split.size);
+  const probabilities = new Array<number[]>(split.size);
+  const k = c.numClasses;
+  for (const idx of sortedBatches(lengthKeys(split, c.maxTextLen, c.maxAudioLen), B)) {
+    const logits = await model.predict(split.batch(idx, batchShape(split, idx, B, c.maxTextLen, c.maxAudioLen))); // [B, K_cls]
+    idx.forEach((i, r) => {
+      predictions[i] = argmax(logits, r * k, k);
+      probabilities[i] = softmax(logits, r * k, k);
+    });
   }
   return { ...computeMetrics(split.labels, predictions, classNames), predictions, probabilities };
 }
