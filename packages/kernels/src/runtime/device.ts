@@ -147,6 +147,51 @@ export function releaseInstance(instance: GPU): void {
   }
 }
 
+/**
+ * Runs `f` (synchronous native work) with file descriptor 2 pointing at /dev/null, then back at what it was.
+ * Dawn's requestAdapter prints two lines straight to the C stderr on every OpenGL ES adapter
+ * ("maxDynamicUniformBuffersPerPipelineLayout / maxDynamicStorageBuffersPerPipelineLayout artificially reduced
+ * ... to fit dynamic offset allocation limit"): a note about limits emofuse never comes near (it uses no dynamic
+ * offsets), which no Dawn flag turns off. Node cannot dup2, so fd 2 is closed and /dev/null opened in its place
+ * (the lowest free fd), then /proc/self/fd/<copy> reopened onto 2, all without yielding to the event loop (the
+ * adapter is enumerated inside the call). Only on Linux, only when stderr is a terminal, pipe or file (a socket
+ * cannot be reopened), and not with EMOFUSE_DEBUG set; anything unexpected leaves stderr as it was.
+ */
+function withoutNativeStderr<T>(f: () => T): T {
+  type Fs = typeof import('node:fs');
+  const proc = (globalThis as { process?: NodeJS.Process & { getBuiltinModule?: (id: string) => unknown } }).process;
+  const fs = proc?.platform === 'linux' && !proc.env.EMOFUSE_DEBUG ? (proc.getBuiltinModule?.('node:fs') as Fs | undefined) : undefined;
+  let copy = -1;
+  try {
+    if (!fs || fs.fstatSync(2).isSocket()) return f();
+    fs.fstatSync(0); // 0 and 1 open: the /dev/null opened next is fd 2
+    fs.fstatSync(1);
+    copy = fs.openSync('/proc/self/fd/2', 'a');
+  } catch {
+    return f();
+  }
+  let silenced = false;
+  try {
+    fs.closeSync(2);
+    const nul = fs.openSync('/dev/null', 'a');
+    silenced = nul === 2;
+    if (!silenced) fs.closeSync(nul);
+    if (!silenced) restore();
+    return f();
+  } finally {
+    if (silenced) restore();
+    fs.closeSync(copy);
+  }
+  function restore(): void {
+    try {
+      fs!.closeSync(2);
+    } catch {
+      /* already closed */
+    }
+    fs!.openSync(`/proc/self/fd/${copy}`, 'a'); // the lowest free fd: 2 again
+  }
+}
+
 async function tryBackend(backend: DawnBackend, name: string | undefined, tried: string[]): Promise<AcquiredAdapter | null> {
   const { create } = await loadDawn();
   const compat = backend === 'opengles' || backend === 'opengl';
@@ -162,9 +207,9 @@ async function tryBackend(backend: DawnBackend, name: string | undefined, tried:
     tried.push(`${backend}: ${(err as Error).message.split('\n')[0]}`);
     return null;
   }
-  const adapter = await instance
-    .requestAdapter(compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : { powerPreference: 'high-performance' })
-    .catch(() => null);
+  const adapter = await withoutNativeStderr(() =>
+    instance.requestAdapter(compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : { powerPreference: 'high-performance' }),
+  ).catch(() => null);
   if (!adapter) {
     releaseInstance(instance);
     tried.push(`${backend}: no adapter`);

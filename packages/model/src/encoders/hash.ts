@@ -1,14 +1,19 @@
 // `hash`: a frozen feature-hashing text encoder that needs no download. Text is split into BERT WordPiece tokens
-// by the real bert-base-uncased tokenizer (transformers.js AutoTokenizer, loaded from disk), and every token id
-// maps to a fixed pseudo-random vector (seeded by the id), so equal tokens always get equal vectors.
-// Tokens include [CLS] and [SEP], as BERT's would.
+// (bert-base-uncased's ids, from the vocabulary shipped in packages/model/assets/bert-base-uncased/vocab.txt,
+// Apache-2.0), and every token id maps to a fixed pseudo-random vector (seeded by the id), so equal tokens always
+// get equal vectors. Tokens include [CLS] and [SEP], as BERT's would.
 
 import { join, basename, dirname } from 'node:path';
 import { existsSync } from 'node:fs';
 import { mulberry32 } from '@emofuse/kernels';
-import { modelSettings } from './settings.ts';
+import { modelSettings, repoRoot } from './settings.ts';
 import { padSequences, type EncodedBatch, type TextEncoder } from './types.ts';
 import { loadTransformers } from './transformers-env.ts';
+import { loadWordPiece } from './wordpiece.ts';
+import { ModelNotFoundError } from './transformers.ts';
+
+/** The bert-base-uncased vocabulary shipped with the model package (no download, no ../shared needed). */
+export const BERT_VOCAB_FILE = join(repoRoot, 'packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
 
 export const HASH_DIM = 256;
 export const HASH_MAX_TOKENS = 128;
@@ -29,11 +34,16 @@ export function hashVector(tokenId: number, dim = HASH_DIM): Float32Array {
 
 type Tokenizer = { encode(text: string, options?: { add_special_tokens?: boolean }): number[] };
 
-/** The BERT uncased tokenizer from the offline assets, or by name from the hub when remote models are allowed. */
+/**
+ * The BERT uncased tokenizer: our WordPiece over the shipped vocab.txt; where that file cannot be read (the
+ * browser demo, which serves only the offline assets), transformers.js over tokenizer-bert-base-uncased/ in the
+ * assets. Never the hub: the default text encoder must work offline.
+ */
 export async function loadBertTokenizer(): Promise<Tokenizer> {
+  if (existsSync(BERT_VOCAB_FILE)) return loadWordPiece(BERT_VOCAB_FILE);
   const folder = join(modelSettings.assetsDir, 'tokenizer-bert-base-uncased');
-  const { AutoTokenizer, env } = await loadTransformers();
   if (existsSync(join(folder, 'tokenizer.json'))) {
+    const { AutoTokenizer, env } = await loadTransformers();
     const saved = { localModelPath: env.localModelPath, allowRemoteModels: env.allowRemoteModels };
     env.localModelPath = dirname(folder) + '/';
     env.allowRemoteModels = false;
@@ -43,13 +53,10 @@ export async function loadBertTokenizer(): Promise<Tokenizer> {
       Object.assign(env, saved);
     }
   }
-  if (modelSettings.offline) {
-    throw new Error(
-      `the 'hash' text encoder needs the BERT tokenizer: none in ${folder} and EMOFUSE_OFFLINE is set. ` +
-        `Point EMOFUSE_ASSETS at a folder holding tokenizer-bert-base-uncased/, or unset EMOFUSE_OFFLINE to download Xenova/bert-base-uncased's tokenizer.`,
-    );
-  }
-  return (await AutoTokenizer.from_pretrained('Xenova/bert-base-uncased')) as unknown as Tokenizer;
+  throw new ModelNotFoundError(
+    `the 'hash' text encoder needs the BERT vocabulary: neither ${BERT_VOCAB_FILE} (shipped with emofuse: restore it with ` +
+      `'git checkout -- packages/model/assets') nor ${join(folder, 'tokenizer.json')} exists`,
+  );
 }
 
 export async function createHashEncoder(dim = HASH_DIM): Promise<TextEncoder> {

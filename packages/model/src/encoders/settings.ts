@@ -25,7 +25,8 @@ function findRepoRoot(): string {
 }
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
-const repoRoot = findRepoRoot();
+/** The repository root: where the shipped assets (packages/model/assets) are found from the sources or the bundle. */
+export const repoRoot = findRepoRoot();
 
 export const modelSettings = {
   /** EMOFUSE_MODELS: folder of local models in the transformers.js layout (<folder>/<org>/<name>/onnx/model.onnx). */
