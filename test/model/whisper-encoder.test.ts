@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAudioEncoder, itemTokens } from '../../packages/model/src/encoders/index.ts';
-import { coveredFrames, parseWhisperSpec, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER } from '../../packages/model/src/encoders/whisper.ts';
+import { coveredFrames, createWhisperEncoder, parseWhisperSpec, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER } from '../../packages/model/src/encoders/whisper.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/models/tiny-random-whisper');
 const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as { samples: number; layer: number; tokens: number[]; shape: number[] };
@@ -64,6 +64,17 @@ describe('whisper encoder (tiny random fixture)', () => {
     expect(maxDiff(a.tokens, b.tokens)).toBeLessThan(1e-4);
     expect(maxDiff(a.tokens, c.tokens)).toBeGreaterThan(1e-2);
     for (const e of [last, l2, l1]) await e.dispose?.();
+  });
+
+  it("without the states file (the hub's layout) layer 1 is tapped out of encoder_model.onnx, same tokens", async () => {
+    const clip = chirp(12000);
+    const withStates = await createWhisperEncoder(`${dir}@1`);
+    const hub = await createWhisperEncoder(`${dir}@1`, { hubLayout: true });
+    const [a, b] = [await withStates.encode([clip]), await hub.encode([clip])];
+    expect(b.lengths[0]).toBe(10);
+    expect(maxDiff(a.tokens, b.tokens)).toBeLessThan(1e-5);
+    await expect(createWhisperEncoder(`${dir}@0`, { hubLayout: true })).rejects.toThrow(/layer 0 \(the embeddings\) needs .*encoder_hidden_states\.onnx/);
+    for (const e of [withStates, hub]) await e.dispose?.();
   });
 
   it('says which layers exist and what a bad layer looks like', async () => {

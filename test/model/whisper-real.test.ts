@@ -20,6 +20,7 @@ import { parse } from 'csv-parse/sync';
 import { loadAudio } from '../../packages/model/src/audio/index.ts';
 import { createTranscriber, DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { createAudioEncoder, modelSettings } from '../../packages/model/src/encoders/index.ts';
+import { createWhisperEncoder } from '../../packages/model/src/encoders/whisper.ts';
 import { transcribeDataset } from '../../packages/model/src/datasets/transcribe.ts';
 import type { Dataset } from '../../packages/model/src/datasets/types.ts';
 import { CpuBackend, FusionModel, Predictor, saveCheckpoint } from '@emofuse/model';
@@ -133,6 +134,11 @@ describe.skipIf(!have)(`real Whisper tiny.en${have ? '' : ` (skipped: ${reason})
     expect(enc.dim).toBe(384);
     expect(b.lengths[0]).toBe(Math.ceil(Math.ceil(clip.length / 320) / 4));
     expect(b.tokens.every(Number.isFinite)).toBe(true);
+    // The hub's layout (no encoder_hidden_states.onnx): the same layer tapped out of optimum's encoder_model.onnx.
+    const hub = await createWhisperEncoder('', { hubLayout: true });
+    const h = await hub.encode([clip]);
+    expect(Math.max(...Array.from(h.tokens, (v, i) => Math.abs(v - b.tokens[i]!)))).toBeLessThan(1e-3);
+    await hub.dispose?.();
     await enc.dispose?.();
   }, 300_000);
 });

@@ -53,6 +53,8 @@ export function parseWhisperSpec(arg: string): WhisperSpec {
 export interface WhisperEncoderOptions {
   /** onnxruntime intra-op threads (default: every core). */
   threads?: number;
+  /** Ignore onnx/encoder_hidden_states.onnx, as with the hub's layout (tests the tapped encoder_model.onnx). */
+  hubLayout?: boolean;
 }
 
 /** Runs a Whisper encoder and returns, per clip, the frames of every requested layer that cover the audio. */
@@ -94,7 +96,32 @@ function fileFingerprint(h: ReturnType<typeof createHash>, file: string): void {
 }
 
 /** Loads the feature extractor and the encoder ONNX file(s) of a located Whisper model. */
-export async function loadWhisperStates(loc: Located, spec: string, needAll: boolean, options: WhisperEncoderOptions = {}): Promise<WhisperStates> {
+/** The output of encoder layer l (1-based; HF hidden_states[l]) in optimum's / torch.onnx's export of WhisperEncoder:
+ * the second residual Add of block l - 1, '/layers.<l-1>/Add_1_output_0' (under a prefix when the encoder was
+ * wrapped, e.g. '/m/layers.0/Add_1_output_0'). */
+const layerTensor = (l: number) => new RegExp(`(^|/)layers\\.${l - 1}/Add_1_output_0$`);
+
+/** encoder_model.onnx with one more graph output: layer l's states [B, 1500, C] (the hub's layout, no states file). */
+async function tapEncoder(file: string, l: number, spec: string): Promise<{ bytes: Uint8Array; output: string }> {
+  const { createRequire } = await import('node:module');
+  const { onnx } = createRequire(import.meta.url)('onnx-proto') as typeof import('onnx-proto');
+  const model = onnx.ModelProto.decode(readFileSync(file));
+  const pattern = layerTensor(l);
+  const name = model.graph?.node?.flatMap((n) => n.output ?? []).find((o) => pattern.test(o));
+  if (!name) {
+    throw new ModelNotFoundError(
+      `${spec}: ${file} has no tensor '/layers.${l - 1}/Add_1_output_0' (layer ${l}'s output in optimum's export); ` +
+        `add onnx/encoder_hidden_states.onnx (scripts/convert_whisper.py writes one) or ask for '@last'`,
+    );
+  }
+  model.graph!.output!.push(onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }));
+  return { bytes: onnx.ModelProto.encode(model).finish(), output: name };
+}
+
+/** Loads the feature extractor and the encoder of a located Whisper model for one layer (or 'all': every layer,
+ * which needs onnx/encoder_hidden_states.onnx). Without that file, the last layer is encoder_model.onnx's
+ * last_hidden_state and any other layer >= 1 is tapped out of encoder_model.onnx (tapEncoder). */
+export async function loadWhisperStates(loc: Located, spec: string, layer: number | 'all', options: WhisperEncoderOptions = {}): Promise<WhisperStates> {
   const { AutoFeatureExtractor } = await loadTransformers();
   const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
   const folder = loc.folder!;
@@ -104,17 +131,21 @@ export async function loadWhisperStates(loc: Located, spec: string, needAll: boo
   const C = cfg.d_model;
   const statesPath = join(folder, STATES_FILE);
   const lastPath = join(folder, 'onnx', 'encoder_model.onnx');
-  const useStates = existsSync(statesPath);
-  if (needAll && !useStates) {
+  const useStates = !options.hubLayout && existsSync(statesPath);
+  if (!useStates && (layer === 'all' || layer === 0)) {
     throw new ModelNotFoundError(
-      `${spec}: a layer other than the last needs ${statesPath} (all of the encoder's hidden states), which the hub's layout lacks; ` +
-        `write it with 'python3 scripts/convert_whisper.py' (tiny.en) or ask for '@last' (onnx/encoder_model.onnx's last_hidden_state)`,
+      `${spec}: ${layer === 0 ? 'layer 0 (the embeddings)' : 'every layer at once'} needs ${statesPath} (all of the encoder's hidden states), which the hub's layout lacks; ` +
+        `write it with 'python3 scripts/convert_whisper.py' (tiny.en) or ask for a layer from 1 to ${L} or '@last'`,
     );
   }
   const file = useStates ? statesPath : lastPath;
   const ort: Ort = await import('onnxruntime-node');
   const threads = options.threads ?? availableParallelism();
-  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+  const single = useStates ? null : (layer as number);
+  const tapped = single !== null && single !== L ? await tapEncoder(lastPath, single, spec) : null;
+  const session = tapped ? await ort.InferenceSession.create(tapped.bytes, sessionOptions) : await ort.InferenceSession.create(file, sessionOptions);
+  const outputName = tapped ? tapped.output : session.outputNames[0]!;
   const h = createHash('sha256');
   h.update(readFileSync(join(folder, 'config.json')));
   h.update(readFileSync(join(folder, 'preprocessor_config.json')));
@@ -133,8 +164,8 @@ export async function loadWhisperStates(loc: Located, spec: string, needAll: boo
         if (input_features.data.length !== bins * 3000) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x3000`);
         input.set(input_features.data, b * bins * 3000);
       }
-      const out = await session.run({ input_features: new ort.Tensor('float32', input, [B, bins, 3000]) });
-      const t = out[session.outputNames[0]!]!;
+      const out = await session.run({ input_features: new ort.Tensor('float32', input, [B, bins, 3000]) }, [outputName]);
+      const t = out[outputName]!;
       const data = t.data as Float32Array;
       const per = useStates ? L + 1 : 1; // [B, L+1, 1500, C] or [B, 1500, C]
       if (data.length !== B * per * 1500 * C) throw new Error(`${file} gave ${t.dims.join('x')}, expected ${B}x${useStates ? `${per}x` : ''}1500x${C}`);
@@ -143,7 +174,7 @@ export async function loadWhisperStates(loc: Located, spec: string, needAll: boo
         const states: (Float32Array | null)[] = Array.from({ length: L + 1 }, () => null);
         for (const l of wanted) {
           const slot = useStates ? l : 0;
-          if (!useStates && l !== L) throw new Error(`layer ${l} needs ${statesPath}`);
+          if (single !== null && l !== single) throw new Error(`this encoder session gives layer ${single}, not ${l}`);
           const start = ((b * per + slot) * 1500) * C;
           states[l] = data.slice(start, start + frames * C); // [frames, C]
         }
@@ -190,7 +221,7 @@ export async function createWhisperEncoder(arg = '', options: WhisperEncoderOpti
   if (cfgLayers !== undefined && (want < 0 || want > cfgLayers)) {
     throw new ModelNotFoundError(`audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last`);
   }
-  const states = await loadWhisperStates(loc, model, layer !== 'last' && want !== cfgLayers, options);
+  const states = await loadWhisperStates(loc, model, want, options);
   const L = layer === 'last' ? states.layers : want;
   const C = states.dim;
   return {
