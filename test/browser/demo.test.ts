@@ -15,11 +15,19 @@ import { promisify } from 'node:util';
 import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import wavefilePkg from 'wavefile';
+import { DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
+import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 const skipReason = CHROMIUM ? '' : 'no Chromium (apt-get install chromium)';
 if (!CHROMIUM && process.env.EMOFUSE_REQUIRE_BROWSER === '1') throw new Error('EMOFUSE_REQUIRE_BROWSER=1 but no Chromium found');
+
+const whisperDir = join(modelSettings.modelsDir, DEFAULT_ASR);
+const whisperSkip = existsSync(join(whisperDir, 'onnx', 'decoder_model_merged.onnx')) ? '' : `no converted Whisper tiny.en at ${whisperDir} (python3 scripts/convert_whisper.py)`;
+if (CHROMIUM && whisperSkip && process.env.EMOFUSE_REQUIRE_WHISPER === '1') throw new Error(`EMOFUSE_REQUIRE_WHISPER=1 but ${whisperSkip}`);
+/** Speech for Whisper: a real MELD clip when the assets have it, else the generated tone. */
+const speechClip = join(modelSettings.assetsDir, 'meld-audio', 'dia0_utt0.wav');
 
 /**
  * |p_page - p_predict| per class. Both run the same encoders on the same decoded samples and the same model on
@@ -33,13 +41,20 @@ const bin = `${root}packages/cli/dist/emofuse.js`;
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-demo-'));
 /** Where the screenshot goes: $EMOFUSE_DEMO_SCREENSHOT (the README's docs/demo.png is made so), else the temp folder. */
 const screenshot = process.env.EMOFUSE_DEMO_SCREENSHOT ?? join(tmp, 'demo.png');
+/**
+ * $EMOFUSE_DEMO_CHECKPOINT, $EMOFUSE_DEMO_CLIP (and $EMOFUSE_DEMO_TEXT) replace the checkpoint trained here and the
+ * generated clip: the README's screenshot shows the quickstart's checkpoint on one of its utterances.
+ */
+const given = process.env.EMOFUSE_DEMO_CHECKPOINT && process.env.EMOFUSE_DEMO_CLIP ? { checkpoint: process.env.EMOFUSE_DEMO_CHECKPOINT, clip: process.env.EMOFUSE_DEMO_CLIP } : null;
 
 let server: ChildProcess | undefined;
 let browser: ChildProcess | undefined;
 let cdp: Cdp;
 let session = '';
 let url = '';
-const CLIP_TEXT = 'What a wonderful surprise, I love it.';
+const CLIP_TEXT = process.env.EMOFUSE_DEMO_TEXT ?? 'What a wonderful surprise, I love it.';
+/** `emofuse predict --json` for the clip and CLIP_TEXT. */
+let want: { probabilities: Record<string, number>; predicted: string };
 let checkpoint = '';
 let clip = '';
 
@@ -94,7 +109,7 @@ async function page<T = unknown>(expression: string): Promise<T> {
   return r.result.value as T;
 }
 
-async function waitFor(expression: string, what: string, ms = 120_000): Promise<void> {
+async function waitFor(expression: string, what: string, ms = 60_000): Promise<void> {
   const until = Date.now() + ms;
   while (!(await page<boolean>(expression))) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}; page state: ${JSON.stringify(await page('window.emofuseDemo'))}`);
@@ -182,11 +197,8 @@ function decodePng(png: Buffer): { width: number; height: number; rgba: Uint8Arr
   return { width, height, rgba };
 }
 
-beforeAll(async () => {
-  if (!CHROMIUM) return;
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
-  await run(process.execPath, [`${root}packages/demo/build.mjs`]);
-  // 16 generated clips: two pitch classes, two sentences; a checkpoint trained on their hash + logmel features.
+/** 16 generated clips: two pitch classes, two sentences; a checkpoint trained on their hash + logmel features. */
+async function trainCheckpoint(): Promise<string> {
   const data = join(tmp, 'data');
   mkdirSync(data);
   const rows = ['id,text,audio,label,split'];
@@ -203,9 +215,23 @@ beforeAll(async () => {
     '--out', join(tmp, 'run'), '--no-progress',
   ]);
   expect(tr.code, tr.stderr).toBe(0);
-  checkpoint = join(tmp, 'run', 'best.safetensors');
-  clip = join(tmp, 'clip.wav');
-  writeClip(clip, 1.3, 480, 99);
+  return join(tmp, 'run', 'best.safetensors');
+}
+
+beforeAll(async () => {
+  if (!CHROMIUM) return;
+  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await run(process.execPath, [`${root}packages/demo/build.mjs`]);
+  if (given) ({ checkpoint, clip } = given);
+  else {
+    checkpoint = await trainCheckpoint();
+    clip = join(tmp, 'clip.wav');
+    writeClip(clip, 1.3, 480, 99);
+  }
+  const p = await emofuse(['predict', '--checkpoint', checkpoint, '--audio', clip, '--text', CLIP_TEXT, '--json']);
+  expect(p.code, p.stderr).toBe(0);
+  want = JSON.parse(p.stdout);
+
 
   server = spawn(process.execPath, [bin, 'demo', '--checkpoint', checkpoint, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   url = await new Promise<string>((ok, fail) => {
@@ -225,6 +251,8 @@ beforeAll(async () => {
       '--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan,VulkanFromANGLE', '--use-angle=vulkan',
       '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
       '--window-size=900,1000', `--user-data-dir=${join(tmp, 'profile')}`, '--remote-debugging-pipe', 'about:blank',
+      // The "microphone" is the clip: getUserMedia gets it, without a permission prompt.
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${clip}`,
     ],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
   );
@@ -251,7 +279,7 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
   it('classifies a WAV file on WebGPU and shows the probabilities emofuse predict gives, as bars (screenshot)', async () => {
     const st = await page<{ webgpu: boolean; backend: string; checkpoint: string; error: string | null }>('window.emofuseDemo');
     expect(st.error, st.error ?? '').toBeNull();
-    expect(st.checkpoint).toBe('best.safetensors');
+    expect(st.checkpoint).toBe(checkpoint.slice(checkpoint.lastIndexOf('/') + 1));
     console.log(`page backend: ${st.backend}`);
     expect(st.webgpu, 'the page found no WebGPU adapter in Chromium').toBe(true);
 
@@ -268,9 +296,6 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     expect(steps.map((s) => s.name)).toEqual(['decode audio', 'text encoder', 'audio encoder', 'fusion forward']);
     expect(steps.at(-1)!.detail).toMatch(/on wgsl$/);
 
-    const pred = await emofuse(['predict', '--checkpoint', checkpoint, '--audio', clip, '--text', CLIP_TEXT, '--json']);
-    expect(pred.code, pred.stderr).toBe(0);
-    const want = JSON.parse(pred.stdout) as { probabilities: Record<string, number>; predicted: string };
     expect(shown.map((b) => b.cls)).toEqual(Object.keys(want.probabilities));
     const diff = Math.max(...shown.map((b) => Math.abs(b.p - want.probabilities[b.cls]!)));
     console.log(`page vs emofuse predict: max |probability difference| ${diff.toExponential(2)} (tolerance ${TOL}); page ${JSON.stringify(Object.fromEntries(shown.map((b) => [b.cls, b.p])))}`);
@@ -338,5 +363,89 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     await waitFor(`!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('other.safetensors')`, 'a message for the other format');
     expect(await message()).toMatch(/other\.safetensors/);
     expect(await page<number>('document.querySelector("main").getBoundingClientRect().height')).toBeGreaterThan(200);
+  });
+  it('records from the microphone (the clip, through the fake capture device of Chromium) and classifies the recording', async () => {
+    // The recording is Opus-compressed by MediaRecorder and decoded by Web Audio: its probabilities are not
+    // predict's for the WAV, so this checks the path (decode, steps, bars), not the numbers.
+    const record = (wait: number) =>
+      page(`(async () => {
+        const b = document.getElementById('record');
+        b.click();
+        const t0 = Date.now();
+        while (b.textContent !== 'Stop' && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, ${wait}));
+        b.click();
+        while (b.textContent !== 'Record' && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 20));
+      })()`);
+    await record(1500);
+    await waitFor(`document.getElementById('clip-name').textContent.startsWith('recording.webm')`, 'the recording', 20_000);
+    await page(`document.getElementById('text').value = ${JSON.stringify(CLIP_TEXT)}; document.getElementById('classify').click()`);
+    await waitFor(`!window.emofuseDemo.busy && (window.emofuseDemo.result?.clip === 'recording.webm' || !!window.emofuseDemo.error)`, 'the classification of the recording');
+    expect(await message()).toBe('');
+    const r = await page<{ steps: { name: string; detail: string }[]; probabilities: Record<string, number> }>('window.emofuseDemo.result');
+    expect(r.steps[0]!.detail).toMatch(/Web Audio/);
+    expect(Number(/^([\d.]+) s/.exec(r.steps[0]!.detail)![1])).toBeGreaterThan(0.8);
+    expect(Object.keys(r.probabilities)).toEqual(Object.keys(want.probabilities));
+    expect(Object.values(r.probabilities).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(await page<number>('document.querySelectorAll("#bars .bar").length')).toBe(Object.keys(want.probabilities).length);
+  });
+
+  it('an empty recording (stopped at once) shows a message', async () => {
+    await page(`(async () => {
+      const b = document.getElementById('record');
+      b.click();
+      const t0 = Date.now();
+      while (b.textContent !== 'Stop' && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 5));
+      b.click();
+    })()`);
+    await waitFor(`document.getElementById('record').textContent === 'Record'`, 'the recorder to stop', 20_000);
+    await page(`document.getElementById('classify').click()`);
+    await waitFor(`!window.emofuseDemo.busy && (!!window.emofuseDemo.error || window.emofuseDemo.result?.clip === 'recording.webm')`, 'a message for the empty recording', 30_000);
+    expect(await message()).toMatch(/^message error: The recording is empty/);
+  });
+
+  it.skipIf(!!whisperSkip)(`transcribes with Whisper in the page when no words are typed, as emofuse predict does without --text${whisperSkip ? ` (skipped: ${whisperSkip})` : ''}`, async () => {
+    const speech = existsSync(speechClip) ? speechClip : clip;
+    await chooseFile('clip-file', speech);
+    expect(await page<boolean>(`!document.getElementById('use-asr').disabled`)).toBe(true);
+    await page(`document.getElementById('text').value = ''; document.getElementById('use-asr').checked = true; document.getElementById('classify').click()`);
+    await waitFor(`!window.emofuseDemo.busy && (window.emofuseDemo.result?.transcribed || !!window.emofuseDemo.error)`, 'the transcription and classification', 180_000);
+    expect(await message()).toBe('');
+    const r = await page<{ text: string; steps: { name: string; ms: number }[]; probabilities: Record<string, number> }>('window.emofuseDemo.result');
+    const p = await emofuse(['predict', '--checkpoint', checkpoint, '--audio', speech, '--json']);
+    expect(p.code, p.stderr).toBe(0);
+    const heard = JSON.parse(p.stdout) as { text: string; transcribed: boolean; probabilities: Record<string, number> };
+    console.log(`Whisper in the page (${r.steps.find((s) => s.name.startsWith('transcribe'))!.ms.toFixed(0)} ms): "${r.text}"; emofuse predict: "${heard.text}"`);
+    expect(heard.transcribed).toBe(true);
+    expect(r.text).toBe(heard.text);
+    expect(await page<string>(`document.getElementById('transcript').textContent`)).toBe(`heard (Whisper): "${heard.text}"`);
+    const diff = Math.max(...Object.entries(heard.probabilities).map(([k, q]) => Math.abs(q - r.probabilities[k]!)));
+    expect(diff).toBeLessThanOrEqual(TOL);
+  }, 300_000);
+
+  it('without WebGPU the page says so and runs the same model on the CPU references, with the same probabilities', async () => {
+    await cdp.send('Page.enable', {}, session);
+    const { identifier } = await cdp.send(
+      'Page.addScriptToEvaluateOnNewDocument',
+      { source: "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });" },
+      session,
+    );
+    try {
+      await cdp.send('Page.navigate', { url }, session);
+      await waitFor(`!!window.emofuseDemo && window.emofuseDemo.ready && !window.emofuseDemo.webgpu`, 'the page without WebGPU');
+      expect(await message()).toMatch(/^message note: No WebGPU in this browser \(This browser has no WebGPU/);
+      expect(await page<string>('document.getElementById("backend").textContent')).toMatch(/^cpu: the float64 CPU references/);
+      await chooseFile('clip-file', clip);
+      await page(`document.getElementById('text').value = ${JSON.stringify(CLIP_TEXT)}; document.getElementById('classify').click()`);
+      await waitFor(`!window.emofuseDemo.busy && (!!window.emofuseDemo.result || !!window.emofuseDemo.error)`, 'the classification on the CPU references');
+      expect(await message()).toMatch(/^message note: No WebGPU/);
+      const r = await page<{ steps: { detail: string }[]; probabilities: Record<string, number> }>('window.emofuseDemo.result');
+      expect(r.steps.at(-1)!.detail).toMatch(/on cpu$/);
+      const diff = Math.max(...Object.entries(want.probabilities).map(([k, p]) => Math.abs(p - r.probabilities[k]!)));
+      console.log(`page on the CPU references vs emofuse predict (wgsl): max |probability difference| ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThanOrEqual(TOL);
+    } finally {
+      await cdp.send('Page.removeScriptToEvaluateOnNewDocument', { identifier }, session);
+    }
   });
 });

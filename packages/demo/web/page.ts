@@ -69,7 +69,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 let info: ServerInfo;
 let backend: Backend;
 let loaded: Loaded | null = null;
-let clip: { name: string; bytes: Uint8Array } | null = null;
+let clip: { name: string; bytes: Uint8Array; recorded: boolean } | null = null;
 let asr: ((audio: Float32Array) => Promise<{ text: string }>) | null = null;
 
 // ------------------------------------------------------------------------------------------------ messages
@@ -89,9 +89,13 @@ function showNote(message: string): void {
   el.hidden = false;
 }
 
+/** A note that stays until the page is reloaded (no WebGPU): shown again whenever an error is cleared. */
+let standingNote = '';
+
 function clearMessage(): void {
   state.error = null;
-  $('message').hidden = true;
+  if (standingNote) showNote(standingNote);
+  else $('message').hidden = true;
 }
 
 function busy(on: boolean, what = ''): void {
@@ -145,7 +149,8 @@ async function openBackendForPage(): Promise<void> {
     backend = new CpuBackend('f32');
     state.webgpu = false;
     state.backend = 'cpu: the float64 CPU references (this browser has no WebGPU)';
-    showNote(`No WebGPU in this browser (${(err as Error).message}). The fusion forward runs on the CPU references instead: the same model, slower.`);
+    standingNote = `No WebGPU in this browser (${(err as Error).message}). The fusion forward runs on the CPU references instead: the same model, slower.`;
+    showNote(standingNote);
   }
   $('backend').textContent = state.backend;
 }
@@ -196,15 +201,16 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
 
 // ------------------------------------------------------------------------------------------------ audio
 
-function setClip(name: string, bytes: Uint8Array): void {
-  clip = { name, bytes };
+function setClip(name: string, bytes: Uint8Array, recorded = false): void {
+  clip = { name, bytes, recorded };
   $('clip-name').textContent = `${name} (${(bytes.length / 1024).toFixed(1)} KiB)`;
   clearMessage();
 }
 
 /** Mono 16 kHz float samples of the clip, through the same loadAudio as `emofuse predict` (WAV decoded in JS). */
-async function decodeClip(c: { name: string; bytes: Uint8Array }, rate: number): Promise<{ samples: Float32Array; how: string }> {
-  if (c.bytes.length === 0) throw new Error(`${c.name} is empty (0 bytes): record again or choose another file`);
+async function decodeClip(c: { name: string; bytes: Uint8Array; recorded: boolean }, rate: number): Promise<{ samples: Float32Array; how: string }> {
+  const empty = c.recorded ? 'The recording is empty or too short to decode: record again (at least a second), or drop a file' : '';
+  if (c.bytes.length === 0) throw new Error(empty || `${c.name} is empty (0 bytes): record again or choose another file`);
   const isWav = c.bytes.length >= 4 && String.fromCharCode(...c.bytes.subarray(0, 4)) === 'RIFF';
   let wav = c.bytes;
   let how = 'WAV, decoded by the model package (wavefile, resampled by wave-resampler)';
@@ -215,9 +221,9 @@ async function decodeClip(c: { name: string; bytes: Uint8Array }, rate: number):
     try {
       buf = await new OfflineAudioContext({ numberOfChannels: 1, length: 1, sampleRate: rate }).decodeAudioData(c.bytes.slice().buffer);
     } catch {
-      throw new Error(`${c.name} is not audio this browser can decode (WAV, MP3, OGG, WebM...): choose an audio file`);
+      throw new Error(empty || `${c.name} is not audio this browser can decode (WAV, MP3, OGG, WebM...): choose an audio file`);
     }
-    if (buf.length === 0) throw new Error(`${c.name} holds no audio samples (an empty recording?)`);
+    if (buf.length === 0) throw new Error(empty || `${c.name} holds no audio samples`);
     const mono = new Float32Array(buf.length);
     for (let ch = 0; ch < buf.numberOfChannels; ch++) buf.getChannelData(ch).forEach((x, i) => (mono[i]! += x / buf.numberOfChannels));
     wav = floatWav(mono, rate);
@@ -282,7 +288,7 @@ async function toggleRecording(): Promise<void> {
       showError('The recording is empty: nothing was captured. Record again (allow the microphone), or drop a file.');
       return;
     }
-    setClip('recording.webm', new Uint8Array(await blob.arrayBuffer()));
+    setClip('recording.webm', new Uint8Array(await blob.arrayBuffer()), true);
   };
   recorder.start();
   btn.textContent = 'Stop';

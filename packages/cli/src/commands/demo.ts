@@ -24,6 +24,9 @@ export const QUICKSTART_CHECKPOINT = join('emofuse-quickstart', 'run', 'best.saf
 /** The asset folders the page's encoders read. */
 const ASSET_FOLDERS = ['tokenizer-bert-base-uncased', 'ast-preprocessor'];
 
+/** Cross-origin isolation (everything is same-origin): SharedArrayBuffer, so onnxruntime-web runs Whisper on threads. */
+const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.map': 'application/json',
   '.json': 'application/json', '.txt': 'text/plain', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream',
@@ -120,13 +123,13 @@ export function serveDemo(o: { page: string; checkpoint: string | null; asr: str
         res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
         return;
       }
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...ISOLATED });
       createReadStream(file).pipe(res);
     };
     if (req.method !== 'GET') return void res.writeHead(405).end();
     if (path === '/' || path === '/index.html') return send(join(o.page, 'index.html'));
     if (path === '/app.js' || path === '/app.js.map') return send(join(o.page, path.slice(1)));
-    if (path === '/api/info') return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(info));
+    if (path === '/api/info') return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...ISOLATED }).end(JSON.stringify(info));
     if (path === '/checkpoint') return send(o.checkpoint);
     for (const [prefix, root] of Object.entries(roots)) {
       if (!path.startsWith(prefix) || !root) continue;
