@@ -7,8 +7,8 @@
 //   - whisper beside the same encoder in PyTorch (python/whisper_peer.py: transformers' WhisperFeatureExtractor and
 //     WhisperModel encoder from the converted model's model.safetensors, the same clips, as many torch threads as
 //     onnxruntime's intra-op threads), validated on the same outputs: set 0's pooled tokens. That comparison is
-//     across implementations (numpy vs JS log-mel, PyTorch vs onnxruntime), so this case's tolerance is 2e-2
-//     instead of the determinism check's 1e-6.
+//     across implementations (numpy vs JS log-mel, PyTorch vs onnxruntime), so this case's tolerance is 1e-4
+//     absolute + 1e-3 relative instead of the determinism check's 1e-6 (measured: 5e-6).
 // There is no independent reference for an encoder's features here (they are checked against independent
 // implementations in test/model/encoders.test.ts: logmel vs a numpy fbank within 5e-6, the transformers.js
 // encoders vs PyTorch within 1e-4), so "validation" is a determinism check: the timed encoder must reproduce,
@@ -29,7 +29,7 @@ import { pythonBin } from './torch-peer.ts';
 const run = promisify(execFile);
 
 export const EXTRACT_ENCODERS = ['hash', 'bert', 'logmel', 'speech', 'ast', 'whisper'] as const;
-const CROSS_IMPL: Tolerance = { atol: 2e-2, rtol: 2e-2 };
+const CROSS_IMPL: Tolerance = { atol: 1e-4, rtol: 1e-3 }; // measured: max |PyTorch - ours| 5e-6 on EmoDB clips
 const DETERMINISM: Tolerance = { atol: 1e-6, rtol: 1e-6 };
 
 interface Clips {
