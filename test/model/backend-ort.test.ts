@@ -16,10 +16,10 @@ const MEAN_ATOL = 1e-5;
 const adamw: AdamwSettings = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
 
 const be = OrtBackend.create();
-afterAll(() => be.destroy());
-
-const up = (x: ArrayLike<number>, shape: number[]) => be.upload(x, shape);
-const rd = (t: BTensor) => be.read(t);
+const beDefault = be;
+/** Chunks of 5 elements: the chunked ops (GELU backward, add, layer norm, attention by batch rows) loop, with a ragged last chunk. */
+const beChunked = OrtBackend.create({ chunk: 5 });
+afterAll(() => Promise.all([be.destroy(), beChunked.destroy()]));
 /** max |got - want| <= atol + rtol |want|, elementwise. */
 function close(got: ArrayLike<number>, want: ArrayLike<number>, atol = 1e-5, rtol = 1e-4): void {
   expect(got.length).toBe(want.length);
@@ -31,7 +31,9 @@ function close(got: ArrayLike<number>, want: ArrayLike<number>, atol = 1e-5, rto
 }
 const poison = (n: number) => new Float32Array(n).fill(NaN);
 
-describe('ort ops match the float64 references', () => {
+for (const [tag, be] of [['', beDefault], [', in chunks of 5', beChunked]] as const) describe(`ort ops match the float64 references${tag}`, () => {
+  const up = (x: ArrayLike<number>, shape: number[]) => be.upload(x, shape);
+  const rd = (t: BTensor) => be.read(t);
   const layouts = [
     { batch: 1, M: 5, N: 7, K: 3 },
     { batch: 3, M: 4, N: 6, K: 5 },
@@ -173,10 +175,10 @@ describe('ort ops match the float64 references', () => {
 });
 
 describe('ort and cpu backends train the same model to the same numbers', () => {
-  for (const fusion of FUSION_VARIANTS) {
-    it(`${fusion}: ${STEPS} steps, losses and parameters agree`, async () => {
+  for (const [fusion, chunked] of [...FUSION_VARIANTS.map((f) => [f, false] as const), ['cross-self', true] as const]) {
+    it(`${fusion}${chunked ? ' (ops in chunks of 5)' : ''}: ${STEPS} steps, losses and parameters agree`, async () => {
       const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
-      const ortModel = FusionModel.create(be, config);
+      const ortModel = FusionModel.create(chunked ? beChunked : be, config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
       const weights = [1, 1.5, 0.75];
       for (let s = 0; s < STEPS; s++) {
