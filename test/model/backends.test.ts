@@ -29,10 +29,12 @@ afterAll(async () => {
 });
 
 describe('wgsl and cpu backends train the same model to the same numbers', () => {
-  for (const fusion of FUSION_VARIANTS) {
-    it(`${fusion}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
+  // every variant, and the paper's with dropout inside its blocks too
+  const cases = [...FUSION_VARIANTS.map((fusion) => ({ fusion, blockDropout: 0 })), { fusion: 'cross-self' as const, blockDropout: 0.2 }];
+  for (const { fusion, blockDropout } of cases) {
+    it(`${fusion}${blockDropout ? `, block dropout ${blockDropout}` : ''}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
       if (!fx.gpu) return ctx.skip(fx.skipReason);
-      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
+      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, blockDropout });
       const gpuModel = FusionModel.create(await WgslBackend.create(fx.gpu), config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
       const weights = [1, 1.5, 0.75];

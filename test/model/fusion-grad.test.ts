@@ -9,11 +9,17 @@ const EPS = 1e-5;
 const ATOL = 1e-6;
 const RTOL = 1e-4;
 
+// Every variant; the variants with attention blocks also with dropout inside the blocks (blockDropout).
+const CASES = [
+  ...FUSION_VARIANTS.map((fusion) => ({ name: fusion, config: tinyConfig(fusion) })),
+  ...(['cross-self', 'self', 'audio'] as const).map((fusion) => ({ name: `${fusion}, block dropout 0.3`, config: tinyConfig(fusion, { blockDropout: 0.3 }) })),
+];
+
 describe('fusion model backward vs finite differences (cpu, float64)', () => {
-  for (const fusion of FUSION_VARIANTS) {
-    it(fusion, async () => {
+  for (const { name, config } of CASES) {
+    it(name, async () => {
       const be = new CpuBackend('f64');
-      const model = FusionModel.create(be, tinyConfig(fusion));
+      const model = FusionModel.create(be, config);
       const inputs = tinyInputs(model.config, 3, 11);
       const weights = [1, 2, 0.5];
       const acts = model.setInputs(inputs, weights);
@@ -62,7 +68,11 @@ describe('fusion specs', () => {
     for (const fusion of FUSION_VARIANTS) {
       const s = FUSION_SPECS[fusion];
       const parts = new Set(FusionModel.create(new CpuBackend(), tinyConfig(fusion, { layers: 2 })).params.map((p) => p.name.split('.')[0]!));
-      const want = [s.text && 'text', s.audio && 'audio', s.cross && 'cross', s.self && 'self', s.head === 'gate' && 'gate', s.head !== 'pool' && 'head', 'classifier'];
+      const stems = s.head !== 'linear'; // the linear head reads pooled inputs: no projections
+      const want = [
+        s.text && stems && 'text', s.audio && stems && 'audio', s.cross && 'cross', s.self && 'self', s.head === 'gate' && 'gate',
+        s.head !== 'pool' && s.head !== 'linear' && 'head', 'classifier',
+      ];
       expect([...parts].sort(), fusion).toEqual(want.filter((x): x is string => !!x).sort());
     }
   });

@@ -33,11 +33,24 @@ export function userErrors<T>(f: () => T): T {
   }
 }
 
-export function int(v: string, flag: string, min = 1): number {
+export function int(v: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got '${v}'`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UserError(`${flag} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}, got '${v}'`);
+  }
   return n;
 }
+
+/** A number > 0 (learning rates). */
+export function positive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} must be a number > 0, got '${v}'`);
+  return n;
+}
+
+/** The largest model width and layer count the flags accept (wider runs out of memory long before). */
+export const MAX_WIDTH = 4096;
+export const MAX_LAYERS = 64;
 
 export function num(v: string, flag: string, min = 0): number {
   const n = Number(v);
@@ -96,6 +109,8 @@ export interface TrainFlags extends DataFlags {
   layers: string;
   ffnMult: string;
   dropout: string;
+  blockDropout: string;
+  standardize: boolean;
   seed: string;
   epochs: string;
   batchSize: string;
@@ -128,6 +143,8 @@ export function addTrainOptions(cmd: Command, withFusion = true): Command {
     .option('--layers <L>', 'self-attention blocks after the cross-attention', d(M.layers))
     .option('--ffn-mult <m>', 'feed-forward width = m * C', d(M.ffnMult))
     .option('--dropout <p>', 'dropout before the classifier', d(M.dropout))
+    .option('--block-dropout <p>', 'dropout of the attention and feed-forward outputs inside every block', d(M.blockDropout))
+    .option('--no-standardize', 'feed the features as they are (default: standardize each input dimension with train-split statistics)')
     .option('--seed <n>', 'seeds initialisation, shuffling and dropout', d(M.seed))
     .option('--epochs <n>', 'passes over the train split', d(T.epochs))
     .option('--batch-size <B>', 'utterances per step', d(T.batchSize))
@@ -153,15 +170,21 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, withFusion = true
   if (o.decay !== 'cosine' && o.decay !== 'linear') throw new UserError(`--decay must be 'cosine' or 'linear', got '${o.decay}'`);
   let classWeights: TrainOptions['classWeights'];
   if (o.classWeights === 'inverse' || o.classWeights === 'none') classWeights = o.classWeights;
-  else classWeights = o.classWeights.split(',').map((w) => num(w.trim(), '--class-weights'));
+  else {
+    classWeights = o.classWeights.split(',').map((w) => num(w.trim(), '--class-weights'));
+    if (!classWeights.some((w) => w > 0)) throw new UserError(`--class-weights: at least one weight must be above 0 (all zero trains nothing), got '${o.classWeights}'`);
+  }
   const dropout = num(o.dropout, '--dropout');
   if (dropout >= 1) throw new UserError(`--dropout must be below 1, got ${dropout}`);
+  const blockDropout = num(o.blockDropout, '--block-dropout');
+  if (blockDropout >= 1) throw new UserError(`--block-dropout must be below 1, got ${blockDropout}`);
   return {
     model: {
-      ...(fusion ? { fusion } : {}), width: int(o.width, '--width'), heads: int(o.heads, '--heads'), layers: int(o.layers, '--layers', 0),
-      ffnMult: int(o.ffnMult, '--ffn-mult'), dropout, seed: int(o.seed, '--seed', 0),
+      ...(fusion ? { fusion } : {}), width: int(o.width, '--width', 1, MAX_WIDTH), heads: int(o.heads, '--heads', 1, MAX_WIDTH), layers: int(o.layers, '--layers', 0, MAX_LAYERS),
+      ffnMult: int(o.ffnMult, '--ffn-mult', 1, 64), dropout, blockDropout, seed: int(o.seed, '--seed', 0),
     },
-    epochs: int(o.epochs, '--epochs'), batchSize: int(o.batchSize, '--batch-size'), lr: num(o.lr, '--lr'), minLr: num(o.minLr, '--min-lr'),
+    standardize: o.standardize,
+    epochs: int(o.epochs, '--epochs'), batchSize: int(o.batchSize, '--batch-size'), lr: positive(o.lr, '--lr'), minLr: num(o.minLr, '--min-lr'),
     warmup: o.warmup === undefined ? undefined : int(o.warmup, '--warmup'), decay: o.decay,
     weightDecay: num(o.weightDecay, '--weight-decay'), maxGradNorm: num(o.maxGradNorm, '--max-grad-norm'), patience: int(o.patience, '--patience', 0),
     classWeights, maxTextLen: o.maxTextLen === undefined ? undefined : int(o.maxTextLen, '--max-text-len'),

@@ -1,14 +1,23 @@
 // The ablation study: every fusion variant trained with the same data, seed(s) and budget, each scored on a test
 // split with its best-on-dev checkpoint; one table (weighted F1, macro F1, accuracy, parameters, train time),
 // written as <outDir>/ablation.md and ablation.json. What `emofuse ablate` runs and prints.
+//
+// The `linear` variant (a logistic regression on mean + std pooled, standardized features) is always in the table:
+// it is the floor an attention variant has to beat to be worth its parameters.
+//
+// With `folds` K the test split is not used: train + dev are pooled and cut into K folds by speaker (no speaker in
+// two folds), and every run trains on K-1 folds for the full epochs (no early stopping: its held-out fold is not
+// for choosing) and is scored on the held-out fold with its last weights. The table then holds the mean and std over
+// folds x seeds: model selection that a corpus of a few hundred clips and a two-speaker dev split can support.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FeatureSet } from './features.ts';
+import { selectSplit, speakerFolds, type FeatureSet, type FeatureSplit } from './features.ts';
 import { openBackend } from './fusion/open-backend.ts';
 import type { FusionVariant } from './fusion/model.ts';
 import { writeFileAtomic } from './io.ts';
 import { DataError } from './train/data.ts';
+import { TRAIN_DEFAULTS } from './train/defaults.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
 import { evaluate, train, type TrainOptions } from './train/trainer.ts';
 
@@ -17,6 +26,10 @@ export interface AblationOptions {
   /** Each variant trains once per seed; the scores are averaged. */
   seeds: readonly number[];
   testSplit: string;
+  /** Speaker-grouped K-fold cross-validation over train + dev instead of scoring on testSplit (K >= 2). */
+  folds?: number;
+  /** The speaker of an utterance, for folds (default: the split's recorded speakers). */
+  speakerOf?: (id: string) => string;
   /** Runs go to <outDir>/<variant>-s<seed>, the table to <outDir>/ablation.md and ablation.json. */
   outDir: string;
   /** A name in BACKENDS; each run opens its own. */
@@ -26,9 +39,9 @@ export interface AblationOptions {
   /** Names the features in the report ('feature cache runs/cache'). */
   source: string;
   /** Called before each run; what it returns is called after every step of that run. */
-  onRunStart?: (run: { fusion: FusionVariant; seed: number }) => TrainOptions['onStep'];
+  onRunStart?: (run: { fusion: FusionVariant; seed: number; fold?: number }) => TrainOptions['onStep'];
   /** Called after each run (also when it failed: then `result` is undefined). */
-  onRunEnd?: (run: { fusion: FusionVariant; seed: number; result?: AblationRun }) => void;
+  onRunEnd?: (run: { fusion: FusionVariant; seed: number; fold?: number; result?: AblationRun }) => void;
 }
 
 export interface AblationRun {
@@ -43,6 +56,9 @@ export interface AblationRun {
 export interface AblationRow {
   fusion: FusionVariant;
   seeds: number[];
+  /** Every run's test (or held-out fold) weighted F1 and accuracy, in run order (seeds, or folds x seeds). */
+  runs?: { seed: number; fold?: number; weightedF1: number; accuracy: number }[];
+  accuracyStd?: number;
   weightedF1: number;
   weightedF1Std: number;
   macroF1: number;
@@ -55,8 +71,10 @@ export interface AblationRow {
 /** What ablation.json holds. */
 export interface AblationResult {
   data: string;
+  /** The test split, or 'folds' (then `folds` says how the folds were made). */
   testSplit: string;
   testSize: number;
+  folds?: { k: number; speakers: string[][]; sizes: number[] };
   budget: string;
   backend: string;
   rows: AblationRow[];
@@ -65,55 +83,121 @@ export interface AblationResult {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const std = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
+/** The variants to run: the ones asked for, and `linear` (the floor) when it is not among them. */
+export function withLinearFloor(variants: readonly FusionVariant[]): FusionVariant[] {
+  return variants.includes('linear') ? [...variants] : [...variants, 'linear'];
+}
+
 export async function runAblation(features: FeatureSet, o: AblationOptions): Promise<AblationResult> {
-  const test = features.splits[o.testSplit];
-  if (!test || test.size === 0) throw new DataError(`${o.source}: split '${o.testSplit}' is missing or empty; choose one with --test-split`);
   if (o.variants.length === 0 || o.seeds.length === 0) throw new DataError('ablation: give at least one variant and one seed');
+  const variants = withLinearFloor(o.variants);
+  // the evaluations: one (test split), or one per fold (train on the other folds, score on it)
+  const evals = o.folds === undefined ? [testEvaluation(features, o)] : foldEvaluations(features, o);
   mkdirSync(o.outDir, { recursive: true });
   const rows: AblationRow[] = [];
-  for (const fusion of o.variants) {
-    const runs: AblationRun[] = [];
+  for (const fusion of variants) {
+    const runs: (AblationRun & { seed: number; fold?: number })[] = [];
     for (const seed of o.seeds) {
-      const onStep = o.onRunStart?.({ fusion, seed });
-      const backend = await openBackend(o.backend);
-      let result: AblationRun | undefined;
-      try {
-        const opts: TrainOptions = { ...o.train, model: { ...o.train.model, fusion, seed }, outDir: join(o.outDir, `${fusion}-s${seed}`), onStep };
-        const r = await train(backend, features, opts);
-        const { model, meta } = loadCheckpoint(backend, r.bestCheckpoint);
-        const m = await evaluate(model, test, meta.classNames, opts.batchSize);
-        result = { weightedF1: m.weightedF1, macroF1: m.macroF1, accuracy: m.accuracy, trainSeconds: r.seconds, params: model.numParams, epochs: r.epochs };
-        runs.push(result);
-      } finally {
-        o.onRunEnd?.({ fusion, seed, result });
-        await backend.destroy();
+      for (const ev of evals) {
+        const onStep = o.onRunStart?.({ fusion, seed, fold: ev.fold });
+        const backend = await openBackend(o.backend);
+        let result: AblationRun | undefined;
+        try {
+          const dir = `${fusion}-s${seed}${ev.fold === undefined ? '' : `-f${ev.fold}`}`;
+          const opts: TrainOptions = { ...o.train, ...ev.train, model: { ...o.train.model, fusion, seed }, outDir: join(o.outDir, dir), onStep };
+          const r = await train(backend, ev.features, opts);
+          // folds: the last weights (the held-out fold chose nothing); otherwise the best-on-dev checkpoint
+          const model = ev.fold === undefined ? loadCheckpoint(backend, r.bestCheckpoint).model : r.model;
+          const m = await evaluate(model, ev.test, features.classNames, opts.batchSize);
+          result = { weightedF1: m.weightedF1, macroF1: m.macroF1, accuracy: m.accuracy, trainSeconds: r.seconds, params: model.numParams, epochs: r.epochs };
+          runs.push({ ...result, seed, fold: ev.fold });
+        } finally {
+          o.onRunEnd?.({ fusion, seed, fold: ev.fold, result });
+          await backend.destroy();
+        }
       }
     }
     rows.push({
       fusion, seeds: [...o.seeds], weightedF1: mean(runs.map((r) => r.weightedF1)), weightedF1Std: std(runs.map((r) => r.weightedF1)),
-      macroF1: mean(runs.map((r) => r.macroF1)), accuracy: mean(runs.map((r) => r.accuracy)), params: runs[0]!.params,
-      trainSeconds: mean(runs.map((r) => r.trainSeconds)), epochs: mean(runs.map((r) => r.epochs)),
+      macroF1: mean(runs.map((r) => r.macroF1)), accuracy: mean(runs.map((r) => r.accuracy)), accuracyStd: std(runs.map((r) => r.accuracy)),
+      params: runs[0]!.params, trainSeconds: mean(runs.map((r) => r.trainSeconds)), epochs: mean(runs.map((r) => r.epochs)),
+      runs: runs.map((r) => ({ seed: r.seed, ...(r.fold === undefined ? {} : { fold: r.fold }), weightedF1: r.weightedF1, accuracy: r.accuracy })),
     });
   }
   const t = o.train;
   const m = t.model ?? {};
   const budget =
     `epochs ${t.epochs}, batch ${t.batchSize}, lr ${t.lr}, width ${m.width}, heads ${m.heads}, layers ${m.layers}, ` +
-    `seeds ${o.seeds.join(',')}, patience ${t.patience ?? 0}`;
-  const result: AblationResult = { data: o.source, testSplit: o.testSplit, testSize: test.size, budget, backend: o.backend, rows };
+    `dropout ${m.dropout}, block dropout ${m.blockDropout ?? 0}, weight decay ${t.weightDecay}, class weights ${t.classWeights}, ` +
+    `standardize ${t.standardize ?? true}, seeds ${o.seeds.join(',')}, ` + (o.folds === undefined ? `patience ${t.patience ?? 0}` : `${o.folds} speaker folds, no early stopping`);
+  const folds = o.folds === undefined ? undefined : { k: o.folds, speakers: evals.map((e) => e.speakers!), sizes: evals.map((e) => e.test.size) };
+  const result: AblationResult = {
+    data: o.source, testSplit: folds ? 'folds' : o.testSplit, testSize: folds ? folds.sizes.reduce((a, b) => a + b, 0) : evals[0]!.test.size,
+    ...(folds ? { folds } : {}), budget, backend: o.backend, rows,
+  };
   writeFileAtomic(join(o.outDir, 'ablation.md'), ablationMarkdown(result));
   writeFileAtomic(join(o.outDir, 'ablation.json'), JSON.stringify(result, null, 2) + '\n');
   return result;
 }
 
+/** One way of scoring a run: the features it trains on (and the train options that go with them), the split it is scored on. */
+export interface Evaluation {
+  features: FeatureSet;
+  train: Partial<TrainOptions>;
+  test: FeatureSplit;
+  fold?: number;
+  speakers?: string[];
+}
+
+function testEvaluation(features: FeatureSet, o: AblationOptions): Evaluation {
+  const test = features.splits[o.testSplit];
+  if (!test || test.size === 0) throw new DataError(`${o.source}: split '${o.testSplit}' is missing or empty; choose one with --test-split`);
+  return { features, train: {}, test };
+}
+
+/** K evaluations over train + dev cut by speaker: each trains on K-1 folds (no early stopping) and is scored on the last. */
+export function foldEvaluations(features: FeatureSet, o: Pick<AblationOptions, 'folds' | 'speakerOf' | 'train' | 'source'>): Evaluation[] {
+  const K = o.folds!;
+  const names = [o.train.trainSplit ?? TRAIN_DEFAULTS.trainSplit, o.train.devSplit ?? TRAIN_DEFAULTS.devSplit];
+  const parts = names.map((n) => {
+    const split = features.splits[n];
+    if (!split || split.size === 0) throw new DataError(`${o.source}: folds pool the '${names.join("' and '")}' splits; '${n}' is missing or empty`);
+    return split;
+  });
+  const pooled = selectSplit(parts.map((split) => ({ split, indices: Array.from({ length: split.size }, (_, i) => i) })));
+  const speakers = pooled.ids.map((id, i) => {
+    const s = o.speakerOf ? o.speakerOf(id) : pooled.speakers?.[i];
+    if (s === undefined || s === '') throw new DataError(`${o.source}: no speaker for utterance '${id}'; folds need one for every utterance (--speaker-pattern)`);
+    return s;
+  });
+  let folds: number[][];
+  try {
+    folds = speakerFolds(speakers, K);
+  } catch (err) {
+    throw new DataError(`${o.source}: --folds ${K}: ${(err as Error).message}`);
+  }
+  const all = Array.from({ length: pooled.size }, (_, i) => i);
+  return folds.map((held, f) => {
+    const out = new Set(held);
+    const trainSplit = selectSplit([{ split: pooled, indices: all.filter((i) => !out.has(i)) }]);
+    const test = selectSplit([{ split: pooled, indices: held }]);
+    return {
+      features: { ...features, splits: { 'fold-train': trainSplit, 'fold-held-out': test } },
+      train: { trainSplit: 'fold-train', devSplit: 'fold-held-out', patience: 0 },
+      test, fold: f, speakers: [...new Set(held.map((i) => speakers[i]!))].sort(),
+    };
+  });
+}
+
 /** The table's header and one row of cells per variant (percentages with one decimal; ± std over seeds). */
 export function ablationTable(r: AblationResult): { header: string[]; cells: (string | number)[][] } {
   const pct = (x: number) => (100 * x).toFixed(1);
-  const many = (r.rows[0]?.seeds.length ?? 1) > 1;
+  const many = (r.rows[0]?.runs?.length ?? r.rows[0]?.seeds.length ?? 1) > 1;
+  const pm = (x: number, sd: number | undefined) => (many && sd !== undefined ? `${pct(x)} ± ${pct(sd)}` : pct(x));
   return {
     header: ['fusion', 'weighted F1', 'macro F1', 'accuracy', 'params', 'train s', 'epochs'],
     cells: r.rows.map((row) => [
-      row.fusion, many ? `${pct(row.weightedF1)} ± ${pct(row.weightedF1Std)}` : pct(row.weightedF1), pct(row.macroF1), pct(row.accuracy),
+      row.fusion, pm(row.weightedF1, row.weightedF1Std), pct(row.macroF1), pm(row.accuracy, row.accuracyStd),
       row.params, row.trainSeconds.toFixed(1), row.epochs.toFixed(many ? 1 : 0),
     ]),
   };
@@ -123,7 +207,11 @@ export function ablationTable(r: AblationResult): { header: string[]; cells: (st
 export function ablationMarkdown(r: AblationResult): string {
   const { header, cells } = ablationTable(r);
   return (
-    `# emofuse ablate\n\nData: ${r.data}; scored on '${r.testSplit}' (${r.testSize} utterances) with each run's best-on-dev checkpoint.\n` +
+    `# emofuse ablate\n\nData: ${r.data}; ` +
+    (r.folds
+      ? `${r.folds.k} speaker-grouped folds over train + dev (${r.folds.sizes.join(' / ')} utterances; speakers ${r.folds.speakers.map((s) => s.join('+')).join(' / ')}), ` +
+        `each scored with the last weights of a run on the other folds; mean ± std over folds x seeds.\n`
+      : `scored on '${r.testSplit}' (${r.testSize} utterances) with each run's best-on-dev checkpoint.\n`) +
     `Budget: ${r.budget}; backend ${r.backend}.\n\n` +
     `| ${header.join(' | ')} |\n|${header.map((_, i) => (i ? '---:' : '---')).join('|')}|\n` +
     cells.map((c) => `| ${c.join(' | ')} |`).join('\n') + '\n'

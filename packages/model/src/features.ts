@@ -26,6 +26,8 @@ export interface FeatureSplit {
   /** [size] text and audio tokens per utterance (unpadded), for grouping utterances of similar length into batches. */
   readonly textLens: Int32Array;
   readonly audioLens: Int32Array;
+  /** [size] speaker per utterance, when the source records it (speaker-grouped folds). */
+  readonly speakers?: readonly string[];
   /** The chosen utterances, padded to `shape` (a model's batch), or without it to the longest text and audio among them. */
   batch(indices: readonly number[], shape?: BatchShape): FeatureBatch;
 }
@@ -114,4 +116,79 @@ export function memoryFeatureSplit(utterances: readonly UtteranceFeatures[], tex
     batch: (indices, shape) =>
       packBatch(utterances, indices, textDim, audioDim, shape, (u, m, dst, offset, len) => dst.set(u[m].subarray(0, len * dims[m]), offset)),
   };
+}
+
+/**
+ * A split made of chosen utterances of other splits, in the order given (cross-validation folds over train + dev):
+ * `batch` asks each source split for its rows at the target lengths and copies them into place.
+ */
+export function selectSplit(parts: readonly { split: FeatureSplit; indices: readonly number[] }[]): FeatureSplit {
+  const refs = parts.flatMap((p, k) => p.indices.map((i) => {
+    if (!(Number.isInteger(i) && i >= 0 && i < p.split.size)) throw new RangeError(`utterance index ${i} out of range [0, ${p.split.size})`);
+    return [k, i] as const;
+  }));
+  const speakers = parts.every((p) => p.split.speakers) ? refs.map(([k, i]) => parts[k]!.split.speakers![i]!) : undefined;
+  return {
+    size: refs.length,
+    ids: refs.map(([k, i]) => parts[k]!.split.ids[i]!),
+    labels: Int32Array.from(refs, ([k, i]) => parts[k]!.split.labels[i]!),
+    textLens: Int32Array.from(refs, ([k, i]) => parts[k]!.split.textLens[i]!),
+    audioLens: Int32Array.from(refs, ([k, i]) => parts[k]!.split.audioLens[i]!),
+    ...(speakers ? { speakers } : {}),
+    batch(indices, shape) {
+      const chosen = indices.map((j) => {
+        const r = refs[j];
+        if (!r) throw new RangeError(`utterance index ${j} out of range [0, ${refs.length})`);
+        return r;
+      });
+      if (shape && chosen.length > shape.rows) throw new RangeError(`${chosen.length} utterances do not fit a batch of ${shape.rows}`);
+      // one sub-batch per source split (unpadded lengths when no shape is given), then its rows copied into place
+      const subs = parts.map((p, k) => {
+        const rows = chosen.flatMap(([kk, i], pos) => (kk === k ? [[pos, i] as const] : []));
+        return { rows, b: rows.length ? p.split.batch(rows.map(([, i]) => i), shape && { ...shape, rows: rows.length }) : undefined };
+      });
+      const B = shape?.rows ?? chosen.length;
+      const Tt = shape?.Tt ?? Math.max(1, ...subs.map((s) => s.b?.Tt ?? 1));
+      const Ta = shape?.Ta ?? Math.max(1, ...subs.map((s) => s.b?.Ta ?? 1));
+      const first = subs.find((s) => s.b)?.b;
+      const Ct = first ? first.text.length / (first.labels.length * first.Tt) : 1;
+      const Ca = first ? first.audio.length / (first.labels.length * first.Ta) : 1;
+      const out: FeatureBatch = {
+        ids: new Array<string>(chosen.length), labels: new Int32Array(B).fill(-1), Tt, Ta,
+        text: new Float32Array(B * Tt * Ct), textMask: new Float32Array(B * Tt), audio: new Float32Array(B * Ta * Ca), audioMask: new Float32Array(B * Ta),
+      };
+      for (const { rows, b } of subs) {
+        if (!b) continue;
+        const [lt, la] = [Math.min(Tt, b.Tt), Math.min(Ta, b.Ta)];
+        rows.forEach(([pos], r) => {
+          out.ids[pos] = b.ids[r]!;
+          out.labels[pos] = b.labels[r]!;
+          out.text.set(b.text.subarray(r * b.Tt * Ct, (r * b.Tt + lt) * Ct), pos * Tt * Ct);
+          out.textMask.set(b.textMask.subarray(r * b.Tt, r * b.Tt + lt), pos * Tt);
+          out.audio.set(b.audio.subarray(r * b.Ta * Ca, (r * b.Ta + la) * Ca), pos * Ta * Ca);
+          out.audioMask.set(b.audioMask.subarray(r * b.Ta, r * b.Ta + la), pos * Ta);
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Speaker-grouped folds: all of a speaker's utterances land in one fold. Speakers are dealt, largest first (ties by
+ * name), to the fold with the fewest utterances so far (ties: the lower fold). Returns utterance indices per fold.
+ */
+export function speakerFolds(speakers: readonly string[], k: number): number[][] {
+  if (!(Number.isInteger(k) && k >= 2)) throw new RangeError(`folds must be an integer >= 2, got ${k}`);
+  const bySpeaker = new Map<string, number[]>();
+  speakers.forEach((s, i) => bySpeaker.set(s, [...(bySpeaker.get(s) ?? []), i]));
+  if (bySpeaker.size < k) throw new RangeError(`${k} speaker-grouped folds need at least ${k} speakers, found ${bySpeaker.size}`);
+  const order = [...bySpeaker.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const folds: number[][] = Array.from({ length: k }, () => []);
+  for (const [, idx] of order) {
+    let f = 0;
+    for (let j = 1; j < k; j++) if (folds[j]!.length < folds[f]!.length) f = j;
+    folds[f]!.push(...idx);
+  }
+  return folds.map((f) => f.sort((a, b) => a - b));
 }

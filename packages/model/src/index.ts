@@ -8,6 +8,7 @@ export * from './fusion/backend.ts';
 export * from './fusion/backend-cpu.ts';
 export * from './fusion/backend-wgsl.ts';
 export * from './fusion/backend-ort.ts';
+export * from './fusion/input-norm.ts';
 export * from './fusion/model.ts';
 export * from './metrics/metrics.ts';
 export * from './datasets/index.ts';

@@ -10,7 +10,12 @@
 //   seq:   x0 = concat(t, a) [B, T, C] (or the one modality's tokens) --self x L--> x [B, T, C]
 //   head:  pool:              mean of x over kept tokens                        -> pooled [B, C]
 //          concat|mean|gate:  mean of t0 and of a0 -> merge -> gelu(linear)     -> pooled [B, C]
+//          linear:            no stem; mean + std of each modality's input tokens -> pooled [B, P = 2 Ct + 2 Ca]
 //   classifier: dropout(pooled) -> logits [B, K_cls]
+//
+// Inputs are standardized with training-split statistics on the host as a batch is written (setInputs,
+// ./input-norm.ts); the linear head's pooled vector is built there too (its inputs are constants: no backward).
+// Inside the attention blocks, `blockDropout` drops the attention and feed-forward outputs before each residual add.
 //
 // Dimensions: B batch, Tt / Ta text / audio tokens (each batch's own padded lengths, at most maxTextLen / maxAudioLen), T the length of
 // the token sequence (Tt + Ta, or one of them), Ct / Ca input widths, C model width, H heads, D = C / H,
@@ -22,6 +27,7 @@
 import { mulberry32 } from '@emofuse/kernels';
 import { gaussian } from '../random.ts';
 import type { Backend, BTensor, DropoutOpts } from './backend.ts';
+import { normalizeInputs, type InputNorm } from './input-norm.ts';
 
 /** What a fusion variant is made of. Adding a variant = one FUSION_SPECS entry (and its README row). */
 export interface FusionSpec {
@@ -35,9 +41,12 @@ export interface FusionSpec {
   /**
    * How tokens become one [B, C] vector. pool: mean over the token sequence (both modalities concatenated, or the
    * one read). concat / mean / gate: mean of each modality's stem tokens, merged by concatenation, averaging or a
-   * learned sigmoid gate, then a gelu linear layer (needs both modalities).
+   * learned sigmoid gate, then a gelu linear layer (needs both modalities). linear: no stems at all; the mean and
+   * std over each modality's (standardized) input tokens, standardized again, straight into the classifier: a
+   * logistic regression, the floor every other variant must beat. A modality without tokens pools to zeros, so
+   * it also trains on a text-only cache.
    */
-  head: 'pool' | 'concat' | 'mean' | 'gate';
+  head: 'pool' | 'concat' | 'mean' | 'gate' | 'linear';
 }
 
 export const FUSION_SPECS = {
@@ -49,9 +58,15 @@ export const FUSION_SPECS = {
   gate: { text: true, audio: true, cross: false, self: false, head: 'gate' },
   text: { text: true, audio: false, cross: false, self: true, head: 'pool' },
   audio: { text: false, audio: true, cross: false, self: true, head: 'pool' },
+  linear: { text: true, audio: true, cross: false, self: false, head: 'linear' }, // the floor (a linear probe)
 } as const satisfies Record<string, FusionSpec>;
 export type FusionVariant = keyof typeof FUSION_SPECS;
 export const FUSION_VARIANTS = Object.keys(FUSION_SPECS) as readonly FusionVariant[];
+
+/** The modalities every utterance must have tokens of (the linear head pools a missing modality to zeros). */
+export function requiredModalities(s: FusionSpec): { text: boolean; audio: boolean } {
+  return s.head === 'linear' ? { text: false, audio: false } : { text: s.text, audio: s.audio };
+}
 
 /** Everything that defines the model; saved in every checkpoint. */
 export interface FusionConfig {
@@ -68,18 +83,21 @@ export interface FusionConfig {
   ffnMult: number; // F = ffnMult * C
   /** Drop probability before the classifier. */
   dropout: number;
+  /** Drop probability of the attention and feed-forward outputs inside every block (absent in older checkpoints: 0). */
+  blockDropout?: number;
   numClasses: number; // K_cls
   /** Seeds the initialisation and the dropout masks. */
   seed: number;
 }
 
-export const DEFAULT_FUSION: Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'seed'> = {
+export const DEFAULT_FUSION: Required<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'seed'>> = {
   fusion: 'cross-self',
   width: 256,
   heads: 4,
   layers: 1,
   ffnMult: 2,
   dropout: 0.1,
+  blockDropout: 0,
   seed: 0,
 };
 
@@ -106,6 +124,8 @@ export function checkFusionConfig(c: FusionConfig): void {
   const D = c.width / c.heads;
   if (D % 4 !== 0 || D > 128) bad(`head size width/heads = ${D} must be a multiple of 4 and at most 128 (the attention kernels' limits)`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must lie in [0, 1), got ${c.dropout}`);
+  const bd = c.blockDropout ?? 0;
+  if (!(bd >= 0 && bd < 1)) bad(`blockDropout must lie in [0, 1), got ${c.blockDropout}`);
 }
 
 // ------------------------------------------------------------------------------------------------ parameters
@@ -166,6 +186,11 @@ interface BlockActs {
   mean2: BTensor; // [B * Tq]
   rstd2: BTensor; // [B * Tq]
   dy: BTensor; // [B, Tq, C]  gradient of y, written by whoever consumes y
+  /** blockDropout > 0: the dropped attention and feed-forward outputs, and the gradients before the dropout. */
+  od?: BTensor; // [B, Tq, C]
+  f2d?: BTensor; // [B, Tq, C]
+  dod?: BTensor; // [B, Tq, C]
+  df2?: BTensor; // [B, Tq, C]
   dr2: BTensor; // [B, Tq, C]
   df: BTensor; // [B, Tq, F]
   dfpre: BTensor; // [B, Tq, F]
@@ -214,8 +239,10 @@ export class FusionModel {
   private selfBlocks: AttentionBlock[] = [];
   private gateProj?: Linear; // [2C -> C], gate head only
   private headProj?: Linear; // [2C or C -> C], the merge heads (concat, mean, gate)
-  private classifier!: Linear; // [C -> K_cls]
+  private classifier!: Linear; // [C (or P for the linear head) -> K_cls]
   private acts = new Map<string, Acts>();
+  /** Training-split statistics applied to every batch in setInputs (null: inputs used as they are). */
+  private norm: InputNorm | null = null;
   /** Zeros [Ta_max * C], written into the positions' gradient before a shorter batch's backward. */
   private zeroPos?: Float32Array;
   /** AdamW step count (1-based after the first update). */
@@ -234,6 +261,27 @@ export class FusionModel {
     const m = new FusionModel(backend, config);
     m.build();
     return m;
+  }
+
+  get inputNorm(): InputNorm | null {
+    return this.norm;
+  }
+
+  /** Sets the input standardization (checked: one mean and one std > 0 per input dimension). */
+  setInputNorm(norm: InputNorm | null): void {
+    const c = this.config;
+    const want = { text: c.textDim, audio: c.audioDim, pooled: 2 * c.textDim + 2 * c.audioDim };
+    for (const [name, st] of Object.entries(norm ?? {}) as [keyof typeof want, InputNorm[keyof InputNorm]][]) {
+      if (!st) continue;
+      if (!(name in want)) throw new FusionConfigError(`input standardization: unknown input '${name}'`);
+      if (st.mean.length !== want[name] || st.std.length !== want[name]) {
+        throw new FusionConfigError(`input standardization '${name}': ${st.mean.length} means and ${st.std.length} stds for ${want[name]} input dimensions`);
+      }
+      if (!st.std.every((v) => v > 0 && Number.isFinite(v)) || !st.mean.every(Number.isFinite)) {
+        throw new FusionConfigError(`input standardization '${name}': every mean must be finite and every std finite and > 0`);
+      }
+    }
+    this.norm = norm;
   }
 
   get numParams(): number {
@@ -278,8 +326,9 @@ export class FusionModel {
       ln2g: param(`${name}.ln2.g`, [C], 'ones'),
       ln2b: param(`${name}.ln2.b`, [C], 'zeros'),
     });
-    if (s.text) this.text = { proj: linear('text.proj', c.textDim, C), T: c.maxTextLen };
-    if (s.audio) {
+    const stems = s.head !== 'linear';
+    if (s.text && stems) this.text = { proj: linear('text.proj', c.textDim, C), T: c.maxTextLen };
+    if (s.audio && stems) {
       const proj = linear('audio.proj', c.audioDim, C);
       this.audio = { proj, pos: param('audio.pos', [c.maxAudioLen, C], 'normal', 0.02), T: c.maxAudioLen };
     }
@@ -289,8 +338,14 @@ export class FusionModel {
     }
     if (s.self) for (let l = 0; l < c.layers; l++) this.selfBlocks.push(block(`self.${l}`));
     if (s.head === 'gate') this.gateProj = linear('gate', 2 * C, C);
-    if (s.head !== 'pool') this.headProj = linear('head', s.head === 'concat' ? 2 * C : C, C);
-    this.classifier = linear('classifier', C, c.numClasses);
+    if (s.head !== 'pool' && s.head !== 'linear') this.headProj = linear('head', s.head === 'concat' ? 2 * C : C, C);
+    this.classifier = linear('classifier', this.pooledWidth, c.numClasses);
+  }
+
+  /** The classifier's input width: C, or P = 2 Ct + 2 Ca for the linear head. */
+  get pooledWidth(): number {
+    const c = this.config;
+    return this.spec.head === 'linear' ? 2 * c.textDim + 2 * c.audioDim : c.width;
   }
 
   // ---------------------------------------------------------------------------------------------- activations
@@ -318,6 +373,7 @@ export class FusionModel {
     };
     const z = (shape: number[], label: string) => made(label, full ? this.backend.view(full.storage.get(label)!, shape) : this.backend.zeros(shape, label));
     const ones = (shape: number[], label: string) => made(label, full?.storage.get(label) ?? this.backend.upload(new Float32Array(shape[0]! * shape[1]!).fill(1), shape, label));
+    const drop = (c.blockDropout ?? 0) > 0;
     const blockActs = (Tq: number, Tk: number, n: string): BlockActs => ({
       Tq, Tk,
       q: z([B, Tq, C], `${n}.q`), k: z([B, Tk, C], `${n}.k`), v: z([B, Tk, C], `${n}.v`), att: z([B, Tq, C], `${n}.att`),
@@ -327,6 +383,7 @@ export class FusionModel {
       rstd2: z([B * Tq], `${n}.rstd2`), dy: z([B, Tq, C], `${n}.dy`), dr2: z([B, Tq, C], `${n}.dr2`), df: z([B, Tq, F], `${n}.df`),
       dfpre: z([B, Tq, F], `${n}.dfpre`), dh1: z([B, Tq, C], `${n}.dh1`), dr1: z([B, Tq, C], `${n}.dr1`),
       datt: z([B, Tq, C], `${n}.datt`), dq: z([B, Tq, C], `${n}.dq`), dk: z([B, Tk, C], `${n}.dk`), dv: z([B, Tk, C], `${n}.dv`),
+      ...(drop ? { od: z([B, Tq, C], `${n}.od`), f2d: z([B, Tq, C], `${n}.f2d`), dod: z([B, Tq, C], `${n}.dod`), df2: z([B, Tq, C], `${n}.df2`) } : {}),
     });
     const stemActs = (m: 'text' | 'audio', T: number, Cin: number): StemActs => ({
       x: z([B, T, Cin], `in.${m}`), mask: z([B, T], `in.${m}Mask`), h: z([B, T, C], `${m}.h`), dh: z([B, T, C], `d ${m}.h`),
@@ -347,11 +404,12 @@ export class FusionModel {
       }
     }
     const pooledIn = s.head === 'concat' ? 2 * C : C;
+    const P = this.pooledWidth;
     a = {
       B, Tt, Ta, storage,
       text, audio, crossTA, crossAT, seq,
       self: this.selfBlocks.map((_, l) => blockActs(seq!.T, seq!.T, `self.${l}`)),
-      merge: s.head === 'pool' ? undefined : {
+      merge: s.head === 'pool' || s.head === 'linear' ? undefined : {
         pt: z([B, C], 'pool.text'), pa: z([B, C], 'pool.audio'), dpt: z([B, C], 'd pool.text'), dpa: z([B, C], 'd pool.audio'),
         zcat: z([B, 2, C], 'pool.concat'), dzcat: z([B, 2, C], 'd pool.concat'),
         ...(s.head === 'mean' ? { ones2: ones([B, 2], 'ones2') } : {}),
@@ -360,8 +418,8 @@ export class FusionModel {
         hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
       },
       onesB: this.audio ? ones([B, 1], 'ones') : undefined,
-      pooled: z([B, C], 'pooled'), dpooled: z([B, C], 'd pooled'),
-      dropped: c.dropout > 0 ? z([B, C], 'dropped') : undefined, ddropped: c.dropout > 0 ? z([B, C], 'd dropped') : undefined,
+      pooled: z([B, P], 'pooled'), dpooled: z([B, P], 'd pooled'),
+      dropped: c.dropout > 0 ? z([B, P], 'dropped') : undefined, ddropped: c.dropout > 0 ? z([B, P], 'd dropped') : undefined,
       labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
       logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
       gradNorm: z([1], 'grad norm'),
@@ -395,19 +453,22 @@ export class FusionModel {
    * One post-LN transformer block where queries come from xq and keys / values from xkv (the same tensor for
    * self-attention): y = LN2(h1 + FFN(h1)), h1 = LN1(xq + MHA(xq, xkv)).
    */
-  private async blockForward(blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number): Promise<void> {
+  private async blockForward(blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number, site: number, train: boolean): Promise<void> {
     const be = this.backend;
     const { Tq, Tk } = a;
+    const drop = train && a.od !== undefined;
     await this.linear(blk.wq, xq, a.q, B * Tq); // q [B, Tq, C]
     await this.linear(blk.wk, xkv, a.k, B * Tk); // k [B, Tk, C]
     await this.linear(blk.wv, xkv, a.v, B * Tk); // v [B, Tk, C]
     await be.attention(a.q, a.k, a.v, mask, a.att, a.lse, this.config.heads); // att [B, Tq, C], lse [B, H, Tq]
     await this.linear(blk.wo, a.att, a.o, B * Tq); // o [B, Tq, C]
-    await be.add(xq, a.o, a.r1); // r1 [B, Tq, C] = xq + o
+    if (drop) await be.dropout(a.o, a.od!, this.dropoutOpts(this.config.blockDropout!, 2 * site + 1)); // od [B, Tq, C]
+    await be.add(xq, drop ? a.od! : a.o, a.r1); // r1 [B, Tq, C] = xq + o
     await be.layerNorm(a.r1, blk.ln1g.value, blk.ln1b.value, a.h1, a.mean1, a.rstd1); // h1 [B, Tq, C]
     await this.linear(blk.ff1, a.h1, a.f, B * Tq, { gelu: true, pre: a.fpre }); // f = gelu(fpre) [B, Tq, F]
     await this.linear(blk.ff2, a.f, a.f2, B * Tq); // f2 [B, Tq, C]
-    await be.add(a.h1, a.f2, a.r2); // r2 [B, Tq, C] = h1 + f2
+    if (drop) await be.dropout(a.f2, a.f2d!, this.dropoutOpts(this.config.blockDropout!, 2 * site + 2)); // f2d [B, Tq, C]
+    await be.add(a.h1, drop ? a.f2d! : a.f2, a.r2); // r2 [B, Tq, C] = h1 + f2
     await be.layerNorm(a.r2, blk.ln2g.value, blk.ln2b.value, a.y, a.mean2, a.rstd2); // y [B, Tq, C]
   }
 
@@ -417,17 +478,20 @@ export class FusionModel {
    */
   private async blockBackward(
     blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number,
-    dxq: BTensor, dxkv: BTensor, accumulateQ: boolean, accumulateKV: boolean,
+    dxq: BTensor, dxkv: BTensor, accumulateQ: boolean, accumulateKV: boolean, site: number, train: boolean,
   ): Promise<void> {
     const be = this.backend;
     const { Tq, Tk } = a;
+    const drop = train && a.od !== undefined;
     await be.layerNormBackward(a.r2, blk.ln2g.value, a.mean2, a.rstd2, a.dy, a.dr2, blk.ln2g.grad, blk.ln2b.grad); // dr2 [B, Tq, C]
-    await this.linearBackward(blk.ff2, a.f, a.dr2, B * Tq, a.df); // df [B, Tq, F]
+    if (drop) await be.dropoutBackward(a.dr2, a.df2!, this.dropoutOpts(this.config.blockDropout!, 2 * site + 2)); // d f2 [B, Tq, C]
+    await this.linearBackward(blk.ff2, a.f, drop ? a.df2! : a.dr2, B * Tq, a.df); // df [B, Tq, F]
     await be.geluBackward(a.fpre, a.df, a.dfpre); // dfpre [B, Tq, F]
     await this.linearBackward(blk.ff1, a.h1, a.dfpre, B * Tq, a.dh1); // dh1 [B, Tq, C]
     await be.axpy(a.dr2, a.dh1); // dh1 += dr2 (residual)
     await be.layerNormBackward(a.r1, blk.ln1g.value, a.mean1, a.rstd1, a.dh1, a.dr1, blk.ln1g.grad, blk.ln1b.grad); // dr1 [B, Tq, C]
-    await this.linearBackward(blk.wo, a.att, a.dr1, B * Tq, a.datt); // datt [B, Tq, C]
+    if (drop) await be.dropoutBackward(a.dr1, a.dod!, this.dropoutOpts(this.config.blockDropout!, 2 * site + 1)); // d o [B, Tq, C]
+    await this.linearBackward(blk.wo, a.att, drop ? a.dod! : a.dr1, B * Tq, a.datt); // datt [B, Tq, C]
     await be.attentionBackward(a.q, a.k, a.v, mask, a.att, a.lse, a.datt, a.dq, a.dk, a.dv, this.config.heads); // dq [B, Tq, C], dk, dv [B, Tk, C]
     const same = dxq === dxkv;
     await this.linearBackward(blk.wq, xq, a.dq, B * Tq, dxq, accumulateQ); // dxq (+)= dq @ Wq^T
@@ -447,8 +511,12 @@ export class FusionModel {
     }
     const a = this.actsFor(B, this.text ? Tt : 0, this.audio ? Ta : 0);
     const be = this.backend;
-    if (a.text) be.write(a.text.x, inp.text), be.write(a.text.mask, inp.textMask);
-    if (a.audio) be.write(a.audio.x, inp.audio), be.write(a.audio.mask, inp.audioMask);
+    const c = this.config;
+    const linear = this.spec.head === 'linear';
+    const x = normalizeInputs(inp, { B, Tt, Ta, Ct: c.textDim, Ca: c.audioDim }, this.norm, linear); // standardized
+    if (a.text) be.write(a.text.x, x.text), be.write(a.text.mask, inp.textMask); // [B, Tt, Ct], [B, Tt]
+    if (a.audio) be.write(a.audio.x, x.audio), be.write(a.audio.mask, inp.audioMask); // [B, Ta, Ca], [B, Ta]
+    if (linear) be.write(a.pooled, x.pooled!); // [B, P]: the linear head's features, built on the host
     if (a.text && a.audio && a.seq) {
       const catMask = new Float32Array(B * (Tt + Ta)); // [B, Tt + Ta]
       for (let b = 0; b < B; b++) {
@@ -477,8 +545,8 @@ export class FusionModel {
     }
     // cross: each modality attends to the other
     if (a.crossTA && a.crossAT) {
-      await this.blockForward(this.crossTA!, a.crossTA, a.text!.h, a.audio!.h, a.audio!.mask, B); // t1 [B, Tt, C]: text attends to audio
-      await this.blockForward(this.crossAT!, a.crossAT, a.audio!.h, a.text!.h, a.text!.mask, B); // a1 [B, Ta, C]: audio attends to text
+      await this.blockForward(this.crossTA!, a.crossTA, a.text!.h, a.audio!.h, a.audio!.mask, B, 0, train); // t1 [B, Tt, C]: text attends to audio
+      await this.blockForward(this.crossAT!, a.crossAT, a.audio!.h, a.text!.h, a.text!.mask, B, 1, train); // a1 [B, Ta, C]: audio attends to text
     }
     // seq: the token sequence, through the self blocks
     let x: BTensor | undefined; // [B, T, C]
@@ -489,17 +557,17 @@ export class FusionModel {
       }
       x = a.seq.x;
       for (const [l, blk] of this.selfBlocks.entries()) {
-        await this.blockForward(blk, a.self[l]!, x, x, a.seq.mask, B); // [B, T, C]
+        await this.blockForward(blk, a.self[l]!, x, x, a.seq.mask, B, 2 + l, train); // [B, T, C]
         x = a.self[l]!.y;
       }
     }
-    // head: tokens -> pooled [B, C]
+    // head: tokens -> pooled [B, C] (the linear head's [B, P] was written by setInputs)
     if (a.merge) await this.mergeForward(a.merge, a.text!, a.audio!, a.pooled, B);
-    else await be.meanPool(x!, a.seq!.mask, a.pooled); // pooled [B, C]
+    else if (a.seq) await be.meanPool(x!, a.seq.mask, a.pooled); // pooled [B, C]
     // classifier
-    let feat = a.pooled; // [B, C]
+    let feat = a.pooled; // [B, C] (or [B, P])
     if (train && a.dropped) {
-      await be.dropout(a.pooled, a.dropped, this.dropoutOpts()); // dropped [B, C]
+      await be.dropout(a.pooled, a.dropped, this.dropoutOpts(c.dropout, 0)); // dropped [B, C]
       feat = a.dropped;
     }
     await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
@@ -522,8 +590,14 @@ export class FusionModel {
     await this.linear(this.headProj!, m.u ?? m.zcat, pooled, B, { gelu: true, pre: m.hpre }); // pooled = gelu(u [B, C] or zcat [B, 2C] @ W) [B, C]
   }
 
-  private dropoutOpts(): DropoutOpts {
-    return { p: this.config.dropout, seed: (Math.imul(this.config.seed + 1, 0x9e3779b1) ^ Math.imul(this.step + 1, 0x85ebca6b)) >>> 0 };
+  /**
+   * The dropout mask of one site in this step: seed from (seed, step); `site` 0 is the classifier's input, 2k+1 and
+   * 2k+2 the attention and feed-forward outputs of block k (cross text-from-audio 0, audio-from-text 1, self l 2+l),
+   * each at its own offset of the hash stream (2^24 elements apart).
+   */
+  private dropoutOpts(p: number, site: number): DropoutOpts {
+    const seed = (Math.imul(this.config.seed + 1, 0x9e3779b1) ^ Math.imul(this.step + 1, 0x85ebca6b)) >>> 0;
+    return site ? { p, seed, offset: (site * 0x1000000) >>> 0 } : { p, seed };
   }
 
   // ---------------------------------------------------------------------------------------------- backward
@@ -535,8 +609,12 @@ export class FusionModel {
     const { B } = a;
     // classifier
     const dropped = train && a.dropped ? { y: a.dropped, dy: a.ddropped! } : undefined;
+    if (this.spec.head === 'linear') {
+      await this.linearBackward(this.classifier, dropped?.y ?? a.pooled, a.dlogits, B); // d classifier only: its input is a constant
+      return;
+    }
     await this.linearBackward(this.classifier, dropped?.y ?? a.pooled, a.dlogits, B, dropped?.dy ?? a.dpooled); // d feat [B, C]
-    if (dropped) await be.dropoutBackward(dropped.dy, a.dpooled, this.dropoutOpts()); // dpooled [B, C]
+    if (dropped) await be.dropoutBackward(dropped.dy, a.dpooled, this.dropoutOpts(this.config.dropout, 0)); // dpooled [B, C]
     // head, then the token sequence back through the self blocks
     if (a.merge) await this.mergeBackward(a.merge, a.text!, a.audio!, a.dpooled, B); // dt0 [B, Tt, C], da0 [B, Ta, C]
     else {
@@ -546,7 +624,7 @@ export class FusionModel {
       for (let l = L - 1; l >= 0; l--) {
         const xin = l === 0 ? seq.x : a.self[l - 1]!.y;
         const dxin = l === 0 ? seq.dx : a.self[l - 1]!.dy;
-        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, seq.mask, B, dxin, dxin, false, false); // dxin [B, T, C]
+        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, seq.mask, B, dxin, dxin, false, false, 2 + l, train); // dxin [B, T, C]
       }
       if (a.text && a.audio) {
         const [dt, da] = a.crossTA ? [a.crossTA.dy, a.crossAT!.dy] : [a.text.dh, a.audio.dh];
@@ -556,8 +634,8 @@ export class FusionModel {
     // cross
     if (a.crossTA && a.crossAT) {
       const [t, au] = [a.text!, a.audio!];
-      await this.blockBackward(this.crossTA!, a.crossTA, t.h, au.h, au.mask, B, t.dh, au.dh, false, false); // dt0, da0
-      await this.blockBackward(this.crossAT!, a.crossAT, au.h, t.h, t.mask, B, au.dh, t.dh, true, true); // dt0, da0 +=
+      await this.blockBackward(this.crossTA!, a.crossTA, t.h, au.h, au.mask, B, t.dh, au.dh, false, false, 0, train); // dt0, da0
+      await this.blockBackward(this.crossAT!, a.crossAT, au.h, t.h, t.mask, B, au.dh, t.dh, true, true, 1, train); // dt0, da0 +=
     }
     // stem
     if (this.text) await this.linearBackward(this.text.proj, a.text!.x, a.text!.dh, B * a.Tt); // d text.proj

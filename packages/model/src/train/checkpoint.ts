@@ -2,7 +2,8 @@
 // length, a JSON header { name: { dtype, shape, data_offsets }, "__metadata__": { string: string } }, then the raw
 // little-endian tensor bytes (the codec is cache/safetensors.ts; no maintained npm package writes the format).
 // Every tensor is F32: parameters `param.<name>`, AdamW moments
-// `adam.m.<name>` / `adam.v.<name>`; the metadata key `emofuse` holds JSON: config, class names, step, metrics,
+// `adam.m.<name>` / `adam.v.<name>`, the input standardization `norm.<text|audio|pooled>.<mean|std>` ([dim] each,
+// fusion/input-norm.ts; absent when the model reads its inputs as they are); the metadata key `emofuse` holds JSON: config, class names, step, metrics,
 // training state. Writes go to a temp file renamed into place, so a killed run never leaves half a checkpoint.
 // `saveCheckpoint` / `loadCheckpoint` are the model's side: a FusionModel with its AdamW state and step.
 
@@ -11,6 +12,7 @@ import { bytesOf, decodeSafetensors, encodeSafetensors, SafetensorsError, type S
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { FusionModel, type FusionConfig } from '../fusion/model.ts';
+import { INPUT_NORM_NAMES, type InputNorm } from '../fusion/input-norm.ts';
 import { DataError } from './data.ts';
 
 export interface CheckpointMeta {
@@ -60,6 +62,12 @@ export async function saveCheckpoint(model: FusionModel, path: string, meta: Che
   for (const [name, s] of st) tensors.set(`param.${name}`, { shape: s.shape, data: s.value });
   for (const [name, s] of st) tensors.set(`adam.m.${name}`, { shape: s.shape, data: s.m });
   for (const [name, s] of st) tensors.set(`adam.v.${name}`, { shape: s.shape, data: s.v });
+  for (const name of INPUT_NORM_NAMES) {
+    const n = model.inputNorm?.[name];
+    if (!n) continue;
+    tensors.set(`norm.${name}.mean`, { shape: [n.mean.length], data: n.mean });
+    tensors.set(`norm.${name}.std`, { shape: [n.std.length], data: n.std });
+  }
   writeSafetensors(path, tensors, { emofuse: JSON.stringify(meta), format: 'pt' });
 }
 
@@ -76,5 +84,23 @@ export function loadCheckpoint(backend: Backend, path: string): { model: FusionM
     state.set(p.name, { value, m: tensors.get(`adam.m.${p.name}`)?.data, v: tensors.get(`adam.v.${p.name}`)?.data });
   }
   model.loadState(state, meta.step);
+  try {
+    model.setInputNorm(readInputNorm(tensors, path));
+  } catch (err) {
+    throw new DataError(`${path}: ${(err as Error).message}`);
+  }
   return { model, meta };
+}
+
+/** The `norm.*` tensors of a checkpoint (null when it has none: the model then reads its inputs as they are). */
+export function readInputNorm(tensors: ReadonlyMap<string, CheckpointTensor>, path: string): InputNorm | null {
+  const norm: InputNorm = {};
+  for (const name of INPUT_NORM_NAMES) {
+    const mean = tensors.get(`norm.${name}.mean`)?.data;
+    const std = tensors.get(`norm.${name}.std`)?.data;
+    if (!mean && !std) continue;
+    if (!mean || !std || mean.length !== std.length) throw new DataError(`${path}: 'norm.${name}.mean' and 'norm.${name}.std' must both be there, with one value per input dimension`);
+    norm[name] = { mean, std };
+  }
+  return Object.keys(norm).length ? norm : null;
 }

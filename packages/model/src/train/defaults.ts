@@ -23,6 +23,8 @@ export const TRAIN_DEFAULTS = {
    */
   patience: 5,
   classWeights: 'inverse' as 'inverse' | 'none',
+  /** Standardize every input dimension with train-split statistics (kept in the checkpoint, applied by eval and predict). */
+  standardize: true,
   trainSplit: 'train',
   devSplit: 'dev',
   /** Also checkpoint every n steps (0: at epoch ends only). */

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { FeatureSet, FeatureSplit } from '../features.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
-import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
+import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, requiredModalities, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
+import { computeInputNorm } from '../fusion/input-norm.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError, batchShape, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
@@ -18,7 +19,9 @@ import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
 
 export interface TrainOptions {
   /** Model settings (width, heads, layers, ffnMult, dropout, fusion, seed); data-dependent ones come from the features. */
-  model?: Partial<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'seed'>>;
+  model?: Partial<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'seed'>>;
+  /** Standardize every input dimension with train-split statistics (saved in the checkpoint); default true. */
+  standardize?: boolean;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -86,7 +89,7 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
-  const longest = validateFeatureSet(fs, [trainName, devName], 'features', FUSION_SPECS[fusion]); // the modalities the variant reads
+  const longest = validateFeatureSet(fs, [trainName, devName], 'features', requiredModalities(FUSION_SPECS[fusion])); // the modalities the variant needs
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`--epochs must be a positive integer, got ${o.epochs}`);
   const trainSplit = fs.splits[trainName]!;
@@ -121,6 +124,12 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
       numClasses: K,
     };
     model = FusionModel.create(backend, config);
+    if (o.standardize ?? TRAIN_DEFAULTS.standardize) {
+      const s = model.spec;
+      model.setInputNorm(computeInputNorm(trainSplit, {
+        Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio, pooled: s.head === 'linear',
+      }));
+    }
   }
   const c = model.config;
   const B = o.batchSize;

@@ -1,0 +1,175 @@
+// Input standardization: every input dimension is shifted and scaled by statistics of the training split,
+// x' = (x - mean) / std, so that no feature's scale (log-mel energies in the tens, Whisper states near 1, hash
+// embeddings near 1) decides how fast its weights learn or how hard weight decay pulls on them.
+//
+// It runs on the host, inside FusionModel.setInputs, on the batch arrays just before they are written to the
+// backend: every path into the model (train, eval, ablate, predict, the demo page) goes through setInputs, so one
+// place applies it, on every backend, with no extra op. The statistics belong to the model: the checkpoint holds
+// them as F32 tensors `norm.<name>.mean` / `norm.<name>.std` ([dim] each, train/checkpoint.ts), and an exported
+// graph applies the same two ops (Sub, Div) with them as initializers.
+//
+//   norm.text   [Ct]  over every kept text token of the train split (tokens beyond the model's Tt not counted)
+//   norm.audio  [Ca]  likewise over audio tokens
+//   norm.pooled [P]   the `linear` head only: over its pooled vectors (mean + std of the standardized tokens of
+//                     each modality, P = 2 Ct + 2 Ca), so that the classifier reads standardized features too
+//
+// A dimension with (near) zero variance keeps std 1 (as scikit-learn's StandardScaler does). Padding stays 0.
+
+import type { FeatureSplit } from '../features.ts';
+
+export interface NormStats {
+  mean: Float32Array; // [dim]
+  std: Float32Array; // [dim]
+}
+
+export interface InputNorm {
+  text?: NormStats;
+  audio?: NormStats;
+  pooled?: NormStats;
+}
+
+export const INPUT_NORM_NAMES = ['text', 'audio', 'pooled'] as const;
+export type InputNormName = (typeof INPUT_NORM_NAMES)[number];
+
+/** Running float64 sums of one vector-valued variable, turned into mean and std (population) at the end. */
+class Moments {
+  n = 0;
+  readonly s: Float64Array;
+  readonly ss: Float64Array;
+  constructor(readonly dim: number) {
+    this.s = new Float64Array(dim);
+    this.ss = new Float64Array(dim);
+  }
+  add(x: ArrayLike<number>, off: number): void {
+    for (let c = 0; c < this.dim; c++) {
+      const v = x[off + c]!;
+      this.s[c]! += v;
+      this.ss[c]! += v * v;
+    }
+    this.n += 1;
+  }
+  stats(): NormStats {
+    const mean = new Float32Array(this.dim);
+    const std = new Float32Array(this.dim).fill(1);
+    if (this.n === 0) return { mean, std };
+    for (let c = 0; c < this.dim; c++) {
+      const m = this.s[c]! / this.n;
+      const v = Math.max(0, this.ss[c]! / this.n - m * m);
+      mean[c] = m;
+      if (v > 1e-12 * Math.max(1, m * m)) std[c] = Math.sqrt(v);
+    }
+    return { mean, std };
+  }
+}
+
+/** x' [B, T, C] = (x - mean) / std on kept tokens (mask 1); padded tokens stay 0. A new array. */
+export function standardizeTokens(x: Float32Array, mask: Float32Array, B: number, T: number, C: number, s: NormStats): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < B * T; r++) {
+    if (!(mask[r]! > 0)) continue;
+    for (let c = 0; c < C; c++) out[r * C + c] = (x[r * C + c]! - s.mean[c]!) / s.std[c]!;
+  }
+  return out;
+}
+
+/**
+ * The linear head's features: per row b, the mean and the (population) std over the kept tokens of x [B, T, C],
+ * written to out[b * stride + off ...] as [mean (C), std (C)]. A row with no kept token gets zeros.
+ */
+export function poolMeanStd(x: Float32Array, mask: Float32Array, B: number, T: number, C: number, out: Float32Array, stride: number, off: number): void {
+  const s = new Float64Array(C);
+  const ss = new Float64Array(C);
+  for (let b = 0; b < B; b++) {
+    s.fill(0);
+    ss.fill(0);
+    let n = 0;
+    for (let t = 0; t < T; t++) {
+      if (!(mask[b * T + t]! > 0)) continue;
+      n += 1;
+      const base = (b * T + t) * C;
+      for (let c = 0; c < C; c++) {
+        const v = x[base + c]!;
+        s[c]! += v;
+        ss[c]! += v * v;
+      }
+    }
+    const o = b * stride + off;
+    for (let c = 0; c < C; c++) {
+      const m = n ? s[c]! / n : 0;
+      out[o + c] = m;
+      out[o + C + c] = n ? Math.sqrt(Math.max(0, ss[c]! / n - m * m)) : 0;
+    }
+  }
+}
+
+/** y = (x - mean) / std along the last axis (dim = the stats' length), in place. */
+export function standardizeRows(x: Float32Array, s: NormStats): void {
+  const C = s.mean.length;
+  for (let i = 0; i < x.length; i++) x[i] = (x[i]! - s.mean[i % C]!) / s.std[i % C]!;
+}
+
+/** What the model's first layer reads from one batch: standardized tokens (and the linear head's pooled vector). */
+export interface NormalizedInputs {
+  text: Float32Array; // [B, Tt, Ct]
+  audio: Float32Array; // [B, Ta, Ca]
+  /** [B, 2 Ct + 2 Ca], when asked for. */
+  pooled?: Float32Array;
+}
+
+/**
+ * Applies `norm` to one batch (text [B, Tt, Ct] with its mask, audio [B, Ta, Ca] with its mask) and, when `pool`,
+ * builds the linear head's vector [mean_t, std_t, mean_a, std_a] (standardized by norm.pooled when present).
+ */
+export function normalizeInputs(
+  inp: { text: Float32Array; textMask: Float32Array; audio: Float32Array; audioMask: Float32Array },
+  dims: { B: number; Tt: number; Ta: number; Ct: number; Ca: number },
+  norm: InputNorm | null,
+  pool: boolean,
+): NormalizedInputs {
+  const { B, Tt, Ta, Ct, Ca } = dims;
+  const text = norm?.text ? standardizeTokens(inp.text, inp.textMask, B, Tt, Ct, norm.text) : inp.text;
+  const audio = norm?.audio ? standardizeTokens(inp.audio, inp.audioMask, B, Ta, Ca, norm.audio) : inp.audio;
+  if (!pool) return { text, audio };
+  const P = 2 * Ct + 2 * Ca;
+  const pooled = new Float32Array(B * P); // [B, P]
+  poolMeanStd(text, inp.textMask, B, Tt, Ct, pooled, P, 0);
+  poolMeanStd(audio, inp.audioMask, B, Ta, Ca, pooled, P, 2 * Ct);
+  if (norm?.pooled) standardizeRows(pooled, norm.pooled);
+  return { text, audio, pooled };
+}
+
+/**
+ * The statistics of a training split for a model of lengths Tt / Ta: token stats of the modalities it reads, and
+ * (`pooled`) the linear head's pooled stats computed after token standardization.
+ */
+export function computeInputNorm(
+  split: FeatureSplit,
+  m: { Tt: number; Ta: number; Ct: number; Ca: number; text: boolean; audio: boolean; pooled: boolean },
+): InputNorm {
+  const chunk = 64;
+  const tm = new Moments(m.Ct);
+  const am = new Moments(m.Ca);
+  const each = (f: (b: ReturnType<FeatureSplit['batch']>, n: number) => void) => {
+    for (let i = 0; i < split.size; i += chunk) {
+      const idx = Array.from({ length: Math.min(chunk, split.size - i) }, (_, j) => i + j);
+      f(split.batch(idx, { rows: idx.length, Tt: m.Tt, Ta: m.Ta }), idx.length);
+    }
+  };
+  each((b, n) => {
+    for (let r = 0; r < n * m.Tt; r++) if (m.text && b.textMask[r]! > 0) tm.add(b.text, r * m.Ct);
+    for (let r = 0; r < n * m.Ta; r++) if (m.audio && b.audioMask[r]! > 0) am.add(b.audio, r * m.Ca);
+  });
+  const norm: InputNorm = {};
+  if (m.text) norm.text = tm.stats();
+  if (m.audio) norm.audio = am.stats();
+  if (m.pooled) {
+    const P = 2 * m.Ct + 2 * m.Ca;
+    const pm = new Moments(P);
+    each((b, n) => {
+      const { pooled } = normalizeInputs(b, { B: n, Tt: m.Tt, Ta: m.Ta, Ct: m.Ct, Ca: m.Ca }, norm, true);
+      for (let r = 0; r < n; r++) pm.add(pooled!, r * P);
+    });
+    norm.pooled = pm.stats();
+  }
+  return norm;
+}
