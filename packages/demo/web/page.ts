@@ -7,6 +7,7 @@
 
 import { Gpu } from '@emofuse/kernels';
 import { AudioError, loadAudio } from '../../model/src/audio/decode.ts';
+import { BERT_VOCAB_FILE } from '../../model/src/encoders/hash.ts';
 import { createAudioEncoder, createTextEncoder } from '../../model/src/encoders/index.ts';
 import type { AudioEncoder, TextEncoder } from '../../model/src/encoders/types.ts';
 import { loadTransformers } from '../../model/src/encoders/transformers-env.ts';
@@ -21,6 +22,8 @@ import { putFile } from './node-shim.ts';
 
 /** What the demo server tells the page (GET /api/info). */
 interface ServerInfo {
+  /** The server has the BERT vocabulary the hash encoder's WordPiece reads (as `emofuse predict` does), at /vocab.txt. */
+  bertVocab: boolean;
   /** The checkpoint the server offers (the --checkpoint given, or the quickstart's), served at /checkpoint. */
   checkpoint: { name: string; path: string } | null;
   /** Files under /assets the encoders may ask for (the BERT tokenizer, the AST filterbank settings). */
@@ -115,7 +118,10 @@ async function timed<T>(steps: Step[], name: string, f: () => Promise<T> | T, de
 
 async function start(): Promise<void> {
   info = (await (await fetch('/api/info')).json()) as ServerInfo;
-  // Asset files: transformers.js fetches the tokenizer itself; the filterbank settings are read synchronously.
+  // The hash encoder's vocabulary, where the model package reads it (else it falls back to transformers.js'
+  // tokenizer over the assets); asset files: transformers.js fetches those itself, the filterbank settings are read
+  // synchronously.
+  if (info.bertVocab) putFile(BERT_VOCAB_FILE, new Uint8Array(await (await fetch('/vocab.txt')).arrayBuffer()));
   for (const path of info.assetFiles) {
     if (path.endsWith('preprocessor_config.json')) putFile(path, new Uint8Array(await (await fetch(path)).arrayBuffer()));
     else putFile(path, null);

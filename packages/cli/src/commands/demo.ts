@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ASR, modelSettings } from '@emofuse/model';
+import { DEFAULT_ASR, modelSettings, repoRoot } from '@emofuse/model';
 import { int } from '../options.ts';
 import { UserError } from '../output.ts';
 
@@ -21,6 +21,8 @@ interface DemoFlags {
 
 /** The quickstart's checkpoint (emofuse quickstart's default --out), offered when no --checkpoint is given. */
 export const QUICKSTART_CHECKPOINT = join('emofuse-quickstart', 'run', 'best.safetensors');
+/** The BERT vocabulary the hash encoder's WordPiece reads (shipped with the model package), served at /vocab.txt. */
+const BERT_VOCAB = join('packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
 /** The asset folders the page's encoders read. */
 const ASSET_FOLDERS = ['tokenizer-bert-base-uncased', 'ast-preprocessor'];
 
@@ -107,7 +109,9 @@ export function serveDemo(o: { page: string; checkpoint: string | null; asr: str
     return existsSync(dir) ? readdirSync(dir).map((f) => `/assets/${folder}/${f}`) : [];
   });
   const asrFolder = join(modelSettings.modelsDir, o.asr);
+  const vocab = join(repoRoot, BERT_VOCAB);
   const info = {
+    bertVocab: existsSync(vocab),
     checkpoint: o.checkpoint ? { name: basename(o.checkpoint), path: o.checkpoint } : null,
     assetFiles,
     asr: { id: o.asr, available: existsSync(join(asrFolder, 'config.json')), folder: modelSettings.modelsDir },
@@ -131,6 +135,7 @@ export function serveDemo(o: { page: string; checkpoint: string | null; asr: str
     if (path === '/app.js' || path === '/app.js.map') return send(join(o.page, path.slice(1)));
     if (path === '/api/info') return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...ISOLATED }).end(JSON.stringify(info));
     if (path === '/checkpoint') return send(o.checkpoint);
+    if (path === '/vocab.txt') return send(vocab);
     for (const [prefix, root] of Object.entries(roots)) {
       if (!path.startsWith(prefix) || !root) continue;
       const file = resolve(root, path.slice(prefix.length));
