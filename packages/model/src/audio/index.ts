@@ -1,1 +1,2 @@
 export * from './decode.ts';
+export * from './resample.ts';
