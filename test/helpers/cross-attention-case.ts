@@ -53,7 +53,7 @@ export function out(gpu: Gpu, shape: number[]): Tensor {
   return t;
 }
 
-export async function runAttentionCase(gpu: Gpu, c: AttentionCase, opts: { selfAttention?: boolean; workgroupSize?: number; version?: 1 | 2 | 3 | 4; impl?: AttentionImpl } = {}) {
+export async function runAttentionCase(gpu: Gpu, c: AttentionCase, opts: { selfAttention?: boolean; workgroupSize?: number; version?: 1 | 2 | 3 | 4 | 5; impl?: AttentionImpl; maxScratchElements?: number } = {}) {
   const { B, Tq, Tk, H, D } = c;
   const C = H * D;
   const gain = c.gain ?? 1;
@@ -74,7 +74,7 @@ export async function runAttentionCase(gpu: Gpu, c: AttentionCase, opts: { selfA
   const dq = out(gpu, [B, Tq, C]);
   const dk = out(gpu, [B, Tk, C]);
   const dv = out(gpu, [B, Tk, C]);
-  const heads = { heads: H, scale: c.scale, workgroupSize: opts.workgroupSize };
+  const heads = { heads: H, scale: c.scale, workgroupSize: opts.workgroupSize, maxScratchElements: opts.maxScratchElements };
   const impl = opts.impl ?? { forward: crossAttentionForward, backward: crossAttentionBackward };
   await impl.forward(gpu, q, k, v, mask, o, lse, heads);
   await impl.backward(gpu, q, k, v, mask, o, lse, dout, dq, dk, dv, heads);

@@ -31,12 +31,28 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     await runCase(c);
   });
 
-  // The product's kernel version (v4; bench times v1-v3 as numbered variants, test/bench checks them on the
-  // same cases) on off-tile sizes, Tq != Tk, padded keys, a fully masked entry, and D 16 / 64.
-  it.each([4] as const)('kernel version v%i: forward + backward on masked, off-tile shapes', async (version) => {
+  // The product's kernel version (v4 forward, v5 backward; bench times v1-v4 as numbered variants, test/bench
+  // checks them on the same cases) on off-tile sizes, Tq != Tk, padded keys, a fully masked entry, and D 16 / 64.
+  it.each([5] as const)('kernel version v%i: forward + backward on masked, off-tile shapes', async (version) => {
     await runCase({ B: 3, Tq: 65, Tk: 63, H: 2, D: 32, lengths: [63, 40, 0], seed: 2 }, { version });
     await runCase({ B: 3, Tq: 129, Tk: 7, H: 8, D: 16, lengths: [7, 0, 3], seed: 5 }, { version });
     await runCase({ B: 1, Tq: 7, Tk: 129, H: 1, D: 64, lengths: [100], seed: 6 }, { version });
+  });
+
+  it('the backward in (b, h) chunks (a small P / dS scratch bound) gives the reference result', async () => {
+    // 3*2 (b, h) pairs of 65 x 64 scores; a bound of 2 heads' worth runs 3 chunks, 1 head's worth 6.
+    for (const heads of [2, 1]) {
+      await runCase({ B: 3, Tq: 65, Tk: 63, H: 2, D: 32, lengths: [63, 40, 0], seed: 11 }, { maxScratchElements: heads * 65 * 64 });
+    }
+  });
+
+  it('a scratch bound below one head\'s scores is refused with the reason', async () => {
+    const [B, Tq, Tk, H, D] = [1, 9, 13, 2, 16];
+    const C = H * D;
+    const t = (s: number[]) => gpu.empty(s);
+    await expect(
+      crossAttentionBackward(gpu, t([B, Tq, C]), t([B, Tk, C]), t([B, Tk, C]), null, t([B, Tq, C]), t([B, H, Tq]), t([B, Tq, C]), t([B, Tq, C]), t([B, Tk, C]), t([B, Tk, C]), { heads: H, maxScratchElements: 9 * 16 - 1 }),
+    ).rejects.toThrow(/exceed the backward's scratch/);
   });
 
   it('large logits (scores reach about +-80): stable, no NaN', async () => {

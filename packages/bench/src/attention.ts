@@ -30,15 +30,17 @@ export const ATTENTION_SHAPES: AttentionShape[] = [
 ];
 export const ATTENTION_QUICK_SHAPES: AttentionShape[] = [{ B: 2, H: 2, Tq: 16, Tk: 24, D: 16 }];
 
-/** Our fused kernel's versions (kept so progress is visible): v1-v3 in baselines/, v4 the product's and every case's baseline. */
+/** Our fused kernel's versions (kept so progress is visible): v1-v4 in baselines/; the product runs v4's forward and v5's backward. */
 export const FUSED_VERSIONS = {
   1: 'one query row per invocation, D read at run time (arrays indexed dynamically)',
   2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled (slower here)',
   3: 'v1 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) addresses are uniform',
   4: 'register blocking: 4 query (dq) or key (dk, dv) rows per invocation, each streamed vec4 feeds 4 rows; WG 16',
+  5: "v4's forward; backward: P and dS with each pair's q.k and dout.v once (4x4 tiles), then dq, dk, dv as small matmul tiles",
 } as const;
-const FUSED_VERSION_LIST = [1, 2, 3, 4] as const;
-const FUSED_LATEST = 4;
+/** The product's version per pass (the forward did not change in v5). */
+const FUSED_LATEST = { fwd: 4, 'fwd+bwd': 5 } as const;
+const FUSED_VERSION_LIST = { fwd: [1, 2, 3, 4], 'fwd+bwd': [1, 2, 3, 4, 5] } as const;
 
 /** The CPU reference is timed only below this many FLOPs (about 5 s per run in float64 JS here). */
 export const REFERENCE_TIMED_MAX_FLOPS = 1e9;
@@ -107,7 +109,7 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         return [f.out, g.dq, g.dk, g.dv];
       };
 
-      const fused = (version: 1 | 2 | 3 | 4): Variant => ({
+      const fused = (version: 1 | 2 | 3 | 4 | 5): Variant => ({
         name: `fused v${version} (ours)`,
         kind: 'ours',
         device: `WebGPU ${gpu.adapter.device}`,
@@ -123,7 +125,7 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
           return {
             async run(i) {
               const t = g[i % g.length]!;
-              if (version === FUSED_LATEST) {
+              if (version === 5 || version === FUSED_LATEST[pass]) {
                 await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H });
                 if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
               } else {
@@ -142,7 +144,7 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
       });
 
       const fusedTransfers: Variant = {
-        name: `fused v${FUSED_LATEST} + transfers (ours)`,
+        name: `fused v${FUSED_LATEST.fwd} + transfers (ours)`,
         kind: 'ours',
         device: `WebGPU ${gpu.adapter.device}`,
         note: 'writes q, k, v from host memory, reads out back: what a peer session.run includes',
@@ -304,9 +306,9 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         tol: bwd ? TOL.attentionBackward : TOL.attentionForward,
         reference: () => (refOut ??= referenceRun(getData()[0]!)),
         variants: bwd
-          ? [...FUSED_VERSION_LIST.map(fused), unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
-          : [...FUSED_VERSION_LIST.map(fused), fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), ortDecomposed('cpu'), ortDecomposed('webgpu'), torch],
-        baseline: `fused v${FUSED_LATEST} (ours)`,
+          ? [...FUSED_VERSION_LIST[pass].map(fused), unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
+          : [...FUSED_VERSION_LIST[pass].map(fused), fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), ortDecomposed('cpu'), ortDecomposed('webgpu'), torch],
+        baseline: `fused v${FUSED_LATEST[pass]} (ours)`,
       });
     }
   }

@@ -1,21 +1,68 @@
-// Fused cross-attention, versions 1-3: the earlier kernels `bench attention` still times beside the
-// product's v4 (packages/kernels/src/ops/cross-attention.ts), so the progress stays visible (llm.c habit).
-// They compute what v4 computes; their entry points live beside v4's in shaders/cross-attention.*.wgsl
-// (main, main_dq, main_dkdv: one query or key row per invocation, WG 64) and they share v4's checks and
+// Fused cross-attention, versions 1-4: the earlier kernels `bench attention` still times beside the
+// product's (packages/kernels/src/ops/cross-attention.ts: v4's forward, v5's backward), so the progress stays
+// visible (llm.c habit). They compute what the product computes; their entry points live in
+// shaders/cross-attention.fwd.wgsl and shaders/cross-attention.bwd.wgsl (main, main_dq, main_dkdv: one query
+// or key row per invocation, WG 64; main_dq_rb, main_dkdv_rb: v4) and they share the product's checks and
 // Drow pre-pass.
 //   v1: D read at run time, flat 1-D grid over B*H*rows (folded past the device limit);
 //   v2: v1 with the head size fixed at pipeline creation (override D4_FIXED = D/4, loops unrolled): one
 //       pipeline per head size; measured 1.2-1.7x SLOWER on llvmpipe, kept as a record;
 //   v3: v1 with one (b, h) per workgroup (override GRID_BH, grid (ceil(rows / WG), B*H)), so the rows every
 //       invocation streams are the same across the workgroup.
+//   v4: register blocking (4 rows per invocation, each streamed vec4 feeds 4 rows, WG 16). Its forward is
+//       still the product's; its backward (a dq kernel over keys and a dk/dv kernel over queries, each
+//       recomputing q.k and dout.v: 7 D-long products per pair) was replaced by v5's (5 per pair).
 
+import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import {
-  checkCrossAttentionDims, crossAttentionBackwardDkDvRbKernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardPrepass,
-  crossAttentionForwardRbKernel, crossAttentionGrid, describeCrossAttentionDims, expectOutputsDistinct, expectShape, foldGrid,
+  CROSS_ATTENTION_RB, checkCrossAttentionDims, crossAttentionBackwardPrepass, crossAttentionForward, crossAttentionForwardRbKernel,
+  crossAttentionGrid, describeCrossAttentionDims, expectOutputsDistinct, expectShape, foldGrid,
   type CrossAttentionBackwardOptions, type CrossAttentionDims, type CrossAttentionOptions, type Gpu, type KernelDef, type Tensor,
 } from '@emofuse/kernels';
 
-export type CrossAttentionVersion = 1 | 2 | 3;
+export type CrossAttentionVersion = 1 | 2 | 3 | 4;
+
+/** Bindings and Params of every kernel in shaders/cross-attention.bwd.wgsl (versions 1-4). */
+export const CROSS_ATTENTION_BACKWARD_BINDINGS = [
+  { name: 'q', access: 'read' },
+  { name: 'k', access: 'read' },
+  { name: 'v', access: 'read' },
+  { name: 'mask', access: 'read' },
+  { name: 'lse', access: 'read' },
+  { name: 'dout', access: 'read' },
+  { name: 'drow', access: 'read' },
+  { name: 'dq', access: 'read_write' },
+  { name: 'dk', access: 'read_write' },
+  { name: 'dv', access: 'read_write' },
+] as const;
+
+export const CROSS_ATTENTION_BACKWARD_PARAMS = [
+  ['B', 'u32'],
+  ['H', 'u32'],
+  ['Tq', 'u32'],
+  ['Tk', 'u32'],
+  ['D', 'u32'],
+  ['has_mask', 'u32'],
+  ['scale', 'f32'],
+  ['accumulate', 'u32'],
+] as const;
+
+/** v4 backward: RB query rows (dq) or key rows (dk, dv) per invocation, grid (ceil(rows / (RB*WG)), B*H). */
+export const crossAttentionBackwardDqRbKernel: KernelDef = {
+  name: 'cross-attention.bwd.dq.rb',
+  source: bwdSource,
+  entryPoint: 'main_dq_rb',
+  bindings: CROSS_ATTENTION_BACKWARD_BINDINGS,
+  params: CROSS_ATTENTION_BACKWARD_PARAMS,
+  overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
+  foldable: false, // the grid is (x, B*H); crossAttentionGrid refuses one past the device limit
+};
+
+export const crossAttentionBackwardDkDvRbKernel: KernelDef = {
+  ...crossAttentionBackwardDqRbKernel,
+  name: 'cross-attention.bwd.dkdv.rb',
+  entryPoint: 'main_dkdv_rb',
+};
 
 export interface CrossAttentionVersionOptions extends CrossAttentionOptions {
   version: CrossAttentionVersion;
@@ -61,10 +108,11 @@ function gridFor(kernel: string, d: CrossAttentionDims, rows: number, o: CrossAt
   return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
 }
 
-/** crossAttentionForward with kernel version 1, 2 or 3 (same shapes, options and results). */
+/** crossAttentionForward with kernel version 1, 2, 3 or 4 (same shapes, options and results; v4 is the product's). */
 export async function crossAttentionForwardVersion(
   gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, opts: CrossAttentionVersionOptions,
 ): Promise<void> {
+  if (opts.version === 4) return crossAttentionForward(gpu, q, k, v, mask, out, lse, opts);
   const kn = crossAttentionForwardV1Kernel.name;
   const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
   expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
@@ -79,13 +127,23 @@ export async function crossAttentionForwardVersion(
   });
 }
 
-/** crossAttentionBackward with kernel version 1, 2 or 3: v4's Drow pre-pass, then this version's dq and dk/dv. */
+/** crossAttentionBackward with kernel version 1, 2, 3 or 4: the product's Drow pre-pass, then this version's dq and dk/dv. */
 export async function crossAttentionBackwardVersion(
   gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
   dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions & CrossAttentionVersionOptions,
 ): Promise<void> {
   const kn = 'cross-attention.bwd';
-  const { d, tensors, params, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const v4 = opts.version === 4;
+  const { d, drow, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const tensors = [q, k, v, mask ?? k, lse, dout, drow, dq, dk, dv];
+  const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, accumulate: opts.accumulate ? 1 : 0 };
+  if (v4) {
+    const wg = opts.workgroupSize ?? crossAttentionBackwardDqRbKernel.overrides!.WG!;
+    const overrides = { WG: wg };
+    await gpu.dispatch(crossAttentionBackwardDqRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
+    await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
+    return;
+  }
   const overrides = overridesFor(d, opts);
   await gpu.dispatch(crossAttentionBackwardDqV1Kernel, { tensors, params, grid: gridFor(kn, d, d.Tq, opts, gpu), overrides, shapes });
   await gpu.dispatch(crossAttentionBackwardDkDvV1Kernel, { tensors, params, grid: gridFor(kn, d, d.Tk, opts, gpu), overrides, shapes });

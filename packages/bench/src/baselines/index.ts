@@ -1,6 +1,6 @@
 // The bench's baselines as op-table records (the same shape as the kernels package's ops): the kernels
 // `emofuse gpu --check` also compiles, and the unfused path's check against the float64 reference.
-// Versions 1-3 of the fused kernel are checked by test/bench (they are not in `gpu --check`'s cases).
+// Versions 1-4 of the fused kernel are checked by test/bench (they are not in `gpu --check`'s cases).
 
 import { ATTENTION_CHECK_SHAPE as ATT, TOL, attentionCheckCase, type Op } from '@emofuse/kernels';
 import {
@@ -8,8 +8,8 @@ import {
   destroyAttentionUnfusedWorkspace,
 } from './attention-unfused.ts';
 import {
-  crossAttentionBackwardDkDvV1Kernel, crossAttentionBackwardDqV1Kernel, crossAttentionBackwardVersion, crossAttentionForwardV1Kernel,
-  crossAttentionForwardVersion,
+  crossAttentionBackwardDkDvRbKernel, crossAttentionBackwardDkDvV1Kernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDqV1Kernel,
+  crossAttentionBackwardVersion, crossAttentionForwardV1Kernel, crossAttentionForwardVersion,
 } from './cross-attention-versions.ts';
 
 export * from './attention-unfused.ts';
@@ -19,7 +19,7 @@ const C = ATT.H * ATT.D;
 
 export const crossAttentionVersionsBaseline: Op = {
   name: 'cross-attention-versions',
-  kernels: [crossAttentionForwardV1Kernel, crossAttentionBackwardDqV1Kernel, crossAttentionBackwardDkDvV1Kernel],
+  kernels: [crossAttentionForwardV1Kernel, crossAttentionBackwardDqV1Kernel, crossAttentionBackwardDkDvV1Kernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDkDvRbKernel],
   wrappers: { crossAttentionForwardVersion, crossAttentionBackwardVersion },
   checks: [],
 };

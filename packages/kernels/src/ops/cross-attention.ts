@@ -1,12 +1,15 @@
 // Fused multi-head cross-attention (flash-style). Forward: out = softmax(scale * q k^T, key mask) v per head,
-// plus the per-row lse the backward recomputes P from. Backward: Drow pre-pass, then dq (loop over keys)
-// and dk, dv (loop over queries), no atomics. See shaders/cross-attention.*.wgsl for layouts and algorithms.
+// plus the per-row lse the backward recomputes P from; no [Tq, Tk] buffer. Backward (version 5): Drow
+// pre-pass, then P and dS with each pair's q.k and dout.v computed once, then dq (over keys) and dk, dv (over
+// queries) from them, no atomics. See shaders/cross-attention.*.wgsl for layouts and algorithms; versions 1-4
+// of the kernels live in packages/bench/src/baselines.
 //
 // Shapes: q, out, dout, dq [B, Tq, C]; k, v, dk, dv [B, Tk, C]; mask [B, Tk] (1 keep / 0 pad) or null;
 // lse [B, H, Tq]; C = H*D with D % 4 == 0 and D <= 128. Self-attention: pass the same tensor as q, k and v.
 
 import fwdSource from '../../../../shaders/cross-attention.fwd.wgsl';
-import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
+import dsSource from '../../../../shaders/cross-attention.bwd-ds.wgsl';
+import gradSource from '../../../../shaders/cross-attention.bwd-grad.wgsl';
 import drowSource from '../../../../shaders/cross-attention.bwd-drow.wgsl';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
@@ -71,46 +74,71 @@ export const crossAttentionDrowKernel: KernelDef = {
   foldable: true,
 };
 
-/** Backward bindings and Params (the dq and dk/dv kernels share them; the bench's earlier versions too). */
-export const CROSS_ATTENTION_BACKWARD_BINDINGS = [
-  { name: 'q', access: 'read' },
-  { name: 'k', access: 'read' },
-  { name: 'v', access: 'read' },
-  { name: 'mask', access: 'read' },
-  { name: 'lse', access: 'read' },
-  { name: 'dout', access: 'read' },
-  { name: 'drow', access: 'read' },
-  { name: 'dq', access: 'read_write' },
-  { name: 'dk', access: 'read_write' },
-  { name: 'dv', access: 'read_write' },
-] as const;
-
-export const CROSS_ATTENTION_BACKWARD_PARAMS = [
-  ['B', 'u32'],
-  ['H', 'u32'],
-  ['Tq', 'u32'],
-  ['Tk', 'u32'],
-  ['D', 'u32'],
-  ['has_mask', 'u32'],
-  ['scale', 'f32'],
-  ['accumulate', 'u32'],
-] as const;
-
-/** Backward: RB query rows (dq) or key rows (dk, dv) per invocation, grid (ceil(rows / (RB*WG)), B*H). No atomics. */
-export const crossAttentionBackwardDqRbKernel: KernelDef = {
-  name: 'cross-attention.bwd.dq.rb',
-  source: bwdSource,
-  entryPoint: 'main_dq_rb',
-  bindings: CROSS_ATTENTION_BACKWARD_BINDINGS,
-  params: CROSS_ATTENTION_BACKWARD_PARAMS,
-  overrides: { WG: 16, D4_FIXED: 0, GRID_BH: 1 },
-  foldable: false, // see crossAttentionForwardRbKernel
+/** lse / Drow per row, P and dS per pair: pass 1 of the backward (each pair's q.k and dout.v once). */
+export const crossAttentionBackwardDsKernel: KernelDef = {
+  name: 'cross-attention.bwd.ds',
+  source: dsSource,
+  entryPoint: 'main',
+  bindings: [
+    { name: 'q', access: 'read' },
+    { name: 'k', access: 'read' },
+    { name: 'v', access: 'read' },
+    { name: 'mask', access: 'read' },
+    { name: 'lse', access: 'read' },
+    { name: 'dout', access: 'read' },
+    { name: 'drow', access: 'read' },
+    { name: 'p', access: 'read_write' },
+    { name: 'ds', access: 'read_write' },
+  ],
+  params: [
+    ['B', 'u32'],
+    ['H', 'u32'],
+    ['Tq', 'u32'],
+    ['Tk', 'u32'],
+    ['D', 'u32'],
+    ['has_mask', 'u32'],
+    ['scale', 'f32'],
+    ['bh0', 'u32'],
+    ['Tk4', 'u32'],
+  ],
+  overrides: { WG: 16 },
+  foldable: false, // grid (query-row blocks, 1, (b, h) of the chunk)
 };
 
-export const crossAttentionBackwardDkDvRbKernel: KernelDef = {
-  ...crossAttentionBackwardDqRbKernel,
-  name: 'cross-attention.bwd.dkdv.rb',
-  entryPoint: 'main_dkdv_rb',
+/** dq from dS (pass 2); shares its bindings and Params with the dk/dv kernel. */
+export const crossAttentionBackwardGradDqKernel: KernelDef = {
+  name: 'cross-attention.bwd.grad.dq',
+  source: gradSource,
+  entryPoint: 'main_dq',
+  bindings: [
+    { name: 'q', access: 'read' },
+    { name: 'k', access: 'read' },
+    { name: 'dout', access: 'read' },
+    { name: 'p', access: 'read' },
+    { name: 'ds', access: 'read' },
+    { name: 'dq', access: 'read_write' },
+    { name: 'dk', access: 'read_write' },
+    { name: 'dv', access: 'read_write' },
+  ],
+  params: [
+    ['B', 'u32'],
+    ['H', 'u32'],
+    ['Tq', 'u32'],
+    ['Tk', 'u32'],
+    ['D', 'u32'],
+    ['bh0', 'u32'],
+    ['Tk4', 'u32'],
+    ['accumulate', 'u32'],
+  ],
+  overrides: { WG: 16, CB: 4 },
+  foldable: false, // grid (row tiles, channel blocks, (b, h) of the chunk)
+};
+
+/** dk, dv from P and dS (pass 2). */
+export const crossAttentionBackwardGradDkDvKernel: KernelDef = {
+  ...crossAttentionBackwardGradDqKernel,
+  name: 'cross-attention.bwd.grad.dkdv',
+  entryPoint: 'main_dkdv',
 };
 
 export interface CrossAttentionOptions {
@@ -129,6 +157,11 @@ export interface CrossAttentionBackwardOptions extends CrossAttentionOptions {
    * allocated on first use and cached (grown when a larger one is needed).
    */
   drow?: Tensor;
+  /**
+   * Most elements each of the P and dS scratches may hold (default CROSS_ATTENTION_SCRATCH_MAX_ELEMENTS): the
+   * backward runs over chunks of (b, h) pairs that fit it.
+   */
+  maxScratchElements?: number;
 }
 
 export interface CrossAttentionDims {
@@ -220,29 +253,32 @@ export async function crossAttentionForward(
   });
 }
 
-const drowScratch = new WeakMap<Gpu, Tensor>();
+/** Per-device scratch tensors of the backward, cached and grown (never shrunk) on demand. */
+const scratch = new WeakMap<Gpu, Map<string, Tensor>>();
 
-function drowFor(gpu: Gpu, n: number): Tensor {
-  let t = drowScratch.get(gpu);
+function scratchFor(gpu: Gpu, name: string, n: number): Tensor {
+  let m = scratch.get(gpu);
+  if (!m) scratch.set(gpu, (m = new Map()));
+  let t = m.get(name);
   if (!t || t.size < n) {
     // The old scratch is not destroyed: queued dispatches may still reference it. GC reclaims it.
-    t = gpu.empty([Math.max(n, 1024)], 'cross-attention drow scratch');
-    drowScratch.set(gpu, t);
+    t = gpu.empty([Math.max(n, 1024)], `cross-attention ${name} scratch`);
+    m.set(name, t);
   }
   return t;
 }
 
-/** What crossAttentionBackwardPrepass leaves for the dq and dk/dv dispatches. */
+/** What crossAttentionBackwardPrepass leaves for the gradient dispatches. */
 export interface CrossAttentionBackwardPass {
   d: CrossAttentionDims;
-  tensors: Tensor[];
-  params: Record<string, number>;
+  /** Drow = rowsum(dout * out) [B, H, Tq] (or a larger scratch). */
+  drow: Tensor;
   shapes: string;
 }
 
 /**
  * The backward's checks and its first dispatch, Drow = rowsum(dout * out) into `opts.drow` or a cached
- * per-device scratch. The bench's earlier versions run their own dq and dk/dv kernels after it.
+ * per-device scratch. The bench's earlier versions run their own gradient kernels after it.
  */
 export async function crossAttentionBackwardPrepass(
   gpu: Gpu, kn: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
@@ -259,7 +295,7 @@ export async function crossAttentionBackwardPrepass(
   if (opts.drow && opts.drow.size < rows) {
     throw new KernelError(kn, '', `drow scratch must have at least B*H*Tq = ${rows} elements, got ${opts.drow.size}`, 'shape');
   }
-  const drow = opts.drow ?? drowFor(gpu, rows);
+  const drow = opts.drow ?? scratchFor(gpu, 'drow', rows);
   expectOutputsDistinct(kn, { q, k, v, lse, dout, drow, ...(mask ? { mask } : {}) }, { dq, dk, dv });
   expectOutputsDistinct(kn, { out, dout }, { drow });
   const shapes = describeCrossAttentionDims(d, mask);
@@ -270,13 +306,29 @@ export async function crossAttentionBackwardPrepass(
     overrides: { WG: drowWorkgroupSize },
     shapes,
   });
-  const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, accumulate: opts.accumulate ? 1 : 0 };
-  return { d, tensors: [q, k, v, mask ?? k, lse, dout, drow, dq, dk, dv], params, shapes };
+  return { d, drow, shapes };
+}
+
+/** Most f32 elements each of the backward's P and dS scratches holds (64 MiB): larger cases run in (b, h) chunks. */
+export const CROSS_ATTENTION_SCRATCH_MAX_ELEMENTS = 16 * 1024 * 1024;
+
+/** (b, h) pairs per chunk of the backward, so that P and dS [chunk, Tq, Tk4] fit the scratch bound and the device. */
+export function crossAttentionBackwardChunk(kernel: string, d: CrossAttentionDims, gpu: Gpu, maxScratchElements = CROSS_ATTENTION_SCRATCH_MAX_ELEMENTS): number {
+  expectPositiveInt(kernel, 'maxScratchElements', maxScratchElements);
+  const perBh = d.Tq * Math.ceil(d.Tk / 4) * 4;
+  const maxElems = Math.min(maxScratchElements, Math.floor(gpu.limits.maxStorageBufferBindingSize / 4));
+  const chunk = Math.min(d.B * d.H, Math.floor(maxElems / perBh), gpu.limits.maxComputeWorkgroupsPerDimension);
+  if (chunk < 1) {
+    throw new KernelError(kernel, describeCrossAttentionDims(d, null), `one head's P and dS (Tq x Tk = ${d.Tq} x ${d.Tk}) exceed the backward's scratch of ${maxElems} elements; shorten the sequences`, 'shape');
+  }
+  return chunk;
 }
 
 /**
- * dq [B, Tq, C], dk, dv [B, Tk, C] from dout [B, Tq, C] and the forward's out and lse. Three dispatches:
- * Drow pre-pass, dq, then dk/dv. Drow goes to `opts.drow` or a cached per-device scratch.
+ * dq [B, Tq, C], dk, dv [B, Tk, C] from dout [B, Tq, C] and the forward's out and lse (version 5). Drow
+ * pre-pass, then per chunk of (b, h): pass 1 recomputes P and computes dS with each pair's q.k and dout.v
+ * once (into per-device scratch), pass 2 reduces them into dq (over keys) and dk, dv (over queries). 5
+ * D-long products per (query, key) pair; see shaders/cross-attention.bwd-ds.wgsl for why dS is the partial.
  */
 export async function crossAttentionBackward(
   gpu: Gpu,
@@ -293,11 +345,38 @@ export async function crossAttentionBackward(
   opts: CrossAttentionBackwardOptions,
 ): Promise<void> {
   const kn = 'cross-attention.bwd';
-  const { d, tensors, params, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
-  const wg = opts.workgroupSize ?? crossAttentionBackwardDqRbKernel.overrides!.WG!;
+  const { d, drow, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const chunk = crossAttentionBackwardChunk(kn, d, gpu, opts.maxScratchElements);
+  const Tk4 = Math.ceil(d.Tk / 4) * 4;
+  const p = scratchFor(gpu, 'p', chunk * d.Tq * Tk4);
+  const ds = scratchFor(gpu, 'ds', chunk * d.Tq * Tk4);
+  const wg = opts.workgroupSize ?? crossAttentionBackwardDsKernel.overrides!.WG!;
   const overrides = { WG: wg };
-  await gpu.dispatch(crossAttentionBackwardDqRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
-  await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
+  const cb = crossAttentionBackwardGradDqKernel.overrides!.CB!;
+  const channelBlocks = Math.ceil(d.D / 4 / cb);
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const grids = {
+    ds: [Math.ceil(d.Tq / CROSS_ATTENTION_RB / wg), 1],
+    dq: [Math.ceil(d.Tq / 4 / wg), channelBlocks],
+    dkdv: [Math.ceil(d.Tk / 4 / wg), channelBlocks],
+  };
+  for (const [name, g] of Object.entries(grids)) {
+    if (g.some((x) => x > max)) throw new KernelError(`${kn}.${name}`, shapes, `grid [${g.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; shorten the sequences`, 'shape');
+  }
+  for (let bh0 = 0; bh0 < d.B * d.H; bh0 += chunk) {
+    const n = Math.min(chunk, d.B * d.H - bh0);
+    await gpu.dispatch(crossAttentionBackwardDsKernel, {
+      tensors: [q, k, v, mask ?? k, lse, dout, drow, p, ds],
+      params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, bh0, Tk4 },
+      grid: [grids.ds[0]!, grids.ds[1]!, n],
+      overrides,
+      shapes,
+    });
+    const tensors = [q, k, dout, p, ds, dq, dk, dv];
+    const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, bh0, Tk4, accumulate: opts.accumulate ? 1 : 0 };
+    await gpu.dispatch(crossAttentionBackwardGradDqKernel, { tensors, params, grid: [grids.dq[0]!, grids.dq[1]!, n], overrides, shapes });
+    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, { tensors, params, grid: [grids.dkdv[0]!, grids.dkdv[1]!, n], overrides, shapes });
+  }
 }
 
 // The model's attention shape, small: B=2, H=4, Tq=33 text tokens, Tk=47 audio tokens, D=16 (C=64);
@@ -330,7 +409,7 @@ export function attentionCheckCase(gpu: Gpu, input: InputFn) {
 /** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
 export const crossAttentionOp: Op = {
   name: 'cross-attention',
-  kernels: [crossAttentionForwardRbKernel, crossAttentionDrowKernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDkDvRbKernel],
+  kernels: [crossAttentionForwardRbKernel, crossAttentionDrowKernel, crossAttentionBackwardDsKernel, crossAttentionBackwardGradDqKernel, crossAttentionBackwardGradDkDvKernel],
   wrappers: { crossAttentionForward, crossAttentionBackward },
   checks: [
     {
