@@ -362,6 +362,21 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     await chooseFile('checkpoint-file', other);
     await waitFor(`!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('other.safetensors')`, 'a message for the other format');
     expect(await message()).toMatch(/other\.safetensors/);
+    // A real checkpoint whose encoders the page cannot run (a transformers.js BERT that is not in the models folder).
+    const raw = readFileSync(checkpoint);
+    const n = Number(raw.readBigUInt64LE(0));
+    const header = JSON.parse(raw.subarray(8, 8 + n).toString());
+    header.__metadata__.emofuse = JSON.stringify({ ...JSON.parse(header.__metadata__.emofuse), textEncoder: 'bert:Xenova/not-here' });
+    const h = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(h.length));
+    const bert = join(tmp, 'bert.safetensors');
+    writeFileSync(bert, Buffer.concat([len, h, raw.subarray(8 + n)]));
+    await chooseFile('checkpoint-file', bert);
+    await waitFor(`!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('bert.safetensors')`, 'a message for encoders the page cannot run');
+    const m = await message();
+    console.log(`checkpoint with a BERT text encoder: ${m}`);
+    expect(m).toMatch(/bert\.safetensors needs the encoders bert:Xenova\/not-here \+ logmel, which cannot run in this page/);
     expect(await page<number>('document.querySelector("main").getBoundingClientRect().height')).toBeGreaterThan(200);
   });
   it('records from the microphone (the clip, through the fake capture device of Chromium) and classifies the recording', async () => {

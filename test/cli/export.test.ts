@@ -210,7 +210,8 @@ describe('emofuse export (the command)', () => {
     writeSafetensors(other, new Map([['param.x', { shape: [1], data: new Float32Array(1) }]]), { emofuse: JSON.stringify({ format: 2, config: {} }) });
     const fmt = await emofuse(['export', '--checkpoint', other, '--onnx', join(tmp, 'x.onnx')]);
     expect(fmt.code).toBe(2);
-    expect(fmt.stderr).toMatch(/other-format\.safetensors: emofuse checkpoint format 2 is not one this emofuse reads/);
+    expect(fmt.stderr).toMatch(/other-format\.safetensors: .*this emofuse reads/); // the checkpoint reader's words or the exporter's
+    expect(fmt.stderr).not.toMatch(/\s+at /);
     expect(existsSync(join(tmp, 'x.onnx'))).toBe(false);
   });
 });

@@ -287,14 +287,11 @@ async function toggleRecording(): Promise<void> {
   recorder.ondataavailable = (e) => chunks.push(e.data);
   recorder.onstop = async () => {
     stream.getTracks().forEach((t) => t.stop());
-    recorder = null;
-    btn.textContent = 'Record';
     const blob = new Blob(chunks, { type: chunks[0]?.type ?? 'audio/webm' });
-    if (blob.size === 0) {
-      showError('The recording is empty: nothing was captured. Record again (allow the microphone), or drop a file.');
-      return;
-    }
-    setClip('recording.webm', new Uint8Array(await blob.arrayBuffer()), true);
+    if (blob.size === 0) showError('The recording is empty: nothing was captured. Record again (allow the microphone), or drop a file.');
+    else setClip('recording.webm', new Uint8Array(await blob.arrayBuffer()), true);
+    recorder = null;
+    btn.textContent = 'Record'; // last: the recording is the clip (or the message is shown) once the button says Record
   };
   recorder.start();
   btn.textContent = 'Stop';
