@@ -84,6 +84,39 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
     expect(Array.from(await gpu.read(y))).toEqual([2, 4, 6]);
   });
 
+  it('a bad dispatch in the middle of a batch is named (the batch is re-encoded one dispatch at a time); the good ones before it are not run', async () => {
+    const fixed = def(
+      'fixed-size-batch.fwd',
+      `struct Params { n: u32 }
+       @group(0) @binding(0) var<storage, read> x: array<vec4f, 64>;
+       @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+       @group(0) @binding(2) var<uniform> params: Params;
+       @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < params.n) { y[g.x] = x[g.x].x; } }`,
+    );
+    const ok = def('copy-batch.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));
+    for (const perDispatch of [false, true]) {
+      await gpu.setPerDispatchScopes(perDispatch);
+      const y = gpu.upload([7, 7, 7]);
+      await gpu.dispatch(ok, { tensors: [gpu.upload([1, 2, 3]), y], params: { n: 3 }, grid: [1], shapes: 'ok-1' });
+      await gpu.dispatch(fixed, { tensors: [gpu.empty([4]), gpu.empty([4])], params: { n: 4 }, grid: [1], shapes: 'the bad one' });
+      await gpu.dispatch(ok, { tensors: [gpu.upload([1, 2, 3]), gpu.empty([3])], params: { n: 3 }, grid: [1], shapes: 'ok-2' });
+      const err = await gpu.flush().catch((e) => e);
+      expect(err, `perDispatchScopes ${perDispatch}`).toBeInstanceOf(KernelError);
+      expect(err.kind).toBe('validation');
+      expect(err.message).toMatch(/^fixed-size-batch\.fwd \[the bad one\]/);
+      expect(Array.from(await gpu.read(y))).toEqual([7, 7, 7]); // nothing of the failed batch was submitted
+    }
+    await gpu.setPerDispatchScopes(false);
+  });
+
+  it('many dispatches in one batch run in order (each sees the previous one\'s writes)', async () => {
+    const inc = def('inc.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));
+    const a = gpu.upload([0, 10]);
+    const b = gpu.empty([2]);
+    for (let i = 0; i < 50; i++) await gpu.dispatch(inc, { tensors: i % 2 ? [b, a] : [a, b], params: { n: 2 }, grid: [1] });
+    expect(Array.from(await gpu.read(a))).toEqual([50, 60]);
+  });
+
   it('wrong tensor count and missing params are refused before anything reaches the GPU', async () => {
     const ok = def('copy2.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x]; }'));
     await expect(gpu.dispatch(ok, { tensors: [gpu.empty([4])], params: { n: 4 }, grid: [1] })).rejects.toThrow(/expected 2 tensors \(x, y\)/);
@@ -116,6 +149,29 @@ describe.skipIf(!fx.gpu)('one Dawn instance per process', () => {
     expect(dawnInstances()).toEqual({ instances: 1, users: before.users + 1 });
     await second.destroy();
     expect(dawnInstances()).toEqual(before);
+  });
+});
+
+describe.skipIf(!fx.gpu)('GPU timestamps', () => {
+  it('with timestamp-query (lavapipe has it) profile records GPU time per kernel; without it startProfile says why', async () => {
+    const gpu = await Gpu.create({ timestamps: true });
+    try {
+      if (!gpu.hasTimestamps) {
+        await expect(gpu.startProfile()).rejects.toThrow(/timestamp-query/);
+        return;
+      }
+      const inc = def('inc-ts.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));
+      const a = gpu.upload(new Float32Array(4096));
+      const b = gpu.empty([4096]);
+      await gpu.startProfile();
+      for (let i = 0; i < 6; i++) await gpu.dispatch(inc, { tensors: i % 2 ? [b, a] : [a, b], params: { n: 4096 }, grid: [64] });
+      const p = await gpu.takeProfile();
+      expect(p['inc-ts.fwd']!.dispatches).toBe(6);
+      expect(p['inc-ts.fwd']!.gpuMs).toBeGreaterThan(0);
+      expect(Array.from((await gpu.read(a)).slice(0, 2))).toEqual([6, 6]);
+    } finally {
+      await gpu.destroy();
+    }
   });
 });
 

@@ -1,9 +1,15 @@
 // The WebGPU runtime every op runs through: one device, a pipeline cache, a uniform arena for Params,
 // dispatch with error scopes, tensors with upload / poison / readback, and a clean shutdown.
 //
-// Dispatches are encoded one command buffer each, inside their own error scopes, and submitted together
-// at `flush()` (or when a tensor is read). Validation / out-of-memory / internal errors therefore name
-// the exact kernel and shapes that caused them, without a CPU-GPU round trip per dispatch.
+// Dispatches are queued and encoded together at `flush()` (or when a tensor is read): one command encoder,
+// one compute pass and one set of error scopes per batch. When a batch fails validation, its dispatches are
+// encoded again one by one, each in its own error scopes and never submitted, so the error still names the
+// exact kernel and shapes. `sync` (EMOFUSE_SYNC=1) flushes after every dispatch instead, which pins errors to
+// their dispatch even across flushes. `perDispatchScopes` keeps the earlier path (a command buffer and three
+// error scopes per dispatch, encoded at dispatch time): `bench train --profile` measures the two against each
+// other (a software adapter spends about as long on each scope as on a small kernel).
+// `profile` with the adapter's `timestamp-query` feature (GpuOptions.timestamps) records the GPU time of every
+// dispatch (one pass each, begin/end timestamps) per kernel name: `takeProfile()`.
 
 import { acquireAdapter, parseAdapterChoice, releaseInstance, requiredLimitsFor, GpuUnavailableError, type AdapterChoice, type AdapterDescription } from './device.ts';
 import { PARAMS_SLOT_BYTES, foldGrid, packParams, pipelineKey, type KernelDef } from './kernel.ts';
@@ -42,6 +48,15 @@ export interface GpuOptions {
   adapter?: string | AdapterChoice;
   /** Wait for errors after every dispatch (slow; pins an error to its dispatch even across flushes). */
   sync?: boolean;
+  /** Encode each dispatch at once in its own command buffer and error scopes (the path before batching). */
+  perDispatchScopes?: boolean;
+  /** Ask for the adapter's `timestamp-query` feature when it has one (for `profile`). */
+  timestamps?: boolean;
+}
+
+/** GPU time per kernel name, from timestamp queries (`Gpu.profile`). */
+export interface KernelTimes {
+  [kernel: string]: { dispatches: number; gpuMs: number };
 }
 
 export interface DispatchArgs {
@@ -56,10 +71,19 @@ export interface DispatchArgs {
 }
 
 interface Pending {
-  commandBuffer: GPUCommandBuffer;
-  errors: Promise<(GPUError | null)[]>;
   kernel: string;
   shapes: string;
+  label: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  entries: GPUBindGroupEntry[];
+  grid: [number, number, number];
+  /** perDispatchScopes: encoded at dispatch time in its own error scopes. */
+  encoded?: { commandBuffer: GPUCommandBuffer; errors: Promise<(GPUError | null)[]> };
+}
+
+function errorKind(e: GPUError): 'out-of-memory' | 'validation' | 'internal' {
+  return e instanceof GPUOutOfMemoryError ? 'out-of-memory' : e instanceof GPUValidationError ? 'validation' : 'internal';
 }
 
 const ARENA_SLOTS = 512;
@@ -82,15 +106,24 @@ export class Gpu {
   /** Unmapped MAP_READ buffers by byte size, for `read` (see there). */
   private readonly staging = new Map<number, GPUBuffer[]>();
   readonly sync: boolean;
+  /** See GpuOptions.perDispatchScopes; switch only between flushes (`setPerDispatchScopes`). */
+  private perDispatchScopes: boolean;
+  /** Whether the device has `timestamp-query` (asked for with GpuOptions.timestamps). */
+  readonly hasTimestamps: boolean;
+  private profiling = false;
+  private kernelTimes: KernelTimes = {};
 
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
     instance: GPU,
     sync: boolean,
+    perDispatchScopes: boolean,
   ) {
     this.instance = instance;
     this.sync = sync;
+    this.perDispatchScopes = perDispatchScopes;
+    this.hasTimestamps = device.features.has('timestamp-query');
     this.limits = device.limits;
     this.arena = device.createBuffer({
       label: 'emofuse params arena',
@@ -111,7 +144,8 @@ export class Gpu {
     let device: GPUDevice;
     try {
       const requiredLimits = requiredLimitsFor(adapter, description);
-      device = await adapter.requestDevice({ requiredLimits, label: 'emofuse' }).catch((err: Error) => {
+      const requiredFeatures: GPUFeatureName[] = options.timestamps && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'emofuse' }).catch((err: Error) => {
         throw new GpuUnavailableError(`requestDevice failed on '${description.device}': ${err.message}`);
       });
     } catch (err) {
@@ -122,7 +156,33 @@ export class Gpu {
     device.addEventListener('uncapturederror', (ev) => {
       console.error(`emofuse: uncaptured WebGPU error: ${(ev as GPUUncapturedErrorEvent).error.message}`);
     });
-    return new Gpu(device, description, instance, options.sync ?? env.EMOFUSE_SYNC === '1');
+    return new Gpu(device, description, instance, options.sync ?? env.EMOFUSE_SYNC === '1', options.perDispatchScopes ?? false);
+  }
+
+  /** Switches the dispatch path (see GpuOptions.perDispatchScopes) after submitting what is queued. */
+  async setPerDispatchScopes(on: boolean): Promise<void> {
+    await this.flush();
+    this.perDispatchScopes = on;
+  }
+
+  /**
+   * Starts recording GPU time per kernel (timestamp queries; needs `hasTimestamps`). Every flush then
+   * waits for its timestamps, so time the step's wall clock without profiling.
+   */
+  async startProfile(): Promise<void> {
+    if (!this.hasTimestamps) throw new Error(`'${this.adapter.device}' has no timestamp-query feature (or it was not asked for: GpuOptions.timestamps)`);
+    await this.flush();
+    this.profiling = true;
+    this.kernelTimes = {};
+  }
+
+  /** Stops recording and returns GPU time per kernel name since startProfile. */
+  async takeProfile(): Promise<KernelTimes> {
+    await this.flush();
+    this.profiling = false;
+    const t = this.kernelTimes;
+    this.kernelTimes = {};
+    return t;
   }
 
   // ---------------------------------------------------------------- tensors
@@ -320,18 +380,46 @@ export class Gpu {
       });
     }
     const label = `${def.name} [${shapes}]`;
-    for (const s of SCOPES) this.device.pushErrorScope(s);
-    const bindGroup = this.device.createBindGroup({ label, layout: bgl, entries });
-    const enc = this.device.createCommandEncoder({ label });
-    const pass = enc.beginComputePass({ label });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
-    pass.end();
-    const commandBuffer = enc.finish({ label });
-    const errors = Promise.all(SCOPES.map(() => this.device.popErrorScope()));
-    this.pending.push({ commandBuffer, errors, kernel: def.name, shapes });
+    const p: Pending = { kernel: def.name, shapes, label, pipeline, layout: bgl, entries, grid: [x, y, z] };
+    if (this.perDispatchScopes) {
+      for (const s of SCOPES) this.device.pushErrorScope(s);
+      const enc = this.device.createCommandEncoder({ label });
+      this.encodePass(enc, p);
+      const commandBuffer = enc.finish({ label });
+      p.encoded = { commandBuffer, errors: Promise.all(SCOPES.map(() => this.device.popErrorScope())) };
+    }
+    this.pending.push(p);
     if (this.sync) await this.flush();
+  }
+
+  /** One compute pass with p's dispatch (timestamps at its beginning and end when given). */
+  private encodePass(enc: GPUCommandEncoder, p: Pending, timestamps?: GPUComputePassTimestampWrites): void {
+    const pass = enc.beginComputePass({ label: p.label, ...(timestamps ? { timestampWrites: timestamps } : {}) });
+    this.encodeDispatch(pass, p);
+    pass.end();
+  }
+
+  private encodeDispatch(pass: GPUComputePassEncoder, p: Pending): void {
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, this.device.createBindGroup({ label: p.label, layout: p.layout, entries: p.entries }));
+    pass.dispatchWorkgroups(...p.grid);
+  }
+
+  /**
+   * A batch failed: encodes its dispatches again, one by one in their own error scopes (never submitted),
+   * and throws the first one's error, naming its kernel and shapes. Falls back to the batch's error.
+   */
+  private async nameFailure(batch: Pending[], e: GPUError): Promise<never> {
+    for (const p of batch) {
+      for (const s of SCOPES) this.device.pushErrorScope(s);
+      const enc = this.device.createCommandEncoder({ label: p.label });
+      this.encodePass(enc, p);
+      enc.finish({ label: p.label });
+      const errs = await Promise.all(SCOPES.map(() => this.device.popErrorScope()));
+      const own = errs.find((x) => x);
+      if (own) throw new KernelError(p.kernel, p.shapes, own.message, errorKind(own));
+    }
+    throw new KernelError(batch.map((p) => p.kernel).join(', '), '', e.message, errorKind(e));
   }
 
   /** Uploads Params, submits every queued dispatch in order, and throws the first error, naming its kernel. */
@@ -343,20 +431,57 @@ export class Gpu {
       this.device.queue.writeBuffer(this.arena, 0, this.arenaData.buffer, 0, this.arenaUsed * PARAMS_SLOT_BYTES);
       this.arenaUsed = 0;
     }
-    // Check encoding errors before submitting: an invalid command buffer would poison the whole submit.
-    const results = await Promise.all(batch.map((p) => p.errors));
-    results.forEach((errs, i) => {
-      const e = errs.find((x) => x);
-      if (e) {
-        const kind = e instanceof GPUOutOfMemoryError ? 'out-of-memory' : e instanceof GPUValidationError ? 'validation' : 'internal';
-        throw new KernelError(batch[i]!.kernel, batch[i]!.shapes, e.message, kind);
+    let commandBuffers: GPUCommandBuffer[];
+    let querySet: GPUQuerySet | null = null;
+    let resolved: GPUBuffer | null = null;
+    let raw: GPUBuffer | null = null;
+    if (batch.every((p) => p.encoded)) {
+      // Check encoding errors before submitting: an invalid command buffer would poison the whole submit.
+      const results = await Promise.all(batch.map((p) => p.encoded!.errors));
+      results.forEach((errs, i) => {
+        const e = errs.find((x) => x);
+        if (e) throw new KernelError(batch[i]!.kernel, batch[i]!.shapes, e.message, errorKind(e));
+      });
+      commandBuffers = batch.map((p) => p.encoded!.commandBuffer);
+    } else {
+      for (const s of SCOPES) this.device.pushErrorScope(s);
+      const enc = this.device.createCommandEncoder({ label: 'emofuse batch' });
+      if (this.profiling) {
+        querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * batch.length });
+        batch.forEach((p, i) => this.encodePass(enc, p, { querySet: querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }));
+        const bytes = 16 * batch.length;
+        raw = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+        resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        enc.resolveQuerySet(querySet, 0, 2 * batch.length, raw, 0);
+        enc.copyBufferToBuffer(raw, 0, resolved, 0, bytes);
+      } else {
+        const pass = enc.beginComputePass({ label: 'emofuse batch' });
+        for (const p of batch) this.encodeDispatch(pass, p);
+        pass.end();
       }
-    });
+      commandBuffers = [enc.finish({ label: 'emofuse batch' })];
+      const errs = await Promise.all(SCOPES.map(() => this.device.popErrorScope()));
+      const e = errs.find((x) => x);
+      if (e) await this.nameFailure(batch, e);
+    }
     for (const s of SCOPES) this.device.pushErrorScope(s);
-    this.device.queue.submit(batch.map((p) => p.commandBuffer));
+    this.device.queue.submit(commandBuffers);
     const submitErrors = await Promise.all(SCOPES.map(() => this.device.popErrorScope()));
     const e = submitErrors.find((x) => x);
     if (e) throw new KernelError(batch.map((p) => p.kernel).join(', '), '', e.message, 'validation');
+    if (resolved) {
+      await this.raceLost(resolved.mapAsync(GPUMapMode.READ), 'timestamps');
+      const ts = new BigInt64Array(resolved.getMappedRange().slice(0));
+      resolved.unmap();
+      resolved.destroy();
+      raw!.destroy();
+      querySet!.destroy();
+      batch.forEach((p, i) => {
+        const t = (this.kernelTimes[p.kernel] ??= { dispatches: 0, gpuMs: 0 });
+        t.dispatches++;
+        t.gpuMs += Math.max(0, Number(ts[2 * i + 1]! - ts[2 * i]!)) / 1e6;
+      });
+    }
   }
 
   /** Submits and waits for the GPU to finish everything queued (what timings wrap). */
