@@ -16,6 +16,8 @@ export * from './attention.ts';
 export * from './kernels.ts';
 export * from './train.ts';
 export * from './extract.ts';
+export * from './profile.ts';
+export * from './profile-backend.ts';
 export * from './baselines/index.ts';
 export { ortVariant, oneNodeModel, onnxModel, ortVersion } from './ort-peer.ts';
 export { torchVariant, probeTorch } from './torch-peer.ts';

@@ -33,7 +33,7 @@ import { loadOrt, ortLoadError } from './ort-peer.ts';
 import { probeTorch, pythonBin } from './torch-peer.ts';
 
 /** The ort backend's intra-op threads: PyTorch's twin runs on 2 (python/fusion_twin.py), so the columns compare alike. */
-const ORT_THREADS = 2;
+export const ORT_THREADS = 2;
 
 export interface TrainShape {
   B: number;
@@ -45,12 +45,12 @@ export interface TrainShape {
 
 export const TRAIN_SHAPE: TrainShape = { B: 32, Tt: 64, Ta: 128, Ct: 768, Ca: 768 };
 export const TRAIN_QUICK_SHAPE: TrainShape = { B: 4, Tt: 9, Ta: 13, Ct: 24, Ca: 20 };
-const K_CLS = 7;
-const ADAMW: AdamwSettings = { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
+export const K_CLS = 7;
+export const ADAMW: AdamwSettings = { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
 /** Losses of the first two steps vs the float64 CPU backend (test/model/backends.test.ts: 1e-4 relative). */
 export const TRAIN_TOL: Tolerance = { atol: 1e-6, rtol: 1e-4 };
 
-function batch(s: TrainShape, set: number): StepInputs {
+export function batch(s: TrainShape, set: number): StepInputs {
   const seed = 5000 + 10 * set;
   // lengths from full down to about a third, so padding is exercised
   const lens = (T: number) => Array.from({ length: s.B }, (_, b) => Math.max(1, T - Math.floor((b * 2 * T) / (3 * s.B))));
@@ -63,7 +63,7 @@ function batch(s: TrainShape, set: number): StepInputs {
   };
 }
 
-function config(s: TrainShape, quick: boolean): FusionConfig {
+export function config(s: TrainShape, quick: boolean): FusionConfig {
   return {
     ...DEFAULT_FUSION,
     ...(quick ? { width: 16, heads: 2 } : {}),

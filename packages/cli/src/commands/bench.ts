@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { Gpu } from '@emofuse/kernels';
-import { EXTRACT_ENCODERS, SUITES, TABLE_HEADER, reportMarkdown, caseNotes, caseRows, runSuite, shapeLabel, suiteCases, defaultRunOptions, writeReport, type SuiteName } from '@emofuse/bench';
+import { EXTRACT_ENCODERS, SUITES, TABLE_HEADER, profileMarkdown, profileTrain, reportMarkdown, caseNotes, caseRows, runSuite, shapeLabel, suiteCases, defaultRunOptions, writeReport, type SuiteName } from '@emofuse/bench';
 import { writeFileAtomic } from '@emofuse/model';
 import { UserError, table } from '../output.ts';
 
@@ -20,6 +20,7 @@ interface BenchOptions {
   encoders?: string;
   markdown?: string;
   json?: boolean;
+  profile?: boolean;
 }
 
 function positiveInt(name: string, v: string | undefined, min = 1): number | undefined {
@@ -44,6 +45,7 @@ export function registerBench(program: Command): void {
     .option('--encoders <specs>', `bench extract: comma-separated encoder specs (default ${EXTRACT_ENCODERS.join(',')}; e.g. bert:models/my-bert)`)
     .option('--markdown <file>', "also write the tables as Markdown (how the README's Performance tables are made)")
     .option('--json', 'print the JSON report instead of tables')
+    .option('--profile', 'bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has timestamp-query, e.g. --adapter vulkan) and the dispatch path\'s cost, instead of the suite')
     .addHelpText(
       'after',
       `
@@ -70,6 +72,7 @@ Examples:
   emofuse bench kernels --iterations 10 --out /tmp/kernels.json
   emofuse bench attention --quick
   emofuse bench train
+  emofuse bench train --profile --adapter vulkan --markdown profile.md   # ms per op class, GPU timestamps
   emofuse bench extract --encoders hash,logmel,bert:models/Xenova/all-MiniLM-L6-v2
   emofuse bench attention --only ORT     # ours and the onnxruntime variants only`,
     )
@@ -87,9 +90,18 @@ Examples:
         command: `emofuse ${process.argv.slice(2).join(' ')}`,
         ...(opts.encoders ? { encoders: opts.encoders.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       };
-      const out = resolve(opts.out ?? `emofuse-bench-${suite}.json`);
-      const gpu = await Gpu.create(opts.adapter ? { adapter: opts.adapter } : {});
+      if (opts.profile && suite !== 'train') throw new UserError(`--profile applies to 'bench train' only, not '${suite}'`);
+      const out = resolve(opts.out ?? `emofuse-bench-${suite}${opts.profile ? '-profile' : ''}.json`);
+      const gpu = await Gpu.create({ ...(opts.adapter ? { adapter: opts.adapter } : {}), ...(opts.profile ? { timestamps: true } : {}) });
       try {
+        if (opts.profile) {
+          const p = await profileTrain(gpu, { quick: o.quick, steps: o.iterations, onProgress: (m) => process.stderr.write(`${m}\n`) });
+          writeFileAtomic(out, JSON.stringify(p, null, 1));
+          const md = profileMarkdown(p);
+          if (opts.markdown) writeFileAtomic(resolve(opts.markdown), md);
+          console.log(opts.json ? JSON.stringify(p, null, 1) : md);
+          return;
+        }
         const total = suiteCases(gpu, suite, o, defaultRunOptions(o).sets).length;
         const bar = process.stderr.isTTY
           ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} cases | {msg}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)

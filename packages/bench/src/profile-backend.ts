@@ -1,0 +1,126 @@
+// Where a training step's time goes, per op class, on any backend: a Backend decorator that times every call.
+// Each op is timed synchronised: `sync()` before it (so earlier work is not billed to it), the call, then
+// `sync()` again. `call` is the host time until the op's promise resolves (on wgsl: validation, bind groups,
+// encoding; on cpu and ort the op itself, which runs on the host), `wait` the time until its work is complete.
+// Synchronising after every op removes the overlap of host and device work, so the classes add up to more
+// than an unsynchronised step; `bench train --profile` reports both.
+// GPU timestamps (Gpu.startProfile, where the adapter has timestamp-query) are the other source: kernel names
+// map to the same classes through KERNEL_CLASS.
+
+import type { Backend } from '@emofuse/model';
+
+export const OP_CLASSES = [
+  'projections/matmuls',
+  'attention fwd',
+  'attention bwd',
+  'layer norm',
+  'GELU',
+  'AdamW (+ grad-norm clip)',
+  'glue (add, dropout, pool, concat, gate, loss)',
+  'uploads/readbacks',
+] as const;
+export type OpClass = (typeof OP_CLASSES)[number];
+
+/** The class of each Backend method that does work (the rest, view / flush / destroy, are not timed). */
+export const METHOD_CLASS: Record<string, OpClass> = {
+  matmul: 'projections/matmuls',
+  matmulBackward: 'projections/matmuls',
+  attention: 'attention fwd',
+  attentionBackward: 'attention bwd',
+  layerNorm: 'layer norm',
+  layerNormBackward: 'layer norm',
+  geluBackward: 'GELU',
+  adamw: 'AdamW (+ grad-norm clip)',
+  gradNorm: 'AdamW (+ grad-norm clip)',
+  add: 'glue (add, dropout, pool, concat, gate, loss)',
+  axpy: 'glue (add, dropout, pool, concat, gate, loss)',
+  dropout: 'glue (add, dropout, pool, concat, gate, loss)',
+  dropoutBackward: 'glue (add, dropout, pool, concat, gate, loss)',
+  meanPool: 'glue (add, dropout, pool, concat, gate, loss)',
+  meanPoolBackward: 'glue (add, dropout, pool, concat, gate, loss)',
+  concatTime: 'glue (add, dropout, pool, concat, gate, loss)',
+  splitTime: 'glue (add, dropout, pool, concat, gate, loss)',
+  gate: 'glue (add, dropout, pool, concat, gate, loss)',
+  gateBackward: 'glue (add, dropout, pool, concat, gate, loss)',
+  crossEntropy: 'glue (add, dropout, pool, concat, gate, loss)',
+  zeros: 'uploads/readbacks',
+  upload: 'uploads/readbacks',
+  write: 'uploads/readbacks',
+  read: 'uploads/readbacks',
+};
+
+/** The class of a WGSL kernel by its KernelDef name (GPU timestamps). GELU's forward is matmul's epilogue. */
+export function kernelClass(kernel: string): OpClass {
+  if (kernel.startsWith('matmul.')) return 'projections/matmuls';
+  if (kernel.startsWith('cross-attention.fwd')) return 'attention fwd';
+  if (kernel.startsWith('cross-attention.bwd')) return 'attention bwd';
+  if (kernel.startsWith('layer-norm.')) return 'layer norm';
+  if (kernel.startsWith('gelu.')) return 'GELU';
+  if (kernel.startsWith('adamw.') || kernel.startsWith('grad-norm.')) return 'AdamW (+ grad-norm clip)';
+  return 'glue (add, dropout, pool, concat, gate, loss)';
+}
+
+export interface ClassTime {
+  calls: number;
+  /** Host time until the op's promise resolved (ms). */
+  callMs: number;
+  /** Time from then until its work was complete (ms). */
+  waitMs: number;
+}
+
+export type ProfileTimes = Partial<Record<OpClass, ClassTime>>;
+
+/**
+ * Wraps `inner` so that every op is timed as described above. `sync` waits for all queued work (wgsl:
+ * Gpu.finish; cpu and ort: flush). Read `times`, then `reset()` between steps; `enabled = false` passes through.
+ */
+export function profilingBackend(inner: Backend, sync: () => Promise<void>): { backend: Backend; readonly times: ProfileTimes; enabled: boolean; reset(): void } {
+  const state = { times: {} as ProfileTimes, enabled: true };
+  const handler: ProxyHandler<Backend> = {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      const cls = typeof prop === 'string' ? METHOD_CLASS[prop] : undefined;
+      if (!cls || typeof value !== 'function' || !state.enabled) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return (...args: unknown[]) => {
+        const run = async () => {
+          await sync();
+          const t0 = performance.now();
+          const out = await (value as (...a: unknown[]) => unknown).apply(target, args);
+          const t1 = performance.now();
+          await sync();
+          const t2 = performance.now();
+          const c = (state.times[cls] ??= { calls: 0, callMs: 0, waitMs: 0 });
+          c.calls++;
+          c.callMs += t1 - t0;
+          c.waitMs += t2 - t1;
+          return out;
+        };
+        // zeros, upload, view and write are synchronous in the Backend interface: time them without awaiting.
+        if (prop === 'zeros' || prop === 'upload' || prop === 'write') {
+          const t0 = performance.now();
+          const out = (value as (...a: unknown[]) => unknown).apply(target, args);
+          const c = (state.times[cls] ??= { calls: 0, callMs: 0, waitMs: 0 });
+          c.calls++;
+          c.callMs += performance.now() - t0;
+          return out;
+        }
+        return run();
+      };
+    },
+  };
+  return {
+    backend: new Proxy(inner, handler),
+    get times() {
+      return state.times;
+    },
+    get enabled() {
+      return state.enabled;
+    },
+    set enabled(on: boolean) {
+      state.enabled = on;
+    },
+    reset() {
+      state.times = {};
+    },
+  };
+}
