@@ -7,7 +7,9 @@ Usage: python3 fusion_twin.py <job-dir>
 <job-dir>/<field>-<set>.f32  text [B,Tt,Ct], text_mask [B,Tt], audio [B,Ta,Ca], audio_mask [B,Ta], labels [B]
 <job-dir>/class_weights.f32  [K_cls]
 Writes <job-dir>/out-0.f32 (the first two losses of a fresh model on the first validate_b utterances of set 0,
-validated by the bench against the float64 CPU backend) and <job-dir>/result.json {samples_ms, torch, threads}.
+validated by the bench against the float64 CPU backend) and <job-dir>/result.json {samples_ms, torch, threads,
+device}. $EMOFUSE_TORCH_DEVICE=cuda (scripts/gpu-check.sh sets it when torch.cuda.is_available()) runs the twin on
+the GPU (loss.item() ends each timed run, so the work is complete); default cpu.
 One timed run = forward + backward + grad-norm clip + AdamW step + loss.item() on the full batch, each run on the
 next input set (time.perf_counter around each, after warm-up), from a fresh copy of the initial weights.
 
@@ -129,11 +131,14 @@ def main():
         job = json.load(f)
     cfg, o, s = job["config"], job["adamw"], job["shape"]
     B, Tt, Ta, Ct, Ca = (s[k] for k in ("B", "Tt", "Ta", "Ct", "Ca"))
-    init = read_safetensors(os.path.join(job_dir, "init.safetensors"))
-    cw = read_f32(os.path.join(job_dir, "class_weights.f32"), [cfg["numClasses"]])
+    device = torch.device(os.environ.get("EMOFUSE_TORCH_DEVICE") or "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("fusion_twin.py: EMOFUSE_TORCH_DEVICE=cuda, but torch.cuda.is_available() is False")
+    init = {k: v.to(device) for k, v in read_safetensors(os.path.join(job_dir, "init.safetensors")).items()}
+    cw = read_f32(os.path.join(job_dir, "class_weights.f32"), [cfg["numClasses"]]).to(device)
 
     def load_set(i):
-        r = lambda name, shape: read_f32(os.path.join(job_dir, f"{name}-{i}.f32"), shape)
+        r = lambda name, shape: read_f32(os.path.join(job_dir, f"{name}-{i}.f32"), shape).to(device)
         return (
             r("text", [B, Tt, Ct]), r("text_mask", [B, Tt]), r("audio", [B, Ta, Ca]), r("audio_mask", [B, Ta]),
             r("labels", [B]).round().long(), cw,
@@ -167,7 +172,8 @@ def main():
         if not math.isfinite(loss):
             raise SystemExit(f"fusion_twin.py: loss {loss} at timed run {len(samples)}")
     with open(os.path.join(job_dir, "result.json"), "w") as f:
-        json.dump({"samples_ms": samples, "torch": torch.__version__, "threads": torch.get_num_threads(), "validation_losses": losses}, f)
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        json.dump({"samples_ms": samples, "torch": torch.__version__, "threads": torch.get_num_threads(), "validation_losses": losses, "device": name}, f)
 
 
 if __name__ == "__main__":

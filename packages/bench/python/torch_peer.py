@@ -4,7 +4,9 @@ Usage: python3 torch_peer.py <job-dir>
 <job-dir>/job.json names the op, its shape, the warm-up and timed run counts and the number of input sets;
 <job-dir>/in-<set>-<k>.f32 hold the inputs (little-endian float32, the op's input order). Writes
 <job-dir>/out-<k>.f32 (outputs on input set 0, for validation against emofuse's CPU reference) and
-<job-dir>/result.json {samples_ms, torch, threads}. Timing: time.perf_counter around each call on the CPU.
+<job-dir>/result.json {samples_ms, torch, threads, device}. Timing: time.perf_counter around each call; on
+CUDA (job "device": "cuda", used by scripts/gpu-check.sh when torch.cuda.is_available()) the inputs live on the
+GPU and torch.cuda.synchronize() ends each sample, so a sample is the call until its work is complete.
 
 ops:
   attention      q [B,Tq,C], k, v [B,Tk,C] (+ dout [B,Tq,C] when pass == 'fwd+bwd') ->
@@ -22,9 +24,14 @@ import numpy as np
 import torch
 
 
-def load(job_dir, s, k, shape):
+def load(job_dir, s, k, shape, device):
     a = np.fromfile(os.path.join(job_dir, f"in-{s}-{k}.f32"), dtype="<f4")
-    return torch.from_numpy(a.reshape(shape))
+    return torch.from_numpy(a.reshape(shape)).to(device)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def main():
@@ -33,8 +40,11 @@ def main():
         job = json.load(f)
     op, shape, p = job["op"], job["shape"], job["pass"]
     torch.manual_seed(0)
+    device = torch.device(job.get("device", "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("torch_peer.py: device cuda asked for, but torch.cuda.is_available() is False")
     shapes = job["input_shapes"]
-    sets = [[load(job_dir, s, k, sh) for k, sh in enumerate(shapes)] for s in range(job["sets"])]
+    sets = [[load(job_dir, s, k, sh, device) for k, sh in enumerate(shapes)] for s in range(job["sets"])]
 
     if op == "attention":
         B, Tq, Tk, H, D = (shape[x] for x in ("B", "Tq", "Tk", "H", "D"))
@@ -74,20 +84,23 @@ def main():
 
     outs = fn(sets[0])
     for k, o in enumerate(outs):
-        o.detach().contiguous().numpy().astype("<f4").tofile(os.path.join(job_dir, f"out-{k}.f32"))
+        o.detach().cpu().contiguous().numpy().astype("<f4").tofile(os.path.join(job_dir, f"out-{k}.f32"))
     n = 1
     for _ in range(job["warmup"]):
         fn(sets[n % len(sets)])
         n += 1
+    sync(device)
     samples = []
     for _ in range(job["iterations"]):
         ins = sets[n % len(sets)]
         n += 1
         t0 = time.perf_counter()
         fn(ins)
+        sync(device)
         samples.append((time.perf_counter() - t0) * 1000.0)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     with open(os.path.join(job_dir, "result.json"), "w") as f:
-        json.dump({"samples_ms": samples, "torch": torch.__version__, "threads": torch.get_num_threads(), "outputs": len(outs)}, f)
+        json.dump({"samples_ms": samples, "torch": torch.__version__, "threads": torch.get_num_threads(), "outputs": len(outs), "device": name}, f)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ export async function profileTrain(gpu: Gpu, o: ProfileOptions = {}): Promise<Tr
   const inputs = batch(s, 0);
   const steps = o.steps ?? (o.quick ? 2 : 3);
   const want = o.backends ?? ['wgsl', 'ort', 'cpu'];
+  for (const b of want) if (!['wgsl', 'ort', 'cpu'].includes(b)) throw new Error(`unknown backend '${b}' to profile; choose from wgsl, ort, cpu`);
   const say = o.onProgress ?? (() => {});
   const backends: BackendProfile[] = [];
   let dispatch: DispatchOverhead | null = null;

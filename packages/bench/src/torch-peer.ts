@@ -56,11 +56,15 @@ export interface TorchVariantSpec {
   note?: string;
 }
 
+/** $EMOFUSE_TORCH_DEVICE=cuda: the PyTorch peers run on CUDA (scripts/gpu-check.sh sets it when torch.cuda.is_available()). */
+export const TORCH_DEVICE = process.env.EMOFUSE_TORCH_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+
 export function torchVariant(spec: TorchVariantSpec): Variant {
+  const cuda = TORCH_DEVICE === 'cuda';
   return {
-    name: spec.name,
+    name: cuda ? spec.name.replace(/ CPU$/, ' CUDA') : spec.name,
     kind: 'peer',
-    device: 'PyTorch CPU',
+    device: cuda ? 'PyTorch CUDA' : 'PyTorch CPU',
     note: spec.note,
     async prepare({ warmup, iterations, sets }): Promise<ExternalResult | Skip> {
       const t = await probeTorch();
@@ -71,7 +75,7 @@ export function torchVariant(spec: TorchVariantSpec): Variant {
         for (let s = 0; s < n; s++) spec.data(s).forEach((a, k) => writeFileSync(join(dir, `in-${s}-${k}.f32`), a));
         writeFileSync(
           join(dir, 'job.json'),
-          JSON.stringify({ op: spec.op, pass: spec.pass, shape: spec.shape, input_shapes: spec.inputShapes, sets: n, warmup, iterations }),
+          JSON.stringify({ op: spec.op, pass: spec.pass, shape: spec.shape, input_shapes: spec.inputShapes, sets: n, warmup, iterations, device: TORCH_DEVICE }),
         );
         try {
           await run(pythonBin(), [torchScriptPath()!, dir], { timeout: 600_000, maxBuffer: 16 << 20 });
@@ -79,12 +83,12 @@ export function torchVariant(spec: TorchVariantSpec): Variant {
           const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
           throw new Error(`torch_peer.py failed: ${msg}`);
         }
-        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; threads: number };
+        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; threads: number; device?: string };
         const outputs = Array.from({ length: spec.outputs }, (_, k) => {
           const b = readFileSync(join(dir, `out-${k}.f32`));
           return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
         });
-        return { external: true, samples: res.samples_ms, outputs, version: `torch ${res.torch}`, note: [spec.note, `${res.threads} threads`].filter(Boolean).join('; ') };
+        return { external: true, samples: res.samples_ms, outputs, version: `torch ${res.torch}`, note: [spec.note, cuda ? `on ${res.device}` : `${res.threads} threads`].filter(Boolean).join('; ') };
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -45,7 +45,7 @@ export function registerBench(program: Command): void {
     .option('--encoders <specs>', `bench extract: comma-separated encoder specs (default ${EXTRACT_ENCODERS.join(',')}; e.g. bert:models/my-bert)`)
     .option('--markdown <file>', "also write the tables as Markdown (how the README's Performance tables are made)")
     .option('--json', 'print the JSON report instead of tables')
-    .option('--profile', 'bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has timestamp-query, e.g. --adapter vulkan) and the dispatch path\'s cost, instead of the suite')
+    .option('--profile', 'bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has timestamp-query, e.g. --adapter vulkan) and the dispatch path\'s cost, instead of the suite; --only wgsl,ort,cpu picks backends')
     .addHelpText(
       'after',
       `
@@ -95,7 +95,7 @@ Examples:
       const gpu = await Gpu.create({ ...(opts.adapter ? { adapter: opts.adapter } : {}), ...(opts.profile ? { timestamps: true } : {}) });
       try {
         if (opts.profile) {
-          const p = await profileTrain(gpu, { quick: o.quick, steps: o.iterations, onProgress: (m) => process.stderr.write(`${m}\n`) });
+          const p = await profileTrain(gpu, { quick: o.quick, steps: o.iterations, backends: o.only, onProgress: (m) => process.stderr.write(`${m}\n`) });
           writeFileAtomic(out, JSON.stringify(p, null, 1));
           const md = profileMarkdown(p);
           if (opts.markdown) writeFileAtomic(resolve(opts.markdown), md);
