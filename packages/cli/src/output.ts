@@ -57,8 +57,39 @@ export function reportError(err: unknown): number {
     return 2;
   }
   if (e?.name === 'CommanderError') return (e as { exitCode?: number }).exitCode ?? 2;
+  const fsMessage = fileSystemMessage(err);
+  if (fsMessage) {
+    console.error(`emofuse: ${fsMessage}`);
+    return 2;
+  }
   console.error(`emofuse: unexpected error: ${e?.message ?? String(err)}`);
   if (process.env.EMOFUSE_DEBUG) console.error(e?.stack);
   else console.error('(set EMOFUSE_DEBUG=1 to see the stack trace, and please report it)');
   return 1;
+}
+
+/** What the user can do about each file system error code (the path comes from the error). */
+const FS_FIXES: Record<string, string> = {
+  ENOENT: 'no such file or folder: check the path',
+  EEXIST: 'a file is in the way where a folder is needed: choose another --out or remove that file',
+  ENOTDIR: 'a part of the path is a file, not a folder: choose another --out (or path)',
+  EISDIR: 'this is a folder where a file is needed: give a file path',
+  EACCES: 'permission denied: choose a folder you can write to, or fix the permissions',
+  EPERM: 'operation not permitted: choose a folder you can write to, or fix the permissions',
+  EROFS: 'the file system is read-only: choose a writable --out',
+  ENOSPC: 'the disk is full: free some space (or choose --out on another disk), then run the same command again to resume',
+  EDQUOT: 'the disk quota is exceeded: free some space, then run the same command again to resume',
+  EMFILE: 'too many open files: raise the limit (ulimit -n) and run again',
+  ENAMETOOLONG: 'the path is too long: choose a shorter one',
+  ELOOP: 'too many symbolic links in the path',
+  EIO: 'an input/output error from the disk: check the device, then run again',
+};
+
+/** A user-facing message for a Node file system error (ENOENT, EACCES, ENOSPC, ...), or null for anything else. */
+export function fileSystemMessage(err: unknown): string | null {
+  const e = err as { code?: unknown; path?: unknown; dest?: unknown; syscall?: unknown };
+  if (!e || typeof e.code !== 'string' || !(e.code in FS_FIXES)) return null;
+  const where = typeof e.path === 'string' ? e.path : null;
+  const what = typeof e.syscall === 'string' ? ` (${e.syscall}${typeof e.dest === 'string' ? ` -> ${e.dest}` : ''})` : '';
+  return `${where ?? 'a file'}: ${e.code}${what}: ${FS_FIXES[e.code]}`;
 }

@@ -16,7 +16,7 @@ export class CheckpointMismatchError extends DataError {
  */
 export function checkCheckpointFeatures(
   meta: CheckpointMeta,
-  features: Pick<FeatureSet, 'textDim' | 'audioDim' | 'classNames'>,
+  features: Pick<FeatureSet, 'textDim' | 'audioDim' | 'classNames'> & Partial<Pick<FeatureSet, 'textEncoder' | 'audioEncoder'>>,
   checkpoint: string,
   source: string,
 ): void {
@@ -25,6 +25,14 @@ export function checkCheckpointFeatures(
     throw new CheckpointMismatchError(
       `${checkpoint} expects features ${c.textDim} (text) x ${c.audioDim} (audio) wide (encoders ${meta.textEncoder}, ${meta.audioEncoder}); ` +
         `${source} has ${features.textDim} x ${features.audioDim}: use features extracted with the checkpoint's encoders`,
+    );
+  }
+  // Equal widths from different encoders (e.g. two 256-d ones) would score silently wrong: the ids must agree too.
+  const generated = new Set(['synthetic', 'arrays']);
+  for (const [what, theirs, ours] of [['text', meta.textEncoder, features.textEncoder], ['audio', meta.audioEncoder, features.audioEncoder]] as const) {
+    if (ours === undefined || theirs === ours || generated.has(theirs) || generated.has(ours)) continue;
+    throw new CheckpointMismatchError(
+      `${checkpoint} was trained on ${what} encoder '${theirs}' features, ${source} holds '${ours}': use features extracted with --${what}-encoder ${theirs}`,
     );
   }
   if (meta.classNames.join('\u0000') !== features.classNames.join('\u0000')) {

@@ -3,7 +3,7 @@
 // An utterance without text is transcribed first (Whisper through transformers.js, loaded only when needed).
 
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { loadAudio } from './audio/index.ts';
+import { AudioError, loadAudio } from './audio/index.ts';
 import { DatasetError } from './datasets/types.ts';
 import { readManifestRows } from './datasets/manifest.ts';
 import { createTranscriber, DEFAULT_ASR, type Transcriber } from './encoders/asr.ts';
@@ -21,8 +21,8 @@ export interface PredictInput {
   id: string;
   /** What was said; transcribed from the audio when absent. */
   text?: string;
-  /** Path of the recording. */
-  audio: string;
+  /** Path of the recording (may be absent for a text-only checkpoint, `--fusion text`, when the text is given). */
+  audio?: string;
   /** The true class, when known (a labelled manifest): reported beside the prediction. */
   label?: string;
 }
@@ -53,7 +53,7 @@ export class Predictor {
     readonly model: FusionModel,
     readonly meta: CheckpointMeta,
     private readonly textEncoder: TextEncoder,
-    private readonly audioEncoder: AudioEncoder,
+    private readonly audioEncoder: AudioEncoder | null,
     private readonly asrModel: string,
   ) {}
 
@@ -65,28 +65,58 @@ export class Predictor {
       }
     }
     const te = await createTextEncoder(meta.textEncoder);
-    const ae = await createAudioEncoder(meta.audioEncoder);
+    const textOnly = meta.audioEncoder === 'none'; // a --fusion text model on a text-only cache: no audio input
+    const ae = textOnly ? null : await createAudioEncoder(meta.audioEncoder);
     const c = model.config;
-    if (te.dim !== c.textDim || ae.dim !== c.audioDim) {
-      throw new PredictError(`${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae.dim}`);
+    if (te.dim !== c.textDim || (ae && ae.dim !== c.audioDim)) {
+      throw new PredictError(`${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae?.dim ?? 0}`);
     }
     return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR);
+  }
+
+  /** The checkpoint reads text only (no audio encoder): --audio is needed only to transcribe missing text. */
+  get textOnly(): boolean {
+    return this.audioEncoder === null;
   }
 
   get classNames(): readonly string[] {
     return this.meta.classNames;
   }
 
-  /** Classifies every input, CHUNK at a time; `onProgress` gets the number done so far. */
-  async predict(inputs: readonly PredictInput[], onProgress?: (done: number) => void): Promise<Prediction[]> {
+  /**
+   * Classifies every input, CHUNK at a time; `onProgress` gets the number done so far. An input whose audio cannot
+   * be used throws, unless `onFailure` is given: then it is reported there and skipped, and the rest are classified.
+   */
+  async predict(
+    inputs: readonly PredictInput[], onProgress?: (done: number) => void, onFailure?: (input: PredictInput, err: Error) => void,
+  ): Promise<Prediction[]> {
     const c = this.model.config;
     const out: Prediction[] = [];
+    let done = 0;
+    const rate = this.audioEncoder?.sampleRate ?? 16_000;
     for (let i = 0; i < inputs.length; i += CHUNK) {
-      const chunk = inputs.slice(i, i + CHUNK);
-      const clips = chunk.map((u) => loadAudio(u.audio, { sampleRate: this.audioEncoder.sampleRate }));
+      const chunk: PredictInput[] = [];
+      const clips: (Float32Array | null)[] = [];
+      for (const u of inputs.slice(i, i + CHUNK)) {
+        try {
+          const needAudio = this.audioEncoder !== null || u.text === undefined;
+          if (needAudio && !u.audio) {
+            throw new PredictError(`${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`);
+          }
+          clips.push(needAudio ? loadAudio(u.audio!, { sampleRate: rate }) : null);
+          chunk.push(u);
+        } catch (err) {
+          if (!onFailure || !(err instanceof AudioError || err instanceof PredictError)) throw err;
+          onFailure(u, err);
+        }
+      }
+      done += CHUNK;
+      if (!chunk.length) continue;
       const texts = await this.textsFor(chunk, clips);
       const t = await this.textEncoder.encode(texts);
-      const a = await this.audioEncoder.encode(clips);
+      const a = this.audioEncoder
+        ? await this.audioEncoder.encode(clips as Float32Array[])
+        : { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(chunk.length) };
       const fb: FeatureBatch = {
         ids: chunk.map((u) => u.id),
         labels: new Int32Array(chunk.length).fill(-1),
@@ -95,6 +125,13 @@ export class Predictor {
       };
       const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
       const K = c.numClasses;
+      const bad = logits.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) {
+        throw new PredictError(
+          `the model gave a non-finite score (${logits[bad]}) for '${chunk[Math.floor(bad / K)]!.id}': its input features or the checkpoint hold values ` +
+            `it cannot use; check the clip and the checkpoint (emofuse eval on its features)`,
+        );
+      }
       chunk.forEach((u, r) => {
         const p = softmax(logits, r * K, K);
         const probabilities = Object.fromEntries(this.meta.classNames.map((name, k) => [name, p[k]!]));
@@ -109,12 +146,12 @@ export class Predictor {
           truncated: t.lengths[r]! > c.maxTextLen || a.lengths[r]! > c.maxAudioLen,
         });
       });
-      onProgress?.(out.length);
+      onProgress?.(Math.min(done, inputs.length));
     }
     return out;
   }
 
-  private async textsFor(chunk: readonly PredictInput[], clips: readonly Float32Array[]): Promise<string[]> {
+  private async textsFor(chunk: readonly PredictInput[], clips: readonly (Float32Array | null)[]): Promise<string[]> {
     const missing = chunk.flatMap((u, i) => (u.text === undefined ? [i] : []));
     const texts = chunk.map((u) => u.text ?? '');
     if (!missing.length) return texts;
@@ -128,14 +165,14 @@ export class Predictor {
         );
       }
     }
-    const heard = await this.transcriber.transcribe(missing.map((i) => resampleFor(clips[i]!, this.audioEncoder.sampleRate)));
+    const heard = await this.transcriber.transcribe(missing.map((i) => resampleFor(clips[i]!, this.audioEncoder?.sampleRate ?? 16_000)));
     missing.forEach((i, j) => (texts[i] = heard[j]!));
     return texts;
   }
 
   async dispose(): Promise<void> {
     await this.textEncoder.dispose?.();
-    await this.audioEncoder.dispose?.();
+    await this.audioEncoder?.dispose?.();
     await this.transcriber?.dispose();
   }
 }

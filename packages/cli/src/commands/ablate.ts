@@ -8,6 +8,15 @@ import { join } from 'node:path';
 import { FUSION_VARIANTS, ablationTable, parseFusionVariants, runAblation } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, int, loadFeatures, parseTrainFlags, userErrors, type TrainFlags } from '../options.ts';
 import { UserError, stepBar, table } from '../output.ts';
+import { checkOutFolder } from '../signals.ts';
+import { existsSync, readdirSync } from 'node:fs';
+
+/** The folder holds an ablation table or a trained run in one of its variant folders. */
+function usedAblationFolder(out: string): boolean {
+  if (!existsSync(out)) return false;
+  if (existsSync(join(out, 'ablation.json')) || existsSync(join(out, 'ablation.md'))) return true;
+  return readdirSync(out, { withFileTypes: true }).some((e) => e.isDirectory() && ['last.safetensors', 'metrics.jsonl'].some((f) => existsSync(join(out, e.name, f))));
+}
 
 /** EmoDB's file names SSTTTEV (speaker SS), optionally after a 'split/' prefix. */
 const EMODB_SPEAKER_PATTERN = '^(?:.*/)?(\\d\\d)[a-z]\\d\\d[A-Z]';
@@ -34,6 +43,7 @@ interface AblateFlags extends TrainFlags {
   folds?: string;
   speakerPattern: string;
   out: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -47,6 +57,7 @@ export function registerAblate(program: Command): void {
     .option('--folds <K>', 'instead: K-fold cross-validation over train + dev, folds by speaker (no early stopping; mean ± std over folds x seeds)')
     .option('--speaker-pattern <regex>', "with --folds: the speaker is the regex's first group in an utterance id (default: EmoDB's SSTTTEV names)", EMODB_SPEAKER_PATTERN)
     .option('--out <dir>', 'runs go to <out>/<variant>-s<seed>; the table to <out>/ablation.md and ablation.json', 'runs/ablate')
+    .option('--force', 'run again into an --out that already holds an ablation (its runs and table are replaced)')
     .option('--json', 'print the table as JSON');
   addDataOptions(cmd);
   addTrainOptions(cmd, false);
@@ -70,7 +81,11 @@ Examples:
     const seeds = o.seeds.split(',').map((s) => int(s.trim(), '--seeds', 0));
     const folds = o.folds === undefined ? undefined : int(o.folds, '--folds', 2);
     const speakerOf = folds === undefined ? undefined : speakerFromPattern(o.speakerPattern);
-    const trainOptions = parseTrainFlags(o, o.out, false);
+    const trainOptions = { ...parseTrainFlags(o, o.out, false), force: o.force };
+    checkOutFolder(o.out);
+    if (!o.force && usedAblationFolder(o.out)) {
+      throw new UserError(`--out ${o.out} already holds an ablation (ablation.json or trained runs): run with --force to replace it, or choose another --out`);
+    }
     const { features, source } = loadFeatures(o);
     const log = (s: string) => {
       if (!o.json) console.error(s);

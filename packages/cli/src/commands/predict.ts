@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { DEFAULT_ASR, Predictor, readPredictManifest, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
 import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
+import { existsSync, statSync } from 'node:fs';
 
 interface PredictFlags {
   checkpoint: string;
@@ -48,21 +49,36 @@ Examples:
         if (o.text || o.audio) throw new UserError('give either --manifest or --text/--audio, not both');
         inputs = userErrors(() => readPredictManifest(o.manifest!));
       } else {
-        if (!o.audio) throw new UserError("--audio <file> is required (or --manifest <file> for many utterances); see 'emofuse predict --help'");
-        inputs = [{ id: o.audio, audio: o.audio, ...(o.text !== undefined ? { text: o.text } : {}) }];
+        if (!o.audio && o.text === undefined) throw new UserError("--audio <file> is required (or --manifest <file> for many utterances); see 'emofuse predict --help'");
+        inputs = [{ id: o.audio ?? 'text', ...(o.audio ? { audio: o.audio } : {}), ...(o.text !== undefined ? { text: o.text } : {}) }];
       }
+      if (o.out && existsSync(o.out) && statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a folder: give a file path, e.g. ${o.out}/predictions.jsonl`);
       const backend = await openBackend(o.backend);
       try {
         const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr }).catch(asUserError);
         try {
+          if (!o.manifest && !o.audio && !predictor.textOnly) {
+            throw new UserError(`--audio <file> is required: ${o.checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`);
+          }
+          const failed: { id: string; message: string }[] = [];
           const predictions = await predictor
-            .predict(inputs, (done) => {
-              if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write(`\r${done}/${inputs.length} utterances`);
-            })
+            .predict(
+              inputs,
+              (done) => {
+                if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write(`\r${done}/${inputs.length} utterances`);
+              },
+              o.manifest ? (u, err) => failed.push({ id: u.id, message: err.message }) : undefined,
+            )
             .catch(asUserError);
           if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write('\n');
-          if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
-          print(predictions, predictor.classNames, o);
+          if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''));
+          if (predictions.length) print(predictions, predictor.classNames, o);
+          if (failed.length) {
+            console.error(`\nemofuse predict: ${failed.length} of ${inputs.length} utterance(s) could not be classified${predictions.length ? ` (the other ${predictions.length} were${o.out ? `, written to ${o.out}` : ''})` : ''}:`);
+            for (const f of failed.slice(0, 20)) console.error(`  ${f.id}: ${f.message}`);
+            if (failed.length > 20) console.error(`  ... and ${failed.length - 20} more`);
+            process.exitCode = 2;
+          }
         } finally {
           await predictor.dispose();
         }

@@ -5,10 +5,11 @@
 // after an interruption and it continues.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { describeBackends, isBackendName } from '@emofuse/model';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { addBackendOption } from '../options.ts';
+import { addBackendOption, int } from '../options.ts';
 import { UserError } from '../output.ts';
 
 interface QuickstartOptions {
@@ -56,6 +57,10 @@ Example:
   emofuse quickstart --out /tmp/emofuse-demo`,
     )
     .action(async (o: QuickstartOptions) => {
+      // Every flag is checked before the first step: a bad one must not cost a minute of work first.
+      int(o.epochs, '--epochs');
+      if (!isBackendName(o.backend)) throw new UserError(`--backend must be ${describeBackends()}, got '${o.backend}'`);
+      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a file, not a folder: choose another --out`);
       const data = join(o.out, 'data');
       const cache = join(o.out, 'cache');
       const run = join(o.out, 'run');

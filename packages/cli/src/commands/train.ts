@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { train } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, loadFeatures, openBackend, parseTrainFlags, type TrainFlags } from '../options.ts';
-import { stepBar, table } from '../output.ts';
+import { stepBar, table, UserError } from '../output.ts';
+import { checkOutFolder, resumeCommand, stopOnSignals } from '../signals.ts';
 
 export function registerTrain(program: Command): void {
   const cmd = program
@@ -13,6 +14,7 @@ export function registerTrain(program: Command): void {
     .description('train the attention-fusion classifier on cached features (or generated arrays)')
     .option('--out <dir>', 'run folder: last.safetensors, best.safetensors, metrics.jsonl', 'runs/train')
     .option('--resume', 'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training flags to continue bit-for-bit (same backend)')
+    .option('--force', 'start a new run in an --out that already holds one (replaces its checkpoints and metrics log)')
     .option('--json', 'print the result as JSON');
   addDataOptions(cmd);
   addTrainOptions(cmd);
@@ -37,16 +39,21 @@ Examples:
   emofuse train --features runs/cache-controlled --out runs/controlled --resume     # after an interruption
   emofuse train --synthetic --backend cpu --width 16 --epochs 2                      # on the CPU references`,
   );
-  cmd.action(async (o: TrainFlags & { out: string; resume?: boolean; json?: boolean }) => {
+  cmd.action(async (o: TrainFlags & { out: string; resume?: boolean; force?: boolean; json?: boolean }) => {
+    if (o.resume && o.force) throw new UserError('give either --resume (continue the run in --out) or --force (start over in it), not both');
     const opts = parseTrainFlags(o, o.out);
+    checkOutFolder(o.out);
     const { features, source } = loadFeatures(o);
     const backend = await openBackend(o.backend);
     const bar = stepBar(o.progress && !o.json, 'train');
+    const stop = stopOnSignals(() => bar.log('\nemofuse: stopping after this step and saving last.safetensors (press Ctrl-C again to quit at once)'));
     try {
       if (!o.json) bar.log(`emofuse train: ${source}; backend ${backend.description}; fusion ${opts.model!.fusion}${o.resume ? ' (resuming)' : ''}`);
       const r = await train(backend, features, {
         ...opts,
         resume: o.resume,
+        force: o.force,
+        signal: stop.signal,
         onStep: bar.onStep,
         onEpoch: (e) => {
           if (!o.json) {
@@ -58,6 +65,12 @@ Examples:
         },
       }).catch(asUserError);
       bar.stop();
+      if (r.interrupted && stop.signal.aborted) {
+        const again = resumeCommand(process.argv.slice(2));
+        console.error(`emofuse train: stopped at step ${r.steps} (${r.lastCheckpoint} saved). Continue with:\n  ${again}`);
+        process.exitCode = 130;
+        return;
+      }
       const summary = {
         steps: r.steps, epochs: r.epochs, bestDevWeightedF1: r.bestDevWeightedF1, bestEpoch: r.bestEpoch, stoppedEarly: r.stoppedEarly,
         seconds: r.seconds, params: r.model.numParams, config: r.model.config, best: r.bestCheckpoint, last: r.lastCheckpoint,
@@ -75,6 +88,7 @@ Examples:
         console.log(`\nnext: emofuse eval --checkpoint ${r.bestCheckpoint} ${o.synthetic ? '--synthetic' : `--features ${o.features}`} --split test`);
       }
     } finally {
+      stop.dispose();
       bar.stop();
       await backend.destroy();
     }

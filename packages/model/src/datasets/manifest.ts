@@ -60,11 +60,29 @@ export function readManifest(file: string, options: ManifestOptions = {}): Datas
   });
   let classNames = options.classNames;
   const classesFile = join(dir, 'classes.json');
-  if (!classNames && existsSync(classesFile)) classNames = JSON.parse(readFileSync(classesFile, 'utf8')) as string[];
+  if (!classNames && existsSync(classesFile)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(classesFile, 'utf8'));
+    } catch (err) {
+      throw new DatasetError(classesFile, `not valid JSON (${(err as Error).message}): it must be a JSON array of class names, e.g. ["angry", "happy"]`);
+    }
+    if (!Array.isArray(parsed) || parsed.length < 2 || !parsed.every((c) => typeof c === 'string' && c.trim() !== '')) {
+      throw new DatasetError(classesFile, 'must be a JSON array of at least 2 non-empty class names, e.g. ["angry", "happy"]');
+    }
+    classNames = parsed.map((c: string) => c.trim());
+    if (new Set(classNames.map((c) => c.toLowerCase())).size !== classNames.length) throw new DatasetError(classesFile, 'lists a class name twice');
+  }
   classNames ??= [...new Set(rows.map((r) => String(r.label).trim().toLowerCase()))].sort();
   classNames = classNames.map((c) => c.toLowerCase());
   const seen = new Set<string>();
   const items: DatasetItem[] = rows.map((row, i) => {
+    for (const f of ['id', 'text', 'audio', 'label', 'split', 'speaker']) {
+      const v = row[f];
+      if (v !== undefined && v !== null && typeof v !== 'string' && !(typeof v === 'number' && f !== 'text')) {
+        throw new DatasetError(path, `'${f}' must be a string, got ${JSON.stringify(v)}`, i + 1, f);
+      }
+    }
     const id = String(row.id).trim();
     if (seen.has(id)) throw new DatasetError(path, `duplicate id '${id}'`, i + 1, 'id');
     seen.add(id);
@@ -75,7 +93,8 @@ export function readManifest(file: string, options: ManifestOptions = {}): Datas
       text: cleanText(String(row.text ?? '')),
       audio: options.textOnly || !audioField ? null : isAbsolute(audioField) ? audioField : join(dir, audioField),
       label: classIndex(String(row.label), classNames!, path, i + 1),
-      split: row.split ? String(row.split).trim() : hashSplit(speaker ?? id),
+      // 'Train ' and 'TRAIN' are the train split: a split name is trimmed and lower-cased, never silently its own split
+      split: row.split && String(row.split).trim() ? String(row.split).trim().toLowerCase() : hashSplit(speaker ?? id),
       ...(speaker !== undefined ? { speaker } : {}),
     };
   });

@@ -7,7 +7,7 @@
 // training state. Writes go to a temp file renamed into place, so a killed run never leaves half a checkpoint.
 // `saveCheckpoint` / `loadCheckpoint` are the model's side: a FusionModel with its AdamW state and step.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { bytesOf, decodeSafetensors, encodeSafetensors, SafetensorsError, type SafeTensor } from '../cache/safetensors.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
@@ -52,8 +52,27 @@ export function readSafetensors(path: string): { tensors: Map<string, Checkpoint
 }
 
 export function readCheckpointMeta(metadata: Record<string, string>, path: string): CheckpointMeta {
-  if (!metadata.emofuse) throw new Error(`${path}: not an emofuse checkpoint (no 'emofuse' metadata)`);
-  return JSON.parse(metadata.emofuse) as CheckpointMeta;
+  if (!metadata.emofuse) throw new DataError(`${path}: not an emofuse checkpoint (no 'emofuse' metadata): give a .safetensors written by 'emofuse train'`);
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(metadata.emofuse) as CheckpointMeta;
+  } catch (err) {
+    throw new DataError(`${path}: its 'emofuse' metadata is not valid JSON (${(err as Error).message}): the checkpoint is damaged`);
+  }
+  const c = meta?.config as unknown as Record<string, unknown> | undefined;
+  if (typeof meta !== 'object' || meta === null || typeof c !== 'object' || c === null || !Array.isArray(meta.classNames) || !Number.isInteger(meta.step)) {
+    throw new DataError(`${path}: its 'emofuse' metadata lacks the model config, class names or step: not a checkpoint this emofuse reads`);
+  }
+  if (meta.classNames.length !== c.numClasses) {
+    throw new DataError(`${path}: ${meta.classNames.length} class names for a model of ${String(c.numClasses)} classes: the checkpoint is damaged`);
+  }
+  return meta;
+}
+
+/** Index of the first NaN or infinite value, or -1. */
+function firstNonFinite(x: Float32Array): number {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
+  return -1;
 }
 
 export async function saveCheckpoint(model: FusionModel, path: string, meta: CheckpointMeta): Promise<void> {
@@ -74,13 +93,30 @@ export async function saveCheckpoint(model: FusionModel, path: string, meta: Che
 /** A model (with its optimizer state and step) from a checkpoint, on the given backend. */
 export function loadCheckpoint(backend: Backend, path: string): { model: FusionModel; meta: CheckpointMeta } {
   if (!existsSync(path)) throw new DataError(`checkpoint ${path} does not exist`);
-  const { tensors, metadata } = readSafetensors(path);
+  if (statSync(path).isDirectory()) throw new DataError(`checkpoint ${path} is a folder: give the .safetensors file in it (e.g. ${path}/best.safetensors)`);
+  let read: ReturnType<typeof readSafetensors>;
+  try {
+    read = readSafetensors(path);
+  } catch (err) {
+    if (!(err instanceof SafetensorsError)) throw err;
+    throw new DataError(`${err.message.startsWith(path) ? '' : `${path}: `}${err.message} (not a complete checkpoint: give a .safetensors written by 'emofuse train')`);
+  }
+  const { tensors, metadata } = read;
   const meta = readCheckpointMeta(metadata, path);
   const model = FusionModel.create(backend, meta.config);
   const state = new Map<string, { value: Float32Array; m?: Float32Array; v?: Float32Array }>();
   for (const p of model.params) {
     const value = tensors.get(`param.${p.name}`)?.data;
     if (!value) throw new DataError(`${path}: no tensor 'param.${p.name}' (a checkpoint of another model version?)`);
+    for (const [kind, t] of [['parameter', value], ['AdamW moment m of', tensors.get(`adam.m.${p.name}`)?.data], ['AdamW moment v of', tensors.get(`adam.v.${p.name}`)?.data]] as const) {
+      const bad = t ? firstNonFinite(t) : -1;
+      if (bad >= 0) {
+        throw new DataError(
+          `${path}: ${kind} '${p.name}' holds ${t![bad]} at element ${bad}: the checkpoint is damaged or its training diverged; ` +
+            `use another checkpoint (e.g. an earlier best.safetensors) or train again (a lower --lr if it diverged)`,
+        );
+      }
+    }
     state.set(p.name, { value, m: tensors.get(`adam.m.${p.name}`)?.data, v: tensors.get(`adam.v.${p.name}`)?.data });
   }
   model.loadState(state, meta.step);

@@ -4,7 +4,8 @@
 // and at each epoch end, `best.safetensors` at each dev improvement). `resume` reloads `last.safetensors` and
 // continues bit-for-bit: the epoch order, the dropout masks and the schedule all derive from (seed, step).
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FeatureSet, FeatureSplit } from '../features.ts';
 import { writeFileAtomic } from '../io.ts';
@@ -16,6 +17,7 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoin
 import { DataError, batchShape, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
+import { acquireRunLock, checkResumeFlags, cleanOrphanedTemps, runFolderInUse, storedFlags, type TrainFlagsRecord } from './run-folder.ts';
 
 export interface TrainOptions {
   /** Model settings (width, heads, layers, ffnMult, dropout, fusion, seed); data-dependent ones come from the features. */
@@ -46,6 +48,10 @@ export interface TrainOptions {
   /** Stop (saving last.safetensors) after this many steps in total: a deliberate interruption, for tests. */
   stopAfterSteps?: number;
   resume?: boolean;
+  /** Start a new run in an --out that already holds one (its checkpoints and metrics log are replaced). */
+  force?: boolean;
+  /** Aborted (Ctrl-C, SIGTERM): stop after the current step, save last.safetensors, return with interrupted set. */
+  signal?: AbortSignal;
   /** Called after every step. */
   onStep?: (s: { step: number; total: number; epoch: number; loss: number; lr: number }) => void;
   /** Called after every epoch with its log record. */
@@ -83,6 +89,10 @@ interface TrainState {
   epochBatches: number;
   stoppedEarly: boolean;
   seconds: number;
+  /** Tags every metrics.jsonl line of this run (kept across --resume). */
+  runId?: string;
+  /** Every flag the run was started with (checked on --resume). */
+  flags?: TrainFlagsRecord;
 }
 
 export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): Promise<TrainResult> {
@@ -98,22 +108,52 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const lastPath = join(o.outDir, 'last.safetensors');
   const bestPath = join(o.outDir, 'best.safetensors');
   const logPath = join(o.outDir, 'metrics.jsonl');
+  if (o.batchSize > trainSplit.size) {
+    throw new DataError(`--batch-size ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use --batch-size ${trainSplit.size} or less`);
+  }
+  if (!o.resume && !o.force && runFolderInUse(o.outDir)) {
+    throw new DataError(`--out ${o.outDir} already holds a training run: continue it with --resume, start over in it with --force, or choose another --out`);
+  }
   mkdirSync(o.outDir, { recursive: true });
+  const releaseLock = acquireRunLock(o.outDir);
+  try {
+    return await trainLocked(backend, fs, o, { trainName, devName, longest, trainSplit, devSplit, K, lastPath, bestPath, logPath });
+  } finally {
+    releaseLock();
+  }
+}
+
+async function trainLocked(
+  backend: Backend, fs: FeatureSet, o: TrainOptions,
+  x: { trainName: string; devName: string; longest: { text: number; audio: number }; trainSplit: FeatureSplit; devSplit: FeatureSplit; K: number; lastPath: string; bestPath: string; logPath: string },
+): Promise<TrainResult> {
+  const { trainSplit, devSplit, K, lastPath, bestPath, logPath, longest } = x;
+  cleanOrphanedTemps(o.outDir);
+  const flags = storedFlags(o, x.trainName, x.devName);
 
   let model: FusionModel;
   let state: TrainState = { bestDevWeightedF1: -1, bestEpoch: -1, badEpochs: 0, epochLossSum: 0, epochBatches: 0, stoppedEarly: false, seconds: 0 };
   if (o.resume) {
-    if (!existsSync(lastPath)) throw new DataError(`--resume: ${lastPath} does not exist; train without --resume first`);
-    const { model: m, meta } = loadCheckpoint(backend, lastPath);
-    checkFeaturesMatch(meta, fs, lastPath);
+    const { model: m, meta, from } = loadResumable(backend, lastPath, bestPath);
+    checkFeaturesMatch(meta, fs, from);
+    checkResumeFlags(meta.train.flags as TrainFlagsRecord | undefined, flags, from, meta.step, trainSplit.size);
     model = m;
     state = meta.train as unknown as TrainState;
-    // A run killed after logging an epoch but before checkpointing it logs that epoch again: drop such lines.
+    // A run killed after logging an epoch but before checkpointing it logs that epoch again: drop such lines,
+    // and a line torn by a kill mid-write.
     if (existsSync(logPath)) {
-      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as EpochRecord).step <= meta.step);
+      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => {
+        if (!l.trim()) return false;
+        try {
+          return (JSON.parse(l) as EpochRecord).step <= meta.step;
+        } catch {
+          return false;
+        }
+      });
       writeFileAtomic(logPath, kept.map((l) => `${l}\n`).join(''));
     }
   } else {
+    if (o.force) for (const f of [lastPath, bestPath, logPath]) rmSync(f, { force: true });
     const config: FusionConfig = {
       ...DEFAULT_FUSION,
       ...o.model,
@@ -130,15 +170,17 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
         Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio, pooled: s.head === 'linear',
       }));
     }
+    state.runId = randomBytes(6).toString('hex');
   }
+  state.flags = flags;
   const c = model.config;
   const B = o.batchSize;
   const weights =
-    o.classWeights === 'none' ? new Array<number>(K).fill(1)
-    : Array.isArray(o.classWeights) ? o.classWeights
-    : inverseFrequencyWeights(trainSplit.labels, K);
+    Array.isArray(o.classWeights) ? o.classWeights
+    : (o.classWeights ?? TRAIN_DEFAULTS.classWeights) === 'inverse' ? inverseFrequencyWeights(trainSplit.labels, K)
+    : new Array<number>(K).fill(1);
   if (weights.length !== K || weights.some((w) => !(w >= 0 && Number.isFinite(w)))) {
-    throw new DataError(`class weights must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`);
+    throw new DataError(`--class-weights must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`);
   }
   const stepsPerEpoch = Math.ceil(trainSplit.size / B);
   const total = o.epochs * stepsPerEpoch;
@@ -184,6 +226,7 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
         dev: { accuracy: dev.accuracy, weightedF1: dev.weightedF1, macroF1: dev.macroF1 }, best: improved,
         seconds: (performance.now() - epochStart) / 1000,
       };
+      const logged = { run: state.runId, ...record };
       epochStart = performance.now();
       state.epochLossSum = 0;
       state.epochBatches = 0;
@@ -196,12 +239,12 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
         if (o.patience && state.badEpochs >= o.patience) state.stoppedEarly = true;
       }
       lastMetrics = { epoch: epoch + 1, dev: record.dev, trainLoss: record.trainLoss };
-      appendFileSync(logPath, JSON.stringify(record) + '\n');
+      appendFileSync(logPath, JSON.stringify(logged) + '\n');
       o.onEpoch?.(record);
       state.seconds = elapsed();
       if (improved) await saveCheckpoint(model, bestPath, meta(lastMetrics));
     }
-    const stop = o.stopAfterSteps !== undefined && model.step >= o.stopAfterSteps;
+    const stop = (o.stopAfterSteps !== undefined && model.step >= o.stopAfterSteps) || o.signal?.aborted === true;
     if (endOfEpoch || stop || (o.saveEvery && model.step % o.saveEvery === 0) || model.step === total) {
       state.seconds = elapsed();
       await saveCheckpoint(model, lastPath, meta(lastMetrics));
@@ -215,6 +258,28 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
     model, steps: model.step, epochs: Math.ceil(model.step / stepsPerEpoch), bestDevWeightedF1: state.bestDevWeightedF1,
     bestEpoch: state.bestEpoch, stoppedEarly: state.stoppedEarly, interrupted, seconds: elapsed(), lastCheckpoint: lastPath, bestCheckpoint: bestPath,
   };
+}
+
+/** last.safetensors, or best.safetensors when last is damaged (every state derives from (seed, step): exact). */
+function loadResumable(backend: Backend, lastPath: string, bestPath: string): { model: FusionModel; meta: CheckpointMeta; from: string } {
+  if (!existsSync(lastPath)) {
+    throw new DataError(`--resume: nothing to resume: ${lastPath} does not exist; train without --resume first`);
+  }
+  try {
+    return { ...loadCheckpoint(backend, lastPath), from: lastPath };
+  } catch (err) {
+    const why = (err as Error).message;
+    if (existsSync(bestPath)) {
+      try {
+        const r = loadCheckpoint(backend, bestPath);
+        process.stderr.write(`emofuse: ${lastPath} is damaged (${why}); resuming from ${bestPath} (step ${r.meta.step}) instead\n`);
+        return { ...r, from: bestPath };
+      } catch {
+        /* both damaged: the message below */
+      }
+    }
+    throw new DataError(`--resume: ${lastPath} is damaged (${why}) and no usable best.safetensors is beside it: delete ${lastPath} and train again without --resume (or with --force)`);
+  }
 }
 
 function checkFeaturesMatch(meta: CheckpointMeta, fs: FeatureSet, path: string): void {
