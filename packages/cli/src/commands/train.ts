@@ -45,7 +45,7 @@ Examples:
     checkOutFolder(o.out);
     const { features, source } = loadFeatures(o);
     const backend = await openBackend(o.backend);
-    const bar = stepBar(o.progress && !o.json, 'train');
+    const bar = stepBar(o.progress && !o.json, 'train', { json: o.json && o.progress });
     const stop = stopOnSignals(() => bar.log('\nemofuse: stopping after this step and saving last.safetensors (press Ctrl-C again to quit at once)'));
     try {
       if (!o.json) bar.log(`emofuse train: ${source}; backend ${backend.description}; fusion ${opts.model!.fusion}${o.resume ? ' (resuming)' : ''}`);

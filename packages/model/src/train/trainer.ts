@@ -202,6 +202,8 @@ async function trainLocked(
   let batches = { epoch: -1, list: [] as number[][] };
 
   while (model.step < total && !state.stoppedEarly) {
+    // A backend whose steps never wait on I/O (cpu) would starve the event loop: let a pending Ctrl-C arrive.
+    if (o.signal) await new Promise((r) => setImmediate(r));
     const step = model.step;
     const epoch = Math.floor(step / stepsPerEpoch);
     const bi = step % stepsPerEpoch;
