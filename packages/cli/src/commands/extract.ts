@@ -18,6 +18,7 @@ import {
 } from '@emofuse/model';
 import { asUserError, int } from '../options.ts';
 import { table, UserError } from '../output.ts';
+import { checkOutFolder } from '../signals.ts';
 
 interface ExtractOptions {
   dataset: string;
@@ -82,10 +83,11 @@ Examples:
   emofuse make-dataset controlled --out data/controlled
   emofuse extract --dataset controlled --data data/controlled --out cache/controlled
   emofuse extract --dataset emodb --out cache/emodb
-  emofuse extract --dataset meld --data MELD/ --text-only --text-encoder bert:models/all-MiniLM-L6-v2 --out cache/meld-minilm
+  emofuse extract --dataset meld --data MELD/ --text-only --text-encoder bert:sentence-transformers/all-MiniLM-L6-v2 --out cache/meld-minilm   # after scripts/convert_minilm.py
   emofuse extract --dataset manifest --data my.csv --text-encoder bert --audio-encoder ast --out cache/mine`,
     )
     .action(async (opts: ExtractOptions) => {
+      checkOutFolder(opts.out);
       const data = opts.data ?? defaultData(opts.dataset);
       if (!data) throw new UserError(`--data is required for --dataset ${opts.dataset} (the dataset folder or manifest file)`);
       if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
@@ -129,6 +131,7 @@ Examples:
         process.stderr.write('\nemofuse: stopping after the current shard (Ctrl-C again to quit now; the same command resumes)\n');
       };
       process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigint);
       const bar = new cliProgress.SingleBar(
         {
           format: 'extract {bar} {percentage}% | {value}/{total} utt | {rate} utt/s | ETA {eta_formatted} | failed {failed}',
@@ -165,10 +168,14 @@ Examples:
       } finally {
         if (barStarted) bar.stop();
         process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
         await textEncoder.dispose?.();
         await audioEncoder?.dispose?.();
       }
       const { index } = report;
+      for (const r of report.repaired) {
+        console.error(`emofuse extract: ${r.file}: ${r.problem}; re-extracted from there (the shards before it passed their sha256 check)`);
+      }
       const summary = {
         cache: report.cacheDir,
         complete: index.complete,
@@ -176,12 +183,14 @@ Examples:
         textEncoder: index.text,
         audioEncoder: index.audio,
         resumedFrom: report.resumedFrom,
+        repaired: report.repaired,
         processedThisRun: report.processedThisRun,
         splits: Object.fromEntries(Object.entries(index.splits).map(([k, v]) => [k, v.ids.length])),
         failures: index.failures,
         throughput: index.throughput,
         seconds: index.seconds,
       };
+      if (!index.complete && stop.signal.aborted) process.exitCode = 130; // interrupted: not a success
       if (opts.json) {
         console.log(JSON.stringify(summary, null, 2));
         return;
@@ -203,6 +212,12 @@ Examples:
         for (const f of index.failures.slice(0, 20)) console.log(`  ${f.message}`);
         if (index.failures.length > 20) console.log(`  ... and ${index.failures.length - 20} more`);
       }
-      if (!index.complete) console.log(`\nrun the same command again to continue`);
+      if (!index.complete) {
+        console.log(`\nrun the same command again to continue`);
+        if (stop.signal.aborted) {
+          console.error('emofuse extract: interrupted; resume by running the same command');
+          process.exitCode = 130;
+        }
+      }
     });
 }

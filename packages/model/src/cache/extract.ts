@@ -3,7 +3,7 @@
 // into place, so a killed run leaves a valid prefix and the next run resumes after the last complete shard.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AudioError, loadAudio } from '../audio/decode.ts';
 import { writeFileAtomic } from '../io.ts';
@@ -53,6 +53,8 @@ export interface ExtractReport {
   resumedFrom: number;
   processedThisRun: number;
   stopped: boolean;
+  /** Shards of an earlier run found missing, truncated or corrupt (sha256): they and everything after were redone. */
+  repaired: { file: string; problem: string }[];
 }
 
 export async function extractFeatures(options: ExtractOptions): Promise<ExtractReport> {
@@ -66,6 +68,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   const fingerprint = datasetFingerprint(dataset);
 
   let index: CacheIndex;
+  const repaired: ExtractReport['repaired'] = [];
   if (existsSync(join(dir, 'index.json'))) {
     index = readCacheIndex(dir);
     const same = (a: EncoderRecord, b: EncoderRecord) => a.id === b.id && a.version === b.version && a.dim === b.dim;
@@ -76,13 +79,18 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
           `it cannot be resumed with text '${textRec.id}', audio '${audioRec.id}' on this dataset: choose another --out or delete it`,
       );
     }
-    // A shard listed in the index but missing or damaged is redone, with everything after it.
+    // A shard listed in the index but missing or damaged (size or sha256) is redone, with everything after it.
     const good: ShardRecord[] = [];
     for (const s of index.shards) {
       const f = join(dir, s.file);
-      if (!existsSync(f) || statSync(f).size !== s.bytes) break;
+      const problem = !existsSync(f) ? 'missing' : statSync(f).size !== s.bytes ? 'truncated' : sha256(new Uint8Array(readFileSync(f))) !== s.sha256 ? 'sha256 differs (corrupt)' : null;
+      if (problem) {
+        repaired.push({ file: f, problem });
+        break;
+      }
       good.push(s);
     }
+    if (good.length < index.shards.length) index.complete = false;
     const covered = good.length ? good[good.length - 1]!.end : 0;
     index.shards = good;
     index.failures = index.failures.filter((f) => dataset.items.findIndex((it) => it.id === f.id) < covered);
@@ -159,9 +167,20 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
         ok.forEach((o, i) => {
           const k = meta.ids.length;
           const tt = itemTokens(text, i);
+          const at = audio ? itemTokens(audio, i) : null;
+          // Features must be finite in float16 (|x| <= 65504): anything else is a failed utterance, never stored.
+          const badText = firstNonHalf(tt);
+          const badAudio = at ? firstNonHalf(at) : -1;
+          if (badText >= 0 || badAudio >= 0) {
+            const [which, arr, at0] = badText >= 0 ? ['text', tt, badText] as const : ['audio', at!, badAudio] as const;
+            index.failures.push({
+              id: o.item.id, file: which === 'audio' ? o.item.audio ?? null : null, problem: 'non-finite',
+              message: `${o.item.id}: the ${which} encoder gave a non-finite or float16-overflowing feature (${arr[at0]} at ${at0})${which === 'audio' ? ` for ${o.item.audio}` : ''}`,
+            });
+            return;
+          }
           tensors[`text.${k}`] = { dtype: 'F16', shape: [text.lengths[i]!, text.C], data: bytesOf(encodeHalf(tt)) };
-          if (audio) {
-            const at = itemTokens(audio, i);
+          if (audio && at) {
             tensors[`audio.${k}`] = { dtype: 'F16', shape: [audio.lengths[i]!, audio.C], data: bytesOf(encodeHalf(at)) };
           }
           meta.ids.push(o.item.id);
@@ -192,5 +211,11 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     rebuildSplits();
     writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));
   }
-  return { cacheDir: dir, index, resumedFrom, processedThisRun: doneThisRun, stopped };
+  return { cacheDir: dir, index, resumedFrom, processedThisRun: doneThisRun, stopped, repaired };
+}
+
+/** Index of the first value that is not finite in float16 (NaN, infinite, or beyond 65504), or -1. */
+function firstNonHalf(x: Float32Array): number {
+  for (let i = 0; i < x.length; i++) if (!(Math.abs(x[i]!) <= 65504)) return i;
+  return -1;
 }
