@@ -2,12 +2,13 @@
 // (sinc + 16th-order Butterworth, what loadAudio used before) on pure tones at 44.1 and 48 kHz: flat passband,
 // no aliases, at least as good as before; and the direct 16-bit / float WAV reader against wavefile, value for value.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import wavefilePkg from 'wavefile';
 import resamplerPkg from 'wave-resampler';
-import { decodeWav, decodeWavGeneric, resamplePolyphase } from '@emofuse/model';
+import { clipCacheFile, decodeWav, decodeWavGeneric, loadAudio, loadAudioCached, resamplePolyphase } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
@@ -67,5 +68,27 @@ describe('the direct WAV reader', () => {
     same(wav(22050, 2, '32f', [n(0).map((v) => v / 40000), n(1).map((v) => v / 40000)]), 'float stereo');
     const dirs = ['meld-audio', 'emodb/wav'].map((d) => join(modelSettings.assetsDir, d)).filter(existsSync);
     for (const d of dirs) for (const f of readdirSync(d).filter((f) => f.endsWith('.wav')).slice(0, 2)) same(new Uint8Array(readFileSync(join(d, f))), f);
+  });
+});
+
+describe('the decoded-clip cache (extract --audio-cache)', () => {
+  it('decodes a clip once: the next load reads the same samples back; a changed file is decoded again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emofuse-clips-'));
+    try {
+      const w = new WaveFile();
+      w.fromScratch(1, 44100, '16', Array.from({ length: 44100 }, (_, i) => Math.round(9000 * Math.sin(i / 7))));
+      const file = join(dir, 'a.wav');
+      writeFileSync(file, w.toBuffer());
+      const first = loadAudioCached(file, join(dir, 'cache'));
+      expect(first.cached).toBe(false);
+      expect(existsSync(clipCacheFile(join(dir, 'cache'), file, 16000)!)).toBe(true);
+      const second = loadAudioCached(file, join(dir, 'cache'));
+      expect(second.cached).toBe(true);
+      expect(second.samples).toEqual(loadAudio(file));
+      utimesSync(file, new Date(), new Date(Date.now() + 5000));
+      expect(loadAudioCached(file, join(dir, 'cache')).cached).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

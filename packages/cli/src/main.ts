@@ -10,6 +10,7 @@ import { registerEval } from './commands/eval.ts';
 import { registerAblate } from './commands/ablate.ts';
 import { registerPredict } from './commands/predict.ts';
 import { registerExport } from './commands/export.ts';
+import { registerCache } from './commands/cache.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerQuickstart } from './commands/quickstart.ts';
 import { reportError } from './output.ts';
@@ -47,6 +48,7 @@ registerEval(program);
 registerAblate(program);
 registerPredict(program);
 registerExport(program);
+registerCache(program);
 registerDemo(program);
 
 try {

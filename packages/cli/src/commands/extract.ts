@@ -10,13 +10,15 @@ import {
   DATASETS,
   extractFeatures,
   modelSettings,
+  partFolder,
+  resolveShard,
   openDataset,
   transcribeDataset,
   type AudioEncoder,
   type Dataset,
   type TextEncoder,
 } from '@emofuse/model';
-import { asUserError, int } from '../options.ts';
+import { asUserError, int, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { checkOutFolder } from '../signals.ts';
 
@@ -31,6 +33,8 @@ interface ExtractOptions {
   out: string;
   batchSize: string;
   shardSize: string;
+  shard?: string;
+  audioCache?: string;
   limit?: string;
   json?: boolean;
   progress: boolean;
@@ -55,6 +59,8 @@ export function registerExtract(program: Command): void {
     .requiredOption('--out <cache>', 'cache folder to write (an interrupted extraction into it resumes)')
     .option('--batch-size <n>', 'utterances per encoder call', '16')
     .option('--shard-size <n>', 'utterances per safetensors shard (the resume granularity)', '256')
+    .option('--shard <K/N>', "only part K of N (utterances K, K+N, ...) into <out>/part-K-of-N, for 'emofuse cache merge'; 'auto' or 'auto/N' takes K (and N) from a Kubernetes Indexed Job or a Slurm job array")
+    .option('--audio-cache <dir>', 'keep the decoded 16 kHz clips in <dir> (64 KB per second of audio): extracting with another audio encoder then skips decoding')
     .option('--limit <n>', 'only the first n utterances (a quick look)')
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress bar')
@@ -84,7 +90,8 @@ Examples:
   emofuse extract --dataset controlled --data data/controlled --out cache/controlled
   emofuse extract --dataset emodb --out cache/emodb
   emofuse extract --dataset meld --data MELD/ --text-only --text-encoder bert:sentence-transformers/all-MiniLM-L6-v2 --out cache/meld-minilm   # after scripts/convert_minilm.py
-  emofuse extract --dataset manifest --data my.csv --text-encoder bert --audio-encoder ast --out cache/mine`,
+  emofuse extract --dataset manifest --data my.csv --text-encoder bert --audio-encoder ast --out cache/mine
+  emofuse extract --dataset emodb --shard 1/3 --out cache/emodb     # one of 3 workers; then: emofuse cache merge cache/emodb`,
     )
     .action(async (opts: ExtractOptions) => {
       checkOutFolder(opts.out);
@@ -93,6 +100,7 @@ Examples:
       if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
       const batchSize = int(opts.batchSize, '--batch-size');
       const shardSize = int(opts.shardSize, '--shard-size');
+      const part = opts.shard === undefined ? undefined : userErrors(() => resolveShard(opts.shard!));
       let dataset: Dataset;
       try {
         dataset = openDataset(opts.dataset, data, { textOnly: opts.textOnly });
@@ -149,7 +157,9 @@ Examples:
           dataset,
           textEncoder,
           audioEncoder,
-          out: opts.out,
+          out: part ? partFolder(opts.out, part) : opts.out,
+          part,
+          audioCache: opts.audioCache,
           batchSize,
           shardSize,
           signal: stop.signal,

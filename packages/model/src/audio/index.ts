@@ -1,2 +1,3 @@
 export * from './decode.ts';
 export * from './resample.ts';
+export * from './clip-cache.ts';

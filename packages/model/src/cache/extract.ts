@@ -1,11 +1,14 @@
 // `emofuse extract`: encodes a dataset into a feature cache (the format: ./feature-cache.ts). It walks the dataset
 // in order in shards of `shardSize` items; each shard and then the index are written to a temp file and renamed
 // into place, so a killed run leaves a valid prefix and the next run resumes after the last complete shard.
+// With `part` (extract --shard K/N) it walks only every N-th item from the K-th: a partial cache that
+// ./merge.ts joins with the other N - 1 into the cache one process would have written.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AudioError, loadAudio } from '../audio/decode.ts';
+import { loadAudioCached } from '../audio/clip-cache.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Dataset, DatasetItem } from '../datasets/types.ts';
 import type { AudioEncoder, TextEncoder } from '../encoders/types.ts';
@@ -33,8 +36,58 @@ export interface ExtractProgress {
   doneThisRun: number;
 }
 
+/** Part K of N of a dataset: its items K, K + N, K + 2N, ... (extract --shard K/N). */
+export interface ExtractPart {
+  index: number;
+  count: number;
+}
+
+/** Where part K of N goes inside an extraction's --out folder (every worker gets the same --out). */
+export function partFolder(out: string, part: ExtractPart): string {
+  return join(out, `part-${part.index}-of-${part.count}`);
+}
+
+/**
+ * The part a worker extracts, from `--shard`: 'K/N'; or 'auto' / 'auto/N' with K (and N) from the cluster engine's
+ * environment: a Kubernetes Indexed Job's JOB_COMPLETION_INDEX (N is the Job's completions, which Kubernetes does
+ * not put in the environment: give it as auto/N), or a Slurm job array's SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN
+ * and SLURM_ARRAY_TASK_COUNT (a contiguous array: --array=0-7 or 1-8).
+ */
+export function resolveShard(spec: string, env: Record<string, string | undefined> = process.env): ExtractPart {
+  const bad = (m: string): never => {
+    throw new FeatureCacheError(`--shard ${spec}: ${m}`);
+  };
+  const m = /^(auto|\d+)(?:\/(\d+))?$/.exec(spec.trim());
+  if (!m) bad("expected K/N (part K of N, K from 0), 'auto' or 'auto/N' (K from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID)");
+  let count = m![2] === undefined ? undefined : Number(m![2]);
+  let index: number;
+  if (m![1] !== 'auto') {
+    if (count === undefined) bad('give the number of parts too: K/N');
+    index = Number(m![1]);
+  } else if (env.JOB_COMPLETION_INDEX !== undefined) {
+    index = Number(env.JOB_COMPLETION_INDEX);
+    if (count === undefined) bad('Kubernetes does not put a Job\'s completions in the environment: give them as --shard auto/N (N = spec.completions)');
+  } else if (env.SLURM_ARRAY_TASK_ID !== undefined) {
+    const [id, min, max, n, step] = ['ID', 'MIN', 'MAX', 'COUNT', 'STEP'].map((k) => env[`SLURM_ARRAY_TASK_${k}`]);
+    if ((step ?? '1') !== '1' || (min !== undefined && max !== undefined && n !== undefined && Number(max) - Number(min) + 1 !== Number(n))) {
+      bad(`the Slurm array must be contiguous (e.g. --array=0-${Number(n ?? 1) - 1}); SLURM_ARRAY_TASK_MIN=${min} MAX=${max} COUNT=${n} STEP=${step ?? 1}`);
+    }
+    index = Number(id) - Number(min ?? 0);
+    if (n !== undefined && count !== undefined && Number(n) !== count) bad(`the Slurm array has ${n} tasks (SLURM_ARRAY_TASK_COUNT), not ${count}`);
+    count ??= n === undefined ? bad('SLURM_ARRAY_TASK_COUNT is not set: give --shard auto/N') : Number(n);
+  } else {
+    return bad('neither JOB_COMPLETION_INDEX (Kubernetes Indexed Job) nor SLURM_ARRAY_TASK_ID (Slurm job array) is set: give --shard K/N');
+  }
+  if (!(Number.isInteger(count) && count! >= 1 && Number.isInteger(index) && index >= 0 && index < count!)) bad(`part ${index} of ${count}: K must be an integer in [0, N)`);
+  return { index, count: count! };
+}
+
 export interface ExtractOptions {
   dataset: Dataset;
+  /** Only this part of the dataset: a partial cache for `emofuse cache merge`. */
+  part?: ExtractPart;
+  /** Keep the decoded 16 kHz clips here (../audio/clip-cache.ts): the next extraction with another encoder skips decoding. */
+  audioCache?: string;
   textEncoder: TextEncoder;
   /** null: a text-only cache. */
   audioEncoder: AudioEncoder | null;
@@ -66,12 +119,23 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   const textRec: EncoderRecord = { id: textEncoder.id, version: textEncoder.version, dim: textEncoder.dim };
   const audioRec: EncoderRecord = audioEncoder ? { id: audioEncoder.id, version: audioEncoder.version, dim: audioEncoder.dim } : { ...NO_AUDIO };
   const fingerprint = datasetFingerprint(dataset);
+  const part = options.part;
+  if (part && !(Number.isInteger(part.count) && part.count >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.count)) {
+    throw new FeatureCacheError(`shard ${part.index}/${part.count}: the shard index K of K/N must be an integer in [0, N) and N a positive integer`);
+  }
+  // the dataset positions this run encodes (all, or every N-th from the K-th), and their items
+  const positions = dataset.items.map((_, i) => i).filter((i) => !part || i % part.count === part.index);
+  const items = positions.map((i) => dataset.items[i]!);
 
   let index: CacheIndex;
   const repaired: ExtractReport['repaired'] = [];
   if (existsSync(join(dir, 'index.json'))) {
     index = readCacheIndex(dir);
     const same = (a: EncoderRecord, b: EncoderRecord) => a.id === b.id && a.version === b.version && a.dim === b.dim;
+    if (index.part?.index !== part?.index || index.part?.count !== part?.count) {
+      const says = (p?: ExtractPart) => (p ? `part ${p.index}/${p.count}` : 'a whole cache');
+      throw new FeatureCacheError(`${dir} holds ${says(index.part)}, this run writes ${says(part)}: give the same --shard to resume, or another --out`);
+    }
     if (!same(index.text, textRec) || !same(index.audio, audioRec) || index.dataset.fingerprint !== fingerprint) {
       throw new FeatureCacheError(
         `${dir} already holds a cache of ${index.dataset.name} with text '${index.text.id}' and audio '${index.audio.id}'` +
@@ -93,7 +157,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     if (good.length < index.shards.length) index.complete = false;
     const covered = good.length ? good[good.length - 1]!.end : 0;
     index.shards = good;
-    index.failures = index.failures.filter((f) => dataset.items.findIndex((it) => it.id === f.id) < covered);
+    index.failures = index.failures.filter((f) => items.findIndex((it) => it.id === f.id) < covered);
   } else {
     index = {
       format: CACHE_FORMAT,
@@ -108,13 +172,14 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       complete: false,
       throughput: { text: 0, audio: 0, decode: 0 },
       seconds: { text: 0, audio: 0, decode: 0 },
+      ...(part ? { part: { ...part, items: items.length, shardSize } } : {}),
     };
   }
   const resumedFrom = index.shards.length ? index.shards[index.shards.length - 1]!.end : 0;
   // Stored utterances so far, to rebuild per-split lists.
   const stored: { id: string; label: number; split: string }[] = [];
   const failedIds = new Set(index.failures.map((f) => f.id));
-  for (const it of dataset.items.slice(0, resumedFrom)) if (!failedIds.has(it.id)) stored.push(it);
+  for (const it of items.slice(0, resumedFrom)) if (!failedIds.has(it.id)) stored.push(it);
   const rebuildSplits = () => {
     const splits: CacheIndex['splits'] = {};
     for (const u of stored) (splits[u.split] ??= { ids: [], labels: [] }).ids.push(u.id), splits[u.split]!.labels.push(u.label);
@@ -125,16 +190,18 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   let doneThisRun = 0;
   let stopped = false;
 
-  for (let start = resumedFrom; start < dataset.items.length; start += shardSize) {
+  for (let start = resumedFrom; start < items.length; start += shardSize) {
     if (options.signal?.aborted) {
       stopped = true;
       break;
     }
-    const end = Math.min(dataset.items.length, start + shardSize);
+    const end = Math.min(items.length, start + shardSize);
     const tensors: Record<string, { dtype: 'F16'; shape: number[]; data: Uint8Array }> = {};
     const meta = { ids: [] as string[], labels: [] as number[], splits: [] as string[] };
+    const stored0 = stored.length;
+    const failures0 = index.failures.length;
     for (let b = start; b < end; b += batchSize) {
-      const batch = dataset.items.slice(b, Math.min(end, b + batchSize));
+      const batch = items.slice(b, Math.min(end, b + batchSize));
       // Decode audio; a bad file is recorded and skipped.
       const ok: { item: DatasetItem; clip: Float32Array | null }[] = [];
       const t0 = performance.now();
@@ -148,7 +215,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
           continue;
         }
         try {
-          ok.push({ item, clip: loadAudio(item.audio) });
+          ok.push({ item, clip: options.audioCache ? loadAudioCached(item.audio, options.audioCache).samples : loadAudio(item.audio) });
         } catch (err) {
           if (!(err instanceof AudioError)) throw err;
           index.failures.push({ id: item.id, file: item.audio, problem: err.problem, message: err.message });
@@ -190,10 +257,17 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
         });
       }
       doneThisRun += batch.length;
-      options.onProgress?.({ done: b + batch.length, total: dataset.items.length, failed: index.failures.length, doneThisRun });
+      options.onProgress?.({ done: b + batch.length, total: items.length, failed: index.failures.length, doneThisRun });
     }
     const file = `shard-${String(index.shards.length).padStart(5, '0')}.safetensors`;
-    const bytes = encodeSafetensors(tensors, { ids: JSON.stringify(meta.ids), labels: JSON.stringify(meta.labels), splits: JSON.stringify(meta.splits) });
+    const shardMeta: Record<string, string> = { ids: JSON.stringify(meta.ids), labels: JSON.stringify(meta.labels), splits: JSON.stringify(meta.splits) };
+    if (part) {
+      // the dataset position of every stored and every failed item: what `cache merge` orders the parts by
+      const pos = new Map(items.slice(start, end).map((it, j) => [it.id, positions[start + j]!]));
+      shardMeta.items = JSON.stringify(stored.slice(stored0).map((it) => pos.get(it.id)!));
+      for (const f of index.failures.slice(failures0)) f.item = pos.get(f.id)!;
+    }
+    const bytes = encodeSafetensors(tensors, shardMeta);
     writeFileAtomic(join(dir, file), bytes);
     index.shards.push({ file, start, end, utterances: meta.ids.length, bytes: bytes.length, sha256: sha256(bytes) });
     rebuildSplits();
@@ -203,10 +277,10 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       audio: seconds.audio > 0 ? encodedCounts.audio / seconds.audio : 0,
       decode: seconds.decode > 0 ? encodedCounts.audio / seconds.decode : 0,
     };
-    index.complete = end === dataset.items.length;
+    index.complete = end === items.length;
     writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));
   }
-  if (dataset.items.length === 0 || (resumedFrom === dataset.items.length && !index.complete)) {
+  if (items.length === 0 || (resumedFrom === items.length && !index.complete)) {
     index.complete = true;
     rebuildSplits();
     writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 1));

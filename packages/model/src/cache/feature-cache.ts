@@ -42,6 +42,8 @@ export interface FailureRecord {
   file: string | null;
   problem: string;
   message: string;
+  /** The item's position in the dataset (partial caches only: what `cache merge` orders by). */
+  item?: number;
 }
 export interface CacheIndex {
   format: typeof CACHE_FORMAT;
@@ -57,6 +59,13 @@ export interface CacheIndex {
   /** Utterances per second of encoder time, over this cache's extraction runs. */
   throughput: { text: number; audio: number; decode: number };
   seconds: { text: number; audio: number; decode: number };
+  /**
+   * A partial cache (extract --shard K/N): dataset items K, K + N, ... (`items` of them, in shards of `shardSize`,
+   * the size the merged cache's shards get); shard ranges count those
+   * items, and each shard's metadata adds `items`, the dataset position of each stored utterance. Training refuses
+   * it: `emofuse cache merge` joins the N parts into a whole cache.
+   */
+  part?: { index: number; count: number; items: number; shardSize: number };
 }
 
 export class FeatureCacheError extends Error {
@@ -118,6 +127,9 @@ export type FeatureCache = FeatureSet & { index: CacheIndex; dir: string };
 export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {}): FeatureCache {
   const dir = resolve(cacheDir);
   const index = readCacheIndex(dir);
+  if (index.part) {
+    throw new FeatureCacheError(`${dir}: a partial cache (part ${index.part.index} of ${index.part.count}, from extract --shard): join all ${index.part.count} parts with 'emofuse cache merge <parts...> --out <cache>' and use that`);
+  }
   if (!index.complete) {
     throw new FeatureCacheError(`${dir}: extraction is incomplete (${index.shards.length ? index.shards[index.shards.length - 1]!.end : 0} of ${index.dataset.items} utterances): run the same 'emofuse extract' again to resume`);
   }
