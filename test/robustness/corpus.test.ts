@@ -346,6 +346,17 @@ bad('extract --out is a file', (d) => (writeFileSync(join(d, 'f'), 'x'), ['extra
 bad('extract --out under a file', (d) => (writeFileSync(join(d, 'f'), 'x'), ['extract', '--dataset', 'manifest', '--data', manifest(d, goodRows()), '--out', join(d, 'f', 'c'), '--no-progress']), /\/f\b|--out/);
 bad('extract emodb with EMOFUSE_ASSETS wrong', () => ['extract', '--dataset', 'emodb', '--out', join(tmp, 'never')], /EMOFUSE_ASSETS|emodb/, { env: { EMOFUSE_ASSETS: '/nonexistent/assets' } });
 bad('extract --dataset controlled on a non-dataset folder', (d) => ['extract', '--dataset', 'controlled', '--data', d, '--out', join(d, 'out')], /controlled|manifest|make-dataset/);
+C.push({
+  name: 'extract --dataset meld without test_sent_emo.csv says the cache has train and dev only',
+  args: (d) => {
+    const csv = (n: number) => ['Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID', ...Array.from({ length: n }, (_, i) => `${i + 1},words ${i},Ross,${['joy', 'anger', 'neutral'][i % 3]},positive,${i},0`)].join('\n') + '\n';
+    writeFileSync(join(d, 'train_sent_emo.csv'), csv(6));
+    writeFileSync(join(d, 'dev_sent_emo.csv'), csv(3));
+    return ['extract', '--dataset', 'meld', '--data', d, '--text-only', '--out', join(d, 'out'), '--no-progress'];
+  },
+  code: 0,
+  says: /no test_sent_emo\.csv.*train and dev only/,
+});
 bad('extract --dataset meld on an empty folder', (d) => ['extract', '--dataset', 'meld', '--data', d, '--text-only', '--out', join(d, 'out')], /sent_emo|meld/i);
 for (const [what, make, says] of [
   ['a NaN sample', (d: string) => nanWav(d), /non-finite|NaN/],

@@ -45,6 +45,11 @@ export class PredictError extends Error {
 }
 
 const CHUNK = 16;
+/**
+ * The most audio predict reads from one clip: more than any encoder's window (logmel and whisper read 30 s, the
+ * model far fewer tokens), so results do not change, while an hour-long recording costs what 2 minutes cost.
+ */
+export const PREDICT_MAX_AUDIO_SECONDS = 120;
 
 export class Predictor {
   private transcriber: Transcriber | null = null;
@@ -103,7 +108,7 @@ export class Predictor {
           if (needAudio && !u.audio) {
             throw new PredictError(`${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`);
           }
-          clips.push(needAudio ? loadAudio(u.audio!, { sampleRate: rate }) : null);
+          clips.push(needAudio ? loadAudio(u.audio!, { sampleRate: rate, maxSeconds: PREDICT_MAX_AUDIO_SECONDS }) : null);
           chunk.push(u);
         } catch (err) {
           if (!onFailure || !(err instanceof AudioError || err instanceof PredictError)) throw err;

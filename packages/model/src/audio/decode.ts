@@ -6,7 +6,7 @@
 // Every failure is an AudioError naming the file and what is wrong with it, so extraction can skip, count and
 // list bad files instead of crashing.
 
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import wavefilePkg from 'wavefile';
 import { resamplePolyphase } from './resample.ts';
@@ -193,11 +193,12 @@ function hasFfmpeg(): boolean {
 }
 
 /** Decodes any container ffmpeg knows straight to 16 kHz mono float (ffmpeg does the down-mix and resample). */
-function decodeWithFfmpeg(file: string, rate: number): Float32Array {
+function decodeWithFfmpeg(file: string, rate: number, maxSeconds?: number): Float32Array {
   if (!hasFfmpeg()) {
     throw new AudioError(file, 'no-decoder', "only WAV is decoded natively; other formats need the 'ffmpeg' program: install it (Debian/Ubuntu: apt-get install ffmpeg) or convert to WAV");
   }
-  const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], {
+  const limit = maxSeconds !== undefined ? ['-t', String(maxSeconds)] : [];
+  const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, ...limit, '-vn', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], {
     maxBuffer: 1 << 30,
   });
   if (r.status !== 0) {
@@ -216,6 +217,11 @@ export interface LoadAudioOptions {
   sampleRate?: number;
   /** Reject clips whose peak is below SILENCE_PEAK (default true). */
   rejectSilent?: boolean;
+  /**
+   * Read at most this many seconds from the start (a WAV reads only those bytes from disk; ffmpeg stops there), so
+   * an hour-long recording costs what its first minutes cost. Default: all of it.
+   */
+  maxSeconds?: number;
 }
 
 /** Loads a clip as mono float samples at `sampleRate`, or throws an AudioError naming the file and the problem. */
@@ -233,7 +239,7 @@ export function loadAudio(file: string, options: LoadAudioOptions = {}): Float32
   if (size === 0) throw new AudioError(file, 'empty', 'audio file is empty (0 bytes)');
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(file));
+    bytes = options.maxSeconds !== undefined ? readWavPrefix(file, size, options.maxSeconds) ?? new Uint8Array(readFileSync(file)) : new Uint8Array(readFileSync(file));
   } catch (err) {
     throw new AudioError(file, 'missing', `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
@@ -244,7 +250,7 @@ export function loadAudio(file: string, options: LoadAudioOptions = {}): Float32
     for (const ch of decoded.channels) checkFinite(ch, file);
     mono = resampleTo(downmix(decoded.channels), decoded.sampleRate, rate);
   } else {
-    mono = decodeWithFfmpeg(file, rate);
+    mono = decodeWithFfmpeg(file, rate, options.maxSeconds);
     checkFinite(mono, file);
   }
   if ((options.rejectSilent ?? true) && peak(mono) < SILENCE_PEAK) {
@@ -265,5 +271,45 @@ export function checkFinite(samples: Float32Array, file: string): void {
       file, 'non-finite',
       `sample ${i} is ${what}${bad === samples.length ? ': every sample is like that' : `; ${bad} of ${samples.length} samples are non-finite or out of range`}: the file is damaged or not audio`,
     );
+  }
+}
+
+/**
+ * The first `maxSeconds` of a WAV file: its header and that much of its data chunk, read from disk without the
+ * rest, with the data size patched to what was kept. null when the file is not a WAV this can cut (the caller
+ * then reads it all and the decoder reports what is wrong with it) or is short enough already.
+ */
+function readWavPrefix(file: string, size: number, maxSeconds: number): Uint8Array | null {
+  const fd = openSync(file, 'r');
+  try {
+    const head = new Uint8Array(Math.min(size, 1 << 16));
+    readSync(fd, head, 0, head.length, 0);
+    const view = new DataView(head.buffer);
+    const tag = (at: number) => String.fromCharCode(...head.subarray(at, at + 4));
+    if (head.length < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') return null;
+    let rate = 0;
+    let align = 0;
+    for (let at = 12; at + 8 <= head.length; ) {
+      const id = tag(at);
+      const n = view.getUint32(at + 4, true);
+      if (id === 'fmt ' && at + 24 <= head.length) {
+        rate = view.getUint32(at + 12, true);
+        align = view.getUint16(at + 20, true);
+      }
+      if (id === 'data') {
+        if (!(rate >= 1000) || !(align >= 1)) return null;
+        const keep = Math.ceil(maxSeconds * rate) * align;
+        const declared = n === 0xffffffff ? size - (at + 8) : n;
+        if (keep >= declared || at + 8 + keep >= size) return null;
+        const out = new Uint8Array(at + 8 + keep);
+        readSync(fd, out, 0, out.length, 0);
+        new DataView(out.buffer).setUint32(at + 4, keep, true);
+        return out;
+      }
+      at += 8 + n + (n & 1);
+    }
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -60,5 +60,9 @@ export function readMELD(dataDir: string, options: MeldOptions = {}): Dataset {
         `add the MELD.Raw folders, or pass --text-only`,
     );
   }
-  return { name: 'meld', classNames: MELD_CLASSES, items, source: root };
+  const missing = SPLITS.filter((s) => !found.includes(s));
+  const notes = missing.length
+    ? [`${root}: no ${missing.map((s) => s.csv).join(', ')}: the cache has ${found.map((s) => s.split).join(' and ')} only (add the CSV${missing.length > 1 ? 's' : ''} for ${missing.map((s) => s.split).join(', ')})`]
+    : [];
+  return { name: 'meld', classNames: MELD_CLASSES, items, source: root, ...(notes.length ? { notes } : {}) };
 }

@@ -17,6 +17,8 @@ export interface Dataset {
   items: DatasetItem[];
   /** Where it was read from (a folder or a manifest file). */
   source: string;
+  /** What the user should know about how it was read (e.g. a split missing), printed by `emofuse extract`. */
+  notes?: string[];
 }
 
 /** A problem with a dataset's files: names the file, and the row and field when there is one. */
