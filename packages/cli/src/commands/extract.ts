@@ -107,6 +107,7 @@ Examples:
       } catch (err) {
         return asUserError(err);
       }
+      for (const note of dataset.notes ?? []) console.error(`emofuse extract: note: ${note}`);
       if (opts.limit) dataset = { ...dataset, items: dataset.items.slice(0, int(opts.limit, '--limit')) };
       if (opts.transcribe) {
         if (opts.textOnly) throw new UserError('--transcribe needs the audio: drop --text-only');
