@@ -26,6 +26,11 @@ export interface AblationOptions {
   /** Each variant trains once per seed; the scores are averaged. */
   seeds: readonly number[];
   testSplit: string;
+  /**
+   * Which weights of a run are scored on testSplit: 'best' (default) the best-on-dev checkpoint, 'last' the weights
+   * after the last epoch (when the dev split is too small to choose an epoch; folds always score 'last').
+   */
+  checkpoint?: 'best' | 'last';
   /** Speaker-grouped K-fold cross-validation over train + dev instead of scoring on testSplit (K >= 2). */
   folds?: number;
   /** The speaker of an utterance, for folds (default: the split's recorded speakers). */
@@ -75,6 +80,8 @@ export interface AblationResult {
   testSplit: string;
   testSize: number;
   folds?: { k: number; speakers: string[][]; sizes: number[] };
+  /** 'last' when each run was scored with its last weights rather than its best-on-dev checkpoint. */
+  checkpoint?: 'last';
   budget: string;
   backend: string;
   rows: AblationRow[];
@@ -107,7 +114,7 @@ export async function runAblation(features: FeatureSet, o: AblationOptions): Pro
           const opts: TrainOptions = { ...o.train, ...ev.train, model: { ...o.train.model, fusion, seed }, outDir: join(o.outDir, dir), onStep };
           const r = await train(backend, ev.features, opts);
           // folds: the last weights (the held-out fold chose nothing); otherwise the best-on-dev checkpoint
-          const model = ev.fold === undefined ? loadCheckpoint(backend, r.bestCheckpoint).model : r.model;
+          const model = ev.fold === undefined && o.checkpoint !== 'last' ? loadCheckpoint(backend, r.bestCheckpoint).model : r.model;
           const m = await evaluate(model, ev.test, features.classNames, opts.batchSize);
           result = { weightedF1: m.weightedF1, macroF1: m.macroF1, accuracy: m.accuracy, trainSeconds: r.seconds, params: model.numParams, epochs: r.epochs };
           runs.push({ ...result, seed, fold: ev.fold });
@@ -132,6 +139,7 @@ export async function runAblation(features: FeatureSet, o: AblationOptions): Pro
     `standardize ${t.standardize ?? true}, seeds ${o.seeds.join(',')}, ` + (o.folds === undefined ? `patience ${t.patience ?? 0}` : `${o.folds} speaker folds, no early stopping`);
   const folds = o.folds === undefined ? undefined : { k: o.folds, speakers: evals.map((e) => e.speakers!), sizes: evals.map((e) => e.test.size) };
   const result: AblationResult = {
+    ...(o.checkpoint === 'last' && !folds ? { checkpoint: 'last' as const } : {}),
     data: o.source, testSplit: folds ? 'folds' : o.testSplit, testSize: folds ? folds.sizes.reduce((a, b) => a + b, 0) : evals[0]!.test.size,
     ...(folds ? { folds } : {}), budget, backend: o.backend, rows,
   };
@@ -211,7 +219,7 @@ export function ablationMarkdown(r: AblationResult): string {
     (r.folds
       ? `${r.folds.k} speaker-grouped folds over train + dev (${r.folds.sizes.join(' / ')} utterances; speakers ${r.folds.speakers.map((s) => s.join('+')).join(' / ')}), ` +
         `each scored with the last weights of a run on the other folds; mean ± std over folds x seeds.\n`
-      : `scored on '${r.testSplit}' (${r.testSize} utterances) with each run's best-on-dev checkpoint.\n`) +
+      : `scored on '${r.testSplit}' (${r.testSize} utterances) with each run's ${r.checkpoint === 'last' ? 'last weights' : 'best-on-dev checkpoint'}.\n`) +
     `Budget: ${r.budget}; backend ${r.backend}.\n\n` +
     `| ${header.join(' | ')} |\n|${header.map((_, i) => (i ? '---:' : '---')).join('|')}|\n` +
     cells.map((c) => `| ${c.join(' | ')} |`).join('\n') + '\n'

@@ -42,6 +42,7 @@ interface AblateFlags extends TrainFlags {
   testSplit: string;
   folds?: string;
   speakerPattern: string;
+  score: string;
   out: string;
   force?: boolean;
   json?: boolean;
@@ -54,6 +55,7 @@ export function registerAblate(program: Command): void {
     .option('--variants <list>', 'comma-separated fusion variants', FUSION_VARIANTS.join(','))
     .option('--seeds <list>', 'comma-separated seeds; each variant trains once per seed, scores are averaged', '0')
     .option('--test-split <name>', 'split the best checkpoint of each run is scored on', 'test')
+    .option('--score <weights>', "'best' (the best-on-dev checkpoint) or 'last' (the last epoch's weights: when dev is too small to choose)", 'best')
     .option('--folds <K>', 'instead: K-fold cross-validation over train + dev, folds by speaker (no early stopping; mean ± std over folds x seeds)')
     .option('--speaker-pattern <regex>', "with --folds: the speaker is the regex's first group in an utterance id (default: EmoDB's SSTTTEV names)", EMODB_SPEAKER_PATTERN)
     .option('--out <dir>', 'runs go to <out>/<variant>-s<seed>; the table to <out>/ablation.md and ablation.json', 'runs/ablate')
@@ -80,6 +82,7 @@ Examples:
     const variants = userErrors(() => parseFusionVariants(o.variants, '--variants'));
     const seeds = o.seeds.split(',').map((s) => int(s.trim(), '--seeds', 0));
     const folds = o.folds === undefined ? undefined : int(o.folds, '--folds', 2);
+    if (o.score !== 'best' && o.score !== 'last') throw new UserError(`--score must be 'best' or 'last', got '${o.score}'`);
     const speakerOf = folds === undefined ? undefined : speakerFromPattern(o.speakerPattern);
     const trainOptions = { ...parseTrainFlags(o, o.out, false), force: o.force };
     checkOutFolder(o.out);
@@ -94,7 +97,7 @@ Examples:
     let bar: ReturnType<typeof stepBar> | undefined;
     try {
       const result = await runAblation(features, {
-        variants, seeds, testSplit: o.testSplit, folds, speakerOf, outDir: o.out, backend: o.backend, train: trainOptions, source,
+        variants, seeds, testSplit: o.testSplit, folds, speakerOf, checkpoint: o.score, outDir: o.out, backend: o.backend, train: trainOptions, source,
         onRunStart: ({ fusion, seed, fold }) => {
           bar = stepBar(o.progress && !o.json, `${fusion} s${seed}${fold === undefined ? '' : ` fold ${fold}`}`);
           return bar.onStep;

@@ -22,7 +22,11 @@ export const TRAIN_DEFAULTS = {
    * that leaves `patience` out never stops early (0).
    */
   patience: 5,
-  classWeights: 'inverse' as 'inverse' | 'none',
+  /**
+   * 'none' (every class weighs 1): the paper's metric is weighted F1, and inverse-frequency weights cost it on MELD
+   * dev (text variant, width 64: 51.6 -> 48.2 on hash, 55.5 -> 53.2 on all-MiniLM-L6-v2 features).
+   */
+  classWeights: 'none' as 'inverse' | 'none',
   /** Standardize every input dimension with train-split statistics (kept in the checkpoint, applied by eval and predict). */
   standardize: true,
   trainSplit: 'train',
