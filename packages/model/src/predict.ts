@@ -16,6 +16,7 @@ import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
+import type { EncoderDevice } from './encoders/device.ts';
 
 export interface PredictInput {
   id: string;
@@ -62,16 +63,16 @@ export class Predictor {
     private readonly asrModel: string,
   ) {}
 
-  static async open(backend: Backend, checkpoint: string, options: { asr?: string } = {}): Promise<Predictor> {
+  static async open(backend: Backend, checkpoint: string, options: { asr?: string; device?: EncoderDevice } = {}): Promise<Predictor> {
     const { model, meta } = loadCheckpoint(backend, checkpoint);
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
         throw new PredictError(`${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`);
       }
     }
-    const te = await createTextEncoder(meta.textEncoder);
+    const te = await createTextEncoder(meta.textEncoder, { device: options.device });
     const textOnly = meta.audioEncoder === 'none'; // a --fusion text model on a text-only cache: no audio input
-    const ae = textOnly ? null : await createAudioEncoder(meta.audioEncoder);
+    const ae = textOnly ? null : await createAudioEncoder(meta.audioEncoder, { device: options.device });
     const c = model.config;
     if (te.dim !== c.textDim || (ae && ae.dim !== c.audioDim)) {
       throw new PredictError(`${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae?.dim ?? 0}`);

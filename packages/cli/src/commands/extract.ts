@@ -8,8 +8,11 @@ import {
   createAudioEncoder,
   createTextEncoder,
   DATASETS,
+  ENCODER_DEVICES,
   extractFeatures,
   modelSettings,
+  resolveEncoderDevice,
+  usesDevice,
   partFolder,
   resolveShard,
   openDataset,
@@ -35,6 +38,7 @@ interface ExtractOptions {
   shardSize: string;
   shard?: string;
   audioCache?: string;
+  device: string;
   limit?: string;
   json?: boolean;
   progress: boolean;
@@ -60,6 +64,7 @@ export function registerExtract(program: Command): void {
     .option('--batch-size <n>', 'utterances per encoder call', '16')
     .option('--shard-size <n>', 'utterances per safetensors shard (the resume granularity)', '256')
     .option('--shard <K/N>', "only part K of N (utterances K, K+N, ...) into <out>/part-K-of-N, for 'emofuse cache merge'; 'auto' or 'auto/N' takes K (and N) from a Kubernetes Indexed Job or a Slurm job array")
+    .option('--device <where>', `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`, 'auto')
     .option('--audio-cache <dir>', 'keep the decoded 16 kHz clips in <dir> (64 KB per second of audio): extracting with another audio encoder then skips decoding')
     .option('--limit <n>', 'only the first n utterances (a quick look)')
     .option('--json', 'print the summary as JSON')
@@ -126,9 +131,13 @@ Examples:
       }
       let textEncoder: TextEncoder;
       let audioEncoder: AudioEncoder | null = null;
+      if (!(ENCODER_DEVICES as readonly string[]).includes(opts.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${opts.device}'`);
+      const networks = usesDevice(opts.textEncoder) || (!opts.textOnly && usesDevice(opts.audioEncoder));
+      const { device, reason } = networks ? await resolveEncoderDevice(opts.device) : { device: 'cpu' as const, reason: '' };
+      if (networks && !opts.json) console.log(`encoders on ${device} (${reason})`);
       try {
-        textEncoder = await createTextEncoder(opts.textEncoder);
-        if (!opts.textOnly) audioEncoder = await createAudioEncoder(opts.audioEncoder);
+        textEncoder = await createTextEncoder(opts.textEncoder, { device });
+        if (!opts.textOnly) audioEncoder = await createAudioEncoder(opts.audioEncoder, { device });
       } catch (err) {
         if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw new UserError(err.message);
         throw err;

@@ -2,7 +2,7 @@
 // One utterance from --text/--audio, or many from a manifest. Parsing and printing only: the work is Predictor's.
 
 import type { Command } from 'commander';
-import { DEFAULT_ASR, Predictor, readPredictManifest, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
+import { DEFAULT_ASR, ENCODER_DEVICES, Predictor, readPredictManifest, resolveEncoderDevice, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
 import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
@@ -15,6 +15,7 @@ interface PredictFlags {
   asr?: string;
   out?: string;
   backend: string;
+  device: string;
   json?: boolean;
 }
 
@@ -27,7 +28,8 @@ export function registerPredict(program: Command): void {
     .option('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
     .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label]')
     .option('--asr <model>', 'Whisper model (id or folder) that transcribes audio given without text', DEFAULT_ASR)
-    .option('--out <file>', 'with --manifest: also write the predictions as JSONL');
+    .option('--out <file>', 'with --manifest: also write the predictions as JSONL')
+    .option('--device <where>', `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`, 'auto');
   addBackendOption(cmd)
     .option('--json', 'print the predictions and all class probabilities as JSON')
     .addHelpText(
@@ -53,9 +55,11 @@ Examples:
         inputs = [{ id: o.audio ?? 'text', ...(o.audio ? { audio: o.audio } : {}), ...(o.text !== undefined ? { text: o.text } : {}) }];
       }
       if (o.out && existsSync(o.out) && statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a folder: give a file path, e.g. ${o.out}/predictions.jsonl`);
+      if (!(ENCODER_DEVICES as readonly string[]).includes(o.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
+      const { device } = await resolveEncoderDevice(o.device);
       const backend = await openBackend(o.backend);
       try {
-        const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr }).catch(asUserError);
+        const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr, device }).catch(asUserError);
         try {
           if (!o.manifest && !o.audio && !predictor.textOnly) {
             throw new UserError(`--audio <file> is required: ${o.checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`);

@@ -4,9 +4,11 @@
 import { createHashEncoder, HASH_DIM } from './hash.ts';
 import { createLogmelEncoder } from './logmel.ts';
 import type { AudioEncoder, TextEncoder } from './types.ts';
+import type { EncoderOptions } from './device.ts';
 
 export * from './types.ts';
 export * from './settings.ts';
+export * from './device.ts';
 export { createHashEncoder, hashVector, loadBertTokenizer, HASH_DIM } from './hash.ts';
 export { createLogmelEncoder, createLogmelFrontEnd, patchTokens, LOGMEL_BINS } from './logmel.ts';
 export { parseWhisperSpec, coveredFrames, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, WHISPER_POOL } from './whisper.ts';
@@ -19,7 +21,12 @@ export class EncoderSpecError extends Error {
 export const TEXT_ENCODERS = ['hash', 'bert[:<model id or folder>]'] as const;
 export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]', 'whisper[:<model id or folder>][@<layer>]'] as const;
 
-export async function createTextEncoder(spec: string): Promise<TextEncoder> {
+/** Encoders whose network runs on `options.device` (bert, ast, whisper); the others run in JS on the CPU. */
+export function usesDevice(spec: string): boolean {
+  return /^(bert|ast|whisper)(:|@|$)/.test(spec);
+}
+
+export async function createTextEncoder(spec: string, options: EncoderOptions = {}): Promise<TextEncoder> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
   if (kind === 'hash') {
@@ -29,12 +36,12 @@ export async function createTextEncoder(spec: string): Promise<TextEncoder> {
   }
   if (kind === 'bert') {
     const { createBertEncoder } = await import('./transformers.ts');
-    return createBertEncoder(arg || undefined);
+    return createBertEncoder(arg || undefined, options);
   }
   throw new EncoderSpecError(`unknown text encoder '${spec}': use one of ${TEXT_ENCODERS.join(', ')}`);
 }
 
-export async function createAudioEncoder(spec: string): Promise<AudioEncoder> {
+export async function createAudioEncoder(spec: string, options: EncoderOptions = {}): Promise<AudioEncoder> {
   const [kind, ...rest] = spec.split(':');
   const arg = rest.join(':');
   if (kind === 'logmel' && !arg) return createLogmelEncoder();
@@ -44,11 +51,11 @@ export async function createAudioEncoder(spec: string): Promise<AudioEncoder> {
   }
   if (kind === 'ast') {
     const { createAstEncoder } = await import('./transformers.ts');
-    return createAstEncoder(arg || undefined);
+    return createAstEncoder(arg || undefined, options);
   }
   if (kind === 'whisper' || kind.startsWith('whisper@')) {
     const { createWhisperEncoder } = await import('./whisper.ts');
-    return createWhisperEncoder(kind === 'whisper' ? arg : spec.slice('whisper'.length));
+    return createWhisperEncoder(kind === 'whisper' ? arg : spec.slice('whisper'.length), { device: options.device });
   }
   throw new EncoderSpecError(`unknown audio encoder '${spec}': use one of ${AUDIO_ENCODERS.join(', ')}`);
 }

@@ -17,6 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { modelSettings } from './settings.ts';
 import { loadTransformers } from './transformers-env.ts';
 import type { AudioEncoder, EncodedBatch, TextEncoder } from './types.ts';
+import type { EncoderOptions } from './device.ts';
 
 export const DEFAULT_BERT = 'Xenova/bert-base-uncased';
 export const DEFAULT_AST = 'Xenova/ast-finetuned-audioset-10-10-0.4593';
@@ -100,12 +101,12 @@ export async function withLocation<T>(loc: Located, load: (name: string) => Prom
 type Tensor = { data: Float32Array | BigInt64Array; dims: number[]; dispose?: () => void };
 type Callable = ((...args: unknown[]) => Promise<unknown>) & { dispose?: () => Promise<void> };
 
-export async function createBertEncoder(model?: string): Promise<TextEncoder> {
+export async function createBertEncoder(model?: string, options: EncoderOptions = {}): Promise<TextEncoder> {
   const spec = model ?? DEFAULT_BERT;
   const loc = locateModel(spec, 'bert');
   const { AutoTokenizer, AutoModel } = await loadTransformers();
   const tokenizer = (await withLocation(loc, (n) => AutoTokenizer.from_pretrained(n))) as unknown as Callable;
-  const net = (await withLocation(loc, (n) => AutoModel.from_pretrained(n, { dtype: 'fp32', device: 'cpu' }))) as unknown as Callable & {
+  const net = (await withLocation(loc, (n) => AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }))) as unknown as Callable & {
     config: { hidden_size?: number; dim?: number };
   };
   const dim = net.config.hidden_size ?? net.config.dim;
@@ -135,12 +136,12 @@ export async function createBertEncoder(model?: string): Promise<TextEncoder> {
   };
 }
 
-export async function createAstEncoder(model?: string): Promise<AudioEncoder> {
+export async function createAstEncoder(model?: string, options: EncoderOptions = {}): Promise<AudioEncoder> {
   const spec = model ?? DEFAULT_AST;
   const loc = locateModel(spec, 'ast');
   const { AutoFeatureExtractor, AutoModel, Tensor: TensorCtor } = await loadTransformers();
   const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
-  const net = (await withLocation(loc, (n) => AutoModel.from_pretrained(n, { dtype: 'fp32', device: 'cpu' }))) as unknown as Callable & {
+  const net = (await withLocation(loc, (n) => AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }))) as unknown as Callable & {
     config: { hidden_size: number; num_mel_bins: number; max_length: number; patch_size: number; frequency_stride: number; time_stride: number };
   };
   const cfg = net.config;

@@ -23,6 +23,7 @@ import { modelSettings } from './settings.ts';
 import { loadTransformers } from './transformers-env.ts';
 import { locateModel, ModelNotFoundError, withLocation, type Located } from './transformers.ts';
 import { padSequences, type AudioEncoder, type EncodedBatch } from './types.ts';
+import type { EncoderDevice } from './device.ts';
 
 export const DEFAULT_WHISPER = 'Xenova/whisper-tiny.en';
 /** Chosen on EmoDB's dev speakers (10, 14) with a linear probe per layer; see the README's encoder table. */
@@ -55,6 +56,8 @@ export interface WhisperEncoderOptions {
   threads?: number;
   /** Ignore onnx/encoder_hidden_states.onnx, as with the hub's layout (tests the tapped encoder_model.onnx). */
   hubLayout?: boolean;
+  /** onnxruntime execution provider: 'cpu' (default) or 'webgpu' (./device.ts). */
+  device?: EncoderDevice;
 }
 
 /** Runs a Whisper encoder and returns, per clip, the frames of every requested layer that cover the audio. */
@@ -141,7 +144,7 @@ export async function loadWhisperStates(loc: Located, spec: string, layer: numbe
   const file = useStates ? statesPath : lastPath;
   const ort: Ort = await import('onnxruntime-node');
   const threads = options.threads ?? availableParallelism();
-  const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+  const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [options.device ?? 'cpu'] };
   const single = useStates ? null : (layer as number);
   const tapped = single !== null && single !== L ? await tapEncoder(lastPath, single, spec) : null;
   const session = tapped ? await ort.InferenceSession.create(tapped.bytes, sessionOptions) : await ort.InferenceSession.create(file, sessionOptions);
