@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Gpu, Tolerance } from '@emofuse/kernels';
-import { createAudioEncoder, createTextEncoder, loadAudio, locateModel, modelSettings, parseWhisperSpec, readEmoDB, WHISPER_POOL, type AudioEncoder, type EncodedBatch, type TextEncoder } from '@emofuse/model';
+import { createAudioEncoder, createTextEncoder, loadAudio, locateModel, modelSettings, parseWhisperSpec, readEmoDB, usesDevice, WHISPER_POOL, type AudioEncoder, type EncodedBatch, type EncoderDevice, type TextEncoder } from '@emofuse/model';
 import type { BenchCase, ExternalResult, Runner, Variant } from './harness.ts';
 import { pythonBin } from './torch-peer.ts';
 
@@ -96,7 +96,7 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
     const audio = isAudio(spec);
     let reference: EncodedBatch | null = null;
     let unavailable = '';
-    const create = (): Promise<TextEncoder | AudioEncoder> => (audio ? createAudioEncoder(spec) : createTextEncoder(spec));
+    const create = (device: EncoderDevice = 'cpu'): Promise<TextEncoder | AudioEncoder> => (audio ? createAudioEncoder(spec, { device }) : createTextEncoder(spec, { device }));
     const encode = (enc: TextEncoder | AudioEncoder, set: number): Promise<EncodedBatch> => {
       const { start, end } = setOf(set);
       if (audio) return (enc as AudioEncoder).encode(decoded().slice(start, end));
@@ -120,6 +120,29 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
         };
       },
     };
+    // the same network on onnxruntime-node's WebGPU execution provider (extract --device webgpu), checked against the CPU's tokens
+    const webgpu: Variant = {
+      name: `${spec} --device webgpu`,
+      kind: 'ours',
+      device: 'ONNX Runtime WebGPU EP (Dawn)',
+      async prepare(): Promise<Runner | { skip: string }> {
+        if (unavailable) return { skip: unavailable };
+        let enc: TextEncoder | AudioEncoder;
+        try {
+          enc = await create('webgpu');
+        } catch (err) {
+          return { skip: `no WebGPU for onnxruntime: ${(err as Error).message.split('\n')[0]}` };
+        }
+        let last: EncodedBatch | null = null;
+        return {
+          async run(set) {
+            last = await encode(enc, set);
+          },
+          outputs: () => [last!.tokens],
+          dispose: () => enc.dispose?.(),
+        };
+      },
+    };
     return {
       suite: 'extract',
       op: `${audio ? 'audio' : 'text'} encoder ${spec}`,
@@ -129,7 +152,7 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
       flopsFormula: audio ? `rate = clips per second (audio already at 16 kHz)` : 'rate = transcripts per second',
       itemsPerRun: B,
       itemUnit: 'utt/s',
-      tol: /^whisper/.test(spec) ? CROSS_IMPL : DETERMINISM,
+      tol: usesDevice(spec) ? CROSS_IMPL : DETERMINISM, // WebGPU and PyTorch differ from our CPU run by rounding
       async prepareReference() {
         if (typeof clips === 'string') {
           unavailable = clips;
@@ -144,7 +167,7 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
         }
       },
       reference: () => (reference ? [reference.tokens] : []),
-      variants: /^whisper/.test(spec) ? [variant, whisperTorchVariant(spec, B, sets, () => decoded(), setOf)] : [variant],
+      variants: [variant, ...(usesDevice(spec) ? [webgpu] : []), ...(/^whisper/.test(spec) ? [whisperTorchVariant(spec, B, sets, () => decoded(), setOf)] : [])],
       baseline: variant.name,
     };
   };
