@@ -145,8 +145,10 @@ describe('emofuse train killed mid-epoch', () => {
       const b = readSafetensors(join(killed, 'last.safetensors')).tensors;
       expect([...b.keys()]).toEqual([...a.keys()]);
       for (const [name, t] of a) expect(Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(b.get(name)!.data.buffer)), name).toBe(0);
-      // The metrics log has each epoch once, with the straight run's numbers (all but the wall-clock seconds).
-      const log = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+      // The metrics log has each epoch once, with the straight run's numbers (all but the wall-clock seconds and the
+      // run id, one per run: the killed run keeps its own across the resume).
+      const log = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0, run: '' }));
+      expect(new Set(readFileSync(join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).run)).size).toBe(1);
       expect(log(killed)).toEqual(log(straight));
       expect(log(killed).map((e) => e.epoch)).toEqual([1, 2, 3]);
     });
