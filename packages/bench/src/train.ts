@@ -30,7 +30,7 @@ import {
 } from '@emofuse/model';
 import type { BenchCase, ExternalResult, Runner, Skip, Variant } from './harness.ts';
 import { loadOrt, ortLoadError } from './ort-peer.ts';
-import { probeTorch, pythonBin } from './torch-peer.ts';
+import { TORCH_DEVICE, probeTorch, pythonBin } from './torch-peer.ts';
 
 /** The ort backend's intra-op threads: PyTorch's twin runs on 2 (python/fusion_twin.py), so the columns compare alike. */
 export const ORT_THREADS = 2;
@@ -178,9 +178,9 @@ export function fusionTwinPath(): string | null {
  */
 function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepInputs[]): Variant {
   return {
-    name: 'PyTorch CPU',
+    name: TORCH_DEVICE === 'cuda' ? 'PyTorch CUDA' : 'PyTorch CPU',
     kind: 'peer',
-    device: 'PyTorch CPU',
+    device: TORCH_DEVICE === 'cuda' ? 'PyTorch CUDA' : 'PyTorch CPU',
     async prepare({ warmup, iterations, sets }): Promise<ExternalResult | Skip> {
       const script = fusionTwinPath();
       if (!script) return { skip: 'packages/bench/python/fusion_twin.py not found' };
