@@ -101,8 +101,8 @@ describe('a batch at its own lengths computes what it computes padded to the lon
           const [ga, gb] = [await full.readGrads(), await bucketed.readGrads()];
           for (const [p, a] of ga) {
             const b = gb.get(p)!;
-            const scale = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-            const worst = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+            let [scale, worst] = [0, 0];
+            for (let i = 0; i < a.length; i++) [scale, worst] = [Math.max(scale, Math.abs(a[i]!)), Math.max(worst, Math.abs(a[i]! - b[i]!))];
             expect(worst, `step ${s + 1}: gradient of ${p} (max |g| ${scale})`).toBeLessThanOrEqual(bk.rtol * 10 * scale + 1e-7);
           }
         }
