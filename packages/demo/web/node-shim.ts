@@ -55,6 +55,7 @@ export const writeFileSync = () => notHere('writing files');
 export const renameSync = () => notHere('writing files');
 export const rmSync = () => notHere('writing files');
 export const openSync = () => notHere('writing files');
+export const readSync = () => notHere('reading part of a file');
 export const writeSync = () => notHere('writing files');
 export const closeSync = () => notHere('writing files');
 export const fsyncSync = () => notHere('writing files');
