@@ -63,9 +63,9 @@ describe('emofuse train / eval / ablate', () => {
     const r = await emofuse(['ablate', ...tiny, '--epochs', '1', '--backend', 'cpu', '--variants', 'cross-self,concat,text', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/fusion\s+weighted F1\s+macro F1\s+accuracy\s+params\s+train s/);
-    for (const v of ['cross-self', 'concat', 'text']) expect(r.stdout).toMatch(new RegExp(`^${v}\\s+\\d+\\.\\d`, 'm'));
+    for (const v of ['cross-self', 'concat', 'text', 'linear']) expect(r.stdout).toMatch(new RegExp(`^${v}\\s+\\d+\\.\\d`, 'm'));
     const j = JSON.parse(readFileSync(join(out, 'ablation.json'), 'utf8'));
-    expect(j.rows.map((x: { fusion: string }) => x.fusion)).toEqual(['cross-self', 'concat', 'text']);
+    expect(j.rows.map((x: { fusion: string }) => x.fusion)).toEqual(['cross-self', 'concat', 'text', 'linear']); // the linear floor is always added
     expect(readFileSync(join(out, 'ablation.md'), 'utf8')).toContain('| cross-self |');
   });
 
