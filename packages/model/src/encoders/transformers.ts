@@ -31,6 +31,8 @@ export interface Located {
   name: string;
   localModelPath: string | null;
   folder: string | null;
+  /** For a download: the local folders looked in first (named when the download fails). */
+  searched?: string[];
 }
 
 const LAYOUT: Record<ModelKind, { files: string[]; config: string; fallback: string }> = {
@@ -64,7 +66,7 @@ export function locateModel(spec: string, kind: ModelKind): Located {
         `or unset EMOFUSE_OFFLINE to download it by id.`,
     );
   }
-  return { name: spec, localModelPath: null, folder: null };
+  return { name: spec, localModelPath: null, folder: null, searched: candidates.filter((c, i) => candidates.indexOf(c) === i) };
 }
 
 /** A version string that changes when the model's weights or config change. */
@@ -92,7 +94,13 @@ export async function withLocation<T>(loc: Located, load: (name: string) => Prom
   try {
     return await load(loc.name);
   } catch (err) {
-    throw new ModelNotFoundError(`cannot load '${loc.folder ?? loc.name}' with transformers.js: ${(err as Error).message}`);
+    if (!loc.folder) {
+      throw new ModelNotFoundError(
+        `cannot download model '${loc.name}' (${(err as Error).message}); not found locally either: searched ${(loc.searched ?? []).join(' and ')}. ` +
+          `Put the model in ${join(modelSettings.modelsDir, loc.name)} in the transformers.js layout, or check the network and the model id.`,
+      );
+    }
+    throw new ModelNotFoundError(`cannot load '${loc.folder}' with transformers.js: ${(err as Error).message}`);
   } finally {
     Object.assign(env, saved);
   }
