@@ -535,9 +535,11 @@ describe('robustness corpus', () => {
     for (const delayMs of [900, 1300, 1700, 2100]) {
       const extra = existsSync(join(out, 'last.safetensors')) ? ['--resume'] : existsSync(out) ? ['--force'] : [];
       const child = spawn(process.execPath, [bin, ...args(out), ...extra], { stdio: 'ignore' });
+      // Listen for the exit from the start: on a quiet machine a resumed run can finish before the kill.
+      const exited = new Promise((r) => child.on('exit', r));
       await new Promise((r) => setTimeout(r, delayMs));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('exit', r));
+      await exited;
     }
     const extra = existsSync(join(out, 'last.safetensors')) ? ['--resume'] : existsSync(out) ? ['--force'] : [];
     const last = await emofuse([...args(out), ...extra]);
