@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomF32, ref } from '@emofuse/kernels';
 import { CpuBackend, FUSION_VARIANTS, FusionModel, OrtBackend, chooseAutoBackend, ortLoadError, type AdamwSettings, type BTensor } from '@emofuse/model';
-import { tinyConfig, tinyInputs } from './helpers.ts';
+import { expectTrainsLikeCpu, tinyConfig, tinyInputs } from './helpers.ts';
 
 // backends.test.ts's rule (see its header for why these numbers)
 const STEPS = 3;
@@ -180,34 +180,7 @@ describe('ort and cpu backends train the same model to the same numbers', () => 
       const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
       const ortModel = FusionModel.create(chunked ? beChunked : be, config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
-      const weights = [1, 1.5, 0.75];
-      for (let s = 0; s < STEPS; s++) {
-        const inputs = tinyInputs(config, 4, 100 + s);
-        const lo = await ortModel.readLoss(await ortModel.trainStep(inputs, weights, adamw));
-        const lc = await cpuModel.readLoss(await cpuModel.trainStep(inputs, weights, adamw));
-        expect(Number.isFinite(lo)).toBe(true);
-        expect(Math.abs(lo - lc), `step ${s}: ort loss ${lo} vs cpu ${lc}`).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(lc));
-      }
-      const so = await ortModel.readState();
-      const sc = await cpuModel.readState();
-      let worst = { name: '', i: 0, o: 0, c: 0, err: 0 };
-      let sum = 0;
-      let n = 0;
-      let moved = 0;
-      for (const p of cpuModel.params) {
-        const g = so.get(p.name)!.value;
-        const c = sc.get(p.name)!.value;
-        for (let i = 0; i < c.length; i++) {
-          const err = Math.abs(g[i]! - c[i]!);
-          if (!(err <= worst.err)) worst = { name: p.name, i, o: g[i]!, c: c[i]!, err };
-          sum += err;
-          n++;
-        }
-        moved += sc.get(p.name)!.m.reduce((a, x) => a + Math.abs(x), 0);
-      }
-      expect(worst.err, `worst ${worst.name}[${worst.i}]: ort ${worst.o} cpu ${worst.c}`).toBeLessThanOrEqual(PARAM_ATOL);
-      expect(sum / n, 'mean |ort - cpu| over all parameters').toBeLessThanOrEqual(MEAN_ATOL);
-      expect(moved).toBeGreaterThan(0); // training happened
+      await expectTrainsLikeCpu('ort', ortModel, cpuModel, adamw, { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL });
     });
   }
 });

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend, FUSION_VARIANTS, FusionModel, WgslBackend, type AdamwSettings } from '@emofuse/model';
 import { openGpu, type GpuFixture } from '../helpers/gpu.ts';
-import { tinyConfig, tinyInputs } from './helpers.ts';
+import { expectTrainsLikeCpu, tinyConfig, tinyInputs } from './helpers.ts';
 
 const STEPS = 3;
 const LR = 1e-3;
@@ -37,35 +37,8 @@ describe('wgsl and cpu backends train the same model to the same numbers', () =>
       const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, blockDropout });
       const gpuModel = FusionModel.create(await WgslBackend.create(fx.gpu), config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
-      const weights = [1, 1.5, 0.75];
-      for (let s = 0; s < STEPS; s++) {
-        const inputs = tinyInputs(config, 4, 100 + s);
-        const lg = await gpuModel.readLoss(await gpuModel.trainStep(inputs, weights, adamw));
-        const lc = await cpuModel.readLoss(await cpuModel.trainStep(inputs, weights, adamw));
-        expect(Number.isFinite(lg)).toBe(true);
-        expect(Math.abs(lg - lc), `step ${s}: wgsl loss ${lg} vs cpu ${lc}`).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(lc));
-      }
-      const sg = await gpuModel.readState();
-      const sc = await cpuModel.readState();
-      let worst = { name: '', i: 0, g: 0, c: 0, err: 0 };
-      let sum = 0;
-      let n = 0;
-      let moved = 0;
-      for (const p of cpuModel.params) {
-        const g = sg.get(p.name)!.value;
-        const c = sc.get(p.name)!.value;
-        for (let i = 0; i < c.length; i++) {
-          const err = Math.abs(g[i]! - c[i]!);
-          if (!(err <= worst.err)) worst = { name: p.name, i, g: g[i]!, c: c[i]!, err };
-          sum += err;
-          n++;
-        }
-        moved += sc.get(p.name)!.m.reduce((a, x) => a + Math.abs(x), 0);
-      }
-      expect(worst.err, `worst ${worst.name}[${worst.i}]: wgsl ${worst.g} cpu ${worst.c}`).toBeLessThanOrEqual(PARAM_ATOL);
-      expect(sum / n, 'mean |wgsl - cpu| over all parameters').toBeLessThanOrEqual(MEAN_ATOL);
-      expect(moved).toBeGreaterThan(0); // training happened
-      console.log(`${fusion}: max |dp| ${worst.err.toExponential(2)} (${worst.name}), mean ${(sum / n).toExponential(2)}`);
+      const r = await expectTrainsLikeCpu('wgsl', gpuModel, cpuModel, adamw, { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL });
+      console.log(`${fusion}: max |dp| ${r.worst.toExponential(2)} (${r.worstName}), mean ${r.mean.toExponential(2)}`);
     });
   }
 });

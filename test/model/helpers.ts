@@ -1,7 +1,8 @@
 // Tiny fusion models and seeded padded batches for the model tests.
 
+import { expect } from 'vitest';
 import { randomF32 } from '@emofuse/kernels';
-import type { FusionConfig, FusionVariant, StepInputs } from '@emofuse/model';
+import type { AdamwSettings, FusionConfig, FusionModel, FusionVariant, StepInputs } from '@emofuse/model';
 
 export function tinyConfig(fusion: FusionVariant, over: Partial<FusionConfig> = {}): FusionConfig {
   return {
@@ -30,4 +31,48 @@ export function tinyInputs(c: FusionConfig, B: number, seed: number, labels?: nu
     }
   }
   return { text, textMask, audio, audioMask, labels: labels ?? Array.from({ length: B }, (_, b) => (b * 2 + seed) % c.numClasses) };
+}
+
+/**
+ * The backends' agreement rule (backends.test.ts explains the tolerances): `model` and `cpuModel` (the same
+ * config, the f32 cpu backend) train `steps` AdamW steps on the same seeded batches; each step's loss agrees within
+ * `lossRtol`, then every parameter within `paramAtol` and their mean absolute difference within `meanAtol`.
+ * Returns the worst parameter difference and the mean, for the log.
+ */
+export async function expectTrainsLikeCpu(
+  label: string,
+  model: FusionModel,
+  cpuModel: FusionModel,
+  adamw: AdamwSettings,
+  t: { steps: number; lossRtol: number; paramAtol: number; meanAtol: number },
+): Promise<{ worst: number; worstName: string; mean: number }> {
+  const weights = [1, 1.5, 0.75];
+  for (let s = 0; s < t.steps; s++) {
+    const inputs = tinyInputs(model.config, 4, 100 + s);
+    const lm = await model.readLoss(await model.trainStep(inputs, weights, adamw));
+    const lc = await cpuModel.readLoss(await cpuModel.trainStep(inputs, weights, adamw));
+    expect(Number.isFinite(lm)).toBe(true);
+    expect(Math.abs(lm - lc), `step ${s}: ${label} loss ${lm} vs cpu ${lc}`).toBeLessThanOrEqual(t.lossRtol * Math.abs(lc));
+  }
+  const sm = await model.readState();
+  const sc = await cpuModel.readState();
+  let worst = { name: '', i: 0, g: 0, c: 0, err: 0 };
+  let sum = 0;
+  let n = 0;
+  let moved = 0;
+  for (const p of cpuModel.params) {
+    const g = sm.get(p.name)!.value;
+    const c = sc.get(p.name)!.value;
+    for (let i = 0; i < c.length; i++) {
+      const err = Math.abs(g[i]! - c[i]!);
+      if (!(err <= worst.err)) worst = { name: p.name, i, g: g[i]!, c: c[i]!, err };
+      sum += err;
+      n++;
+    }
+    moved += sc.get(p.name)!.m.reduce((a, x) => a + Math.abs(x), 0);
+  }
+  expect(worst.err, `worst ${worst.name}[${worst.i}]: ${label} ${worst.g} cpu ${worst.c}`).toBeLessThanOrEqual(t.paramAtol);
+  expect(sum / n, `mean |${label} - cpu| over all parameters`).toBeLessThanOrEqual(t.meanAtol);
+  expect(moved).toBeGreaterThan(0); // training happened
+  return { worst: worst.err, worstName: worst.name, mean: sum / n };
 }
