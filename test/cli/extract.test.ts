@@ -127,6 +127,15 @@ describe('emofuse extract', () => {
     },
   );
 
+  it.runIf(existsSync(join(assets, 'emodb/wav')))('outside a terminal, prints a progress line at a steady interval (EMOFUSE_PROGRESS_SECONDS)', async () => {
+    const out = join(tmp, 'emodb-progress');
+    const args = [bin, 'extract', '--dataset', 'emodb', '--data', join(assets, 'emodb'), '--limit', '16', '--batch-size', '4', '--out', out];
+    const { stderr } = await run(process.execPath, args, { timeout: 120_000, env: { ...process.env, EMOFUSE_PROGRESS_SECONDS: '0' } });
+    const lines = stderr.split('\n').filter((l) => /^extract: \d+\/16 utterances, \d+ failed, [\d.]+ utt\/s, ETA /.test(l));
+    expect(lines.length, stderr).toBeGreaterThanOrEqual(2);
+    expect(lines.at(-1)).toMatch(/^extract: 16\/16 utterances/);
+  });
+
   it('skips a folder of broken files, counts and lists them, and still writes the good ones', async () => {
     const data = join(tmp, 'broken');
     mkdirSync(data);

@@ -22,7 +22,7 @@ import {
   type TextEncoder,
 } from '@emofuse/model';
 import { asUserError, int, userErrors } from '../options.ts';
-import { table, UserError } from '../output.ts';
+import { formatDuration, table, UserError } from '../output.ts';
 import { checkOutFolder } from '../signals.ts';
 
 interface ExtractOptions {
@@ -161,6 +161,8 @@ Examples:
       );
       const started = performance.now();
       let barStarted = false;
+      const logEvery = Number(process.env.EMOFUSE_PROGRESS_SECONDS ?? 30) * 1000;
+      let lastLine = started;
       let report;
       try {
         report = await extractFeatures({
@@ -175,6 +177,16 @@ Examples:
           signal: stop.signal,
           onProgress: (p) => {
             if (!opts.progress) return;
+            if (!process.stderr.isTTY) {
+              // Not a terminal (a log file, CI, a pipe): one line at a steady interval instead of a bar.
+              const now = performance.now();
+              if (now - lastLine < logEvery && p.done < p.total) return;
+              lastLine = now;
+              const rate = p.doneThisRun / ((now - started) / 1000);
+              const eta = rate > 0 ? (p.total - p.done) / rate : NaN;
+              console.error(`extract: ${p.done}/${p.total} utterances, ${p.failed} failed, ${rate.toFixed(1)} utt/s, ETA ${formatDuration(eta)}`);
+              return;
+            }
             if (!barStarted) {
               bar.start(p.total, p.done - p.doneThisRun, { rate: '-', failed: p.failed });
               barStarted = true;
