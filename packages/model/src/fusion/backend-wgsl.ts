@@ -22,9 +22,12 @@ export class WgslBackend implements Backend {
     const a = gpu.adapter;
     this.description = `wgsl on ${a.device || a.description} (${a.backend}${a.isSoftware ? ', software' : ''})`;
   }
-  /** On a given device (tests share one), or on a new one from Gpu.create() (destroyed with the backend). */
-  static async create(gpu?: Gpu): Promise<WgslBackend> {
-    return gpu ? new WgslBackend(gpu, false) : new WgslBackend(await Gpu.create(), true);
+  /**
+   * On a given device (tests share one; `own` hands it over, so the backend destroys it), or on a new one from
+   * Gpu.create() (destroyed with the backend).
+   */
+  static async create(gpu?: Gpu, own = false): Promise<WgslBackend> {
+    return gpu ? new WgslBackend(gpu, own) : new WgslBackend(await Gpu.create(), true);
   }
 
   zeros(shape: readonly number[], label = 'tensor'): BTensor {

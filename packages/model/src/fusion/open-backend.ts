@@ -52,17 +52,17 @@ export async function openBackend(name: string, where = 'backend'): Promise<Back
  * prints.
  */
 async function openAuto(): Promise<Backend> {
-  let adapter: Gpu['adapter'] | null = null;
+  let gpu: Gpu | null = null;
   let adapterError = 'no WebGPU adapter';
   try {
-    const probe = await Gpu.create();
-    adapter = probe.adapter;
-    await probe.destroy();
+    gpu = await Gpu.create();
   } catch (err) {
     adapterError = `no WebGPU adapter (${(err as Error).message.split('\n')[0]})`;
   }
-  const choice = chooseAutoBackend(adapter, ortLoadError(), adapterError);
-  const backend: Backend = choice.backend === 'wgsl' ? await WgslBackend.create() : createOrtBackend();
+  const choice = chooseAutoBackend(gpu?.adapter ?? null, ortLoadError(), adapterError);
+  // wgsl keeps the device the probe opened; ort does not need it.
+  if (choice.backend === 'ort') await gpu?.destroy();
+  const backend: Backend = choice.backend === 'wgsl' ? await WgslBackend.create(gpu!, true) : createOrtBackend();
   // The description is what commands print; say why auto chose this backend.
   return Object.assign(backend, { description: `${backend.description} [auto: ${choice.reason}]` });
 }
