@@ -123,6 +123,25 @@ export interface OpenCacheOptions {
 
 export type FeatureCache = FeatureSet & { index: CacheIndex; dir: string };
 
+/**
+ * Reads and decodes one shard of a cache folder, checking it against its index record: present, the recorded
+ * size, the recorded sha256 (unless `verifyHash` is false). `again` is the fix the errors name.
+ */
+export function readShard(dir: string, s: ShardRecord, o: { verifyHash?: boolean; again?: string } = {}): ReturnType<typeof decodeSafetensors> {
+  const file = join(dir, s.file);
+  const again = o.again ?? 'extract again';
+  if (!existsSync(file)) throw new FeatureCacheError(`${file}: shard listed in index.json is missing: ${again}`);
+  const bytes = new Uint8Array(readFileSync(file));
+  if (bytes.length !== s.bytes) throw new FeatureCacheError(`${file}: ${bytes.length} bytes, index.json says ${s.bytes}: the shard is truncated or was replaced; ${again}`);
+  if ((o.verifyHash ?? true) && sha256(bytes) !== s.sha256) throw new FeatureCacheError(`${file}: sha256 differs from index.json: the shard is corrupt; ${again}`);
+  try {
+    return decodeSafetensors(bytes, file);
+  } catch (err) {
+    if (err instanceof SafetensorsError) throw new FeatureCacheError(err.message);
+    throw err;
+  }
+}
+
 /** Opens and verifies a feature cache; returns the FeatureSet training reads. */
 export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {}): FeatureCache {
   const dir = resolve(cacheDir);
@@ -142,17 +161,7 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
   const byId = new Map<string, StoredUtterance>();
   for (const s of index.shards) {
     const file = join(dir, s.file);
-    if (!existsSync(file)) throw new FeatureCacheError(`${file}: shard listed in index.json is missing: extract again`);
-    const bytes = new Uint8Array(readFileSync(file));
-    if (bytes.length !== s.bytes) throw new FeatureCacheError(`${file}: ${bytes.length} bytes, index.json says ${s.bytes}: the shard is truncated or was replaced; extract again`);
-    if ((options.verifyHashes ?? true) && sha256(bytes) !== s.sha256) throw new FeatureCacheError(`${file}: sha256 differs from index.json: the shard is corrupt; extract again`);
-    let decoded;
-    try {
-      decoded = decodeSafetensors(bytes, file);
-    } catch (err) {
-      if (err instanceof SafetensorsError) throw new FeatureCacheError(err.message);
-      throw err;
-    }
+    const decoded = readShard(dir, s, { verifyHash: options.verifyHashes ?? true });
     const ids = JSON.parse(decoded.metadata.ids ?? '[]') as string[];
     const labels = JSON.parse(decoded.metadata.labels ?? '[]') as number[];
     if (ids.length !== s.utterances) throw new FeatureCacheError(`${file}: holds ${ids.length} utterances, index.json says ${s.utterances}`);

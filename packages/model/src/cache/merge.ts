@@ -3,11 +3,11 @@
 // dataset), holding the same tensors, ids, labels and splits in the same order, and the failures in dataset order.
 // It streams: the parts are read shard by shard in dataset order, so memory stays a few shards whatever the size.
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io.ts';
-import { FeatureCacheError, readCacheIndex, sha256, type CacheIndex, type FailureRecord, type ShardRecord } from './feature-cache.ts';
-import { decodeSafetensors, encodeSafetensors, SafetensorsError, type SafeTensor } from './safetensors.ts';
+import { FeatureCacheError, readCacheIndex, readShard, sha256, type CacheIndex, type FailureRecord, type ShardRecord } from './feature-cache.ts';
+import { encodeSafetensors, type SafeTensor } from './safetensors.ts';
 
 export interface MergeOptions {
   /** Partial cache folders, or one folder holding them (its subfolders with a partial index.json). */
@@ -53,16 +53,7 @@ export function findParts(parts: readonly string[]): string[] {
 function* partUtterances(dir: string, index: CacheIndex): Generator<PartUtterance> {
   for (const s of index.shards) {
     const file = join(dir, s.file);
-    if (!existsSync(file)) throw new FeatureCacheError(`${file}: shard listed in index.json is missing: extract this part again`);
-    const bytes = new Uint8Array(readFileSync(file));
-    if (bytes.length !== s.bytes || sha256(bytes) !== s.sha256) throw new FeatureCacheError(`${file}: size or sha256 differs from index.json: the shard is damaged; extract this part again`);
-    let decoded;
-    try {
-      decoded = decodeSafetensors(bytes, file);
-    } catch (err) {
-      if (err instanceof SafetensorsError) throw new FeatureCacheError(err.message);
-      throw err;
-    }
+    const decoded = readShard(dir, s, { again: 'extract this part again' });
     const m = decoded.metadata;
     const [ids, labels, splits, items] = [m.ids, m.labels, m.splits, m.items].map((v) => JSON.parse(v ?? '[]') as unknown[]) as [string[], number[], string[], number[]];
     if (items.length !== ids.length) throw new FeatureCacheError(`${file}: no dataset position for each utterance (metadata 'items'): not written by extract --shard`);
