@@ -40,7 +40,9 @@ async function emofuse(args: string[]) {
 let features: FeatureSet;
 let source: string;
 let fixture: GpuFixture;
-const checkpoints = new Map<FusionVariant, string>();
+const checkpoints = new Map<string, string>(); // variant (+ ', linear skip') -> checkpoint
+/** Variants also exported with the linear skip into the classifier (both modalities; one). */
+const SKIPPED: readonly FusionVariant[] = ['cross-self', 'audio'];
 let batches: FeatureBatch[];
 
 /** Variants exported without input standardization (the rest standardize, as train does by default). */
@@ -50,21 +52,22 @@ const UNSTANDARDIZED: readonly string[] = ['self', 'audio'];
  * A variant trained 3 AdamW steps on the cpu backend (so biases, gains and positions are not at their init), with
  * the train split's input standardization unless it is in UNSTANDARDIZED, saved as a checkpoint.
  */
-async function trainedCheckpoint(fusion: FusionVariant): Promise<string> {
+async function trainedCheckpoint(fusion: FusionVariant, linearSkip = false): Promise<string> {
   const split = features.splits.train!;
   const idx = Array.from({ length: Math.min(8, split.size) }, (_, i) => i);
   const probe = split.batch(idx);
   const config: FusionConfig = {
     fusion, textDim: features.textDim, audioDim: features.audioDim, maxTextLen: Math.max(...batches.map((b) => b.Tt), probe.Tt),
     maxAudioLen: Math.max(...batches.map((b) => b.Ta), probe.Ta), width: 16, heads: 2, layers: 2, ffnMult: 2, dropout: 0.2,
-    numClasses: features.classNames.length, seed: 3,
+    numClasses: features.classNames.length, seed: 3, linearSkip,
   };
   const be = new CpuBackend('f32');
   const model = FusionModel.create(be, config);
   if (!UNSTANDARDIZED.includes(fusion)) {
     const s = model.spec;
     model.setInputNorm(computeInputNorm(split, {
-      Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio, pooled: s.head === 'linear',
+      Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio,
+      pooled: s.head === 'linear' || (model.hasSkip && { text: s.text, audio: s.audio }),
     }));
   }
   const adamw = { lr: 3e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
@@ -76,7 +79,7 @@ async function trainedCheckpoint(fusion: FusionVariant): Promise<string> {
     format: 1, config, classNames: [...features.classNames], step: model.step, textEncoder: features.textEncoder, audioEncoder: features.audioEncoder,
     metrics: {}, train: {},
   };
-  const file = join(tmp, `${fusion}.safetensors`);
+  const file = join(tmp, `${fusion}${linearSkip ? '-skip' : ''}.safetensors`);
   const tensors = new Map([...state].map(([n, t]) => [`param.${n}`, { shape: t.shape, data: t.value }]));
   for (const name of INPUT_NORM_NAMES) {
     const n = model.inputNorm?.[name];
@@ -113,6 +116,7 @@ beforeAll(async () => {
     for (let i = 0; i < Math.min(split.size, 15); i += 5) batches.push(split.batch(Array.from({ length: Math.min(5, split.size - i) }, (_, j) => i + j)));
   }
   for (const v of FUSION_VARIANTS) checkpoints.set(v, await trainedCheckpoint(v));
+  for (const v of SKIPPED) checkpoints.set(`${v}, linear skip`, await trainedCheckpoint(v, true));
   fixture = await openGpu();
 }, 300_000);
 
@@ -121,12 +125,13 @@ afterAll(async () => {
 });
 
 describe('ONNX export of every fusion variant', () => {
-  it.each(FUSION_VARIANTS)('%s: onnxruntime CPU agrees with our forward (cpu and wgsl backends) on cached features', async (v) => {
+  it.each([...FUSION_VARIANTS, ...SKIPPED.map((v) => `${v}, linear skip`)])('%s: onnxruntime CPU agrees with our forward (cpu and wgsl backends) on cached features', async (v) => {
     const file = checkpoints.get(v)!;
     const { onnx, meta } = exportCheckpointToOnnx(file);
-    expect(meta.config.fusion).toBe(v);
+    expect(meta.config.fusion).toBe(v.split(',')[0]);
+    if (v.endsWith('linear skip')) expect((await modelOn(new CpuBackend('f32'), file)).params.some((p) => p.name === 'skip.w')).toBe(true);
     const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
-    const norm = UNSTANDARDIZED.includes(v) ? 'inputs as they are' : 'standardized inputs';
+    const norm = UNSTANDARDIZED.includes(v.split(',')[0]!) ? 'inputs as they are' : 'standardized inputs';
     const lines = [`${v} (${norm}): ${cpu.utterances} utterances of ${source}; max |logit diff| cpu ${cpu.maxAbsLogits.toExponential(2)}`];
     expect(cpu.utterances).toBeGreaterThan(5);
     expect(cpu.maxAbsLogits).toBeLessThanOrEqual(TOL);

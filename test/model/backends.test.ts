@@ -30,11 +30,15 @@ afterAll(async () => {
 
 describe('wgsl and cpu backends train the same model to the same numbers', () => {
   // every variant, and the paper's with dropout inside its blocks too
-  const cases = [...FUSION_VARIANTS.map((fusion) => ({ fusion, blockDropout: 0 })), { fusion: 'cross-self' as const, blockDropout: 0.2 }];
-  for (const { fusion, blockDropout } of cases) {
-    it(`${fusion}${blockDropout ? `, block dropout ${blockDropout}` : ''}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
+  const cases = [
+    ...FUSION_VARIANTS.map((fusion) => ({ fusion, blockDropout: 0, linearSkip: false })),
+    { fusion: 'cross-self' as const, blockDropout: 0.2, linearSkip: false },
+    { fusion: 'cross-self' as const, blockDropout: 0, linearSkip: true },
+  ];
+  for (const { fusion, blockDropout, linearSkip } of cases) {
+    it(`${fusion}${blockDropout ? `, block dropout ${blockDropout}` : ''}${linearSkip ? ', linear skip' : ''}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
       if (!fx.gpu) return ctx.skip(fx.skipReason);
-      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, blockDropout });
+      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, blockDropout, linearSkip });
       const gpuModel = FusionModel.create(await WgslBackend.create(fx.gpu), config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
       const r = await expectTrainsLikeCpu('wgsl', gpuModel, cpuModel, adamw, { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL });

@@ -13,6 +13,8 @@ const RTOL = 1e-4;
 const CASES = [
   ...FUSION_VARIANTS.map((fusion) => ({ name: fusion, config: tinyConfig(fusion) })),
   ...(['cross-self', 'self', 'audio'] as const).map((fusion) => ({ name: `${fusion}, block dropout 0.3`, config: tinyConfig(fusion, { blockDropout: 0.3 }) })),
+  // the linear skip into the classifier: both modalities, one modality, a merge head
+  ...(['cross-self', 'audio', 'text', 'gate'] as const).map((fusion) => ({ name: `${fusion}, linear skip`, config: tinyConfig(fusion, { linearSkip: true }) })),
 ];
 
 describe('fusion model backward vs finite differences (cpu, float64)', () => {
@@ -74,6 +76,10 @@ describe('fusion specs', () => {
         s.head !== 'pool' && s.head !== 'linear' && 'head', 'classifier',
       ];
       expect([...parts].sort(), fusion).toEqual(want.filter((x): x is string => !!x).sort());
+      const skip = FusionModel.create(new CpuBackend(), tinyConfig(fusion, { linearSkip: true })).params.filter((p) => p.name.startsWith('skip'));
+      const c = tinyConfig(fusion);
+      const S = (s.text ? 2 * c.textDim : 0) + (s.audio ? 2 * c.audioDim : 0); // mean + std of each modality read
+      expect(skip.map((p) => [p.name, ...p.shape]), fusion).toEqual(s.head === 'linear' ? [] : [['skip.w', S, c.numClasses]]);
     }
   });
 });

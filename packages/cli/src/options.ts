@@ -110,6 +110,7 @@ export interface TrainFlags extends DataFlags {
   ffnMult: string;
   dropout: string;
   blockDropout: string;
+  linearSkip: string;
   standardize: boolean;
   seed: string;
   epochs: string;
@@ -144,6 +145,7 @@ export function addTrainOptions(cmd: Command, withFusion = true): Command {
     .option('--ffn-mult <m>', 'feed-forward width = m * C', d(M.ffnMult))
     .option('--dropout <p>', 'dropout before the classifier', d(M.dropout))
     .option('--block-dropout <p>', 'dropout of the attention and feed-forward outputs inside every block', d(M.blockDropout))
+    .option('--linear-skip <on|off>', "'on': the classifier also reads the linear variant's features (mean + std of each input), so the model contains the linear probe", M.linearSkip ? 'on' : 'off')
     .option('--no-standardize', 'feed the features as they are (default: standardize each input dimension with train-split statistics)')
     .option('--seed <n>', 'seeds initialisation, shuffling and dropout', d(M.seed))
     .option('--epochs <n>', 'passes over the train split', d(T.epochs))
@@ -178,10 +180,11 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, withFusion = true
   if (dropout >= 1) throw new UserError(`--dropout must be below 1, got ${dropout}`);
   const blockDropout = num(o.blockDropout, '--block-dropout');
   if (blockDropout >= 1) throw new UserError(`--block-dropout must be below 1, got ${blockDropout}`);
+  if (o.linearSkip !== 'on' && o.linearSkip !== 'off') throw new UserError(`--linear-skip must be 'on' or 'off', got '${o.linearSkip}'`);
   return {
     model: {
       ...(fusion ? { fusion } : {}), width: int(o.width, '--width', 1, MAX_WIDTH), heads: int(o.heads, '--heads', 1, MAX_WIDTH), layers: int(o.layers, '--layers', 0, MAX_LAYERS),
-      ffnMult: int(o.ffnMult, '--ffn-mult', 1, 64), dropout, blockDropout, seed: int(o.seed, '--seed', 0),
+      ffnMult: int(o.ffnMult, '--ffn-mult', 1, 64), dropout, blockDropout, linearSkip: o.linearSkip === 'on', seed: int(o.seed, '--seed', 0),
     },
     standardize: o.standardize,
     epochs: int(o.epochs, '--epochs'), batchSize: int(o.batchSize, '--batch-size'), lr: positive(o.lr, '--lr'), minLr: num(o.minLr, '--min-lr'),

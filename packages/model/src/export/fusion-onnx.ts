@@ -210,8 +210,19 @@ export function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, N
     }
     pooled = gelu(linear(u, 'head', spec.head === 'concat' ? 2 * C : C, C));
   }
-  // --- classifier (dropout is the identity at inference)
-  const logits = g.op('Add', [g.op('MatMul', [pooled, weight('classifier.w', [pooledWidth, c.numClasses])]), weight('classifier.b', [c.numClasses])], {}, 'logits');
+  // --- classifier (dropout is the identity at inference), and the linear skip: logits += stats [B, S] @ W_skip
+  let logits = g.op('Add', [g.op('MatMul', [pooled, weight('classifier.w', [pooledWidth, c.numClasses])]), weight('classifier.b', [c.numClasses])]);
+  if ((c.linearSkip ?? false) && spec.head !== 'linear') {
+    const parts = [...(spec.text ? [meanStdPool(text, textMask)] : []), ...(spec.audio ? [meanStdPool(audio, audioMask)] : [])];
+    const S = (spec.text ? 2 * c.textDim : 0) + (spec.audio ? 2 * c.audioDim : 0);
+    let stats = parts.length > 1 ? g.op('Concat', parts, { axis: 1 }) : parts[0]!; // [B, S]
+    if (norm?.pooled) {
+      const v = normVector('pooled', norm.pooled, S);
+      stats = g.op('Div', [g.op('Sub', [stats, v.mean]), v.std]); // [B, S]
+    }
+    logits = g.op('Add', [logits, g.op('MatMul', [stats, weight('skip.w', [S, c.numClasses])])]);
+  }
+  logits = g.op('Identity', [logits], {}, 'logits');
   g.op('Softmax', [logits], { axis: -1 }, 'probabilities');
   g.output('logits', ['batch', c.numClasses], `class scores, in the order of metadata class_names`);
   g.output('probabilities', ['batch', c.numClasses], 'softmax of the logits');

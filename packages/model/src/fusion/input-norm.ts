@@ -10,8 +10,9 @@
 //
 //   norm.text   [Ct]  over every kept text token of the train split (tokens beyond the model's Tt not counted)
 //   norm.audio  [Ca]  likewise over audio tokens
-//   norm.pooled [P]   the `linear` head only: over its pooled vectors (mean + std of the standardized tokens of
-//                     each modality, P = 2 Ct + 2 Ca), so that the classifier reads standardized features too
+//   norm.pooled [P]   the `linear` head, and the linear skip of the other heads: over the pooled vectors (mean + std
+//                     of the standardized tokens of each pooled modality: P = 2 Ct + 2 Ca for the linear head, the
+//                     read modalities' S for the skip), so that the classifier reads standardized features too
 //
 // A dimension with (near) zero variance keeps std 1 (as scikit-learn's StandardScaler does). Padding stays 0.
 
@@ -116,35 +117,41 @@ export interface NormalizedInputs {
   pooled?: Float32Array;
 }
 
+/** Which modalities' mean + std go into the pooled vector (text first); `true`: both (the linear head's). */
+export type PoolModalities = boolean | { text: boolean; audio: boolean };
+const poolWhich = (p: PoolModalities | undefined) => (p === true ? { text: true, audio: true } : p || { text: false, audio: false });
+
 /**
- * Applies `norm` to one batch (text [B, Tt, Ct] with its mask, audio [B, Ta, Ca] with its mask) and, when `pool`,
- * builds the linear head's vector [mean_t, std_t, mean_a, std_a] (standardized by norm.pooled when present).
+ * Applies `norm` to one batch (text [B, Tt, Ct] with its mask, audio [B, Ta, Ca] with its mask) and, when `pool`
+ * names modalities, builds the pooled vector [mean_t, std_t][mean_a, std_a] of those (the linear head: both; the
+ * skip: the ones its variant reads), standardized by norm.pooled when present.
  */
 export function normalizeInputs(
   inp: { text: Float32Array; textMask: Float32Array; audio: Float32Array; audioMask: Float32Array },
   dims: { B: number; Tt: number; Ta: number; Ct: number; Ca: number },
   norm: InputNorm | null,
-  pool: boolean,
+  pool?: PoolModalities,
 ): NormalizedInputs {
   const { B, Tt, Ta, Ct, Ca } = dims;
   const text = norm?.text ? standardizeTokens(inp.text, inp.textMask, B, Tt, Ct, norm.text) : inp.text;
   const audio = norm?.audio ? standardizeTokens(inp.audio, inp.audioMask, B, Ta, Ca, norm.audio) : inp.audio;
-  if (!pool) return { text, audio };
-  const P = 2 * Ct + 2 * Ca;
+  const w = poolWhich(pool);
+  if (!(w.text || w.audio)) return { text, audio };
+  const P = (w.text ? 2 * Ct : 0) + (w.audio ? 2 * Ca : 0);
   const pooled = new Float32Array(B * P); // [B, P]
-  poolMeanStd(text, inp.textMask, B, Tt, Ct, pooled, P, 0);
-  poolMeanStd(audio, inp.audioMask, B, Ta, Ca, pooled, P, 2 * Ct);
+  if (w.text) poolMeanStd(text, inp.textMask, B, Tt, Ct, pooled, P, 0);
+  if (w.audio) poolMeanStd(audio, inp.audioMask, B, Ta, Ca, pooled, P, w.text ? 2 * Ct : 0);
   if (norm?.pooled) standardizeRows(pooled, norm.pooled);
   return { text, audio, pooled };
 }
 
 /**
  * The statistics of a training split for a model of lengths Tt / Ta: token stats of the modalities it reads, and
- * (`pooled`) the linear head's pooled stats computed after token standardization.
+ * (`pooled`) the stats of the pooled vector of those modalities, computed after token standardization.
  */
 export function computeInputNorm(
   split: FeatureSplit,
-  m: { Tt: number; Ta: number; Ct: number; Ca: number; text: boolean; audio: boolean; pooled: boolean },
+  m: { Tt: number; Ta: number; Ct: number; Ca: number; text: boolean; audio: boolean; pooled?: PoolModalities },
 ): InputNorm {
   const chunk = 64;
   const tm = new Moments(m.Ct);
@@ -162,11 +169,12 @@ export function computeInputNorm(
   const norm: InputNorm = {};
   if (m.text) norm.text = tm.stats();
   if (m.audio) norm.audio = am.stats();
-  if (m.pooled) {
-    const P = 2 * m.Ct + 2 * m.Ca;
+  const w = poolWhich(m.pooled);
+  if (w.text || w.audio) {
+    const P = (w.text ? 2 * m.Ct : 0) + (w.audio ? 2 * m.Ca : 0);
     const pm = new Moments(P);
     each((b, n) => {
-      const { pooled } = normalizeInputs(b, { B: n, Tt: m.Tt, Ta: m.Ta, Ct: m.Ct, Ca: m.Ca }, norm, true);
+      const { pooled } = normalizeInputs(b, { B: n, Tt: m.Tt, Ta: m.Ta, Ct: m.Ct, Ca: m.Ca }, norm, m.pooled);
       for (let r = 0; r < n; r++) pm.add(pooled!, r * P);
     });
     norm.pooled = pm.stats();

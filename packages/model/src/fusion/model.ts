@@ -12,9 +12,13 @@
 //          concat|mean|gate:  mean of t0 and of a0 -> merge -> gelu(linear)     -> pooled [B, C]
 //          linear:            no stem; mean + std of each modality's input tokens -> pooled [B, P = 2 Ct + 2 Ca]
 //   classifier: dropout(pooled) -> logits [B, K_cls]
+//   skip (linearSkip, every head but linear): logits += stats [B, S] @ W_skip, where stats are the linear head's
+//          features (mean + std of each read modality's standardized input tokens, standardized again), so every
+//          attention variant contains the linear probe as a sub-model and only has to learn what it adds.
 //
 // Inputs are standardized with training-split statistics on the host as a batch is written (setInputs,
-// ./input-norm.ts); the linear head's pooled vector is built there too (its inputs are constants: no backward).
+// ./input-norm.ts); the linear head's pooled vector and the skip's stats are built there too (their inputs are
+// constants: no backward).
 // Inside the attention blocks, `blockDropout` drops the attention and feed-forward outputs before each residual add.
 //
 // Dimensions: B batch, Tt / Ta text / audio tokens (each batch's own padded lengths, at most maxTextLen / maxAudioLen), T the length of
@@ -85,12 +89,14 @@ export interface FusionConfig {
   dropout: number;
   /** Drop probability of the attention and feed-forward outputs inside every block (absent in older checkpoints: 0). */
   blockDropout?: number;
+  /** The linear skip into the classifier (every head but `linear`; absent in older checkpoints: false). */
+  linearSkip?: boolean;
   numClasses: number; // K_cls
   /** Seeds the initialisation and the dropout masks. */
   seed: number;
 }
 
-export const DEFAULT_FUSION: Required<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'seed'>> = {
+export const DEFAULT_FUSION: Required<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'linearSkip' | 'seed'>> = {
   fusion: 'cross-self',
   width: 128, // 4-fold EmoDB speaker CV (speech features, audio variant): width 32/64/128/256 -> weighted F1 54.3/52.5/58.2/55.5
   heads: 4,
@@ -98,6 +104,7 @@ export const DEFAULT_FUSION: Required<Pick<FusionConfig, 'fusion' | 'width' | 'h
   ffnMult: 2,
   dropout: 0.1,
   blockDropout: 0,
+  linearSkip: false,
   seed: 0,
 };
 
@@ -240,6 +247,7 @@ export class FusionModel {
   private gateProj?: Linear; // [2C -> C], gate head only
   private headProj?: Linear; // [2C or C -> C], the merge heads (concat, mean, gate)
   private classifier!: Linear; // [C (or P for the linear head) -> K_cls]
+  private skip?: Param; // [S -> K_cls], no bias (the classifier's serves both): linearSkip only
   private acts = new Map<string, Acts>();
   /** Training-split statistics applied to every batch in setInputs (null: inputs used as they are). */
   private norm: InputNorm | null = null;
@@ -270,7 +278,7 @@ export class FusionModel {
   /** Sets the input standardization (checked: one mean and one std > 0 per input dimension). */
   setInputNorm(norm: InputNorm | null): void {
     const c = this.config;
-    const want = { text: c.textDim, audio: c.audioDim, pooled: 2 * c.textDim + 2 * c.audioDim };
+    const want = { text: c.textDim, audio: c.audioDim, pooled: this.pooledNormWidth };
     for (const [name, st] of Object.entries(norm ?? {}) as [keyof typeof want, InputNorm[keyof InputNorm]][]) {
       if (!st) continue;
       if (!(name in want)) throw new FusionConfigError(`input standardization: unknown input '${name}'`);
@@ -340,12 +348,29 @@ export class FusionModel {
     if (s.head === 'gate') this.gateProj = linear('gate', 2 * C, C);
     if (s.head !== 'pool' && s.head !== 'linear') this.headProj = linear('head', s.head === 'concat' ? 2 * C : C, C);
     this.classifier = linear('classifier', this.pooledWidth, c.numClasses);
+    if (this.hasSkip) this.skip = param('skip.w', [this.statsWidth, c.numClasses], 'zeros'); // zeros: starts as the model without it
   }
 
   /** The classifier's input width: C, or P = 2 Ct + 2 Ca for the linear head. */
   get pooledWidth(): number {
     const c = this.config;
     return this.spec.head === 'linear' ? 2 * c.textDim + 2 * c.audioDim : c.width;
+  }
+
+  /** Whether the classifier also reads the stats (config.linearSkip; the linear head is the linear probe itself). */
+  get hasSkip(): boolean {
+    return (this.config.linearSkip ?? false) && this.spec.head !== 'linear';
+  }
+
+  /** The skip's input width S: mean + std of each modality the variant reads (2 Ct and / or 2 Ca). */
+  get statsWidth(): number {
+    const c = this.config;
+    return (this.spec.text ? 2 * c.textDim : 0) + (this.spec.audio ? 2 * c.audioDim : 0);
+  }
+
+  /** The width of norm.pooled: the linear head's P, or the skip's S; 0 when neither is there. */
+  get pooledNormWidth(): number {
+    return this.spec.head === 'linear' ? this.pooledWidth : this.hasSkip ? this.statsWidth : 0;
   }
 
   // ---------------------------------------------------------------------------------------------- activations
@@ -418,7 +443,7 @@ export class FusionModel {
         hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
       },
       onesB: this.audio ? ones([B, 1], 'ones') : undefined,
-      pooled: z([B, P], 'pooled'), dpooled: z([B, P], 'd pooled'),
+      pooled: z([B, P], 'pooled'), dpooled: z([B, P], 'd pooled'), stats: this.skip ? z([B, this.statsWidth], 'stats') : undefined,
       dropped: c.dropout > 0 ? z([B, P], 'dropped') : undefined, ddropped: c.dropout > 0 ? z([B, P], 'd dropped') : undefined,
       labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
       logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
@@ -513,10 +538,12 @@ export class FusionModel {
     const be = this.backend;
     const c = this.config;
     const linear = this.spec.head === 'linear';
-    const x = normalizeInputs(inp, { B, Tt, Ta, Ct: c.textDim, Ca: c.audioDim }, this.norm, linear); // standardized
+    const pool = linear ? { text: true, audio: true } : this.skip ? { text: this.spec.text, audio: this.spec.audio } : undefined;
+    const x = normalizeInputs(inp, { B, Tt, Ta, Ct: c.textDim, Ca: c.audioDim }, this.norm, pool); // standardized
     if (a.text) be.write(a.text.x, x.text), be.write(a.text.mask, inp.textMask); // [B, Tt, Ct], [B, Tt]
     if (a.audio) be.write(a.audio.x, x.audio), be.write(a.audio.mask, inp.audioMask); // [B, Ta, Ca], [B, Ta]
     if (linear) be.write(a.pooled, x.pooled!); // [B, P]: the linear head's features, built on the host
+    if (a.stats) be.write(a.stats, x.pooled!); // [B, S]: the skip's features, likewise
     if (a.text && a.audio && a.seq) {
       const catMask = new Float32Array(B * (Tt + Ta)); // [B, Tt + Ta]
       for (let b = 0; b < B; b++) {
@@ -571,6 +598,7 @@ export class FusionModel {
       feat = a.dropped;
     }
     await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
+    if (this.skip) await be.matmul(a.stats!, this.skip.value, a.logits, { batch: 1, M: B, N: c.numClasses, K: this.statsWidth }, { accumulate: true }); // logits += stats [B, S] @ W_skip
     if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses); // loss [1], dlogits [B, K_cls]
   }
 
@@ -609,6 +637,7 @@ export class FusionModel {
     const { B } = a;
     // classifier
     const dropped = train && a.dropped ? { y: a.dropped, dy: a.ddropped! } : undefined;
+    if (this.skip) await be.matmulBackward({ dc: a.dlogits, a: a.stats!, b: this.skip.value, dB: this.skip.grad }, { batch: 1, M: B, N: this.config.numClasses, K: this.statsWidth }); // d W_skip: its input is a constant
     if (this.spec.head === 'linear') {
       await this.linearBackward(this.classifier, dropped?.y ?? a.pooled, a.dlogits, B); // d classifier only: its input is a constant
       return;
@@ -788,6 +817,7 @@ interface Acts {
   merge?: MergeActs;
   pooled: BTensor; // [B, C]
   dpooled: BTensor;
+  stats?: BTensor; // [B, S]  the skip's input
   dropped?: BTensor; // [B, C]
   ddropped?: BTensor;
   labels: BTensor; // [B]

@@ -21,7 +21,7 @@ import { acquireRunLock, checkResumeFlags, cleanOrphanedTemps, runFolderInUse, s
 
 export interface TrainOptions {
   /** Model settings (width, heads, layers, ffnMult, dropout, fusion, seed); data-dependent ones come from the features. */
-  model?: Partial<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'seed'>>;
+  model?: Partial<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'linearSkip' | 'seed'>>;
   /** Standardize every input dimension with train-split statistics (saved in the checkpoint); default true. */
   standardize?: boolean;
   epochs: number;
@@ -167,7 +167,8 @@ async function trainLocked(
     if (o.standardize ?? TRAIN_DEFAULTS.standardize) {
       const s = model.spec;
       model.setInputNorm(computeInputNorm(trainSplit, {
-        Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio, pooled: s.head === 'linear',
+        Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio,
+        pooled: s.head === 'linear' || (model.hasSkip && { text: s.text, audio: s.audio }),
       }));
     }
     state.runId = randomBytes(6).toString('hex');
