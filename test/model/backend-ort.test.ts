@@ -137,6 +137,22 @@ for (const [tag, be] of [['', beDefault], [', in chunks of 5', beChunked]] as co
     close(await rd(y), Array.from(a, (z, i) => z + 2 * b[i]!));
   });
 
+  it('concat along time, split back (overwriting and accumulating): the references\' copies exactly', async () => {
+    const d = { B: 3, T1: 2, T2: 4, C: 5 };
+    const [a, b] = [randomF32(d.B * d.T1 * d.C, 45), randomF32(d.B * d.T2 * d.C, 46)];
+    const out = up(poison(d.B * (d.T1 + d.T2) * d.C), [d.B, d.T1 + d.T2, d.C]);
+    await be.concatTime(up(a, [d.B, d.T1, d.C]), up(b, [d.B, d.T2, d.C]), out, d.B, d.T1, d.T2, d.C);
+    expect(Array.from(await rd(out))).toEqual(Array.from(Float32Array.from(ref.concatTimeForward(a, b, d))));
+    const dout = randomF32(d.B * (d.T1 + d.T2) * d.C, 47);
+    const r = ref.concatTimeBackward(dout, d);
+    const [da, db] = [up(poison(a.length), [a.length]), up(b, [b.length])];
+    await be.splitTime(up(dout, [dout.length]), da, db, d.B, d.T1, d.T2, d.C);
+    expect(Array.from(await rd(da))).toEqual(Array.from(Float32Array.from(r.da)));
+    await be.splitTime(up(dout, [dout.length]), da, db, d.B, d.T1, d.T2, d.C, true);
+    expect(Array.from(await rd(da))).toEqual(Array.from(Float32Array.from(r.da, (x) => Math.fround(x) * 2)));
+    expect(Array.from(await rd(db))).toEqual(Array.from(Float32Array.from(r.db, (x, i) => r.db[i]! + x)));
+  });
+
   it('mean pool forward and backward (a row with no tokens)', async () => {
     const [Bp, T, Cp] = [3, 4, 5];
     const x = randomF32(Bp * T * Cp, 51);

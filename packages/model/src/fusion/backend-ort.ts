@@ -3,7 +3,7 @@
 // (../onnx/graph.ts) with symbolic dims, compiled once per op variant into a cached InferenceSession:
 //
 //   matmul            Gemm (or MatMul with Transposes for batched / transposed-A layouts) [+ bias] [-> Gelu tanh] [+ c]
-//   matmulBackward    dA = dc @ op(b)^T, dB = op(a)^T @ dc, dBias = column sums: Gemms and a ReduceSum
+//   matmulBackward    dA = dc @ op(b)^T, dB = op(a)^T @ dc, dBias = column sums: Gemms (accumulating as C) and a ReduceSum
 //   attention         per head: S = scale Q K^T (masked keys -1e30), lse = max + log sum exp, out = softmax(S) V
 //   attentionBackward P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K; dK = scale dS^T Q
 //   layerNorm         LayerNormalization (opset 17; Mean and InvStdDev are its 2nd and 3rd outputs); backward in ops
@@ -12,8 +12,9 @@
 //
 // Tensors are Float32Arrays in JS memory (OrtTensor); onnxruntime-node reads inputs from them without a copy and
 // writes outputs straight into them (pre-allocated fetches). An output that is also an input (accumulate, axpy,
-// AdamW) is written into a spare array that then becomes the tensor's data (the old one becomes the spare). The small O(B*C) glue runs in JS on the float64
-// references (the CpuBackend code): concat/split along time (memcpy), the gate, cross-entropy, and dropout, whose
+// AdamW) is written into a spare array that then becomes the tensor's data (the old one becomes the spare). Concat / split along time are row copies in JS
+// (Float32Array.set). The small O(B*C) glue runs in JS on the float64 references (the CpuBackend code): the gate,
+// cross-entropy, and dropout, whose
 // keep mask is the references' stateless PCG hash of (seed, offset + i) computed in JS (ref.dropoutMask), so the
 // mask is bit-identical to `wgsl` and `cpu`.
 
@@ -302,15 +303,18 @@ export class OrtBackend implements Backend {
       const b = g.input('b', bSym);
       const acc = (v: string, name: string, on: boolean, d: Dim[]) => (on ? g.op('Add', [g.input(name, d), v]) : v);
       if (flat) {
+        // accumulating: the old value is the Gemm's C (beta 1), added inside the product instead of by another pass
+        const gemm = (x: string, y: string, attrs: Record<string, number>, name: string, on: boolean, d: Dim[]) =>
+          g.op('Gemm', on ? [x, y, g.input(name, d)] : [x, y], on ? { ...attrs, beta: 1 } : attrs);
         if (t.dA) {
           // dA = dc @ op(b)^T, or its transpose op(b) @ dc^T when a is stored transposed
-          const dA = ta ? g.op('Gemm', [b, dc], { transA: +tb, transB: 1 }) : g.op('Gemm', [dc, b], { transA: 0, transB: tb ? 0 : 1 });
-          g.output('dA', acc(dA, 'dA0', accA, aSym), aSym);
+          const dA = ta ? gemm(b, dc, { transA: +tb, transB: 1 }, 'dA0', accA, aSym) : gemm(dc, b, { transA: 0, transB: tb ? 0 : 1 }, 'dA0', accA, aSym);
+          g.output('dA', dA, aSym);
         }
         if (t.dB) {
           // dB = op(a)^T @ dc, or its transpose dc^T @ op(a)
-          const dB = tb ? g.op('Gemm', [dc, a], { transA: 1, transB: +ta }) : g.op('Gemm', [a, dc], { transA: ta ? 0 : 1, transB: 0 });
-          g.output('dB', acc(dB, 'dB0', accB, bSym), bSym);
+          const dB = tb ? gemm(dc, a, { transA: 1, transB: +ta }, 'dB0', accB, bSym) : gemm(a, dc, { transA: ta ? 0 : 1, transB: 0 }, 'dB0', accB, bSym);
+          g.output('dB', dB, bSym);
         }
       } else {
         const T3 = (x: string) => g.op('Transpose', [x], { perm: [0, 2, 1] });
@@ -630,11 +634,34 @@ export class OrtBackend implements Backend {
     }, feeds, { dx: [dx, [B, T, C]] });
   }
 
-  concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
-    return this.js.concatTime(a, b, out, B, T1, T2, C);
+  /** Row copies (Float32Array.set): the float64 reference's copies cost two conversions and two allocations. */
+  async concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
+    checkSize('concatTime', 'a', a, B * T1 * C);
+    checkSize('concatTime', 'b', b, B * T2 * C);
+    checkSize('concatTime', 'out', out, B * (T1 + T2) * C);
+    const [A, Bt, O] = [f32(a), f32(b), f32(out)];
+    const [n1, n2] = [T1 * C, T2 * C];
+    for (let i = 0; i < B; i++) {
+      O.set(A.subarray(i * n1, (i + 1) * n1), i * (n1 + n2));
+      O.set(Bt.subarray(i * n2, (i + 1) * n2), i * (n1 + n2) + n1);
+    }
   }
-  splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
-    return this.js.splitTime(dout, da, db, B, T1, T2, C, accumulate);
+  async splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
+    checkSize('splitTime', 'dout', dout, B * (T1 + T2) * C);
+    checkSize('splitTime', 'da', da, B * T1 * C);
+    checkSize('splitTime', 'db', db, B * T2 * C);
+    const [D, A, Bt] = [f32(dout), f32(da), f32(db)];
+    const [n1, n2] = [T1 * C, T2 * C];
+    for (let i = 0; i < B; i++) {
+      const [s1, s2] = [D.subarray(i * (n1 + n2), i * (n1 + n2) + n1), D.subarray(i * (n1 + n2) + n1, (i + 1) * (n1 + n2))];
+      if (!accumulate) {
+        A.set(s1, i * n1);
+        Bt.set(s2, i * n2);
+        continue;
+      }
+      for (let j = 0, o = i * n1; j < n1; j++) A[o + j] = A[o + j]! + s1[j]!; // one float32 rounding, as the reference's store
+      for (let j = 0, o = i * n2; j < n2; j++) Bt[o + j] = Bt[o + j]! + s2[j]!;
+    }
   }
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
     return this.js.gate(s, x, y, out);
