@@ -151,6 +151,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // load is a gather; that is what v1..v3 spend their time on). Same math as main: per row a running max m,
 // denominator l and accumulator, rescaled when a key block raises the max; rows past Tq are computed on a
 // clamped row and not stored. qs and acc hold row r's D-vector at [r * MAX_D4 + d].
+// Version 6 (the product): the wrapper sets D4_FIXED = D/4, so every loop over d has a constant trip count,
+// is unrolled, and qs / acc are indexed by constants; with D read at run time (D4_FIXED 0, the bench's v4)
+// they are indexed dynamically, which llvmpipe lowers to per-lane scratch memory. Measured (process CPU time
+// per call, llvmpipe under load, tmp script): B=1 T=512 H=8 D=64 225-246 -> 115-139 ms, B=32 Tq=64 Tk=128
+// H=8 D=32 134-157 -> 69-73 ms, H=4 D=64 86-93 -> 65-70 ms. (For v1's single row, fixing D was slower: v2.)
 const RB: u32 = 4u;
 
 fn hmax(x: vec4f) -> f32 {
@@ -171,7 +176,7 @@ fn main_rb(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
   if (i0 >= Tq || bh >= params.B * H) { return; }
   let h = bh % H;
   let b = bh / H;
-  let D4 = params.D / 4u;
+  let D4 = select(params.D / 4u, D4_FIXED, D4_FIXED != 0u);
   let C4 = H * D4;
 
   var qs: array<vec4f, 128>;  // RB * MAX_D4: q * scale of rows i0 .. i0+3

@@ -10,12 +10,13 @@
 //   v3: v1 with one (b, h) per workgroup (override GRID_BH, grid (ceil(rows / WG), B*H)), so the rows every
 //       invocation streams are the same across the workgroup.
 //   v4: register blocking (4 rows per invocation, each streamed vec4 feeds 4 rows, WG 16). Its forward is
-//       still the product's; its backward (a dq kernel over keys and a dk/dv kernel over queries, each
-//       recomputing q.k and dout.v: 7 D-long products per pair) was replaced by v5's (5 per pair).
+//       the product's main_rb with the head size read at run time (v6 fixes it per pipeline); its backward (a
+//       dq kernel over keys and a dk/dv kernel over queries, each recomputing q.k and dout.v: 7 D-long
+//       products per pair) was replaced by v5's (5 per pair).
 
 import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import {
-  CROSS_ATTENTION_RB, checkCrossAttentionDims, crossAttentionBackwardPrepass, crossAttentionForward, crossAttentionForwardRbKernel,
+  CROSS_ATTENTION_RB, checkCrossAttentionDims, crossAttentionBackwardPrepass, crossAttentionForwardRbKernel,
   crossAttentionGrid, describeCrossAttentionDims, expectOutputsDistinct, expectShape, foldGrid,
   type CrossAttentionBackwardOptions, type CrossAttentionDims, type CrossAttentionOptions, type Gpu, type KernelDef, type Tensor,
 } from '@emofuse/kernels';
@@ -108,11 +109,27 @@ function gridFor(kernel: string, d: CrossAttentionDims, rows: number, o: CrossAt
   return foldGrid(Math.ceil((d.B * d.H * rows) / wg), gpu.limits.maxComputeWorkgroupsPerDimension);
 }
 
-/** crossAttentionForward with kernel version 1, 2, 3 or 4 (same shapes, options and results; v4 is the product's). */
+/** crossAttentionForward with kernel version 1, 2, 3 or 4 (same shapes, options and results as the product's). */
 export async function crossAttentionForwardVersion(
   gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, opts: CrossAttentionVersionOptions,
 ): Promise<void> {
-  if (opts.version === 4) return crossAttentionForward(gpu, q, k, v, mask, out, lse, opts);
+  if (opts.version === 4) {
+    // v4: the product's main_rb with the head size read at run time (D4_FIXED 0); v6 fixed it per pipeline.
+    const kn = 'cross-attention.fwd';
+    const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
+    expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
+    expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
+    expectOutputsDistinct(kn, mask ? { q, k, v, mask } : { q, k, v }, { out, lse });
+    const wg = opts.workgroupSize ?? crossAttentionForwardRbKernel.overrides!.WG!;
+    await gpu.dispatch(crossAttentionForwardRbKernel, {
+      tensors: [q, k, v, mask ?? k, out, lse],
+      params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
+      grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu),
+      overrides: { WG: wg, D4_FIXED: 0 },
+      shapes: describeCrossAttentionDims(d, mask),
+    });
+    return;
+  }
   const kn = crossAttentionForwardV1Kernel.name;
   const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
   expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);

@@ -248,7 +248,9 @@ export async function crossAttentionForward(
     tensors: [q, k, v, mask ?? k, out, lse],
     params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
     grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu),
-    overrides: { WG: wg },
+    // The head size fixed at pipeline creation: constant-trip loops over D/4, so the compiler unrolls them and
+    // keeps qs and acc at constant indices (see main_rb's header; one pipeline per head size in use).
+    overrides: { WG: wg, D4_FIXED: d.D / 4 },
     shapes: describeCrossAttentionDims(d, mask),
   });
 }
