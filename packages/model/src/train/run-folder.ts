@@ -109,7 +109,7 @@ export function storedFlags(o: TrainOptions, trainSplit: string, devSplit: strin
  */
 export function checkResumeFlags(stored: TrainFlagsRecord | undefined, given: TrainFlagsRecord, from: string, step: number, trainSize: number): void {
   if (!stored) return;
-  const show = (k: string, v: unknown) => (v === null || v === undefined ? '(default)' : k === 'standardize' ? (v ? 'on' : 'off') : String(v));
+  const show = (k: string, v: unknown) => (v === null || v === undefined ? '(default)' : k === 'standardize' || k === 'linearSkip' ? (v ? 'on' : 'off') : String(v));
   const diffs: string[] = [];
   for (const k of Object.keys(FLAG_NAMES)) {
     if (FREE.has(k) || !(k in stored)) continue;
