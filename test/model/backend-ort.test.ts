@@ -55,6 +55,12 @@ for (const [tag, be] of [['', beDefault], [', in chunks of 5', beChunked]] as co
         close(await rd(c), Array.from(r.out, (x, i) => x + c0[i]!));
         close(await rd(pre), r.pre);
       });
+      it(`matmul, accumulate, no bias (the old c as the Gemm's C), ${tag}`, async () => {
+        const r = ref.matmulForward(a, b, dims, o);
+        const c = up(c0, [batch * M * N]);
+        await be.matmul(up(a, [a.length]), up(b, [b.length]), c, dims, { ...o, accumulate: true });
+        close(await rd(c), Array.from(r.out, (x, i) => x + c0[i]!));
+      });
       it(`matmulBackward, accumulate into dA only, ${tag}`, async () => {
         const dc = randomF32(batch * M * N, 5);
         const r = ref.matmulBackward(dc, a, b, dims, o);

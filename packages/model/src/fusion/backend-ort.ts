@@ -8,14 +8,15 @@
 //   attentionBackward P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K; dK = scale dS^T Q
 //   layerNorm         LayerNormalization (opset 17; Mean and InvStdDev are its 2nd and 3rd outputs); backward in ops
 //   geluBackward, add, axpy, meanPool (as a batched MatMul with mask / count), gradNorm (ReduceSumSquare of every
-//   gradient in one graph), adamw (the update in ops, clip coefficient from the norm tensor in-graph)
+//   gradient in one graph), adamw (the update in ops, clip coefficient from the norm tensor in-graph; tensors of at
+//   most SMALL values on the reference in JS, cheaper than a session run)
 //
 // Tensors are Float32Arrays in JS memory (OrtTensor); onnxruntime-node reads inputs from them without a copy and
 // writes outputs straight into them (pre-allocated fetches). An output that is also an input (accumulate, axpy,
-// AdamW) is written into a spare array that then becomes the tensor's data (the old one becomes the spare). Concat / split along time are row copies in JS
-// (Float32Array.set). The small O(B*C) glue runs in JS on the float64 references (the CpuBackend code): the gate,
-// cross-entropy, and dropout, whose
-// keep mask is the references' stateless PCG hash of (seed, offset + i) computed in JS (ref.dropoutMask), so the
+// AdamW) is written into a spare array that then becomes the tensor's data (the old one becomes the spare).
+// Concat / split along time are row copies in JS (Float32Array.set). The small O(B*C) glue runs in JS on the
+// float64 references (the CpuBackend code): the gate, cross-entropy, and dropout, whose keep mask is the
+// references' stateless PCG hash of (seed, offset + i) computed in JS (ref.dropoutMask), so the
 // mask is bit-identical to `wgsl` and `cpu`.
 
 import { availableParallelism } from 'node:os';
@@ -242,7 +243,11 @@ export class OrtBackend implements Backend {
       const bias = o.bias ? g.input('bias', ['N']) : '';
       const cd: Dim[] = flat ? ['R', 'N'] : ['Z', 'M', 'N'];
       let y: string;
-      if (flat) {
+      // accumulating a plain product (the audio positions): the old c is the Gemm's C (beta 1), no Add pass
+      const accC = flat && acc && !bias && !o.gelu && !o.pre;
+      if (accC) {
+        y = g.op('Gemm', [A, B, g.input('c', cd)], { transA: +ta, transB: +tb, beta: 1 });
+      } else if (flat) {
         y = g.op('Gemm', bias ? [A, B, bias] : [A, B], { transA: +ta, transB: +tb });
       } else {
         const A2 = ta ? g.op('Transpose', [A], { perm: [0, 2, 1] }) : A;
@@ -251,7 +256,7 @@ export class OrtBackend implements Backend {
         if (bias) y = g.op('Add', [y, bias]);
       }
       let out = o.gelu ? g.op('Gelu', [y], { approximate: 'tanh' }) : y;
-      if (acc) out = g.op('Add', [g.input('c', cd), out]);
+      if (acc && !accC) out = g.op('Add', [g.input('c', cd), out]);
       g.output('out', out, cd);
       if (o.pre) g.output('pre', y, cd);
       return g;
