@@ -16,7 +16,7 @@ import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
-import type { EncoderDevice } from './encoders/device.ts';
+import type { EncoderOptions } from './encoders/device.ts';
 
 export interface PredictInput {
   id: string;
@@ -63,16 +63,21 @@ export class Predictor {
     private readonly asrModel: string,
   ) {}
 
-  static async open(backend: Backend, checkpoint: string, options: { asr?: string; device?: EncoderDevice } = {}): Promise<Predictor> {
+  /** `options.device` / `check` / `onFallback`: where the network encoders run and how webgpu is checked (../encoders/device-check.ts). */
+  static async open(backend: Backend, checkpoint: string, options: { asr?: string } & EncoderOptions = {}): Promise<Predictor> {
     const { model, meta } = loadCheckpoint(backend, checkpoint);
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
         throw new PredictError(`${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`);
       }
     }
-    const te = await createTextEncoder(meta.textEncoder, { device: options.device });
+    const on: EncoderOptions = { device: options.device, check: options.check, onFallback: options.onFallback };
+    const te = await createTextEncoder(meta.textEncoder, on);
     const textOnly = meta.audioEncoder === 'none'; // a --fusion text model on a text-only cache: no audio input
-    const ae = textOnly ? null : await createAudioEncoder(meta.audioEncoder, { device: options.device });
+    const ae = textOnly ? null : await createAudioEncoder(meta.audioEncoder, on).catch(async (err) => {
+      await te.dispose?.();
+      throw err;
+    });
     const c = model.config;
     if (te.dim !== c.textDim || (ae && ae.dim !== c.audioDim)) {
       throw new PredictError(`${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae?.dim ?? 0}`);

@@ -9,6 +9,7 @@ import {
   createTextEncoder,
   DATASETS,
   ENCODER_DEVICES,
+  EncoderDeviceError,
   extractFeatures,
   modelSettings,
   resolveEncoderDevice,
@@ -133,11 +134,13 @@ Examples:
       let audioEncoder: AudioEncoder | null = null;
       if (!(ENCODER_DEVICES as readonly string[]).includes(opts.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${opts.device}'`);
       const networks = usesDevice(opts.textEncoder) || (!opts.textOnly && usesDevice(opts.audioEncoder));
-      const { device, reason } = networks ? await resolveEncoderDevice(opts.device) : { device: 'cpu' as const, reason: '' };
+      const { device, reason, check } = networks ? await resolveEncoderDevice(opts.device) : { device: 'cpu' as const, reason: '', check: 'refuse' as const };
       if (networks && !opts.json) console.log(`encoders on ${device} (${reason})`);
+      // on webgpu each network encoder is checked against the CPU first: refused (exit 2) or, with auto, moved to the cpu
+      const on = { device, check, onFallback: (why: string) => console.error(`emofuse extract: ${why}`) };
       try {
-        textEncoder = await createTextEncoder(opts.textEncoder, { device });
-        if (!opts.textOnly) audioEncoder = await createAudioEncoder(opts.audioEncoder, { device });
+        textEncoder = await createTextEncoder(opts.textEncoder, on);
+        if (!opts.textOnly) audioEncoder = await createAudioEncoder(opts.audioEncoder, on);
       } catch (err) {
         if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw new UserError(err.message);
         throw err;
@@ -196,6 +199,7 @@ Examples:
           },
         });
       } catch (err) {
+        if (err instanceof EncoderDeviceError) throw new UserError(err.message); // webgpu disagreed with the CPU
         return asUserError(err);
       } finally {
         if (barStarted) bar.stop();
