@@ -261,8 +261,10 @@ export class OrtBackend implements Backend {
       if (o.pre) g.output('pre', y, cd);
       return g;
     };
-    // a 2-D product with elementwise work after it (GELU, accumulate) runs in row chunks, so that work stays in cache
-    const chunks = flat && !ta && (o.gelu || acc) ? rowChunks(R, N, this.chunk) : [[0, R] as [number, number]];
+    // a 2-D product runs in row chunks: MLAS writes the bias (or the old c) into the output before adding the
+    // product, and GELU reads it after: on a chunk that stays in cache (measured on [6144, 256] @ [256, 256] + bias,
+    // 2 threads: 1024-row chunks 15-20% less CPU time than one run)
+    const chunks = flat && !ta ? rowChunks(R, N, this.chunk) : [[0, R] as [number, number]];
     for (const [r0, r1] of chunks) {
       const whole = chunks.length === 1;
       const [ad, cd] = whole ? [aDims, cDims] : [[r1 - r0, K], [r1 - r0, N]];
@@ -292,6 +294,7 @@ export class OrtBackend implements Backend {
     const accB = !!o.accumulate;
     const accA = !!o.accumulateA;
     const flat = batch === 1 || (bb && !ta);
+    if (flat && !ta && t.dA && batch * M > Math.floor(this.chunk / Math.max(N, K))) return this.matmulBackwardRows(t, dims, o);
     const key = `matmulBackward:${+flat}${+ta}${+tb}${+bb}${+!!t.dA}${+!!t.dB}${+!!t.dBias}${+accA}${+accB}`;
     const R = batch * M;
     const aDims = flat ? (ta ? [K, R] : [R, K]) : ta ? [batch, K, M] : [batch, M, K];
@@ -349,6 +352,33 @@ export class OrtBackend implements Backend {
       }
       return g;
     }, feeds, fetches);
+  }
+
+  /**
+   * matmulBackward of a 2-D product over many rows: dA (+)= dc @ op(b)^T row chunk by row chunk (each an
+   * independent product; the old dA as the Gemm's C stays in cache, as in matmul), then dB and dBias, which sum
+   * over every row, in one run.
+   */
+  private async matmulBackwardRows(
+    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts,
+  ): Promise<void> {
+    const { batch, M, N, K } = dims;
+    const [tb, acc] = [!!o.transB, !!o.accumulateA];
+    const key = `matmulBackward:dA:${+tb}${+acc}`;
+    const build = () => {
+      const g = new OnnxGraph(key);
+      const dc = g.input('dc', ['R', 'N']);
+      const b = g.input('b', tb ? ['N', 'K'] : ['K', 'N']);
+      g.output('dA', g.op('Gemm', acc ? [dc, b, g.input('dA0', ['R', 'K'])] : [dc, b], acc ? { transB: tb ? 0 : 1, beta: 1 } : { transB: tb ? 0 : 1 }), ['R', 'K']);
+      return g;
+    };
+    for (const [r0, r1] of rowChunks(batch * M, Math.max(N, K), this.chunk)) {
+      const r = r1 - r0;
+      const feeds: Feeds = { dc: [sub(t.dc, r0, r1, N), [r, N]], b: [f32(t.b), tb ? [N, K] : [K, N]] };
+      if (acc) feeds.dA0 = [sub(t.dA!, r0, r1, K), [r, K]];
+      await this.run(key, build, feeds, { dA: [rowsOf(t.dA!, r0, r1, K, [r, K]), [r, K]] });
+    }
+    if (t.dB || t.dBias) await this.matmulBackward({ ...t, dA: undefined }, dims, { ...o, accumulateA: false });
   }
 
   async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
