@@ -153,9 +153,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // clamped row and not stored. qs and acc hold row r's D-vector at [r * MAX_D4 + d].
 // Version 6 (the product): the wrapper sets D4_FIXED = D/4, so every loop over d has a constant trip count,
 // is unrolled, and qs / acc are indexed by constants; with D read at run time (D4_FIXED 0, the bench's v4)
-// they are indexed dynamically, which llvmpipe lowers to per-lane scratch memory. Measured (process CPU time
-// per call, llvmpipe under load, tmp script): B=1 T=512 H=8 D=64 225-246 -> 115-139 ms, B=32 Tq=64 Tk=128
-// H=8 D=32 134-157 -> 69-73 ms, H=4 D=64 86-93 -> 65-70 ms. (For v1's single row, fixing D was slower: v2.)
+// they are indexed dynamically. Measured (least process CPU time per call over 7-15 interleaved runs,
+// llvmpipe on a loaded machine): B=1 T=512 H=8 D=64 135-182 -> 129-150 ms, B=32 Tq=64 Tk=128 H=8 D=32
+// 87-95 -> 69-73 ms, H=4 D=64 70 -> 60 ms: 5-25% less. (For v1's single row, fixing D was slower: v2.)
 const RB: u32 = 4u;
 
 fn hmax(x: vec4f) -> f32 {

@@ -1,5 +1,5 @@
 // Fused cross-attention on the GPU vs the float64 reference: out and lse (forward), dq, dk, dv (backward).
-// Tq != Tk with sizes off the workgroup (1, 7, 63, 65, 129), D in {16, 32, 64}, H in {1, 2, 4, 8}, B in {1, 3},
+// Tq != Tk with sizes off the workgroup (1, 7, 63, 65, 129), D in {12, 16, 32, 64}, H in {1, 2, 4, 8}, B in {1, 3},
 // padded keys and fully masked batch entries, large logits, self-attention, scale and workgroup overrides,
 // accumulate, and shape validation.
 
@@ -27,13 +27,14 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     { B: 3, Tq: 129, Tk: 7, H: 8, D: 32, lengths: [7, 0, 3], seed: 5 },
     { B: 1, Tq: 65, Tk: 129, H: 2, D: 64, lengths: [100], seed: 6 },
     { B: 3, Tq: 7, Tk: 1, H: 4, D: 16, lengths: [1, 0, 1], seed: 7 },
+    { B: 2, Tq: 9, Tk: 11, H: 3, D: 12, lengths: [11, 5], seed: 8 }, // D/4 = 3: a partial channel block in dk/dv (CB 2)
   ])('forward + backward B=$B Tq=$Tq Tk=$Tk H=$H D=$D lengths=$lengths', async (c) => {
     await runCase(c);
   });
 
-  // The product's kernel version (v4 forward, v5 backward; bench times v1-v4 as numbered variants, test/bench
-  // checks them on the same cases) on off-tile sizes, Tq != Tk, padded keys, a fully masked entry, and D 16 / 64.
-  it.each([5] as const)('kernel version v%i: forward + backward on masked, off-tile shapes', async (version) => {
+  // The product's kernel version (v6; bench times v1-v5 as numbered variants, test/bench checks them on the
+  // same cases) on off-tile sizes, Tq != Tk, padded keys, a fully masked entry, and D 16 / 64.
+  it.each([6] as const)('kernel version v%i: forward + backward on masked, off-tile shapes', async (version) => {
     await runCase({ B: 3, Tq: 65, Tk: 63, H: 2, D: 32, lengths: [63, 40, 0], seed: 2 }, { version });
     await runCase({ B: 3, Tq: 129, Tk: 7, H: 8, D: 16, lengths: [7, 0, 3], seed: 5 }, { version });
     await runCase({ B: 1, Tq: 7, Tk: 129, H: 1, D: 64, lengths: [100], seed: 6 }, { version });

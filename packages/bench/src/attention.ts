@@ -30,14 +30,14 @@ export const ATTENTION_SHAPES: AttentionShape[] = [
 ];
 export const ATTENTION_QUICK_SHAPES: AttentionShape[] = [{ B: 2, H: 2, Tq: 16, Tk: 24, D: 16 }];
 
-/** Our fused kernel's versions (kept so progress is visible): v1-v4 in baselines/; the product (v6) runs v5's backward. */
+/** Our fused kernel's versions (kept so progress is visible): v1-v5 in baselines/; the product is v6. */
 export const FUSED_VERSIONS = {
   1: 'one query row per invocation, D read at run time (arrays indexed dynamically)',
   2: 'v1 with the head size fixed at pipeline creation (override D4_FIXED): loops unrolled (slower here)',
   3: 'v1 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) addresses are uniform',
   4: 'register blocking: 4 query (dq) or key (dk, dv) rows per invocation, each streamed vec4 feeds 4 rows; WG 16',
   5: "v4's forward; backward: P and dS with each pair's q.k and dout.v once (4x4 tiles), then dq, dk, dv as small matmul tiles",
-  6: "v5 with v4's forward specialised to the head size (override D4_FIXED): loops over D/4 unrolled, rows' q and accumulators at constant indices",
+  6: 'v5 with the forward and the P/dS pass specialised to the head size (D4_FIXED: loops over D/4 unrolled, constant indices) and dq, dk/dv with 1 and 2 vec4s of channels per invocation',
 } as const;
 /** The product's version per pass. */
 const FUSED_LATEST = { fwd: 6, 'fwd+bwd': 6 } as const;
@@ -128,10 +128,6 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
               const t = g[i % g.length]!;
               if (version === FUSED_LATEST[pass]) {
                 await crossAttentionForward(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H });
-                if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
-              } else if (version === 5) {
-                // v4's forward, then the product's backward (unchanged since v5)
-                await crossAttentionForwardVersion(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H, version: 4 });
                 if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
               } else {
                 await crossAttentionForwardVersion(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H, version });

@@ -1,8 +1,9 @@
-// Fused multi-head cross-attention (flash-style). Forward: out = softmax(scale * q k^T, key mask) v per head,
-// plus the per-row lse the backward recomputes P from; no [Tq, Tk] buffer. Backward (version 5): Drow
+// Fused multi-head cross-attention (flash-style), version 6. Forward: out = softmax(scale * q k^T, key mask) v
+// per head, plus the per-row lse the backward recomputes P from; no [Tq, Tk] buffer. Backward (v5's kernels): Drow
 // pre-pass, then P and dS with each pair's q.k and dout.v computed once, then dq (over keys) and dk, dv (over
-// queries) from them, no atomics. See shaders/cross-attention.*.wgsl for layouts and algorithms; versions 1-4
-// of the kernels live in packages/bench/src/baselines.
+// queries) from them, no atomics. v6 fixes the head size per pipeline (forward, P/dS pass) and narrows the
+// gradient kernels' channel blocks. See shaders/cross-attention.*.wgsl for layouts, algorithms and measurements;
+// versions 1-5 live in packages/bench/src/baselines.
 //
 // Shapes: q, out, dout, dq [B, Tq, C]; k, v, dk, dv [B, Tk, C]; mask [B, Tk] (1 keep / 0 pad) or null;
 // lse [B, H, Tq]; C = H*D with D % 4 == 0 and D <= 128. Self-attention: pass the same tensor as q, k and v.
@@ -101,7 +102,7 @@ export const crossAttentionBackwardDsKernel: KernelDef = {
     ['bh0', 'u32'],
     ['Tk4', 'u32'],
   ],
-  overrides: { WG: 16 },
+  overrides: { WG: 16, D4_FIXED: 0 },
   foldable: false, // grid (query-row blocks, 1, (b, h) of the chunk)
 };
 
@@ -130,7 +131,8 @@ export const crossAttentionBackwardGradDqKernel: KernelDef = {
     ['Tk4', 'u32'],
     ['accumulate', 'u32'],
   ],
-  overrides: { WG: 16, CB: 4 },
+  // CB: vec4s of channels per invocation: 1 here, 2 for dk/dv (measured, see bwd-grad.wgsl's header; v5 ran 4).
+  overrides: { WG: 16, CB: 1 },
   foldable: false, // grid (row tiles, channel blocks, (b, h) of the chunk)
 };
 
@@ -139,6 +141,7 @@ export const crossAttentionBackwardGradDkDvKernel: KernelDef = {
   ...crossAttentionBackwardGradDqKernel,
   name: 'cross-attention.bwd.grad.dkdv',
   entryPoint: 'main_dkdv',
+  overrides: { WG: 16, CB: 2 },
 };
 
 export interface CrossAttentionOptions {
@@ -353,14 +356,19 @@ export async function crossAttentionBackward(
   const p = scratchFor(gpu, 'p', chunk * d.Tq * Tk4);
   const ds = scratchFor(gpu, 'ds', chunk * d.Tq * Tk4);
   const wg = opts.workgroupSize ?? crossAttentionBackwardDsKernel.overrides!.WG!;
-  const overrides = { WG: wg };
-  const cb = crossAttentionBackwardGradDqKernel.overrides!.CB!;
-  const channelBlocks = Math.ceil(d.D / 4 / cb);
+  const cbDq = crossAttentionBackwardGradDqKernel.overrides!.CB!;
+  const cbDkDv = crossAttentionBackwardGradDkDvKernel.overrides!.CB!;
+  const overrides = {
+    // the head size fixed per pipeline, as in the forward (constant-trip loops over D/4)
+    ds: { WG: wg, D4_FIXED: d.D / 4 },
+    dq: { WG: wg, CB: cbDq },
+    dkdv: { WG: wg, CB: cbDkDv },
+  };
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   const grids = {
     ds: [Math.ceil(d.Tq / CROSS_ATTENTION_RB / wg), 1],
-    dq: [Math.ceil(d.Tq / 4 / wg), channelBlocks],
-    dkdv: [Math.ceil(d.Tk / 4 / wg), channelBlocks],
+    dq: [Math.ceil(d.Tq / 4 / wg), Math.ceil(d.D / 4 / cbDq)],
+    dkdv: [Math.ceil(d.Tk / 4 / wg), Math.ceil(d.D / 4 / cbDkDv)],
   };
   for (const [name, g] of Object.entries(grids)) {
     if (g.some((x) => x > max)) throw new KernelError(`${kn}.${name}`, shapes, `grid [${g.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; shorten the sequences`, 'shape');
@@ -371,13 +379,13 @@ export async function crossAttentionBackward(
       tensors: [q, k, v, mask ?? k, lse, dout, drow, p, ds],
       params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, bh0, Tk4 },
       grid: [grids.ds[0]!, grids.ds[1]!, n],
-      overrides,
+      overrides: overrides.ds,
       shapes,
     });
     const tensors = [q, k, dout, p, ds, dq, dk, dv];
     const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, bh0, Tk4, accumulate: opts.accumulate ? 1 : 0 };
-    await gpu.dispatch(crossAttentionBackwardGradDqKernel, { tensors, params, grid: [grids.dq[0]!, grids.dq[1]!, n], overrides, shapes });
-    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, { tensors, params, grid: [grids.dkdv[0]!, grids.dkdv[1]!, n], overrides, shapes });
+    await gpu.dispatch(crossAttentionBackwardGradDqKernel, { tensors, params, grid: [grids.dq[0]!, grids.dq[1]!, n], overrides: overrides.dq, shapes });
+    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, { tensors, params, grid: [grids.dkdv[0]!, grids.dkdv[1]!, n], overrides: overrides.dkdv, shapes });
   }
 }
 
