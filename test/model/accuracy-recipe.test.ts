@@ -75,10 +75,13 @@ describe('input standardization', () => {
     const be = new CpuBackend('f32');
     const r = await train(be, fs, { model: { fusion: 'cross-self', width: 8, heads: 2, seed: 3 }, epochs: 2, batchSize: 8, lr: 1e-2, outDir: dir });
     const { tensors } = readSafetensors(r.lastCheckpoint);
-    const want = computeInputNorm(fs.splits.train!, { Tt: r.model.config.maxTextLen, Ta: r.model.config.maxAudioLen, Ct: 4, Ca: 5, text: true, audio: true, pooled: false });
+    const want = computeInputNorm(fs.splits.train!, { Tt: r.model.config.maxTextLen, Ta: r.model.config.maxAudioLen, Ct: 4, Ca: 5, text: true, audio: true, pooled: true });
     expect([...tensors.get('norm.text.mean')!.data]).toEqual([...want.text!.mean]);
     expect([...tensors.get('norm.audio.std')!.data]).toEqual([...want.audio!.std]);
-    expect(tensors.has('norm.pooled.mean')).toBe(false); // only the linear head has pooled stats
+    expect(r.model.config.linearSkip).toBe(true); // the default: the linear skip's stats [2 Ct + 2 Ca] are saved too
+    expect([...tensors.get('norm.pooled.std')!.data]).toEqual([...want.pooled!.std]);
+    const noSkip = await train(new CpuBackend('f32'), fs, { model: { fusion: 'cross-self', width: 8, heads: 2, seed: 3, linearSkip: false }, epochs: 1, batchSize: 8, lr: 1e-2, outDir: join(dir, 'no-skip') });
+    expect(readSafetensors(noSkip.lastCheckpoint).tensors.has('norm.pooled.mean')).toBe(false); // without the skip only the linear head has pooled stats
 
     const { model } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
     const inMemory = await evaluate(r.model, fs.splits.test!, fs.classNames, 8);
@@ -123,10 +126,12 @@ describe('input standardization', () => {
     const p = await Predictor.open(new CpuBackend('f32'), r.lastCheckpoint);
     const [pred] = await p.predict([{ id: 'c', text: 'Der Lappen liegt auf dem Eisschrank.', audio: clip }]);
     await p.dispose();
-    // By hand: the same encoder output, standardized with the checkpoint's statistics, through the bare model.
+    // By hand: the same encoder output, standardized with the checkpoint's token statistics, through the model
+    // left with only the linear skip's statistics (which it applies to the stats of the tokens it is given).
     const { model } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
     const norm = model.inputNorm!;
-    model.setInputNorm(null);
+    expect(norm.pooled).toBeDefined();
+    model.setInputNorm({ pooled: norm.pooled! });
     const c = model.config;
     const x = normalizeInputs(
       { text: t.tokens, textMask: t.mask, audio: a.tokens, audioMask: a.mask }, { B: 1, Tt: t.T, Ta: a.T, Ct: c.textDim, Ca: c.audioDim }, norm, false,
@@ -135,6 +140,7 @@ describe('input standardization', () => {
     const z = Math.exp(logits[0]! - logits[1]!);
     expect(pred!.probabilities.p).toBeCloseTo(z / (1 + z), 5);
     // and without the statistics the answer differs
+    model.setInputNorm(null);
     const raw = await model.predict({ text: t.tokens, textMask: t.mask, audio: a.tokens, audioMask: a.mask, labels: [-1] });
     expect(Math.abs(raw[0]! - raw[1]! - (logits[0]! - logits[1]!))).toBeGreaterThan(1e-4);
   });
