@@ -1,9 +1,10 @@
-// Weighted cross-entropy over class logits, loss and gradient in ONE dispatch (PyTorch's
-// F.cross_entropy(z, y, weight=w, reduction='mean', ignore_index=-1)):
-//   nll_b      = logsumexp(z_b) - z_b[y_b]                                     (per-row loss, unweighted)
+// Weighted cross-entropy over class logits with label smoothing eps, loss and gradient in ONE dispatch
+// (PyTorch's F.cross_entropy(z, y, weight=w, reduction='mean', ignore_index=-1, label_smoothing=eps) for eps = 0):
+//   q_b        = (1 - eps) onehot(y_b) + eps / K_cls                            (the smoothed target)
+//   nll_b      = logsumexp(z_b) - sum_k q_bk z_bk                               (per-row loss, unweighted)
 //   W          = sum_b w[y_b]                        over rows with y_b != -1
 //   loss       = sum_b w[y_b] * nll_b / W
-//   dlogits_b  = w[y_b] * (softmax(z_b) - onehot(y_b)) / W,   0 for an ignored row
+//   dlogits_b  = w[y_b] * (softmax(z_b) - q_b) / W,   0 for an ignored row
 // logits: [B, K_cls], labels: [B] (f32 holding integer class ids, -1 = ignore), weights: [K_cls],
 // loss: [1], dlogits: [B, K_cls], losses: [B] (nll_b, 0 for ignored rows); row-major contiguous f32.
 // Every row ignored (W = 0): loss = 0 and dlogits = 0 (PyTorch gives NaN). A label that is neither -1 nor an
@@ -20,6 +21,7 @@
 struct Params {
   B: u32,
   K_cls: u32,
+  eps: f32,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -90,7 +92,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     for (var k = 1u; k < K; k = k + 1u) { m = max(m, logits[row + k]); }
     var s = 0.0;
     for (var k = 0u; k < K; k = k + 1u) { s = s + exp(logits[row + k] - m); }
-    let nll = m + log(s) - logits[row + u32(y)];
+    let eps = params.eps;
+    let off = eps / f32(K); // every class's share of the smoothing
+    var zq = 0.0; // sum_k q_k z_k
+    for (var k = 0u; k < K; k = k + 1u) { zq = zq + (off + select(0.0, 1.0 - eps, k == u32(y))) * logits[row + k]; }
+    let nll = m + log(s) - zq;
     let wy = weights[u32(y)];
     losses[b] = nll;
     acc = acc + wy * nll;
@@ -98,7 +104,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let inv_s = 1.0 / s;
     for (var k = 0u; k < K; k = k + 1u) {
       let p = exp(logits[row + k] - m) * inv_s;
-      dlogits[row + k] = coef * (p - select(0.0, 1.0, k == u32(y)));
+      dlogits[row + k] = coef * (p - off - select(0.0, 1.0 - eps, k == u32(y)));
     }
   }
   red[lid] = vec2f(acc, 0.0);

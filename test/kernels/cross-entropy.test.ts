@@ -13,22 +13,22 @@ function randomLabels(B: number, K: number, seed: number, ignoreEvery = 0): numb
   return Array.from({ length: B }, (_, b) => (ignoreEvery && b % ignoreEvery === ignoreEvery - 1 ? -1 : Math.floor(r() * K)));
 }
 
-async function run(gpu: Gpu, zs: Float32Array, ys: number[], ws: Float32Array, B: number, K: number) {
+async function run(gpu: Gpu, zs: Float32Array, ys: number[], ws: Float32Array, B: number, K: number, eps = 0) {
   const loss = gpu.empty([1]);
   const dlogits = gpu.empty([B, K]);
   const losses = gpu.empty([B]);
   gpu.poison(loss);
   gpu.poison(dlogits);
   gpu.poison(losses);
-  await crossEntropyForwardBackward(gpu, gpu.upload(zs, [B, K]), ys, gpu.upload(ws, [K]), loss, dlogits, losses);
+  await crossEntropyForwardBackward(gpu, gpu.upload(zs, [B, K]), ys, gpu.upload(ws, [K]), loss, dlogits, losses, eps);
   return { loss: await gpu.read(loss), dlogits: await gpu.read(dlogits), losses: await gpu.read(losses) };
 }
 
-function check(got: Awaited<ReturnType<typeof run>>, zs: Float32Array, ys: number[], ws: Float32Array, B: number, K: number, tag: string) {
-  const r = ref.crossEntropyForward(zs, ys, ws, B, K);
+function check(got: Awaited<ReturnType<typeof run>>, zs: Float32Array, ys: number[], ws: Float32Array, B: number, K: number, tag: string, eps = 0) {
+  const r = ref.crossEntropyForward(zs, ys, ws, B, K, eps);
   expectClose(got.loss, [r.loss], TOL.crossEntropy, { name: `cross-entropy loss ${tag}` });
   expectClose(got.losses, r.losses, TOL.crossEntropy, { name: `cross-entropy losses ${tag}` });
-  expectClose(got.dlogits, ref.crossEntropyBackward(zs, ys, ws, B, K), TOL.crossEntropy, { name: `cross-entropy dlogits ${tag}`, shape: [B, K] });
+  expectClose(got.dlogits, ref.crossEntropyBackward(zs, ys, ws, B, K, eps), TOL.crossEntropy, { name: `cross-entropy dlogits ${tag}`, shape: [B, K] });
 }
 
 describe.skipIf(!fx.gpu)(`cross-entropy on ${fx.label}`, () => {
@@ -48,6 +48,13 @@ describe.skipIf(!fx.gpu)(`cross-entropy on ${fx.label}`, () => {
     const ys = randomLabels(B, K, B * K, B > 1 ? 5 : 0);
     const ws = randomF32(K, K, 0.25, 2);
     check(await run(gpu, zs, ys, ws, B, K), zs, ys, ws, B, K, `B=${B} K=${K}`);
+  });
+
+  it.each([[65, 7, 0.1], [300, 3, 0.3]])('label smoothing: loss, losses and dlogits, B=%i K_cls=%i eps=%f', async (B, K, eps) => {
+    const zs = randomF32(B * K, B + 2 * K);
+    const ys = randomLabels(B, K, B * K + 1, 5);
+    const ws = randomF32(K, K + 1, 0.25, 2);
+    check(await run(gpu, zs, ys, ws, B, K, eps), zs, ys, ws, B, K, `B=${B} K=${K} eps=${eps}`, eps);
   });
 
   it('stays finite and accurate for logits of +-80', async () => {

@@ -17,6 +17,19 @@ describe('cross-entropy reference', () => {
     expect(d.subarray(K, 2 * K).every((v) => v === 0)).toBe(true);
   });
 
+  it('with label smoothing 0.2: dlogits match finite differences; the loss is (1 - eps) nll + eps mean_k(lse - z_k)', () => {
+    const [B, K] = [5, 4];
+    const z = toF64(randomF32(B * K, 3));
+    const ys = [1, 3, -1, 0, 1];
+    const ws = toF64(randomF32(K, 4, 0.25, 2));
+    const num = numericGrad((zz) => ref.crossEntropyForward(zz, ys, ws, B, K, 0.2).loss, z);
+    expectClose(ref.crossEntropyBackward(z, ys, ws, B, K, 0.2), num, FD_TOL, { name: 'cross-entropy ref smoothed dlogits vs FD', shape: [B, K] });
+    const row = Array.from(z.subarray(0, K));
+    const lse = Math.log(row.reduce((a, v) => a + Math.exp(v), 0));
+    const want = 0.8 * (lse - row[1]!) + 0.2 * row.reduce((a, v) => a + (lse - v), 0) / K;
+    expect(ref.crossEntropyForward(z, ys, ws, B, K, 0.2).losses[0]).toBeCloseTo(want, 12);
+  });
+
   it('finite differences hold at logits of +-80', () => {
     const [B, K] = [2, 3];
     const z = Float64Array.from([80, -80, 0.5, -80, 79.5, 80]);

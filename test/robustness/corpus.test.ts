@@ -123,7 +123,7 @@ for (const [flag, value, says] of [
   ['--epochs', '0', /--epochs/], ['--epochs', '-2', /--epochs/], ['--epochs', 'ten', /--epochs/], ['--batch-size', '0', /--batch-size/],
   ['--batch-size', '100000', /--batch-size/], ['--lr', 'nan', /--lr/], ['--lr', 'Infinity', /--lr/], ['--lr', '-1', /--lr/], ['--lr', '0', /--lr/],
   ['--min-lr', 'x', /--min-lr/], ['--dropout', '1', /--dropout/], ['--dropout', '-0.1', /--dropout/], ['--block-dropout', '2', /--block-dropout/],
-  ['--linear-skip', 'yes', /--linear-skip/], ['--decay', 'step', /--decay/], ['--class-weights', '0,0', /--class-weights/], ['--class-weights', '1,2,3', /--class-weights/],
+  ['--linear-skip', 'yes', /--linear-skip/], ['--label-smoothing', '1', /--label-smoothing/], ['--decay', 'step', /--decay/], ['--class-weights', '0,0', /--class-weights/], ['--class-weights', '1,2,3', /--class-weights/],
   ['--class-weights', 'a,b', /--class-weights/], ['--class-weights', '-1,1', /--class-weights/], ['--class-weights', 'NaN,1', /--class-weights/],
   ['--fusion', 'bogus', /--fusion/], ['--patience', '-1', /--patience/], ['--save-every', 'x', /--save-every/], ['--max-text-len', '0', /--max-text-len/],
   ['--max-audio-len', '-5', /--max-audio-len/], ['--warmup', '-3', /--warmup/], ['--seed', '-1', /--seed/], ['--weight-decay', 'nan', /--weight-decay/],

@@ -120,6 +120,7 @@ export interface TrainFlags extends DataFlags {
   warmup?: string;
   decay: string;
   weightDecay: string;
+  labelSmoothing: string;
   maxGradNorm: string;
   patience: string;
   classWeights: string;
@@ -155,6 +156,7 @@ export function addTrainOptions(cmd: Command, withFusion = true): Command {
     .option('--warmup <steps>', `linear warm-up steps (default: ${100 * T.warmupFraction}% of all steps)`)
     .option('--decay <kind>', "'cosine' or 'linear' decay after the warm-up", T.decay)
     .option('--weight-decay <wd>', 'AdamW decoupled weight decay (matrices only)', d(T.weightDecay))
+    .option('--label-smoothing <eps>', 'train towards (1 - eps) on the label and eps spread over all classes (0: plain cross-entropy)', d(T.labelSmoothing))
     .option('--max-grad-norm <n>', 'clip the global gradient norm (0: off)', d(T.maxGradNorm))
     .option('--patience <epochs>', 'stop after this many epochs without a better dev weighted F1 (0: never)', d(T.patience))
     .option('--class-weights <w>', "'inverse' (inverse class frequency), 'none', or comma-separated weights", T.classWeights)
@@ -180,6 +182,8 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, withFusion = true
   if (dropout >= 1) throw new UserError(`--dropout must be below 1, got ${dropout}`);
   const blockDropout = num(o.blockDropout, '--block-dropout');
   if (blockDropout >= 1) throw new UserError(`--block-dropout must be below 1, got ${blockDropout}`);
+  const labelSmoothing = num(o.labelSmoothing, '--label-smoothing');
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new UserError(`--label-smoothing must lie in [0, 1), got ${labelSmoothing}`);
   if (o.linearSkip !== 'on' && o.linearSkip !== 'off') throw new UserError(`--linear-skip must be 'on' or 'off', got '${o.linearSkip}'`);
   return {
     model: {
@@ -189,7 +193,7 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, withFusion = true
     standardize: o.standardize,
     epochs: int(o.epochs, '--epochs'), batchSize: int(o.batchSize, '--batch-size'), lr: positive(o.lr, '--lr'), minLr: num(o.minLr, '--min-lr'),
     warmup: o.warmup === undefined ? undefined : int(o.warmup, '--warmup'), decay: o.decay,
-    weightDecay: num(o.weightDecay, '--weight-decay'), maxGradNorm: num(o.maxGradNorm, '--max-grad-norm'), patience: int(o.patience, '--patience', 0),
+    weightDecay: num(o.weightDecay, '--weight-decay'), labelSmoothing, maxGradNorm: num(o.maxGradNorm, '--max-grad-norm'), patience: int(o.patience, '--patience', 0),
     classWeights, maxTextLen: o.maxTextLen === undefined ? undefined : int(o.maxTextLen, '--max-text-len'),
     maxAudioLen: o.maxAudioLen === undefined ? undefined : int(o.maxAudioLen, '--max-audio-len'),
     trainSplit: o.trainSplit, devSplit: o.devSplit, outDir, saveEvery: int(o.saveEvery, '--save-every', 0),

@@ -135,7 +135,7 @@ export async function runAblation(features: FeatureSet, o: AblationOptions): Pro
   const m = t.model ?? {};
   const budget =
     `epochs ${t.epochs}, batch ${t.batchSize}, lr ${t.lr}, width ${m.width}, heads ${m.heads}, layers ${m.layers}, ` +
-    `dropout ${m.dropout}, block dropout ${m.blockDropout ?? 0}, linear skip ${m.linearSkip ? 'on' : 'off'}, weight decay ${t.weightDecay}, class weights ${t.classWeights}, ` +
+    `dropout ${m.dropout}, block dropout ${m.blockDropout ?? 0}, linear skip ${m.linearSkip ? 'on' : 'off'}, weight decay ${t.weightDecay}, label smoothing ${t.labelSmoothing ?? 0}, class weights ${t.classWeights}, ` +
     `standardize ${t.standardize ?? true}, seeds ${o.seeds.join(',')}, ` + (o.folds === undefined ? `patience ${t.patience ?? 0}` : `${o.folds} speaker folds, no early stopping`);
   const folds = o.folds === undefined ? undefined : { k: o.folds, speakers: evals.map((e) => e.speakers!), sizes: evals.map((e) => e.test.size) };
   const result: AblationResult = {

@@ -32,6 +32,7 @@ export const crossEntropyKernel: KernelDef = {
   params: [
     ['B', 'u32'],
     ['K_cls', 'u32'],
+    ['eps', 'f32'],
   ],
   overrides: { WG },
 };
@@ -48,15 +49,17 @@ export function crossEntropyLabels(gpu: Gpu, labels: ArrayLike<number>, K_cls: n
 
 /**
  * logits [B, K_cls], labels [B] (a tensor, or CPU values that are checked and uploaded), weights [K_cls] ->
- * loss [1] (weighted mean), dlogits [B, K_cls] (gradient of that loss), losses [B] (unweighted per-row nll).
+ * loss [1] (weighted mean), dlogits [B, K_cls] (gradient of that loss), losses [B] (unweighted per-row nll);
+ * `smoothing` in [0, 1): label smoothing eps (the target (1 - eps) onehot + eps / K_cls).
  */
 export async function crossEntropyForwardBackward(
-  gpu: Gpu, logits: Tensor, labels: Tensor | ArrayLike<number>, weights: Tensor, loss: Tensor, dlogits: Tensor, losses: Tensor,
+  gpu: Gpu, logits: Tensor, labels: Tensor | ArrayLike<number>, weights: Tensor, loss: Tensor, dlogits: Tensor, losses: Tensor, smoothing = 0,
 ): Promise<void> {
   const k = crossEntropyKernel.name;
   if (logits.shape.length !== 2) throw new KernelError(k, '', `logits must be 2-D [B, K_cls], got [${logits.shape.join(', ')}]`, 'shape');
   const [B, K_cls] = logits.shape as [number, number];
   if (K_cls < 1) throw new KernelError(k, '', 'K_cls must be at least 1', 'shape');
+  if (!(smoothing >= 0 && smoothing < 1)) throw new KernelError(k, '', `label smoothing must lie in [0, 1), got ${smoothing}`, 'shape');
   let labelTensor: Tensor;
   if (labels instanceof Tensor) {
     labelTensor = labels;
@@ -74,9 +77,9 @@ export async function crossEntropyForwardBackward(
   }
   await gpu.dispatch(crossEntropyKernel, {
     tensors: [logits, labelTensor, weights, loss, dlogits, losses],
-    params: { B, K_cls },
+    params: { B, K_cls, eps: smoothing },
     grid: [1],
-    shapes: `B=${B} K_cls=${K_cls}`,
+    shapes: `B=${B} K_cls=${K_cls}${smoothing ? ` eps=${smoothing}` : ''}`,
   });
 }
 
@@ -86,6 +89,25 @@ export const crossEntropyOp: Op = {
   kernels: [crossEntropyKernel],
   wrappers: { crossEntropyForwardBackward, crossEntropyLabels },
   checks: [
+    {
+      name: 'cross-entropy weighted, label smoothing 0.1, loss+dlogits [33, 7]',
+      tol: TOL.crossEntropy,
+      async run(gpu, input) {
+        const [B, K] = [33, 7];
+        const zs = input(B * K, 72).map((v) => v * 20);
+        const labels = Array.from({ length: B }, (_, b) => (b === 9 ? -1 : (b * 5) % K));
+        const ws = Float32Array.from(input(K, 73), (v) => 1 + Math.abs(v));
+        const [loss, dlogits, losses] = [gpu.empty([1]), gpu.empty([B, K]), gpu.empty([B])];
+        for (const t of [loss, dlogits, losses]) gpu.poison(t);
+        await crossEntropyForwardBackward(gpu, gpu.upload(zs, [B, K]), labels, gpu.upload(ws), loss, dlogits, losses, 0.1);
+        const f = ref.crossEntropyForward(zs, labels, ws, B, K, 0.1);
+        return [
+          [await gpu.read(loss), [f.loss]],
+          [await gpu.read(losses), f.losses],
+          [await gpu.read(dlogits), ref.crossEntropyBackward(zs, labels, ws, B, K, 0.1)],
+        ];
+      },
+    },
     {
       name: 'cross-entropy weighted, loss+dlogits [33, 7]',
       tol: TOL.crossEntropy,

@@ -154,12 +154,12 @@ export class CpuBackend implements Backend {
     store(dx, r.dx);
     store(dy, r.dy);
   }
-  async crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void> {
+  async crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing = 0): Promise<void> {
     const [B, K] = logits.shape as [number, number];
-    const r = ref.crossEntropyForward(d(logits), d(labels), d(weights), B, K);
+    const r = ref.crossEntropyForward(d(logits), d(labels), d(weights), B, K, smoothing);
     store(loss, [r.loss]);
     store(losses, r.losses);
-    store(dlogits, ref.crossEntropyBackward(d(logits), d(labels), d(weights), B, K));
+    store(dlogits, ref.crossEntropyBackward(d(logits), d(labels), d(weights), B, K, smoothing));
   }
   async gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void> {
     store(out, [ref.gradNormForward(tensors.map(d))]);

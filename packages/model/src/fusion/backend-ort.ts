@@ -711,8 +711,8 @@ export class OrtBackend implements Backend {
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
     return this.js.gateBackward(s, x, y, dout, ds, dx, dy);
   }
-  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void> {
-    return this.js.crossEntropy(logits, labels, weights, loss, dlogits, losses);
+  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing = 0): Promise<void> {
+    return this.js.crossEntropy(logits, labels, weights, loss, dlogits, losses, smoothing);
   }
 
   // ---------------------------------------------------------------------------------------------- optimizer

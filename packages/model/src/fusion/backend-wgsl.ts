@@ -119,8 +119,8 @@ export class WgslBackend implements Backend {
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
     return gateBackward(this.gpu, t(s), t(x), t(y), t(dout), t(ds), t(dx), t(dy));
   }
-  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void> {
-    return crossEntropyForwardBackward(this.gpu, t(logits), t(labels), t(weights), t(loss), t(dlogits), t(losses));
+  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing = 0): Promise<void> {
+    return crossEntropyForwardBackward(this.gpu, t(logits), t(labels), t(weights), t(loss), t(dlogits), t(losses), smoothing);
   }
   gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void> {
     return gradNorm(this.gpu, tensors.map(t), t(out));

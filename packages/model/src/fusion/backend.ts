@@ -103,7 +103,8 @@ export interface Backend {
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void>;
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void>;
   /** Weighted-mean cross-entropy: loss [1], dlogits [B, K_cls], losses [B]; labels [B] hold class ids or -1 (ignore). */
-  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor): Promise<void>;
+  /** Weighted mean cross-entropy and its gradient; `smoothing`: label smoothing eps in [0, 1) (default 0). */
+  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing?: number): Promise<void>;
   gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void>;
   adamw(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void>;
 }

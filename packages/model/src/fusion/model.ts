@@ -557,8 +557,8 @@ export class FusionModel {
     return a;
   }
 
-  /** Forward to logits (and, with labels, the loss and dlogits). Dropout only when `train`. */
-  async forward(a: Acts, train: boolean, withLoss: boolean): Promise<void> {
+  /** Forward to logits (and, with labels, the loss and dlogits; label smoothing eps `smoothing`). Dropout only when `train`. */
+  async forward(a: Acts, train: boolean, withLoss: boolean, smoothing = 0): Promise<void> {
     const be = this.backend;
     const c = this.config;
     const { B } = a;
@@ -599,7 +599,7 @@ export class FusionModel {
     }
     await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
     if (this.skip) await be.matmul(a.stats!, this.skip.value, a.logits, { batch: 1, M: B, N: c.numClasses, K: this.statsWidth }, { accumulate: true }); // logits += stats [B, S] @ W_skip
-    if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses); // loss [1], dlogits [B, K_cls]
+    if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses, smoothing); // loss [1], dlogits [B, K_cls]
   }
 
   /** The merge heads: pt, pa = mean of each modality's stem tokens [B, C]; merged; pooled = gelu(linear) [B, C]. */
@@ -711,11 +711,11 @@ export class FusionModel {
     }
   }
 
-  /** Forward + backward + update on one batch; the loss stays on the device (read it with `readLoss`). */
-  async trainStep(inp: StepInputs, classWeights: ArrayLike<number>, o: AdamwSettings): Promise<Acts> {
+  /** Forward + backward + update on one batch (label smoothing eps `smoothing`); the loss stays on the device (read it with `readLoss`). */
+  async trainStep(inp: StepInputs, classWeights: ArrayLike<number>, o: AdamwSettings, smoothing = 0): Promise<Acts> {
     await this.backend.flush(); // the previous step is submitted before this step's inputs are written
     const a = this.setInputs(inp, classWeights);
-    await this.forward(a, true, true);
+    await this.forward(a, true, true, smoothing);
     await this.backward(a, true);
     await this.optimizerStep(a, o);
     return a;

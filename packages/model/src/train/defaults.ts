@@ -15,6 +15,8 @@ export const TRAIN_DEFAULTS = {
   decay: 'cosine' as 'cosine' | 'linear',
   /** AdamW decoupled weight decay (matrices only). */
   weightDecay: 0.01,
+  /** Label smoothing eps of the training loss (0: plain cross-entropy). */
+  labelSmoothing: 0,
   /** Clip the global gradient norm to this (0: off). */
   maxGradNorm: 1,
   /**

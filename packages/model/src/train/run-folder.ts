@@ -82,7 +82,7 @@ export type TrainFlagsRecord = Record<string, string | number | boolean | null>;
 const FLAG_NAMES: Record<string, string> = {
   fusion: '--fusion', width: '--width', heads: '--heads', layers: '--layers', ffnMult: '--ffn-mult', dropout: '--dropout',
   blockDropout: '--block-dropout', linearSkip: '--linear-skip', seed: '--seed', standardize: '--no-standardize', epochs: '--epochs', batchSize: '--batch-size', lr: '--lr',
-  minLr: '--min-lr', warmup: '--warmup', decay: '--decay', weightDecay: '--weight-decay', maxGradNorm: '--max-grad-norm', patience: '--patience',
+  minLr: '--min-lr', warmup: '--warmup', decay: '--decay', weightDecay: '--weight-decay', labelSmoothing: '--label-smoothing', maxGradNorm: '--max-grad-norm', patience: '--patience',
   classWeights: '--class-weights', maxTextLen: '--max-text-len', maxAudioLen: '--max-audio-len', trainSplit: '--train-split', devSplit: '--dev-split',
   saveEvery: '--save-every',
 };
@@ -97,7 +97,7 @@ export function storedFlags(o: TrainOptions, trainSplit: string, devSplit: strin
     fusion: M.fusion, width: M.width, heads: M.heads, layers: M.layers, ffnMult: M.ffnMult, dropout: M.dropout, blockDropout: M.blockDropout ?? null,
     linearSkip: M.linearSkip ?? false,
     seed: M.seed, standardize: o.standardize ?? T.standardize, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, minLr: o.minLr ?? T.minLr,
-    warmup: o.warmup ?? null, decay: o.decay ?? T.decay, weightDecay: o.weightDecay ?? T.weightDecay, maxGradNorm: o.maxGradNorm ?? T.maxGradNorm,
+    warmup: o.warmup ?? null, decay: o.decay ?? T.decay, weightDecay: o.weightDecay ?? T.weightDecay, labelSmoothing: o.labelSmoothing ?? T.labelSmoothing, maxGradNorm: o.maxGradNorm ?? T.maxGradNorm,
     patience: o.patience ?? T.patience, classWeights: Array.isArray(cw) ? cw.join(',') : cw, maxTextLen: o.maxTextLen ?? null,
     maxAudioLen: o.maxAudioLen ?? null, trainSplit, devSplit, saveEvery: o.saveEvery ?? T.saveEvery,
   };

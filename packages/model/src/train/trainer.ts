@@ -32,6 +32,8 @@ export interface TrainOptions {
   warmup?: number;
   decay?: 'cosine' | 'linear';
   weightDecay?: number;
+  /** Label smoothing eps of the training loss (default TRAIN_DEFAULTS.labelSmoothing). */
+  labelSmoothing?: number;
   maxGradNorm?: number;
   /** Epochs without a dev weighted-F1 improvement before stopping (0: never stop early). */
   patience?: number;
@@ -212,7 +214,7 @@ async function trainLocked(
     const idx = batches.list[bi]!;
     const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen)); // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
     const lr = learningRate(step, sched);
-    const acts = await model.trainStep(inputs, weights, adamw(lr));
+    const acts = await model.trainStep(inputs, weights, adamw(lr), o.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
     const loss = await model.readLoss(acts); // the one readback of a step
     if (!Number.isFinite(loss)) {
       throw new DataError(`training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower --lr (now ${o.lr}) or check the features`);
