@@ -50,10 +50,11 @@ struct Params {
 @group(0) @binding(9) var<uniform> params: Params;
 
 override WG: u32 = 16; // invocations per workgroup (RB query rows each)
-// Head size D/4 fixed at pipeline creation (0: read params.D at run time, v5), as in the forward: the loops
-// over d are unrolled and qs / go indexed by constants. v6 sets it: least CPU time per call 155 -> 143 ms at
-// B=1 T=512 H=8 D=64, 85 -> 78 ms at B=32 Tq=64 Tk=128 H=8 D=32 (interleaved runs, loaded llvmpipe).
-override D4_FIXED: u32 = 0u;
+// 1 (v6): q.k and dout.v of a key block in two loops over d, 4 score accumulators live in each; 0 (v5): one
+// loop with all 8. On llvmpipe the split loops took 0.65-0.7x the CPU time (least process CPU time per call
+// over 9 interleaved runs: B=1 T=512 H=8 D=64 143 -> 99-104 ms, B=32 Tq=64 Tk=128 H=4 D=64 74 -> 52-56 ms;
+// fixing the head size per pipeline as the forward does made no difference here).
+override SPLIT: u32 = 1u;
 
 const MASKED_LSE_BELOW: f32 = -1.0e29;
 
@@ -75,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (i0 >= Tq || bh >= params.B * H) { return; }
   let h = bh % H;
   let b = bh / H;
-  let D4 = select(params.D / 4u, D4_FIXED, D4_FIXED != 0u);
+  let D4 = params.D / 4u;
   let C4 = H * D4;
   let hd = h * D4;
   let scale = params.scale;
@@ -131,18 +132,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         s1 += vec4f(dot(a1, kx), dot(a1, ky), dot(a1, kz), dot(a1, kw));
         s2 += vec4f(dot(a2, kx), dot(a2, ky), dot(a2, kz), dot(a2, kw));
         s3 += vec4f(dot(a3, kx), dot(a3, ky), dot(a3, kz), dot(a3, kw));
-        let vx = v[kv0 + d];
-        let vy = v[kv1 + d];
-        let vz = v[kv2 + d];
-        let vw = v[kv3 + d];
-        let g0 = go[d];
-        let g1 = go[MAX_D4 + d];
-        let g2 = go[2u * MAX_D4 + d];
-        let g3 = go[3u * MAX_D4 + d];
-        e0 += vec4f(dot(g0, vx), dot(g0, vy), dot(g0, vz), dot(g0, vw));
-        e1 += vec4f(dot(g1, vx), dot(g1, vy), dot(g1, vz), dot(g1, vw));
-        e2 += vec4f(dot(g2, vx), dot(g2, vy), dot(g2, vz), dot(g2, vw));
-        e3 += vec4f(dot(g3, vx), dot(g3, vy), dot(g3, vz), dot(g3, vw));
+        if (SPLIT == 0u) {
+          let vx = v[kv0 + d];
+          let vy = v[kv1 + d];
+          let vz = v[kv2 + d];
+          let vw = v[kv3 + d];
+          let g0 = go[d];
+          let g1 = go[MAX_D4 + d];
+          let g2 = go[2u * MAX_D4 + d];
+          let g3 = go[3u * MAX_D4 + d];
+          e0 += vec4f(dot(g0, vx), dot(g0, vy), dot(g0, vz), dot(g0, vw));
+          e1 += vec4f(dot(g1, vx), dot(g1, vy), dot(g1, vz), dot(g1, vw));
+          e2 += vec4f(dot(g2, vx), dot(g2, vy), dot(g2, vz), dot(g2, vw));
+          e3 += vec4f(dot(g3, vx), dot(g3, vy), dot(g3, vz), dot(g3, vw));
+        }
+      }
+      if (SPLIT != 0u) {
+        for (var d = 0u; d < D4; d++) {
+          let vx = v[kv0 + d];
+          let vy = v[kv1 + d];
+          let vz = v[kv2 + d];
+          let vw = v[kv3 + d];
+          let g0 = go[d];
+          let g1 = go[MAX_D4 + d];
+          let g2 = go[2u * MAX_D4 + d];
+          let g3 = go[3u * MAX_D4 + d];
+          e0 += vec4f(dot(g0, vx), dot(g0, vy), dot(g0, vz), dot(g0, vw));
+          e1 += vec4f(dot(g1, vx), dot(g1, vy), dot(g1, vz), dot(g1, vw));
+          e2 += vec4f(dot(g2, vx), dot(g2, vy), dot(g2, vz), dot(g2, vw));
+          e3 += vec4f(dot(g3, vx), dot(g3, vy), dot(g3, vz), dot(g3, vw));
+        }
       }
     }
     let p0 = select(z, exp(s0 - lse4.x), keep & vec4<bool>(live.x));

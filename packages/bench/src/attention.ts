@@ -37,7 +37,7 @@ export const FUSED_VERSIONS = {
   3: 'v1 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) addresses are uniform',
   4: 'register blocking: 4 query (dq) or key (dk, dv) rows per invocation, each streamed vec4 feeds 4 rows; WG 16',
   5: "v4's forward; backward: P and dS with each pair's q.k and dout.v once (4x4 tiles), then dq, dk, dv as small matmul tiles",
-  6: 'v5 with the forward and the P/dS pass specialised to the head size (D4_FIXED: loops over D/4 unrolled, constant indices) and dq, dk/dv with 1 and 2 vec4s of channels per invocation',
+  6: "v5 with the forward specialised to the head size (D4_FIXED), the P/dS pass's q.k and dout.v in two loops, dq and dk/dv with 1 and 2 vec4s of channels per invocation",
 } as const;
 /** The product's version per pass. */
 const FUSED_LATEST = { fwd: 6, 'fwd+bwd': 6 } as const;

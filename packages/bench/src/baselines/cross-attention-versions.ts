@@ -13,9 +13,9 @@
 //       the product's main_rb with the head size read at run time (v6 fixes it per pipeline); its backward (a
 //       dq kernel over keys and a dk/dv kernel over queries, each recomputing q.k and dout.v: 7 D-long
 //       products per pair) was replaced by v5's (5 per pair).
-//   v5: v4's forward; the product's backward kernels (P/dS pass, then dq and dk/dv) with the head size read
-//       at run time in the P/dS pass and 4 vec4s of channels per invocation (CB 4) in dq and dk/dv. v6 (the
-//       product) fixes the head size per pipeline and uses CB 1 (dq) and 2 (dk/dv).
+//   v5: v4's forward; the product's backward kernels (P/dS pass, then dq and dk/dv) with q.k and dout.v in
+//       one loop in the P/dS pass (override SPLIT 0) and 4 vec4s of channels per invocation (CB 4) in dq and
+//       dk/dv. v6 (the product) splits that loop and uses CB 1 (dq) and 2 (dk/dv).
 
 import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import {
@@ -171,7 +171,7 @@ export async function crossAttentionBackwardVersion(
   await gpu.dispatch(crossAttentionBackwardDkDvV1Kernel, { tensors, params, grid: gridFor(kn, d, d.Tk, opts, gpu), overrides, shapes });
 }
 
-/** v5's backward: the product's wrapper loop and kernels with v5's overrides (D at run time in the P/dS pass, CB 4). */
+/** v5's backward: the product's wrapper loop and kernels with v5's overrides (SPLIT 0 in the P/dS pass, CB 4). */
 async function crossAttentionBackwardV5(
   gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
   dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions,
@@ -193,7 +193,7 @@ async function crossAttentionBackwardV5(
       tensors: [q, k, v, mask ?? k, lse, dout, drow, p, ds],
       params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, bh0, Tk4 },
       grid: [grids.ds, 1, n],
-      overrides: { WG: wg, D4_FIXED: 0 },
+      overrides: { WG: wg, SPLIT: 0 },
       shapes,
     });
     const tensors = [q, k, dout, p, ds, dq, dk, dv];

@@ -1,8 +1,8 @@
 // Fused multi-head cross-attention (flash-style), version 6. Forward: out = softmax(scale * q k^T, key mask) v
 // per head, plus the per-row lse the backward recomputes P from; no [Tq, Tk] buffer. Backward (v5's kernels): Drow
 // pre-pass, then P and dS with each pair's q.k and dout.v computed once, then dq (over keys) and dk, dv (over
-// queries) from them, no atomics. v6 fixes the head size per pipeline (forward, P/dS pass) and narrows the
-// gradient kernels' channel blocks. See shaders/cross-attention.*.wgsl for layouts, algorithms and measurements;
+// queries) from them, no atomics. v6 fixes the forward's head size per pipeline, splits the P/dS pass's two
+// products into two loops and narrows the gradient kernels' channel blocks. See shaders/cross-attention.*.wgsl for layouts, algorithms and measurements;
 // versions 1-5 live in packages/bench/src/baselines.
 //
 // Shapes: q, out, dout, dq [B, Tq, C]; k, v, dk, dv [B, Tk, C]; mask [B, Tk] (1 keep / 0 pad) or null;
@@ -102,7 +102,7 @@ export const crossAttentionBackwardDsKernel: KernelDef = {
     ['bh0', 'u32'],
     ['Tk4', 'u32'],
   ],
-  overrides: { WG: 16, D4_FIXED: 0 },
+  overrides: { WG: 16, SPLIT: 1 },
   foldable: false, // grid (query-row blocks, 1, (b, h) of the chunk)
 };
 
@@ -359,8 +359,7 @@ export async function crossAttentionBackward(
   const cbDq = crossAttentionBackwardGradDqKernel.overrides!.CB!;
   const cbDkDv = crossAttentionBackwardGradDkDvKernel.overrides!.CB!;
   const overrides = {
-    // the head size fixed per pipeline, as in the forward (constant-trip loops over D/4)
-    ds: { WG: wg, D4_FIXED: d.D / 4 },
+    ds: { WG: wg },
     dq: { WG: wg, CB: cbDq },
     dkdv: { WG: wg, CB: cbDkDv },
   };
