@@ -18,7 +18,9 @@ The computation is packages/model/src/fusion/model.ts's 'cross-self' fusion, lin
   t1 = block(t0 <- a0, audio mask); a1 = block(a0 <- t0, text mask)   (post-LN: y = LN2(h1 + FFN(h1)),
   h1 = LN1(xq + MHA(xq, xkv)), FFN = ff2(gelu_tanh(ff1(.))), scale 1/sqrt(D), masked keys dropped)
   x = self blocks over concat(t1, a1) with the concatenated mask; pooled = masked mean over time
-  logits = pooled @ Wc + bc; loss = class-weighted cross-entropy mean (PyTorch's)
+  logits = pooled @ Wc + bc (+ stats @ W_skip with config.linearSkip: stats = [mean, population std] over the kept
+  tokens of text, then of audio, as the inputs come: the bench sets no input standardization);
+  loss = class-weighted cross-entropy mean (PyTorch's)
   AdamW (decoupled decay on matrices only, not on biases, layer-norm parameters or audio.pos), gradients
   clipped to maxGradNorm by their global norm first (clip_grad_norm_: coefficient min(1, max / (norm + 1e-6))).
 Dropout must be 0 (the bench sets it so).
@@ -56,6 +58,16 @@ def read_f32(path, shape):
     with open(path, "rb") as f:
         buf = bytearray(f.read())
     return torch.frombuffer(buf, dtype=torch.float32).reshape(shape)
+
+
+def mean_std(x, mask):
+    """[mean, population std] over the kept tokens of x [B, T, C] -> [B, 2C] (no gradient: the inputs are constants)."""
+    with torch.no_grad():
+        m = mask.unsqueeze(-1)
+        n = mask.sum(1, keepdim=True).clamp(min=1)
+        mean = (x * m).sum(1) / n
+        var = (((x - mean.unsqueeze(1)) ** 2) * m).sum(1) / n
+        return torch.cat([mean, var.sqrt()], dim=1)
 
 
 class Twin:
@@ -101,6 +113,9 @@ class Twin:
         m = mask.unsqueeze(-1)
         pooled = (x * m).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)  # [B, C]
         logits = self.linear("classifier", pooled)  # [B, K_cls]
+        if self.cfg.get("linearSkip"):
+            stats = torch.cat([mean_std(text, text_mask), mean_std(audio, audio_mask)], dim=1)  # [B, 2 Ct + 2 Ca], constants
+            logits = logits + stats @ self.p["skip.w"]
         return F.cross_entropy(logits, labels, weight=class_weights, reduction="mean", ignore_index=-1)
 
 
