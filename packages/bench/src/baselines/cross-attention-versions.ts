@@ -19,7 +19,7 @@
 
 import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import {
-  CROSS_ATTENTION_RB, checkCrossAttentionDims, crossAttentionBackwardPrepass, crossAttentionForwardRbKernel,
+  CROSS_ATTENTION_RB, checkCrossAttentionDims, crossAttentionBackwardPrepass, crossAttentionForward, crossAttentionForwardRbKernel,
   crossAttentionGrid, describeCrossAttentionDims, expectOutputsDistinct, expectShape, foldGrid, KernelError,
   crossAttentionBackwardChunk, crossAttentionBackwardDsKernel, crossAttentionBackwardGradDqKernel, crossAttentionBackwardGradDkDvKernel,
   type CrossAttentionBackwardOptions, type CrossAttentionDims, type CrossAttentionOptions, type Gpu, type KernelDef, type Tensor,
@@ -118,21 +118,8 @@ export async function crossAttentionForwardVersion(
   gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, opts: CrossAttentionVersionOptions,
 ): Promise<void> {
   if (opts.version === 4 || opts.version === 5) {
-    // v4 (and v5): the product's main_rb with the head size read at run time (D4_FIXED 0); v6 fixed it per pipeline.
-    const kn = 'cross-attention.fwd';
-    const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
-    expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
-    expectShape(kn, 'lse', lse, [d.B, d.H, d.Tq]);
-    expectOutputsDistinct(kn, mask ? { q, k, v, mask } : { q, k, v }, { out, lse });
-    const wg = opts.workgroupSize ?? crossAttentionForwardRbKernel.overrides!.WG!;
-    await gpu.dispatch(crossAttentionForwardRbKernel, {
-      tensors: [q, k, v, mask ?? k, out, lse],
-      params: { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale },
-      grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu),
-      overrides: { WG: wg, D4_FIXED: 0 },
-      shapes: describeCrossAttentionDims(d, mask),
-    });
-    return;
+    // v4 (and v5): the product's main_rb with the head size read at run time; v6 fixed it per pipeline.
+    return crossAttentionForward(gpu, q, k, v, mask, out, lse, { ...opts, fixedHeadSize: false });
   }
   const kn = crossAttentionForwardV1Kernel.name;
   const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);

@@ -150,6 +150,11 @@ export interface CrossAttentionOptions {
   scale?: number;
   /** Invocations per workgroup (the shaders' WG override); defaults to 16 (64 in the Drow pre-pass). */
   workgroupSize?: number;
+  /**
+   * Forward only: fix the head size at pipeline creation (default true: v6). false reads it at run time, as v4
+   * and v5 did (their bench baselines use it).
+   */
+  fixedHeadSize?: boolean;
 }
 
 export interface CrossAttentionBackwardOptions extends CrossAttentionOptions {
@@ -253,7 +258,7 @@ export async function crossAttentionForward(
     grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu),
     // The head size fixed at pipeline creation: constant-trip loops over D/4, so the compiler unrolls them and
     // keeps qs and acc at constant indices (see main_rb's header; one pipeline per head size in use).
-    overrides: { WG: wg, D4_FIXED: d.D / 4 },
+    overrides: { WG: wg, D4_FIXED: opts.fixedHeadSize === false ? 0 : d.D / 4 },
     shapes: describeCrossAttentionDims(d, mask),
   });
 }
