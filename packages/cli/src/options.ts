@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import {
-  AudioError, DEFAULT_BACKEND, DEFAULT_FUSION, DataError, DatasetError, EncoderSpecError, FUSION_VARIANTS, FeatureCacheError,
+  AudioError, DEFAULT_BACKEND, DEFAULT_FUSION, DataError, DatasetError, EncoderDeviceError, EncoderSpecError, FUSION_VARIANTS, FeatureCacheError,
   FusionConfigError, ModelNotFoundError, PredictError, SynthesiserMissingError, TRAIN_DEFAULTS, UnknownBackendError, describeBackends,
   openBackend as openModelBackend, openFeatureCache, parseFusionVariant, readArraysFile, syntheticBimodal, type Backend, type FeatureSet,
   type TrainOptions,
@@ -14,7 +14,7 @@ import { UserError } from './output.ts';
 
 /** The model's errors about its input: their messages name the file, field or setting and the fix. */
 const INPUT_ERRORS = [
-  AudioError, DataError, DatasetError, EncoderSpecError, FeatureCacheError, FusionConfigError, ModelNotFoundError, PredictError,
+  AudioError, DataError, DatasetError, EncoderDeviceError, EncoderSpecError, FeatureCacheError, FusionConfigError, ModelNotFoundError, PredictError,
   SynthesiserMissingError, UnknownBackendError,
 ];
 

@@ -9,7 +9,6 @@ import {
   createTextEncoder,
   DATASETS,
   ENCODER_DEVICES,
-  EncoderDeviceError,
   extractFeatures,
   modelSettings,
   resolveEncoderDevice,
@@ -199,7 +198,6 @@ Examples:
           },
         });
       } catch (err) {
-        if (err instanceof EncoderDeviceError) throw new UserError(err.message); // webgpu disagreed with the CPU
         return asUserError(err);
       } finally {
         if (barStarted) bar.stop();

@@ -2,7 +2,7 @@
 // One utterance from --text/--audio, or many from a manifest. Parsing and printing only: the work is Predictor's.
 
 import type { Command } from 'commander';
-import { DEFAULT_ASR, ENCODER_DEVICES, EncoderDeviceError, Predictor, readPredictManifest, resolveEncoderDevice, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
+import { DEFAULT_ASR, ENCODER_DEVICES, Predictor, readPredictManifest, resolveEncoderDevice, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
 import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
@@ -61,7 +61,7 @@ Examples:
       try {
         // on webgpu each network encoder is checked against the CPU first: refused (exit 2) or, with auto, moved to the cpu
         const onFallback = (why: string) => console.error(`emofuse predict: ${why}`);
-        const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr, device, check, onFallback }).catch(deviceOrInputError);
+        const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr, device, check, onFallback }).catch(asUserError);
         try {
           if (!o.manifest && !o.audio && !predictor.textOnly) {
             throw new UserError(`--audio <file> is required: ${o.checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`);
@@ -75,7 +75,7 @@ Examples:
               },
               o.manifest ? (u, err) => failed.push({ id: u.id, message: err.message }) : undefined,
             )
-            .catch(deviceOrInputError);
+            .catch(asUserError);
           if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write('\n');
           if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''));
           if (predictions.length) print(predictions, predictor.classNames, o);
@@ -92,12 +92,6 @@ Examples:
         await backend.destroy();
       }
     });
-}
-
-/** A webgpu encoder that disagreed with the CPU (--device webgpu), or the model's input errors: exit 2. */
-function deviceOrInputError(err: unknown): never {
-  if (err instanceof EncoderDeviceError) throw new UserError(err.message);
-  return asUserError(err);
 }
 
 function print(predictions: Prediction[], classNames: readonly string[], o: PredictFlags): void {
