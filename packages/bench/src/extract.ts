@@ -103,21 +103,24 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
       if (typeof clips === 'string') throw new Error(clips);
       return (enc as TextEncoder).encode(clips.texts.slice(start, end));
     };
+    // a timed encoder: each run encodes one set, its tokens are the run's output
+    const runner = (enc: TextEncoder | AudioEncoder): Runner => {
+      let last: EncodedBatch | null = null;
+      return {
+        async run(set) {
+          last = await encode(enc, set);
+        },
+        outputs: () => [last!.tokens],
+        dispose: () => enc.dispose?.(),
+      };
+    };
     const variant: Variant = {
       name: `${spec} (ours)`,
       kind: 'ours',
       device: /^(bert|ast|speech|whisper)/.test(spec) ? 'ONNX Runtime CPU (onnxruntime-node)' : 'CPU JS',
       async prepare(): Promise<Runner | { skip: string }> {
         if (unavailable) return { skip: unavailable };
-        const enc = await create();
-        let last: EncodedBatch | null = null;
-        return {
-          async run(set) {
-            last = await encode(enc, set);
-          },
-          outputs: () => [last!.tokens],
-          dispose: () => enc.dispose?.(),
-        };
+        return runner(await create());
       },
     };
     // the same network on onnxruntime-node's WebGPU execution provider (extract --device webgpu), checked against the CPU's tokens
@@ -133,14 +136,7 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
         } catch (err) {
           return { skip: `no WebGPU for onnxruntime: ${(err as Error).message.split('\n')[0]}` };
         }
-        let last: EncodedBatch | null = null;
-        return {
-          async run(set) {
-            last = await encode(enc, set);
-          },
-          outputs: () => [last!.tokens],
-          dispose: () => enc.dispose?.(),
-        };
+        return runner(enc);
       },
     };
     return {
