@@ -1,15 +1,24 @@
 // The benchmark harness every suite uses. One case = one op at one shape; each variant (our kernels, their
 // peers, the CPU reference) is first run on input set 0 and compared with the float64 CPU reference on the
 // same inputs (compareArrays + the op's TOL entry). A variant outside tolerance is FAILED and never timed.
-// Validated variants are then timed with tinybench: warm-up runs, then `iterations` runs, each on the next of
-// several input sets (so caches do not flatter), each sample the wall time from the call until the work is
-// complete (GPU: gpu.finish() = queue.onSubmittedWorkDone; ORT: session.run resolved with its outputs).
+// Validated variants are then warmed up and timed in interleaved rounds: in round r every variant that still
+// needs samples runs once, in the case's order on even rounds and reversed on odd ones (so no variant always
+// follows the same one), all on input set (1 + warmup + r) % sets. A 2-core VM drifts by 1.5x within minutes;
+// timing variant after variant put that drift into their ratio, rounds put it into both sides of each pair.
+// So besides each variant's median, `pairedRatio` is the median over rounds of (variant sample / baseline
+// sample in the same round), and 'time / ours' shows it. Each sample is one tinybench run (iterations 1): the
+// wall time from the call until the work is complete (GPU: gpu.finish() = queue.onSubmittedWorkDone; ORT:
+// session.run resolved with its outputs; a child process: its answer line).
+// A variant whose first warm-up run (warm: compilation and session creation happened in validation) takes
+// over SLOW_RUN_MS gets at most 1 warm-up and 3 rounds; without warm-up its first sample decides.
+// Variants timed by another process on their own (ExternalResult: the PyTorch kernel peers, whisper) keep
+// their samples but are not in the rounds; their ratio is the ratio of medians.
 //
 // Why tinybench and not benchmark.js: benchmark.js (last release 2017) picks its sample count statistically
 // (at least 5 cycles and ~5 s per test) and runs async work through a `deferred` callback; a software adapter
 // takes up to seconds per call, so its time-based budget either runs a suite for tens of minutes or cuts samples
 // below what we ask. tinybench (maintained, used by vitest bench) awaits async functions natively and with
-// `time: 0` runs exactly `warmupIterations` + `iterations` calls, and keeps every sample.
+// `time: 0` runs exactly the `iterations` calls asked (here 1 per round), and keeps every sample.
 
 import { Bench } from 'tinybench';
 import { compareArrays, type Tolerance } from '@emofuse/kernels';
@@ -22,6 +31,8 @@ export interface Runner {
   /** The outputs of the most recent run, in the order of the case's reference outputs. */
   outputs(): Promise<ArrayLike<number>[]> | ArrayLike<number>[];
   dispose?(): Promise<void> | void;
+  /** Idle this long after each of its samples before the next variant runs (a child process settling). */
+  settleMs?: number;
 }
 
 /** A variant timed in another process (PyTorch): it reports its own samples and its outputs on set 0. */
@@ -71,6 +82,16 @@ export interface BenchCase {
   variants: Variant[];
   /** Name of the variant the ratios are relative to (our best kernel). */
   baseline: string;
+  /** Also report the fastest 'ours' variant against each peer, paired per round (the suite's goal is that ratio). */
+  peerRatios?: boolean;
+}
+
+/** Median, min and max over rounds of (a's sample / b's sample in the same round). */
+export interface PairedRatio {
+  median: number;
+  min: number;
+  max: number;
+  rounds: number;
 }
 
 export interface Stats {
@@ -89,13 +110,19 @@ export interface VariantResult {
   maxAbs?: number;
   maxRel?: number;
   mismatches?: number;
+  /** In the order taken; with `rounds`, sample i was taken in round rounds[i]. */
   samples?: number[];
+  rounds?: number[];
+  /** Warm-up runs done before the rounds (after the validation run). */
+  warmup?: number;
   stats?: Stats;
   gflops?: number;
   /** itemsPerRun / median seconds, when the case counts items (utterances) instead of FLOPs. */
   rate?: number;
   /** baseline median / this median: > 1 means this variant is faster than our baseline. */
   speedVsBaseline?: number;
+  /** This variant's time / the baseline's, per round, over the rounds both ran in ('time / ours' when present). */
+  pairedRatio?: PairedRatio;
   version?: string;
   note?: string;
 }
@@ -112,6 +139,10 @@ export interface CaseResult {
   referenceMs: number;
   baseline: string;
   variants: VariantResult[];
+  /** The variants that ran in each round, in the order they ran. */
+  order?: string[][];
+  /** BenchCase.peerRatios: the fastest 'ours' variant (by median) / each peer, paired per round. */
+  peerRatios?: Array<{ ours: string; peer: string } & PairedRatio>;
 }
 
 export interface RunOptions {
@@ -119,9 +150,11 @@ export interface RunOptions {
   iterations: number;
   sets: number;
   onProgress?: (msg: string) => void;
+  /** The clock for samples and the slow-variant rule (tests inject one); default performance.now. */
+  now?: () => number;
 }
 
-/** Validation runs slower than this get 1 warm-up + 3 timed runs at most. */
+/** A variant whose first warm run is slower than this gets 1 warm-up + 3 timed runs at most. */
 export const SLOW_RUN_MS = 1000;
 
 export function stats(samples: readonly number[]): Stats {
@@ -161,71 +194,154 @@ export function validate(outs: ArrayLike<number>[], ref: ArrayLike<number>[], to
   return { ok: mismatches === 0, maxAbs, maxRel, mismatches, detail };
 }
 
+/** Median, min and max of a[i] / b[j] over the rounds where both have a sample; null without a common round. */
+export function pairedRatio(a: Pick<VariantResult, 'samples' | 'rounds'>, b: Pick<VariantResult, 'samples' | 'rounds'>): PairedRatio | null {
+  if (!a.samples || !a.rounds || !b.samples || !b.rounds) return null;
+  const bAt = new Map(b.rounds.map((r, j) => [r, b.samples![j]!]));
+  const ratios = a.rounds.flatMap((r, i) => (bAt.has(r) ? [a.samples![i]! / bAt.get(r)!] : []));
+  if (!ratios.length) return null;
+  const s = stats(ratios);
+  return { median: s.median, min: s.min, max: s.max, rounds: ratios.length };
+}
+
+/** A validated variant during warm-up and rounds. */
+interface Live {
+  v: Variant;
+  runner: Runner;
+  result: VariantResult;
+  /** Timed runs still wanted in total (cut to 3 for a slow variant). */
+  n: number;
+  samples: number[];
+  rounds: number[];
+}
+
 export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResult> {
   const say = opts.onProgress ?? (() => {});
+  const now = opts.now ?? (() => performance.now());
   const t0 = performance.now();
   await c.prepareReference?.();
   const ref = c.reference();
   const referenceMs = performance.now() - t0;
   const results: VariantResult[] = [];
+  const live: Live[] = [];
+  const drop = async (l: Live, err: unknown) => {
+    Object.assign(l.result, { status: 'error', reason: firstLine(err) });
+    live.splice(live.indexOf(l), 1);
+    await Promise.resolve(l.runner.dispose?.()).catch(() => {});
+  };
+
+  // 1. Prepare and validate every variant; the validated ones stay alive (all at once) until after the rounds.
   for (const v of c.variants) {
     const base: VariantResult = { name: v.name, kind: v.kind, device: v.device, status: 'ok', ...(v.note ? { note: v.note } : {}) };
+    results.push(base);
     const iterations = Math.min(opts.iterations, v.iterations ?? opts.iterations);
     say(`${v.name}: preparing`);
     let prepared: Runner | ExternalResult | Skip;
-    let slowMs = 0;
     try {
       prepared = await v.prepare({ warmup: opts.warmup, iterations, sets: opts.sets });
     } catch (err) {
-      results.push({ ...base, status: 'error', reason: firstLine(err) });
+      Object.assign(base, { status: 'error', reason: firstLine(err) });
       continue;
     }
     if (isSkip(prepared)) {
-      results.push({ ...base, status: 'skipped', reason: prepared.skip });
+      Object.assign(base, { status: 'skipped', reason: prepared.skip });
       continue;
     }
     try {
       let outs: ArrayLike<number>[];
-      let samples: number[];
       if (isExternal(prepared)) {
         outs = prepared.outputs;
-        samples = prepared.samples;
         if (prepared.version) base.version = prepared.version;
         if (prepared.note) base.note = [base.note, prepared.note].filter(Boolean).join('; ');
       } else {
         say(`${v.name}: validating`);
-        const tv = performance.now();
         await prepared.run(0);
-        slowMs = performance.now() - tv;
         outs = await prepared.outputs();
-        samples = [];
       }
       const check = validate(c.select ? c.select(outs) : outs, ref, c.tol);
       Object.assign(base, { maxAbs: check.maxAbs, maxRel: check.maxRel, mismatches: check.mismatches });
       if (!check.ok) {
-        results.push({ ...base, status: 'FAILED', reason: check.detail });
+        Object.assign(base, { status: 'FAILED', reason: check.detail });
         if (!isExternal(prepared)) await prepared.dispose?.();
-        continue;
+      } else if (isExternal(prepared)) {
+        Object.assign(base, { samples: prepared.samples });
+      } else {
+        live.push({ v, runner: prepared, result: base, n: iterations, samples: [], rounds: [] });
       }
-      if (!isExternal(prepared)) {
-        // A variant whose validation run took over SLOW_RUN_MS gets at most 1 warm-up + 3 runs (the suite
-        // stays within minutes on 2 cores); the JSON keeps the counts actually run.
-        const slow = slowMs > SLOW_RUN_MS;
-        const warmup = Math.min(opts.warmup, v.warmup ?? opts.warmup);
-        const [w, n] = slow ? [Math.min(warmup, 1), Math.min(iterations, 3)] : [warmup, iterations];
-        say(`${v.name}: timing ${w} warm-up + ${n} runs`);
-        samples = await timeRunner(prepared, w, n, opts.sets);
-        await prepared.dispose?.();
-      }
-      const st = stats(samples);
-      results.push({ ...base, samples, stats: st, ...(c.itemsPerRun ? { rate: c.itemsPerRun / (st.median / 1000) } : { gflops: c.flops / (st.median * 1e6) }) });
     } catch (err) {
-      results.push({ ...base, status: 'error', reason: firstLine(err) });
+      Object.assign(base, { status: 'error', reason: firstLine(err) });
       if (!isExternal(prepared)) await Promise.resolve(prepared.dispose?.()).catch(() => {});
     }
   }
-  const baseMs = results.find((r) => r.name === c.baseline && r.stats)?.stats?.median;
-  for (const r of results) if (r.stats && baseMs) r.speedVsBaseline = baseMs / r.stats.median;
+
+  // 2. Warm-up, variant by variant (untimed). The first warm-up run is warm (validation compiled everything),
+  // so it decides the slow rule: over SLOW_RUN_MS, no more warm-up and at most 3 rounds (the suite stays
+  // within minutes on 2 cores); the JSON keeps the counts actually run.
+  for (const l of [...live]) {
+    const warmup = Math.min(opts.warmup, l.v.warmup ?? opts.warmup);
+    l.result.warmup = 0;
+    say(`${l.v.name}: ${warmup} warm-up runs`);
+    try {
+      for (let w = 0; w < warmup; w++) {
+        const tw = now();
+        await l.runner.run((1 + w) % opts.sets);
+        l.result.warmup++;
+        if (w === 0 && now() - tw > SLOW_RUN_MS) {
+          l.n = Math.min(l.n, 3);
+          break;
+        }
+      }
+    } catch (err) {
+      await drop(l, err);
+    }
+  }
+
+  // 3. Rounds: every variant that still needs samples runs once, alternating the order.
+  const order: string[][] = [];
+  for (let r = 0; live.some((l) => l.samples.length < l.n); r++) {
+    const due = live.filter((l) => l.samples.length < l.n);
+    const seq = r % 2 ? due.reverse() : due;
+    order.push(seq.map((l) => l.v.name));
+    say(`round ${r + 1}: ${seq.map((l) => l.v.name).join(', ')}`);
+    for (const l of seq) {
+      try {
+        const ms = await sampleOnce(l.runner, (1 + opts.warmup + r) % opts.sets, now);
+        l.samples.push(ms);
+        l.rounds.push(r);
+        if (l.result.warmup === 0 && l.samples.length === 1 && ms > SLOW_RUN_MS) l.n = Math.min(l.n, 3);
+        if (l.runner.settleMs) await new Promise((res) => setTimeout(res, l.runner.settleMs));
+      } catch (err) {
+        await drop(l, err);
+      }
+    }
+  }
+  for (const l of live) {
+    Object.assign(l.result, { samples: l.samples, rounds: l.rounds });
+    await Promise.resolve(l.runner.dispose?.()).catch(() => {});
+  }
+
+  for (const r of results) {
+    if (r.status !== 'ok' || !r.samples) continue;
+    r.stats = stats(r.samples);
+    if (c.itemsPerRun) r.rate = c.itemsPerRun / (r.stats.median / 1000);
+    else r.gflops = c.flops / (r.stats.median * 1e6);
+  }
+  const baseline = results.find((r) => r.name === c.baseline && r.stats);
+  for (const r of results) {
+    if (!r.stats || !baseline) continue;
+    r.speedVsBaseline = baseline.stats!.median / r.stats.median;
+    const p = r === baseline ? null : pairedRatio(r, baseline);
+    if (p) r.pairedRatio = p;
+  }
+  let peerRatios: CaseResult['peerRatios'];
+  if (c.peerRatios) {
+    const ours = results.filter((r) => r.kind === 'ours' && r.stats && r.rounds).sort((a, b) => a.stats!.median - b.stats!.median)[0];
+    peerRatios = [];
+    for (const p of results) {
+      const pr = ours && p.kind === 'peer' ? pairedRatio(ours, p) : null;
+      if (pr) peerRatios.push({ ours: ours!.name, peer: p.name, ...pr });
+    }
+  }
   return {
     suite: c.suite,
     op: c.op,
@@ -238,21 +354,21 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
     referenceMs,
     baseline: c.baseline,
     variants: results,
+    order,
+    ...(peerRatios ? { peerRatios } : {}),
   };
 }
 
-/** tinybench with time 0: exactly `warmup` + `iterations` awaited calls; run k uses input set k % sets. */
-async function timeRunner(r: Runner, warmup: number, iterations: number, sets: number): Promise<number[]> {
-  let k = 1; // set 0 was used for validation; start timing on the next one
-  const bench = new Bench({ time: 0, iterations, warmupTime: 0, warmupIterations: warmup, throws: true });
+/** One tinybench sample (time 0, iterations 1, no warm-up): the wall time of one awaited run on input set `set`. */
+async function sampleOnce(r: Runner, set: number, now: () => number): Promise<number> {
+  const bench = new Bench({ time: 0, iterations: 1, warmupTime: 0, warmupIterations: 0, throws: true, now });
   bench.add('variant', async () => {
-    await r.run(k++ % sets);
+    await r.run(set);
   });
-  if (warmup > 0) await bench.warmup();
   await bench.run();
   const res = bench.tasks[0]!.result;
-  if (!res || res.error) throw res?.error ?? new Error('tinybench returned no result');
-  return [...res.samples];
+  if (!res || res.error || res.samples.length !== 1) throw res?.error ?? new Error('tinybench returned no sample');
+  return res.samples[0]!;
 }
 
 export function firstLine(err: unknown): string {

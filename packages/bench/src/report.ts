@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Gpu } from '@emofuse/kernels';
 import { writeFileAtomic } from '@emofuse/model';
-import type { CaseResult, RunOptions } from './harness.ts';
+import type { CaseResult, RunOptions, VariantResult } from './harness.ts';
 import { ortVersion } from './ort-peer.ts';
 
 const require = createRequire(import.meta.url);
@@ -78,20 +78,43 @@ export function shapeLabel(shape: Record<string, number>): string {
     .join(' ');
 }
 
+/** 'time / ours' for one variant: the median of its per-round ratios to the baseline, else the ratio of medians. */
+export function timeVsOurs(c: CaseResult, v: VariantResult): number | null {
+  if (!v.stats || v.name === c.baseline) return null;
+  return v.pairedRatio?.median ?? (v.speedVsBaseline ? 1 / v.speedVsBaseline : null);
+}
+
 /** Rows for one case: variant, status, median ms [min..max], GFLOP/s, ratio. */
 export function caseRows(c: CaseResult): Array<Array<string | number>> {
   return c.variants.map((v) => {
     if (!v.stats) return [v.name, v.device, v.status === 'FAILED' ? 'FAILED' : v.status, '-', '-', '-'];
     const s = v.stats;
-    const ratio = v.name === c.baseline ? 'baseline' : `${(1 / v.speedVsBaseline!).toFixed(2)}x`;
+    const t = timeVsOurs(c, v);
+    const ratio = v.name === c.baseline ? 'baseline' : t === null ? '-' : `${t.toFixed(2)}x${v.pairedRatio ? '' : '*'}`;
     const rate = v.rate !== undefined ? `${v.rate.toFixed(2)} ${c.itemUnit ?? '/s'}` : v.gflops!.toFixed(2);
     return [v.name, v.device, `${fmtMs(s.median)} ms`, `[${fmtMs(s.min)} .. ${fmtMs(s.max)}]`, rate, ratio];
   });
 }
 
-/** Why variants were not timed (FAILED, skipped, error), one line each, printed under the table. */
+/** `ort (ours) / PyTorch CPU, paired per round: median 1.40x [1.31 .. 1.52] over 7 rounds` */
+export function peerRatioLine(p: NonNullable<CaseResult['peerRatios']>[number]): string {
+  return `${p.ours} / ${p.peer}, paired per round: median ${p.median.toFixed(2)}x [${p.min.toFixed(2)} .. ${p.max.toFixed(2)}] over ${p.rounds} rounds`;
+}
+
+/**
+ * Printed under the table: how 'time / ours' was made, the fastest of ours against each peer (cases that ask for
+ * it), and why variants were not timed (FAILED, skipped, error), one line each.
+ */
 export function caseNotes(c: CaseResult): string[] {
-  return c.variants.filter((v) => !v.stats).map((v) => `  ${v.name}: ${v.status}: ${v.reason}`);
+  const out: string[] = [];
+  const rounds = c.order?.length ?? 0;
+  const paired = c.variants.filter((v) => v.pairedRatio);
+  const unpaired = c.variants.filter((v) => v.stats && v.name !== c.baseline && !v.pairedRatio);
+  if (paired.length) out.push(`  'time / ours': median over rounds of (variant time / ${c.baseline}'s time in the same round); ${rounds} interleaved rounds, order reversed every other round`);
+  if (unpaired.length) out.push(`  *: ratio of medians (${unpaired.map((v) => v.name).join(', ')}: ${unpaired.some((v) => !v.rounds) ? 'timed on its own in another process' : 'no round shared with the baseline'})`);
+  for (const p of c.peerRatios ?? []) out.push(`  ${peerRatioLine(p)}`);
+  for (const v of c.variants.filter((x) => !x.stats)) out.push(`  ${v.name}: ${v.status}: ${v.reason}`);
+  return out;
 }
 
 export const TABLE_HEADER = ['variant', 'runs on', 'median', '[min .. max]', 'GFLOP/s (or rate)', 'time / ours'];
@@ -102,7 +125,8 @@ function fmtMedian(ms: number): string {
 
 /**
  * The report as Markdown, one table per (op, pass): a row per shape, a column per variant, each cell the median
- * ms and, in parentheses, its time relative to our baseline (bold); FAILED / skipped / - where it did not run.
+ * ms and, in parentheses, its time relative to our baseline (bold): the median of its per-round ratios, or with *
+ * the ratio of medians for a variant timed outside the rounds; FAILED / skipped / - where it did not run.
  * This is how the README's Performance tables are made: `emofuse bench <suite> --markdown <file>`.
  */
 export function reportMarkdown(report: BenchReport): string {
@@ -125,16 +149,18 @@ export function reportMarkdown(report: BenchReport): string {
         const med = fmtMedian(v.stats.median);
         const rate = v.rate !== undefined ? ` [${v.rate >= 100 ? v.rate.toFixed(0) : v.rate.toFixed(1)}]` : '';
         if (n === c.baseline) return `**${med}**${rate}`;
-        return `${med} (${(v.stats.median / c.variants.find((x) => x.name === c.baseline)!.stats!.median).toFixed(2)}x)${rate}`;
+        const t = timeVsOurs(c, v);
+        return `${med}${t === null ? '' : ` (${t.toFixed(2)}x${v.pairedRatio ? '' : '*'})`}${rate}`;
       });
       out.push(`| ${shapeLabel(c.shape)} | ${cells.join(' | ')} |`);
     }
     out.push('');
+    for (const c of cases) for (const p of c.peerRatios ?? []) out.push(`${shapeLabel(c.shape)}: ${peerRatioLine(p)}`, '');
   }
   const m = report.machine;
   out.push(
     `${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')} at the end; adapter ${m.adapter.device || m.adapter.description} (${m.adapter.backend}); ` +
-      `${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; ${report.options.warmup} warm-up + ${report.options.iterations} timed runs over ${report.options.sets} input sets; \`${report.command}\`, ${report.date}`,
+      `${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; ${report.options.warmup} warm-up + ${report.options.iterations} timed runs in interleaved rounds over ${report.options.sets} input sets; (time / ours) = median over rounds of the per-round ratio to ours${report.cases.some((c) => c.variants.some((v) => v.stats && v.name !== c.baseline && !v.pairedRatio)) ? ' (* = ratio of medians: timed on its own in another process)' : ''}; \`${report.command}\`, ${report.date}`,
   );
   return out.join('\n') + '\n';
 }
