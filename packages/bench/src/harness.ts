@@ -33,6 +33,9 @@ export interface Runner {
   dispose?(): Promise<void> | void;
   /** Idle this long after each of its samples before the next variant runs (a child process settling). */
   settleMs?: number;
+  /** What it ran on (a peer's library version) and a note, reported beside its row. */
+  version?: string;
+  note?: string;
 }
 
 /** A variant timed in another process (PyTorch): it reports its own samples and its outputs on set 0. */
@@ -249,10 +252,10 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
     }
     try {
       let outs: ArrayLike<number>[];
+      if (prepared.version) base.version = prepared.version;
+      if (prepared.note) base.note = [base.note, prepared.note].filter(Boolean).join('; ');
       if (isExternal(prepared)) {
         outs = prepared.outputs;
-        if (prepared.version) base.version = prepared.version;
-        if (prepared.note) base.note = [base.note, prepared.note].filter(Boolean).join('; ');
       } else {
         say(`${v.name}: validating`);
         await prepared.run(0);

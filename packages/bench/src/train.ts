@@ -6,10 +6,12 @@
 // first update) on the first 4 utterances of the batch (same model and padding lengths) against the float64
 // CPU backend, within 1e-4 relative (test/model/backends.test.ts's rule).
 // PyTorch CPU: the identical model and step in python/fusion_twin.py (torch.nn.functional, torch.optim.AdamW,
-// 2 threads, float32), run as a child process from the TS model's initial weights (safetensors) and the same
-// input sets (raw f32); it returns its first two losses on the same 4 utterances (validated like ours) and
-// times its own full-batch steps (forward, backward, clip, AdamW, loss.item()). Skipped with the reason
-// without a python that imports torch ($EMOFUSE_PYTHON or python3).
+// 2 threads, float32), a child process serving steps (`--serve`) from the TS model's initial weights
+// (safetensors) and the same input sets (raw f32): it returns its first two losses on the same 4 utterances
+// (validated like ours) and then runs one full-batch step (forward, backward, clip, AdamW, loss.item()) per
+// request, so it takes part in the harness's rounds beside our backends and each sample is the request's wall
+// time measured here like every other variant. Skipped with the reason without a python that imports torch
+// ($EMOFUSE_PYTHON or python3).
 // ort: the same model on onnxruntime-node's CPU execution provider (packages/model backend-ort.ts), 2 intra-op
 // threads like the PyTorch twin, validated like the others.
 // What the two losses can see: step 1 is the forward; step 2 adds one AdamW update, which is invariant to the
@@ -17,18 +19,19 @@
 // instead of 1e-5 fails (3e-4 relative) but GELU's erf form instead of tanh passes (3e-5); the twin's real
 // agreement (7e-8 in one run; wgsl 6e-6) is the JSON's maxRel.
 
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { createInterface } from 'node:readline';
 import { lengthMask, randomF32, type Gpu, type Tolerance } from '@emofuse/kernels';
 import {
   CpuBackend, DEFAULT_FUSION, FusionModel, OrtBackend, WgslBackend, writeSafetensors,
   type AdamwSettings, type Backend, type CheckpointTensor, type FusionConfig, type StepInputs,
 } from '@emofuse/model';
-import type { BenchCase, ExternalResult, Runner, Skip, Variant } from './harness.ts';
+import type { BenchCase, Runner, Skip, Variant } from './harness.ts';
 import { loadOrt, ortLoadError } from './ort-peer.ts';
 import { TORCH_DEVICE, probeTorch, pythonBin } from './torch-peer.ts';
 
@@ -156,6 +159,7 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
       },
       variants,
       baseline: 'wgsl (ours)',
+      peerRatios: true, // the goal is stated as ours / PyTorch's time: print it paired per round
     },
   ];
 }
@@ -170,23 +174,73 @@ export function fusionTwinPath(): string | null {
   return null;
 }
 
+/** How long to wait for the twin to load and validate, and for any one step. */
+const TWIN_TIMEOUT_MS = 600_000;
+
 /**
- * The same model and training step in PyTorch on the CPU (python/fusion_twin.py, a child process): it gets
- * the TS model's initial weights (FusionModel.create on the f32 CPU backend, read back, written as safetensors)
- * and the same input sets as raw f32 files, reports the first two losses on the validation utterances (checked
- * against the float64 backend like the other variants) and its own timings of full-batch steps.
+ * A child process that answers each request line with one line on stdout (python/fusion_twin.py --serve).
+ * `request` rejects with the child's last stderr line when it exits, and after `timeoutMs`.
+ */
+export class LineServer {
+  private readonly lines: AsyncIterator<string>;
+  private readonly closed: Promise<unknown>;
+  private stderr = '';
+  constructor(
+    readonly name: string,
+    private readonly proc: ChildProcess,
+    private readonly timeoutMs = TWIN_TIMEOUT_MS,
+  ) {
+    proc.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-8000)));
+    this.closed = once(proc, 'close').catch(() => {});
+    const spawnError = once(proc, 'error').then(([e]) => e as Error);
+    const it = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+    this.lines = { next: () => Promise.race([it.next(), spawnError.then((e) => Promise.reject(e))]) };
+  }
+
+  /** The next line (after writing `req`, when given). */
+  async request(req?: string): Promise<string> {
+    if (req !== undefined) this.proc.stdin!.write(`${req}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${this.name}: no answer within ${this.timeoutMs / 1000} s${req ? ` to '${req}'` : ''}`)), this.timeoutMs)));
+    try {
+      const r = await Promise.race([this.lines.next(), timeout]);
+      if (!r.done) return r.value;
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.closed;
+    const why = this.stderr.trim().split('\n').pop() || `exit code ${this.proc.exitCode}`;
+    throw new Error(`${this.name} exited: ${why}`);
+  }
+
+  /** Closes stdin (the server's loop ends) and waits for the exit; kills it after 10 s. */
+  async close(): Promise<void> {
+    this.proc.stdin!.end();
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    await this.closed;
+    clearTimeout(t);
+  }
+}
+
+/**
+ * The same model and training step in PyTorch on the CPU (python/fusion_twin.py --serve, a child process): it
+ * gets the TS model's initial weights (FusionModel.create on the f32 CPU backend, read back, written as
+ * safetensors) and the same input sets as raw f32 files, reports the first two losses on the validation
+ * utterances (checked against the float64 backend like the other variants), then runs one full-batch step on
+ * input set k for each `run k`.
  */
 function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepInputs[]): Variant {
   return {
     name: TORCH_DEVICE === 'cuda' ? 'PyTorch CUDA' : 'PyTorch CPU',
     kind: 'peer',
     device: TORCH_DEVICE === 'cuda' ? 'PyTorch CUDA' : 'PyTorch CPU',
-    async prepare({ warmup, iterations, sets }): Promise<ExternalResult | Skip> {
+    async prepare({ warmup, iterations, sets }): Promise<Runner | Skip> {
       const script = fusionTwinPath();
       if (!script) return { skip: 'packages/bench/python/fusion_twin.py not found' };
       const t = await probeTorch();
       if ('skip' in t) return t;
       const dir = mkdtempSync(join(tmpdir(), 'emofuse-bench-twin-'));
+      let server: LineServer | null = null;
       try {
         const state = await FusionModel.create(new CpuBackend('f32'), cfg).readState();
         const tensors = new Map<string, CheckpointTensor>([...state].map(([name, p]) => [name, { shape: p.shape, data: p.value }]));
@@ -202,16 +256,27 @@ function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepI
         writeFileSync(join(dir, 'class_weights.f32'), new Float32Array(K_CLS).fill(1));
         const job = { config: cfg, adamw: ADAMW, shape: s, sets: Math.min(sets, data.length), warmup, iterations, validate_b: VALIDATE_B };
         writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
-        try {
-          await promisify(execFile)(pythonBin(), [script, dir], { timeout: 600_000, maxBuffer: 16 << 20 });
-        } catch (err) {
-          const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
-          throw new Error(`fusion_twin.py failed: ${msg}`);
-        }
-        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; threads: number };
+        server = new LineServer('fusion_twin.py', spawn(pythonBin(), [script, dir, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+        const ready = await server.request();
+        if (!ready.startsWith('ready ')) throw new Error(`fusion_twin.py: expected 'ready', got '${ready.slice(0, 200)}'`);
+        const info = JSON.parse(ready.slice('ready '.length)) as { torch: string; threads: number; device: string };
         const b = readFileSync(join(dir, 'out-0.f32'));
         const losses = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-        return { external: true, samples: res.samples_ms, outputs: [losses], version: `torch ${res.torch}`, note: `the same model in torch.nn.functional + torch.optim.AdamW; ${res.threads} threads` };
+        const twin = server;
+        return {
+          async run(set) {
+            const line = await twin.request(`run ${set}`);
+            if (!line.startsWith('done ')) throw new Error(`fusion_twin.py: ${line}`);
+          },
+          // the first two losses of a fresh model on the validation utterances, computed when it started
+          outputs: () => [losses],
+          dispose: () => twin.close(),
+          version: `torch ${info.torch}`,
+          note: `the same model in torch.nn.functional + torch.optim.AdamW; ${TORCH_DEVICE === 'cuda' ? `on ${info.device}` : `${info.threads} threads`}`,
+        };
+      } catch (err) {
+        await server?.close();
+        throw err;
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
