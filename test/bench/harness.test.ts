@@ -166,12 +166,4 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
     expect(r.variants[1]!.pairedRatio).toBeUndefined();
     expect(caseRows(r)[1]![5]).toBe('2.00x*');
   });
-
-  it('a runner with settleMs idles after each of its samples, outside the sample', async () => {
-    const settle: Variant = { ...timed('settles', () => 5), async prepare() { return { run: () => { t += 5; }, outputs: () => [[1, 2, 3]], settleMs: 30 }; } };
-    const t0 = performance.now();
-    const r = await run([timed('A', () => 1), settle], { iterations: 2 });
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(55);
-    expect(r.variants[1]!.samples).toEqual([5, 5]);
-  });
 });

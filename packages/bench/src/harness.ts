@@ -31,8 +31,6 @@ export interface Runner {
   /** The outputs of the most recent run, in the order of the case's reference outputs. */
   outputs(): Promise<ArrayLike<number>[]> | ArrayLike<number>[];
   dispose?(): Promise<void> | void;
-  /** Idle this long after each of its samples before the next variant runs (a child process settling). */
-  settleMs?: number;
   /** What it ran on (a peer's library version) and a note, reported beside its row. */
   version?: string;
   note?: string;
@@ -312,7 +310,6 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         l.samples.push(ms);
         l.rounds.push(r);
         if (l.result.warmup === 0 && l.samples.length === 1 && ms > SLOW_RUN_MS) l.n = Math.min(l.n, 3);
-        if (l.runner.settleMs) await new Promise((res) => setTimeout(res, l.runner.settleMs));
       } catch (err) {
         await drop(l, err);
       }

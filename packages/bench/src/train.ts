@@ -228,6 +228,12 @@ export class LineServer {
  * safetensors) and the same input sets as raw f32 files, reports the first two losses on the validation
  * utterances (checked against the float64 backend like the other variants), then runs one full-batch step on
  * input set k for each `run k`.
+ * Does the idle twin slow the variant that runs after it (OpenMP threads spinning after a step: torch 2.13's
+ * CPU build uses libgomp, OMP_WAIT_POLICY unset)? Measured at the full shape, 2026-11-30 18:42 UTC, quiet
+ * machine: its 4 threads used 0-10 ms CPU (10 ms ticks of each thread's /proc stat) in the 50 ms after a step's
+ * answer and 0 in the 950 ms after that; ort steps right after a torch step had a median of 726 ms, 300 ms after
+ * one 737 ms, after an ort step 720 ms (6 each). So no settle pause and no OMP_* setting: neither would change
+ * what is measured.
  */
 function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepInputs[]): Variant {
   return {
