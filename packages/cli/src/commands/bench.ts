@@ -131,7 +131,7 @@ Examples:
         else {
           const m = report.machine;
           console.log(`CPU ${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')}; ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-          console.log(`'time / ours' = variant median / the baseline's median (> 1: the baseline, ours, is faster). Every sample: ${out}`);
+          console.log(`'time / ours' = median over interleaved rounds of variant time / the baseline's time in the same round (* = ratio of medians, for a variant timed in its own process; > 1: the baseline, ours, is faster). Every sample: ${out}`);
         }
         const failed = report.cases.flatMap((c) => c.variants.filter((v) => v.status === 'FAILED' || (v.kind === 'ours' && v.status !== 'ok')));
         // Ours FAILED or broken fails the command; ours skipped (an encoder whose model is not here) does not.
