@@ -143,7 +143,7 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
     const compiles = timed('compiles', (_, call) => (call === 0 ? 40 * SLOW_RUN_MS : 10));
     const slow = timed('slow', () => 1.5 * SLOW_RUN_MS);
     const r = await run([compiles, slow], { warmup: 2, iterations: 7 });
-    expect(r.variants.map((v) => [v.warmup, v.samples!.length])).toEqual([[2, 7], [1, 3]]);
+    expect(r.variants.map((v) => [v.warmup, v.firstWarmMs, v.samples!.length])).toEqual([[2, 10, 7], [1, 1.5 * SLOW_RUN_MS, 3]]);
     expect(r.variants[1]!.rounds).toEqual([0, 1, 2]);
   });
 

@@ -116,6 +116,8 @@ export interface VariantResult {
   rounds?: number[];
   /** Warm-up runs done before the rounds (after the validation run). */
   warmup?: number;
+  /** The first warm run's ms (the first warm-up, else the first sample): over SLOW_RUN_MS it got 3 rounds at most. */
+  firstWarmMs?: number;
   stats?: Stats;
   gflops?: number;
   /** itemsPerRun / median seconds, when the case counts items (utterances) instead of FLOPs. */
@@ -287,7 +289,8 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         const tw = now();
         await l.runner.run((1 + w) % opts.sets);
         l.result.warmup++;
-        if (w === 0 && now() - tw > SLOW_RUN_MS) {
+        if (w === 0) l.result.firstWarmMs = now() - tw;
+        if (w === 0 && l.result.firstWarmMs! > SLOW_RUN_MS) {
           l.n = Math.min(l.n, 3);
           break;
         }
@@ -309,7 +312,10 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         const ms = await sampleOnce(l.runner, (1 + opts.warmup + r) % opts.sets, now);
         l.samples.push(ms);
         l.rounds.push(r);
-        if (l.result.warmup === 0 && l.samples.length === 1 && ms > SLOW_RUN_MS) l.n = Math.min(l.n, 3);
+        if (l.result.warmup === 0 && l.samples.length === 1) {
+          l.result.firstWarmMs = ms;
+          if (ms > SLOW_RUN_MS) l.n = Math.min(l.n, 3);
+        }
       } catch (err) {
         await drop(l, err);
       }
