@@ -1,21 +1,19 @@
 """PyTorch twin of emofuse's fusion model training step for `emofuse bench train` (beside the product, never in
 its runtime path). torch only.
 
-Usage: python3 fusion_twin.py <job-dir> [--serve]
-<job-dir>/job.json           {config, adamw, shape {B, Tt, Ta, Ct, Ca}, sets, warmup, iterations, validate_b}
+Usage: python3 fusion_twin.py <job-dir> --serve   (`bench train` runs it so; its rounds interleave this twin with
+our backends)
+<job-dir>/job.json           {config, adamw, shape {B, Tt, Ta, Ct, Ca}, sets, validate_b}
 <job-dir>/init.safetensors   the TS model's initial parameters by name (F32; FusionModel.create(...).readState())
 <job-dir>/<field>-<set>.f32  text [B,Tt,Ct], text_mask [B,Tt], audio [B,Ta,Ca], audio_mask [B,Ta], labels [B]
 <job-dir>/class_weights.f32  [K_cls]
-Both modes write <job-dir>/out-0.f32 (the first two losses of a fresh model on the first validate_b utterances of
-set 0, validated by the bench against the float64 CPU backend). $EMOFUSE_TORCH_DEVICE=cuda (scripts/gpu-check.sh
-sets it when torch.cuda.is_available()) runs the twin on the GPU; default cpu.
-Batch mode times warmup + iterations steps itself (time.perf_counter around each) and writes <job-dir>/result.json
-{samples_ms, torch, threads, device}.
---serve (what `bench train` uses: its rounds interleave this twin with our backends) then prints one line
-`ready <json: torch, threads, device>` and answers each stdin line `run <k>` with one full-batch step on input set
-k % sets, then one line `done <ms>` (its own perf_counter time; the bench times the request itself); a bad
-request or a non-finite loss answers `error <why>` and exits 1. EOF on stdin ends it.
-One timed run = forward + backward + grad-norm clip + AdamW step + loss.item() (on CUDA also a synchronize) on the
+Writes <job-dir>/out-0.f32 (the first two losses of a fresh model on the first validate_b utterances of set 0,
+validated by the bench against the float64 CPU backend), then prints one line `ready <json: torch, threads,
+device>` and answers each stdin line `run <k>` with one full-batch step on input set k % sets, then one line
+`done <ms>` (its own perf_counter time; the bench times the request itself); a bad request or a non-finite loss
+answers `error <why>` and exits 1. EOF on stdin ends it. $EMOFUSE_TORCH_DEVICE=cuda (scripts/gpu-check.sh sets
+it when torch.cuda.is_available()) runs the twin on the GPU; default cpu.
+One run = forward + backward + grad-norm clip + AdamW step + loss.item() (on CUDA also a synchronize) on the
 full batch, from a fresh copy of the initial weights (a fresh model after validation).
 
 The computation is packages/model/src/fusion/model.ts's 'cross-self' fusion, line for line:
@@ -152,8 +150,9 @@ def step(twin, opt, o, inputs, device):
 
 
 def main():
+    if len(sys.argv) != 3 or sys.argv[2] != "--serve":
+        raise SystemExit("usage: fusion_twin.py <job-dir> --serve")
     job_dir = sys.argv[1]
-    serve = "--serve" in sys.argv[2:]
     torch.set_num_threads(2)
     with open(os.path.join(job_dir, "job.json")) as f:
         job = json.load(f)
@@ -188,37 +187,19 @@ def main():
     opt = make_optimizer(twin, o)
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "validation_losses": losses,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
-    if serve:
-        print("ready " + json.dumps(info), flush=True)
-        for line in sys.stdin:
-            req = line.split()
-            if len(req) != 2 or req[0] != "run" or not req[1].isdigit():
-                print(f"error bad request {line.strip()!r}: expected 'run <set>'", flush=True)
-                sys.exit(1)
-            t0 = time.perf_counter()
-            loss = step(twin, opt, o, sets[int(req[1]) % len(sets)], device)
-            ms = (time.perf_counter() - t0) * 1000.0
-            if not math.isfinite(loss):
-                print(f"error loss {loss} on set {req[1]}", flush=True)
-                sys.exit(1)
-            print(f"done {ms:.3f}", flush=True)
-        return
-
-    n = 0
-    for _ in range(job["warmup"]):
-        step(twin, opt, o, sets[n % len(sets)], device)
-        n += 1
-    samples = []
-    for _ in range(job["iterations"]):
-        ins = sets[n % len(sets)]
-        n += 1
+    print("ready " + json.dumps(info), flush=True)
+    for line in sys.stdin:
+        req = line.split()
+        if len(req) != 2 or req[0] != "run" or not req[1].isdigit():
+            print(f"error bad request {line.strip()!r}: expected 'run <set>'", flush=True)
+            sys.exit(1)
         t0 = time.perf_counter()
-        loss = step(twin, opt, o, ins, device)
-        samples.append((time.perf_counter() - t0) * 1000.0)
+        loss = step(twin, opt, o, sets[int(req[1]) % len(sets)], device)
+        ms = (time.perf_counter() - t0) * 1000.0
         if not math.isfinite(loss):
-            raise SystemExit(f"fusion_twin.py: loss {loss} at timed run {len(samples)}")
-    with open(os.path.join(job_dir, "result.json"), "w") as f:
-        json.dump({"samples_ms": samples, **info}, f)
+            print(f"error loss {loss} on set {req[1]}", flush=True)
+            sys.exit(1)
+        print(f"done {ms:.3f}", flush=True)
 
 
 if __name__ == "__main__":

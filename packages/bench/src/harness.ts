@@ -212,6 +212,14 @@ export function pairedRatio(a: Pick<VariantResult, 'samples' | 'rounds'>, b: Pic
   return { median: s.median, min: s.min, max: s.max, rounds: ratios.length };
 }
 
+/** Records a variant's first warm run; over SLOW_RUN_MS it gets 3 timed runs at most (returns whether slow). */
+function firstWarm(l: Live, ms: number): boolean {
+  l.result.firstWarmMs = ms;
+  if (ms <= SLOW_RUN_MS) return false;
+  l.n = Math.min(l.n, 3);
+  return true;
+}
+
 /** A validated variant during warm-up and rounds. */
 interface Live {
   v: Variant;
@@ -294,11 +302,7 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         const tw = now();
         await l.runner.run((1 + w) % opts.sets);
         l.result.warmup++;
-        if (w === 0) l.result.firstWarmMs = now() - tw;
-        if (w === 0 && l.result.firstWarmMs! > SLOW_RUN_MS) {
-          l.n = Math.min(l.n, 3);
-          break;
-        }
+        if (w === 0 && firstWarm(l, now() - tw)) break;
       }
     } catch (err) {
       await drop(l, err);
@@ -317,10 +321,7 @@ export async function runCase(c: BenchCase, opts: RunOptions): Promise<CaseResul
         const ms = await sampleOnce(l.runner, (1 + opts.warmup + r) % opts.sets, now);
         l.samples.push(ms);
         l.rounds.push(r);
-        if (l.result.warmup === 0 && l.samples.length === 1) {
-          l.result.firstWarmMs = ms;
-          if (ms > SLOW_RUN_MS) l.n = Math.min(l.n, 3);
-        }
+        if (l.result.warmup === 0 && l.samples.length === 1) firstWarm(l, ms);
       } catch (err) {
         await drop(l, err);
       }

@@ -240,7 +240,7 @@ function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepI
     name: TORCH_DEVICE === 'cuda' ? 'PyTorch CUDA' : 'PyTorch CPU',
     kind: 'peer',
     device: TORCH_DEVICE === 'cuda' ? 'PyTorch CUDA' : 'PyTorch CPU',
-    async prepare({ warmup, iterations, sets }): Promise<Runner | Skip> {
+    async prepare({ sets }): Promise<Runner | Skip> {
       const script = fusionTwinPath();
       if (!script) return { skip: 'packages/bench/python/fusion_twin.py not found' };
       const t = await probeTorch();
@@ -260,7 +260,7 @@ function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepI
           writeFileSync(join(dir, `labels-${i}.f32`), Float32Array.from(d.labels));
         });
         writeFileSync(join(dir, 'class_weights.f32'), new Float32Array(K_CLS).fill(1));
-        const job = { config: cfg, adamw: ADAMW, shape: s, sets: Math.min(sets, data.length), warmup, iterations, validate_b: VALIDATE_B };
+        const job = { config: cfg, adamw: ADAMW, shape: s, sets: Math.min(sets, data.length), validate_b: VALIDATE_B };
         writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
         server = new LineServer('fusion_twin.py', spawn(pythonBin(), [script, dir, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] }));
         const ready = await server.request();
