@@ -98,7 +98,7 @@ export async function profileTrain(gpu: Gpu, o: ProfileOptions = {}): Promise<Tr
       continue;
     }
     say(`${name}: creating the model`);
-    const inner: Backend = name === 'wgsl' ? await WgslBackend.create(gpu) : name === 'ort' ? await OrtBackend.create({ threads: ORT_THREADS }) : new CpuBackend('f32');
+    const inner: Backend = name === 'wgsl' ? await WgslBackend.create(gpu) : name === 'ort' ? await OrtBackend.create({ threads: ORT_THREADS, defer: false }) : new CpuBackend('f32');
     const sync = name === 'wgsl' ? () => gpu.finish() : () => inner.flush();
     const prof = profilingBackend(inner, sync);
     prof.enabled = false;

@@ -138,7 +138,9 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
   const variants: Variant[] = [
     variant('wgsl (ours)', `WebGPU ${gpu.adapter.device}`, () => WgslBackend.create(gpu)),
     variant('ort (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtBackend.create({ threads: ORT_THREADS }), undefined,
-      'the model on onnxruntime-node CPU: one cached ONNX graph per op', () => (loadOrt() ? null : ortLoadError())),
+      'the model on onnxruntime-node CPU: the step recorded as one ONNX graph, one session.run', () => (loadOrt() ? null : ortLoadError())),
+    variant('ort op by op (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtBackend.create({ threads: ORT_THREADS, defer: false }), undefined,
+      'the same ops run one by one, each its cached ONNX graph (the ort backend before one graph a step)', () => (loadOrt() ? null : ortLoadError())),
     variant('cpu f32 (ours)', 'CPU JS, 1 thread', async () => new CpuBackend('f32'), 1, 'the model on the CPU references, float32 storage'),
     torchTwinVariant(s, cfg, getData),
   ];

@@ -72,8 +72,13 @@ export interface Backend {
   view(t: BTensor, shape: readonly number[]): BTensor;
   write(t: BTensor, data: ArrayLike<number>): void;
   read(t: BTensor): Promise<Float32Array | Float64Array>;
-  /** Everything queued has been submitted (wgsl); inputs written after this see the previous step finished. */
+  /** Everything queued has been submitted (wgsl) or run (ort); inputs written after this see the previous step finished. */
   flush(): Promise<void>;
+  /**
+   * Optional: tensors whose values need not outlive a step (activations and their gradients). A backend that runs a
+   * step as one graph (ort) leaves them inside it; reading one after its step has run is then an error.
+   */
+  scratch?(tensors: readonly BTensor[]): void;
   destroy(): Promise<void>;
 
   // -- ops (forward / backward pairs, as the kernel wrappers)

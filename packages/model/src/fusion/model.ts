@@ -108,6 +108,9 @@ export const DEFAULT_FUSION: Required<Pick<FusionConfig, 'fusion' | 'width' | 'h
   seed: 0,
 };
 
+/** Activations read after a step (readLoss, predict, evaluation); every other activation is step scratch (Backend.scratch). */
+const KEPT_ACTS = new Set(['loss', 'logits', 'losses', 'grad norm']);
+
 /** A model setting that cannot work (the message names the setting and the rule). */
 export class FusionConfigError extends Error {
   override name = 'FusionConfigError';
@@ -449,6 +452,8 @@ export class FusionModel {
       logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
       gradNorm: z([1], 'grad norm'),
     };
+    // what is read after a step (the loss, logits and per-row losses, the clipped norm) is kept; the rest is step scratch
+    this.backend.scratch?.([...storage].filter(([label]) => !KEPT_ACTS.has(label)).map(([, t]) => t));
     this.acts.set(key, a);
     return a;
   }

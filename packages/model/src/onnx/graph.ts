@@ -1,6 +1,7 @@
 // ONNX graphs built in code: a tiny builder over onnx-proto, so a backend op (or a benchmark's one-node model)
-// reads as the few lines of ONNX it is. Float32 tensors only at the graph boundary; dims are numbers (static) or
-// names (symbolic, e.g. 'M'), so one session serves every shape of an op.
+// reads as the few lines of ONNX it is. Float32 tensors at the graph boundary (int64 inputs for shapes and sizes);
+// dims are numbers (static) or names (symbolic, e.g. 'M'), so one session serves every shape of an op. `embed`
+// copies one graph into another (the ort backend records a whole training step as one graph of its ops' graphs).
 //
 //   const g = new OnnxGraph('axpy');
 //   const y = g.input('y', ['n']), x = g.input('x', ['n']), alpha = g.input('alpha', [1]);
@@ -34,7 +35,7 @@ export const OPSET = 20;
 
 export class OnnxGraph {
   private nodes: Node[] = [];
-  private inputs: [string, Dim[]][] = [];
+  private inputs: [string, Dim[], 'float32' | 'int64'][] = [];
   private outputs: [string, Dim[]][] = [];
   private inits: Initializer[] = [];
   private counter = 0;
@@ -43,8 +44,49 @@ export class OnnxGraph {
 
   /** A float32 graph input. */
   input(name: string, dims: Dim[]): string {
-    this.inputs.push([name, dims]);
+    this.inputs.push([name, dims, 'float32']);
     return name;
+  }
+
+  /** An int64 graph input (a shape, slice bounds or sizes fed at run time, so the graph itself stays shape-free). */
+  inputI64(name: string, dims: Dim[]): string {
+    this.inputs.push([name, dims, 'int64']);
+    return name;
+  }
+
+  /** Names of the graph inputs, in order. */
+  get inputNames(): string[] {
+    return this.inputs.map(([n]) => n);
+  }
+  /** Names of the graph outputs, in order. */
+  get outputNames(): string[] {
+    return this.outputs.map(([n]) => n);
+  }
+  /** Nodes so far. */
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  /**
+   * Copies `g`'s nodes and constants into this graph under fresh names, its inputs bound to this graph's values
+   * `bind` (input name -> value); returns g's outputs as values of this graph (output name -> value).
+   */
+  embed(g: OnnxGraph, bind: Record<string, string>): Record<string, string> {
+    const names = new Map<string, string>();
+    for (const [name] of g.inputs) {
+      const v = bind[name];
+      if (v === undefined) throw new Error(`embed ${g.name}: input '${name}' is not bound`);
+      names.set(name, v);
+    }
+    const rename = (x: string) => {
+      if (x === '') return x;
+      let y = names.get(x);
+      if (y === undefined) names.set(x, (y = `t${this.counter++}`));
+      return y;
+    };
+    for (const c of g.inits) this.inits.push({ ...c, name: rename(c.name) });
+    for (const n of g.nodes) this.nodes.push({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) });
+    return Object.fromEntries(g.outputs.map(([name]) => [name, rename(name)]));
   }
 
   /** A float constant (a scalar when given a number: broadcasts against anything). */
@@ -89,9 +131,9 @@ export class OnnxGraph {
     const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
     const FLOAT = onnx.TensorProto.DataType.FLOAT;
     const A = onnx.AttributeProto.AttributeType;
-    const valueInfo = ([name, dims]: [string, Dim[]]) => ({
+    const valueInfo = ([name, dims, type]: [string, Dim[], ('float32' | 'int64')?]) => ({
       name,
-      type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+      type: { tensorType: { elemType: type === 'int64' ? onnx.TensorProto.DataType.INT64 : FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
     });
     const attribute = (name: string, v: AttrValue) =>
       typeof v === 'string'
