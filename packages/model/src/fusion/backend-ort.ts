@@ -809,7 +809,7 @@ export class OrtBackend implements Backend {
       const DX = g.op('Mul', [D, G]);
       const [DS, DY] = [g.op('Mul', [g.op('Mul', [DX, g.op('Sub', [X, Y])]), g.op('Sub', [g.f(1), G])]), g.op('Sub', [D, DX])];
       g.output('ds', DS, ['n']);
-      g.output('dx', DX, ['n']); // (output renames its value: every node that reads DX is made before)
+      g.output('dx', DX, ['n']);
       g.output('dy', DY, ['n']);
       return g;
     }, { s: [f32(s), n], x: [f32(x), n], y: [f32(y), n], dout: [f32(dout), n] }, { ds: [ds, n], dx: [dx, n], dy: [dy, n] });

@@ -39,6 +39,10 @@ export class OnnxGraph {
   private outputs: [string, Dim[]][] = [];
   private inits: Initializer[] = [];
   private counter = 0;
+  /** The node writing each value. */
+  private producer = new Map<string, Node>();
+  /** Values made graph outputs under another name: node inputs read them by that name (applied in toBytes and embed). */
+  private renamed = new Map<string, string>();
 
   constructor(readonly name: string) {}
 
@@ -85,7 +89,7 @@ export class OnnxGraph {
       return y;
     };
     for (const c of g.inits) this.inits.push({ ...c, name: rename(c.name) });
-    for (const n of g.nodes) this.nodes.push({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) });
+    for (const n of g.nodes) this.push({ ...n, inputs: n.inputs.map((x) => rename(g.read(x))), outputs: n.outputs.map(rename) });
     return Object.fromEntries(g.outputs.map(([name]) => [name, rename(name)]));
   }
 
@@ -111,20 +115,32 @@ export class OnnxGraph {
 
   opN(opType: string, inputs: string[], outputs: number, attributes: Record<string, AttrValue> = {}, domain = ''): string[] {
     const outs = Array.from({ length: outputs }, () => `t${this.counter++}`);
-    this.nodes.push({ opType, domain, inputs, outputs: outs, attributes });
+    this.push({ opType, domain, inputs, outputs: outs, attributes });
     return outs;
   }
 
-  /** Marks `value` (a node's output) as the graph output `name`. A graph input is passed through an Identity. */
+  private push(n: Node): void {
+    this.nodes.push(n);
+    for (const o of n.outputs) this.producer.set(o, n);
+  }
+
+  /**
+   * Marks `value` (a node's output) as the graph output `name`: its node writes `name`, and every node reading
+   * `value`, made before or after, reads `name`. A graph input, or a value already an output, goes through an Identity.
+   */
   output(name: string, value: string, dims: Dim[]): void {
-    const producer = this.nodes.find((n) => n.outputs.includes(value));
-    if (!producer || this.outputs.some(([o]) => o === value)) {
-      this.nodes.push({ opType: 'Identity', domain: '', inputs: [value], outputs: [name], attributes: {} });
+    const producer = this.producer.get(value);
+    if (!producer || this.renamed.has(value) || this.outputs.some(([o]) => o === value)) {
+      this.push({ opType: 'Identity', domain: '', inputs: [value], outputs: [name], attributes: {} });
     } else {
       producer.outputs = producer.outputs.map((o) => (o === value ? name : o));
-      for (const n of this.nodes) n.inputs = n.inputs.map((i) => (i === value ? name : i));
+      this.producer.set(name, producer);
+      this.renamed.set(value, name);
     }
     this.outputs.push([name, dims]);
+  }
+  private read(x: string): string {
+    return this.renamed.get(x) ?? x;
   }
 
   toBytes(): Uint8Array {
@@ -156,7 +172,7 @@ export class OnnxGraph {
           name: `n${i}`,
           opType: n.opType,
           domain: n.domain,
-          input: n.inputs,
+          input: n.inputs.map((x) => this.read(x)),
           output: n.outputs,
           attribute: Object.entries(n.attributes).map(([k, v]) => attribute(k, v)),
         })),
