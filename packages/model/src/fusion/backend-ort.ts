@@ -128,8 +128,9 @@ export class OrtBackend implements Backend {
   private js = new CpuBackend('f32');
   /** session.run calls so far (for benchmarks and tests). */
   runs = 0;
-  /** The pending step graph when ops are deferred. */
+  /** The pending step graph when ops are deferred, and the op graphs recorded into it by key. */
   private readonly rec: StepRecorder | null;
+  private graphs = new Map<string, OnnxGraph>();
 
   private constructor(
     private readonly ort: typeof OrtTypes,
@@ -257,7 +258,10 @@ export class OrtBackend implements Backend {
   /** Runs the graph `key` (built on first use; recorded into the step graph when deferred); outputs go straight into their tensors. */
   private async run(key: string, build: () => OnnxGraph, feeds: Feeds, fetches: Fetches): Promise<void> {
     if (this.rec) {
-      this.rec.record(build(), feeds, Object.fromEntries(Object.entries(fetches).map(([name, [t, dims]]) => [name, [f32(t), dims]])));
+      // an op's graph depends on its key only (as its cached session does when run op by op): built once
+      let g = this.graphs.get(key);
+      if (!g) this.graphs.set(key, (g = build()));
+      this.rec.record(g, feeds, Object.fromEntries(Object.entries(fetches).map(([name, [t, dims]]) => [name, [f32(t), dims]])));
       return;
     }
     const session = await this.session(key, build);
