@@ -58,19 +58,6 @@ export class OnnxGraph {
     return name;
   }
 
-  /** Names of the graph inputs, in order. */
-  get inputNames(): string[] {
-    return this.inputs.map(([n]) => n);
-  }
-  /** Names of the graph outputs, in order. */
-  get outputNames(): string[] {
-    return this.outputs.map(([n]) => n);
-  }
-  /** Nodes so far. */
-  get size(): number {
-    return this.nodes.length;
-  }
-
   /**
    * Copies `g`'s nodes and constants into this graph under fresh names, its inputs bound to this graph's values
    * `bind` (input name -> value); returns g's outputs as values of this graph (output name -> value).
