@@ -1,9 +1,12 @@
-// Datasets by name: 'manifest' (CSV/JSONL), 'emodb', 'meld', 'controlled' (the generated bimodal benchmark); and the
-// FeatureSets that need no extraction (feature-sets.ts: generated, JSON arrays).
+// Datasets by name: 'manifest' (CSV/JSONL), 'emodb', 'meld', 'ravdess', 'crema-d', 'controlled' (the generated
+// bimodal benchmark); the FeatureSets that need no extraction (feature-sets.ts: generated, JSON arrays); and label
+// maps onto one class set across corpora (label-map.ts).
 
 import { readEmoDB } from './emodb.ts';
 import { readManifest } from './manifest.ts';
 import { readMELD } from './meld.ts';
+import { readRAVDESS } from './ravdess.ts';
+import { readCremaD } from './crema-d.ts';
 import { CONTROLLED_CLASSES } from './controlled.ts';
 import { DatasetError, type Dataset } from './types.ts';
 import { existsSync, statSync } from 'node:fs';
@@ -13,10 +16,12 @@ export * from './types.ts';
 export * from './manifest.ts';
 export * from './emodb.ts';
 export * from './meld.ts';
+export * from './ravdess.ts';
+export * from './crema-d.ts';
 export * from './controlled.ts';
 export * from './feature-sets.ts';
 
-export const DATASETS = ['manifest', 'emodb', 'meld', 'controlled'] as const;
+export const DATASETS = ['manifest', 'emodb', 'meld', 'ravdess', 'crema-d', 'controlled'] as const;
 
 export interface OpenDatasetOptions {
   textOnly?: boolean;
@@ -35,6 +40,10 @@ export function openDataset(kind: string, data: string, options: OpenDatasetOpti
       return readEmoDB(data, options);
     case 'meld':
       return readMELD(data, options);
+    case 'ravdess':
+      return readRAVDESS(data, options);
+    case 'crema-d':
+      return readCremaD(data, options);
     default:
       throw new DatasetError(data, `unknown dataset kind '${kind}': use one of ${DATASETS.join(', ')}`);
   }
