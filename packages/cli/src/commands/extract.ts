@@ -77,6 +77,10 @@ Datasets:
   manifest    CSV or JSONL with id, text, audio, label[, split, speaker]; audio relative to the manifest
   emodb       EmoDB's wav/SSTTTEV.wav layout (labels from file names, speaker-independent splits)
   meld        MELD's {train,dev,test}_sent_emo.csv + MELD.Raw media (.mp4 needs ffmpeg); --text-only without media
+  ravdess     RAVDESS speech: Actor_XX/03-01-EE-II-SS-RR-AA.wav or .flac (labels, text, actors from the names;
+              train actors 01-16, dev 17-18, test 19-24; song files skipped)
+  crema-d     CREMA-D: AudioWAV/AAAA_SSS_EEE_LL.wav (labels, sentence, actor from the names; train actors
+              1001-1071, dev 1072-1081, test 1082-1091)
 
 Encoders (settings: EMOFUSE_MODELS models folder, EMOFUSE_OFFLINE=1 no downloads, EMOFUSE_CACHE download cache):
   hash        frozen feature hashing of BERT WordPiece tokens, 256-d (no download)
