@@ -16,8 +16,9 @@ import { selectSplit, speakerFolds, type FeatureSet, type FeatureSplit } from '.
 import { openBackend } from './fusion/open-backend.ts';
 import type { FusionVariant } from './fusion/model.ts';
 import { writeFileAtomic } from './io.ts';
-import { DataError } from './train/data.ts';
+import { DataError } from './errors.ts';
 import { TRAIN_DEFAULTS } from './train/defaults.ts';
+import { flagOf } from './train/settings.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
 import { evaluate, train, type TrainOptions } from './train/trainer.ts';
 
@@ -159,7 +160,7 @@ export interface Evaluation {
 
 function testEvaluation(features: FeatureSet, o: AblationOptions): Evaluation {
   const test = features.splits[o.testSplit];
-  if (!test || test.size === 0) throw new DataError(`${o.source}: split '${o.testSplit}' is missing or empty; choose one with --test-split`);
+  if (!test || test.size === 0) throw new DataError(`${o.source}: split '${o.testSplit}' is missing or empty; choose one with ${flagOf('testSplit')}`);
   return { features, train: {}, test };
 }
 
@@ -175,14 +176,14 @@ export function foldEvaluations(features: FeatureSet, o: Pick<AblationOptions, '
   const pooled = selectSplit(parts.map((split) => ({ split, indices: Array.from({ length: split.size }, (_, i) => i) })));
   const speakers = pooled.ids.map((id, i) => {
     const s = o.speakerOf ? o.speakerOf(id) : pooled.speakers?.[i];
-    if (s === undefined || s === '') throw new DataError(`${o.source}: no speaker for utterance '${id}'; folds need one for every utterance (--speaker-pattern)`);
+    if (s === undefined || s === '') throw new DataError(`${o.source}: no speaker for utterance '${id}'; folds need one for every utterance (${flagOf('speakerOf')})`);
     return s;
   });
   let folds: number[][];
   try {
     folds = speakerFolds(speakers, K);
   } catch (err) {
-    throw new DataError(`${o.source}: --folds ${K}: ${(err as Error).message}`);
+    throw new DataError(`${o.source}: ${flagOf('folds')} ${K}: ${(err as Error).message}`);
   }
   const all = Array.from({ length: pooled.size }, (_, i) => i);
   return folds.map((held, f) => {

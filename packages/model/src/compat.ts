@@ -3,7 +3,7 @@
 
 import type { FeatureSet } from './features.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
-import { DataError } from './train/data.ts';
+import { DataError } from './errors.ts';
 
 /** A checkpoint used with features it was not trained on. */
 export class CheckpointMismatchError extends DataError {

@@ -10,7 +10,7 @@ import { writeFileAtomic } from './io.ts';
 import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
-import { DataError } from './train/data.ts';
+import { DataError } from './errors.ts';
 import { evaluate } from './train/trainer.ts';
 import type { FusionConfig } from './fusion/model.ts';
 

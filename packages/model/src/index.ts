@@ -1,5 +1,6 @@
 // @emofuse/model: encoders, datasets, the feature cache, the fusion model, training and metrics.
 
+export * from './errors.ts';
 export * from './features.ts';
 export * from './io.ts';
 export * from './audio/index.ts';
@@ -26,6 +27,7 @@ export * from './metrics/confusion-plot.ts';
 export * from './fusion/open-backend.ts';
 export * from './fusion/parse-variant.ts';
 export * from './train/defaults.ts';
+export * from './train/settings.ts';
 export * from './compat.ts';
 export * from './eval-report.ts';
 export * from './ablation.ts';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { mulberry32 } from '@emofuse/kernels';
 import { memoryFeatureSplit, type FeatureSet, type FeatureSplit, type UtteranceFeatures } from '../features.ts';
 import { gaussian } from '../random.ts';
-import { DataError } from '../train/data.ts';
+import { DataError } from '../errors.ts';
 
 export interface SyntheticOptions {
   /** Utterances per split. */

@@ -13,7 +13,8 @@ import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { FusionModel, type FusionConfig } from '../fusion/model.ts';
 import { INPUT_NORM_NAMES, type InputNorm } from '../fusion/input-norm.ts';
-import { DataError } from './data.ts';
+import { DataError } from '../errors.ts';
+import { flagOf } from './settings.ts';
 
 export interface CheckpointMeta {
   format: 1;
@@ -113,7 +114,7 @@ export function loadCheckpoint(backend: Backend, path: string): { model: FusionM
       if (bad >= 0) {
         throw new DataError(
           `${path}: ${kind} '${p.name}' holds ${t![bad]} at element ${bad}: the checkpoint is damaged or its training diverged; ` +
-            `use another checkpoint (e.g. an earlier best.safetensors) or train again (a lower --lr if it diverged)`,
+            `use another checkpoint (e.g. an earlier best.safetensors) or train again (a lower ${flagOf('lr')} if it diverged)`,
         );
       }
     }

@@ -5,11 +5,8 @@
 import type { BatchShape, FeatureBatch, FeatureSet, FeatureSplit } from '../features.ts';
 import type { StepInputs } from '../fusion/model.ts';
 import { mulberry32 } from '@emofuse/kernels';
-
-/** A problem with the training data, phrased for the user (file, field, fix). */
-export class DataError extends Error {
-  override name = 'DataError';
-}
+import { DataError } from '../errors.ts';
+import { flagOf } from './settings.ts';
 
 /**
  * Scans every utterance of the named splits: non-empty, labels in range, finite features, widths as declared, and
@@ -27,7 +24,7 @@ export function validateFeatureSet(
   }
   for (const s of splits) {
     const split = fs.splits[s];
-    if (!split) throw new DataError(`${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with --train-split / --dev-split / --split`);
+    if (!split) throw new DataError(`${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with ${flagOf('trainSplit')} / ${flagOf('devSplit')} / ${flagOf('split')}`);
     if (split.size === 0) throw new DataError(`${source}: split '${s}' is empty; nothing to train or evaluate on`);
     for (let i = 0; i < split.size; i += 64) {
       const idx = Array.from({ length: Math.min(64, split.size - i) }, (_, j) => i + j);
@@ -40,10 +37,10 @@ export function validateFeatureSet(
           throw new DataError(`${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ${fs.classNames.join(', ')})`);
         }
         if (needs.text && !b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt).some((m) => m > 0)) {
-          throw new DataError(`${source}: split '${s}', utterance '${id}': no text tokens (only --fusion audio can use it)`);
+          throw new DataError(`${source}: split '${s}', utterance '${id}': no text tokens (only ${flagOf('fusion')} audio can use it)`);
         }
         if (needs.audio && !b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta).some((m) => m > 0)) {
-          throw new DataError(`${source}: split '${s}', utterance '${id}': no audio tokens (a text-only cache trains only --fusion text)`);
+          throw new DataError(`${source}: split '${s}', utterance '${id}': no audio tokens (a text-only cache trains only ${flagOf('fusion')} text)`);
         }
       });
       if (b.text.length !== idx.length * b.Tt * fs.textDim) throw new DataError(`${source}: split '${s}': text features are not ${fs.textDim} wide (textDim)`);

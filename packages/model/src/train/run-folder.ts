@@ -1,15 +1,12 @@
 // What protects a run folder (`train --out`, one variant folder of `ablate`): a used folder is refused without
-// --resume or --force, one training at a time holds `<out>/.lock` (its pid; a lock whose process is gone is
-// stale and taken over), temp files left by a killed writer (`*.tmp-<pid>`) are removed, and --resume compares
-// every stored training flag with the given ones (only those that cannot change what was already computed may
-// differ: --epochs upward, --patience, --save-every).
+// --resume or --force (trainer.ts), one training at a time holds `<out>/.lock` (its pid; a lock whose process is
+// gone is stale and taken over), and temp files left by a killed writer (`*.tmp-<pid>`) are removed. What --resume
+// may change is a property of each setting (`resume` in ./settings.ts, checked by checkResumeSettings).
 
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from './data.ts';
-import type { TrainOptions } from './trainer.ts';
-import { DEFAULT_FUSION } from '../fusion/model.ts';
-import { TRAIN_DEFAULTS } from './defaults.ts';
+import { DataError } from '../errors.ts';
+import { flagOf } from './settings.ts';
 
 export const RUN_FILES = ['last.safetensors', 'best.safetensors', 'metrics.jsonl'];
 
@@ -53,14 +50,14 @@ export function acquireRunLock(dir: string): () => void {
       }
       if (holder !== process.pid && alive(holder)) {
         throw new DataError(
-          `--out ${dir} is in use by another training (pid ${holder}, ${lock}): wait for it to finish or choose another --out ` +
+          `${flagOf('outDir')} ${dir} is in use by another training (pid ${holder}, ${lock}): wait for it to finish or choose another ${flagOf('outDir')} ` +
             `(if no emofuse runs there, delete ${lock})`,
         );
       }
       rmSync(lock, { force: true }); // stale: its process is gone
     }
   }
-  throw new DataError(`--out ${dir}: cannot take the run lock ${lock}; delete it if no emofuse runs there`);
+  throw new DataError(`${flagOf('outDir')} ${dir}: cannot take the run lock ${lock}; delete it if no emofuse runs there`);
 }
 
 /** Removes `*.tmp-<pid>[suffix]` files of processes that no longer run (a kill mid-write). */
@@ -74,58 +71,4 @@ export function cleanOrphanedTemps(dir: string): string[] {
     removed.push(f);
   }
   return removed;
-}
-
-/** Every training flag that shapes the run, as stored in its checkpoints. */
-export type TrainFlagsRecord = Record<string, string | number | boolean | null>;
-
-const FLAG_NAMES: Record<string, string> = {
-  fusion: '--fusion', width: '--width', heads: '--heads', layers: '--layers', ffnMult: '--ffn-mult', dropout: '--dropout',
-  blockDropout: '--block-dropout', linearSkip: '--linear-skip', seed: '--seed', standardize: '--no-standardize', epochs: '--epochs', batchSize: '--batch-size', lr: '--lr',
-  minLr: '--min-lr', warmup: '--warmup', decay: '--decay', weightDecay: '--weight-decay', labelSmoothing: '--label-smoothing', maxGradNorm: '--max-grad-norm', patience: '--patience',
-  classWeights: '--class-weights', maxTextLen: '--max-text-len', maxAudioLen: '--max-audio-len', trainSplit: '--train-split', devSplit: '--dev-split',
-  saveEvery: '--save-every',
-};
-/** Flags that may differ on --resume: they do not change any step already taken. */
-const FREE = new Set(['patience', 'saveEvery']);
-
-export function storedFlags(o: TrainOptions, trainSplit: string, devSplit: string): TrainFlagsRecord {
-  const M = { ...DEFAULT_FUSION, ...o.model };
-  const T = TRAIN_DEFAULTS;
-  const cw = o.classWeights ?? T.classWeights;
-  return {
-    fusion: M.fusion, width: M.width, heads: M.heads, layers: M.layers, ffnMult: M.ffnMult, dropout: M.dropout, blockDropout: M.blockDropout ?? null,
-    linearSkip: M.linearSkip ?? false,
-    seed: M.seed, standardize: o.standardize ?? T.standardize, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, minLr: o.minLr ?? T.minLr,
-    warmup: o.warmup ?? null, decay: o.decay ?? T.decay, weightDecay: o.weightDecay ?? T.weightDecay, labelSmoothing: o.labelSmoothing ?? T.labelSmoothing, maxGradNorm: o.maxGradNorm ?? T.maxGradNorm,
-    patience: o.patience ?? T.patience, classWeights: Array.isArray(cw) ? cw.join(',') : cw, maxTextLen: o.maxTextLen ?? null,
-    maxAudioLen: o.maxAudioLen ?? null, trainSplit, devSplit, saveEvery: o.saveEvery ?? T.saveEvery,
-  };
-}
-
-/**
- * Refuses a --resume whose flags would change the run: names each flag, the stored value and the given one.
- * --epochs may grow (not below the epochs already done). A checkpoint from before flags were stored is not checked.
- */
-export function checkResumeFlags(stored: TrainFlagsRecord | undefined, given: TrainFlagsRecord, from: string, step: number, trainSize: number): void {
-  if (!stored) return;
-  const show = (k: string, v: unknown) => (v === null || v === undefined ? '(default)' : k === 'standardize' || k === 'linearSkip' ? (v ? 'on' : 'off') : String(v));
-  const diffs: string[] = [];
-  for (const k of Object.keys(FLAG_NAMES)) {
-    if (FREE.has(k) || !(k in stored)) continue;
-    const a = stored[k];
-    const b = given[k] ?? null;
-    if (k === 'epochs') {
-      const done = Math.floor(step / Math.ceil(trainSize / Number(stored.batchSize)));
-      if (Number(b) < done) diffs.push(`--epochs ${b} is below the ${done} epoch(s) already trained`);
-      continue;
-    }
-    if (a !== b) diffs.push(`${FLAG_NAMES[k]}: the run has ${show(k, a)}, given ${show(k, b)}`);
-  }
-  if (diffs.length) {
-    throw new DataError(
-      `--resume: these flags differ from the run in ${from}, and changing them would change the run:\n  ${diffs.join('\n  ')}\n` +
-        `give the run's values (only --epochs may grow, and --patience and --save-every may change), or start a new run with --force or another --out`,
-    );
-  }
 }

@@ -14,43 +14,28 @@ import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, requiredModalities, type Ada
 import { computeInputNorm } from '../fusion/input-norm.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
-import { DataError, batchShape, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
+import { DataError } from '../errors.ts';
+import { batchShape, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
-import { acquireRunLock, checkResumeFlags, cleanOrphanedTemps, runFolderInUse, storedFlags, type TrainFlagsRecord } from './run-folder.ts';
+import { acquireRunLock, cleanOrphanedTemps, runFolderInUse } from './run-folder.ts';
+import { checkResumeSettings, flagOf, storedSettings, type StoredSettings, type TrainSettings } from './settings.ts';
 
-export interface TrainOptions {
-  /** Model settings (width, heads, layers, ffnMult, dropout, fusion, seed); data-dependent ones come from the features. */
-  model?: Partial<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'linearSkip' | 'seed'>>;
-  /** Standardize every input dimension with train-split statistics (saved in the checkpoint); default true. */
-  standardize?: boolean;
+/**
+ * What train() takes: the training settings (TrainSettings: one field per entry of TRAIN_SETTINGS, ./settings.ts;
+ * each left out takes its default) and how this run is driven.
+ */
+export interface TrainOptions extends TrainSettings {
+  // required of a library caller (the CLI always gives them)
   epochs: number;
   batchSize: number;
   lr: number;
-  minLr?: number;
-  /** Warm-up steps (default 5% of all steps, at least 1). */
-  warmup?: number;
-  decay?: 'cosine' | 'linear';
-  weightDecay?: number;
-  /** Label smoothing eps of the training loss (default TRAIN_DEFAULTS.labelSmoothing). */
-  labelSmoothing?: number;
-  maxGradNorm?: number;
-  /** Epochs without a dev weighted-F1 improvement before stopping (0: never stop early). */
-  patience?: number;
-  /** 'inverse' (inverse class frequency on the train split), 'none' (all 1), or one weight per class. */
-  classWeights?: 'inverse' | 'none' | number[];
-  /** Cap on text / audio tokens per utterance (longer ones are truncated); default the longest in the data. */
-  maxTextLen?: number;
-  maxAudioLen?: number;
-  trainSplit?: string;
-  devSplit?: string;
   outDir: string;
-  /** Also save last.safetensors every this many steps (0: only at epoch ends). */
-  saveEvery?: number;
   /** Stop (saving last.safetensors) after this many steps in total: a deliberate interruption, for tests. */
   stopAfterSteps?: number;
+  /** Continue the run in outDir from its last.safetensors (its stored settings must match these: checkResumeSettings). */
   resume?: boolean;
-  /** Start a new run in an --out that already holds one (its checkpoints and metrics log are replaced). */
+  /** Start a new run in an outDir that already holds one (its checkpoints and metrics log are replaced). */
   force?: boolean;
   /** Aborted (Ctrl-C, SIGTERM): stop after the current step, save last.safetensors, return with interrupted set. */
   signal?: AbortSignal;
@@ -93,8 +78,8 @@ interface TrainState {
   seconds: number;
   /** Tags every metrics.jsonl line of this run (kept across --resume). */
   runId?: string;
-  /** Every flag the run was started with (checked on --resume). */
-  flags?: TrainFlagsRecord;
+  /** Every setting the run was started with (checked on --resume). */
+  flags?: StoredSettings;
 }
 
 export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): Promise<TrainResult> {
@@ -102,8 +87,8 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
   const longest = validateFeatureSet(fs, [trainName, devName], 'features', requiredModalities(FUSION_SPECS[fusion])); // the modalities the variant needs
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`--batch-size must be a positive integer, got ${o.batchSize}`);
-  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`--epochs must be a positive integer, got ${o.epochs}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`${flagOf('batchSize')} must be a positive integer, got ${o.batchSize}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`${flagOf('epochs')} must be a positive integer, got ${o.epochs}`);
   const trainSplit = fs.splits[trainName]!;
   const devSplit = fs.splits[devName]!;
   const K = fs.classNames.length;
@@ -111,10 +96,14 @@ export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): 
   const bestPath = join(o.outDir, 'best.safetensors');
   const logPath = join(o.outDir, 'metrics.jsonl');
   if (o.batchSize > trainSplit.size) {
-    throw new DataError(`--batch-size ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use --batch-size ${trainSplit.size} or less`);
+    const flag = flagOf('batchSize');
+    throw new DataError(`${flag} ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use ${flag} ${trainSplit.size} or less`);
   }
   if (!o.resume && !o.force && runFolderInUse(o.outDir)) {
-    throw new DataError(`--out ${o.outDir} already holds a training run: continue it with --resume, start over in it with --force, or choose another --out`);
+    throw new DataError(
+      `${flagOf('outDir')} ${o.outDir} already holds a training run: continue it with ${flagOf('resume')}, start over in it with ${flagOf('force')}, ` +
+        `or choose another ${flagOf('outDir')}`,
+    );
   }
   mkdirSync(o.outDir, { recursive: true });
   const releaseLock = acquireRunLock(o.outDir);
@@ -131,14 +120,14 @@ async function trainLocked(
 ): Promise<TrainResult> {
   const { trainSplit, devSplit, K, lastPath, bestPath, logPath, longest } = x;
   cleanOrphanedTemps(o.outDir);
-  const flags = storedFlags(o, x.trainName, x.devName);
+  const flags = storedSettings(o);
 
   let model: FusionModel;
   let state: TrainState = { bestDevWeightedF1: -1, bestEpoch: -1, badEpochs: 0, epochLossSum: 0, epochBatches: 0, stoppedEarly: false, seconds: 0 };
   if (o.resume) {
     const { model: m, meta, from } = loadResumable(backend, lastPath, bestPath);
     checkFeaturesMatch(meta, fs, from);
-    checkResumeFlags(meta.train.flags as TrainFlagsRecord | undefined, flags, from, meta.step, trainSplit.size);
+    checkResumeSettings(meta.train.flags as StoredSettings | undefined, flags, from, meta.step, trainSplit.size);
     model = m;
     state = meta.train as unknown as TrainState;
     // A run killed after logging an epoch but before checkpointing it logs that epoch again: drop such lines,
@@ -183,7 +172,7 @@ async function trainLocked(
     : (o.classWeights ?? TRAIN_DEFAULTS.classWeights) === 'inverse' ? inverseFrequencyWeights(trainSplit.labels, K)
     : new Array<number>(K).fill(1);
   if (weights.length !== K || weights.some((w) => !(w >= 0 && Number.isFinite(w)))) {
-    throw new DataError(`--class-weights must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`);
+    throw new DataError(`${flagOf('classWeights')} must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`);
   }
   const stepsPerEpoch = Math.ceil(trainSplit.size / B);
   const total = o.epochs * stepsPerEpoch;
@@ -217,7 +206,7 @@ async function trainLocked(
     const acts = await model.trainStep(inputs, weights, adamw(lr), o.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
     const loss = await model.readLoss(acts); // the one readback of a step
     if (!Number.isFinite(loss)) {
-      throw new DataError(`training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower --lr (now ${o.lr}) or check the features`);
+      throw new DataError(`training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower ${flagOf('lr')} (now ${o.lr}) or check the features`);
     }
     state.epochLossSum += loss;
     state.epochBatches += 1;
@@ -268,7 +257,8 @@ async function trainLocked(
 /** last.safetensors, or best.safetensors when last is damaged (every state derives from (seed, step): exact). */
 function loadResumable(backend: Backend, lastPath: string, bestPath: string): { model: FusionModel; meta: CheckpointMeta; from: string } {
   if (!existsSync(lastPath)) {
-    throw new DataError(`--resume: nothing to resume: ${lastPath} does not exist; train without --resume first`);
+    const resume = flagOf('resume');
+    throw new DataError(`${resume}: nothing to resume: ${lastPath} does not exist; train without ${resume} first`);
   }
   try {
     return { ...loadCheckpoint(backend, lastPath), from: lastPath };
@@ -283,7 +273,10 @@ function loadResumable(backend: Backend, lastPath: string, bestPath: string): { 
         /* both damaged: the message below */
       }
     }
-    throw new DataError(`--resume: ${lastPath} is damaged (${why}) and no usable best.safetensors is beside it: delete ${lastPath} and train again without --resume (or with --force)`);
+    throw new DataError(
+      `${flagOf('resume')}: ${lastPath} is damaged (${why}) and no usable best.safetensors is beside it: ` +
+        `delete ${lastPath} and train again without ${flagOf('resume')} (or with ${flagOf('force')})`,
+    );
   }
 }
 
