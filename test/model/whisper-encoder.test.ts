@@ -1,11 +1,12 @@
 // The `whisper` audio encoder on a tiny random-weight Whisper encoder (scripts/fixtures/make_tiny_models.py, the
 // layout scripts/convert_whisper.py writes): transformers.js's feature extractor + onnxruntime against Python's
-// feature extractor + PyTorch, frame cropping to the real audio, 4-frame pooling, spec parsing and its errors.
+// feature extractor + PyTorch, frame cropping to the real audio, 4-frame pooling, spec parsing and its errors. The
+// full 30 s window ('+full'), as the reference was computed; the sliced window (the default) is whisper-sliced.test.ts.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAudioEncoder, itemTokens } from '../../packages/model/src/encoders/index.ts';
-import { coveredFrames, createWhisperEncoder, parseWhisperSpec, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER } from '../../packages/model/src/encoders/whisper.ts';
+import { coveredFrames, createWhisperEncoder, parseWhisperSpec, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, DEFAULT_WHISPER_WINDOW } from '../../packages/model/src/encoders/whisper.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/models/tiny-random-whisper');
 const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as { samples: number; layer: number; tokens: number[]; shape: number[] };
@@ -21,10 +22,11 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(b).re
 
 describe('whisper spec and frame arithmetic', () => {
   it('parses model and layer', () => {
-    expect(parseWhisperSpec('')).toEqual({ model: DEFAULT_WHISPER, layer: DEFAULT_WHISPER_LAYER });
-    expect(parseWhisperSpec('@3')).toEqual({ model: DEFAULT_WHISPER, layer: 3 });
-    expect(parseWhisperSpec('onnx-community/whisper-base@last')).toEqual({ model: 'onnx-community/whisper-base', layer: 'last' });
-    expect(parseWhisperSpec('/a/b')).toEqual({ model: '/a/b', layer: DEFAULT_WHISPER_LAYER });
+    const window = DEFAULT_WHISPER_WINDOW;
+    expect(parseWhisperSpec('')).toEqual({ model: DEFAULT_WHISPER, layer: DEFAULT_WHISPER_LAYER, window });
+    expect(parseWhisperSpec('@3')).toEqual({ model: DEFAULT_WHISPER, layer: 3, window });
+    expect(parseWhisperSpec('onnx-community/whisper-base@last')).toEqual({ model: 'onnx-community/whisper-base', layer: 'last', window });
+    expect(parseWhisperSpec('/a/b')).toEqual({ model: '/a/b', layer: DEFAULT_WHISPER_LAYER, window });
     expect(parseWhisperSpec('x@two').layer).toBeNaN();
   });
   it('keeps the 50/s frames that cover the audio, at most 30 s', () => {
@@ -38,8 +40,9 @@ describe('whisper spec and frame arithmetic', () => {
 
 describe('whisper encoder (tiny random fixture)', () => {
   it("matches PyTorch's pooled layer-1 tokens over the real audio only", async () => {
-    const enc = await createAudioEncoder(`whisper:${dir}@${ref.layer}`);
-    expect(enc.id).toBe(`whisper:${dir}@1`);
+    const enc = await createAudioEncoder(`whisper:${dir}@${ref.layer}+full`);
+    expect(enc.id).toBe(`whisper:${dir}@1+full`);
+    expect(enc.window).toBe('full');
     expect(enc.dim).toBe(16);
     expect(enc.version).toMatch(/^whisper-v1:layer1:frames50\/s:mean4:/);
     const long = chirp(ref.samples);
@@ -56,9 +59,9 @@ describe('whisper encoder (tiny random fixture)', () => {
   });
 
   it('@last reads encoder_model.onnx; other layers differ from it', async () => {
-    const last = await createAudioEncoder(`whisper:${dir}@last`);
-    const l2 = await createAudioEncoder(`whisper:${dir}@2`);
-    const l1 = await createAudioEncoder(`whisper:${dir}@1`);
+    const last = await createAudioEncoder(`whisper:${dir}@last+full`);
+    const l2 = await createAudioEncoder(`whisper:${dir}@2+full`);
+    const l1 = await createAudioEncoder(`whisper:${dir}@1+full`);
     const clip = chirp(8000);
     const [a, b, c] = [await last.encode([clip]), await l2.encode([clip]), await l1.encode([clip])];
     expect(maxDiff(a.tokens, b.tokens)).toBeLessThan(1e-4);
@@ -68,12 +71,12 @@ describe('whisper encoder (tiny random fixture)', () => {
 
   it("without the states file (the hub's layout) layer 1 is tapped out of encoder_model.onnx, same tokens", async () => {
     const clip = chirp(12000);
-    const withStates = await createWhisperEncoder(`${dir}@1`);
-    const hub = await createWhisperEncoder(`${dir}@1`, { hubLayout: true });
+    const withStates = await createWhisperEncoder(`${dir}@1+full`);
+    const hub = await createWhisperEncoder(`${dir}@1+full`, { hubLayout: true });
     const [a, b] = [await withStates.encode([clip]), await hub.encode([clip])];
     expect(b.lengths[0]).toBe(10);
     expect(maxDiff(a.tokens, b.tokens)).toBeLessThan(1e-5);
-    await expect(createWhisperEncoder(`${dir}@0`, { hubLayout: true })).rejects.toThrow(/layer 0 \(the embeddings\) needs .*encoder_hidden_states\.onnx/);
+    await expect(createWhisperEncoder(`${dir}@0+full`, { hubLayout: true })).rejects.toThrow(/layer 0 \(the embeddings\) needs .*encoder_hidden_states\.onnx/);
     for (const e of [withStates, hub]) await e.dispose?.();
   });
 

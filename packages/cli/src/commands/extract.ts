@@ -56,7 +56,7 @@ export function registerExtract(program: Command): void {
     .requiredOption('--dataset <kind>', `dataset layout: ${DATASETS.join(', ')}`)
     .option('--data <path>', 'dataset folder or manifest file (emodb default: $EMOFUSE_ASSETS/emodb)')
     .option('--text-encoder <spec>', "text encoder: 'hash' (built in) or 'bert[:<model id or folder>]'", 'hash')
-    .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in), 'ast[:<model id or folder>]' or 'whisper[:<model id or folder>][@<layer>]'", 'logmel')
+    .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in), 'ast[:<model id or folder>]' or 'whisper[:<model id or folder>][@<layer>][+full]'", 'logmel')
     .option('--transcribe', "fill empty 'text' fields by transcribing the audio with --asr (cached in <out>/transcripts.json: paid once)")
     .option('--asr <model>', 'Whisper model (id or folder) for --transcribe', 'Xenova/whisper-tiny.en')
     .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with no audio tokens (trains --fusion text)')
@@ -88,8 +88,10 @@ Encoders (settings: EMOFUSE_MODELS models folder, EMOFUSE_OFFLINE=1 no downloads
   speech      a real pretrained speech embedding (openWakeWord's ONNX models in $EMOFUSE_ASSETS), 96-d per 80 ms
   bert[:id]   last hidden state of a BERT-family model through transformers.js (default Xenova/bert-base-uncased)
   ast[:id]    AST patch tokens averaged over frequency per time column (default Xenova/ast-finetuned-audioset-10-10-0.4593)
-  whisper[:id][@layer]  one Whisper encoder layer's states over the real audio, 4 frames averaged: 12.5 tokens/s
-              (default Xenova/whisper-tiny.en @2; scripts/convert_whisper.py writes it offline)
+  whisper[:id][@layer][+full]  one Whisper encoder layer's states over the real audio, 4 frames averaged: 12.5 tokens/s
+              (default Xenova/whisper-tiny.en @2; also Xenova/whisper-base, multilingual; scripts/convert_whisper.py
+              [--model base] writes them offline). The encoder runs on the clip's own frames only (sliced window,
+              stopping at the layer); +full runs Whisper's whole 30 s window as before (slower; other features)
 
 Broken audio files (empty, corrupt, truncated, silent, missing) are skipped, counted and listed in index.json.
 Stop with Ctrl-C (or kill it): the same command continues after the last complete shard.

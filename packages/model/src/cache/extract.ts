@@ -117,7 +117,9 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   const shardSize = options.shardSize ?? 256;
   mkdirSync(dir, { recursive: true });
   const textRec: EncoderRecord = { id: textEncoder.id, version: textEncoder.version, dim: textEncoder.dim };
-  const audioRec: EncoderRecord = audioEncoder ? { id: audioEncoder.id, version: audioEncoder.version, dim: audioEncoder.dim } : { ...NO_AUDIO };
+  const audioRec: EncoderRecord = audioEncoder
+    ? { id: audioEncoder.id, version: audioEncoder.version, dim: audioEncoder.dim, ...(audioEncoder.window ? { window: audioEncoder.window } : {}) }
+    : { ...NO_AUDIO };
   const fingerprint = datasetFingerprint(dataset);
   const part = options.part;
   if (part && !(Number.isInteger(part.count) && part.count >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.count)) {
@@ -139,7 +141,8 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     if (!same(index.text, textRec) || !same(index.audio, audioRec) || index.dataset.fingerprint !== fingerprint) {
       throw new FeatureCacheError(
         `${dir} already holds a cache of ${index.dataset.name} with text '${index.text.id}' and audio '${index.audio.id}'` +
-          `${index.dataset.fingerprint !== fingerprint ? ' from different dataset contents' : ''}; ` +
+          `${index.dataset.fingerprint !== fingerprint ? ' from different dataset contents' : ''}` +
+          `${index.audio.id === audioRec.id && index.audio.version !== audioRec.version ? ` (audio encoder version ${index.audio.version}${index.audio.window ? `, ${index.audio.window} window` : ''}; this run: ${audioRec.version}${audioRec.window ? `, ${audioRec.window} window` : ''})` : ''}; ` +
           `it cannot be resumed with text '${textRec.id}', audio '${audioRec.id}' on this dataset: choose another --out or delete it`,
       );
     }

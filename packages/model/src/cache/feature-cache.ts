@@ -1,7 +1,7 @@
 // The feature cache: what `emofuse extract` writes (./extract.ts) and training reads (`openFeatureCache`).
 //
 //   <cache>/index.json           format, dataset (name, source, class names, fingerprint), encoders (id, version,
-//                                dim), shards (file, item range, bytes, sha256), failures, per-split ids + labels
+//                                dim, whisper's window), shards (file, item range, bytes, sha256), failures, per-split ids + labels
 //   <cache>/shard-00000.safetensors   float16 tensors text.<k> [Tt, Ct] and audio.<k> [Ta, Ca] for the k-th stored
 //                                utterance of the shard; __metadata__ holds ids, labels and splits as JSON
 //
@@ -27,6 +27,9 @@ export interface EncoderRecord {
   id: string;
   version: string;
   dim: number;
+  /** Whisper: the window its network attended over, 'sliced' (the clip's own frames) or 'full' (30 s); also part of
+   * `version`, so a cache never mixes the two. Absent for encoders without the choice (and caches written before). */
+  window?: 'sliced' | 'full';
 }
 export interface ShardRecord {
   file: string;

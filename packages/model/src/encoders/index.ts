@@ -1,5 +1,5 @@
 // Encoders by spec: text 'hash' | 'bert[:<model id or folder>]', audio 'logmel' | 'speech' | 'ast[:<model id or folder>]'
-// | 'whisper[:<model id or folder>][@<layer>]'.
+// | 'whisper[:<model id or folder>][@<layer>][+full]'.
 
 import { createHashEncoder, HASH_DIM } from './hash.ts';
 import { createLogmelEncoder } from './logmel.ts';
@@ -13,7 +13,7 @@ export * from './device.ts';
 export { checkOnDevice, compareEncoded, deviceVerdict, clearDeviceVerdicts, DEVICE_TOL, type DeviceVerdict } from './device-check.ts';
 export { createHashEncoder, hashVector, loadBertTokenizer, HASH_DIM } from './hash.ts';
 export { createLogmelEncoder, createLogmelFrontEnd, patchTokens, LOGMEL_BINS } from './logmel.ts';
-export { parseWhisperSpec, coveredFrames, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, WHISPER_POOL } from './whisper.ts';
+export { parseWhisperSpec, coveredFrames, poolFrames, slicedWindow, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, DEFAULT_WHISPER_WINDOW, SLICE_STEP, WHISPER_POOL, type WhisperWindow } from './whisper.ts';
 export { locateModel } from './transformers.ts';
 
 export class EncoderSpecError extends Error {
@@ -21,11 +21,11 @@ export class EncoderSpecError extends Error {
 }
 
 export const TEXT_ENCODERS = ['hash', 'bert[:<model id or folder>]'] as const;
-export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]', 'whisper[:<model id or folder>][@<layer>]'] as const;
+export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]', 'whisper[:<model id or folder>][@<layer>][+full]'] as const;
 
 /** Encoders whose network runs on `options.device` (bert, ast, whisper); the others run in JS on the CPU. */
 export function usesDevice(spec: string): boolean {
-  return /^(bert|ast|whisper)(:|@|$)/.test(spec);
+  return /^(bert|ast|whisper)(:|@|\+|$)/.test(spec);
 }
 
 /** An encoder by spec on options.device; on webgpu with options.check, checked against the CPU first (./device-check.ts). */
@@ -66,7 +66,7 @@ async function audioEncoderOn(spec: string, device: EncoderDevice | undefined): 
     const { createAstEncoder } = await import('./transformers.ts');
     return createAstEncoder(arg || undefined, { device });
   }
-  if (kind === 'whisper' || kind.startsWith('whisper@')) {
+  if (kind === 'whisper' || kind.startsWith('whisper@') || kind.startsWith('whisper+')) {
     const { createWhisperEncoder } = await import('./whisper.ts');
     return createWhisperEncoder(kind === 'whisper' ? arg : spec.slice('whisper'.length), { device });
   }

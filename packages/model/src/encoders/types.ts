@@ -32,6 +32,9 @@ export interface AudioEncoder extends EncoderBase {
   readonly modality: 'audio';
   /** Each clip is mono float audio at `sampleRate` (16 kHz). */
   readonly sampleRate: number;
+  /** Whisper: the stretch of audio the network attends over, 'sliced' (the clip's own frames) or 'full' (30 s);
+   * the feature cache's index records it. Absent for encoders without a choice. */
+  readonly window?: 'sliced' | 'full';
   encode(clips: readonly Float32Array[]): Promise<EncodedBatch>;
 }
 

@@ -1,4 +1,4 @@
-// `whisper[:<model id or folder>][@<layer>]`: the hidden states of one layer of a Whisper encoder as audio tokens.
+// `whisper[:<model id or folder>][@<layer>][+full]`: the hidden states of one layer of a Whisper encoder as audio tokens.
 //
 // Where the model comes from: like the other transformers.js models (a folder path, then <EMOFUSE_MODELS>/<id>/,
 // else a download by id unless EMOFUSE_OFFLINE is set), in the layout the hub serves (Xenova/whisper-tiny.en,
@@ -14,6 +14,14 @@
 // (logmel, AST) and 12.5 (speech) tokens per second, so the fusion model's audio length and attention cost stay the
 // same whichever encoder fed it (a 30 s clip is 375 tokens, not 1500), and 80 ms is still finer than a syllable
 // (~200 ms), the unit prosody varies on. Clips longer than 30 s are cut there.
+//
+// The window (default 'sliced'): with '+full' the encoder runs on the whole 30 s window as above (every clip pays for
+// 1,500 frames and every layer). Sliced, as whisper.cpp's audio_ctx: the encoder runs on only the clip's own mel
+// frames, its window rounded up to SLICE_STEP = 8 encoder frames (160 ms, two tokens), with the positional table
+// sliced to that window, and stops at the layer asked for (sliceEncoder rewrites encoder_model.onnx: a dynamic frame
+// axis, the positional table sliced to the input's length, the graph cut after the layer). The features change
+// (attention no longer sees 26 s of padding), so the version says which window made them and the cache records it.
+// Clips whose windows are equal run as one batch; a clip's features never depend on the others in its batch.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -33,22 +41,36 @@ export const WHISPER_POOL = 4;
 const SAMPLES_PER_FRAME = 320; // 16 kHz / 50 frames per second
 const WINDOW_SAMPLES = 30 * 16_000;
 export const STATES_FILE = 'onnx/encoder_hidden_states.onnx';
+/** Which stretch of audio the encoder attends over: only the clip's own frames, or Whisper's whole 30 s window. */
+export type WhisperWindow = 'sliced' | 'full';
+/** Chosen on EmoDB speaker folds and RAVDESS dev (the README's encoder table): as accurate, several times faster. */
+export const DEFAULT_WHISPER_WINDOW: WhisperWindow = 'sliced';
+/** A sliced window is the clip's covered frames rounded up to this many encoder frames (160 ms, 2 tokens). */
+export const SLICE_STEP = 8;
 
 export interface WhisperSpec {
   model: string;
   /** 0 = the embeddings (convolutions + positions), 1..L = that layer's output; 'last' = L. */
   layer: number | 'last';
+  window: WhisperWindow;
 }
 
-/** 'whisper', 'whisper@3', 'whisper:Xenova/whisper-base@last', 'whisper:/abs/folder@1' (the part after 'whisper:'). */
+/** 'whisper', 'whisper@3', 'whisper:Xenova/whisper-base@last', 'whisper:/abs/folder@1', 'whisper@2+full' (the part
+ * after 'whisper:'). */
 export function parseWhisperSpec(arg: string): WhisperSpec {
-  const m = /^(.*?)(?:@([^@/]*))?$/.exec(arg)!;
+  const m = /^(.*?)(?:@([^@/+]*))?(?:\+(full|sliced))?$/.exec(arg)!;
   const model = m[1] || DEFAULT_WHISPER;
+  const window = (m[3] as WhisperWindow | undefined) ?? DEFAULT_WHISPER_WINDOW;
   const at = m[2];
-  if (at === undefined || at === '') return { model, layer: at === '' ? NaN : DEFAULT_WHISPER_LAYER };
-  if (at === 'last') return { model, layer: 'last' };
-  if (!/^\d+$/.test(at)) return { model, layer: NaN };
-  return { model, layer: Number(at) };
+  if (at === undefined || at === '') return { model, layer: at === '' ? NaN : DEFAULT_WHISPER_LAYER, window };
+  if (at === 'last') return { model, layer: 'last', window };
+  if (!/^\d+$/.test(at)) return { model, layer: NaN, window };
+  return { model, layer: Number(at), window };
+}
+
+/** The encoder frames a sliced run computes for a clip: its covered frames rounded up to SLICE_STEP, at most 1500. */
+export function slicedWindow(samples: number): number {
+  return Math.min(1500, Math.ceil(coveredFrames(samples) / SLICE_STEP) * SLICE_STEP);
 }
 
 export interface WhisperEncoderOptions {
@@ -119,6 +141,126 @@ async function tapEncoder(file: string, l: number, spec: string): Promise<{ byte
   }
   model.graph!.output!.push(onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }));
   return { bytes: onnx.ModelProto.encode(model).finish(), output: name };
+}
+
+/** encoder_model.onnx rewritten for a sliced window (whisper.cpp's audio_ctx): the mel frame axis of input_features
+ * made dynamic ([B, 80, 2W]), the positional table [1500, C] sliced to the W frames the convolutions give
+ * (Shape -> Slice before the positional Add), one output per wanted layer (0: the embeddings, the positional Add's
+ * output; 1..L-1: '/layers.<l-1>/Add_1_output_0'; L: last_hidden_state, layer-normed as in the states file), and
+ * every node no output needs dropped, so the run stops at the deepest layer asked for. Works on optimum's export
+ * (ours and the hub's): the only fixed length in it is the positional table; reshapes take their sizes from Shape. */
+export async function sliceEncoder(file: string, wanted: readonly number[], L: number, spec: string): Promise<{ bytes: Uint8Array; outputs: Map<number, string> }> {
+  const { createRequire } = await import('node:module');
+  const { onnx } = createRequire(import.meta.url)('onnx-proto') as typeof import('onnx-proto');
+  const model = onnx.ModelProto.decode(readFileSync(file));
+  const g = model.graph!;
+  const nodes = g.node ?? [];
+  const initDims = new Map((g.initializer ?? []).map((t) => [t.name!, (t.dims ?? []).map(Number)]));
+  for (const n of nodes) if (n.opType === 'Constant') initDims.set(n.output![0]!, (n.attribute?.find((a) => a.name === 'value')?.t?.dims ?? []).map(Number));
+  const isTable = (name: string) => initDims.get(name)?.length === 2 && initDims.get(name)![0] === 1500;
+  const posAt = nodes.findIndex((n) => n.opType === 'Add' && n.input!.some(isTable));
+  if (posAt < 0) throw new ModelNotFoundError(`${spec}: ${file} has no Add of a [1500, C] positional table, so its window cannot be sliced; add '+full' to the spec`);
+  const pos = nodes[posAt]!;
+  const k = pos.input!.findIndex(isTable);
+  const [table, x] = [pos.input![k]!, pos.input![1 - k]!]; // [1500, C], [B, W, C]
+  const p = 'emofuse_slice/';
+  const int64 = (name: string, v: number) => onnx.TensorProto.create({ name: p + name, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [v] });
+  g.initializer!.push(int64('zero', 0), int64('one', 1), int64('two', 2));
+  const node = (opType: string, input: string[], output: string) => onnx.NodeProto.create({ opType, name: p + output, input, output: [p + output] });
+  const slice = [
+    node('Shape', [x], 'shape'), // [3] = (B, W, C)
+    node('Slice', [p + 'shape', p + 'one', p + 'two', p + 'zero'], 'frames'), // [1] = (W)
+    node('Slice', [table, p + 'zero', p + 'frames', p + 'zero'], 'positions'), // [W, C]
+  ];
+  pos.input![k] = p + 'positions';
+  nodes.splice(posAt, 0, ...slice);
+  const names = new Map<number, string>();
+  for (const l of wanted) {
+    if (l === 0) names.set(l, pos.output![0]!);
+    else if (l === L) names.set(l, g.output![0]!.name!);
+    else {
+      const pattern = layerTensor(l);
+      const name = nodes.flatMap((n) => n.output ?? []).find((o) => pattern.test(o));
+      if (!name) throw new ModelNotFoundError(`${spec}: ${file} has no tensor '/layers.${l - 1}/Add_1_output_0' (layer ${l}'s output in optimum's export); ask for '@last' or add '+full'`);
+      names.set(l, name);
+    }
+  }
+  const input = g.input!.find((i) => i.name === 'input_features');
+  const dim = input?.type?.tensorType?.shape?.dim;
+  if (!dim || dim.length !== 3) throw new ModelNotFoundError(`${spec}: ${file} has no input_features [B, mel bins, frames]`);
+  dim[2] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'mel_frames' });
+  g.output = [...new Set(names.values())].map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }));
+  g.valueInfo = []; // shapes recorded for the 1500-frame trace
+  // keep only what the outputs need (walking the topologically ordered nodes backwards)
+  const needed = new Set(g.output.map((o) => o.name!));
+  g.node = nodes.reverse().filter((n) => (n.output ?? []).some((o) => needed.has(o)) && (n.input ?? []).every((i) => needed.add(i))).reverse();
+  g.initializer = g.initializer!.filter((t) => needed.has(t.name!));
+  return { bytes: onnx.ModelProto.encode(model).finish(), outputs: names };
+}
+
+/** A sliced-window Whisper encoder (see the file comment) giving `layers` (each 0..L); built from encoder_model.onnx,
+ * which both layouts have. */
+export async function loadSlicedWhisper(loc: Located, spec: string, layers: readonly number[], options: WhisperEncoderOptions = {}): Promise<WhisperStates> {
+  const { AutoFeatureExtractor } = await loadTransformers();
+  const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
+  const folder = loc.folder!;
+  const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers?: number; d_model?: number; num_mel_bins?: number };
+  if (!cfg.encoder_layers || !cfg.d_model) throw new ModelNotFoundError(`${join(folder, 'config.json')} has no encoder_layers/d_model: is this a Whisper model?`);
+  const L = cfg.encoder_layers;
+  const C = cfg.d_model;
+  const bins = cfg.num_mel_bins ?? 80;
+  const file = join(folder, 'onnx', 'encoder_model.onnx');
+  const { bytes, outputs } = await sliceEncoder(file, layers, L, spec);
+  const ort: Ort = await import('onnxruntime-node');
+  const threads = options.threads ?? availableParallelism();
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [options.device ?? 'cpu'] });
+  const h = createHash('sha256');
+  h.update(readFileSync(join(folder, 'config.json')));
+  h.update(readFileSync(join(folder, 'preprocessor_config.json')));
+  fileFingerprint(h, file);
+  return {
+    layers: L,
+    dim: C,
+    version: `${spec}@${h.digest('hex').slice(0, 16)}`,
+    async run(clips, wanted) {
+      for (const l of wanted) if (!outputs.has(l)) throw new Error(`this sliced encoder gives layers ${[...outputs.keys()].join(', ')}, not ${l}`);
+      const fetch = [...new Set(wanted.map((l) => outputs.get(l)!))];
+      const result: { frames: number; states: (Float32Array | null)[] }[] = new Array(clips.length);
+      // clips with the same window run as one batch
+      const groups = new Map<number, number[]>();
+      clips.forEach((clip, b) => {
+        const W = slicedWindow(clip.length);
+        groups.set(W, [...(groups.get(W) ?? []), b]);
+      });
+      for (const [W, members] of groups) {
+        const G = members.length;
+        const input = new Float32Array(G * bins * 2 * W); // [G, 80, 2W]: the first 2W of the 3000 mel frames
+        for (let g = 0; g < G; g++) {
+          const clip = clips[members[g]!]!;
+          const { input_features } = (await extractor(clip.length > WINDOW_SAMPLES ? clip.subarray(0, WINDOW_SAMPLES) : clip)) as { input_features: { data: Float32Array; dims: number[] } };
+          if (input_features.data.length !== bins * 3000) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x3000`);
+          for (let m = 0; m < bins; m++) input.set(input_features.data.subarray(m * 3000, m * 3000 + 2 * W), (g * bins + m) * 2 * W);
+        }
+        const out = await session.run({ input_features: new ort.Tensor('float32', input, [G, bins, 2 * W]) }, fetch);
+        members.forEach((b, g) => {
+          const frames = coveredFrames(clips[b]!.length);
+          const states: (Float32Array | null)[] = Array.from({ length: L + 1 }, () => null);
+          for (const l of wanted) {
+            const data = out[outputs.get(l)!]!.data as Float32Array; // [G, W, C]
+            if (data.length !== G * W * C) throw new Error(`${file} (sliced) gave ${out[outputs.get(l)!]!.dims.join('x')} for layer ${l}, expected ${G}x${W}x${C}`);
+            states[l] = data.slice(g * W * C, (g * W + frames) * C); // [frames, C]
+          }
+          result[b] = { frames, states };
+        });
+        for (const v of Object.values(out)) (v as { dispose?: () => void }).dispose?.();
+      }
+      return result;
+    },
+    async dispose() {
+      await session.release();
+      await (extractor as { dispose?: () => Promise<void> }).dispose?.();
+    },
+  };
 }
 
 /** Loads the feature extractor and the encoder of a located Whisper model for one layer (or 'all': every layer,
@@ -214,7 +356,7 @@ async function downloadToCache(id: string): Promise<Located> {
 }
 
 export async function createWhisperEncoder(arg = '', options: WhisperEncoderOptions = {}): Promise<AudioEncoder> {
-  const { model, layer } = parseWhisperSpec(arg);
+  const { model, layer, window } = parseWhisperSpec(arg);
   const id = !arg ? 'whisper' : arg.startsWith('@') ? `whisper${arg}` : `whisper:${arg}`;
   if (Number.isNaN(layer)) throw new ModelNotFoundError(`audio encoder '${id}': the part after '@' must be a layer number (0 = embeddings) or 'last'`);
   const found = locateModel(model, 'whisper-encoder');
@@ -224,13 +366,18 @@ export async function createWhisperEncoder(arg = '', options: WhisperEncoderOpti
   if (cfgLayers !== undefined && (want < 0 || want > cfgLayers)) {
     throw new ModelNotFoundError(`audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last`);
   }
-  const states = await loadWhisperStates(loc, model, want, options);
+  const states = window === 'sliced' ? await loadSlicedWhisper(loc, model, [want], options) : await loadWhisperStates(loc, model, want, options);
   const L = layer === 'last' ? states.layers : want;
   const C = states.dim;
   return {
     modality: 'audio',
     id,
-    version: `whisper-v1:layer${L}:frames50/s:mean${WHISPER_POOL}:${states.version}`,
+    window,
+    // full: today's features, the version unchanged; sliced: a different feature, so a different version
+    version:
+      window === 'full'
+        ? `whisper-v1:layer${L}:frames50/s:mean${WHISPER_POOL}:${states.version}`
+        : `whisper-v2:layer${L}:sliced${SLICE_STEP}:frames50/s:mean${WHISPER_POOL}:${states.version}`,
     dim: C,
     sampleRate: 16000,
     async encode(clips): Promise<EncodedBatch> {
