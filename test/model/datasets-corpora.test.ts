@@ -119,13 +119,19 @@ describe('RAVDESS', () => {
   it('reads the assets layout (Actor folders under audio/) and says which splits are missing', () => {
     const root = ravdessFolder('ravdess-assets', ['03-01-01-01-01-01-01.flac', '03-01-07-01-01-01-17.flac'], 'audio');
     const ds = readRAVDESS(root);
-    expect(ds.items.map((i) => [ds.classNames[i.label], i.split])).toEqual([['neutral', 'train'], ['disgust', 'dev']]);
+    expect(ds.items.map((i) => [ds.classNames[i.label], i.split])).toEqual([
+      ['neutral', 'train'],
+      ['disgust', 'dev'],
+    ]);
     expect(ds.notes).toEqual([`${join(root, 'audio')}: no recordings of actors 19-24: no test split (the dataset has train and dev only)`]);
   });
 
   it('stops with the file and the field on a name that is not RAVDESS speech', () => {
     const cases: [string[], RegExp][] = [
-      [['03-01-09-01-01-01-01'], /03-01-09-01-01-01-01\.wav, field 'file name: emotion': emotion code '09': expected 01-08 \(01 neutral, 02 calm/],
+      [
+        ['03-01-09-01-01-01-01'],
+        /03-01-09-01-01-01-01\.wav, field 'file name: emotion': emotion code '09': expected 01-08 \(01 neutral, 02 calm/,
+      ],
       [['01-01-01-01-01-01-01'], /field 'file name: modality': modality code '01': expected 03 \(audio only\)/],
       [['03-03-01-01-01-01-01'], /vocal channel code '03': expected 01 \(speech; 02 song is skipped\)/],
       [['03-01-01-03-01-01-01'], /intensity code '03': expected 01 \(normal\) or 02 \(strong\)/],
@@ -134,20 +140,27 @@ describe('RAVDESS', () => {
       [['03-01-01-01-01-01-25'], /actor code '25': expected 01-24/],
       [['happy-01'], /happy-01\.wav, field 'file name': file name is not RAVDESS's MM-VV-EE-II-SS-RR-AA/],
     ];
-    cases.forEach(([files, want], k) => expect(errorOf(() => readRAVDESS(ravdessFolder(`ravdess-bad-${k}`, files))).message).toMatch(want));
+    for (const [k, [files, want]] of cases.entries())
+      expect(errorOf(() => readRAVDESS(ravdessFolder(`ravdess-bad-${k}`, files))).message).toMatch(want);
     // a file in another actor's folder
     const moved = ravdessFolder('ravdess-moved', ['03-01-01-01-01-01-02']);
     mkdirSync(join(moved, 'Actor_03'));
     writeClip(join(moved, 'Actor_03/03-01-01-01-01-01-04.wav'));
-    expect(errorOf(() => readRAVDESS(moved)).message).toMatch(/Actor_03\/03-01-01-01-01-01-04\.wav, field 'file name: actor': actor code '04': expected 03, the actor of its folder Actor_03/);
+    expect(errorOf(() => readRAVDESS(moved)).message).toMatch(
+      /Actor_03\/03-01-01-01-01-01-04\.wav, field 'file name: actor': actor code '04': expected 03, the actor of its folder Actor_03/,
+    );
     // the same recording twice
     const twice = ravdessFolder('ravdess-twice', ['03-01-01-01-01-01-02', '03-01-01-01-01-01-02.flac']);
     expect(errorOf(() => readRAVDESS(twice)).message).toMatch(/the same recording as .*: keep one of the \.wav and the \.flac/);
     // the song release alone
-    expect(errorOf(() => readRAVDESS(ravdessFolder('ravdess-song', ['03-02-01-01-01-01-01', '03-02-05-02-01-01-01']))).message).toMatch(/all 2 recordings are song \(vocal channel 02\): emofuse reads RAVDESS speech .*Audio_Speech_Actors_01-24\.zip/);
+    expect(errorOf(() => readRAVDESS(ravdessFolder('ravdess-song', ['03-02-01-01-01-01-01', '03-02-05-02-01-01-01']))).message).toMatch(
+      /all 2 recordings are song \(vocal channel 02\): emofuse reads RAVDESS speech .*Audio_Speech_Actors_01-24\.zip/,
+    );
     // no Actor folders
     mkdirSync(join(tmp, 'ravdess-empty'));
-    expect(errorOf(() => readRAVDESS(join(tmp, 'ravdess-empty'))).message).toMatch(/no Actor_XX folders here or in audio\/: expected RAVDESS's release layout .*zenodo\.org\/record\/1188976/);
+    expect(errorOf(() => readRAVDESS(join(tmp, 'ravdess-empty'))).message).toMatch(
+      /no Actor_XX folders here or in audio\/: expected RAVDESS's release layout .*zenodo\.org\/record\/1188976/,
+    );
     expect(errorOf(() => openDataset('ravdess', join(tmp, 'nowhere'))).message).toMatch(/RAVDESS folder not found/);
   });
 });
@@ -162,7 +175,13 @@ describe.runIf(existsSync(join(assets, 'ravdess/audio')))('RAVDESS from the asse
     for (const r of rows) {
       const it = byId.get(String(r.id));
       expect(it, String(r.id)).toBeDefined();
-      expect([ds.classNames[it!.label], it!.text, it!.split, it!.speaker, it!.audio]).toEqual([r.label, r.text, r.split, r.speaker, join(assets, 'ravdess', String(r.audio))]);
+      expect([ds.classNames[it!.label], it!.text, it!.split, it!.speaker, it!.audio]).toEqual([
+        r.label,
+        r.text,
+        r.split,
+        r.speaker,
+        join(assets, 'ravdess', String(r.audio)),
+      ]);
     }
     // speaker-independent: train actors 01-16, dev 17-18, no test (actors 19-24 are not in the assets)
     const actors = (s: string) => [...new Set(ds.items.filter((i) => i.split === s).map((i) => i.speaker))].sort();
@@ -185,7 +204,14 @@ describe('CREMA-D', () => {
   }
 
   it('reads AudioWAV/: labels from the names, the sentence codes as text, splits by actor', () => {
-    const root = cremaFolder('crema-release', ['1001_DFA_ANG_XX', '1071_IEO_HAP_HI', '1072_TIE_SAD_LO', '1081_WSI_NEU_XX', '1082_ITH_FEA_MD', '1091_MTI_DIS_XX.flac']);
+    const root = cremaFolder('crema-release', [
+      '1001_DFA_ANG_XX',
+      '1071_IEO_HAP_HI',
+      '1072_TIE_SAD_LO',
+      '1081_WSI_NEU_XX',
+      '1082_ITH_FEA_MD',
+      '1091_MTI_DIS_XX.flac',
+    ]);
     const ds = openDataset('crema-d', root);
     expect(ds.name).toBe('crema-d');
     expect(ds.classNames).toEqual(CREMAD_CLASSES);
@@ -204,7 +230,10 @@ describe('CREMA-D', () => {
     // the clips in the data folder itself; a split without actors is noted
     const flat = cremaFolder('crema-flat', ['1005_IWW_ANG_XX', '1080_TSI_SAD_XX'], '');
     const f = readCremaD(flat, { textOnly: true });
-    expect(f.items.map((i) => [i.split, i.audio])).toEqual([['train', null], ['dev', null]]);
+    expect(f.items.map((i) => [i.split, i.audio])).toEqual([
+      ['train', null],
+      ['dev', null],
+    ]);
     expect(f.notes).toEqual([`${flat}: no recordings of actors 1082-1091: no test split`]);
   });
 
@@ -216,8 +245,11 @@ describe('CREMA-D', () => {
       ['1200_DFA_ANG_XX', /actor code '1200': expected 1001-1091/],
       ['1001-DFA-ANG-XX', /file name is not CREMA-D's AAAA_SSS_EEE_LL/],
     ];
-    cases.forEach(([file, want], k) => expect(errorOf(() => readCremaD(cremaFolder(`crema-bad-${k}`, [file]))).message).toMatch(want));
+    for (const [k, [file, want]] of cases.entries())
+      expect(errorOf(() => readCremaD(cremaFolder(`crema-bad-${k}`, [file]))).message).toMatch(want);
     mkdirSync(join(tmp, 'crema-empty/AudioWAV'), { recursive: true });
-    expect(errorOf(() => readCremaD(join(tmp, 'crema-empty'))).message).toMatch(/AudioWAV: no \.wav or \.flac files: expected CREMA-D's AudioWAV\/1001_DFA_ANG_XX\.wav/);
+    expect(errorOf(() => readCremaD(join(tmp, 'crema-empty'))).message).toMatch(
+      /AudioWAV: no \.wav or \.flac files: expected CREMA-D's AudioWAV\/1001_DFA_ANG_XX\.wav/,
+    );
   });
 });

@@ -25,7 +25,8 @@ export const RAVDESS_SPLITS = [
 ] as const;
 
 const NAME = /^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.(wav|flac)$/i;
-const LAYOUT = "RAVDESS's release layout Actor_01/03-01-05-01-01-01-01.wav (unzip Audio_Speech_Actors_01-24.zip from zenodo.org/record/1188976)";
+const LAYOUT =
+  "RAVDESS's release layout Actor_01/03-01-05-01-01-01-01.wav (unzip Audio_Speech_Actors_01-24.zip from zenodo.org/record/1188976)";
 
 export function ravdessSplit(actor: number): string {
   return RAVDESS_SPLITS.find((s) => actor >= s.actors[0] && actor <= s.actors[1])!.split;
@@ -34,7 +35,12 @@ export function ravdessSplit(actor: number): string {
 export function readRAVDESS(dataDir: string, options: { textOnly?: boolean } = {}): Dataset {
   const root = resolve(dataDir);
   if (!existsSync(root)) throw new DatasetError(root, `RAVDESS folder not found (expected ${LAYOUT})`);
-  const actorDirs = (d: string) => (existsSync(d) && statSync(d).isDirectory() ? readdirSync(d).filter((f) => /^Actor_\d\d$/.test(f) && statSync(join(d, f)).isDirectory()).sort() : []);
+  const actorDirs = (d: string) =>
+    existsSync(d) && statSync(d).isDirectory()
+      ? readdirSync(d)
+          .filter((f) => /^Actor_\d\d$/.test(f) && statSync(join(d, f)).isDirectory())
+          .sort()
+      : [];
   // the release unzips to Actor_XX/ (or Audio_Speech_Actors_01-24/Actor_XX/); the assets keep them under audio/
   const base = [root, join(root, 'audio'), join(root, 'Audio_Speech_Actors_01-24')].find((d) => actorDirs(d).length > 0);
   if (!base) throw new DatasetError(root, `no Actor_XX folders here or in audio/: expected ${LAYOUT}`);
@@ -51,43 +57,60 @@ export function readRAVDESS(dataDir: string, options: { textOnly?: boolean } = {
         continue;
       }
       const m = NAME.exec(f);
-      if (!m) throw new DatasetError(file, "file name is not RAVDESS's MM-VV-EE-II-SS-RR-AA (modality, vocal channel, emotion, intensity, statement, repetition, actor), e.g. 03-01-05-01-01-01-01.wav", undefined, 'file name');
+      if (!m)
+        throw new DatasetError(
+          file,
+          "file name is not RAVDESS's MM-VV-EE-II-SS-RR-AA (modality, vocal channel, emotion, intensity, statement, repetition, actor), e.g. 03-01-05-01-01-01-01.wav",
+          undefined,
+          'file name',
+        );
       const [, modality, channel, emotion, intensity, statement, repetition, actor] = m as unknown as string[];
       const bad = (field: string, value: string, want: string): never => {
         throw new DatasetError(file, `${field} code '${value}': expected ${want}`, undefined, `file name: ${field}`);
       };
-      if (modality !== '03') bad('modality', modality!, "03 (audio only): 01 and 02 are the video files; use Audio_Speech_Actors_01-24.zip");
+      if (modality !== '03')
+        bad('modality', modality!, '03 (audio only): 01 and 02 are the video files; use Audio_Speech_Actors_01-24.zip');
       if (channel === '02') {
         song++;
         continue;
       }
       if (channel !== '01') bad('vocal channel', channel!, '01 (speech; 02 song is skipped)');
       const label = Number(emotion) - 1;
-      if (!(label >= 0 && label < RAVDESS_CLASSES.length)) bad('emotion', emotion!, `01-08 (${RAVDESS_CLASSES.map((c, i) => `0${i + 1} ${c}`).join(', ')})`);
+      if (!(label >= 0 && label < RAVDESS_CLASSES.length))
+        bad('emotion', emotion!, `01-08 (${RAVDESS_CLASSES.map((c, i) => `0${i + 1} ${c}`).join(', ')})`);
       if (intensity !== '01' && intensity !== '02') bad('intensity', intensity!, '01 (normal) or 02 (strong)');
-      const text = RAVDESS_STATEMENTS[statement!] ?? bad('statement', statement!, `01 ('${RAVDESS_STATEMENTS['01']}') or 02 ('${RAVDESS_STATEMENTS['02']}')`);
+      const text =
+        RAVDESS_STATEMENTS[statement!] ??
+        bad('statement', statement!, `01 ('${RAVDESS_STATEMENTS['01']}') or 02 ('${RAVDESS_STATEMENTS['02']}')`);
       if (repetition !== '01' && repetition !== '02') bad('repetition', repetition!, '01 or 02');
       const a = Number(actor);
       if (!(a >= 1 && a <= 24)) bad('actor', actor!, '01-24');
       if (a !== folderActor) bad('actor', actor!, `${dir.slice(6)}, the actor of its folder ${dir} (a file moved or renamed?)`);
       const id = f.replace(/\.(wav|flac)$/i, '');
-      if (seen.has(id)) throw new DatasetError(file, `the same recording as ${seen.get(id)}: keep one of the .wav and the .flac`, undefined, 'file name');
+      if (seen.has(id))
+        throw new DatasetError(file, `the same recording as ${seen.get(id)}: keep one of the .wav and the .flac`, undefined, 'file name');
       seen.set(id, file);
       items.push({ id, text, audio: options.textOnly ? null : file, label, split: ravdessSplit(a), speaker: `actor${actor}` });
     }
   }
   if (items.length === 0) {
-    throw new DatasetError(base, song > 0
-      ? `all ${song} recordings are song (vocal channel 02): emofuse reads RAVDESS speech (03-01-...), from Audio_Speech_Actors_01-24.zip`
-      : `no .wav or .flac recordings in the Actor_XX folders: expected ${LAYOUT}`);
+    throw new DatasetError(
+      base,
+      song > 0
+        ? `all ${song} recordings are song (vocal channel 02): emofuse reads RAVDESS speech (03-01-...), from Audio_Speech_Actors_01-24.zip`
+        : `no .wav or .flac recordings in the Actor_XX folders: expected ${LAYOUT}`,
+    );
   }
   const notes: string[] = [];
   if (song) notes.push(`${base}: skipped ${song} song recording${song > 1 ? 's' : ''} (vocal channel 02): only speech (03-01) is read`);
-  if (other) notes.push(`${base}: ignored ${other} file${other > 1 ? 's' : ''} that are not .wav or .flac (e.g. the audio-video .mp4 files)`);
+  if (other)
+    notes.push(`${base}: ignored ${other} file${other > 1 ? 's' : ''} that are not .wav or .flac (e.g. the audio-video .mp4 files)`);
   const missing = RAVDESS_SPLITS.filter((s) => !items.some((i) => i.split === s.split));
   if (missing.length) {
     const present = RAVDESS_SPLITS.filter((s) => !missing.includes(s)).map((s) => s.split);
-    notes.push(`${base}: no recordings of actors ${missing.map((s) => `${String(s.actors[0]).padStart(2, '0')}-${s.actors[1]}`).join(', ')}: no ${missing.map((s) => s.split).join(' or ')} split (the dataset has ${present.join(' and ')} only)`);
+    notes.push(
+      `${base}: no recordings of actors ${missing.map((s) => `${String(s.actors[0]).padStart(2, '0')}-${s.actors[1]}`).join(', ')}: no ${missing.map((s) => s.split).join(' or ')} split (the dataset has ${present.join(' and ')} only)`,
+    );
   }
   return { name: 'ravdess', classNames: RAVDESS_CLASSES, items, source: root, ...(notes.length ? { notes } : {}) };
 }
