@@ -18,6 +18,7 @@ export * from './emodb.ts';
 export * from './meld.ts';
 export * from './ravdess.ts';
 export * from './crema-d.ts';
+export * from './label-map.ts';
 export * from './controlled.ts';
 export * from './feature-sets.ts';
 
