@@ -31,3 +31,4 @@ export * from './train/settings.ts';
 export * from './compat.ts';
 export * from './eval-report.ts';
 export * from './ablation.ts';
+export * from './analyze/index.ts';

@@ -1,0 +1,5 @@
+// `analyze`: long recordings in, emotion over time out (./analyze.ts), and the recordings with a known answer that
+// test and benchmark it (./assemble.ts).
+export * from './assemble.ts';
+export * from './errors.ts';
+export * from './subtitles.ts';
