@@ -127,7 +127,7 @@ afterAll(async () => {
 describe('ONNX export of every fusion variant', () => {
   it.each([...FUSION_VARIANTS, ...SKIPPED.map((v) => `${v}, linear skip`)])('%s: onnxruntime CPU agrees with our forward (cpu and wgsl backends) on cached features', async (v) => {
     const file = checkpoints.get(v)!;
-    const { onnx, meta } = exportCheckpointToOnnx(file);
+    const { onnx, meta } = await exportCheckpointToOnnx(file);
     expect(meta.config.fusion).toBe(v.split(',')[0]);
     if (v.endsWith('linear skip')) expect((await modelOn(new CpuBackend('f32'), file)).params.some((p) => p.name === 'skip.w')).toBe(true);
     const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
@@ -153,14 +153,14 @@ describe('ONNX export of every fusion variant', () => {
     const w = params.get('self.1.ln2.g')!;
     const bad = new Map(params);
     bad.set('self.1.ln2.g', { shape: w.shape, data: w.data.map((x) => x * 1.5) });
-    expect((await checkOnnxAgainstModel(fusionToOnnx(meta, bad, { norm }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
+    expect((await checkOnnxAgainstModel(await fusionToOnnx(meta, bad, { norm }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
     // ... and so does leaving the input standardization out.
     expect(norm).not.toBeNull();
-    expect((await checkOnnxAgainstModel(fusionToOnnx(meta, params, { norm: null }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
+    expect((await checkOnnxAgainstModel(await fusionToOnnx(meta, params, { norm: null }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
   });
 
-  it('carries dynamic dimensions, the masks as inputs, and class names and encoders in its metadata (decoded by onnx-proto)', () => {
-    const { onnx } = exportCheckpointToOnnx(checkpoints.get('cross-self')!);
+  it('carries dynamic dimensions, the masks as inputs, and class names and encoders in its metadata (decoded by onnx-proto)', async () => {
+    const { onnx } = await exportCheckpointToOnnx(checkpoints.get('cross-self')!);
     const { onnx: proto } = require('onnx-proto') as typeof import('onnx-proto');
     const m = proto.ModelProto.decode(onnx);
     type Dim = { dimParam?: string | null; dimValue?: unknown };

@@ -9,7 +9,8 @@
 //     batch of small dispatches alone (per-dispatch cost).
 
 import { Gpu, type KernelDef } from '@emofuse/kernels';
-import { CpuBackend, FusionModel, OrtBackend, WgslBackend, type Backend } from '@emofuse/model';
+import { CpuBackend, FusionModel, WgslBackend, type Backend } from '@emofuse/model';
+import { OrtOpByOp } from './baselines/ort-op-by-op.ts';
 import { OP_CLASSES, kernelClass, profilingBackend, type OpClass, type ProfileTimes } from './profile-backend.ts';
 import { ADAMW, K_CLS, ORT_THREADS, TRAIN_QUICK_SHAPE, TRAIN_SHAPE, batch, config } from './train.ts';
 import { loadOrt, ortLoadError } from './ort-peer.ts';
@@ -98,7 +99,7 @@ export async function profileTrain(gpu: Gpu, o: ProfileOptions = {}): Promise<Tr
       continue;
     }
     say(`${name}: creating the model`);
-    const inner: Backend = name === 'wgsl' ? await WgslBackend.create(gpu) : name === 'ort' ? await OrtBackend.create({ threads: ORT_THREADS, defer: false }) : new CpuBackend('f32');
+    const inner: Backend = name === 'wgsl' ? await WgslBackend.create(gpu) : name === 'ort' ? OrtOpByOp.create({ threads: ORT_THREADS }) : new CpuBackend('f32');
     const sync = name === 'wgsl' ? () => gpu.finish() : () => inner.flush();
     const prof = profilingBackend(inner, sync);
     prof.enabled = false;

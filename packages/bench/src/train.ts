@@ -31,6 +31,7 @@ import {
   CpuBackend, DEFAULT_FUSION, FusionModel, OrtBackend, WgslBackend, writeSafetensors,
   type AdamwSettings, type Backend, type CheckpointTensor, type FusionConfig, type StepInputs,
 } from '@emofuse/model';
+import { OrtOpByOp } from './baselines/ort-op-by-op.ts';
 import type { BenchCase, Runner, Skip, Variant } from './harness.ts';
 import { loadOrt, ortLoadError } from './ort-peer.ts';
 import { TORCH_DEVICE, probeTorch, pythonBin } from './torch-peer.ts';
@@ -139,8 +140,8 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
     variant('wgsl (ours)', `WebGPU ${gpu.adapter.device}`, () => WgslBackend.create(gpu)),
     variant('ort (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtBackend.create({ threads: ORT_THREADS }), undefined,
       'the model on onnxruntime-node CPU: the step recorded as one ONNX graph, one session.run', () => (loadOrt() ? null : ortLoadError())),
-    variant('ort op by op (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtBackend.create({ threads: ORT_THREADS, defer: false }), undefined,
-      'the same ops run one by one, each its cached ONNX graph (the ort backend before one graph a step)', () => (loadOrt() ? null : ortLoadError())),
+    variant('ort op by op (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtOpByOp.create({ threads: ORT_THREADS }), undefined,
+      'baseline: the same ops run one by one, each its cached ONNX graph, in cache-sized chunks (baselines/ort-op-by-op.ts)', () => (loadOrt() ? null : ortLoadError())),
     variant('cpu f32 (ours)', 'CPU JS, 1 thread', async () => new CpuBackend('f32'), 1, 'the model on the CPU references, float32 storage'),
     torchTwinVariant(s, cfg, getData),
   ];

@@ -14,6 +14,7 @@ import {
 
 export * from './attention-unfused.ts';
 export * from './cross-attention-versions.ts';
+export * from './ort-op-by-op.ts';
 
 const C = ATT.H * ATT.D;
 

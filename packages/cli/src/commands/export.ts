@@ -1,7 +1,7 @@
 // `emofuse export`: a trained checkpoint as an ONNX model (the inference forward, dynamic batch and lengths,
 // masks as inputs, class names and encoder ids in its metadata), checked against our own forward before it is
-// written. Parsing and printing only: the graph is the model package's fusionToOnnx, the check its
-// checkOnnxAgainstModel.
+// written. Parsing and printing only: the graph is the model package's fusionToOnnx (the model's forward recorded
+// on the ort backend), the check its checkOnnxAgainstModel.
 
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
@@ -40,7 +40,7 @@ export function registerExport(program: Command): void {
     .addHelpText(
       'after',
       `
-The graph is the model's inference forward (no dropout) in ONNX opset 17:
+The graph is the model's own inference forward (no dropout), recorded on the ort backend, in ONNX opset 20:
   inputs   text [batch, text_len, Ct], text_mask [batch, text_len], audio [batch, audio_len, Ca], audio_mask [batch, audio_len]
   outputs  logits [batch, K_cls], probabilities [batch, K_cls]
 Masks are 1 for a real token and 0 for padding; text_len and audio_len may be anything up to the model's
@@ -60,9 +60,9 @@ Examples:
       if (err instanceof ExportError) throw new UserError(err.message);
       return asUserError(err);
     };
-    let exported: ReturnType<typeof exportCheckpointToOnnx>;
+    let exported: Awaited<ReturnType<typeof exportCheckpointToOnnx>>;
     try {
-      exported = exportCheckpointToOnnx(o.checkpoint, typeof EMOFUSE_VERSION === 'string' ? EMOFUSE_VERSION : 'dev');
+      exported = await exportCheckpointToOnnx(o.checkpoint, typeof EMOFUSE_VERSION === 'string' ? EMOFUSE_VERSION : 'dev');
     } catch (err) {
       fail(err);
     }

@@ -7,7 +7,7 @@ import { checkpointParams, ExportError, fusionToOnnx, type NamedTensor } from '.
 
 export * from './fusion-onnx.ts';
 export * from './validate.ts';
-export { OnnxGraph } from './onnx-graph.ts';
+export { OnnxGraph } from '../onnx/graph.ts';
 
 /** A checkpoint's metadata and parameters, or an ExportError saying what the file is instead. */
 export function readCheckpointForExport(path: string): { meta: CheckpointMeta; params: Map<string, NamedTensor>; norm: InputNorm | null } {
@@ -38,7 +38,7 @@ export function readCheckpointForExport(path: string): { meta: CheckpointMeta; p
 }
 
 /** The ONNX bytes of a checkpoint file. */
-export function exportCheckpointToOnnx(path: string, producerVersion?: string): { onnx: Uint8Array; meta: CheckpointMeta } {
+export async function exportCheckpointToOnnx(path: string, producerVersion?: string): Promise<{ onnx: Uint8Array; meta: CheckpointMeta }> {
   const { meta, params, norm } = readCheckpointForExport(path);
-  return { onnx: fusionToOnnx(meta, params, { norm, producerVersion }), meta };
+  return { onnx: await fusionToOnnx(meta, params, { norm, producerVersion }), meta };
 }

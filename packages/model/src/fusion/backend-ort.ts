@@ -1,10 +1,12 @@
 // The `ort` backend: the fusion model on the CPU through onnxruntime-node's CPU execution provider (its MLAS
 // matmuls are 10x faster than llvmpipe running our WGSL). Every op is a small ONNX graph built in code
-// (../onnx/graph.ts) with symbolic dims. By default (`defer`) the ops of a step are not run one by one: each op's
+// (../onnx/graph.ts) with symbolic dims, built once per key. The ops of a step are not run one by one: each op's
 // graph is copied into one graph of the whole step (../onnx/recorder.ts), which runs as one session at the next
 // read or flush, so activations never leave ORT and only parameters, moments, gradients and the loss come out
 // (a step of the default model: 0.72-0.81x the time of running its 336 op graphs one by one, `bench train` rounds).
-// With `defer: false` each op runs at once in its own cached InferenceSession (the per-op profile uses that):
+// The same recording, not run, is the ONNX export of the inference forward (`trace`, ../export/fusion-onnx.ts).
+// Running each op at once in its own session (the old mode, with its cache-sized chunks) is a bench baseline now:
+// packages/bench/src/baselines/ort-op-by-op.ts overrides `run`.
 //
 //   matmul            Gemm (or MatMul with Transposes for batched / transposed-A layouts) [+ bias] [-> Gelu tanh] [+ c]
 //   matmulBackward    dA = dc @ op(b)^T, dB = op(a)^T @ dc, dBias = column sums: Gemms (accumulating as C) and a ReduceSum
@@ -12,98 +14,57 @@
 //   attentionBackward P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K; dK = scale dS^T Q
 //   layerNorm         LayerNormalization (opset 17; Mean and InvStdDev are its 2nd and 3rd outputs); backward in ops
 //   geluBackward, add, axpy, meanPool (as a batched MatMul with mask / count), gradNorm (ReduceSumSquare of every
-//   gradient in one graph), adamw (the update in ops, clip coefficient from the norm tensor in-graph; run one by
-//   one, tensors of at most SMALL values update on the reference in JS, cheaper than a session run)
+//   gradient in one graph), adamw (the update in ops, clip coefficient from the norm tensor in-graph)
 //   gate, cross-entropy (targets and row weights from the labels, which the host wrote), concat / split along
 //   time, dropout: x times a factor array whose zeros are the references' keep mask, the stateless PCG hash of
 //   (seed, offset + i) computed in JS (ref.dropoutMask), so the mask is bit-identical to `wgsl` and `cpu`
 //
-// Tensors are Float32Arrays in JS memory (OrtTensor); onnxruntime-node reads inputs from them without a copy and
-// writes outputs into them (pre-allocated fetches). Run one by one, an output that is also an input (accumulate,
-// axpy, AdamW) is written into a spare array that then becomes the tensor's data (the old one becomes the spare).
+// Tensors are Float32Arrays in JS memory (OrtTensor); a step's graph reads its inputs from them without a copy and
+// writes what comes out into them (pre-allocated fetches).
 
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import type * as OrtTypes from 'onnxruntime-node';
 import { ref } from '@emofuse/kernels';
-import { CpuBackend, CpuTensor } from './backend-cpu.ts';
+import { CpuTensor } from './backend-cpu.ts';
 import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 import { OnnxGraph, type Dim } from '../onnx/graph.ts';
-import { StepRecorder } from '../onnx/recorder.ts';
+import { StepRecorder, type Feed } from '../onnx/recorder.ts';
 
 const require = createRequire(import.meta.url);
 
 export interface OrtBackendOptions {
   /** Intra-op threads of every session (default: the machine's core count). */
   threads?: number;
-  /** Elements per tensor per run of the chunked ops (default CHUNK; tests use tiny chunks to cover the loops). */
-  chunk?: number;
-  /** Let ORT's worker threads spin between ops (default false: the ops are short and follow each other from JS). */
+  /** Let ORT's worker threads spin between ops (default false). */
   spinning?: boolean;
-  /** Record the ops of a step and run them as one graph at the next read or flush (default true); false: each op at once. */
-  defer?: boolean;
+}
+
+/** An input of a traced graph: the recorder's feed, the label of the tensor it reads and where in it (elements). */
+export interface TracedFeed extends Feed {
+  label: string | undefined;
+  offset: number;
 }
 
 /** A tensor of the ort backend: float32 data in JS memory (a CpuTensor, so the JS glue ops can use it). */
 export class OrtTensor extends CpuTensor {
-  /** Replaced (not copied into) when an op writes a tensor that is also its input, unless its storage is shared. */
   declare data: Float32Array;
-  constructor(
-    shape: readonly number[],
-    data: Float32Array,
-    /** A view, or a tensor with views (Backend.view): its data array stays, results are copied into it. */
-    public shared = false,
-  ) {
-    super(shape, data);
-  }
 }
+
 
 function f32(t: BTensor): Float32Array {
   if (!(t instanceof OrtTensor)) throw new Error('ort backend: a tensor from another backend');
   return t.data;
 }
 
-/** Whether two arrays share memory. */
-function overlaps(a: Float32Array, b: Float32Array): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-/**
- * Elements per tensor per run of the ops run in chunks (1 MiB of float32): ORT runs a graph op by op over whole
- * tensors, so a chain of elementwise ops over a [B, T, F] tensor streams it through memory once per op; on chunks
- * that stay in cache the same chain is several times faster (GELU backward on 3.1M elements: ~5x on 2 cores).
- */
-const CHUNK = 1 << 18;
-
-/**
- * Elements up to which AdamW runs on the float64 reference in JS: a session run of its 20-node graph costs ~0.2 ms
- * of fixed overhead (the N-API hop, a thread-pool wake-up per node), more than the reference takes on 16K values,
- * and 33 of the default model's 55 parameters are vectors of at most C or F values.
- */
-const SMALL = 1 << 14;
-
-/** [r0, r1) row ranges of about `CHUNK` elements. */
-function rowChunks(rows: number, rowSize: number, chunk: number): [number, number][] {
-  const step = Math.max(1, Math.floor(chunk / rowSize));
-  const out: [number, number][] = [];
-  for (let r = 0; r < rows; r += step) out.push([r, Math.min(rows, r + step)]);
-  return out;
-}
-
-/** Rows [r0, r1) of t (rowSize elements each) as a tensor sharing its storage. */
-function rowsOf(t: BTensor, r0: number, r1: number, rowSize: number, shape: number[]): OrtTensor {
-  return new OrtTensor(shape, f32(t).subarray(r0 * rowSize, r1 * rowSize), true);
-}
-const sub = (t: BTensor, r0: number, r1: number, rowSize: number) => f32(t).subarray(r0 * rowSize, r1 * rowSize);
-
 function checkSize(op: string, name: string, t: BTensor, size: number): void {
   if (t.size !== size) throw new Error(`ort ${op}: ${name} has ${t.size} elements [${t.shape.join(', ')}], expected ${size}`);
 }
 
-/** Graph inputs or outputs of one run: name -> [data, dims]. */
-type Feeds = Record<string, [Float32Array | BigInt64Array, number[]]>;
-type Fetches = Record<string, [BTensor, number[]]>;
+/** Graph inputs or outputs of one op: name -> [data, dims]. */
+export type Feeds = Record<string, [Float32Array | BigInt64Array, number[]]>;
+export type Fetches = Record<string, [BTensor, number[]]>;
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const MASKED = -1e30;
@@ -121,83 +82,83 @@ function dropoutFactors(n: number, o: DropoutOpts): Float32Array {
 export class OrtBackend implements Backend {
   readonly name = 'ort' as const;
   readonly description: string;
-  private sessions = new Map<string, Promise<OrtTypes.InferenceSession>>();
-  /** Spare arrays by length, for outputs that are also inputs. */
-  private spare = new Map<number, Float32Array[]>();
-  /** Small AdamW updates when run op by op (float64 references on float32 storage). */
-  private js = new CpuBackend('f32');
+  protected sessions = new Map<string, Promise<OrtTypes.InferenceSession>>();
   /** session.run calls so far (for benchmarks and tests). */
   runs = 0;
-  /** The pending step graph when ops are deferred, and the op graphs recorded into it by key. */
-  private readonly rec: StepRecorder | null;
+  /** Each tensor's label (zeros / upload), by storage: what a traced graph reads is named by it. */
+  private labels = new WeakMap<ArrayBufferLike, string>();
+  /** The pending step graph, and the op graphs recorded into it by key. */
+  private readonly rec = new StepRecorder((bytes, feeds, fetches) => this.runGraph(bytes, feeds, fetches));
   private graphs = new Map<string, OnnxGraph>();
 
-  private constructor(
-    private readonly ort: typeof OrtTypes,
+  protected constructor(
+    protected readonly ort: typeof OrtTypes,
     readonly threads: number,
     readonly spinning: boolean,
-    readonly chunk: number,
-    readonly defer: boolean,
+    mode = 'one graph a step',
   ) {
-    this.description = `ort cpu (onnxruntime-node ${ortVersion()}, ${threads} thread${threads === 1 ? '' : 's'}, ${defer ? 'one graph a step' : 'op by op'})`;
-    this.rec = defer ? new StepRecorder((bytes, feeds, fetches) => this.runGraph(bytes, feeds, fetches)) : null;
+    this.description = `ort cpu (onnxruntime-node ${ortVersion()}, ${threads} thread${threads === 1 ? '' : 's'}, ${mode})`;
   }
 
   static create(opts: OrtBackendOptions = {}): OrtBackend {
-    let ort: typeof OrtTypes;
-    try {
-      ort = require('onnxruntime-node') as typeof OrtTypes;
-    } catch (err) {
-      throw new Error(`the ort backend needs onnxruntime-node, which could not be loaded: ${(err as Error).message.split('\n')[0]}`);
-    }
-    const threads = opts.threads ?? availableParallelism();
-    if (!Number.isInteger(threads) || threads < 1) throw new Error(`ort backend: threads must be a positive integer, got ${threads}`);
-    const chunk = opts.chunk ?? CHUNK;
-    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`ort backend: chunk must be a positive integer, got ${chunk}`);
-    const defer = opts.defer ?? true;
-    // one graph of the whole step has no per-run copies to keep in cache: ops run on whole tensors
-    return new OrtBackend(ort, threads, opts.spinning ?? false, defer ? Number.MAX_SAFE_INTEGER : chunk, defer);
+    return new OrtBackend(requireOrt(), ortThreads(opts.threads), opts.spinning ?? false);
   }
 
   // ---------------------------------------------------------------------------------------------- memory
 
-  zeros(shape: readonly number[]): BTensor {
-    return new OrtTensor(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)));
+  zeros(shape: readonly number[], label?: string): BTensor {
+    const t = new OrtTensor(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)));
+    if (label !== undefined) this.labels.set(t.data.buffer, label);
+    return t;
   }
-  upload(data: ArrayLike<number>, shape: readonly number[]): BTensor {
-    const t = this.zeros(shape);
+  upload(data: ArrayLike<number>, shape: readonly number[], label?: string): BTensor {
+    const t = this.zeros(shape, label);
     this.write(t, data);
     return t;
   }
   view(t: BTensor, shape: readonly number[]): BTensor {
     const n = shape.reduce((a, b) => a * b, 1);
     if (n > t.size) throw new Error(`ort view: [${shape.join(', ')}] does not fit in a tensor of ${t.size} [${t.shape.join(', ')}]`);
-    (t as OrtTensor).shared = true;
-    return new OrtTensor(shape, f32(t).subarray(0, n), true);
+    return new OrtTensor(shape, f32(t).subarray(0, n));
   }
   write(t: BTensor, data: ArrayLike<number>): void {
     const o = f32(t);
     if (data.length !== o.length) throw new Error(`ort: writing ${data.length} values into ${o.length} [${t.shape.join(', ')}]`);
-    this.rec?.hostWrite(o);
+    this.rec.hostWrite(o);
     o.set(data);
   }
   async read(t: BTensor): Promise<Float32Array> {
     const o = f32(t);
-    if (this.rec) {
-      await this.rec.flush([o.buffer]);
-      if (this.rec.isStale(o)) throw new Error(`ort: reading [${t.shape.join(', ')}], scratch of a step that has run: activations are not kept after their step`);
-    }
+    await this.rec.flush([o.buffer]);
+    if (this.rec.isStale(o)) throw new Error(`ort: reading [${t.shape.join(', ')}], scratch of a step that has run: activations are not kept after their step`);
     return o.slice();
   }
   async flush(): Promise<void> {
-    await this.rec?.flush();
+    await this.rec.flush();
   }
-  /** Marks tensors whose values need not outlive a step (activations): a deferred step does not bring them out. */
+  /** Marks tensors whose values need not outlive a step (activations): a recorded step does not bring them out. */
   scratch(tensors: readonly BTensor[]): void {
-    for (const t of tensors) this.rec?.scratch.add(f32(t).buffer);
+    for (const t of tensors) this.rec.scratch.add(f32(t).buffer);
+  }
+  /**
+   * The ops recorded since the last flush as one graph, not run (the ONNX export traces the inference forward so):
+   * its inputs, each with the label of the tensor it reads and the region read (element offset, host data, dims),
+   * and `outs` as values of the graph.
+   */
+  trace(outs: readonly BTensor[]): { graph: OnnxGraph; feeds: TracedFeed[]; values: string[] } {
+    const { graph, feeds, values } = this.rec.trace(outs.map((t) => [f32(t), [...t.shape]]));
+    return {
+      graph,
+      values,
+      feeds: feeds.map((f) => ({
+        ...f,
+        label: f.data instanceof Float32Array ? this.labels.get(f.data.buffer) : undefined,
+        offset: f.data instanceof Float32Array ? f.data.byteOffset >> 2 : 0,
+      })),
+    };
   }
   async destroy(): Promise<void> {
-    this.rec?.reset();
+    this.rec.reset();
     const all = await Promise.all(this.sessions.values());
     this.sessions.clear();
     await Promise.all(all.map((s) => s.release()));
@@ -205,7 +166,8 @@ export class OrtBackend implements Backend {
 
   // ---------------------------------------------------------------------------------------------- running graphs
 
-  private session(key: string, build: () => OnnxGraph | Uint8Array): Promise<OrtTypes.InferenceSession> {
+  /** The session of graph `key`, created (and cached under key) on first use. */
+  protected session(key: string, build: () => OnnxGraph | Uint8Array): Promise<OrtTypes.InferenceSession> {
     let s = this.sessions.get(key);
     if (!s) {
       const model = build();
@@ -223,7 +185,8 @@ export class OrtBackend implements Backend {
     return s;
   }
 
-  private tensors(feeds: Feeds): Record<string, OrtTypes.Tensor> {
+  /** Feeds as onnxruntime tensors (no copy). */
+  protected tensors(feeds: Feeds): Record<string, OrtTypes.Tensor> {
     const T = this.ort.Tensor;
     return Object.fromEntries(Object.entries(feeds).map(([name, [data, dims]]) => [name, data instanceof BigInt64Array ? new T('int64', data, dims) : new T('float32', data, dims)]));
   }
@@ -255,42 +218,14 @@ export class OrtBackend implements Backend {
     await session.run(this.tensors(feeds), outputs);
   }
 
-  /** Runs the graph `key` (built on first use; recorded into the step graph when deferred); outputs go straight into their tensors. */
-  private async run(key: string, build: () => OnnxGraph, feeds: Feeds, fetches: Fetches): Promise<void> {
-    if (this.rec) {
-      // an op's graph depends on its key only (as its cached session does when run op by op): built once
-      let g = this.graphs.get(key);
-      if (!g) this.graphs.set(key, (g = build()));
-      this.rec.record(g, feeds, Object.fromEntries(Object.entries(fetches).map(([name, [t, dims]]) => [name, [f32(t), dims]])));
-      return;
-    }
-    const session = await this.session(key, build);
-    const T = this.ort.Tensor;
-    const inputs = this.tensors(feeds);
-    const ins = Object.values(feeds).map(([data]) => data);
-    const outputs: Record<string, OrtTypes.Tensor> = {};
-    const swaps: [OrtTensor, Float32Array][] = [];
-    for (const [name, [t, dims]] of Object.entries(fetches)) {
-      let data = f32(t);
-      if (ins.some((x) => x instanceof Float32Array && overlaps(x, data))) {
-        // the output is also an input: written into a spare array that then becomes the tensor's data
-        data = this.spare.get(data.length)?.pop() ?? new Float32Array(data.length);
-        swaps.push([t as OrtTensor, data]);
-      }
-      outputs[name] = new T('float32', data, dims);
-    }
-    this.runs++;
-    await session.run(inputs, outputs);
-    for (const [t, data] of swaps) {
-      let old = t.data;
-      if (t.shared) {
-        old.set(data); // shared storage stays: the result is copied back and the spare recycled
-        old = data;
-      } else t.data = data;
-      const spare = this.spare.get(old.length);
-      if (spare) spare.push(old);
-      else this.spare.set(old.length, [old]);
-    }
+  /**
+   * An op: graph `key` (built on first use) over `feeds`, its outputs into `fetches`' tensors. Recorded into the
+   * step's graph; bench's op-by-op baseline overrides this to run each op at once.
+   */
+  protected async run(key: string, build: () => OnnxGraph, feeds: Feeds, fetches: Fetches): Promise<void> {
+    let g = this.graphs.get(key); // an op's graph depends on its key only: built once
+    if (!g) this.graphs.set(key, (g = build()));
+    this.rec.record(g, feeds, Object.fromEntries(Object.entries(fetches).map(([name, [t, dims]]) => [name, [f32(t), dims]])));
   }
 
   // ---------------------------------------------------------------------------------------------- matmul
@@ -335,22 +270,12 @@ export class OrtBackend implements Backend {
       if (o.pre) g.output('pre', y, cd);
       return g;
     };
-    // a 2-D product runs in row chunks: MLAS writes the bias (or the old c) into the output before adding the
-    // product, and GELU reads it after: on a chunk that stays in cache (measured on [6144, 256] @ [256, 256] + bias,
-    // 2 threads: 1024-row chunks 15-20% less CPU time than one run)
-    const chunks = flat && !ta ? rowChunks(R, N, this.chunk) : [[0, R] as [number, number]];
-    for (const [r0, r1] of chunks) {
-      const whole = chunks.length === 1;
-      const [ad, cd] = whole ? [aDims, cDims] : [[r1 - r0, K], [r1 - r0, N]];
-      const part = (t: BTensor, w: number) => (whole ? f32(t) : sub(t, r0, r1, w));
-      const out = (t: BTensor) => (whole ? t : rowsOf(t, r0, r1, N, cd));
-      const feeds: Feeds = { a: [part(a, K), ad], b: [f32(b), bDims] };
-      if (o.bias) feeds.bias = [f32(o.bias), [N]];
-      if (acc) feeds.c = [part(c, N), cd];
-      const fetches: Fetches = { out: [out(c), cd] };
-      if (o.pre) fetches.pre = [out(o.pre), cd];
-      await this.run(key, build, feeds, fetches);
-    }
+    const feeds: Feeds = { a: [f32(a), aDims], b: [f32(b), bDims] };
+    if (o.bias) feeds.bias = [f32(o.bias), [N]];
+    if (acc) feeds.c = [f32(c), cDims];
+    const fetches: Fetches = { out: [c, cDims] };
+    if (o.pre) fetches.pre = [o.pre, cDims];
+    await this.run(key, build, feeds, fetches);
   }
 
   matmulBackward(
@@ -368,7 +293,6 @@ export class OrtBackend implements Backend {
     const accB = !!o.accumulate;
     const accA = !!o.accumulateA;
     const flat = batch === 1 || (bb && !ta);
-    if (flat && !ta && t.dA && batch * M > Math.floor(this.chunk / Math.max(N, K))) return this.matmulBackwardRows(t, dims, o);
     const key = `matmulBackward:${+flat}${+ta}${+tb}${+bb}${+!!t.dA}${+!!t.dB}${+!!t.dBias}${+accA}${+accB}`;
     const R = batch * M;
     const aDims = flat ? (ta ? [K, R] : [R, K]) : ta ? [batch, K, M] : [batch, M, K];
@@ -428,33 +352,6 @@ export class OrtBackend implements Backend {
     }, feeds, fetches);
   }
 
-  /**
-   * matmulBackward of a 2-D product over many rows: dA (+)= dc @ op(b)^T row chunk by row chunk (each an
-   * independent product; the old dA as the Gemm's C stays in cache, as in matmul), then dB and dBias, which sum
-   * over every row, in one run.
-   */
-  private async matmulBackwardRows(
-    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts,
-  ): Promise<void> {
-    const { batch, M, N, K } = dims;
-    const [tb, acc] = [!!o.transB, !!o.accumulateA];
-    const key = `matmulBackward:dA:${+tb}${+acc}`;
-    const build = () => {
-      const g = new OnnxGraph(key);
-      const dc = g.input('dc', ['R', 'N']);
-      const b = g.input('b', tb ? ['N', 'K'] : ['K', 'N']);
-      g.output('dA', g.op('Gemm', acc ? [dc, b, g.input('dA0', ['R', 'K'])] : [dc, b], acc ? { transB: tb ? 0 : 1, beta: 1 } : { transB: tb ? 0 : 1 }), ['R', 'K']);
-      return g;
-    };
-    for (const [r0, r1] of rowChunks(batch * M, Math.max(N, K), this.chunk)) {
-      const r = r1 - r0;
-      const feeds: Feeds = { dc: [sub(t.dc, r0, r1, N), [r, N]], b: [f32(t.b), tb ? [N, K] : [K, N]] };
-      if (acc) feeds.dA0 = [sub(t.dA!, r0, r1, K), [r, K]];
-      await this.run(key, build, feeds, { dA: [rowsOf(t.dA!, r0, r1, K, [r, K]), [r, K]] });
-    }
-    if (t.dB || t.dBias) await this.matmulBackward({ ...t, dA: undefined }, dims, { ...o, accumulateA: false });
-  }
-
   async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
     const n = x.size;
     checkSize('geluBackward', 'dy', dy, n);
@@ -476,12 +373,9 @@ export class OrtBackend implements Backend {
       g.output('dx', out, ['n']);
       return g;
     };
-    for (const [o0, o1] of rowChunks(n, 1, this.chunk)) {
-      const m = [o1 - o0];
-      const feeds: Feeds = { x: [sub(x, o0, o1, 1), m], dy: [sub(dy, o0, o1, 1), m] };
-      if (accumulate) feeds.dx0 = [sub(dx, o0, o1, 1), m];
-      await this.run(key, build, feeds, { dx: [rowsOf(dx, o0, o1, 1, m), m] });
-    }
+    const feeds: Feeds = { x: [f32(x), [n]], dy: [f32(dy), [n]] };
+    if (accumulate) feeds.dx0 = [f32(dx), [n]];
+    await this.run(key, build, feeds, { dx: [dx, [n]] });
   }
 
   // ---------------------------------------------------------------------------------------------- attention
@@ -543,14 +437,9 @@ export class OrtBackend implements Backend {
       g.output('lse', g.op('Squeeze', [lse4, g.i64([-1])]), ['B', H, 'Tq']);
       return g;
     };
-    for (const [b0, b1] of rowChunks(B, H * Tq * Tk, 2 * this.chunk)) { // batch rows whose scores stay in cache
-      const b = b1 - b0;
-      const feeds: Feeds = { q: [sub(q, b0, b1, Tq * C), [b, Tq, C]], k: [sub(k, b0, b1, Tk * C), [b, Tk, C]], v: [sub(v, b0, b1, Tk * C), [b, Tk, C]] };
-      if (mask) feeds.mask = [sub(mask, b0, b1, Tk), [b, Tk]];
-      await this.run(key, build, feeds, {
-        out: [rowsOf(out, b0, b1, Tq * C, [b, Tq, C]), [b, Tq, C]], lse: [rowsOf(lse, b0, b1, H * Tq, [b, H, Tq]), [b, H, Tq]],
-      });
-    }
+    const feeds: Feeds = { q: [f32(q), [B, Tq, C]], k: [f32(k), [B, Tk, C]], v: [f32(v), [B, Tk, C]] };
+    if (mask) feeds.mask = [f32(mask), [B, Tk]];
+    await this.run(key, build, feeds, { out: [out, [B, Tq, C]], lse: [lse, [B, H, Tq]] });
   }
 
   async attentionBackward(
@@ -589,19 +478,10 @@ export class OrtBackend implements Backend {
       g.output('dv', OrtBackend.merge(g, dv4), ['B', 'Tk', C]);
       return g;
     };
-    for (const [b0, b1] of rowChunks(B, H * Tq * Tk, 2 * this.chunk)) {
-      const b = b1 - b0;
-      const [qd, kd] = [[b, Tq, C], [b, Tk, C]];
-      const [qs, ks] = [Tq * C, Tk * C];
-      const feeds: Feeds = {
-        q: [sub(q, b0, b1, qs), qd], k: [sub(k, b0, b1, ks), kd], v: [sub(v, b0, b1, ks), kd], out: [sub(out, b0, b1, qs), qd],
-        lse: [sub(lse, b0, b1, H * Tq), [b, H, Tq]], dout: [sub(dout, b0, b1, qs), qd],
-      };
-      if (mask) feeds.mask = [sub(mask, b0, b1, Tk), [b, Tk]];
-      await this.run(key, build, feeds, {
-        dq: [rowsOf(dq, b0, b1, qs, qd), qd], dk: [rowsOf(dk, b0, b1, ks, kd), kd], dv: [rowsOf(dv, b0, b1, ks, kd), kd],
-      });
-    }
+    const [qd, kd] = [[B, Tq, C], [B, Tk, C]];
+    const feeds: Feeds = { q: [f32(q), qd], k: [f32(k), kd], v: [f32(v), kd], out: [f32(out), qd], lse: [f32(lse), [B, H, Tq]], dout: [f32(dout), qd] };
+    if (mask) feeds.mask = [f32(mask), [B, Tk]];
+    await this.run(key, build, feeds, { dq: [dq, qd], dk: [dk, kd], dv: [dv, kd] });
   }
 
   // ---------------------------------------------------------------------------------------------- layer norm
@@ -623,7 +503,6 @@ export class OrtBackend implements Backend {
       g.output('rstd', Rs!, ['R', 1]);
       return g;
     };
-    // one run, not row chunks: a single fused node has no intermediate to keep in cache
     await this.run(key, build, { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], beta: [f32(beta), [C]] }, {
       y: [y, [R, C]], mean: [mean, [R, 1]], rstd: [rstd, [R, 1]],
     });
@@ -638,9 +517,10 @@ export class OrtBackend implements Backend {
     checkSize('layerNormBackward', 'rstd', rstd, R);
     checkSize('layerNormBackward', 'dgamma', dgamma, C);
     checkSize('layerNormBackward', 'dbeta', dbeta, C);
-    const build = (acc: boolean) => () => {
+    const key = 'layerNormBackward';
+    return this.run(key, () => {
       // xhat = (x - mean) rstd, g = dy gamma: dx = rstd (g - mean(g) - xhat mean(g xhat)); dgamma = sum dy xhat; dbeta = sum dy
-      const g = new OnnxGraph(`layerNormBackward:${+acc}`);
+      const g = new OnnxGraph(key);
       const X = g.input('x', ['R', 'C']);
       const Gm = g.input('gamma', ['C']);
       const Mn = g.input('mean', ['R', 1]);
@@ -653,23 +533,12 @@ export class OrtBackend implements Backend {
       const m2 = g.op('ReduceMean', [g.op('Mul', [gg, xhat]), axC], { keepdims: 1 });
       g.output('dx', g.op('Mul', [g.op('Sub', [g.op('Sub', [gg, m1]), g.op('Mul', [xhat, m2])]), Rs]), ['R', 'C']);
       const axR = g.i64([0]);
-      // over row chunks: the later chunks add their column sums into the earlier ones'
-      const sum = (v: string, name: string) => (acc ? g.op('Add', [g.input(name, ['C']), v]) : v);
-      g.output('dgamma', sum(g.op('ReduceSum', [g.op('Mul', [DY, xhat]), axR], { keepdims: 0 }), 'dgamma0'), ['C']);
-      g.output('dbeta', sum(g.op('ReduceSum', [DY, axR], { keepdims: 0 }), 'dbeta0'), ['C']);
+      g.output('dgamma', g.op('ReduceSum', [g.op('Mul', [DY, xhat]), axR], { keepdims: 0 }), ['C']);
+      g.output('dbeta', g.op('ReduceSum', [DY, axR], { keepdims: 0 }), ['C']);
       return g;
-    };
-    const [first, rest] = [build(false), build(true)];
-    for (const [r0, r1] of rowChunks(R, C, this.chunk)) {
-      const [rc, r] = [[r1 - r0, C], [r1 - r0, 1]];
-      const feeds: Feeds = {
-        x: [sub(x, r0, r1, C), rc], gamma: [f32(gamma), [C]], mean: [sub(mean, r0, r1, 1), r], rstd: [sub(rstd, r0, r1, 1), r], dy: [sub(dy, r0, r1, C), rc],
-      };
-      if (r0 > 0) Object.assign(feeds, { dgamma0: [f32(dgamma), [C]], dbeta0: [f32(dbeta), [C]] });
-      await this.run(`layerNormBackward:${+(r0 > 0)}`, r0 > 0 ? rest : first, feeds, {
-        dx: [rowsOf(dx, r0, r1, C, rc), rc], dgamma: [dgamma, [C]], dbeta: [dbeta, [C]],
-      });
-    }
+    }, { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], mean: [f32(mean), [R, 1]], rstd: [f32(rstd), [R, 1]], dy: [f32(dy), [R, C]] }, {
+      dx: [dx, [R, C]], dgamma: [dgamma, [C]], dbeta: [dbeta, [C]],
+    });
   }
 
   // ---------------------------------------------------------------------------------------------- elementwise
@@ -695,14 +564,9 @@ export class OrtBackend implements Backend {
       g.output('out', g.op('Add', [A, alpha === 1 ? B : g.op('Mul', [B, g.input('alpha', [1])])]), ['n']);
       return g;
     };
-    // a lone Add runs whole (nothing to keep in cache between nodes; an in-place axpy then swaps arrays instead of
-    // copying every chunk back); with alpha, Mul then Add run in chunks
-    for (const [o0, o1] of alpha === 1 ? [[0, n] as [number, number]] : rowChunks(n, 1, this.chunk)) {
-      const m = [o1 - o0];
-      const feeds: Feeds = { a: [sub(a, o0, o1, 1), m], b: [sub(b, o0, o1, 1), m] };
-      if (alpha !== 1) feeds.alpha = [Float32Array.of(alpha), [1]];
-      await this.run(key, build, feeds, { out: [o1 - o0 === n ? out : rowsOf(out, o0, o1, 1, m), m] });
-    }
+    const feeds: Feeds = { a: [f32(a), [n]], b: [f32(b), [n]] };
+    if (alpha !== 1) feeds.alpha = [Float32Array.of(alpha), [1]];
+    await this.run(key, build, feeds, { out: [out, [n]] });
   }
 
   dropout(x: BTensor, y: BTensor, o: DropoutOpts): Promise<void> {
@@ -831,7 +695,7 @@ export class OrtBackend implements Backend {
     checkSize('crossEntropy', 'loss', loss, 1);
     checkSize('crossEntropy', 'dlogits', dlogits, B * K);
     checkSize('crossEntropy', 'losses', losses, B);
-    if (this.rec && (this.rec.writes(f32(labels)) || this.rec.writes(f32(weights)))) await this.rec.flush();
+    if (this.rec.writes(f32(labels)) || this.rec.writes(f32(weights))) await this.rec.flush();
     const [y, w] = [f32(labels), f32(weights)];
     ref.crossEntropyCheckLabels(y, K);
     const q = new Float32Array(B * K);
@@ -882,8 +746,6 @@ export class OrtBackend implements Backend {
     checkSize('adamw', 'm', m, n);
     checkSize('adamw', 'v', v, n);
     const clip = !!o.clip && o.clip.maxNorm > 0;
-    // run one by one, a small tensor (biases, layer-norm gains, the classifier) costs less on the reference in JS than a session run
-    if (n <= SMALL && !this.rec) return this.js.adamw(p, gr, m, v, o);
     const bc1 = 1 - o.beta1 ** o.step;
     const bc2 = 1 - o.beta2 ** o.step;
     // scalars: beta1, 1 - beta1, beta2, 1 - beta2, 1 - lr wd, lr / bc1, 1 / sqrt(bc2), eps, maxNorm
@@ -911,6 +773,21 @@ export class OrtBackend implements Backend {
       return g;
     }, feeds, { p2: [p, [n]], m2: [m, [n]], v2: [v, [n]] });
   }
+}
+
+/** onnxruntime-node, or an error saying the ort backend needs it. */
+export function requireOrt(): typeof OrtTypes {
+  try {
+    return require('onnxruntime-node') as typeof OrtTypes;
+  } catch (err) {
+    throw new Error(`the ort backend needs onnxruntime-node, which could not be loaded: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Intra-op threads: `threads`, checked, or the machine's core count. */
+export function ortThreads(threads = availableParallelism()): number {
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`ort backend: threads must be a positive integer, got ${threads}`);
+  return threads;
 }
 
 export function ortVersion(): string {

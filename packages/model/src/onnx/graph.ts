@@ -1,7 +1,9 @@
 // ONNX graphs built in code: a tiny builder over onnx-proto, so a backend op (or a benchmark's one-node model)
 // reads as the few lines of ONNX it is. Float32 tensors at the graph boundary (int64 inputs for shapes and sizes);
 // dims are numbers (static) or names (symbolic, e.g. 'M'), so one session serves every shape of an op. `embed`
-// copies one graph into another (the ort backend records a whole training step as one graph of its ops' graphs).
+// copies one graph into another (the ort backend records a whole training step as one graph of its ops' graphs,
+// and the ONNX export records the model's inference forward the same way: ../export/fusion-onnx.ts). The one ONNX
+// builder of emofuse: op graphs, step graphs and exported models (named weights, docs and metadata) all use it.
 //
 //   const g = new OnnxGraph('axpy');
 //   const y = g.input('y', ['n']), x = g.input('x', ['n']), alpha = g.input('alpha', [1]);
@@ -28,6 +30,19 @@ interface Initializer {
   dims: number[];
   int64?: number[];
   float?: number[];
+  /** Float32 data written as raw bytes (weights). */
+  raw?: Float32Array;
+}
+
+/** A graph input or output: name, dims, element type and an optional doc string. */
+type ValueInfo = [string, Dim[], 'float32' | 'int64', string?];
+
+/** What an exported model carries besides its graph. */
+export interface ModelInfo {
+  producerVersion?: string;
+  doc?: string;
+  /** metadata_props entries. */
+  metadata?: Record<string, string>;
 }
 
 /** Opset of the default domain: 20 for Gelu's tanh form. */
@@ -35,8 +50,8 @@ export const OPSET = 20;
 
 export class OnnxGraph {
   private nodes: Node[] = [];
-  private inputs: [string, Dim[], 'float32' | 'int64'][] = [];
-  private outputs: [string, Dim[]][] = [];
+  private inputs: ValueInfo[] = [];
+  private outputs: ValueInfo[] = [];
   private inits: Initializer[] = [];
   private counter = 0;
   /** The node writing each value. */
@@ -47,8 +62,8 @@ export class OnnxGraph {
   constructor(readonly name: string) {}
 
   /** A float32 graph input. */
-  input(name: string, dims: Dim[]): string {
-    this.inputs.push([name, dims, 'float32']);
+  input(name: string, dims: Dim[], doc?: string): string {
+    this.inputs.push([name, dims, 'float32', doc]);
     return name;
   }
 
@@ -88,6 +103,14 @@ export class OnnxGraph {
     return name;
   }
 
+  /** A named float32 constant holding `data` (a weight); the name must be new to the graph. */
+  weight(name: string, dims: number[], data: Float32Array): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`onnx weight ${name}: ${data.length} values for [${dims.join(', ')}]`);
+    if (this.inits.some((c) => c.name === name)) throw new Error(`onnx weight ${name}: the name is taken`);
+    this.inits.push({ name, dims, raw: data });
+    return name;
+  }
+
   /** An int64 constant vector (shapes, axes, perms). */
   i64(values: number[]): string {
     const name = `c${this.counter++}`;
@@ -115,7 +138,7 @@ export class OnnxGraph {
    * Marks `value` (a node's output) as the graph output `name`: its node writes `name`, and every node reading
    * `value`, made before or after, reads `name`. A graph input, or a value already an output, goes through an Identity.
    */
-  output(name: string, value: string, dims: Dim[]): void {
+  output(name: string, value: string, dims: Dim[], doc?: string): void {
     const producer = this.producer.get(value);
     if (!producer || this.renamed.has(value) || this.outputs.some(([o]) => o === value)) {
       this.push({ opType: 'Identity', domain: '', inputs: [value], outputs: [name], attributes: {} });
@@ -124,18 +147,19 @@ export class OnnxGraph {
       this.producer.set(name, producer);
       this.renamed.set(value, name);
     }
-    this.outputs.push([name, dims]);
+    this.outputs.push([name, dims, 'float32', doc]);
   }
   private read(x: string): string {
     return this.renamed.get(x) ?? x;
   }
 
-  toBytes(): Uint8Array {
+  toBytes(info: ModelInfo = {}): Uint8Array {
     const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
     const FLOAT = onnx.TensorProto.DataType.FLOAT;
     const A = onnx.AttributeProto.AttributeType;
-    const valueInfo = ([name, dims, type]: [string, Dim[], ('float32' | 'int64')?]) => ({
+    const valueInfo = ([name, dims, type, doc]: ValueInfo) => ({
       name,
+      docString: doc ?? '',
       type: { tensorType: { elemType: type === 'int64' ? onnx.TensorProto.DataType.INT64 : FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
     });
     const attribute = (name: string, v: AttrValue) =>
@@ -149,6 +173,9 @@ export class OnnxGraph {
     const model = onnx.ModelProto.create({
       irVersion: 9,
       producerName: 'emofuse',
+      producerVersion: info.producerVersion ?? '',
+      docString: info.doc ?? '',
+      metadataProps: Object.entries(info.metadata ?? {}).map(([key, value]) => ({ key, value })),
       opsetImport: [
         { domain: '', version: OPSET },
         { domain: 'com.microsoft', version: 1 },
@@ -166,7 +193,9 @@ export class OnnxGraph {
         initializer: this.inits.map((t) =>
           t.int64
             ? { name: t.name, dims: t.dims, dataType: onnx.TensorProto.DataType.INT64, int64Data: t.int64 }
-            : { name: t.name, dims: t.dims, dataType: FLOAT, floatData: t.float ?? [] },
+            : t.raw
+              ? { name: t.name, dims: t.dims, dataType: FLOAT, rawData: new Uint8Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength) }
+              : { name: t.name, dims: t.dims, dataType: FLOAT, floatData: t.float ?? [] },
         ),
         input: this.inputs.map(valueInfo),
         output: this.outputs.map(valueInfo),

@@ -14,6 +14,9 @@
 // At flush every written buffer comes out into its JS array, except buffers marked scratch (activations and their
 // gradients: written and read inside the step, never needed after it). A scratch buffer that did not come out is
 // stale: reading it, or recording an op that reads it before writing it, throws instead of returning old numbers.
+//
+// `trace` hands the pending graph over instead of running it: the ONNX export records the model's inference
+// forward this way and turns the host inputs into weights and graph inputs (../export/fusion-onnx.ts).
 
 import { OnnxGraph } from './graph.ts';
 
@@ -35,7 +38,7 @@ interface Segment {
 }
 
 /** A graph input and the host data it reads at the run. */
-interface Feed {
+export interface Feed {
   name: string;
   data: Float32Array | BigInt64Array;
   dims: number[];
@@ -145,6 +148,17 @@ export class StepRecorder {
       if (pool) pool.push(spare);
       else this.spares.set(spare.length, [spare]);
     }
+  }
+
+  /**
+   * The pending graph, not run: its inputs with the host data they would read, and regions `outs` as values of it
+   * (shape `dims` each). The recorder starts over.
+   */
+  trace(outs: readonly [Float32Array, number[]][]): { graph: OnnxGraph; feeds: readonly Feed[]; values: string[] } {
+    const values = outs.map(([a, dims]) => this.read(a, dims));
+    const traced = { graph: this.g, feeds: this.feeds, values };
+    this.reset();
+    return traced;
   }
 
   /** Drops the pending graph (after a failed run, so the next step starts clean). */
