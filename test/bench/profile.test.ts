@@ -4,7 +4,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '@emofuse/model';
-import { METHOD_CLASS, kernelClass, profileMarkdown, profileTrain, profilingBackend } from '@emofuse/bench';
+import { METHOD_CLASS, kernelClass, methodClass, profileMarkdown, profileTrain, profilingBackend } from '@emofuse/bench';
 import { allKernels } from '@emofuse/kernels';
 import { openGpu } from '../helpers/gpu.ts';
 
@@ -33,6 +33,14 @@ describe('profiling Backend decorator', () => {
     expect(new Set(glue)).toEqual(new Set(['softmax', 'add', 'dropout', 'mean-pool', 'cross-entropy', 'axpy', 'concat-time', 'gate']));
     expect(kernelClass('cross-attention.bwd.grad.dq')).toBe('attention bwd');
     expect(METHOD_CLASS.attentionBackward).toBe('attention bwd');
+  });
+
+  it('a Backend op not in METHOD_CLASS is glue; view, flush, destroy and scratch are not timed', () => {
+    expect(methodClass('gateBackward')).toBe('glue (add, dropout, pool, concat, gate, loss)');
+    expect(methodClass('someNewGlueOp')).toBe('glue (add, dropout, pool, concat, gate, loss)');
+    expect(methodClass('matmulBackward')).toBe('projections/matmuls');
+    expect(methodClass('read')).toBe('uploads/readbacks');
+    for (const m of ['view', 'flush', 'destroy', 'scratch']) expect(methodClass(m)).toBeUndefined();
   });
 });
 

@@ -21,7 +21,12 @@ export const OP_CLASSES = [
 ] as const;
 export type OpClass = (typeof OP_CLASSES)[number];
 
-/** The class of each Backend method that does work (the rest, view / flush / destroy, are not timed). */
+const GLUE: OpClass = 'glue (add, dropout, pool, concat, gate, loss)';
+
+/**
+ * The class of each Backend method that does work, where it is not glue: every other op of the Backend is glue (as
+ * kernelClass's default), so a new glue op needs no line here. NOT_TIMED are the members that do no work.
+ */
 export const METHOD_CLASS: Record<string, OpClass> = {
   matmul: 'projections/matmuls',
   matmulBackward: 'projections/matmuls',
@@ -32,22 +37,17 @@ export const METHOD_CLASS: Record<string, OpClass> = {
   geluBackward: 'GELU',
   adamw: 'AdamW (+ grad-norm clip)',
   gradNorm: 'AdamW (+ grad-norm clip)',
-  add: 'glue (add, dropout, pool, concat, gate, loss)',
-  axpy: 'glue (add, dropout, pool, concat, gate, loss)',
-  dropout: 'glue (add, dropout, pool, concat, gate, loss)',
-  dropoutBackward: 'glue (add, dropout, pool, concat, gate, loss)',
-  meanPool: 'glue (add, dropout, pool, concat, gate, loss)',
-  meanPoolBackward: 'glue (add, dropout, pool, concat, gate, loss)',
-  concatTime: 'glue (add, dropout, pool, concat, gate, loss)',
-  splitTime: 'glue (add, dropout, pool, concat, gate, loss)',
-  gate: 'glue (add, dropout, pool, concat, gate, loss)',
-  gateBackward: 'glue (add, dropout, pool, concat, gate, loss)',
-  crossEntropy: 'glue (add, dropout, pool, concat, gate, loss)',
   zeros: 'uploads/readbacks',
   upload: 'uploads/readbacks',
   write: 'uploads/readbacks',
   read: 'uploads/readbacks',
 };
+const NOT_TIMED = new Set<string | symbol>(['view', 'flush', 'destroy', 'scratch', 'constructor']);
+
+/** The class a call of Backend member `prop` is billed to (undefined: not timed). */
+export function methodClass(prop: string | symbol): OpClass | undefined {
+  return typeof prop !== 'string' || NOT_TIMED.has(prop) ? undefined : (METHOD_CLASS[prop] ?? GLUE);
+}
 
 /** The class of a WGSL kernel by its KernelDef name (GPU timestamps). GELU's forward is matmul's epilogue. */
 export function kernelClass(kernel: string): OpClass {
@@ -57,7 +57,7 @@ export function kernelClass(kernel: string): OpClass {
   if (kernel.startsWith('layer-norm.')) return 'layer norm';
   if (kernel.startsWith('gelu.')) return 'GELU';
   if (kernel.startsWith('adamw.') || kernel.startsWith('grad-norm.')) return 'AdamW (+ grad-norm clip)';
-  return 'glue (add, dropout, pool, concat, gate, loss)';
+  return GLUE;
 }
 
 export interface ClassTime {
@@ -79,7 +79,7 @@ export function profilingBackend(inner: Backend, sync: () => Promise<void>): { b
   const handler: ProxyHandler<Backend> = {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      const cls = typeof prop === 'string' ? METHOD_CLASS[prop] : undefined;
+      const cls = methodClass(prop);
       if (!cls || typeof value !== 'function' || !state.enabled) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       return (...args: unknown[]) => {
         const run = async () => {
