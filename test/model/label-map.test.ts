@@ -102,6 +102,7 @@ describe('meld7', () => {
     expect(errorOf(() => parseLabelMap('meld8')).message).toMatch(
       /^meld8: no such file, and not a built-in label map \(built-in: meld7; or a JSON file/,
     );
+    expect(errorOf(() => parseLabelMap(tmp)).message).toMatch(/: a folder, not a label map file \(built-in: meld7/);
   });
 
   it('stops at a label it cannot place, naming the fix', () => {
@@ -138,6 +139,16 @@ describe('label map files', () => {
     });
     writeFileSync(join(tmp, 'noext'), 'a,x\nb,y\n');
     expect(parseLabelMap(join(tmp, 'noext')).classes).toEqual(['x', 'y']);
+    // a built-in's name wins over a file of that name in the working folder; ./meld7 is the file
+    writeFileSync(join(tmp, 'meld7'), 'a,x\nb,y\n');
+    const cwd = process.cwd();
+    process.chdir(tmp);
+    try {
+      expect(parseLabelMap('meld7').classes).toEqual([...MELD_CLASSES]);
+      expect(parseLabelMap('./meld7').classes).toEqual(['x', 'y']);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('stops with the file, the row and the field on a bad map', () => {

@@ -123,16 +123,20 @@ function mergeTables(name: string, tables: Record<string, Readonly<Record<string
 
 const norm = (s: string) => s.trim().toLowerCase();
 
-/** A built-in map by name (with overrides: 'meld7:calm=drop,boredom=neutral') or a JSON / CSV file. */
+/**
+ * A built-in map by name (with overrides: 'meld7:calm=drop,boredom=neutral') or a JSON / CSV file. A built-in's name
+ * wins over a file of that name in the working folder (give that one as ./meld7).
+ */
 export function parseLabelMap(spec: string): LabelMap {
-  if (existsSync(spec) && statSync(spec).isFile()) return readLabelMapFile(spec);
   const colon = spec.indexOf(':');
   const [name, overrides] = colon < 0 ? [spec, ''] : [spec.slice(0, colon), spec.slice(colon + 1)];
   const builtin = LABEL_MAPS[name.trim()];
   if (!builtin) {
+    if (existsSync(spec) && statSync(spec).isFile()) return readLabelMapFile(spec);
+    const what = existsSync(spec) ? 'a folder, not a label map file' : 'no such file, and not a built-in label map';
     throw new DatasetError(
       spec,
-      `no such file, and not a built-in label map (built-in: ${Object.keys(LABEL_MAPS).join(', ')}; or a JSON file { "from": "to" } or a CSV file of from,to rows)`,
+      `${what} (built-in: ${Object.keys(LABEL_MAPS).join(', ')}; or a JSON file { "from": "to" } or a CSV file of from,to rows)`,
     );
   }
   const map: Record<string, string | null> = { ...builtin.map };
