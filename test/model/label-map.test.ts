@@ -22,6 +22,7 @@ import {
   parseLabelMap,
   RAVDESS_CLASSES,
   resolveLabel,
+  sameLabelMap,
 } from '../../packages/model/src/datasets/index.ts';
 import { DataError } from '../../packages/model/src/errors.ts';
 import { extractFeatures, openFeatureCache } from '../../packages/model/src/cache/index.ts';
@@ -258,6 +259,9 @@ describe('applyLabelMap', () => {
     const again = applyLabelMap(fs, labelMapFromJSON(saved.labelMap, 'checkpoint'));
     expect(again.report).toEqual(report);
     expect(again.featureSet.classNames).toEqual(featureSet.classNames);
+    // what a resumed run checks: the same placement, whatever the spelling
+    expect(sameLabelMap(labelMapFromJSON(saved.labelMap, 'checkpoint'), parseLabelMap('meld7:calm=neutral'))).toBe(true);
+    expect(sameLabelMap(labelMapFromJSON(saved.labelMap, 'checkpoint'), parseLabelMap('meld7:calm=drop'))).toBe(false);
   });
 
   it('maps a list of labels, and stops at a label outside the classes', () => {

@@ -254,6 +254,12 @@ function buildLabelMap(name: string, entries: [string, string | null, number | u
   return { name, classes: out, map };
 }
 
+/** Whether two maps place every label alike (same classes in the same order, same entries): a resumed run's check. */
+export function sameLabelMap(a: LabelMap, b: LabelMap): boolean {
+  const entries = (m: LabelMap) => JSON.stringify(Object.entries(m.map).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  return a.classes.join('\u0000') === b.classes.join('\u0000') && entries(a) === entries(b);
+}
+
 /** Where `label` goes under `labelMap`: a class of the map, or null (dropped); stops when the map cannot place it. */
 export function resolveLabel(label: string, labelMap: LabelMap, context = ''): string | null {
   const l = norm(label);
