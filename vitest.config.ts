@@ -11,6 +11,9 @@ const wgslText = {
 
 export default defineConfig({
   plugins: [wgslText],
+  // Tests run the workspace packages' sources (their exports' `@emofuse/source` condition), not their built dist/;
+  // the rest is Vite's default server conditions.
+  ssr: { resolve: { conditions: ['@emofuse/source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['test/**/*.test.ts'],
     // One software adapter on a 2-core machine: GPU test files run one at a time.

@@ -14,6 +14,7 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   loader: { '.wgsl': 'text' },
+  conditions: ['@emofuse/source'], // the workspace packages' sources, not their built dist/
   external: ['webgpu', 'onnxruntime-node', 'onnxruntime-web', '@huggingface/transformers', 'sharp', '@resvg/resvg-js'],
   define: { EMOFUSE_VERSION: JSON.stringify(pkg.version) },
   banner: {

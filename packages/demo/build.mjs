@@ -19,6 +19,7 @@ await build({
   sourcemap: 'linked',
   minify: true,
   loader: { '.wgsl': 'text' },
+  conditions: ['@emofuse/source'], // the workspace packages' sources, not their built dist/
   // As in Node: wavefile and wave-resampler through their CommonJS builds (their ESM entry has no default export).
   mainFields: ['main'],
   external: ['webgpu', 'onnxruntime-node', 'sharp'], // Node-only: never reached in a browser

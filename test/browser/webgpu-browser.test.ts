@@ -48,6 +48,7 @@ describe.skipIf(!CHROMIUM)(`kernels in headless Chromium${skipReason ? ` (skippe
       platform: 'browser',
       target: 'chrome120',
       loader: { '.wgsl': 'text' },
+      conditions: ['@emofuse/source'], // the workspace packages' sources, not their built dist/
       external: ['webgpu'], // Dawn for Node: never reached in a browser
       logLevel: 'silent',
     });
