@@ -31,4 +31,5 @@ export * from './train/settings.ts';
 export * from './compat.ts';
 export * from './eval-report.ts';
 export * from './ablation.ts';
+export * from './api.ts';
 export * from './analyze/index.ts';

@@ -3,7 +3,7 @@
 // An utterance without text is transcribed first (Whisper through transformers.js, loaded only when needed).
 
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { AudioError, loadAudio } from './audio/index.ts';
+import { AudioError, checkFinite, loadAudio, resampleTo, SILENCE_PEAK } from './audio/index.ts';
 import { DatasetError } from './datasets/types.ts';
 import { readManifestRows } from './datasets/manifest.ts';
 import { createTranscriber, DEFAULT_ASR, type Transcriber } from './encoders/asr.ts';
@@ -22,8 +22,13 @@ export interface PredictInput {
   id: string;
   /** What was said; transcribed from the audio when absent. */
   text?: string;
-  /** Path of the recording (may be absent for a text-only checkpoint, `--fusion text`, when the text is given). */
-  audio?: string;
+  /**
+   * The recording: a file path, or mono samples at `sampleRate` (may be absent for a text-only checkpoint,
+   * `--fusion text`, when the text is given).
+   */
+  audio?: string | Float32Array;
+  /** Samples per second of `audio` when it is samples (default: the audio encoder's rate, 16 kHz). */
+  sampleRate?: number;
   /** The true class, when known (a labelled manifest): reported beside the prediction. */
   label?: string;
 }
@@ -114,7 +119,7 @@ export class Predictor {
           if (needAudio && !u.audio) {
             throw new PredictError(`${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`);
           }
-          clips.push(needAudio ? loadAudio(u.audio!, { sampleRate: rate, maxSeconds: PREDICT_MAX_AUDIO_SECONDS }) : null);
+          clips.push(needAudio ? clipOf(u, rate) : null);
           chunk.push(u);
         } catch (err) {
           if (!onFailure || !(err instanceof AudioError || err instanceof PredictError)) throw err;
@@ -186,6 +191,19 @@ export class Predictor {
     await this.audioEncoder?.dispose?.();
     await this.transcriber?.dispose();
   }
+}
+
+/** The clip at the encoder's rate: a file through loadAudio, or given samples checked as loadAudio checks a file's. */
+function clipOf(u: PredictInput, rate: number): Float32Array {
+  if (typeof u.audio === 'string') return loadAudio(u.audio, { sampleRate: rate, maxSeconds: PREDICT_MAX_AUDIO_SECONDS });
+  const from = u.sampleRate ?? rate;
+  if (!(Number.isInteger(from) && from > 0)) throw new PredictError(`${u.id}: sampleRate must be a whole number of samples per second, got ${from}`);
+  const given = u.audio!.subarray(0, PREDICT_MAX_AUDIO_SECONDS * from);
+  if (given.length === 0) throw new AudioError(u.id, 'empty', 'the audio has no samples');
+  checkFinite(given, u.id);
+  const mono = from === rate ? given : resampleTo(given, from, rate);
+  if (!mono.some((x) => Math.abs(x) >= SILENCE_PEAK)) throw new AudioError(u.id, 'silent', 'audio is silent (peak below -80 dBFS)');
+  return mono;
 }
 
 /** Whisper wants 16 kHz; every built-in audio encoder already reads 16 kHz, so this only guards the assumption. */

@@ -5,6 +5,7 @@
 
 import { join, basename, dirname } from 'node:path';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '@emofuse/kernels';
 import { modelSettings, repoRoot } from './settings.ts';
 import { padSequences, type EncodedBatch, type TextEncoder } from './types.ts';
@@ -12,8 +13,12 @@ import { loadTransformers } from './transformers-env.ts';
 import { loadWordPiece } from './wordpiece.ts';
 import { ModelNotFoundError } from './transformers.ts';
 
-/** The bert-base-uncased vocabulary shipped with the model package (no download, no ../shared needed). */
-export const BERT_VOCAB_FILE = join(repoRoot, 'packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
+/**
+ * The bert-base-uncased vocabulary shipped with the model package (no download, no ../shared needed): beside this
+ * module's package (its sources, dist/, or an installed @emofuse/model), else in the repo (the CLI bundle).
+ */
+const PACKAGED_VOCAB = fileURLToPath(new URL('../../assets/bert-base-uncased/vocab.txt', import.meta.url));
+export const BERT_VOCAB_FILE = existsSync(PACKAGED_VOCAB) ? PACKAGED_VOCAB : join(repoRoot, 'packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
 
 export const HASH_DIM = 256;
 export const HASH_MAX_TOKENS = 128;
