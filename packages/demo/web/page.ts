@@ -6,18 +6,14 @@
 // Every step is timed and the page shows what ran: adapter, backend, encoders (ids and versions), transcript.
 
 import { Gpu } from '@emofuse/kernels';
+import { CpuBackend, loadCheckpointBytes, padBatch, WgslBackend, type Backend, type CheckpointMeta, type FeatureBatch, type FusionModel } from '@emofuse/model/browser';
+// The encoders and WAV decoding read their files through node:fs (here web/node-shim.ts's in-memory files), so they
+// are not part of @emofuse/model/browser yet: imported from the model package's sources.
 import { AudioError, loadAudio } from '../../model/src/audio/decode.ts';
 import { BERT_VOCAB_FILE } from '../../model/src/encoders/hash.ts';
 import { createAudioEncoder, createTextEncoder } from '../../model/src/encoders/index.ts';
 import type { AudioEncoder, TextEncoder } from '../../model/src/encoders/types.ts';
 import { loadTransformers } from '../../model/src/encoders/transformers-env.ts';
-import type { FeatureBatch } from '../../model/src/features.ts';
-import type { Backend } from '../../model/src/fusion/backend.ts';
-import { CpuBackend } from '../../model/src/fusion/backend-cpu.ts';
-import { WgslBackend } from '../../model/src/fusion/backend-wgsl.ts';
-import type { FusionModel } from '../../model/src/fusion/model.ts';
-import { loadCheckpoint, type CheckpointMeta } from '../../model/src/train/checkpoint.ts';
-import { padBatch } from '../../model/src/train/data.ts';
 import { putFile } from './node-shim.ts';
 
 /** What the demo server tells the page (GET /api/info). */
@@ -166,13 +162,11 @@ async function openBackendForPage(): Promise<void> {
 async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
   busy(true, `loading ${name}...`);
   try {
-    const path = `/checkpoints/${name}`;
-    putFile(path, bytes);
     let got: { model: FusionModel; meta: CheckpointMeta };
     try {
-      got = loadCheckpoint(backend, path);
+      got = loadCheckpointBytes(backend, bytes, name);
     } catch (err) {
-      throw new Error(`${name} is not a checkpoint this page can use: ${(err as Error).message.replace(`${path}: `, '')}`);
+      throw new Error(`${name} is not a checkpoint this page can use: ${(err as Error).message.replace(`${name}: `, '')}`);
     }
     const { model, meta } = got;
     if (meta.format !== 1) throw new Error(`${name}: checkpoint format ${String(meta.format)} is not one this emofuse reads (format 1)`);
