@@ -164,6 +164,7 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
   const logits = g.embed(first.graph, bind).logits!;
   g.output('logits', logits, ['batch', c.numClasses], 'class scores, in the order of metadata class_names');
   g.output('probabilities', g.op('Softmax', [logits], { axis: -1 }), ['batch', c.numClasses], 'softmax of the logits');
+  g.prune(); // what only the backward reads (attention's lse, layer norm's mean and rstd)
   return g.toBytes({
     producerVersion: o.producerVersion ?? 'dev',
     doc: `emofuse fusion model '${c.fusion}': ${meta.classNames.length} classes; text ${meta.textEncoder} (${c.textDim}), audio ${meta.audioEncoder} (${c.audioDim})`,

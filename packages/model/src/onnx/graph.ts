@@ -153,6 +153,17 @@ export class OnnxGraph {
     return this.renamed.get(x) ?? x;
   }
 
+  /** Drops the nodes and constants no graph output depends on (a traced forward's backward-only results). */
+  prune(): void {
+    const need = new Set(this.outputs.map(([o]) => o));
+    this.nodes = this.nodes.reverse().filter((n) => {
+      if (!n.outputs.some((o) => need.has(o))) return false;
+      for (const x of n.inputs) need.add(this.read(x));
+      return true;
+    }).reverse();
+    this.inits = this.inits.filter((c) => need.has(c.name));
+  }
+
   toBytes(info: ModelInfo = {}): Uint8Array {
     const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
     const FLOAT = onnx.TensorProto.DataType.FLOAT;

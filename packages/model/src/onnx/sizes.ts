@@ -78,6 +78,7 @@ function solve(A: readonly number[][], b: readonly number[]): number[] {
 /** Fitted numbers computed in a graph from int64 [1] values of the sizes (each monomial built once). */
 export class SizeExprs {
   private monos = new Map<string, string>();
+  private vectors = new Map<string, string>();
 
   constructor(
     private readonly g: OnnxGraph,
@@ -93,6 +94,10 @@ export class SizeExprs {
 
   /** p as an int64 [1] value. */
   scalar(p: SizePoly): string {
+    return this.vector([p]);
+  }
+
+  private sum(p: SizePoly): string {
     const g = this.g;
     let sum = '';
     for (const [mono, coef] of p) {
@@ -108,9 +113,14 @@ export class SizeExprs {
 
   /** The polys as an int64 vector (a shape, slice bounds). */
   vector(ps: readonly SizePoly[]): string {
+    const key = JSON.stringify(ps.map((p) => [...p]));
+    let v = this.vectors.get(key);
+    if (v) return v;
     const consts = ps.map(SizeExprs.constant);
-    if (consts.every((c) => c !== null)) return this.g.i64(consts as number[]);
-    return this.g.op('Concat', ps.map((p) => this.scalar(p)), { axis: 0 });
+    if (consts.every((c) => c !== null)) v = this.g.i64(consts as number[]);
+    else v = ps.length === 1 ? this.sum(ps[0]!) : this.g.op('Concat', ps.map((p) => this.scalar(p)), { axis: 0 });
+    this.vectors.set(key, v);
+    return v;
   }
 
   private monomial(mono: string): string {
