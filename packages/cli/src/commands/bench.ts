@@ -60,7 +60,9 @@ Suites:
               scaled_dot_product_attention (CPU, when python3 has torch)
   kernels     matmul (square 256..2048 and the model's projections), softmax, layer norm vs ORT and PyTorch
   train       training steps of the default fusion model (B=32, 64 text and 128 audio tokens of 768) on the
-              wgsl and cpu backends, validated against the float64 cpu backend's first two losses
+              wgsl, ort (one graph a step) and cpu backends, the ort ops run one by one (a baseline), and
+              PyTorch CPU, validated against the float64 cpu backend's first two losses; --profile times each
+              op class (ort: the op-by-op baseline, so its ops can be timed one at a time)
   extract     utterances per second of reading audio and of each encoder (hash, bert, logmel, speech, ast) on
               16 EmoDB clips and transcripts; transformers.js models that are not available are skipped
 
