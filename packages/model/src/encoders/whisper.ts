@@ -235,11 +235,19 @@ export async function loadSlicedWhisper(loc: Located, spec: string, layers: read
       for (const [W, members] of groups) {
         const G = members.length;
         const input = new Float32Array(G * bins * 2 * W); // [G, 80, 2W]: the first 2W of the 3000 mel frames
+        // The log-mel of only the window (the STFT of 30 s cost more than the sliced encoder): the clip zero-padded to
+        // 2W hops + 400 samples, so every frame kept sees the samples and zeros it sees in the 30 s window (no reflection
+        // at the end); the frames past the clip are silence in both, below the maximum the log-mel is clamped against.
+        // (A 1500-frame window is the 30 s window itself: its last frame sees the reflection past 30 s, so the usual call.)
+        const padded = W < 1500 ? { max_length: W * SAMPLES_PER_FRAME + 400 } : {}; // 2W mel hops of 160 samples, and 400 more
         for (let g = 0; g < G; g++) {
           const clip = clips[members[g]!]!;
-          const { input_features } = (await extractor(clip.length > WINDOW_SAMPLES ? clip.subarray(0, WINDOW_SAMPLES) : clip)) as { input_features: { data: Float32Array; dims: number[] } };
-          if (input_features.data.length !== bins * 3000) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x3000`);
-          for (let m = 0; m < bins; m++) input.set(input_features.data.subarray(m * 3000, m * 3000 + 2 * W), (g * bins + m) * 2 * W);
+          const { input_features } = (await extractor(clip.length > WINDOW_SAMPLES ? clip.subarray(0, WINDOW_SAMPLES) : clip, padded)) as {
+            input_features: { data: Float32Array; dims: number[] };
+          };
+          const frames = input_features.dims[2]!; // [1, 80, frames >= 2W]
+          if (input_features.dims[1] !== bins || frames < 2 * W) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x(>= ${2 * W})`);
+          for (let m = 0; m < bins; m++) input.set(input_features.data.subarray(m * frames, m * frames + 2 * W), (g * bins + m) * 2 * W);
         }
         const out = await session.run({ input_features: new ort.Tensor('float32', input, [G, bins, 2 * W]) }, fetch);
         members.forEach((b, g) => {
