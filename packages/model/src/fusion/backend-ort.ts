@@ -49,9 +49,9 @@ export interface TracedFeed extends Feed {
 
 /** A tensor of the ort backend: float32 data in JS memory (a CpuTensor, so the JS glue ops can use it). */
 export class OrtTensor extends CpuTensor {
+  /** Writable: bench's op-by-op baseline swaps in a spare array for an output that was also an input. */
   declare data: Float32Array;
 }
-
 
 function f32(t: BTensor): Float32Array {
   if (!(t instanceof OrtTensor)) throw new Error('ort backend: a tensor from another backend');
