@@ -10,13 +10,13 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import wavefilePkg from 'wavefile';
 import { DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
+import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
@@ -36,8 +36,6 @@ const speechClip = join(modelSettings.assetsDir, 'meld-audio', 'dia0_utt0.wav');
 const TOL = 1e-4;
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}packages/cli/dist/emofuse.js`;
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-demo-'));
 /** Where the screenshot goes: $EMOFUSE_DEMO_SCREENSHOT (the README's docs/demo.png is made so), else the temp folder. */
 const screenshot = process.env.EMOFUSE_DEMO_SCREENSHOT ?? join(tmp, 'demo.png');
@@ -57,16 +55,6 @@ const CLIP_TEXT = process.env.EMOFUSE_DEMO_TEXT ?? 'What a wonderful surprise, I
 let want: { probabilities: Record<string, number>; predicted: string };
 let checkpoint = '';
 let clip = '';
-
-async function emofuse(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 180_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 // ------------------------------------------------------------------------------------------------ DevTools protocol
 
@@ -220,7 +208,7 @@ async function trainCheckpoint(): Promise<string> {
 
 beforeAll(async () => {
   if (!CHROMIUM) return;
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await buildCli();
   await run(process.execPath, [`${root}packages/demo/build.mjs`]);
   if (given) ({ checkpoint, clip } = given);
   else {

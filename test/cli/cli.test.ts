@@ -1,28 +1,12 @@
 // The bundled CLI, run as a user runs it: a separate process, real exit codes, no stack traces.
 
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}packages/cli/dist/emofuse.js`;
-
-async function emofuse(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+import { bin, buildCli, emofuse } from '../helpers/cli.ts';
 
 beforeAll(async () => {
   // Always test the current sources: rebuild the bundle (fast) rather than trust a stale dist/.
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await buildCli();
   expect(existsSync(bin)).toBe(true);
 });
 
@@ -48,7 +32,7 @@ describe('emofuse CLI', () => {
   });
 
   it('refuses the null backend with a clear message and exit code 2', async () => {
-    const r = await emofuse(['gpu'], { EMOFUSE_ADAPTER: 'null' });
+    const r = await emofuse(['gpu'], { env: { EMOFUSE_ADAPTER: 'null' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/'null' backend computes nothing/);
     expect(r.stderr).not.toMatch(/\s+at /);

@@ -3,13 +3,10 @@
 // same features as our forward on both backends; the command itself as a user runs it; its bad inputs.
 // Stated tolerance: |logit_onnx - logit_ours| <= 1e-3 (float32 sums in another order; measured ~1e-6 on cpu).
 
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CpuBackend, FUSION_VARIANTS, FusionModel, WgslBackend, checkOnnxAgainstModel, exportCheckpointToOnnx, openFeatureCache, padBatch,
@@ -17,25 +14,13 @@ import {
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { INPUT_NORM_NAMES, computeInputNorm } from '../../packages/model/src/fusion/input-norm.ts';
+import { buildCli, emofuse } from '../helpers/cli.ts';
 import { openGpu, type GpuFixture } from '../helpers/gpu.ts';
 
-const run = promisify(execFile);
 const require = createRequire(import.meta.url);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}packages/cli/dist/emofuse.js`;
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-export-'));
 const emodb = join(modelSettings.assetsDir, 'emodb');
 const TOL = 1e-3;
-
-async function emofuse(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 180_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 let features: FeatureSet;
 let source: string;
@@ -99,7 +84,7 @@ async function modelOn(be: CpuBackend | WgslBackend, file: string): Promise<Fusi
 }
 
 beforeAll(async () => {
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await buildCli();
   if (existsSync(join(emodb, 'wav'))) {
     const out = join(tmp, 'cache');
     const r = await emofuse(['extract', '--dataset', 'emodb', '--data', emodb, '--limit', '24', '--out', out, '--no-progress']);

@@ -5,33 +5,21 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import wavefilePkg from 'wavefile';
 import { openFeatureCache } from '../../packages/model/src/cache/index.ts';
 import { hasEspeak } from '../../packages/model/src/datasets/index.ts';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
+import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}packages/cli/dist/emofuse.js`;
 const assets = modelSettings.assetsDir;
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-extract-cli-'));
 
-async function emofuse(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
 beforeAll(async () => {
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await buildCli();
 });
 
 describe('emofuse extract', () => {

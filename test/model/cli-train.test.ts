@@ -6,30 +6,18 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '@emofuse/model';
+import { bin, buildCli, emofuse } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}packages/cli/dist/emofuse.js`;
 const dir = mkdtempSync(join(tmpdir(), 'emofuse-cli-'));
-
-async function emofuse(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 const tiny = ['--synthetic', '--width', '16', '--heads', '2', '--epochs', '2', '--batch-size', '32', '--lr', '3e-3', '--no-progress'];
 
 beforeAll(async () => {
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await buildCli();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,31 +3,17 @@
 // the merged cache equals a single process's: the same shard files byte for byte (tensors, ids, labels, splits),
 // the same splits and failures in index.json. Also: K/N from the engines' environment, and the refusals.
 
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openFeatureCache, readCacheIndex, resolveShard } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
+import { buildCli, emofuse as runCli } from '../helpers/cli.ts';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = `${root}packages/cli/dist/emofuse.js`;
 const wavs = join(modelSettings.assetsDir, 'emodb/wav');
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-shard-'));
-
-async function emofuse(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 300_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const emofuse = (args: string[]) => runCli(args, { timeoutMs: 300_000 });
 
 /** A manifest of 29 EmoDB clips and 2 broken ones (missing, empty): failures land in two different parts. */
 function manifest(): string {
@@ -47,7 +33,7 @@ function manifest(): string {
 }
 
 beforeAll(async () => {
-  await run(process.execPath, [`${root}packages/cli/build.mjs`]);
+  await buildCli();
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

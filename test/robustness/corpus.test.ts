@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, CLASSES, emofuse, makeManifestDataset, modified, snapshot, tone, wav, type Run } from './inputs.ts';
+import { bin, emofuse, type Run } from '../helpers/cli.ts';
+import { CLASSES, makeManifestDataset, modified, snapshot, tone, wav } from './inputs.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-robust-'));
 const fx = join(tmp, 'fixture'); // the good inputs every case starts from: never modified

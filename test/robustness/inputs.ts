@@ -1,33 +1,12 @@
 // Small generated inputs for the robustness corpus: WAV files (good, float with NaN/Inf/1e30, unknown format tag,
 // truncated), manifests, and a tiny real pipeline (manifest -> extract -> train at width 16 on the CPU backend)
-// whose cache and checkpoint the bad-input cases start from. Everything lives in one temp folder.
+// whose cache and checkpoint the bad-input cases start from. Everything lives in one temp folder. The corpus runs
+// the CLI through test/helpers/cli.ts.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const root = fileURLToPath(new URL('../..', import.meta.url));
-export const bin = join(root, 'packages/cli/dist/emofuse.js');
-
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The built CLI in a child process (what a user runs); never throws. */
-export function emofuse(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const env = { ...process.env, EMOFUSE_DEBUG: undefined, ...opts.env } as unknown as Record<string, string>;
-    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-    execFile(process.execPath, [bin, ...args], { env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 180_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number | string; signal?: string }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : e.signal ? 128 : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
 
 /** A mono WAV: 16-bit PCM (format 1) or 32-bit float (format 3); `formatTag` overrides the header's tag. */
 export function wav(samples: ArrayLike<number>, o: { rate?: number; float?: boolean; formatTag?: number; channels?: number } = {}): Buffer {
