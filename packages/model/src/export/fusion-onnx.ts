@@ -138,12 +138,17 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
 
   const bind: Record<string, string> = {};
   let at = 0;
+  /** The fitted polynomials of the next n numbers of shapeNumbers. */
+  const next = (n: number) => {
+    at += n;
+    return polys.slice(at - n, at);
+  };
   for (const f of first.feeds) {
     if (f.data instanceof BigInt64Array) {
-      bind[f.name] = sizes.vector(polys.slice(at, (at += f.data.length)));
+      bind[f.name] = sizes.vector(next(f.data.length));
       continue;
     }
-    const [off, len, ...dims] = polys.slice(at, (at += 2 + f.dims.length));
+    const [off, len, ...dims] = next(2 + f.dims.length);
     const shape = sizes.vector(dims);
     const label = f.label ?? '';
     const region = (v: string) => g.op('Reshape', [g.op('Slice', [g.op('Reshape', [v, g.i64([-1])]), sizes.vector([off!]), sizes.vector([addPolys(off!, len!)]), g.i64([0])]), shape]);

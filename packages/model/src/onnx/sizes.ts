@@ -50,7 +50,7 @@ export function fitSizes(names: readonly string[], corners: readonly SizePoint[]
   for (let i = 0; i < n; i++) {
     const coef = solve(rows, values.map((v) => v[i]!)).map(Math.round);
     const p: SizePoly = new Map();
-    coef.forEach((c, j) => c !== 0 && p.set(monos[j]!.join('*'), c));
+    for (const [j, c] of coef.entries()) if (c !== 0) p.set(monos[j]!.join('*'), c);
     const bad = [...corners, check].find((pt, k) => evaluate(p, pt) !== (k < corners.length ? values[k]![i] : atCheck[i]));
     if (bad) throw new Error(`${describe(i)} is not a product-sum of ${names.join(', ')} (at ${JSON.stringify(bad)})`);
     polys.push(p);
