@@ -3,7 +3,13 @@
 
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { BACKEND_NAMES, DEFAULT_BACKEND, DEFAULT_FUSION, FUSION_VARIANTS, TRAIN_DEFAULTS, ablationMarkdown, ablationTable } from '@emofuse/model';
+import {
+  BACKEND_NAMES, COMMAND_FLAGS, DEFAULT_BACKEND, DEFAULT_FUSION, DataError, FUSION_VARIANTS, TRAIN_DEFAULTS, ablationMarkdown, ablationTable,
+  checkResumeSettings, flagOf, storedSettings, trainSettings, type FlagName, type TrainOptions,
+} from '@emofuse/model';
+import { registerAblate } from '../../packages/cli/src/commands/ablate.ts';
+import { registerEval } from '../../packages/cli/src/commands/eval.ts';
+import { registerTrain } from '../../packages/cli/src/commands/train.ts';
 import { addDataOptions, addTrainOptions, openBackend, parseTrainFlags, type TrainFlags } from '../../packages/cli/src/options.ts';
 import { UserError } from '../../packages/cli/src/output.ts';
 
@@ -49,6 +55,52 @@ describe('shared CLI options', () => {
     expect(() => parseTrainFlags(trainFlags(['--fusion', 'sum']), 'out')).toThrow(new UserError(`--fusion: 'sum' is not a fusion variant; choose one of ${FUSION_VARIANTS.join(', ')}`));
     expect(() => parseTrainFlags(trainFlags(['--decay', 'step']), 'out')).toThrow(/--decay must be 'cosine' or 'linear', got 'step'/);
     expect(() => parseTrainFlags(trainFlags(['--epochs', '0']), 'out')).toThrow(/--epochs must be an integer >= 1, got '0'/);
+  });
+});
+
+describe('the training settings schema (TRAIN_SETTINGS)', () => {
+  it("each setting is one flag that commander reads under the setting's name, with the default the model uses", () => {
+    const cmd = new Command();
+    addTrainOptions(cmd);
+    for (const [name, s] of trainSettings()) {
+      const option = cmd.options.find((o) => o.long === s.flag);
+      expect(option, s.flag).toBeDefined();
+      expect(option!.attributeName(), s.flag).toBe(name);
+      const modelDefault = s.in === 'model' ? DEFAULT_FUSION[name as keyof typeof DEFAULT_FUSION] : TRAIN_DEFAULTS[name as keyof typeof TRAIN_DEFAULTS];
+      expect(s.default, name).toBe(modelDefault);
+    }
+    // the CLI's other training flags: --backend and --no-progress (not settings of the run)
+    expect(cmd.options.map((o) => o.long).sort()).toEqual([...trainSettings().map(([, s]) => s.flag), '--backend', '--no-progress'].sort());
+  });
+
+  it('a switch and the settings without a default parse as given', () => {
+    const o = parseTrainFlags(trainFlags(['--no-standardize', '--warmup', '7', '--max-audio-len', '9', '--linear-skip', 'off']), 'out');
+    expect(o).toMatchObject({ standardize: false, warmup: 7, maxAudioLen: 9, maxTextLen: undefined, model: { linearSkip: false } });
+  });
+
+  it('every option the model names in a message is declared by a command (flagOf)', () => {
+    const program = new Command();
+    for (const register of [registerTrain, registerEval, registerAblate]) register(program);
+    const declared = new Set(program.commands.flatMap((c) => c.options.map((o) => o.long)));
+    for (const name of Object.keys(COMMAND_FLAGS) as FlagName[]) expect(declared, flagOf(name)).toContain(flagOf(name));
+    for (const [name, s] of trainSettings()) expect(flagOf(name)).toBe(s.flag);
+  });
+
+  it('--resume refuses a changed setting that shapes the run, naming its flag; the free ones may change, --epochs may grow', () => {
+    const base: TrainOptions = { epochs: 4, batchSize: 8, lr: 1e-3, outDir: 'out', model: { width: 16 } };
+    const stored = storedSettings(base);
+    expect(stored).toMatchObject({ epochs: 4, batchSize: 8, width: 16, heads: DEFAULT_FUSION.heads, warmup: null, classWeights: 'none', standardize: true });
+    const check = (o: Partial<TrainOptions>, step = 16) => () => checkResumeSettings(stored, storedSettings({ ...base, ...o }), 'run/last.safetensors', step, 32);
+    expect(check({ patience: 1, saveEvery: 3, epochs: 9 })).not.toThrow();
+    expect(check({ model: { width: 32 } })).toThrow(DataError);
+    expect(check({ model: { width: 32 } })).toThrow(/--width: the run has 16, given 32/);
+    expect(check({ standardize: false, classWeights: [1, 2] })).toThrow(/--no-standardize: the run has on, given off\n {2}--class-weights: the run has none, given 1,2/);
+    expect(check({ epochs: 3 }, 16)).toThrow(/--epochs 3 is below the 4 epoch\(s\) already trained/);
+    expect(check({ warmup: 5 })).toThrow(/only --epochs may grow, and --patience and --save-every may change/);
+    // a checkpoint from before settings were stored, or before a setting existed, is not checked for it
+    expect(() => checkResumeSettings(undefined, storedSettings({ ...base, lr: 1 }), 'x', 0, 32)).not.toThrow();
+    const { lr: _, ...older } = stored;
+    expect(() => checkResumeSettings(older, storedSettings({ ...base, lr: 1 }), 'x', 0, 32)).not.toThrow();
   });
 });
 

@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { describeBackends, isBackendName } from '@emofuse/model';
+import { describeBackends, flagOf, isBackendName } from '@emofuse/model';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { addBackendOption, int } from '../options.ts';
@@ -20,7 +20,8 @@ interface QuickstartOptions {
 
 /** The quickstart's training recipe for the controlled benchmark (a small model; the rest are train's defaults). */
 const RECIPE = { width: '64', lr: '1e-3', batchSize: '16', epochs: '8' };
-const recipeArgs = ['--width', RECIPE.width, '--lr', RECIPE.lr, '--batch-size', RECIPE.batchSize];
+/** The recipe but its epochs (quickstart's own --epochs) as `emofuse train` flags, spelled by the model's settings schema. */
+const recipeArgs = (['width', 'lr', 'batchSize'] as const).flatMap((name) => [flagOf(name), RECIPE[name]]);
 
 function runStep(title: string, args: string[]): Promise<void> {
   const shown = ['emofuse', ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
@@ -67,7 +68,7 @@ Example:
       const t0 = performance.now();
       await runStep('1/4 make the controlled dataset', ['make-dataset', 'controlled', '--out', data]);
       await runStep('2/4 extract features (hash text, logmel audio)', ['extract', '--dataset', 'controlled', '--data', data, '--out', cache]);
-      const trainArgs = ['train', '--features', cache, '--backend', o.backend, ...recipeArgs, '--epochs', o.epochs, '--out', run];
+      const trainArgs = ['train', '--features', cache, '--backend', o.backend, ...recipeArgs, flagOf('epochs'), o.epochs, '--out', run];
       if (existsSync(join(run, 'last.safetensors'))) trainArgs.push('--resume');
       await runStep(`3/4 train the cross-self fusion model (${o.backend})`, trainArgs);
       const evalDir = join(run, 'eval-test');

@@ -220,7 +220,7 @@ export function settingDefaults(): TrainSettingDefaults {
  * The options the commands declare themselves (their help and defaults differ per command: train's --out is
  * runs/train, ablate's runs/ablate) that the model's messages name.
  */
-const COMMAND_FLAGS = {
+export const COMMAND_FLAGS = {
   outDir: '--out', resume: '--resume', force: '--force', split: '--split', testSplit: '--test-split', folds: '--folds', speakerOf: '--speaker-pattern',
 } as const;
 
