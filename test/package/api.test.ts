@@ -13,9 +13,29 @@ const CLASSES = ['angry', 'happy', 'sad'];
 const tone = (n: number, rate: number) => Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / rate));
 
 beforeAll(async () => {
-  const config: FusionConfig = { fusion: 'concat', textDim: 256, audioDim: 256, maxTextLen: 32, maxAudioLen: 64, width: 8, heads: 2, layers: 1, ffnMult: 2, dropout: 0, numClasses: 3, seed: 3 };
+  const config: FusionConfig = {
+    fusion: 'concat',
+    textDim: 256,
+    audioDim: 256,
+    maxTextLen: 32,
+    maxAudioLen: 64,
+    width: 8,
+    heads: 2,
+    layers: 1,
+    ffnMult: 2,
+    dropout: 0,
+    numClasses: 3,
+    seed: 3,
+  };
   await saveCheckpoint(FusionModel.create(new CpuBackend('f32'), config), ckpt, {
-    format: 1, config, classNames: CLASSES, step: 0, textEncoder: 'hash', audioEncoder: 'logmel', metrics: {}, train: {},
+    format: 1,
+    config,
+    classNames: CLASSES,
+    step: 0,
+    textEncoder: 'hash',
+    audioEncoder: 'logmel',
+    metrics: {},
+    train: {},
   });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -38,7 +58,7 @@ describe('EmotionClassifier', () => {
         { audio: tone(48_000, 48_000), sampleRate: 48_000, text: 'I am so glad you came.' },
       ]);
       expect(Array.from(again!.probs)).toEqual(Array.from(r.probs));
-      at48k!.probs.forEach((p, i) => expect(Math.abs(p - r.probs[i]!)).toBeLessThan(1e-2));
+      for (const [i, p] of at48k!.probs.entries()) expect(Math.abs(p - r.probs[i]!)).toBeLessThan(1e-2);
     } finally {
       await clf.dispose();
     }
@@ -48,7 +68,9 @@ describe('EmotionClassifier', () => {
     const clf = await EmotionClassifier.load(ckpt, { backend: 'cpu' });
     try {
       await expect(clf.classify({ audio: tone(100, 16_000), sampleRate: 0, text: 'x', id: 'mic' })).rejects.toThrow(PredictError);
-      await expect(clf.classify({ audio: tone(100, 16_000), sampleRate: 44_100.5, text: 'x', id: 'mic' })).rejects.toThrow(/mic: sampleRate must be a whole number/);
+      await expect(clf.classify({ audio: tone(100, 16_000), sampleRate: 44_100.5, text: 'x', id: 'mic' })).rejects.toThrow(
+        /mic: sampleRate must be a whole number/,
+      );
       await expect(clf.classify({ audio: new Float32Array(16_000), text: 'x', id: 'mic' })).rejects.toThrow(/mic: audio is silent/);
       await expect(clf.classify({ audio: new Float32Array(0), text: 'x' })).rejects.toThrow(AudioError);
       await expect(clf.classify({ audio: Float32Array.of(0.1, Number.NaN), text: 'x', id: 'mic' })).rejects.toThrow(/mic: sample 1 is NaN/);
@@ -61,11 +83,16 @@ describe('EmotionClassifier', () => {
 
   it('an unknown backend or checkpoint is a clear error; a backend passed in stays open after dispose', async () => {
     await expect(EmotionClassifier.load(ckpt, { backend: 'tpu' as 'cpu' })).rejects.toThrow(/options\.backend must be .*'cpu'.*got 'tpu'/);
-    await expect(EmotionClassifier.load(join(tmp, 'none.safetensors'), { backend: 'cpu' })).rejects.toThrow(/none\.safetensors does not exist/);
+    await expect(EmotionClassifier.load(join(tmp, 'none.safetensors'), { backend: 'cpu' })).rejects.toThrow(
+      /none\.safetensors does not exist/,
+    );
     const backend = new CpuBackend('f32');
     let destroyed = 0;
     const destroy = backend.destroy.bind(backend);
-    backend.destroy = async () => { destroyed++; await destroy(); };
+    backend.destroy = async () => {
+      destroyed++;
+      await destroy();
+    };
     const clf = await EmotionClassifier.load(ckpt, { backend });
     await clf.dispose();
     expect(destroyed).toBe(0);

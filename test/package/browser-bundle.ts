@@ -8,11 +8,22 @@ export async function browserBundleProblems(entry: string, options: { conditions
   try {
     ({ metafile } = await build({
       stdin: { contents: `export * from '${entry}';`, resolveDir: options.from ?? process.cwd(), loader: 'ts' },
-      bundle: true, write: false, format: 'esm', platform: 'browser', target: 'chrome120', metafile: true, logLevel: 'silent',
-      loader: { '.wgsl': 'text' }, conditions: options.conditions ?? [],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      target: 'chrome120',
+      metafile: true,
+      logLevel: 'silent',
+      loader: { '.wgsl': 'text' },
+      conditions: options.conditions ?? [],
     }));
   } catch (err) {
-    return ((err as { errors?: { text: string; location?: { file: string } | null }[] }).errors ?? [{ text: String(err) }]).map((e) => `${e.location?.file ?? '?'}: ${e.text}`);
+    return ((err as { errors?: { text: string; location?: { file: string } | null }[] }).errors ?? [{ text: String(err) }]).map(
+      (e) => `${e.location?.file ?? '?'}: ${e.text}`,
+    );
   }
-  return Object.entries(metafile.inputs).flatMap(([file, i]) => i.imports.filter((x) => x.external || x.path.startsWith('node:')).map((x) => `${file} imports ${x.path}`));
+  return Object.entries(metafile.inputs).flatMap(([file, i]) =>
+    i.imports.filter((x) => x.external || x.path.startsWith('node:')).map((x) => `${file} imports ${x.path}`),
+  );
 }

@@ -13,6 +13,9 @@ describe('@emofuse/model/browser', () => {
 
   it('the check fails on the Node entry (it can fail)', async () => {
     const problems = await browserBundleProblems('@emofuse/model', { conditions: ['@emofuse/source'] });
-    expect(problems.some((p) => /node:|onnxruntime-node/.test(p)), problems.slice(0, 5).join('\n')).toBe(true);
+    expect(
+      problems.some((p) => /node:|onnxruntime-node/.test(p)),
+      problems.slice(0, 5).join('\n'),
+    ).toBe(true);
   });
 });

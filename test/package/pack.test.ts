@@ -29,7 +29,11 @@ const tone = Float32Array.from({ length: 8000 }, (_, i) => 0.3 * Math.sin((2 * M
 
 async function sh(cmd: string, args: string[], cwd: string, timeout = 120_000) {
   try {
-    return await run(cmd, args, { cwd, timeout, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' } });
+    return await run(cmd, args, {
+      cwd,
+      timeout,
+      env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' },
+    });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
@@ -38,16 +42,28 @@ async function sh(cmd: string, args: string[], cwd: string, timeout = 120_000) {
 
 beforeAll(async () => {
   // dist/ as `npm test`'s build left it, or rebuilt from the sources when they changed (turbo's cache decides).
-  await sh(process.execPath, [join(root, 'node_modules/turbo/bin/turbo'), 'run', 'build', '--filter=@emofuse/model', '--output-logs=errors-only'], root, 300_000);
-  const packed = JSON.parse((await sh('npm', ['pack', '--json', '--pack-destination', tmp, ...PACKAGES.map((p) => `./packages/${p}`)], root)).stdout) as { name: string; filename: string; files: { path: string }[] }[];
+  await sh(
+    process.execPath,
+    [join(root, 'node_modules/turbo/bin/turbo'), 'run', 'build', '--filter=@emofuse/model', '--output-logs=errors-only'],
+    root,
+    300_000,
+  );
+  const packed = JSON.parse(
+    (await sh('npm', ['pack', '--json', '--pack-destination', tmp, ...PACKAGES.map((p) => `./packages/${p}`)], root)).stdout,
+  ) as { name: string; filename: string; files: { path: string }[] }[];
   for (const p of packed) {
     const files = p.files.map((f) => f.path);
     expect(files, `${p.name} ships its built entry`).toContain('dist/index.js');
-    expect(files.filter((f) => f.startsWith('src/')), `${p.name} ships no TypeScript sources`).toEqual([]);
+    expect(
+      files.filter((f) => f.startsWith('src/')),
+      `${p.name} ships no TypeScript sources`,
+    ).toEqual([]);
   }
   const dependencies: Record<string, string> = {};
   for (const [i, pkg] of PACKAGES.entries()) {
-    const manifest = JSON.parse(readFileSync(join(root, 'packages', pkg, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(root, 'packages', pkg, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
     for (const dep of Object.keys(manifest.dependencies ?? {})) {
       if (dep.startsWith('@emofuse/')) continue;
       const installed = [join(root, 'packages', pkg, 'node_modules', dep), join(root, 'node_modules', dep)].find((d) => existsSync(d));
@@ -57,14 +73,37 @@ beforeAll(async () => {
     dependencies[`@emofuse/${pkg}`] = `file:${join(tmp, packed[i]!.filename)}`;
   }
   mkdirSync(project);
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-emofuse', private: true, type: 'module', dependencies }, null, 2));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'uses-emofuse', private: true, type: 'module', dependencies }, null, 2),
+  );
   // --ignore-scripts: nothing runs in the linked folders (npm would `prepare` a linked onnxruntime-node).
   await sh('npm', ['install', '--offline', '--ignore-scripts', '--no-package-lock'], project);
 
   // A tiny untrained checkpoint on the default encoders (hash text, logmel audio), made by the repo's sources.
-  const config: FusionConfig = { fusion: 'concat', textDim: 256, audioDim: 256, maxTextLen: 32, maxAudioLen: 64, width: 8, heads: 2, layers: 1, ffnMult: 2, dropout: 0, numClasses: 3, seed: 1 };
+  const config: FusionConfig = {
+    fusion: 'concat',
+    textDim: 256,
+    audioDim: 256,
+    maxTextLen: 32,
+    maxAudioLen: 64,
+    width: 8,
+    heads: 2,
+    layers: 1,
+    ffnMult: 2,
+    dropout: 0,
+    numClasses: 3,
+    seed: 1,
+  };
   await saveCheckpoint(FusionModel.create(new CpuBackend('f32'), config), join(project, 'tiny.safetensors'), {
-    format: 1, config, classNames: CLASSES, step: 0, textEncoder: 'hash', audioEncoder: 'logmel', metrics: {}, train: {},
+    format: 1,
+    config,
+    classNames: CLASSES,
+    step: 0,
+    textEncoder: 'hash',
+    audioEncoder: 'logmel',
+    metrics: {},
+    train: {},
   });
   const wav = new WaveFile();
   wav.fromScratch(1, 16_000, '32f', tone);
@@ -80,7 +119,7 @@ describe('the packed @emofuse/kernels and @emofuse/model, installed into an empt
       [
         "import { EmotionClassifier } from '@emofuse/model';",
         "const clf = await EmotionClassifier.load('tiny.safetensors', { backend: 'cpu' });",
-        "const audio = Float32Array.from({ length: 8000 }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 16000));",
+        'const audio = Float32Array.from({ length: 8000 }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 16000));',
         `const fromSamples = await clf.classify({ audio, sampleRate: 16000, text: ${JSON.stringify(TEXT)} });`,
         `const fromFile = await clf.classify({ audio: 'clip.wav', text: ${JSON.stringify(TEXT)} });`,
         'await clf.dispose();',
@@ -89,7 +128,10 @@ describe('the packed @emofuse/kernels and @emofuse/model, installed into an empt
       ].join('\n'),
     );
     const { stdout } = await sh(process.execPath, ['classify.mjs'], project);
-    const got = JSON.parse(stdout) as Record<'fromSamples' | 'fromFile', { labels: string[]; probs: number[]; top: { label: string; prob: number }; text: string; transcribed: boolean }>;
+    const got = JSON.parse(stdout) as Record<
+      'fromSamples' | 'fromFile',
+      { labels: string[]; probs: number[]; top: { label: string; prob: number }; text: string; transcribed: boolean }
+    >;
     // The same checkpoint and clip through the repo's sources (`emofuse predict`'s Predictor).
     const predictor = await Predictor.open(new CpuBackend('f32'), join(project, 'tiny.safetensors'));
     const [want] = await predictor.predict([{ id: 'clip', audio: join(project, 'clip.wav'), text: TEXT }]);
@@ -99,7 +141,11 @@ describe('the packed @emofuse/kernels and @emofuse/model, installed into an empt
       expect(r.text).toBe(TEXT);
       expect(r.transcribed).toBe(false);
       expect(r.top.label).toBe(want!.predicted);
-      r.probs.forEach((p, k) => expect(Math.abs(p - want!.probabilities[CLASSES[k]!]!), `${CLASSES[k]}: ${p} vs ${want!.probabilities[CLASSES[k]!]}`).toBeLessThan(1e-6));
+      for (const [k, p] of r.probs.entries()) {
+        expect(Math.abs(p - want!.probabilities[CLASSES[k]!]!), `${CLASSES[k]}: ${p} vs ${want!.probabilities[CLASSES[k]!]}`).toBeLessThan(
+          1e-6,
+        );
+      }
     }
   }, 120_000);
 
@@ -121,7 +167,18 @@ describe('the packed @emofuse/kernels and @emofuse/model, installed into an empt
     );
     writeFileSync(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['check.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: [],
+        },
+        files: ['check.ts'],
+      }),
     );
     await sh(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], project);
   }, 120_000);

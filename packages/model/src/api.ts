@@ -105,7 +105,14 @@ export class EmotionClassifier {
   private toClassification(p: Prediction): Classification {
     const labels = this.predictor.classNames;
     const probs = Float32Array.from(labels, (name) => p.probabilities[name]!); // [K_cls]
-    return { labels, probs, top: { label: p.predicted, prob: p.probabilities[p.predicted]! }, text: p.text, transcribed: p.transcribed, truncated: p.truncated };
+    return {
+      labels,
+      probs,
+      top: { label: p.predicted, prob: p.probabilities[p.predicted]! },
+      text: p.text,
+      transcribed: p.transcribed,
+      truncated: p.truncated,
+    };
   }
 }
 

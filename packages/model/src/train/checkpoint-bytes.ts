@@ -28,7 +28,10 @@ export interface CheckpointTensor {
 }
 
 /** A safetensors file's bytes as F32 tensors and metadata (`path` names it in errors). */
-export function decodeCheckpointTensors(bytes: Uint8Array, path: string): { tensors: Map<string, CheckpointTensor>; metadata: Record<string, string> } {
+export function decodeCheckpointTensors(
+  bytes: Uint8Array,
+  path: string,
+): { tensors: Map<string, CheckpointTensor>; metadata: Record<string, string> } {
   const decoded = decodeSafetensors(bytes, path);
   const tensors = new Map<string, CheckpointTensor>();
   for (const [name, t] of decoded.tensors) {
@@ -41,7 +44,8 @@ export function decodeCheckpointTensors(bytes: Uint8Array, path: string): { tens
 }
 
 export function readCheckpointMeta(metadata: Record<string, string>, path: string): CheckpointMeta {
-  if (!metadata.emofuse) throw new DataError(`${path}: not an emofuse checkpoint (no 'emofuse' metadata): give a .safetensors written by 'emofuse train'`);
+  if (!metadata.emofuse)
+    throw new DataError(`${path}: not an emofuse checkpoint (no 'emofuse' metadata): give a .safetensors written by 'emofuse train'`);
   let meta: CheckpointMeta;
   try {
     meta = JSON.parse(metadata.emofuse) as CheckpointMeta;
@@ -49,11 +53,20 @@ export function readCheckpointMeta(metadata: Record<string, string>, path: strin
     throw new DataError(`${path}: its 'emofuse' metadata is not valid JSON (${(err as Error).message}): the checkpoint is damaged`);
   }
   const c = meta?.config as unknown as Record<string, unknown> | undefined;
-  if (typeof meta !== 'object' || meta === null || typeof c !== 'object' || c === null || !Array.isArray(meta.classNames) || !Number.isInteger(meta.step)) {
+  if (
+    typeof meta !== 'object' ||
+    meta === null ||
+    typeof c !== 'object' ||
+    c === null ||
+    !Array.isArray(meta.classNames) ||
+    !Number.isInteger(meta.step)
+  ) {
     throw new DataError(`${path}: its 'emofuse' metadata lacks the model config, class names or step: not a checkpoint this emofuse reads`);
   }
   if (meta.classNames.length !== c.numClasses) {
-    throw new DataError(`${path}: ${meta.classNames.length} class names for a model of ${String(c.numClasses)} classes: the checkpoint is damaged`);
+    throw new DataError(
+      `${path}: ${meta.classNames.length} class names for a model of ${String(c.numClasses)} classes: the checkpoint is damaged`,
+    );
   }
   return meta;
 }
@@ -71,7 +84,9 @@ export function loadCheckpointBytes(backend: Backend, bytes: Uint8Array, path: s
     read = decodeCheckpointTensors(bytes, path);
   } catch (err) {
     if (!(err instanceof SafetensorsError)) throw err;
-    throw new DataError(`${err.message.startsWith(path) ? '' : `${path}: `}${err.message} (not a complete checkpoint: give a .safetensors written by 'emofuse train')`);
+    throw new DataError(
+      `${err.message.startsWith(path) ? '' : `${path}: `}${err.message} (not a complete checkpoint: give a .safetensors written by 'emofuse train')`,
+    );
   }
   const { tensors, metadata } = read;
   const meta = readCheckpointMeta(metadata, path);
@@ -80,7 +95,11 @@ export function loadCheckpointBytes(backend: Backend, bytes: Uint8Array, path: s
   for (const p of model.params) {
     const value = tensors.get(`param.${p.name}`)?.data;
     if (!value) throw new DataError(`${path}: no tensor 'param.${p.name}' (a checkpoint of another model version?)`);
-    for (const [kind, t] of [['parameter', value], ['AdamW moment m of', tensors.get(`adam.m.${p.name}`)?.data], ['AdamW moment v of', tensors.get(`adam.v.${p.name}`)?.data]] as const) {
+    for (const [kind, t] of [
+      ['parameter', value],
+      ['AdamW moment m of', tensors.get(`adam.m.${p.name}`)?.data],
+      ['AdamW moment v of', tensors.get(`adam.v.${p.name}`)?.data],
+    ] as const) {
       const bad = t ? firstNonFinite(t) : -1;
       if (bad >= 0) {
         throw new DataError(
@@ -107,7 +126,8 @@ export function readInputNorm(tensors: ReadonlyMap<string, CheckpointTensor>, pa
     const mean = tensors.get(`norm.${name}.mean`)?.data;
     const std = tensors.get(`norm.${name}.std`)?.data;
     if (!mean && !std) continue;
-    if (!mean || !std || mean.length !== std.length) throw new DataError(`${path}: 'norm.${name}.mean' and 'norm.${name}.std' must both be there, with one value per input dimension`);
+    if (!mean || !std || mean.length !== std.length)
+      throw new DataError(`${path}: 'norm.${name}.mean' and 'norm.${name}.std' must both be there, with one value per input dimension`);
     norm[name] = { mean, std };
   }
   return Object.keys(norm).length ? norm : null;
