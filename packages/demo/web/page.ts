@@ -6,13 +6,15 @@
 // Every step is timed and the page shows what ran: adapter, backend, encoders (ids and versions), transcript.
 
 import { Gpu } from '@emofuse/kernels';
-import { CpuBackend, loadCheckpointBytes, padBatch, WgslBackend, type Backend, type CheckpointMeta, type FeatureBatch, type FusionModel } from '@emofuse/model/browser';
+import {
+  CpuBackend, loadCheckpointBytes, padBatch, WgslBackend,
+  type AudioEncoder, type Backend, type CheckpointMeta, type FeatureBatch, type FusionModel, type TextEncoder,
+} from '@emofuse/model/browser';
 // The encoders and WAV decoding read their files through node:fs (here web/node-shim.ts's in-memory files), so they
 // are not part of @emofuse/model/browser yet: imported from the model package's sources.
 import { AudioError, loadAudio } from '../../model/src/audio/decode.ts';
 import { BERT_VOCAB_FILE } from '../../model/src/encoders/hash.ts';
 import { createAudioEncoder, createTextEncoder } from '../../model/src/encoders/index.ts';
-import type { AudioEncoder, TextEncoder } from '../../model/src/encoders/types.ts';
 import { loadTransformers } from '../../model/src/encoders/transformers-env.ts';
 import { putFile } from './node-shim.ts';
 
