@@ -3,8 +3,8 @@
 // loaded from its bytes (fetched, or a file the user chose), padding a batch to the model's lengths, and class
 // probabilities. It takes features as `[B, T, C]` tokens + masks (FeatureBatch; an encoder of your own implements
 // TextEncoder / AudioEncoder); the built-in encoders that make them from text and sound still read their files
-// through node:fs (the demo page gives them an in-memory file system, packages/demo/web/node-shim.ts). test/package/browser-entry.test.ts bundles this entry for the browser and fails
-// on any Node import.
+// through node:fs (the demo page gives them an in-memory file system, packages/demo/web/node-shim.ts).
+// test/package/browser-entry.test.ts bundles this entry for the browser and fails on any Node import.
 //
 //   import { Gpu } from '@emofuse/kernels';
 //   import { WgslBackend, loadCheckpointBytes, padBatch, softmax } from '@emofuse/model/browser';
