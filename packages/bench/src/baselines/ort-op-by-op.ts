@@ -7,9 +7,9 @@
 //   [B, T, F] tensor streams it through memory once per node; on chunks of CHUNK elements that stay in cache the
 //   same chain is several times faster (GELU backward on 3.1M elements: ~5x on 2 cores). matmul (MLAS writes the
 //   bias or old c into the output before adding the product, and GELU reads it after: [6144, 256] @ [256, 256] +
-//   bias, 2 threads, 1024-row chunks 15-20% less CPU time), matmul's dA, GELU backward, attention (by batch rows
-//   whose scores stay in cache) and axpy with alpha run on row ranges, each range an op on views of the tensors.
-//   (layer-norm backward, chunked once with an accumulating dgamma / dbeta graph, now runs whole.)
+//   bias, 2 threads, 1024-row chunks 15-20% less CPU time), matmul's dA, GELU backward, layer-norm backward (the
+//   later chunks' dgamma / dbeta added by axpy), attention (by batch rows whose scores stay in cache) and axpy with
+//   alpha run on row ranges, each range an op on views of the tensors.
 // - SMALL: AdamW of a tensor of at most SMALL values runs on the float64 reference in JS: a session run of its
 //   20-node graph costs ~0.2 ms of fixed overhead (the N-API hop, a thread-pool wake-up per node), more than the
 //   reference takes on 16K values, and 33 of the default model's 55 parameters are vectors of at most C or F.
@@ -168,6 +168,21 @@ export class OrtOpByOp extends OrtBackend {
         bq(q), bk(k), bk(v), mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]), bq(out), rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]), bq(dout),
         bq(dq), bk(dk), bk(dv), heads,
       );
+    }
+  }
+
+  override async layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void> {
+    const C = gamma.size;
+    const chunks = rowChunks(x.size / C, C, this.chunk);
+    if (chunks.length < 2) return super.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+    const part = [this.zeros([C]), this.zeros([C])]; // a later chunk's dgamma, dbeta
+    for (const [i, [r0, r1]] of chunks.entries()) {
+      const [rc, r] = [(t: BTensor) => rows(t, r0, r1, C, [r1 - r0, C]), (t: BTensor) => rows(t, r0, r1, 1, [r1 - r0])];
+      await super.layerNormBackward(rc(x), gamma, r(mean), r(rstd), rc(dy), rc(dx), i ? part[0]! : dgamma, i ? part[1]! : dbeta);
+      if (i) {
+        await super.axpy(part[0]!, dgamma);
+        await super.axpy(part[1]!, dbeta);
+      }
     }
   }
 
