@@ -71,6 +71,10 @@ describe('the training settings schema (TRAIN_SETTINGS)', () => {
     }
     // the CLI's other training flags: --backend and --no-progress (not settings of the run)
     expect(cmd.options.map((o) => o.long).sort()).toEqual([...trainSettings().map(([, s]) => s.flag), '--backend', '--no-progress'].sort());
+    // ablate's: every setting but those of one run (it sets --fusion per run)
+    const ablate = addTrainOptions(new Command(), false);
+    expect(ablate.options.map((o) => o.long).sort()).toEqual([...trainSettings().filter(([, s]) => !s.perRun).map(([, s]) => s.flag), '--backend', '--no-progress'].sort());
+    expect(ablate.options.map((o) => o.long)).not.toContain('--fusion');
   });
 
   it('a switch and the settings without a default parse as given', () => {

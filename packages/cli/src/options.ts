@@ -94,19 +94,24 @@ export function loadFeatures(f: DataFlags): { features: FeatureSet; source: stri
 /** Commander's values of addTrainOptions: each training setting's text (a switch: boolean) under its setting's name. */
 export type TrainFlags = DataFlags & Partial<Record<TrainSettingName, string | boolean>> & { backend: string; progress: boolean };
 
-/** --backend, one flag per training setting (TRAIN_SETTINGS; without --fusion when `withFusion` is false) and --no-progress. */
-export function addTrainOptions(cmd: Command, withFusion = true): Command {
+/**
+ * --backend, one flag per training setting (TRAIN_SETTINGS) and --no-progress; without the settings of one run
+ * (`perRun`: --fusion, ...) when `perRun` is false, as for ablate.
+ */
+export function addTrainOptions(cmd: Command, perRun = true): Command {
   addBackendOption(cmd);
-  for (const [name, s] of trainSettings()) {
-    if (name === 'fusion' && !withFusion) continue;
+  for (const [, s] of trainSettings()) {
+    if (s.perRun && !perRun) continue;
     const shown = s.default === undefined || !s.parse ? undefined : (s.show ?? String)(s.store ? s.store(s.default) : (s.default as string | number));
     cmd.option(s.arg ? `${s.flag} ${s.arg}` : s.flag, s.help, shown);
   }
   return cmd.option('--no-progress', 'no progress bar');
 }
 
-/** The flags of addTrainOptions as TrainOptions (without --fusion when `withFusion` is false, as for ablate). */
-export function parseTrainFlags(o: TrainFlags, outDir: string, withFusion = true): TrainOptions {
-  const names = trainSettings().map(([name]) => name).filter((name) => withFusion || name !== 'fusion');
+/** The flags of addTrainOptions as TrainOptions (without the settings of one run when `perRun` is false, as for ablate). */
+export function parseTrainFlags(o: TrainFlags, outDir: string, perRun = true): TrainOptions {
+  const names = trainSettings()
+    .filter(([, s]) => perRun || !s.perRun)
+    .map(([name]) => name);
   return { ...(userErrors(() => parseSettings(o, names)) as Omit<TrainOptions, 'outDir'>), outDir };
 }

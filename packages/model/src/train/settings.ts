@@ -28,16 +28,21 @@ export interface Setting<V> {
   /** The value of a setting left out (undefined: the trainer derives one, e.g. the warm-up from the step count). */
   default: V | undefined;
   /** The typed text as a value; throws a SettingError naming `flag`. Absent for a switch (its value is a boolean). */
-  parse?: (text: string, flag: string) => V;
+  parse?(text: string, flag: string): V;
   /**
    * What --resume may do with it: 'same' (another value would change the run: refused), 'free' (it changes no step
    * already taken), 'grow' (it may grow, not below the epochs the run has done: --epochs).
    */
   resume: 'same' | 'free' | 'grow';
+  /**
+   * A setting of one run, not of a budget that several runs share: `ablate` sets it per run (fusion) or has no use for
+   * it, so it is no flag of ablate.
+   */
+  perRun?: true;
   /** The value as a checkpoint stores it (default: as it is). */
-  store?: (v: V) => StoredSetting;
+  store?(v: V): StoredSetting;
   /** A stored value as --help and --resume's messages show it (default: String). */
-  show?: (v: StoredSetting) => string;
+  show?(v: StoredSetting): string;
 }
 
 // ------------------------------------------------------------------------------------------ value parsers
@@ -106,6 +111,7 @@ const M = DEFAULT_FUSION;
 export const TRAIN_SETTINGS = {
   fusion: {
     in: 'model', flag: '--fusion', arg: '<variant>', help: `fusion variant: ${FUSION_VARIANTS.join(', ')}`, default: M.fusion, parse: parseFusionVariant, resume: 'same',
+    perRun: true,
   },
   width: { in: 'model', flag: '--width', arg: '<C>', help: 'model width C', default: M.width, parse: integer(1, MAX_WIDTH), resume: 'same' },
   heads: {
@@ -184,7 +190,7 @@ export const TRAIN_SETTINGS = {
   devSplit: { in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same' },
   /** Also save last.safetensors every this many steps (0: only at epoch ends). */
   saveEvery: { in: 'train', flag: '--save-every', arg: '<steps>', help: 'also checkpoint every n steps (0: at epoch ends only)', default: 0, parse: integer(0), resume: 'free' },
-} satisfies Record<string, Setting<any>>;
+} satisfies Record<string, Setting<unknown>>;
 
 type Entries = typeof TRAIN_SETTINGS;
 export type TrainSettingName = keyof Entries;
