@@ -190,6 +190,11 @@ export const TRAIN_SETTINGS = {
   devSplit: { in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same' },
   /** Also save last.safetensors every this many steps (0: only at epoch ends). */
   saveEvery: { in: 'train', flag: '--save-every', arg: '<steps>', help: 'also checkpoint every n steps (0: at epoch ends only)', default: 0, parse: integer(0), resume: 'free' },
+  /** Stop (saving last.safetensors) after this many steps in total; a later --resume continues bit-for-bit. */
+  stopAfterSteps: {
+    in: 'train', flag: '--stop-after-steps', arg: '<n>', help: 'stop after n steps in total, saving last.safetensors (train --resume continues the run)', default: undefined,
+    parse: integer(1), resume: 'free', perRun: true,
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type Entries = typeof TRAIN_SETTINGS;

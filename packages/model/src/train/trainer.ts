@@ -31,8 +31,6 @@ export interface TrainOptions extends TrainSettings {
   batchSize: number;
   lr: number;
   outDir: string;
-  /** Stop (saving last.safetensors) after this many steps in total: a deliberate interruption, for tests. */
-  stopAfterSteps?: number;
   /** Continue the run in outDir from its last.safetensors (its stored settings must match these: checkResumeSettings). */
   resume?: boolean;
   /** Start a new run in an outDir that already holds one (its checkpoints and metrics log are replaced). */
