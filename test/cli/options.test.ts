@@ -2,7 +2,10 @@
 // backend flag lists the registry, and bad values stop with a user error that names the flag.
 
 import { Command } from 'commander';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   BACKEND_NAMES, COMMAND_FLAGS, DEFAULT_BACKEND, DEFAULT_FUSION, DataError, FUSION_VARIANTS, TRAIN_DEFAULTS, ablationMarkdown, ablationTable,
   checkResumeSettings, flagOf, storedSettings, trainSettings, type FlagName, type TrainOptions,
@@ -12,6 +15,7 @@ import { registerEval } from '../../packages/cli/src/commands/eval.ts';
 import { registerTrain } from '../../packages/cli/src/commands/train.ts';
 import { addDataOptions, addTrainOptions, openBackend, parseTrainFlags, type TrainFlags } from '../../packages/cli/src/options.ts';
 import { UserError } from '../../packages/cli/src/output.ts';
+import { buildCli, emofuse } from '../helpers/cli.ts';
 
 function trainFlags(args: string[], withFusion = true): TrainFlags {
   const cmd = new Command().exitOverride();
@@ -100,11 +104,32 @@ describe('the training settings schema (TRAIN_SETTINGS)', () => {
     expect(check({ model: { width: 32 } })).toThrow(/--width: the run has 16, given 32/);
     expect(check({ standardize: false, classWeights: [1, 2] })).toThrow(/--no-standardize: the run has on, given off\n {2}--class-weights: the run has none, given 1,2/);
     expect(check({ epochs: 3 }, 16)).toThrow(/--epochs 3 is below the 4 epoch\(s\) already trained/);
-    expect(check({ warmup: 5 })).toThrow(/only --epochs may grow, and --patience and --save-every may change/);
+    expect(check({ warmup: 5 })).toThrow(/only --epochs may grow, and --patience, --save-every and --stop-after-steps may change/);
     // a checkpoint from before settings were stored, or before a setting existed, is not checked for it
     expect(() => checkResumeSettings(undefined, storedSettings({ ...base, lr: 1 }), 'x', 0, 32)).not.toThrow();
     const { lr: _, ...older } = stored;
     expect(() => checkResumeSettings(older, storedSettings({ ...base, lr: 1 }), 'x', 0, 32)).not.toThrow();
+  });
+});
+
+describe('a setting added as one schema entry: train --stop-after-steps (the bundled CLI)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emofuse-options-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stops with last.safetensors and the command that continues; that command finishes the run; ablate has no such flag', async () => {
+    await buildCli();
+    const out = join(dir, 'run');
+    const args = ['train', '--synthetic', '--width', '16', '--heads', '2', '--epochs', '2', '--backend', 'cpu', '--no-progress', '--out', out];
+    const stopped = await emofuse([...args, '--stop-after-steps', '5']);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const again = /Continue with:\n\s+emofuse (.*)\n/.exec(stopped.stderr)?.[1];
+    expect(again, stopped.stderr).toBe(`${args.join(' ')} --resume`);
+    const resumed = await emofuse([...again!.split(' '), '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ steps: 16, epochs: 2 });
+    const ablate = await emofuse(['ablate', '--synthetic', '--stop-after-steps', '5', '--out', join(dir, 'ablate')]);
+    expect(ablate.code).not.toBe(0);
+    expect(ablate.stderr).toMatch(/unknown option '--stop-after-steps'/);
   });
 });
 

@@ -3,7 +3,7 @@
 // references). Parsing and printing only: the flags are in ../options.ts, the loop is the model's train().
 
 import type { Command } from 'commander';
-import { train } from '@emofuse/model';
+import { flagOf, train } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, loadFeatures, openBackend, parseTrainFlags, type TrainFlags } from '../options.ts';
 import { stepBar, table, UserError } from '../output.ts';
 import { checkOutFolder, resumeCommand, stopOnSignals } from '../signals.ts';
@@ -65,10 +65,13 @@ Examples:
         },
       }).catch(asUserError);
       bar.stop();
-      if (r.interrupted && stop.signal.aborted) {
-        const again = resumeCommand(process.argv.slice(2));
+      if (r.interrupted) {
+        // Ctrl-C (exit 130), or the planned stop of --stop-after-steps, which the command to continue leaves out
+        const planned = flagOf('stopAfterSteps');
+        const args = process.argv.slice(2);
+        const again = resumeCommand(stop.signal.aborted ? args : args.filter((a, i) => a !== planned && args[i - 1] !== planned && !a.startsWith(`${planned}=`)));
         console.error(`emofuse train: stopped at step ${r.steps} (${r.lastCheckpoint} saved). Continue with:\n  ${again}`);
-        process.exitCode = 130;
+        if (stop.signal.aborted) process.exitCode = 130;
         return;
       }
       const summary = {
