@@ -130,6 +130,29 @@ describe('ONNX export of every fusion variant', () => {
     console.log(lines.join(', '));
   });
 
+  it('an utterance with no audio and one with no text (mixed corpora): onnxruntime agrees with our forward', async () => {
+    // each check batch with row 0's audio and row 1's text removed (zero tokens: a text-only or audio-only utterance)
+    const missing = batches.filter((fb) => fb.ids.length >= 2).map((fb) => {
+      const n = fb.ids.length;
+      const [Ct, Ca] = [fb.text.length / (n * fb.Tt), fb.audio.length / (n * fb.Ta)];
+      const out = { ...fb, text: fb.text.slice(), textMask: fb.textMask.slice(), audio: fb.audio.slice(), audioMask: fb.audioMask.slice() };
+      out.audio.fill(0, 0, fb.Ta * Ca);
+      out.audioMask.fill(0, 0, fb.Ta);
+      out.text.fill(0, fb.Tt * Ct, 2 * fb.Tt * Ct);
+      out.textMask.fill(0, fb.Tt, 2 * fb.Tt);
+      return out;
+    });
+    for (const v of ['cross-self, linear skip', 'linear']) {
+      const file = checkpoints.get(v)!;
+      const { onnx } = await exportCheckpointToOnnx(file);
+      const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), missing);
+      console.log(`${v}, modalities missing: ${cpu.utterances} utterances, max |logit diff| ${cpu.maxAbsLogits.toExponential(2)}`);
+      expect(cpu.utterances).toBeGreaterThan(5);
+      expect(cpu.maxAbsLogits).toBeLessThanOrEqual(TOL);
+      expect(cpu.argmaxDisagreements).toBe(0);
+    }
+  });
+
   it('a wrong export is caught: a perturbed weight moves the logits past the tolerance', async () => {
     const file = checkpoints.get('cross-self')!;
     const { meta, params, norm } = (await import('@emofuse/model')).readCheckpointForExport(file);

@@ -30,6 +30,16 @@ describe('ort and cpu backends train the same model to the same numbers', () => 
       await expectTrainsLikeCpu('ort', ortModel, cpuModel, adamw, { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL });
     });
   }
+  // whole modalities absent in some rows (mixed-corpus training): fully masked attention rows both ways
+  for (const fusion of ['cross-self', 'gate', 'linear'] as const) {
+    it(`${fusion}, linear skip, modalities missing: ${STEPS} steps, losses and parameters agree`, async () => {
+      const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, linearSkip: true });
+      const ortModel = FusionModel.create(be, config);
+      const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
+      const t = { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL, missingModalities: true };
+      await expectTrainsLikeCpu('ort', ortModel, cpuModel, adamw, t);
+    });
+  }
 });
 
 describe('a step recorded as one graph', () => {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, FUSION_SPECS, FUSION_VARIANTS, FusionModel } from '@emofuse/model';
-import { tinyConfig, tinyInputs } from './helpers.ts';
+import { tinyConfig, tinyInputs, withMissingModalities } from './helpers.ts';
 
 const EPS = 1e-5;
 const ATOL = 1e-6;
@@ -15,14 +15,19 @@ const CASES = [
   ...(['cross-self', 'self', 'audio'] as const).map((fusion) => ({ name: `${fusion}, block dropout 0.3`, config: tinyConfig(fusion, { blockDropout: 0.3 }) })),
   // the linear skip into the classifier: both modalities, one modality, a merge head
   ...(['cross-self', 'audio', 'text', 'gate'] as const).map((fusion) => ({ name: `${fusion}, linear skip`, config: tinyConfig(fusion, { linearSkip: true }) })),
+  // a whole modality absent (row 0 without audio, row 1 without text: mixed-corpus training): fully masked
+  // cross-attention rows both ways, pooling and the skip's stats over one modality
+  ...(['cross-self', 'cross', 'self', 'concat', 'gate', 'linear'] as const).map((fusion) => ({
+    name: `${fusion}, linear skip, modalities missing`, config: tinyConfig(fusion, { linearSkip: true }), missing: true,
+  })),
 ];
 
 describe('fusion model backward vs finite differences (cpu, float64)', () => {
-  for (const { name, config } of CASES) {
+  for (const { name, config, missing } of CASES) {
     it(name, async () => {
       const be = new CpuBackend('f64');
       const model = FusionModel.create(be, config);
-      const inputs = tinyInputs(model.config, 3, 11);
+      const inputs = missing ? withMissingModalities(tinyInputs(model.config, 3, 11)) : tinyInputs(model.config, 3, 11);
       const weights = [1, 2, 0.5];
       const acts = model.setInputs(inputs, weights);
       const loss = async () => {

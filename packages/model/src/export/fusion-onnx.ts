@@ -218,7 +218,12 @@ function hostInputs(
     const v = parts.length > 1 ? g.op('Concat', parts, { axis: 1 }) : parts[0]!; // [B, P]
     if (!norm?.pooled) return v;
     const n = normVector('pooled', norm.pooled, P);
-    return g.op('Div', [g.op('Sub', [v, n.mean]), n.std]); // [B, P]
+    // a row without tokens of a modality reads zeros in that modality's part (an absent modality), as in input-norm.ts
+    const present = (mask: string, width: number) =>
+      g.op('Mul', [g.op('Min', [g.op('ReduceSum', [mask, g.i64([1])], { keepdims: 1 }), g.f(1)]), g.f(new Array(width).fill(1), [1, width])]); // [B, width] 1 / 0
+    const keep = [...(both || spec.text ? [present(x.textMask, 2 * c.textDim)] : []), ...(both || spec.audio ? [present(x.audioMask, 2 * c.audioDim)] : [])];
+    const std = g.op('Div', [g.op('Sub', [v, n.mean]), n.std]); // [B, P]
+    return g.op('Mul', [std, keep.length > 1 ? g.op('Concat', keep, { axis: 1 }) : keep[0]!]); // [B, P]
   });
   return {
     'in.text': text,

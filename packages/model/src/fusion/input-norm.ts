@@ -103,6 +103,12 @@ export function poolMeanStd(x: Float32Array, mask: Float32Array, B: number, T: n
   }
 }
 
+/** Whether row b of a [B, T] mask keeps any token. */
+export function hasTokens(mask: ArrayLike<number>, b: number, T: number): boolean {
+  for (let t = 0; t < T; t++) if (mask[b * T + t]! > 0) return true;
+  return false;
+}
+
 /** y = (x - mean) / std along the last axis (dim = the stats' length), in place. */
 export function standardizeRows(x: Float32Array, s: NormStats): void {
   const C = s.mean.length;
@@ -142,6 +148,16 @@ export function normalizeInputs(
   if (w.text) poolMeanStd(text, inp.textMask, B, Tt, Ct, pooled, P, 0);
   if (w.audio) poolMeanStd(audio, inp.audioMask, B, Ta, Ca, pooled, P, w.text ? 2 * Ct : 0);
   if (norm?.pooled) standardizeRows(pooled, norm.pooled);
+  // A row without tokens of a modality (an absent modality) reads zeros there after standardization too: the
+  // classifier then gets nothing from that modality, rather than minus the train mean over the train std.
+  const parts = [
+    { on: w.text, T: Tt, mask: inp.textMask, off: 0, width: 2 * Ct },
+    { on: w.audio, T: Ta, mask: inp.audioMask, off: w.text ? 2 * Ct : 0, width: 2 * Ca },
+  ];
+  for (const { on, T, mask, off, width } of parts) {
+    if (!on || !norm?.pooled) continue;
+    for (let b = 0; b < B; b++) if (!hasTokens(mask, b, T)) pooled.fill(0, b * P + off, b * P + off + width);
+  }
   return { text, audio, pooled };
 }
 
@@ -171,13 +187,24 @@ export function computeInputNorm(
   if (m.audio) norm.audio = am.stats();
   const w = poolWhich(m.pooled);
   if (w.text || w.audio) {
+    // Each modality's part over the rows that have tokens of it (with every modality present: every row).
     const P = (w.text ? 2 * m.Ct : 0) + (w.audio ? 2 * m.Ca : 0);
-    const pm = new Moments(P);
+    const parts = [
+      ...(w.text ? [{ mask: 'textMask' as const, T: m.Tt, off: 0, mom: new Moments(2 * m.Ct) }] : []),
+      ...(w.audio ? [{ mask: 'audioMask' as const, T: m.Ta, off: w.text ? 2 * m.Ct : 0, mom: new Moments(2 * m.Ca) }] : []),
+    ];
     each((b, n) => {
       const { pooled } = normalizeInputs(b, { B: n, Tt: m.Tt, Ta: m.Ta, Ct: m.Ct, Ca: m.Ca }, norm, m.pooled);
-      for (let r = 0; r < n; r++) pm.add(pooled!, r * P);
+      for (const part of parts) for (let r = 0; r < n; r++) if (hasTokens(b[part.mask], r, part.T)) part.mom.add(pooled!, r * P + part.off);
     });
-    norm.pooled = pm.stats();
+    const mean = new Float32Array(P);
+    const std = new Float32Array(P);
+    for (const part of parts) {
+      const st = part.mom.stats();
+      mean.set(st.mean, part.off);
+      std.set(st.std, part.off);
+    }
+    norm.pooled = { mean, std };
   }
   return norm;
 }
