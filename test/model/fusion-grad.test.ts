@@ -10,7 +10,7 @@ const ATOL = 1e-6;
 const RTOL = 1e-4;
 
 // Every variant; the variants with attention blocks also with dropout inside the blocks (blockDropout).
-const CASES = [
+const CASES: { name: string; config: ReturnType<typeof tinyConfig>; missing?: boolean }[] = [
   ...FUSION_VARIANTS.map((fusion) => ({ name: fusion, config: tinyConfig(fusion) })),
   ...(['cross-self', 'self', 'audio'] as const).map((fusion) => ({ name: `${fusion}, block dropout 0.3`, config: tinyConfig(fusion, { blockDropout: 0.3 }) })),
   // the linear skip into the classifier: both modalities, one modality, a merge head
