@@ -30,10 +30,19 @@ export function emofuse(args: readonly string[], opts: RunOptions = {}): Promise
   return new Promise((resolve) => {
     const env = { ...process.env, EMOFUSE_DEBUG: undefined, ...opts.env } as unknown as Record<string, string>;
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-    execFile(process.execPath, [bin, ...args], { env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 180_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number | string; signal?: string }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : e.signal ? 128 : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 180_000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: number | string; signal?: string }) | null;
+        resolve({
+          code: e ? (typeof e.code === 'number' ? e.code : e.signal ? 128 : -1) : 0,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      },
+    );
   });
 }
 

@@ -51,7 +51,9 @@ export interface Setting<V> {
 export function parseInteger(text: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new SettingError(`${flag} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}, got '${text}'`);
+    throw new SettingError(
+      `${flag} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}, got '${text}'`,
+    );
   }
   return n;
 }
@@ -70,7 +72,10 @@ export function parsePositive(text: string, flag: string): number {
   return n;
 }
 
-const integer = (min = 1, max?: number) => (text: string, flag: string) => parseInteger(text, flag, min, max);
+const integer =
+  (min = 1, max?: number) =>
+  (text: string, flag: string) =>
+    parseInteger(text, flag, min, max);
 const number = (text: string, flag: string) => parseNumber(text, flag);
 const name = (text: string) => text;
 
@@ -83,7 +88,8 @@ function probability(text: string, flag: string): number {
 
 function oneOf<C extends string>(...choices: C[]): (text: string, flag: string) => C {
   return (text, flag) => {
-    if (!(choices as string[]).includes(text)) throw new SettingError(`${flag} must be ${choices.map((c) => `'${c}'`).join(' or ')}, got '${text}'`);
+    if (!(choices as string[]).includes(text))
+      throw new SettingError(`${flag} must be ${choices.map((c) => `'${c}'`).join(' or ')}, got '${text}'`);
     return text as C;
   };
 }
@@ -93,7 +99,8 @@ const onOff = (v: StoredSetting) => (v ? 'on' : 'off');
 function parseClassWeights(text: string, flag: string): 'inverse' | 'none' | number[] {
   if (text === 'inverse' || text === 'none') return text;
   const weights = text.split(',').map((w) => parseNumber(w.trim(), flag));
-  if (!weights.some((w) => w > 0)) throw new SettingError(`${flag}: at least one weight must be above 0 (all zero trains nothing), got '${text}'`);
+  if (!weights.some((w) => w > 0))
+    throw new SettingError(`${flag}: at least one weight must be above 0 (all zero trains nothing), got '${text}'`);
   return weights;
 }
 
@@ -108,6 +115,7 @@ export const WARMUP_FRACTION = 0.05;
 const M = DEFAULT_FUSION;
 
 /** Every training setting, in the order --help lists them. */
+// biome-ignore format: one table, a row or two per setting
 export const TRAIN_SETTINGS = {
   fusion: {
     in: 'model', flag: '--fusion', arg: '<variant>', help: `fusion variant: ${FUSION_VARIANTS.join(', ')}`, default: M.fusion, parse: parseFusionVariant, resume: 'same',
@@ -211,7 +219,11 @@ export type TrainSettings = { [K in keyof Entries as Entries[K]['in'] extends 't
 
 /** The `train` settings that have a default, with it (what `TRAIN_DEFAULTS` holds besides `warmupFraction`). */
 export type TrainSettingDefaults = {
-  readonly [K in keyof Entries as Entries[K]['in'] extends 'train' ? (Entries[K]['default'] extends undefined ? never : K) : never]: SettingValue<K>;
+  readonly [K in keyof Entries as Entries[K]['in'] extends 'train'
+    ? Entries[K]['default'] extends undefined
+      ? never
+      : K
+    : never]: SettingValue<K>;
 };
 
 const ENTRIES = Object.entries(TRAIN_SETTINGS) as [TrainSettingName, Setting<unknown>][];
@@ -222,7 +234,9 @@ export function trainSettings(): readonly [TrainSettingName, Setting<unknown>][]
 }
 
 export function settingDefaults(): TrainSettingDefaults {
-  return Object.fromEntries(ENTRIES.filter(([, s]) => s.in === 'train' && s.default !== undefined).map(([k, s]) => [k, s.default])) as TrainSettingDefaults;
+  return Object.fromEntries(
+    ENTRIES.filter(([, s]) => s.in === 'train' && s.default !== undefined).map(([k, s]) => [k, s.default]),
+  ) as TrainSettingDefaults;
 }
 
 // ------------------------------------------------------------------------------------------ flags
@@ -232,7 +246,13 @@ export function settingDefaults(): TrainSettingDefaults {
  * runs/train, ablate's runs/ablate) that the model's messages name.
  */
 export const COMMAND_FLAGS = {
-  outDir: '--out', resume: '--resume', force: '--force', split: '--split', testSplit: '--test-split', folds: '--folds', speakerOf: '--speaker-pattern',
+  outDir: '--out',
+  resume: '--resume',
+  force: '--force',
+  split: '--split',
+  testSplit: '--test-split',
+  folds: '--folds',
+  speakerOf: '--speaker-pattern',
 } as const;
 
 export type FlagName = TrainSettingName | keyof typeof COMMAND_FLAGS;
@@ -246,7 +266,10 @@ export function flagOf(name: FlagName): string {
  * Settings typed as text (the CLI's flag values; a switch as a boolean) as TrainSettings: each given one parsed and
  * checked (a SettingError naming its flag), each left out (undefined) left out. `names` picks the settings (default all).
  */
-export function parseSettings(texts: Partial<Record<TrainSettingName, string | boolean>>, names: readonly TrainSettingName[] = ENTRIES.map(([k]) => k)): TrainSettings {
+export function parseSettings(
+  texts: Partial<Record<TrainSettingName, string | boolean>>,
+  names: readonly TrainSettingName[] = ENTRIES.map(([k]) => k),
+): TrainSettings {
   const top: Record<string, unknown> = {};
   const model: Record<string, unknown> = {};
   for (const k of names) {
@@ -291,7 +314,13 @@ const and = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).
  * A 'grow' setting (--epochs) may grow, not below the epochs already done; 'free' ones may change. A checkpoint from
  * before settings were stored is not checked.
  */
-export function checkResumeSettings(stored: StoredSettings | undefined, given: StoredSettings, from: string, step: number, trainSize: number): void {
+export function checkResumeSettings(
+  stored: StoredSettings | undefined,
+  given: StoredSettings,
+  from: string,
+  step: number,
+  trainSize: number,
+): void {
   if (!stored) return;
   const show = (s: Setting<unknown>, v: StoredSetting | undefined) => (v === null || v === undefined ? '(default)' : (s.show ?? String)(v));
   const epochsDone = Math.floor(step / Math.ceil(trainSize / Number(stored.batchSize)));
