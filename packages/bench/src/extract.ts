@@ -1,12 +1,16 @@
 // `bench extract`: utterances per second of each encoder on real speech, a batch of EmoDB clips (22.05 kHz
-// WAV files from the offline assets) and their English transcripts. Cases:
+// WAV files from the offline assets, all 2.00 s in this copy) and their English transcripts, or with
+// EMOFUSE_BENCH_CLIPS=ravdess RAVDESS training clips (actors 01-16, 16 kHz FLAC, 3-4 s: the length the whisper window
+// goal is stated for) and their sentences. Cases:
 //   - reading the audio: WAV decoding, down-mix and anti-aliased resampling to 16 kHz (what every audio
 //     encoder is fed; the built-in encoders below are timed on the already resampled clips);
 //   - each text encoder (hash, bert[:model]) on B transcripts, each audio encoder (logmel, speech, ast[:model],
 //     whisper[:model][@layer]) on B clips;
 //   - whisper beside the same encoder in PyTorch (python/whisper_peer.py: transformers' WhisperFeatureExtractor and
 //     WhisperModel encoder from the converted model's model.safetensors, the same clips, as many torch threads as
-//     onnxruntime's intra-op threads), validated on the same outputs: set 0's pooled tokens. That comparison is
+//     onnxruntime's intra-op threads), validated on the same outputs: set 0's pooled tokens. The same window on both
+//     sides: `whisper+full` against the usual transformers pipeline (30 s window), `whisper` (sliced, the default)
+//     against HF's encoder forward on the sliced window; time the two specs in one run to compare the windows. That comparison is
 //     across implementations (numpy vs JS log-mel, PyTorch vs onnxruntime), so this case's tolerance is 1e-4
 //     absolute + 1e-3 relative instead of the determinism check's 1e-6 (measured: 5e-6).
 // There is no independent reference for an encoder's features here (they are checked against independent
@@ -22,13 +26,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Gpu, Tolerance } from '@emofuse/kernels';
-import { createAudioEncoder, createTextEncoder, loadAudio, locateModel, modelSettings, parseWhisperSpec, readEmoDB, usesDevice, WHISPER_POOL, type AudioEncoder, type EncodedBatch, type EncoderDevice, type TextEncoder } from '@emofuse/model';
+import { createAudioEncoder, createTextEncoder, loadAudio, locateModel, modelSettings, parseWhisperSpec, readEmoDB, readRAVDESS, SLICE_STEP, usesDevice, WHISPER_POOL, type AudioEncoder, type EncodedBatch, type EncoderDevice, type TextEncoder } from '@emofuse/model';
 import type { BenchCase, ExternalResult, Runner, Variant } from './harness.ts';
 import { pythonBin } from './torch-peer.ts';
 
 const run = promisify(execFile);
 
-export const EXTRACT_ENCODERS = ['hash', 'bert', 'logmel', 'speech', 'ast', 'whisper'] as const;
+export const EXTRACT_ENCODERS = ['hash', 'bert', 'logmel', 'speech', 'ast', 'whisper', 'whisper+full'] as const;
 const CROSS_IMPL: Tolerance = { atol: 1e-4, rtol: 1e-3 }; // measured: max |PyTorch - ours| 5e-6 on EmoDB clips
 const DETERMINISM: Tolerance = { atol: 1e-6, rtol: 1e-6 };
 
@@ -38,17 +42,18 @@ interface Clips {
 }
 
 function emodbClips(n: number): Clips | string {
-  const dir = join(modelSettings.assetsDir, 'emodb');
-  if (!existsSync(dir)) return `no EmoDB at ${dir} (set EMOFUSE_ASSETS to the offline assets folder)`;
-  const items = readEmoDB(dir).items.filter((it) => it.audio);
-  if (items.length < n) return `EmoDB at ${dir} has ${items.length} clips, ${n} needed`;
-  // Evenly spread over the corpus: several speakers and emotions, clip lengths from about 1.5 to 8 s.
+  const ravdess = process.env.EMOFUSE_BENCH_CLIPS === 'ravdess';
+  const dir = join(modelSettings.assetsDir, ravdess ? 'ravdess' : 'emodb');
+  if (!existsSync(dir)) return `no ${ravdess ? 'RAVDESS' : 'EmoDB'} at ${dir} (set EMOFUSE_ASSETS to the offline assets folder)`;
+  const items = (ravdess ? readRAVDESS(dir).items.filter((it) => it.split === 'train') : readEmoDB(dir).items).filter((it) => it.audio);
+  if (items.length < n) return `${dir} has ${items.length} clips, ${n} needed`;
+  // Evenly spread over the corpus: several speakers and emotions.
   const step = Math.floor(items.length / n);
   const chosen = Array.from({ length: n }, (_, i) => items[i * step]!);
   return { files: chosen.map((it) => it.audio!), texts: chosen.map((it) => it.text) };
 }
 
-const isAudio = (spec: string) => /^(logmel|speech|ast|whisper)(:|@|$)/.test(spec);
+const isAudio = (spec: string) => /^(logmel|speech|ast|whisper)(:|@|\+|$)/.test(spec);
 
 export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: readonly string[] = EXTRACT_ENCODERS): BenchCase[] {
   const B = quick ? 4 : 16;
@@ -183,7 +188,7 @@ function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () 
       const alt = fileURLToPath(new URL('../../bench/python/whisper_peer.py', import.meta.url));
       const path = existsSync(script) ? script : alt;
       if (!existsSync(path)) return { skip: 'packages/bench/python/whisper_peer.py not found' };
-      const { model, layer } = parseWhisperSpec(spec.replace(/^whisper:?/, ''));
+      const { model, layer, window } = parseWhisperSpec(spec.replace(/^whisper:?/, ''));
       let folder: string;
       try {
         folder = locateModel(model, 'whisper-encoder').folder ?? '';
@@ -206,7 +211,7 @@ function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () 
           for (let b = 0; b < B; b++) writeFileSync(join(dir, `clip-${s}-${b}.f32`), clips[start + b]!);
         }
         const threads = availableParallelism();
-        writeFileSync(join(dir, 'job.json'), JSON.stringify({ model_dir: folder, layer: L, pool: WHISPER_POOL, threads, sets, batch: B, warmup, iterations }));
+        writeFileSync(join(dir, 'job.json'), JSON.stringify({ model_dir: folder, layer: L, pool: WHISPER_POOL, threads, sets, batch: B, warmup, iterations, window, slice_step: SLICE_STEP }));
         try {
           await run(py, [path, dir], { timeout: 900_000, maxBuffer: 16 << 20 });
         } catch (err) {
@@ -220,7 +225,7 @@ function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () 
           samples: res.samples_ms,
           outputs: [new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)],
           version: `torch ${res.torch}, transformers ${res.transformers}`,
-          note: `${res.threads} threads (onnxruntime: ${threads} intra-op)`,
+          note: `${window === 'full' ? 'the transformers pipeline, 30 s window' : `sliced window (HF's encoder forward on a cut positional table, stopped after layer ${L})`}; ${res.threads} threads (onnxruntime: ${threads} intra-op)`,
         };
       } finally {
         rmSync(dir, { recursive: true, force: true });
