@@ -185,7 +185,7 @@ describe('emofuse extract', () => {
   it('explains bad input without a stack trace', async () => {
     const r = await emofuse(['extract', '--dataset', 'nope', '--data', tmp, '--out', join(tmp, 'x')]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown dataset kind 'nope': use one of manifest, emodb, meld, controlled/);
+    expect(r.stderr).toMatch(/unknown dataset kind 'nope': use one of manifest, emodb, meld, ravdess, crema-d, controlled/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
