@@ -6,10 +6,23 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAudioEncoder, itemTokens } from '../../packages/model/src/encoders/index.ts';
-import { coveredFrames, createWhisperEncoder, parseWhisperSpec, poolFrames, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, DEFAULT_WHISPER_WINDOW } from '../../packages/model/src/encoders/whisper.ts';
+import {
+  coveredFrames,
+  createWhisperEncoder,
+  parseWhisperSpec,
+  poolFrames,
+  DEFAULT_WHISPER,
+  DEFAULT_WHISPER_LAYER,
+  DEFAULT_WHISPER_WINDOW,
+} from '../../packages/model/src/encoders/whisper.ts';
 
 const dir = join(import.meta.dirname, '../fixtures/models/tiny-random-whisper');
-const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as { samples: number; layer: number; tokens: number[]; shape: number[] };
+const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as {
+  samples: number;
+  layer: number;
+  tokens: number[];
+  shape: number[];
+};
 
 function chirp(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => {
@@ -76,13 +89,17 @@ describe('whisper encoder (tiny random fixture)', () => {
     const [a, b] = [await withStates.encode([clip]), await hub.encode([clip])];
     expect(b.lengths[0]).toBe(10);
     expect(maxDiff(a.tokens, b.tokens)).toBeLessThan(1e-5);
-    await expect(createWhisperEncoder(`${dir}@0+full`, { hubLayout: true })).rejects.toThrow(/layer 0 \(the embeddings\) needs .*encoder_hidden_states\.onnx/);
+    await expect(createWhisperEncoder(`${dir}@0+full`, { hubLayout: true })).rejects.toThrow(
+      /layer 0 \(the embeddings\) needs .*encoder_hidden_states\.onnx/,
+    );
     for (const e of [withStates, hub]) await e.dispose?.();
   });
 
   it('says which layers exist and what a bad layer looks like', async () => {
     await expect(createAudioEncoder(`whisper:${dir}@7`)).rejects.toThrow(/has 2 encoder layers; ask for @0 \(embeddings\) to @2 or @last/);
     await expect(createAudioEncoder(`whisper:${dir}@x`)).rejects.toThrow(/must be a layer number/);
-    await expect(createAudioEncoder('whisper:/nonexistent/whisper@1')).rejects.toThrow(/whisper-encoder model '\/nonexistent\/whisper' not found: searched/);
+    await expect(createAudioEncoder('whisper:/nonexistent/whisper@1')).rejects.toThrow(
+      /whisper-encoder model '\/nonexistent\/whisper' not found: searched/,
+    );
   });
 });

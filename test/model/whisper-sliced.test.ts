@@ -85,7 +85,7 @@ describe('sliced whisper encoder (tiny random fixture)', () => {
     await expect(sliceEncoder(join(dir, 'config.json'), [1], 2, 'bad')).rejects.toThrow();
   });
 
-  it("the cache index records the window, and a cache of one window is not resumed with the other", async () => {
+  it('the cache index records the window, and a cache of one window is not resumed with the other', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'emofuse-sliced-'));
     try {
       const items = [0, 1].map((i) => {
@@ -106,7 +106,9 @@ describe('sliced whisper encoder (tiny random fixture)', () => {
       // the same id, the other window: a different version, refused with both windows named
       const full = await createAudioEncoder(`whisper:${dir}@1+full`);
       const fullAsSameId = { ...full, id: sliced.id, encode: full.encode, dispose: full.dispose };
-      await expect(extractFeatures({ dataset, textEncoder: text, audioEncoder: fullAsSameId, out })).rejects.toThrow(/sliced window; this run: whisper-v1.*full window/);
+      await expect(extractFeatures({ dataset, textEncoder: text, audioEncoder: fullAsSameId, out })).rejects.toThrow(
+        /sliced window; this run: whisper-v1.*full window/,
+      );
       for (const e of [sliced, full]) await e.dispose?.();
     } finally {
       rmSync(tmp, { recursive: true, force: true });

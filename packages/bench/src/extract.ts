@@ -26,7 +26,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Gpu, Tolerance } from '@emofuse/kernels';
-import { createAudioEncoder, createTextEncoder, loadAudio, locateModel, modelSettings, parseWhisperSpec, readEmoDB, readRAVDESS, SLICE_STEP, usesDevice, WHISPER_POOL, type AudioEncoder, type EncodedBatch, type EncoderDevice, type TextEncoder } from '@emofuse/model';
+import {
+  createAudioEncoder,
+  createTextEncoder,
+  loadAudio,
+  locateModel,
+  modelSettings,
+  parseWhisperSpec,
+  readEmoDB,
+  readRAVDESS,
+  SLICE_STEP,
+  usesDevice,
+  WHISPER_POOL,
+  type AudioEncoder,
+  type EncodedBatch,
+  type EncoderDevice,
+  type TextEncoder,
+} from '@emofuse/model';
 import type { BenchCase, ExternalResult, Runner, Variant } from './harness.ts';
 import { pythonBin } from './torch-peer.ts';
 
@@ -101,7 +117,8 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
     const audio = isAudio(spec);
     let reference: EncodedBatch | null = null;
     let unavailable = '';
-    const create = (device: EncoderDevice = 'cpu'): Promise<TextEncoder | AudioEncoder> => (audio ? createAudioEncoder(spec, { device }) : createTextEncoder(spec, { device }));
+    const create = (device: EncoderDevice = 'cpu'): Promise<TextEncoder | AudioEncoder> =>
+      audio ? createAudioEncoder(spec, { device }) : createTextEncoder(spec, { device });
     const encode = (enc: TextEncoder | AudioEncoder, set: number): Promise<EncodedBatch> => {
       const { start, end } = setOf(set);
       if (audio) return (enc as AudioEncoder).encode(decoded().slice(start, end));
@@ -168,7 +185,11 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
         }
       },
       reference: () => (reference ? [reference.tokens] : []),
-      variants: [variant, ...(usesDevice(spec) ? [webgpu] : []), ...(/^whisper/.test(spec) ? [whisperTorchVariant(spec, B, sets, () => decoded(), setOf)] : [])],
+      variants: [
+        variant,
+        ...(usesDevice(spec) ? [webgpu] : []),
+        ...(/^whisper/.test(spec) ? [whisperTorchVariant(spec, B, sets, () => decoded(), setOf)] : []),
+      ],
       baseline: variant.name,
     };
   };
@@ -178,7 +199,13 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
 
 /** The same Whisper encoder in PyTorch (python/whisper_peer.py); skipped with the reason without torch/transformers
  * or without the converted model's model.safetensors. */
-function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () => Float32Array[], setOf: (s: number) => { start: number; end: number }): Variant {
+function whisperTorchVariant(
+  spec: string,
+  B: number,
+  sets: number,
+  decoded: () => Float32Array[],
+  setOf: (s: number) => { start: number; end: number },
+): Variant {
   return {
     name: `${spec} (PyTorch)`,
     kind: 'peer',
@@ -195,8 +222,12 @@ function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () 
       } catch (err) {
         return { skip: (err as Error).message.split('\n')[0]! };
       }
-      if (!folder || !existsSync(join(folder, 'model.safetensors'))) return { skip: `no PyTorch weights (${join(folder || model, 'model.safetensors')}): scripts/convert_whisper.py writes them` };
-      const L = layer === 'last' ? (JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers: number }).encoder_layers : layer;
+      if (!folder || !existsSync(join(folder, 'model.safetensors')))
+        return { skip: `no PyTorch weights (${join(folder || model, 'model.safetensors')}): scripts/convert_whisper.py writes them` };
+      const L =
+        layer === 'last'
+          ? (JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers: number }).encoder_layers
+          : layer;
       const py = pythonBin();
       try {
         await run(py, ['-c', 'import torch, transformers'], { timeout: 120_000 });
@@ -211,14 +242,36 @@ function whisperTorchVariant(spec: string, B: number, sets: number, decoded: () 
           for (let b = 0; b < B; b++) writeFileSync(join(dir, `clip-${s}-${b}.f32`), clips[start + b]!);
         }
         const threads = availableParallelism();
-        writeFileSync(join(dir, 'job.json'), JSON.stringify({ model_dir: folder, layer: L, pool: WHISPER_POOL, threads, sets, batch: B, warmup, iterations, window, slice_step: SLICE_STEP }));
+        writeFileSync(
+          join(dir, 'job.json'),
+          JSON.stringify({
+            model_dir: folder,
+            layer: L,
+            pool: WHISPER_POOL,
+            threads,
+            sets,
+            batch: B,
+            warmup,
+            iterations,
+            window,
+            slice_step: SLICE_STEP,
+          }),
+        );
         try {
           await run(py, [path, dir], { timeout: 900_000, maxBuffer: 16 << 20 });
         } catch (err) {
-          const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
+          const msg = String((err as { stderr?: string }).stderr || (err as Error).message)
+            .trim()
+            .split('\n')
+            .pop();
           throw new Error(`whisper_peer.py failed: ${msg}`);
         }
-        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; transformers: string; threads: number };
+        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as {
+          samples_ms: number[];
+          torch: string;
+          transformers: string;
+          threads: number;
+        };
         const b = readFileSync(join(dir, 'out-0.f32'));
         return {
           external: true,

@@ -13,7 +13,17 @@ import { writeFileAtomic } from '../io.ts';
 import type { Dataset, DatasetItem } from '../datasets/types.ts';
 import type { AudioEncoder, TextEncoder } from '../encoders/types.ts';
 import { itemTokens } from '../encoders/types.ts';
-import { CACHE_FORMAT, CACHE_FORMAT_VERSION, FeatureCacheError, NO_AUDIO, readCacheIndex, sha256, type CacheIndex, type EncoderRecord, type ShardRecord } from './feature-cache.ts';
+import {
+  CACHE_FORMAT,
+  CACHE_FORMAT_VERSION,
+  FeatureCacheError,
+  NO_AUDIO,
+  readCacheIndex,
+  sha256,
+  type CacheIndex,
+  type EncoderRecord,
+  type ShardRecord,
+} from './feature-cache.ts';
 import { encodeHalf } from './float16.ts';
 import { bytesOf, encodeSafetensors } from './safetensors.ts';
 
@@ -24,8 +34,6 @@ export function datasetFingerprint(ds: Dataset): string {
   for (const it of ds.items) h.update(JSON.stringify([it.id, it.label, it.split, it.text, it.audio]));
   return h.digest('hex').slice(0, 32);
 }
-
-
 
 export interface ExtractProgress {
   /** Dataset items processed (this run and earlier ones). */
@@ -66,19 +74,27 @@ export function resolveShard(spec: string, env: Record<string, string | undefine
     index = Number(m![1]);
   } else if (env.JOB_COMPLETION_INDEX !== undefined) {
     index = Number(env.JOB_COMPLETION_INDEX);
-    if (count === undefined) bad('Kubernetes does not put a Job\'s completions in the environment: give them as --shard auto/N (N = spec.completions)');
+    if (count === undefined)
+      bad("Kubernetes does not put a Job's completions in the environment: give them as --shard auto/N (N = spec.completions)");
   } else if (env.SLURM_ARRAY_TASK_ID !== undefined) {
     const [id, min, max, n, step] = ['ID', 'MIN', 'MAX', 'COUNT', 'STEP'].map((k) => env[`SLURM_ARRAY_TASK_${k}`]);
-    if ((step ?? '1') !== '1' || (min !== undefined && max !== undefined && n !== undefined && Number(max) - Number(min) + 1 !== Number(n))) {
-      bad(`the Slurm array must be contiguous (e.g. --array=0-${Number(n ?? 1) - 1}); SLURM_ARRAY_TASK_MIN=${min} MAX=${max} COUNT=${n} STEP=${step ?? 1}`);
+    if (
+      (step ?? '1') !== '1' ||
+      (min !== undefined && max !== undefined && n !== undefined && Number(max) - Number(min) + 1 !== Number(n))
+    ) {
+      bad(
+        `the Slurm array must be contiguous (e.g. --array=0-${Number(n ?? 1) - 1}); SLURM_ARRAY_TASK_MIN=${min} MAX=${max} COUNT=${n} STEP=${step ?? 1}`,
+      );
     }
     index = Number(id) - Number(min ?? 0);
-    if (n !== undefined && count !== undefined && Number(n) !== count) bad(`the Slurm array has ${n} tasks (SLURM_ARRAY_TASK_COUNT), not ${count}`);
+    if (n !== undefined && count !== undefined && Number(n) !== count)
+      bad(`the Slurm array has ${n} tasks (SLURM_ARRAY_TASK_COUNT), not ${count}`);
     count ??= n === undefined ? bad('SLURM_ARRAY_TASK_COUNT is not set: give --shard auto/N') : Number(n);
   } else {
     return bad('neither JOB_COMPLETION_INDEX (Kubernetes Indexed Job) nor SLURM_ARRAY_TASK_ID (Slurm job array) is set: give --shard K/N');
   }
-  if (!(Number.isInteger(count) && count! >= 1 && Number.isInteger(index) && index >= 0 && index < count!)) bad(`part ${index} of ${count}: K must be an integer in [0, N)`);
+  if (!(Number.isInteger(count) && count! >= 1 && Number.isInteger(index) && index >= 0 && index < count!))
+    bad(`part ${index} of ${count}: K must be an integer in [0, N)`);
   return { index, count: count! };
 }
 
@@ -118,12 +134,22 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   mkdirSync(dir, { recursive: true });
   const textRec: EncoderRecord = { id: textEncoder.id, version: textEncoder.version, dim: textEncoder.dim };
   const audioRec: EncoderRecord = audioEncoder
-    ? { id: audioEncoder.id, version: audioEncoder.version, dim: audioEncoder.dim, ...(audioEncoder.window ? { window: audioEncoder.window } : {}) }
+    ? {
+        id: audioEncoder.id,
+        version: audioEncoder.version,
+        dim: audioEncoder.dim,
+        ...(audioEncoder.window ? { window: audioEncoder.window } : {}),
+      }
     : { ...NO_AUDIO };
   const fingerprint = datasetFingerprint(dataset);
   const part = options.part;
-  if (part && !(Number.isInteger(part.count) && part.count >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.count)) {
-    throw new FeatureCacheError(`shard ${part.index}/${part.count}: the shard index K of K/N must be an integer in [0, N) and N a positive integer`);
+  if (
+    part &&
+    !(Number.isInteger(part.count) && part.count >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.count)
+  ) {
+    throw new FeatureCacheError(
+      `shard ${part.index}/${part.count}: the shard index K of K/N must be an integer in [0, N) and N a positive integer`,
+    );
   }
   // the dataset positions this run encodes (all, or every N-th from the K-th), and their items
   const positions = dataset.items.map((_, i) => i).filter((i) => !part || i % part.count === part.index);
@@ -136,7 +162,9 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     const same = (a: EncoderRecord, b: EncoderRecord) => a.id === b.id && a.version === b.version && a.dim === b.dim;
     if (index.part?.index !== part?.index || index.part?.count !== part?.count) {
       const says = (p?: ExtractPart) => (p ? `part ${p.index}/${p.count}` : 'a whole cache');
-      throw new FeatureCacheError(`${dir} holds ${says(index.part)}, this run writes ${says(part)}: give the same --shard to resume, or another --out`);
+      throw new FeatureCacheError(
+        `${dir} holds ${says(index.part)}, this run writes ${says(part)}: give the same --shard to resume, or another --out`,
+      );
     }
     if (!same(index.text, textRec) || !same(index.audio, audioRec) || index.dataset.fingerprint !== fingerprint) {
       throw new FeatureCacheError(
@@ -150,7 +178,13 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     const good: ShardRecord[] = [];
     for (const s of index.shards) {
       const f = join(dir, s.file);
-      const problem = !existsSync(f) ? 'missing' : statSync(f).size !== s.bytes ? 'truncated' : sha256(new Uint8Array(readFileSync(f))) !== s.sha256 ? 'sha256 differs (corrupt)' : null;
+      const problem = !existsSync(f)
+        ? 'missing'
+        : statSync(f).size !== s.bytes
+          ? 'truncated'
+          : sha256(new Uint8Array(readFileSync(f))) !== s.sha256
+            ? 'sha256 differs (corrupt)'
+            : null;
       if (problem) {
         repaired.push({ file: f, problem });
         break;
@@ -166,7 +200,13 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       format: CACHE_FORMAT,
       formatVersion: CACHE_FORMAT_VERSION,
       dtype: 'float16',
-      dataset: { name: dataset.name, source: dataset.source, classNames: [...dataset.classNames], items: dataset.items.length, fingerprint },
+      dataset: {
+        name: dataset.name,
+        source: dataset.source,
+        classNames: [...dataset.classNames],
+        items: dataset.items.length,
+        fingerprint,
+      },
       text: textRec,
       audio: audioRec,
       shards: [],
@@ -189,7 +229,10 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     index.splits = splits;
   };
   const seconds = { ...index.seconds };
-  const encodedCounts = { text: Math.round(index.throughput.text * index.seconds.text), audio: Math.round(index.throughput.audio * index.seconds.audio) };
+  const encodedCounts = {
+    text: Math.round(index.throughput.text * index.seconds.text),
+    audio: Math.round(index.throughput.audio * index.seconds.audio),
+  };
   let doneThisRun = 0;
   let stopped = false;
 
@@ -242,9 +285,11 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
           const badText = firstNonHalf(tt);
           const badAudio = at ? firstNonHalf(at) : -1;
           if (badText >= 0 || badAudio >= 0) {
-            const [which, arr, at0] = badText >= 0 ? ['text', tt, badText] as const : ['audio', at!, badAudio] as const;
+            const [which, arr, at0] = badText >= 0 ? (['text', tt, badText] as const) : (['audio', at!, badAudio] as const);
             index.failures.push({
-              id: o.item.id, file: which === 'audio' ? o.item.audio ?? null : null, problem: 'non-finite',
+              id: o.item.id,
+              file: which === 'audio' ? (o.item.audio ?? null) : null,
+              problem: 'non-finite',
               message: `${o.item.id}: the ${which} encoder gave a non-finite or float16-overflowing feature (${arr[at0]} at ${at0})${which === 'audio' ? ` for ${o.item.audio}` : ''}`,
             });
             return;
@@ -263,7 +308,11 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       options.onProgress?.({ done: b + batch.length, total: items.length, failed: index.failures.length, doneThisRun });
     }
     const file = `shard-${String(index.shards.length).padStart(5, '0')}.safetensors`;
-    const shardMeta: Record<string, string> = { ids: JSON.stringify(meta.ids), labels: JSON.stringify(meta.labels), splits: JSON.stringify(meta.splits) };
+    const shardMeta: Record<string, string> = {
+      ids: JSON.stringify(meta.ids),
+      labels: JSON.stringify(meta.labels),
+      splits: JSON.stringify(meta.splits),
+    };
     if (part) {
       // the dataset position of every stored and every failed item: what `cache merge` orders the parts by
       const pos = new Map(items.slice(start, end).map((it, j) => [it.id, positions[start + j]!]));

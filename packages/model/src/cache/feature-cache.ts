@@ -82,15 +82,20 @@ export function sha256(bytes: Uint8Array): string {
 /** index.json of the cache in `dir`, checked for the format and its version. */
 export function readCacheIndex(dir: string): CacheIndex {
   const file = join(dir, 'index.json');
-  if (!existsSync(file)) throw new FeatureCacheError(`${dir}: no index.json: not a feature cache (make one with 'emofuse extract ... --out ${dir}')`);
+  if (!existsSync(file))
+    throw new FeatureCacheError(`${dir}: no index.json: not a feature cache (make one with 'emofuse extract ... --out ${dir}')`);
   let index: CacheIndex;
   try {
     index = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new FeatureCacheError(`${file}: not valid JSON (${(err as Error).message})`);
   }
-  if (index.format !== CACHE_FORMAT) throw new FeatureCacheError(`${file}: not an emofuse feature cache index (format '${String(index.format)}')`);
-  if (index.formatVersion !== CACHE_FORMAT_VERSION) throw new FeatureCacheError(`${file}: cache format version ${index.formatVersion}, this emofuse reads version ${CACHE_FORMAT_VERSION}: extract again`);
+  if (index.format !== CACHE_FORMAT)
+    throw new FeatureCacheError(`${file}: not an emofuse feature cache index (format '${String(index.format)}')`);
+  if (index.formatVersion !== CACHE_FORMAT_VERSION)
+    throw new FeatureCacheError(
+      `${file}: cache format version ${index.formatVersion}, this emofuse reads version ${CACHE_FORMAT_VERSION}: extract again`,
+    );
   return index;
 }
 
@@ -112,7 +117,9 @@ function cacheSplit(utts: StoredUtterance[], textDim: number, audioDim: number):
     textLens: Int32Array.from(utts, (u) => u.textLen),
     audioLens: Int32Array.from(utts, (u) => u.audioLen),
     batch: (indices, shape) =>
-      packBatch(utts, indices, textDim, audioDim, shape, (u, m, dst, offset, len) => decodeHalfInto(u[m]!.subarray(0, len * dims[m]), dst, offset)),
+      packBatch(utts, indices, textDim, audioDim, shape, (u, m, dst, offset, len) =>
+        decodeHalfInto(u[m]!.subarray(0, len * dims[m]), dst, offset),
+      ),
   };
 }
 
@@ -130,13 +137,21 @@ export type FeatureCache = FeatureSet & { index: CacheIndex; dir: string };
  * Reads and decodes one shard of a cache folder, checking it against its index record: present, the recorded
  * size, the recorded sha256 (unless `verifyHash` is false). `again` is the fix the errors name.
  */
-export function readShard(dir: string, s: ShardRecord, o: { verifyHash?: boolean; again?: string } = {}): ReturnType<typeof decodeSafetensors> {
+export function readShard(
+  dir: string,
+  s: ShardRecord,
+  o: { verifyHash?: boolean; again?: string } = {},
+): ReturnType<typeof decodeSafetensors> {
   const file = join(dir, s.file);
   const again = o.again ?? 'extract again';
   if (!existsSync(file)) throw new FeatureCacheError(`${file}: shard listed in index.json is missing: ${again}`);
   const bytes = new Uint8Array(readFileSync(file));
-  if (bytes.length !== s.bytes) throw new FeatureCacheError(`${file}: ${bytes.length} bytes, index.json says ${s.bytes}: the shard is truncated or was replaced; ${again}`);
-  if ((o.verifyHash ?? true) && sha256(bytes) !== s.sha256) throw new FeatureCacheError(`${file}: sha256 differs from index.json: the shard is corrupt; ${again}`);
+  if (bytes.length !== s.bytes)
+    throw new FeatureCacheError(
+      `${file}: ${bytes.length} bytes, index.json says ${s.bytes}: the shard is truncated or was replaced; ${again}`,
+    );
+  if ((o.verifyHash ?? true) && sha256(bytes) !== s.sha256)
+    throw new FeatureCacheError(`${file}: sha256 differs from index.json: the shard is corrupt; ${again}`);
   try {
     return decodeSafetensors(bytes, file);
   } catch (err) {
@@ -150,16 +165,23 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
   const dir = resolve(cacheDir);
   const index = readCacheIndex(dir);
   if (index.part) {
-    throw new FeatureCacheError(`${dir}: a partial cache (part ${index.part.index} of ${index.part.count}, from extract --shard): join all ${index.part.count} parts with 'emofuse cache merge <parts...> --out <cache>' and use that`);
+    throw new FeatureCacheError(
+      `${dir}: a partial cache (part ${index.part.index} of ${index.part.count}, from extract --shard): join all ${index.part.count} parts with 'emofuse cache merge <parts...> --out <cache>' and use that`,
+    );
   }
   if (!index.complete) {
-    throw new FeatureCacheError(`${dir}: extraction is incomplete (${index.shards.length ? index.shards[index.shards.length - 1]!.end : 0} of ${index.dataset.items} utterances): run the same 'emofuse extract' again to resume`);
+    throw new FeatureCacheError(
+      `${dir}: extraction is incomplete (${index.shards.length ? index.shards[index.shards.length - 1]!.end : 0} of ${index.dataset.items} utterances): run the same 'emofuse extract' again to resume`,
+    );
   }
   for (const [want, have, what] of [
     [options.textEncoder, index.text.id, 'text'],
     [options.audioEncoder, index.audio.id, 'audio'],
   ] as const) {
-    if (want !== undefined && want !== have) throw new FeatureCacheError(`${dir}: made with ${what} encoder '${have}', not '${want}': extract again with --${what}-encoder ${want} (into another --out)`);
+    if (want !== undefined && want !== have)
+      throw new FeatureCacheError(
+        `${dir}: made with ${what} encoder '${have}', not '${want}': extract again with --${what}-encoder ${want} (into another --out)`,
+      );
   }
   const byId = new Map<string, StoredUtterance>();
   for (const s of index.shards) {
@@ -167,12 +189,15 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
     const decoded = readShard(dir, s, { verifyHash: options.verifyHashes ?? true });
     const ids = JSON.parse(decoded.metadata.ids ?? '[]') as string[];
     const labels = JSON.parse(decoded.metadata.labels ?? '[]') as number[];
-    if (ids.length !== s.utterances) throw new FeatureCacheError(`${file}: holds ${ids.length} utterances, index.json says ${s.utterances}`);
+    if (ids.length !== s.utterances)
+      throw new FeatureCacheError(`${file}: holds ${ids.length} utterances, index.json says ${s.utterances}`);
     ids.forEach((id, k) => {
       const t = decoded.tensors.get(`text.${k}`);
       const a = decoded.tensors.get(`audio.${k}`);
-      if (!t || t.dtype !== 'F16' || t.shape[1] !== index.text.dim) throw new FeatureCacheError(`${file}: text tensor of '${id}' is missing or not [T, ${index.text.dim}] F16`);
-      if (index.audio.id !== NO_AUDIO.id && (!a || a.dtype !== 'F16' || a.shape[1] !== index.audio.dim)) throw new FeatureCacheError(`${file}: audio tensor of '${id}' is missing or not [T, ${index.audio.dim}] F16`);
+      if (!t || t.dtype !== 'F16' || t.shape[1] !== index.text.dim)
+        throw new FeatureCacheError(`${file}: text tensor of '${id}' is missing or not [T, ${index.text.dim}] F16`);
+      if (index.audio.id !== NO_AUDIO.id && (!a || a.dtype !== 'F16' || a.shape[1] !== index.audio.dim))
+        throw new FeatureCacheError(`${file}: audio tensor of '${id}' is missing or not [T, ${index.audio.dim}] F16`);
       byId.set(id, {
         id,
         label: labels[k]!,

@@ -13,7 +13,18 @@ export * from './device.ts';
 export { checkOnDevice, compareEncoded, deviceVerdict, clearDeviceVerdicts, DEVICE_TOL, type DeviceVerdict } from './device-check.ts';
 export { createHashEncoder, hashVector, loadBertTokenizer, HASH_DIM } from './hash.ts';
 export { createLogmelEncoder, createLogmelFrontEnd, patchTokens, LOGMEL_BINS } from './logmel.ts';
-export { parseWhisperSpec, coveredFrames, poolFrames, slicedWindow, DEFAULT_WHISPER, DEFAULT_WHISPER_LAYER, DEFAULT_WHISPER_WINDOW, SLICE_STEP, WHISPER_POOL, type WhisperWindow } from './whisper.ts';
+export {
+  parseWhisperSpec,
+  coveredFrames,
+  poolFrames,
+  slicedWindow,
+  DEFAULT_WHISPER,
+  DEFAULT_WHISPER_LAYER,
+  DEFAULT_WHISPER_WINDOW,
+  SLICE_STEP,
+  WHISPER_POOL,
+  type WhisperWindow,
+} from './whisper.ts';
 export { locateModel } from './transformers.ts';
 
 export class EncoderSpecError extends Error {
@@ -21,7 +32,12 @@ export class EncoderSpecError extends Error {
 }
 
 export const TEXT_ENCODERS = ['hash', 'bert[:<model id or folder>]'] as const;
-export const AUDIO_ENCODERS = ['logmel', 'speech', 'ast[:<model id or folder>]', 'whisper[:<model id or folder>][@<layer>][+full]'] as const;
+export const AUDIO_ENCODERS = [
+  'logmel',
+  'speech',
+  'ast[:<model id or folder>]',
+  'whisper[:<model id or folder>][@<layer>][+full]',
+] as const;
 
 /** Encoders whose network runs on `options.device` (bert, ast, whisper); the others run in JS on the CPU. */
 export function usesDevice(spec: string): boolean {
@@ -44,7 +60,8 @@ async function textEncoderOn(spec: string, device: EncoderDevice | undefined): P
   const arg = rest.join(':');
   if (kind === 'hash') {
     const dim = arg ? Number(arg) : HASH_DIM;
-    if (!Number.isInteger(dim) || dim < 2) throw new EncoderSpecError(`text encoder '${spec}': the width after 'hash:' must be an integer >= 2`);
+    if (!Number.isInteger(dim) || dim < 2)
+      throw new EncoderSpecError(`text encoder '${spec}': the width after 'hash:' must be an integer >= 2`);
     return createHashEncoder(dim);
   }
   if (kind === 'bert') {

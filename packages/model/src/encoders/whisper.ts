@@ -149,24 +149,35 @@ async function tapEncoder(file: string, l: number, spec: string): Promise<{ byte
  * output; 1..L-1: '/layers.<l-1>/Add_1_output_0'; L: last_hidden_state, layer-normed as in the states file), and
  * every node no output needs dropped, so the run stops at the deepest layer asked for. Works on optimum's export
  * (ours and the hub's): the only fixed length in it is the positional table; reshapes take their sizes from Shape. */
-export async function sliceEncoder(file: string, wanted: readonly number[], L: number, spec: string): Promise<{ bytes: Uint8Array; outputs: Map<number, string> }> {
+export async function sliceEncoder(
+  file: string,
+  wanted: readonly number[],
+  L: number,
+  spec: string,
+): Promise<{ bytes: Uint8Array; outputs: Map<number, string> }> {
   const { createRequire } = await import('node:module');
   const { onnx } = createRequire(import.meta.url)('onnx-proto') as typeof import('onnx-proto');
   const model = onnx.ModelProto.decode(readFileSync(file));
   const g = model.graph!;
   const nodes = g.node ?? [];
   const initDims = new Map((g.initializer ?? []).map((t) => [t.name!, (t.dims ?? []).map(Number)]));
-  for (const n of nodes) if (n.opType === 'Constant') initDims.set(n.output![0]!, (n.attribute?.find((a) => a.name === 'value')?.t?.dims ?? []).map(Number));
+  for (const n of nodes)
+    if (n.opType === 'Constant') initDims.set(n.output![0]!, (n.attribute?.find((a) => a.name === 'value')?.t?.dims ?? []).map(Number));
   const isTable = (name: string) => initDims.get(name)?.length === 2 && initDims.get(name)![0] === 1500;
   const posAt = nodes.findIndex((n) => n.opType === 'Add' && n.input!.some(isTable));
-  if (posAt < 0) throw new ModelNotFoundError(`${spec}: ${file} has no Add of a [1500, C] positional table, so its window cannot be sliced; add '+full' to the spec`);
+  if (posAt < 0)
+    throw new ModelNotFoundError(
+      `${spec}: ${file} has no Add of a [1500, C] positional table, so its window cannot be sliced; add '+full' to the spec`,
+    );
   const pos = nodes[posAt]!;
   const k = pos.input!.findIndex(isTable);
   const [table, x] = [pos.input![k]!, pos.input![1 - k]!]; // [1500, C], [B, W, C]
   const p = 'emofuse_slice/';
-  const int64 = (name: string, v: number) => onnx.TensorProto.create({ name: p + name, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [v] });
+  const int64 = (name: string, v: number) =>
+    onnx.TensorProto.create({ name: p + name, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [v] });
   g.initializer!.push(int64('zero', 0), int64('one', 1), int64('two', 2));
-  const node = (opType: string, input: string[], output: string) => onnx.NodeProto.create({ opType, name: p + output, input, output: [p + output] });
+  const node = (opType: string, input: string[], output: string) =>
+    onnx.NodeProto.create({ opType, name: p + output, input, output: [p + output] });
   const slice = [
     node('Shape', [x], 'shape'), // [3] = (B, W, C)
     node('Slice', [p + 'shape', p + 'one', p + 'two', p + 'zero'], 'frames'), // [1] = (W)
@@ -181,7 +192,10 @@ export async function sliceEncoder(file: string, wanted: readonly number[], L: n
     else {
       const pattern = layerTensor(l);
       const name = nodes.flatMap((n) => n.output ?? []).find((o) => pattern.test(o));
-      if (!name) throw new ModelNotFoundError(`${spec}: ${file} has no tensor '/layers.${l - 1}/Add_1_output_0' (layer ${l}'s output in optimum's export); ask for '@last' or add '+full'`);
+      if (!name)
+        throw new ModelNotFoundError(
+          `${spec}: ${file} has no tensor '/layers.${l - 1}/Add_1_output_0' (layer ${l}'s output in optimum's export); ask for '@last' or add '+full'`,
+        );
       names.set(l, name);
     }
   }
@@ -189,23 +203,38 @@ export async function sliceEncoder(file: string, wanted: readonly number[], L: n
   const dim = input?.type?.tensorType?.shape?.dim;
   if (!dim || dim.length !== 3) throw new ModelNotFoundError(`${spec}: ${file} has no input_features [B, mel bins, frames]`);
   dim[2] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'mel_frames' });
-  g.output = [...new Set(names.values())].map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }));
+  g.output = [...new Set(names.values())].map((name) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }),
+  );
   g.valueInfo = []; // shapes recorded for the 1500-frame trace
   // keep only what the outputs need (walking the topologically ordered nodes backwards)
   const needed = new Set(g.output.map((o) => o.name!));
-  g.node = nodes.reverse().filter((n) => (n.output ?? []).some((o) => needed.has(o)) && (n.input ?? []).every((i) => needed.add(i))).reverse();
+  g.node = nodes
+    .reverse()
+    .filter((n) => (n.output ?? []).some((o) => needed.has(o)) && (n.input ?? []).every((i) => needed.add(i)))
+    .reverse();
   g.initializer = g.initializer!.filter((t) => needed.has(t.name!));
   return { bytes: onnx.ModelProto.encode(model).finish(), outputs: names };
 }
 
 /** A sliced-window Whisper encoder (see the file comment) giving `layers` (each 0..L); built from encoder_model.onnx,
  * which both layouts have. */
-export async function loadSlicedWhisper(loc: Located, spec: string, layers: readonly number[], options: WhisperEncoderOptions = {}): Promise<WhisperStates> {
+export async function loadSlicedWhisper(
+  loc: Located,
+  spec: string,
+  layers: readonly number[],
+  options: WhisperEncoderOptions = {},
+): Promise<WhisperStates> {
   const { AutoFeatureExtractor } = await loadTransformers();
   const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
   const folder = loc.folder!;
-  const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers?: number; d_model?: number; num_mel_bins?: number };
-  if (!cfg.encoder_layers || !cfg.d_model) throw new ModelNotFoundError(`${join(folder, 'config.json')} has no encoder_layers/d_model: is this a Whisper model?`);
+  const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as {
+    encoder_layers?: number;
+    d_model?: number;
+    num_mel_bins?: number;
+  };
+  if (!cfg.encoder_layers || !cfg.d_model)
+    throw new ModelNotFoundError(`${join(folder, 'config.json')} has no encoder_layers/d_model: is this a Whisper model?`);
   const L = cfg.encoder_layers;
   const C = cfg.d_model;
   const bins = cfg.num_mel_bins ?? 80;
@@ -213,7 +242,11 @@ export async function loadSlicedWhisper(loc: Located, spec: string, layers: read
   const { bytes, outputs } = await sliceEncoder(file, layers, L, spec);
   const ort: Ort = await import('onnxruntime-node');
   const threads = options.threads ?? availableParallelism();
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [options.device ?? 'cpu'] });
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionProviders: [options.device ?? 'cpu'],
+  });
   const h = createHash('sha256');
   h.update(readFileSync(join(folder, 'config.json')));
   h.update(readFileSync(join(folder, 'preprocessor_config.json')));
@@ -223,7 +256,8 @@ export async function loadSlicedWhisper(loc: Located, spec: string, layers: read
     dim: C,
     version: `${spec}@${h.digest('hex').slice(0, 16)}`,
     async run(clips, wanted) {
-      for (const l of wanted) if (!outputs.has(l)) throw new Error(`this sliced encoder gives layers ${[...outputs.keys()].join(', ')}, not ${l}`);
+      for (const l of wanted)
+        if (!outputs.has(l)) throw new Error(`this sliced encoder gives layers ${[...outputs.keys()].join(', ')}, not ${l}`);
       const fetch = [...new Set(wanted.map((l) => outputs.get(l)!))];
       const result: { frames: number; states: (Float32Array | null)[] }[] = new Array(clips.length);
       // clips with the same window run as one batch
@@ -246,7 +280,8 @@ export async function loadSlicedWhisper(loc: Located, spec: string, layers: read
             input_features: { data: Float32Array; dims: number[] };
           };
           const frames = input_features.dims[2]!; // [1, 80, frames >= 2W]
-          if (input_features.dims[1] !== bins || frames < 2 * W) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x(>= ${2 * W})`);
+          if (input_features.dims[1] !== bins || frames < 2 * W)
+            throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x(>= ${2 * W})`);
           for (let m = 0; m < bins; m++) input.set(input_features.data.subarray(m * frames, m * frames + 2 * W), (g * bins + m) * 2 * W);
         }
         const out = await session.run({ input_features: new ort.Tensor('float32', input, [G, bins, 2 * W]) }, fetch);
@@ -255,7 +290,8 @@ export async function loadSlicedWhisper(loc: Located, spec: string, layers: read
           const states: (Float32Array | null)[] = Array.from({ length: L + 1 }, () => null);
           for (const l of wanted) {
             const data = out[outputs.get(l)!]!.data as Float32Array; // [G, W, C]
-            if (data.length !== G * W * C) throw new Error(`${file} (sliced) gave ${out[outputs.get(l)!]!.dims.join('x')} for layer ${l}, expected ${G}x${W}x${C}`);
+            if (data.length !== G * W * C)
+              throw new Error(`${file} (sliced) gave ${out[outputs.get(l)!]!.dims.join('x')} for layer ${l}, expected ${G}x${W}x${C}`);
             states[l] = data.slice(g * W * C, (g * W + frames) * C); // [frames, C]
           }
           result[b] = { frames, states };
@@ -274,12 +310,22 @@ export async function loadSlicedWhisper(loc: Located, spec: string, layers: read
 /** Loads the feature extractor and the encoder of a located Whisper model for one layer (or 'all': every layer,
  * which needs onnx/encoder_hidden_states.onnx). Without that file, the last layer is encoder_model.onnx's
  * last_hidden_state and any other layer >= 1 is tapped out of encoder_model.onnx (tapEncoder). */
-export async function loadWhisperStates(loc: Located, spec: string, layer: number | 'all', options: WhisperEncoderOptions = {}): Promise<WhisperStates> {
+export async function loadWhisperStates(
+  loc: Located,
+  spec: string,
+  layer: number | 'all',
+  options: WhisperEncoderOptions = {},
+): Promise<WhisperStates> {
   const { AutoFeatureExtractor } = await loadTransformers();
   const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
   const folder = loc.folder!;
-  const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { encoder_layers?: number; d_model?: number; num_mel_bins?: number };
-  if (!cfg.encoder_layers || !cfg.d_model) throw new ModelNotFoundError(`${join(folder, 'config.json')} has no encoder_layers/d_model: is this a Whisper model?`);
+  const cfg = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as {
+    encoder_layers?: number;
+    d_model?: number;
+    num_mel_bins?: number;
+  };
+  if (!cfg.encoder_layers || !cfg.d_model)
+    throw new ModelNotFoundError(`${join(folder, 'config.json')} has no encoder_layers/d_model: is this a Whisper model?`);
   const L = cfg.encoder_layers;
   const C = cfg.d_model;
   const statesPath = join(folder, STATES_FILE);
@@ -297,7 +343,9 @@ export async function loadWhisperStates(loc: Located, spec: string, layer: numbe
   const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [options.device ?? 'cpu'] };
   const single = useStates ? null : (layer as number);
   const tapped = single !== null && single !== L ? await tapEncoder(lastPath, single, spec) : null;
-  const session = tapped ? await ort.InferenceSession.create(tapped.bytes, sessionOptions) : await ort.InferenceSession.create(file, sessionOptions);
+  const session = tapped
+    ? await ort.InferenceSession.create(tapped.bytes, sessionOptions)
+    : await ort.InferenceSession.create(file, sessionOptions);
   const outputName = tapped ? tapped.output : session.outputNames[0]!;
   const h = createHash('sha256');
   h.update(readFileSync(join(folder, 'config.json')));
@@ -314,21 +362,23 @@ export async function loadWhisperStates(loc: Located, spec: string, layer: numbe
       for (let b = 0; b < B; b++) {
         const clip = clips[b]!.length > WINDOW_SAMPLES ? clips[b]!.subarray(0, WINDOW_SAMPLES) : clips[b]!;
         const { input_features } = (await extractor(clip)) as { input_features: { data: Float32Array; dims: number[] } };
-        if (input_features.data.length !== bins * 3000) throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x3000`);
+        if (input_features.data.length !== bins * 3000)
+          throw new Error(`Whisper features of ${input_features.dims.join('x')}, expected 1x${bins}x3000`);
         input.set(input_features.data, b * bins * 3000);
       }
       const out = await session.run({ input_features: new ort.Tensor('float32', input, [B, bins, 3000]) }, [outputName]);
       const t = out[outputName]!;
       const data = t.data as Float32Array;
       const per = useStates ? L + 1 : 1; // [B, L+1, 1500, C] or [B, 1500, C]
-      if (data.length !== B * per * 1500 * C) throw new Error(`${file} gave ${t.dims.join('x')}, expected ${B}x${useStates ? `${per}x` : ''}1500x${C}`);
+      if (data.length !== B * per * 1500 * C)
+        throw new Error(`${file} gave ${t.dims.join('x')}, expected ${B}x${useStates ? `${per}x` : ''}1500x${C}`);
       const result = clips.map((clip, b) => {
         const frames = coveredFrames(clip.length);
         const states: (Float32Array | null)[] = Array.from({ length: L + 1 }, () => null);
         for (const l of wanted) {
           const slot = useStates ? l : 0;
           if (single !== null && l !== single) throw new Error(`this encoder session gives layer ${single}, not ${l}`);
-          const start = ((b * per + slot) * 1500) * C;
+          const start = (b * per + slot) * 1500 * C;
           states[l] = data.slice(start, start + frames * C); // [frames, C]
         }
         return { frames, states };
@@ -354,7 +404,9 @@ async function downloadToCache(id: string): Promise<Located> {
     const url = `${env.remoteHost.replace(/\/$/, '')}/${id}/resolve/main/${f}`;
     const res = await fetch(url).catch((err: Error) => ({ ok: false, status: 0, statusText: err.message }) as const);
     if (!res.ok || !('arrayBuffer' in res)) {
-      throw new ModelNotFoundError(`cannot download ${url} (${res.status} ${res.statusText}): put the model in ${join(modelSettings.modelsDir, id)} instead`);
+      throw new ModelNotFoundError(
+        `cannot download ${url} (${res.status} ${res.statusText}): put the model in ${join(modelSettings.modelsDir, id)} instead`,
+      );
     }
     mkdirSync(dirname(dest), { recursive: true });
     writeFileSync(dest + '.part', Buffer.from(await res.arrayBuffer()));
@@ -366,15 +418,19 @@ async function downloadToCache(id: string): Promise<Located> {
 export async function createWhisperEncoder(arg = '', options: WhisperEncoderOptions = {}): Promise<AudioEncoder> {
   const { model, layer, window } = parseWhisperSpec(arg);
   const id = !arg ? 'whisper' : arg.startsWith('@') ? `whisper${arg}` : `whisper:${arg}`;
-  if (Number.isNaN(layer)) throw new ModelNotFoundError(`audio encoder '${id}': the part after '@' must be a layer number (0 = embeddings) or 'last'`);
+  if (Number.isNaN(layer))
+    throw new ModelNotFoundError(`audio encoder '${id}': the part after '@' must be a layer number (0 = embeddings) or 'last'`);
   const found = locateModel(model, 'whisper-encoder');
   const loc = found.folder ? found : await downloadToCache(model);
   const cfgLayers = (JSON.parse(readFileSync(join(loc.folder!, 'config.json'), 'utf8')) as { encoder_layers?: number }).encoder_layers;
-  const want = layer === 'last' ? cfgLayers ?? 0 : layer;
+  const want = layer === 'last' ? (cfgLayers ?? 0) : layer;
   if (cfgLayers !== undefined && (want < 0 || want > cfgLayers)) {
-    throw new ModelNotFoundError(`audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last`);
+    throw new ModelNotFoundError(
+      `audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last`,
+    );
   }
-  const states = window === 'sliced' ? await loadSlicedWhisper(loc, model, [want], options) : await loadWhisperStates(loc, model, want, options);
+  const states =
+    window === 'sliced' ? await loadSlicedWhisper(loc, model, [want], options) : await loadWhisperStates(loc, model, want, options);
   const L = layer === 'last' ? states.layers : want;
   const C = states.dim;
   return {
@@ -390,7 +446,10 @@ export async function createWhisperEncoder(arg = '', options: WhisperEncoderOpti
     sampleRate: 16000,
     async encode(clips): Promise<EncodedBatch> {
       const runs = await states.run(clips, [L]);
-      return padSequences(runs.map((r) => poolFrames(r.states[L]!, r.frames, C, WHISPER_POOL)), C);
+      return padSequences(
+        runs.map((r) => poolFrames(r.states[L]!, r.frames, C, WHISPER_POOL)),
+        C,
+      );
     },
     dispose: () => states.dispose(),
   };
