@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import {
   AudioError, DEFAULT_BACKEND, DataError, DatasetError, EncoderDeviceError, EncoderSpecError, FeatureCacheError, FusionConfigError, ModelNotFoundError,
-  PredictError, SettingError, SynthesiserMissingError, UnknownBackendError, describeBackends, openBackend as openModelBackend, openFeatureCache,
+  PredictError, SettingError, SynthesiserMissingError, UnknownBackendError, corpusName, describeBackends, joinFeatureSets, openBackend as openModelBackend, openFeatureCache,
   parseInteger, parseNumber, parsePositive, parseSettings, readArraysFile, syntheticBimodal, trainSettings, type Backend, type FeatureSet,
   type TrainOptions, type TrainSettingName,
 } from '@emofuse/model';
@@ -68,7 +68,10 @@ export interface DataFlags {
 
 export function addDataOptions(cmd: Command): Command {
   return cmd
-    .option('--features <path>', "a feature cache folder (from 'emofuse extract') or a JSON arrays file (see README)")
+    .option(
+      '--features <path>',
+      "a feature cache folder (from 'emofuse extract') or a JSON arrays file (see README); several, comma-separated, are joined into one (same encoders)",
+    )
     .option('--synthetic', 'the generated bimodal task instead (4 classes = 2 text cues x 2 audio cues; no files needed)')
     .option('--synthetic-seed <n>', 'seed of the generated task', '1');
 }
@@ -80,13 +83,25 @@ export function loadFeatures(f: DataFlags): { features: FeatureSet; source: stri
     return { features: syntheticBimodal({ seed }), source: `synthetic bimodal task (seed ${seed})` };
   }
   if (!f.features) throw new UserError("no data: pass --features <cache folder | arrays.json> (make one with 'emofuse extract'), or --synthetic");
-  if (!existsSync(f.features)) throw new UserError(`--features ${f.features}: no such file or folder`);
+  // several sources, comma-separated (a path that exists as given is one source, commas and all)
+  const paths = existsSync(f.features) ? [f.features] : f.features.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of paths) if (!existsSync(p)) throw new UserError(`--features ${p}: no such file or folder`);
+  const one = (p: string) =>
+    statSync(p).isDirectory() ? { features: openFeatureCache(p), source: `feature cache ${p}` } : { features: readArraysFile(p), source: `arrays file ${p}` };
   try {
-    if (statSync(f.features).isDirectory()) return { features: openFeatureCache(f.features), source: `feature cache ${f.features}` };
-    return { features: readArraysFile(f.features), source: `arrays file ${f.features}` };
+    if (paths.length === 1) return one(paths[0]!);
+    const sources = paths.map((p) => ({ path: p, features: one(p).features }));
+    const features = joinFeatureSets(sources.map((s) => ({ corpus: uniqueCorpus(s, sources), features: s.features })));
+    return { features, source: `feature caches ${sources.map((s) => `${s.path} (${uniqueCorpus(s, sources)})`).join(' + ')}` };
   } catch (err) {
     return asUserError(err);
   }
+}
+
+/** A source's corpus name: its dataset's name, or its path where two sources share that name. */
+function uniqueCorpus(s: { path: string; features: FeatureSet }, all: readonly { path: string; features: FeatureSet }[]): string {
+  const name = corpusName(s.features, s.path);
+  return all.filter((o) => corpusName(o.features, o.path) === name).length > 1 ? s.path : name;
 }
 
 // ------------------------------------------------------------------------------------------ model and training

@@ -20,7 +20,8 @@ import { DataError } from './errors.ts';
 import { TRAIN_DEFAULTS } from './train/defaults.ts';
 import { flagOf } from './train/settings.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
-import { evaluate, train, type TrainOptions } from './train/trainer.ts';
+import { evaluate, readThroughLabelMap, train, type TrainOptions } from './train/trainer.ts';
+import { perCorpusScores, type CorpusScores } from './eval-report.ts';
 
 export interface AblationOptions {
   variants: readonly FusionVariant[];
@@ -54,6 +55,8 @@ export interface AblationRun {
   weightedF1: number;
   macroF1: number;
   accuracy: number;
+  /** Features joined from several caches: each source corpus's scores on the test split (or held-out fold). */
+  perCorpus?: CorpusScores[];
   trainSeconds: number;
   params: number;
   epochs: number;
@@ -72,6 +75,8 @@ export interface AblationRow {
   params: number;
   trainSeconds: number;
   epochs: number;
+  /** Features joined from several caches: each source corpus's weighted F1 and accuracy, mean over the runs. */
+  perCorpus?: { corpus: string; n: number; weightedF1: number; accuracy: number }[];
 }
 
 /** What ablation.json holds. */
@@ -96,8 +101,9 @@ export function withLinearFloor(variants: readonly FusionVariant[]): FusionVaria
   return variants.includes('linear') ? [...variants] : [...variants, 'linear'];
 }
 
-export async function runAblation(features: FeatureSet, o: AblationOptions): Promise<AblationResult> {
+export async function runAblation(given: FeatureSet, o: AblationOptions): Promise<AblationResult> {
   if (o.variants.length === 0 || o.seeds.length === 0) throw new DataError('ablation: give at least one variant and one seed');
+  const features = readThroughLabelMap(given, o.train.labelMap); // once, so every run and its scoring read the same labels
   const variants = withLinearFloor(o.variants);
   // the evaluations: one (test split), or one per fold (train on the other folds, score on it)
   const evals = o.folds === undefined ? [testEvaluation(features, o)] : foldEvaluations(features, o);
@@ -117,7 +123,11 @@ export async function runAblation(features: FeatureSet, o: AblationOptions): Pro
           // folds: the last weights (the held-out fold chose nothing); otherwise the best-on-dev checkpoint
           const model = ev.fold === undefined && o.checkpoint !== 'last' ? loadCheckpoint(backend, r.bestCheckpoint).model : r.model;
           const m = await evaluate(model, ev.test, features.classNames, opts.batchSize);
-          result = { weightedF1: m.weightedF1, macroF1: m.macroF1, accuracy: m.accuracy, trainSeconds: r.seconds, params: model.numParams, epochs: r.epochs };
+          const perCorpus = perCorpusScores(ev.test, m.predictions, features.classNames);
+          result = {
+            weightedF1: m.weightedF1, macroF1: m.macroF1, accuracy: m.accuracy, trainSeconds: r.seconds, params: model.numParams, epochs: r.epochs,
+            ...(perCorpus ? { perCorpus } : {}),
+          };
           runs.push({ ...result, seed, fold: ev.fold });
         } finally {
           o.onRunEnd?.({ fusion, seed, fold: ev.fold, result });
@@ -130,6 +140,7 @@ export async function runAblation(features: FeatureSet, o: AblationOptions): Pro
       macroF1: mean(runs.map((r) => r.macroF1)), accuracy: mean(runs.map((r) => r.accuracy)), accuracyStd: std(runs.map((r) => r.accuracy)),
       params: runs[0]!.params, trainSeconds: mean(runs.map((r) => r.trainSeconds)), epochs: mean(runs.map((r) => r.epochs)),
       runs: runs.map((r) => ({ seed: r.seed, ...(r.fold === undefined ? {} : { fold: r.fold }), weightedF1: r.weightedF1, accuracy: r.accuracy })),
+      ...(runs[0]!.perCorpus ? { perCorpus: meanPerCorpus(runs.map((r) => r.perCorpus!), o.seeds.length) } : {}),
     });
   }
   const t = o.train;
@@ -147,6 +158,15 @@ export async function runAblation(features: FeatureSet, o: AblationOptions): Pro
   writeFileAtomic(join(o.outDir, 'ablation.md'), ablationMarkdown(result));
   writeFileAtomic(join(o.outDir, 'ablation.json'), JSON.stringify(result, null, 2) + '\n');
   return result;
+}
+
+/** Each corpus's scores averaged over runs (utterances summed over folds, as the held-out folds partition the data). */
+function meanPerCorpus(runs: CorpusScores[][], seeds: number): NonNullable<AblationRow['perCorpus']> {
+  const corpora = [...new Set(runs.flatMap((r) => r.map((c) => c.corpus)))];
+  return corpora.map((corpus) => {
+    const xs = runs.flatMap((r) => r.filter((c) => c.corpus === corpus));
+    return { corpus, n: xs.reduce((a, c) => a + c.n, 0) / seeds, weightedF1: mean(xs.map((c) => c.weightedF1)), accuracy: mean(xs.map((c) => c.accuracy)) };
+  });
 }
 
 /** One way of scoring a run: the features it trains on (and the train options that go with them), the split it is scored on. */
@@ -203,10 +223,16 @@ export function ablationTable(r: AblationResult): { header: string[]; cells: (st
   const pct = (x: number) => (100 * x).toFixed(1);
   const many = (r.rows[0]?.runs?.length ?? r.rows[0]?.seeds.length ?? 1) > 1;
   const pm = (x: number, sd: number | undefined) => (many && sd !== undefined ? `${pct(x)} ± ${pct(sd)}` : pct(x));
+  // joined caches: each source corpus's weighted F1 and accuracy beside the scores of all
+  const corpora = r.rows[0]?.perCorpus?.map((c) => c.corpus) ?? [];
   return {
-    header: ['fusion', 'weighted F1', 'macro F1', 'accuracy', 'params', 'train s', 'epochs'],
+    header: ['fusion', 'weighted F1', 'macro F1', 'accuracy', ...corpora.flatMap((c) => [`${c} wF1`, `${c} acc`]), 'params', 'train s', 'epochs'],
     cells: r.rows.map((row) => [
       row.fusion, pm(row.weightedF1, row.weightedF1Std), pct(row.macroF1), pm(row.accuracy, row.accuracyStd),
+      ...corpora.flatMap((c) => {
+        const s = row.perCorpus?.find((p) => p.corpus === c);
+        return s ? [pct(s.weightedF1), pct(s.accuracy)] : ['-', '-'];
+      }),
       row.params, row.trainSeconds.toFixed(1), row.epochs.toFixed(many ? 1 : 0),
     ]),
   };

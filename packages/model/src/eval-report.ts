@@ -8,7 +8,9 @@ import type { FeatureSet, FeatureSplit } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import { writeFileAtomic } from './io.ts';
 import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
-import type { Metrics } from './metrics/metrics.ts';
+import { computeMetrics, type Metrics } from './metrics/metrics.ts';
+import { labelMapFromJSON, sameLabelMap } from './datasets/label-map.ts';
+import { mapFeatureSet } from './datasets/feature-sets.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './errors.ts';
 import { evaluate } from './train/trainer.ts';
@@ -23,6 +25,28 @@ export interface EvalReport extends Metrics {
   split: string;
   fusion: FusionConfig['fusion'];
   step: number;
+  /** Features joined from several caches: the scores of each source corpus on its own (the metrics above are all of them). */
+  perCorpus?: CorpusScores[];
+}
+
+/** One source corpus's share of a split and its scores. */
+export interface CorpusScores {
+  corpus: string;
+  n: number;
+  accuracy: number;
+  weightedF1: number;
+  macroF1: number;
+}
+
+/** Each source corpus's scores on a split of a joined set (undefined for a set of one source). */
+export function perCorpusScores(split: FeatureSplit, predictions: readonly number[], classNames: readonly string[]): CorpusScores[] | undefined {
+  const corpora = split.corpora;
+  if (!corpora) return undefined;
+  return [...new Set(corpora)].map((corpus) => {
+    const idx = corpora.flatMap((c, i) => (c === corpus ? [i] : []));
+    const m = computeMetrics(idx.map((i) => split.labels[i]!), idx.map((i) => predictions[i]!), classNames);
+    return { corpus, n: m.n, accuracy: m.accuracy, weightedF1: m.weightedF1, macroF1: m.macroF1 };
+  });
 }
 
 export interface EvalOptions {
@@ -36,11 +60,12 @@ export interface EvalOptions {
   outDir: string;
 }
 
-/** The checkpoint's scores on one split (checked to fit the features first), written as the report files. */
+/**
+ * The checkpoint's scores on one split (checked to fit the features first), written as the report files. The features
+ * are read through the label map the checkpoint was trained with, if any.
+ */
 export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Promise<{ report: EvalReport; meta: CheckpointMeta }> {
-  const split = o.features.splits[o.split];
-  if (!split) throw new DataError(`${o.source} has no split '${o.split}' (it has: ${Object.keys(o.features.splits).join(', ')})`);
-  if (split.size === 0) throw new DataError(`${o.source}: split '${o.split}' is empty`);
+  if (!o.features.splits[o.split]) throw new DataError(`${o.source} has no split '${o.split}' (it has: ${Object.keys(o.features.splits).join(', ')})`);
   let loaded;
   try {
     loaded = loadCheckpoint(backend, o.checkpoint);
@@ -49,10 +74,24 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
     throw err;
   }
   const { model, meta } = loaded;
-  checkCheckpointFeatures(meta, o.features, o.checkpoint, o.source);
+  const features = checkpointFeatures(meta, o.features, o.checkpoint);
+  const split = features.splits[o.split]!;
+  if (split.size === 0) throw new DataError(`${o.source}: split '${o.split}' is empty${meta.labelMaps ? ` after the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}` : ''}`);
+  checkCheckpointFeatures(meta, features, o.checkpoint, o.source);
   const result = await evaluate(model, split, meta.classNames, o.batchSize);
   const report = await writeEvalReport(o.outDir, { checkpoint: o.checkpoint, data: o.source, splitName: o.split, split, meta, result });
   return { report, meta };
+}
+
+/** `features` read through the label map of the checkpoint at `path` (as trained), or as they are when it has none. */
+export function checkpointFeatures(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {
+  const saved = meta.labelMaps?.[0]?.labelMap;
+  if (!saved) return features;
+  const map = labelMapFromJSON({ name: saved.name, classes: saved.classes, map: saved.map }, `${path} (its label map)`);
+  if (!features.labelMaps) return mapFeatureSet(features, map);
+  const had = features.labelMaps[0]!.labelMap;
+  if (!sameLabelMap(had, map)) throw new DataError(`${path} was trained through label map ${saved.name}; the features were read through ${had.name}`);
+  return features;
 }
 
 /** Writes EVAL_REPORT_FILES into `outDir` and returns what metrics.json holds. */
@@ -64,12 +103,13 @@ export async function writeEvalReport(
   const { meta, split } = r;
   const c = meta.config;
   mkdirSync(outDir, { recursive: true });
-  const report: EvalReport = { checkpoint: r.checkpoint, data: r.data, split: r.splitName, fusion: c.fusion, step: meta.step, ...metrics };
+  const perCorpus = perCorpusScores(split, predictions, meta.classNames);
+  const report: EvalReport = { checkpoint: r.checkpoint, data: r.data, split: r.splitName, fusion: c.fusion, step: meta.step, ...metrics, ...(perCorpus ? { perCorpus } : {}) };
   writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(join(outDir, 'confusion.json'), JSON.stringify({ classNames: metrics.classNames, rows: 'true', columns: 'predicted', confusion: metrics.confusion }, null, 2) + '\n');
   writeFileAtomic(
     join(outDir, 'predictions.jsonl'),
-    split.ids.map((id, i) => JSON.stringify({ id, label: meta.classNames[split.labels[i]!], predicted: meta.classNames[predictions[i]!], probabilities: probabilities[i]!.map((p) => +p.toFixed(5)) })).join('\n') + '\n',
+    split.ids.map((id, i) => JSON.stringify({ id, ...(split.corpora ? { corpus: split.corpora[i] } : {}), label: meta.classNames[split.labels[i]!], predicted: meta.classNames[predictions[i]!], probabilities: probabilities[i]!.map((p) => +p.toFixed(5)) })).join('\n') + '\n',
   );
   const svg = confusionSvg(metrics, `${c.fusion} on ${r.splitName} (${metrics.n} utterances)`);
   writeFileAtomic(join(outDir, 'confusion.svg'), svg);

@@ -4,6 +4,8 @@
 // straight into its place in a batch padded to a given shape (training and eval pass the batch's own lengths,
 // bucketed: train/data.ts `batchShape`) or to the longest in it.
 
+import type { CorpusLabelMapReport } from './datasets/label-map.ts';
+
 export interface FeatureBatch {
   ids: string[];
   /** [B] class index, or -1 when unlabelled (predict) or a padding row. */
@@ -28,6 +30,8 @@ export interface FeatureSplit {
   readonly audioLens: Int32Array;
   /** [size] speaker per utterance, when the source records it (speaker-grouped folds). */
   readonly speakers?: readonly string[];
+  /** [size] the source corpus of each utterance, in a set joined from several caches (`joinFeatureSets`). */
+  readonly corpora?: readonly string[];
   /** The chosen utterances, padded to `shape` (a model's batch), or without it to the longest text and audio among them. */
   batch(indices: readonly number[], shape?: BatchShape): FeatureBatch;
 }
@@ -51,6 +55,20 @@ export interface FeatureSet {
   textEncoder: string;
   audioEncoder: string;
   splits: Readonly<Record<string, FeatureSplit>>;
+  /**
+   * A set joined from several (`train --features A,B`: datasets/feature-sets.ts `joinFeatureSets`): each source as it
+   * was read, under its corpus name (what `FeatureSplit.corpora` holds). A source without a modality (a text-only
+   * cache: audio encoder 'none') gives its utterances no tokens of it.
+   */
+  sources?: readonly FeatureSource[];
+  /** The label map this set was read through, one report per source corpus (datasets/feature-sets.ts `mapFeatureSet`). */
+  labelMaps?: readonly CorpusLabelMapReport[];
+}
+
+/** One feature set of a joined set, and the corpus name its utterances carry. */
+export interface FeatureSource {
+  corpus: string;
+  features: FeatureSet;
 }
 
 /** One utterance's features, unpadded: text [textLen, textDim], audio [audioLen, audioDim]. */
@@ -128,6 +146,7 @@ export function selectSplit(parts: readonly { split: FeatureSplit; indices: read
     return [k, i] as const;
   }));
   const speakers = parts.every((p) => p.split.speakers) ? refs.map(([k, i]) => parts[k]!.split.speakers![i]!) : undefined;
+  const corpora = parts.every((p) => p.split.corpora) ? refs.map(([k, i]) => parts[k]!.split.corpora![i]!) : undefined;
   return {
     size: refs.length,
     ids: refs.map(([k, i]) => parts[k]!.split.ids[i]!),
@@ -135,6 +154,7 @@ export function selectSplit(parts: readonly { split: FeatureSplit; indices: read
     textLens: Int32Array.from(refs, ([k, i]) => parts[k]!.split.textLens[i]!),
     audioLens: Int32Array.from(refs, ([k, i]) => parts[k]!.split.audioLens[i]!),
     ...(speakers ? { speakers } : {}),
+    ...(corpora ? { corpora } : {}),
     batch(indices, shape) {
       const chosen = indices.map((j) => {
         const r = refs[j];

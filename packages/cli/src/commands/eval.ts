@@ -49,6 +49,10 @@ Examples:
       const pct = (x: number) => (100 * x).toFixed(1);
       console.log(`${o.checkpoint} (${m.fusion}, step ${meta.step}) on ${source}, split '${o.split}' (${m.n} utterances)\n`);
       console.log(table([['accuracy', pct(m.accuracy)], ['weighted F1', pct(m.weightedF1)], ['macro F1', pct(m.macroF1)]]));
+      if (m.perCorpus) {
+        console.log('');
+        console.log(table(m.perCorpus.map((c) => [c.corpus, c.n, pct(c.accuracy), pct(c.weightedF1), pct(c.macroF1)]), ['corpus', 'utterances', 'accuracy', 'weighted F1', 'macro F1']));
+      }
       console.log('');
       console.log(table(m.perClass.map((p) => [p.name, pct(p.precision), pct(p.recall), pct(p.f1), p.support]), ['class', 'precision', 'recall', 'F1', 'support']));
       console.log(`\nwrote ${outDir}/${EVAL_REPORT_FILES.join(', ')}`);

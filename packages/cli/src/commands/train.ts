@@ -3,7 +3,7 @@
 // references). Parsing and printing only: the flags are in ../options.ts, the loop is the model's train().
 
 import type { Command } from 'commander';
-import { flagOf, train } from '@emofuse/model';
+import { flagOf, formatLabelMapReport, train } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, loadFeatures, openBackend, parseTrainFlags, type TrainFlags } from '../options.ts';
 import { stepBar, table, UserError } from '../output.ts';
 import { checkOutFolder, resumeCommand, stopOnSignals } from '../signals.ts';
@@ -24,6 +24,8 @@ export function registerTrain(program: Command): void {
 Data (one of):
   --features runs/cache       a feature cache written by 'emofuse extract' (splits train/dev/test)
   --features arrays.json      { classNames, textDim, audioDim, splits: { train: [{ id, label, text: [[...]], audio: [[...]] }] } }
+  --features A,B              several caches joined (same encoders; a text-only cache's utterances have no audio);
+                              with different labels, read them through one map: --label-map meld7
   --synthetic                 the generated bimodal task (each modality alone caps at 50% accuracy)
 
 Fusion variants (--fusion):
@@ -55,6 +57,10 @@ Examples:
         force: o.force,
         signal: stop.signal,
         onStep: bar.onStep,
+        onLabelMap: (reports) => {
+          if (o.json) return;
+          for (const r of reports) for (const line of formatLabelMapReport(r)) bar.log(reports.length > 1 ? `${r.corpus}: ${line}` : line);
+        },
         onEpoch: (e) => {
           if (!o.json) {
             bar.log(

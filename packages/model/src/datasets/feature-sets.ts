@@ -1,11 +1,15 @@
-// Two FeatureSets that need no feature cache: a generated bimodal task (`syntheticBimodal`, for tests and quick
-// runs) and a small JSON arrays file (`readArraysFile`, features computed elsewhere).
+// FeatureSets beside the feature cache: a generated bimodal task (`syntheticBimodal`, for tests and quick runs), a
+// small JSON arrays file (`readArraysFile`, features computed elsewhere), and several sets joined into one
+// (`joinFeatureSets`: train --features A,B), read through one label map (`mapFeatureSet`).
 
 import { readFileSync } from 'node:fs';
 import { mulberry32 } from '@emofuse/kernels';
-import { memoryFeatureSplit, type FeatureSet, type FeatureSplit, type UtteranceFeatures } from '../features.ts';
+import {
+  memoryFeatureSplit, type FeatureBatch, type FeatureSet, type FeatureSource, type FeatureSplit, type UtteranceFeatures,
+} from '../features.ts';
 import { gaussian } from '../random.ts';
 import { DataError } from '../errors.ts';
+import { applyLabelMap, type CorpusLabelMapReport, type LabelMap } from './label-map.ts';
 
 export interface SyntheticOptions {
   /** Utterances per split. */
@@ -130,4 +134,157 @@ export function readArraysFile(path: string): FeatureSet {
     splits[name] = memoryFeatureSplit(utts, textDim, audioDim);
   }
   return { classNames, textDim, audioDim, textEncoder: 'arrays', audioEncoder: 'arrays', splits };
+}
+
+// ------------------------------------------------------------------------------------------ several sets as one
+
+/** The encoder id a source without that modality records (a text-only cache's audio: cache/feature-cache.ts NO_AUDIO). */
+const NONE = 'none';
+
+/** Which modalities a feature set holds tokens of: a text-only cache has no audio (encoder 'none'). */
+export function sourceModalities(fs: Pick<FeatureSet, 'textEncoder' | 'audioEncoder'>): { text: boolean; audio: boolean } {
+  return { text: fs.textEncoder !== NONE, audio: fs.audioEncoder !== NONE };
+}
+
+/** A cache's index fields the join compares (absent for synthetic / arrays sets, which have ids and widths only). */
+type IndexedSet = FeatureSet & { dir?: string; index?: { text: { id: string; version: string }; audio: { id: string; version: string } } };
+
+/** The corpus name of a set: a cache's dataset name ('meld', 'ravdess'), else `fallback` (its file name). */
+export function corpusName(fs: FeatureSet, fallback: string): string {
+  return (fs as { index?: { dataset?: { name?: string } } }).index?.dataset?.name ?? fallback;
+}
+
+/**
+ * Several feature sets as one: the same text encoder (id, version, width) among the sets with text and the same audio
+ * encoder among those with audio, refused otherwise naming both sets and the field. A set without a modality (a
+ * text-only cache) joins sets that have it: its utterances have no tokens of it. Splits are joined by name; labels
+ * index the union of the sets' class names (first appearance order): training refuses sets whose class names differ
+ * (`validateFeatureSet`) unless they are read through one label map (`mapFeatureSet`, --label-map). Every utterance
+ * remembers its source (`FeatureSplit.corpora`), so eval and ablate report each corpus on its own.
+ */
+export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
+  if (sources.length === 0) throw new DataError('no feature sets to join');
+  const names = sources.map((s) => s.corpus);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new DataError(`two feature sets are both named '${dup}': each source of a joined set needs its own corpus name`);
+  const where = (s: FeatureSource) => `'${s.corpus}'${(s.features as IndexedSet).dir ? ` (${(s.features as IndexedSet).dir})` : ''}`;
+  const dims = { text: 1, audio: 1 };
+  const encoders = { text: NONE, audio: NONE };
+  for (const m of ['text', 'audio'] as const) {
+    const having = sources.filter((s) => sourceModalities(s.features)[m]);
+    const first = having[0];
+    if (!first) continue;
+    const f = first.features as IndexedSet;
+    for (const s of having.slice(1)) {
+      const g = s.features as IndexedSet;
+      const fields: [string, unknown, unknown][] = [
+        [`${m} encoder (${m}.id in index.json)`, f[`${m}Encoder`], g[`${m}Encoder`]],
+        [`${m} encoder version (${m}.version in index.json)`, f.index?.[m].version, g.index?.[m].version],
+        [`${m} width (${m}.dim in index.json)`, f[`${m}Dim`], g[`${m}Dim`]],
+      ];
+      for (const [field, a, b] of fields) {
+        if (a === undefined || b === undefined || a === b) continue;
+        throw new DataError(
+          `${where(first)} and ${where(s)} differ in ${field}: '${a}' vs '${b}'; joined caches need the same encoders: extract them with the same --${m}-encoder`,
+        );
+      }
+    }
+    dims[m] = f[`${m}Dim`];
+    encoders[m] = f[`${m}Encoder`];
+  }
+  if (encoders.text === NONE && encoders.audio === NONE) throw new DataError(`the feature sets ${names.join(', ')} hold neither text nor audio`);
+  const classNames: string[] = [];
+  for (const s of sources) for (const c of s.features.classNames) if (!classNames.includes(c)) classNames.push(c);
+  const splitNames: string[] = [];
+  for (const s of sources) for (const n of Object.keys(s.features.splits)) if (!splitNames.includes(n)) splitNames.push(n);
+  const splits: Record<string, FeatureSplit> = {};
+  for (const name of splitNames) {
+    const parts = sources.flatMap((s) => {
+      const split = s.features.splits[name];
+      if (!split) return [];
+      const to = Int32Array.from(s.features.classNames, (c) => classNames.indexOf(c)); // [K_source] -> union index
+      return [{ corpus: s.corpus, split, to, has: sourceModalities(s.features), Ct: s.features.textDim, Ca: s.features.audioDim }];
+    });
+    splits[name] = joinSplits(parts, dims.text, dims.audio);
+  }
+  return { classNames, textDim: dims.text, audioDim: dims.audio, textEncoder: encoders.text, audioEncoder: encoders.audio, splits, sources: [...sources] };
+}
+
+interface JoinPart {
+  corpus: string;
+  split: FeatureSplit;
+  /** [K_part] its class index -> the joined set's. */
+  to: Int32Array;
+  has: { text: boolean; audio: boolean };
+  Ct: number;
+  Ca: number;
+}
+
+/** The splits of one name, one after another: labels read through each part's `to`, a modality a part lacks left empty. */
+function joinSplits(parts: readonly JoinPart[], Ct: number, Ca: number): FeatureSplit {
+  const refs = parts.flatMap((p, k) => Array.from({ length: p.split.size }, (_, i) => [k, i] as const));
+  const speakers = parts.every((p) => p.split.speakers) ? refs.map(([k, i]) => parts[k]!.split.speakers![i]!) : undefined;
+  const relabel = (p: JoinPart, y: number) => (y < 0 ? y : p.to[y]!);
+  return {
+    size: refs.length,
+    ids: refs.map(([k, i]) => parts[k]!.split.ids[i]!),
+    labels: Int32Array.from(refs, ([k, i]) => relabel(parts[k]!, parts[k]!.split.labels[i]!)),
+    textLens: Int32Array.from(refs, ([k, i]) => parts[k]!.split.textLens[i]!),
+    audioLens: Int32Array.from(refs, ([k, i]) => parts[k]!.split.audioLens[i]!),
+    corpora: refs.map(([k]) => parts[k]!.corpus),
+    ...(speakers ? { speakers } : {}),
+    batch(indices, shape) {
+      const chosen = indices.map((j) => {
+        const r = refs[j];
+        if (!r) throw new RangeError(`utterance index ${j} out of range [0, ${refs.length})`);
+        return r;
+      });
+      if (shape && chosen.length > shape.rows) throw new RangeError(`${chosen.length} utterances do not fit a batch of ${shape.rows}`);
+      // one sub-batch per part (at the target shape, or unpadded), then its rows copied into place
+      const subs = parts.map((p, k) => {
+        const rows = chosen.flatMap(([kk, i], pos) => (kk === k ? [[pos, i] as const] : []));
+        const b = rows.length ? p.split.batch(rows.map(([, i]) => i), shape && { ...shape, rows: rows.length }) : undefined;
+        return { p, rows, b };
+      });
+      const B = shape?.rows ?? chosen.length;
+      const Tt = shape?.Tt ?? Math.max(1, ...subs.map((s) => (s.b && s.p.has.text ? s.b.Tt : 1)));
+      const Ta = shape?.Ta ?? Math.max(1, ...subs.map((s) => (s.b && s.p.has.audio ? s.b.Ta : 1)));
+      const out: FeatureBatch = {
+        ids: new Array<string>(chosen.length), labels: new Int32Array(B).fill(-1), Tt, Ta,
+        text: new Float32Array(B * Tt * Ct), textMask: new Float32Array(B * Tt), // [B, Tt, Ct], [B, Tt]
+        audio: new Float32Array(B * Ta * Ca), audioMask: new Float32Array(B * Ta), // [B, Ta, Ca], [B, Ta]
+      };
+      for (const { p, rows, b } of subs) {
+        if (!b) continue;
+        const [lt, la] = [Math.min(Tt, b.Tt), Math.min(Ta, b.Ta)];
+        rows.forEach(([pos], r) => {
+          out.ids[pos] = b.ids[r]!;
+          out.labels[pos] = relabel(p, b.labels[r]!);
+          if (p.has.text) {
+            out.text.set(b.text.subarray(r * b.Tt * p.Ct, (r * b.Tt + lt) * p.Ct), pos * Tt * Ct);
+            out.textMask.set(b.textMask.subarray(r * b.Tt, r * b.Tt + lt), pos * Tt);
+          }
+          if (p.has.audio) {
+            out.audio.set(b.audio.subarray(r * b.Ta * p.Ca, (r * b.Ta + la) * p.Ca), pos * Ta * Ca);
+            out.audioMask.set(b.audioMask.subarray(r * b.Ta, r * b.Ta + la), pos * Ta);
+          }
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * `fs` read through `labelMap`: a joined set maps each source on its own and joins them again (one report per
+ * corpus), any other set is mapped whole (one report, under `corpus`). The result records its reports (`labelMaps`).
+ */
+export function mapFeatureSet(fs: FeatureSet, labelMap: LabelMap, corpus = corpusName(fs, 'features')): FeatureSet & { labelMaps: CorpusLabelMapReport[] } {
+  if (fs.sources) {
+    const mapped = fs.sources.map((s) => ({ corpus: s.corpus, ...applyLabelMap(s.features, labelMap) }));
+    const joined = joinFeatureSets(mapped.map((m) => ({ corpus: m.corpus, features: m.featureSet })));
+    return { ...joined, labelMaps: mapped.map((m) => ({ corpus: m.corpus, ...m.report })) };
+  }
+  const { featureSet, report } = applyLabelMap(fs, labelMap);
+  return { ...featureSet, labelMaps: [{ corpus, ...report }] };
 }

@@ -308,6 +308,9 @@ export interface LabelMapReport {
   empty: Record<string, string[]>;
 }
 
+/** A report of one source corpus (a joined set's: one per cache; `corpus` as in FeatureSplit.corpora). */
+export type CorpusLabelMapReport = LabelMapReport & { corpus: string };
+
 /**
  * The feature set relabelled onto `labelMap.classes`, without the utterances whose label is dropped (each split a view
  * of the original: nothing is copied until a batch is read), and the report. Other fields (a cache's index) are kept.
@@ -355,6 +358,7 @@ function relabelSplit(base: FeatureSplit, to: Int32Array): FeatureSplit {
     textLens: base.textLens,
     audioLens: base.audioLens,
     ...(base.speakers ? { speakers: base.speakers } : {}),
+    ...(base.corpora ? { corpora: base.corpora } : {}),
     batch(indices, shape) {
       const b = base.batch(indices, shape);
       return { ...b, labels: b.labels.map(relabel) }; // [B]

@@ -8,6 +8,7 @@ import { FusionModel, type FusionConfig } from '../fusion/model.ts';
 import { INPUT_NORM_NAMES, type InputNorm } from '../fusion/input-norm.ts';
 import { DataError } from '../errors.ts';
 import { flagOf } from './settings.ts';
+import type { CorpusLabelMapReport } from '../datasets/label-map.ts';
 
 export interface CheckpointMeta {
   format: 1;
@@ -20,6 +21,11 @@ export interface CheckpointMeta {
   /** Latest dev metrics and whatever else the trainer wants back on resume. */
   metrics: Record<string, unknown>;
   train: Record<string, unknown>;
+  /**
+   * The label map the training labels were read through (--label-map), one report per source corpus: where each label
+   * went and its utterances per split. Eval reads features through the same map (`report.labelMap`).
+   */
+  labelMaps?: CorpusLabelMapReport[];
 }
 
 export interface CheckpointTensor {

@@ -11,6 +11,8 @@ import { flagOf } from './settings.ts';
 /**
  * Scans every utterance of the named splits: non-empty, labels in range, finite features, widths as declared, and
  * at least one token of each modality the model reads (`needs`; a text-only cache can train the 'text' variant).
+ * In a joined set (`fs.sources`) an utterance whose source lacks a modality (a text-only cache beside audio caches)
+ * may lack it, never both; the sources must share their class names (else a label map must unify them).
  * Returns the longest text and audio sequences seen (at least 1), the lengths a new model is built for.
  */
 export function validateFeatureSet(
@@ -22,6 +24,23 @@ export function validateFeatureSet(
   for (const [name, dim] of [['textDim', fs.textDim], ['audioDim', fs.audioDim]] as const) {
     if (!Number.isInteger(dim) || dim < 1) throw new DataError(`${source}: ${name} must be a positive integer, got ${dim}`);
   }
+  const sources = new Map((fs.sources ?? []).map((s) => [s.corpus, s.features]));
+  const differ = [...sources].filter(([, f]) => f.classNames.join('\u0000') !== fs.classNames.join('\u0000'));
+  if (differ.length) {
+    throw new DataError(
+      `${source}: the joined caches are labelled differently (${[...sources].map(([c, f]) => `${c}: ${f.classNames.join(', ')}`).join('; ')}): ` +
+        `read them through one label map, e.g. ${flagOf('labelMap')} meld7`,
+    );
+  }
+  for (const m of ['text', 'audio'] as const) {
+    if (needs[m] && sources.size && ![...sources.values()].some((f) => f[`${m}Encoder`] !== 'none'))
+      throw new DataError(`${source}: none of the joined caches (${[...sources.keys()].join(', ')}) has ${m}, which ${flagOf('fusion')} reads`);
+  }
+  /** The modalities utterance i of `split` must have: those the model reads that its source holds (joined sets). */
+  const needsOf = (split: FeatureSplit, i: number) => {
+    const src = split.corpora && sources.get(split.corpora[i]!);
+    return src ? { text: needs.text && src.textEncoder !== 'none', audio: needs.audio && src.audioEncoder !== 'none' } : needs;
+  };
   for (const s of splits) {
     const split = fs.splits[s];
     if (!split) throw new DataError(`${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with ${flagOf('trainSplit')} / ${flagOf('devSplit')} / ${flagOf('split')}`);
@@ -36,11 +55,16 @@ export function validateFeatureSet(
         if (!(Number.isInteger(y) && y >= 0 && y < K)) {
           throw new DataError(`${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ${fs.classNames.join(', ')})`);
         }
-        if (needs.text && !b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt).some((m) => m > 0)) {
-          throw new DataError(`${source}: split '${s}', utterance '${id}': no text tokens (only ${flagOf('fusion')} audio can use it)`);
+        const need = needsOf(split, i + r);
+        const hasText = b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt).some((m) => m > 0);
+        const hasAudio = b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta).some((m) => m > 0);
+        const where = `${source}: split '${s}', utterance '${id}'${split.corpora ? ` (from ${split.corpora[i + r]})` : ''}`;
+        if (split.corpora && !hasText && !hasAudio) throw new DataError(`${where}: neither text nor audio tokens; re-extract it or drop the utterance`);
+        if (need.text && !hasText) {
+          throw new DataError(`${where}: no text tokens (only ${flagOf('fusion')} audio can use it)`);
         }
-        if (needs.audio && !b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta).some((m) => m > 0)) {
-          throw new DataError(`${source}: split '${s}', utterance '${id}': no audio tokens (a text-only cache trains only ${flagOf('fusion')} text)`);
+        if (need.audio && !hasAudio) {
+          throw new DataError(`${where}: no audio tokens (a text-only cache trains only ${flagOf('fusion')} text)`);
         }
       });
       if (b.text.length !== idx.length * b.Tt * fs.textDim) throw new DataError(`${source}: split '${s}': text features are not ${fs.textDim} wide (textDim)`);
@@ -155,4 +179,34 @@ export function padBatch(fb: FeatureBatch, B: number, Tt: number, Ta: number, te
     audioMask.set(fb.audioMask.subarray(b * fb.Ta, b * fb.Ta + la), b * Ta);
   }
   return { text, textMask, audio, audioMask, labels };
+}
+
+/**
+ * Modality dropout: each row of `b` that has both text and audio tokens loses one of them (its mask and tokens
+ * zeroed; text or audio 50/50) with probability `p`. The draws of row r at step `step` come from (seed, step, r)
+ * alone, so a resumed run drops the same ones. Returns how many rows lost text and audio. Mutates `b`.
+ */
+export function dropModalities(b: FeatureBatch, p: number, seed: number, step: number): { text: number; audio: number } {
+  const dropped = { text: 0, audio: 0 };
+  if (!(p > 0)) return dropped;
+  const { Tt, Ta } = b;
+  const Ct = b.text.length / (b.labels.length * Tt);
+  const Ca = b.audio.length / (b.labels.length * Ta);
+  for (let r = 0; r < b.labels.length; r++) {
+    const hasText = b.textMask.subarray(r * Tt, (r + 1) * Tt).some((m) => m > 0);
+    const hasAudio = b.audioMask.subarray(r * Ta, (r + 1) * Ta).some((m) => m > 0);
+    if (!hasText || !hasAudio) continue;
+    const rand = mulberry32((Math.imul(seed + 1, 0x2c1b3c6d) ^ Math.imul(step + 1, 0x297a2d39) ^ Math.imul(r + 1, 0x1b873593) ^ 0x68e31da4) >>> 0);
+    if (rand() >= p) continue;
+    if (rand() < 0.5) {
+      b.textMask.fill(0, r * Tt, (r + 1) * Tt); // [Tt] of row r
+      b.text.fill(0, r * Tt * Ct, (r + 1) * Tt * Ct); // [Tt, Ct] of row r
+      dropped.text++;
+    } else {
+      b.audioMask.fill(0, r * Ta, (r + 1) * Ta); // [Ta] of row r
+      b.audio.fill(0, r * Ta * Ca, (r + 1) * Ta * Ca); // [Ta, Ca] of row r
+      dropped.audio++;
+    }
+  }
+  return dropped;
 }

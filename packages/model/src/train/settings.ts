@@ -194,6 +194,17 @@ export const TRAIN_SETTINGS = {
   maxAudioLen: {
     in: 'train', flag: '--max-audio-len', arg: '<n>', help: 'truncate audio to n tokens (default: the longest in the data)', default: undefined, parse: integer(1), resume: 'same',
   },
+  /** Read the labels through a label map (datasets/label-map.ts); its report is printed and saved in the checkpoint. */
+  labelMap: {
+    in: 'train', flag: '--label-map', arg: '<map|file>',
+    help: "read the labels through a label map: 'meld7' (e.g. meld7:calm=drop,boredom=neutral) or a JSON / CSV from,to file", default: undefined, parse: name,
+    resume: 'same',
+  },
+  /** Each training utterance with both modalities drops one of them (50/50) with this probability, seeded by (seed, step, row). */
+  modalityDropout: {
+    in: 'train', flag: '--modality-dropout', arg: '<p>', help: 'drop the text or the audio (50/50) of a training utterance that has both, with probability p',
+    default: 0, parse: probability, resume: 'same',
+  },
   trainSplit: { in: 'train', flag: '--train-split', arg: '<name>', help: 'split to train on', default: 'train', parse: name, resume: 'same' },
   devSplit: { in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same' },
   /** Also save last.safetensors every this many steps (0: only at epoch ends). */

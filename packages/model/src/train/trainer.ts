@@ -15,7 +15,9 @@ import { computeInputNorm } from '../fusion/input-norm.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError } from '../errors.ts';
-import { batchShape, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
+import { batchShape, dropModalities, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
+import { mapFeatureSet } from '../datasets/feature-sets.ts';
+import { parseLabelMap, sameLabelMap, type CorpusLabelMapReport } from '../datasets/label-map.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
 import { acquireRunLock, cleanOrphanedTemps, runFolderInUse } from './run-folder.ts';
@@ -41,6 +43,8 @@ export interface TrainOptions extends TrainSettings {
   onStep?: (s: { step: number; total: number; epoch: number; loss: number; lr: number }) => void;
   /** Called after every epoch with its log record. */
   onEpoch?: (r: EpochRecord) => void;
+  /** Called once, before training, with the label map's report per source corpus (when `labelMap` is given). */
+  onLabelMap?: (reports: readonly CorpusLabelMapReport[]) => void;
 }
 
 export interface EpochRecord {
@@ -80,7 +84,9 @@ interface TrainState {
   flags?: StoredSettings;
 }
 
-export async function train(backend: Backend, fs: FeatureSet, o: TrainOptions): Promise<TrainResult> {
+export async function train(backend: Backend, features: FeatureSet, o: TrainOptions): Promise<TrainResult> {
+  const fs = readThroughLabelMap(features, o.labelMap);
+  if (fs.labelMaps && o.labelMap !== undefined) o.onLabelMap?.(fs.labelMaps);
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
@@ -181,6 +187,7 @@ async function trainLocked(
   const meta = (metrics: Record<string, unknown>): CheckpointMeta => ({
     format: 1, config: c, classNames: [...fs.classNames], step: model.step, textEncoder: fs.textEncoder, audioEncoder: fs.audioEncoder,
     metrics, train: { ...state } as unknown as Record<string, unknown>,
+    ...(fs.labelMaps ? { labelMaps: [...fs.labelMaps] } : {}),
   });
   const t0 = performance.now();
   const secondsBefore = state.seconds; // training time of the run before a resume
@@ -188,6 +195,8 @@ async function trainLocked(
   let lastMetrics: Record<string, unknown> = {};
   let interrupted = false;
   let epochStart = performance.now();
+  const modalityDropout = o.modalityDropout ?? TRAIN_DEFAULTS.modalityDropout;
+  const bimodal = model.spec.text && model.spec.audio; // a one-modality variant has nothing to drop
   const keys = lengthKeys(trainSplit, c.maxTextLen, c.maxAudioLen); // [size] tokens per utterance, what batches are grouped by
   let batches = { epoch: -1, list: [] as number[][] };
 
@@ -200,6 +209,7 @@ async function trainLocked(
     if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(keys, B, c.seed, epoch) };
     const idx = batches.list[bi]!;
     const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen)); // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
+    if (bimodal) dropModalities(inputs, modalityDropout, c.seed, step); // rows with both lose one, seeded by (seed, step, row)
     const lr = learningRate(step, sched);
     const acts = await model.trainStep(inputs, weights, adamw(lr), o.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
     const loss = await model.readLoss(acts); // the one readback of a step
@@ -250,6 +260,21 @@ async function trainLocked(
     model, steps: model.step, epochs: Math.ceil(model.step / stepsPerEpoch), bestDevWeightedF1: state.bestDevWeightedF1,
     bestEpoch: state.bestEpoch, stoppedEarly: state.stoppedEarly, interrupted, seconds: elapsed(), lastCheckpoint: lastPath, bestCheckpoint: bestPath,
   };
+}
+
+/**
+ * The features read through the label map `spec` (--label-map; none: as they are). Features already read through a
+ * map (`labelMaps`, as ablate passes them) must have been read through this one.
+ */
+export function readThroughLabelMap(fs: FeatureSet, spec: string | undefined): FeatureSet {
+  if (spec === undefined) return fs;
+  const map = parseLabelMap(spec);
+  if (fs.labelMaps) {
+    const had = fs.labelMaps[0]?.labelMap;
+    if (had && !sameLabelMap(had, map)) throw new DataError(`${flagOf('labelMap')} ${spec}: the features were already read through label map ${had.name}`);
+    return fs;
+  }
+  return mapFeatureSet(fs, map);
 }
 
 /** last.safetensors, or best.safetensors when last is damaged (every state derives from (seed, step): exact). */
