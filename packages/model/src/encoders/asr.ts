@@ -15,9 +15,17 @@ export interface Transcriber {
   dispose(): Promise<void>;
 }
 
-type AsrPipeline = ((audio: Float32Array) => Promise<{ text: string }>) & { dispose?: () => Promise<void> };
+type AsrPipeline = ((audio: Float32Array, options?: { language?: string; task?: string }) => Promise<{ text: string }>) & {
+  dispose?: () => Promise<void>;
+};
 
-export async function createTranscriber(spec = DEFAULT_ASR): Promise<Transcriber> {
+export interface TranscriberOptions {
+  /** A multilingual model's language ('german', 'de', ...; transformers.js's names): transcribed in it, never
+   * translated. Left out, transformers.js assumes English. English-only models (tiny.en) take none. */
+  language?: string;
+}
+
+export async function createTranscriber(spec = DEFAULT_ASR, options: TranscriberOptions = {}): Promise<Transcriber> {
   const loc = locateModel(spec, 'whisper');
   const { pipeline } = await loadTransformers();
   const asr = (await withLocation(loc, (name) =>
@@ -27,7 +35,8 @@ export async function createTranscriber(spec = DEFAULT_ASR): Promise<Transcriber
     id: spec,
     async transcribe(clips) {
       const out: string[] = [];
-      for (const clip of clips) out.push((await asr(clip)).text.trim());
+      const how = options.language ? { language: options.language, task: 'transcribe' } : undefined;
+      for (const clip of clips) out.push((await asr(clip, how)).text.trim());
       return out;
     },
     async dispose() {
