@@ -60,7 +60,7 @@ try {
 }
 if (!model.writeAssembled) fail("@emofuse/model has no writeAssembled: its dist/ is older than the sources; run 'npm run build'");
 const clips = model.pickClips(a.assets, { count: num('count', a.count), corpora, seed: num('seed', a.seed) });
-const files = model.writeAssembled(a.out, a.name, {
+const files = await model.writeAssembled(a.out, a.name, {
   clips, pauseMin, pauseMax, seed: num('seed', a.seed),
   ...(a.snr !== undefined ? { snrDb: num('snr', a.snr) } : {}),
   ...(a.minutes !== undefined ? { targetSeconds: 60 * num('minutes', a.minutes) } : {}),

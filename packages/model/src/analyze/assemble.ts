@@ -16,6 +16,7 @@ import { readRAVDESS } from '../datasets/ravdess.ts';
 import { mulberry32 } from '@emofuse/kernels';
 import { gaussian } from '../random.ts';
 import { formatSrtTime } from './subtitles.ts';
+import { SileroVad, Segmenter, VAD_DEFAULTS, VAD_FRAME } from './vad.ts';
 
 export type AssembleCorpus = 'ravdess' | 'emodb' | 'meld';
 
@@ -30,8 +31,17 @@ export interface SourceClip {
 
 /** A clip's place in an assembled recording (seconds from its start). */
 export interface TruthClip extends Omit<SourceClip, 'audio'> {
+  /** The laid-down clip: its speech by the energy trim (TRIM_DB), breaths and room noise near the words included. */
   start: number;
   end: number;
+  /**
+   * Where Silero VAD hears speech in the clip played alone (clean, fresh state, 0.5 s of silence around it; the
+   * first to the last speech frame, VAD_DEFAULTS without padding): the reference for boundary tests, which then
+   * measure what the recording changes (the VAD's state carried across clips, loudness, pauses, noise, codec,
+   * segmentation). null: the VAD hears no speech in it alone.
+   */
+  speechStart: number | null;
+  speechEnd: number | null;
 }
 
 export interface RecordingTruth {
@@ -41,6 +51,8 @@ export interface RecordingTruth {
   seconds: number;
   /** Signal-to-noise ratio of the added white noise against the clips' mean speech power; null: no noise. */
   snrDb: number | null;
+  /** Mean speech RMS of each corpus in dBFS (one gain per corpus). */
+  levelDb: number;
   /** Pauses between clips were drawn uniformly from [min, max] seconds; lead/tail silence in seconds. */
   pauses: { min: number; max: number; lead: number; tail: number };
   seed: number;
@@ -56,26 +68,32 @@ export interface AssembleOptions {
   lead?: number;
   /** White noise at this SNR in dB (against the mean power of the trimmed clips); omitted: none. */
   snrDb?: number;
+  /** Mean speech RMS of each corpus's clips in dBFS (default -23): one gain per corpus (see assembleRecording). */
+  levelDb?: number;
+  /** A clip is trimmed to its 10 ms windows within this many dB of its loudest (default TRIM_DB). */
+  trimDb?: number;
   /** Repeat the clip list (in the same order, new pauses) until the recording is at least this long, in seconds. */
   targetSeconds?: number;
   seed?: number;
 }
 
-export const ASSEMBLE_DEFAULTS = { pauseMin: 0.8, pauseMax: 2.0, lead: 1.0, seed: 1 } as const;
 /** A 10 ms window counts as speech when its RMS is within this many dB of the clip's loudest window. */
 export const TRIM_DB = 35;
+export const ASSEMBLE_DEFAULTS = { pauseMin: 0.8, pauseMax: 2.0, lead: 1.0, seed: 1, levelDb: -23, trimDb: TRIM_DB } as const;
 const WINDOW = TARGET_SAMPLE_RATE / 100;
 
 /**
- * The 4 MELD utterances in the assets. Their split is unknown; the CSV rows chosen are those whose StartTime-EndTime
- * is nearest the file's length (dia0_utt0 is 2.27 s: dev's 2.79 s row, not train's 5.67 s; dia101_utt0 is 2.15 s:
- * train's 2.29 s, not dev's 8.13 s; dia100_* exist in train only).
+ * The 4 MELD clips in the assets. They are MELD *test* utterances (test/model/whisper-real.test.ts: dia0_utt0 says
+ * "Why do all you're coffee mugs have numbers on the bottom?", test dialogue 0; train and dev reuse the ids for other
+ * utterances). A MELD.Raw clip runs on over the next utterances of its dialogue that end within its length, so the
+ * words are those rows' (test_sent_emo.csv, dialogues 0, 100, 101; test/fixtures/meld-test-rows.csv) and the label
+ * is the named utterance's.
  */
 export const MELD_CLIPS: readonly Omit<SourceClip, 'audio'>[] = [
-  { source: 'meld:dia0_utt0', label: 'sadness', text: 'Oh my God, he’s lost it. He’s totally lost it.' },
-  { source: 'meld:dia100_utt1', label: 'neutral', text: 'Just your run-of-the-mill third nipple.' },
-  { source: 'meld:dia100_utt5', label: 'neutral', text: 'Just showing you my run-of-the-mill-slice-it-right-off third nipple.' },
-  { source: 'meld:dia101_utt0', label: 'neutral', text: 'First of all, it’s on your ass.' },
+  { source: 'meld:dia0_utt0', label: 'surprise', text: 'Why do all you’re coffee mugs have numbers on the bottom?' },
+  { source: 'meld:dia100_utt1', label: 'neutral', text: 'You guys feel safe. Right?' },
+  { source: 'meld:dia100_utt5', label: 'sadness', text: 'Okay, I’m sorry. I didn’t mean to scare you. I just have to clean that up.' },
+  { source: 'meld:dia101_utt0', label: 'joy', text: 'Hey! Hey.' },
 ];
 
 /**
@@ -108,7 +126,7 @@ export function pickClips(assetsDir: string, options: { count: number; corpora?:
 }
 
 /** [first, last) sample of a clip's speech: the outermost 10 ms windows within TRIM_DB of its loudest window. */
-export function speechBounds(x: Float32Array): [number, number] {
+export function speechBounds(x: Float32Array, trimDb = TRIM_DB): [number, number] {
   const n = Math.floor(x.length / WINDOW);
   const rms = new Float64Array(n);
   let loudest = 0;
@@ -118,7 +136,7 @@ export function speechBounds(x: Float32Array): [number, number] {
     rms[w] = Math.sqrt(s / WINDOW);
     loudest = Math.max(loudest, rms[w]!);
   }
-  const floor = loudest * 10 ** (-TRIM_DB / 20);
+  const floor = loudest * 10 ** (-trimDb / 20);
   let a = 0;
   while (a < n && rms[a]! < floor) a++;
   let b = n - 1;
@@ -126,26 +144,65 @@ export function speechBounds(x: Float32Array): [number, number] {
   return n ? [a * WINDOW, (b + 1) * WINDOW] : [0, x.length];
 }
 
+/** [first, last) sample of the speech Silero hears in `x` alone (fresh state, 0.5 s of silence around it), or null. */
+async function heardAlone(vad: SileroVad, x: Float32Array): Promise<[number, number] | null> {
+  const lead = TARGET_SAMPLE_RATE / 2;
+  const padded = new Float32Array(lead + x.length + lead + VAD_FRAME);
+  padded.set(x, lead);
+  vad.reset();
+  const seg = new Segmenter({ ...VAD_DEFAULTS, minSilence: 1e6, pad: 0 }); // one span: first to last speech frame
+  const spans = [];
+  for (let i = 0; i + VAD_FRAME <= padded.length; i += VAD_FRAME) spans.push(...seg.push(await vad.next(padded.subarray(i, i + VAD_FRAME))));
+  spans.push(...seg.finish());
+  if (!spans.length) return null;
+  return [Math.max(0, spans[0]!.start - lead), Math.min(x.length, spans.at(-1)!.end - lead)];
+}
+
 /**
  * Lays the clips down and streams the recording to `write` in pieces (so an hour costs the memory of its clips,
  * not of the hour): lead silence, clip, pause, clip, ..., tail silence, noise added throughout. Returns the truth.
  */
-export function assembleRecording(options: AssembleOptions, write: (samples: Float32Array) => void): RecordingTruth {
+export async function assembleRecording(options: AssembleOptions, write: (samples: Float32Array) => void): Promise<RecordingTruth> {
   const o = { ...ASSEMBLE_DEFAULTS, ...options };
   if (!o.clips.length) throw new Error('assembleRecording: no clips given');
   if (!(o.pauseMin >= 0 && o.pauseMax >= o.pauseMin)) throw new Error(`assembleRecording: pauses must satisfy 0 <= min <= max, got ${o.pauseMin}-${o.pauseMax}`);
   const rate = TARGET_SAMPLE_RATE;
   const cache = new Map<string, Float32Array>();
-  let power = 0;
+  const heard = new Map<string, [number, number] | null>();
+  const vad = await SileroVad.open();
+  const corpusOf = (c: SourceClip) => c.source.split(':')[0]!;
+  const rmsOf = (x: Float32Array) => {
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+    return Math.sqrt(s / Math.max(1, x.length));
+  };
+  const corpusRms = new Map<string, number[]>();
   for (const c of o.clips) {
     if (cache.has(c.audio)) continue;
     const x = loadAudio(c.audio, { sampleRate: rate });
-    const [a, b] = speechBounds(x);
+    const [a, b] = speechBounds(x, o.trimDb);
     const speech = x.slice(a, b);
     cache.set(c.audio, speech);
-    let s = 0;
-    for (let i = 0; i < speech.length; i++) s += speech[i]! * speech[i]!;
-    power += s / speech.length;
+    heard.set(c.audio, await heardAlone(vad, speech));
+    corpusRms.set(corpusOf(c), [...(corpusRms.get(corpusOf(c)) ?? []), rmsOf(speech)]);
+  }
+  // one gain per corpus: its clips' mean speech RMS at o.levelDb (a recording is one microphone: within a corpus
+  // the loud and soft clips keep their difference, across corpora the recording levels are evened out), limited so
+  // that no clip clips
+  const gains = new Map<string, number>();
+  for (const [corpus, rms] of corpusRms) gains.set(corpus, 10 ** (o.levelDb / 20) / (rms.reduce((a, b) => a + b, 0) / rms.length));
+  for (const c of o.clips) {
+    const x = cache.get(c.audio)!;
+    let peak = 0;
+    for (let i = 0; i < x.length; i++) peak = Math.max(peak, Math.abs(x[i]!));
+    gains.set(corpusOf(c), Math.min(gains.get(corpusOf(c))!, 0.99 / Math.max(peak, 1e-9)));
+  }
+  let power = 0;
+  for (const c of new Map(o.clips.map((c) => [c.audio, c])).values()) {
+    const x = cache.get(c.audio)!;
+    const g = gains.get(corpusOf(c))!;
+    for (let i = 0; i < x.length; i++) x[i]! *= g;
+    power += rmsOf(x) ** 2;
   }
   power /= cache.size;
   const noiseStd = o.snrDb === undefined ? 0 : Math.sqrt(power / 10 ** (o.snrDb / 10));
@@ -171,13 +228,18 @@ export function assembleRecording(options: AssembleOptions, write: (samples: Flo
     for (const c of o.clips) {
       if (clips.length) silence(o.pauseMin + rand() * (o.pauseMax - o.pauseMin));
       const speech = cache.get(c.audio)!;
-      clips.push({ source: c.source, label: c.label, text: c.text, start: at / rate, end: (at + speech.length) / rate });
+      const h = heard.get(c.audio);
+      clips.push({
+        source: c.source, label: c.label, text: c.text, start: at / rate, end: (at + speech.length) / rate,
+        speechStart: h ? (at + h[0]) / rate : null, speechEnd: h ? (at + h[1]) / rate : null,
+      });
       emit(speech.slice());
     }
   }
   silence(o.lead);
+  await vad.dispose();
   return {
-    format: 1, sampleRate: rate, seconds: at / rate, snrDb: o.snrDb ?? null,
+    format: 1, sampleRate: rate, seconds: at / rate, snrDb: o.snrDb ?? null, levelDb: o.levelDb,
     pauses: { min: o.pauseMin, max: o.pauseMax, lead: o.lead, tail: o.lead }, seed: o.seed, clips,
   };
 }
@@ -232,13 +294,13 @@ export interface AssembledFiles {
  * Assembles into `dir`: `<name>.wav` (16 kHz mono 16-bit), then `<name>.<fmt>` for each other format through ffmpeg
  * (mp3, m4a, ...), `<name>.truth.json` and `<name>.srt` (each clip's words over its span, for `--text-from`).
  */
-export function writeAssembled(dir: string, name: string, options: AssembleOptions, formats: readonly string[] = ['wav']): AssembledFiles {
+export async function writeAssembled(dir: string, name: string, options: AssembleOptions, formats: readonly string[] = ['wav']): Promise<AssembledFiles> {
   mkdirSync(dir, { recursive: true });
   const wav = join(dir, `${name}.wav`);
   const w = new WavWriter(wav);
   let truth: RecordingTruth;
   try {
-    truth = assembleRecording(options, (x) => w.write(x));
+    truth = await assembleRecording(options, (x) => w.write(x));
   } finally {
     w.close();
   }
