@@ -5,6 +5,7 @@
 
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import {
   AudioError, DEFAULT_BACKEND, DataError, DatasetError, EncoderDeviceError, EncoderSpecError, FeatureCacheError, FusionConfigError, ModelNotFoundError,
   PredictError, SettingError, SynthesiserMissingError, UnknownBackendError, corpusName, describeBackends, joinFeatureSets, openBackend as openModelBackend, openFeatureCache,
@@ -92,7 +93,7 @@ export function loadFeatures(f: DataFlags): { features: FeatureSet; source: stri
     if (paths.length === 1) return one(paths[0]!);
     const sources = paths.map((p) => ({ path: p, features: one(p).features }));
     const features = joinFeatureSets(sources.map((s) => ({ corpus: uniqueCorpus(s, sources), features: s.features })));
-    return { features, source: `feature caches ${sources.map((s) => `${s.path} (${uniqueCorpus(s, sources)})`).join(' + ')}` };
+    return { features, source: `joined features ${sources.map((s) => `${s.path} (${uniqueCorpus(s, sources)})`).join(' + ')}` };
   } catch (err) {
     return asUserError(err);
   }
@@ -100,8 +101,8 @@ export function loadFeatures(f: DataFlags): { features: FeatureSet; source: stri
 
 /** A source's corpus name: its dataset's name, or its path where two sources share that name. */
 function uniqueCorpus(s: { path: string; features: FeatureSet }, all: readonly { path: string; features: FeatureSet }[]): string {
-  const name = corpusName(s.features, s.path);
-  return all.filter((o) => corpusName(o.features, o.path) === name).length > 1 ? s.path : name;
+  const nameOf = (o: { path: string; features: FeatureSet }) => corpusName(o.features, basename(o.path).replace(/\.json$/i, ''));
+  return all.filter((o) => nameOf(o) === nameOf(s)).length > 1 ? s.path : nameOf(s);
 }
 
 // ------------------------------------------------------------------------------------------ model and training

@@ -47,7 +47,9 @@ Examples:
         return;
       }
       const pct = (x: number) => (100 * x).toFixed(1);
-      console.log(`${o.checkpoint} (${m.fusion}, step ${meta.step}) on ${source}, split '${o.split}' (${m.n} utterances)\n`);
+      console.log(`${o.checkpoint} (${m.fusion}, step ${meta.step}) on ${source}, split '${o.split}' (${m.n} utterances)`);
+      if (meta.labelMaps?.length) console.log(`labels read through the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}`);
+      console.log('');
       console.log(table([['accuracy', pct(m.accuracy)], ['weighted F1', pct(m.weightedF1)], ['macro F1', pct(m.macroF1)]]));
       if (m.perCorpus) {
         console.log('');
