@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  CpuBackend, DataError, dropModalities, evaluateCheckpoint, joinFeatureSets, loadCheckpoint, mapFeatureSet, memoryFeatureSplit, parseLabelMap,
-  runAblation, train, validateFeatureSet, type FeatureSet, type TrainOptions, type UtteranceFeatures,
+  CpuBackend, DataError, cacheSpeakers, dropModalities, evaluate, evaluateCheckpoint, formatSpeakerNorm, joinFeatureSets, loadCheckpoint, mapFeatureSet,
+  memoryFeatureSplit, parseLabelMap, runAblation, standardizeSpeakers, train, validateFeatureSet, type FeatureSet, type FeatureSplit, type TrainOptions,
+  type UtteranceFeatures,
 } from '@emofuse/model';
 import { mulberry32 } from '@emofuse/kernels';
 
@@ -199,5 +200,92 @@ describe('modality dropout', () => {
       if (s.value.some((v, k) => v !== c.get(name)!.value[k])) differsFromPlain = true;
     }
     expect(differsFromPlain).toBe(true); // the dropout did change the run
+  });
+});
+
+describe('speaker-level standardization (--speaker-norm)', () => {
+  /** `makeSet` with speakers: utterance i of a split spoken by 'spk<i % 3>', with a per-speaker offset and scale; the last one has no speaker. */
+  const withSpeakers = (): FeatureSet => {
+    const s = makeSet({ classes: ['neutral', 'happy', 'angry', 'sad'], audio: true, seed: 9, prefix: 's' });
+    const splits: Record<string, FeatureSplit> = {};
+    for (const [name, split] of Object.entries(s.splits)) {
+      const speakers = split.ids.map((_, i) => (i === split.size - 1 ? '' : `spk${i % 3}`));
+      splits[name] = {
+        ...split, speakers,
+        batch(indices, shape) {
+          const b = split.batch(indices, shape);
+          indices.forEach((u, r) => {
+            const k = speakers[u] ? Number(speakers[u]!.slice(3)) : 0;
+            for (let t = 0; t < b.Ta; t++) for (let c = 0; c < 5; c++) if (b.audioMask[r * b.Ta + t]) b.audio[(r * b.Ta + t) * 5 + c] = b.audio[(r * b.Ta + t) * 5 + c]! * (1 + k) + 10 * k;
+          });
+          return b;
+        },
+      };
+    }
+    return { ...s, splits };
+  };
+
+  it("each speaker's kept tokens get mean 0 and std 1; an utterance without a speaker keeps its tokens; padding stays 0", () => {
+    const fs = withSpeakers();
+    const sn = standardizeSpeakers(fs);
+    expect(sn.speakerNorm).toEqual({ speakers: 3, bySpeaker: { train: 47, dev: 15 }, globalOnly: { train: 1, dev: 1 } });
+    expect(formatSpeakerNorm(sn.speakerNorm)).toMatch(/^3 speakers; train 47 of 48 by their speaker's statistics, 1 by the train statistics only \(no speaker\)/);
+    const sums = new Map<string, { n: number; s: number; ss: number }>();
+    for (const name of ['train', 'dev']) {
+      const split = sn.splits[name]!;
+      const idx = Array.from({ length: split.size }, (_, i) => i);
+      const b = split.batch(idx, { rows: split.size, Tt: 8, Ta: 8 });
+      const raw = fs.splits[name]!.batch(idx, { rows: split.size, Tt: 8, Ta: 8 });
+      idx.forEach((u, r) => {
+        const spk = split.speakers![u]!;
+        for (let t = 0; t < 8; t++) {
+          const off = (r * 8 + t) * 5;
+          if (!b.audioMask[r * 8 + t]) {
+            expect(b.audio.subarray(off, off + 5).every((x) => x === 0)).toBe(true);
+            continue;
+          }
+          if (!spk) expect([...b.audio.subarray(off, off + 5)]).toEqual([...raw.audio.subarray(off, off + 5)]);
+          else {
+            const m = sums.get(spk) ?? { n: 0, s: 0, ss: 0 };
+            const x = b.audio[off + 2]!; // channel 2
+            sums.set(spk, { n: m.n + 1, s: m.s + x, ss: m.ss + x * x });
+          }
+        }
+      });
+    }
+    for (const [spk, { n, s, ss }] of sums) {
+      expect(Math.abs(s / n), spk).toBeLessThan(1e-4);
+      expect(Math.sqrt(ss / n - (s / n) ** 2), spk).toBeCloseTo(1, 4);
+    }
+    expect(standardizeSpeakers(sn)).toBe(sn); // once only
+  });
+
+  it('joined sets name speakers by corpus; train records the setting and eval applies it as trained', async () => {
+    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'acted', features: withSpeakers() }]);
+    expect(j.splits.train!.speakers![0]).toBe(''); // meld knows no speakers here
+    expect(j.splits.train!.speakers![48]).toBe('acted:spk0');
+    const out = tmp();
+    let seen: unknown;
+    const r = await train(new CpuBackend('f32'), j, { ...base, outDir: out, labelMap: 'meld7', speakerNorm: true, onSpeakerNorm: (x) => (seen = x) });
+    expect(seen).toEqual({ speakers: 3, bySpeaker: { train: 47, dev: 15 }, globalOnly: { train: 49, dev: 17 } });
+    const { meta, model } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
+    expect(meta.train.flags).toMatchObject({ speakerNorm: true });
+    const { report } = await evaluateCheckpoint(new CpuBackend('f32'), { checkpoint: r.lastCheckpoint, features: j, source: 'joined', split: 'dev', batchSize: 8, outDir: join(out, 'eval') });
+    expect(report.speakerNorm).toEqual(seen);
+    const asTrained = standardizeSpeakers(mapFeatureSet(j, parseLabelMap('meld7')));
+    const raw = mapFeatureSet(j, parseLabelMap('meld7'));
+    const want = await evaluate(model, asTrained.splits.dev!, meta.classNames, 8);
+    const without = await evaluate(model, raw.splits.dev!, meta.classNames, 8);
+    expect(report.accuracy).toBe(want.accuracy);
+    expect(want.probabilities).not.toEqual(without.probabilities); // the transform matters to this model
+  });
+
+  it("a cache's speakers come from its ids where the corpus names them there", () => {
+    const ids = (name: string, xs: string[]) => cacheSpeakers({ dataset: { name, source: '', classNames: [], items: 0, fingerprint: '' } }, { ids: xs });
+    expect(ids('ravdess', ['03-01-05-01-02-01-16', '03-01-01-01-01-01-07'])).toEqual(['actor16', 'actor07']);
+    expect(ids('emodb', ['03a01Fa', '16b10Wb'])).toEqual(['03', '16']);
+    expect(ids('crema-d', ['1001_DFA_ANG_XX'])).toEqual(['1001']);
+    expect(ids('meld', ['train/dia0_utt0'])).toBeUndefined();
+    expect(ids('ravdess', ['renamed'])).toBeUndefined();
   });
 });

@@ -22,6 +22,7 @@ import { flagOf } from './train/settings.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
 import { evaluate, readThroughLabelMap, train, type TrainOptions } from './train/trainer.ts';
 import { perCorpusScores, type CorpusScores } from './eval-report.ts';
+import { standardizeSpeakers } from './datasets/feature-sets.ts';
 
 export interface AblationOptions {
   variants: readonly FusionVariant[];
@@ -103,7 +104,9 @@ export function withLinearFloor(variants: readonly FusionVariant[]): FusionVaria
 
 export async function runAblation(given: FeatureSet, o: AblationOptions): Promise<AblationResult> {
   if (o.variants.length === 0 || o.seeds.length === 0) throw new DataError('ablation: give at least one variant and one seed');
-  const features = readThroughLabelMap(given, o.train.labelMap); // once, so every run and its scoring read the same labels
+  // once, so that every run and its scoring read the same labels and tokens
+  const mapped = readThroughLabelMap(given, o.train.labelMap);
+  const features = o.train.speakerNorm ? standardizeSpeakers(mapped) : mapped;
   const variants = withLinearFloor(o.variants);
   // the evaluations: one (test split), or one per fold (train on the other folds, score on it)
   const evals = o.folds === undefined ? [testEvaluation(features, o)] : foldEvaluations(features, o);

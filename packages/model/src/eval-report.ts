@@ -4,13 +4,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkCheckpointFeatures } from './compat.ts';
-import type { FeatureSet, FeatureSplit } from './features.ts';
+import type { FeatureSet, FeatureSplit, SpeakerNormReport } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import { writeFileAtomic } from './io.ts';
 import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import { computeMetrics, type Metrics } from './metrics/metrics.ts';
 import { labelMapFromJSON, sameLabelMap } from './datasets/label-map.ts';
-import { mapFeatureSet } from './datasets/feature-sets.ts';
+import { mapFeatureSet, standardizeSpeakers } from './datasets/feature-sets.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './errors.ts';
 import { evaluate } from './train/trainer.ts';
@@ -27,6 +27,8 @@ export interface EvalReport extends Metrics {
   step: number;
   /** Features joined from several caches: the scores of each source corpus on its own (the metrics above are all of them). */
   perCorpus?: CorpusScores[];
+  /** The checkpoint was trained with --speaker-norm: how many utterances got their speaker's statistics, how many the train statistics only. */
+  speakerNorm?: SpeakerNormReport;
 }
 
 /** One source corpus's share of a split and its scores. */
@@ -79,12 +81,20 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
   if (split.size === 0) throw new DataError(`${o.source}: split '${o.split}' is empty${meta.labelMaps ? ` after the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}` : ''}`);
   checkCheckpointFeatures(meta, features, o.checkpoint, o.source);
   const result = await evaluate(model, split, meta.classNames, o.batchSize);
-  const report = await writeEvalReport(o.outDir, { checkpoint: o.checkpoint, data: o.source, splitName: o.split, split, meta, result });
+  const report = await writeEvalReport(o.outDir, { checkpoint: o.checkpoint, data: o.source, splitName: o.split, split, meta, result, speakerNorm: features.speakerNorm });
   return { report, meta };
 }
 
-/** `features` read through the label map of the checkpoint at `path` (as trained), or as they are when it has none. */
+/**
+ * `features` read as the checkpoint at `path` was trained: through its label map, and with each speaker standardized
+ * by the speaker's statistics when it was trained with --speaker-norm.
+ */
 export function checkpointFeatures(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {
+  const mapped = checkpointLabels(meta, features, path);
+  return (meta.train.flags as { speakerNorm?: boolean } | undefined)?.speakerNorm ? standardizeSpeakers(mapped) : mapped;
+}
+
+function checkpointLabels(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {
   const saved = meta.labelMaps?.[0]?.labelMap;
   if (!saved) return features;
   const map = labelMapFromJSON({ name: saved.name, classes: saved.classes, map: saved.map }, `${path} (its label map)`);
@@ -97,14 +107,17 @@ export function checkpointFeatures(meta: CheckpointMeta, features: FeatureSet, p
 /** Writes EVAL_REPORT_FILES into `outDir` and returns what metrics.json holds. */
 export async function writeEvalReport(
   outDir: string,
-  r: { checkpoint: string; data: string; splitName: string; split: FeatureSplit; meta: CheckpointMeta; result: Metrics & { predictions: number[]; probabilities: number[][] } },
+  r: {
+    checkpoint: string; data: string; splitName: string; split: FeatureSplit; meta: CheckpointMeta; result: Metrics & { predictions: number[]; probabilities: number[][] };
+    speakerNorm?: SpeakerNormReport;
+  },
 ): Promise<EvalReport> {
   const { predictions, probabilities, ...metrics } = r.result;
   const { meta, split } = r;
   const c = meta.config;
   mkdirSync(outDir, { recursive: true });
   const perCorpus = perCorpusScores(split, predictions, meta.classNames);
-  const report: EvalReport = { checkpoint: r.checkpoint, data: r.data, split: r.splitName, fusion: c.fusion, step: meta.step, ...metrics, ...(perCorpus ? { perCorpus } : {}) };
+  const report: EvalReport = { checkpoint: r.checkpoint, data: r.data, split: r.splitName, fusion: c.fusion, step: meta.step, ...metrics, ...(perCorpus ? { perCorpus } : {}), ...(r.speakerNorm ? { speakerNorm: r.speakerNorm } : {}) };
   writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(join(outDir, 'confusion.json'), JSON.stringify({ classNames: metrics.classNames, rows: 'true', columns: 'predicted', confusion: metrics.confusion }, null, 2) + '\n');
   writeFileAtomic(

@@ -62,7 +62,16 @@ export interface FeatureSet {
    */
   sources?: readonly FeatureSource[];
   /** The label map this set was read through, one report per source corpus (datasets/feature-sets.ts `mapFeatureSet`). */
-  labelMaps?: readonly CorpusLabelMapReport[];
+  labelMaps?: readonly CorpusLabelMapReport[];  /** Set once each speaker's tokens were standardized with the speaker's own statistics (feature-sets.ts `standardizeSpeakers`). */
+  speakerNorm?: SpeakerNormReport;
+}
+
+/** --speaker-norm: how many utterances per split were standardized with their speaker's statistics, and how many had no speaker. */
+export interface SpeakerNormReport {
+  speakers: number;
+  bySpeaker: Record<string, number>;
+  /** Utterances without a known speaker: the train statistics only. */
+  globalOnly: Record<string, number>;
 }
 
 /** One feature set of a joined set, and the corpus name its utterances carry. */

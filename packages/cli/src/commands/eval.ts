@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import { dirname, join } from 'node:path';
-import { EVAL_REPORT_FILES, TRAIN_DEFAULTS, evaluateCheckpoint } from '@emofuse/model';
+import { EVAL_REPORT_FILES, TRAIN_DEFAULTS, evaluateCheckpoint, formatSpeakerNorm } from '@emofuse/model';
 import { addBackendOption, addDataOptions, asUserError, int, loadFeatures, openBackend, type DataFlags } from '../options.ts';
 import { table } from '../output.ts';
 
@@ -49,6 +49,7 @@ Examples:
       const pct = (x: number) => (100 * x).toFixed(1);
       console.log(`${o.checkpoint} (${m.fusion}, step ${meta.step}) on ${source}, split '${o.split}' (${m.n} utterances)`);
       if (meta.labelMaps?.length) console.log(`labels read through the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}`);
+      if (m.speakerNorm) console.log(`speaker norm (as trained): ${formatSpeakerNorm(m.speakerNorm)}`);
       console.log('');
       console.log(table([['accuracy', pct(m.accuracy)], ['weighted F1', pct(m.weightedF1)], ['macro F1', pct(m.macroF1)]]));
       if (m.perCorpus) {

@@ -3,7 +3,7 @@
 // references). Parsing and printing only: the flags are in ../options.ts, the loop is the model's train().
 
 import type { Command } from 'commander';
-import { flagOf, formatLabelMapReport, train } from '@emofuse/model';
+import { flagOf, formatLabelMapReport, formatSpeakerNorm, train } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, loadFeatures, openBackend, parseTrainFlags, type TrainFlags } from '../options.ts';
 import { stepBar, table, UserError } from '../output.ts';
 import { checkOutFolder, resumeCommand, stopOnSignals } from '../signals.ts';
@@ -60,6 +60,9 @@ Examples:
         onLabelMap: (reports) => {
           if (o.json) return;
           for (const r of reports) for (const line of formatLabelMapReport(r)) bar.log(reports.length > 1 ? `${r.corpus}: ${line}` : line);
+        },
+        onSpeakerNorm: (r) => {
+          if (!o.json) bar.log(`speaker norm: ${formatSpeakerNorm(r)}`);
         },
         onEpoch: (e) => {
           if (!o.json) {

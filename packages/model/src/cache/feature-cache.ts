@@ -57,7 +57,8 @@ export interface CacheIndex {
   audio: EncoderRecord;
   shards: ShardRecord[];
   failures: FailureRecord[];
-  splits: Record<string, { ids: string[]; labels: number[] }>;
+  /** Per split: ids and labels in order (and each utterance's speaker, where the index records it). */
+  splits: Record<string, { ids: string[]; labels: number[]; speakers?: string[] }>;
   complete: boolean;
   /** Utterances per second of encoder time, over this cache's extraction runs. */
   throughput: { text: number; audio: number; decode: number };
@@ -108,10 +109,31 @@ interface StoredUtterance {
   audioLen: number;
 }
 
-function cacheSplit(utts: StoredUtterance[], textDim: number, audioDim: number): FeatureSplit {
+/**
+ * The speaker of each utterance, for the corpora whose ids name it (the same names the dataset readers give:
+ * RAVDESS 'actorAA' from ..-AA, EmoDB 'SS' from SSTTTEV, CREMA-D 'AAAA' from AAAA_...); a split's `speakers` if the
+ * index records them; undefined otherwise (MELD's ids do not name the speaker).
+ */
+export function cacheSpeakers(index: Pick<CacheIndex, 'dataset'>, split: { ids: string[]; speakers?: string[] }): string[] | undefined {
+  if (split.speakers?.length === split.ids.length) return split.speakers;
+  const pattern = SPEAKER_IN_ID[index.dataset.name];
+  if (!pattern) return undefined;
+  const speakers = split.ids.map((id) => pattern.re.exec(id)?.[1]);
+  return speakers.every((x) => x !== undefined) ? speakers.map((x) => pattern.name(x!)) : undefined;
+}
+
+/** Corpora whose utterance ids hold the speaker: the id's pattern (first group) and the speaker's name as the reader gives it. */
+const SPEAKER_IN_ID: Record<string, { re: RegExp; name: (x: string) => string }> = {
+  ravdess: { re: /^(?:.*\/)?\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-(\d\d)$/, name: (x) => `actor${x}` },
+  emodb: { re: /^(?:.*\/)?(\d\d)[a-z]\d\d[A-Z][a-z]$/, name: (x) => x },
+  'crema-d': { re: /^(?:.*\/)?(\d{4})_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}$/i, name: (x) => x },
+};
+
+function cacheSplit(utts: StoredUtterance[], textDim: number, audioDim: number, speakers: string[] | undefined): FeatureSplit {
   const dims = { text: textDim, audio: audioDim };
   return {
     size: utts.length,
+    ...(speakers ? { speakers } : {}),
     ids: utts.map((u) => u.id),
     labels: Int32Array.from(utts, (u) => u.label),
     textLens: Int32Array.from(utts, (u) => u.textLen),
@@ -215,7 +237,7 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
       if (!u) throw new FeatureCacheError(`${dir}: split '${name}' lists '${id}', which no shard holds: extract again`);
       return u;
     });
-    splits[name] = cacheSplit(utts, index.text.dim, index.audio.dim);
+    splits[name] = cacheSplit(utts, index.text.dim, index.audio.dim, cacheSpeakers(index, sp));
   }
   return {
     dir,

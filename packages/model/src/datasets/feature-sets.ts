@@ -5,8 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { mulberry32 } from '@emofuse/kernels';
 import {
-  memoryFeatureSplit, type FeatureBatch, type FeatureSet, type FeatureSource, type FeatureSplit, type UtteranceFeatures,
+  memoryFeatureSplit, type FeatureBatch, type FeatureSet, type FeatureSource, type FeatureSplit, type SpeakerNormReport, type UtteranceFeatures,
 } from '../features.ts';
+import { speakerStandardizedSplit, speakerTokenStats } from '../fusion/input-norm.ts';
 import { gaussian } from '../random.ts';
 import { DataError } from '../errors.ts';
 import { applyLabelMap, type CorpusLabelMapReport, type LabelMap } from './label-map.ts';
@@ -223,7 +224,11 @@ interface JoinPart {
 /** The splits of one name, one after another: labels read through each part's `to`, a modality a part lacks left empty. */
 function joinSplits(parts: readonly JoinPart[], Ct: number, Ca: number): FeatureSplit {
   const refs = parts.flatMap((p, k) => Array.from({ length: p.split.size }, (_, i) => [k, i] as const));
-  const speakers = parts.every((p) => p.split.speakers) ? refs.map(([k, i]) => parts[k]!.split.speakers![i]!) : undefined;
+  // speakers named by corpus (two corpora may both have a speaker '03'); '' where a corpus does not know them
+  const speakers = parts.some((p) => p.split.speakers) ? refs.map(([k, i]) => {
+    const s = parts[k]!.split.speakers?.[i];
+    return s ? `${parts[k]!.corpus}:${s}` : '';
+  }) : undefined;
   const relabel = (p: JoinPart, y: number) => (y < 0 ? y : p.to[y]!);
   return {
     size: refs.length,
@@ -287,4 +292,34 @@ export function mapFeatureSet(fs: FeatureSet, labelMap: LabelMap, corpus = corpu
   }
   const { featureSet, report } = applyLabelMap(fs, labelMap);
   return { ...featureSet, labelMaps: [{ corpus, ...report }] };
+}
+
+/**
+ * --speaker-norm: every split with each utterance's tokens standardized by its speaker's own statistics (over that
+ * speaker's utterances in every split of the set); utterances without a speaker are left as they are (the train
+ * statistics alone apply). Applied once: a set that already went through it is returned as it is.
+ */
+export function standardizeSpeakers(fs: FeatureSet): FeatureSet & { speakerNorm: SpeakerNormReport } {
+  if (fs.speakerNorm) return fs as FeatureSet & { speakerNorm: SpeakerNormReport };
+  const parts = Object.values(fs.splits).map((split) => ({ split, speakers: split.speakers ?? [] }));
+  const stats = speakerTokenStats(parts, fs.textDim, fs.audioDim);
+  const report: SpeakerNormReport = { speakers: stats.size, bySpeaker: {}, globalOnly: {} };
+  const splits: Record<string, FeatureSplit> = {};
+  for (const [name, split] of Object.entries(fs.splits)) {
+    const speakers = split.speakers ?? [];
+    const known = Array.from({ length: split.size }, (_, i) => stats.has(speakers[i] ?? '')).filter(Boolean).length;
+    report.bySpeaker[name] = known;
+    report.globalOnly[name] = split.size - known;
+    splits[name] = known ? speakerStandardizedSplit(split, speakers, stats) : split;
+  }
+  return { ...fs, splits, speakerNorm: report };
+}
+
+/** One line: 'N speakers; train 960 of 960 by their speaker's statistics, dev 1109 of 1109 train statistics only (no speaker)'. */
+export function formatSpeakerNorm(r: SpeakerNormReport): string {
+  const parts = Object.keys(r.bySpeaker).map((s) => {
+    const [k, g] = [r.bySpeaker[s]!, r.globalOnly[s]!];
+    return `${s} ${k} of ${k + g} by their speaker's statistics${g ? `, ${g} by the train statistics only (no speaker)` : ''}`;
+  });
+  return `${r.speakers} speakers; ${parts.join('; ')}`;
 }

@@ -208,3 +208,62 @@ export function computeInputNorm(
   }
   return norm;
 }
+
+// ------------------------------------------------------------------------------------------ speaker-level standardization
+//
+// --speaker-norm: before the train statistics above, each utterance's tokens are standardized with its speaker's
+// own statistics (every kept token of that speaker's utterances in the set, per modality), so that a voice's (or a
+// speaker's wording's) offset and scale are taken out; an utterance without a known speaker keeps its tokens and
+// gets the train statistics only. A data transform applied where a feature set is read (train, eval, ablate), not
+// part of the model: the checkpoint records the setting, and export / the browser are unaffected.
+
+/** One speaker's token statistics per modality (a modality the speaker has no tokens of: mean 0, std 1). */
+export interface SpeakerStats {
+  text: NormStats;
+  audio: NormStats;
+  utterances: number;
+}
+
+/** The statistics of every speaker named in `speakers` ([size] per split; '' or absent: unknown) over `splits`. */
+export function speakerTokenStats(parts: readonly { split: FeatureSplit; speakers: readonly string[] }[], Ct: number, Ca: number): Map<string, SpeakerStats> {
+  const acc = new Map<string, { t: Moments; a: Moments; n: number }>();
+  const chunk = 64;
+  for (const { split, speakers } of parts) {
+    for (let i = 0; i < split.size; i += chunk) {
+      const idx = Array.from({ length: Math.min(chunk, split.size - i) }, (_, j) => i + j);
+      const b = split.batch(idx); // unpadded: [n, Tt, Ct], [n, Ta, Ca]
+      idx.forEach((u, r) => {
+        const s = speakers[u];
+        if (!s) return;
+        let m = acc.get(s);
+        if (!m) acc.set(s, (m = { t: new Moments(Ct), a: new Moments(Ca), n: 0 }));
+        m.n += 1;
+        for (let t = 0; t < b.Tt; t++) if (b.textMask[r * b.Tt + t]! > 0) m.t.add(b.text, (r * b.Tt + t) * Ct);
+        for (let t = 0; t < b.Ta; t++) if (b.audioMask[r * b.Ta + t]! > 0) m.a.add(b.audio, (r * b.Ta + t) * Ca);
+      });
+    }
+  }
+  return new Map([...acc].map(([s, m]) => [s, { text: m.t.stats(), audio: m.a.stats(), utterances: m.n }]));
+}
+
+/** `split` with each utterance of a speaker in `stats` standardized by that speaker's statistics (others as they are). */
+export function speakerStandardizedSplit(split: FeatureSplit, speakers: readonly string[], stats: ReadonlyMap<string, SpeakerStats>): FeatureSplit {
+  return {
+    ...split,
+    batch(indices, shape) {
+      const b = split.batch(indices, shape);
+      const B = b.labels.length;
+      const Ct = b.text.length / (B * b.Tt);
+      const Ca = b.audio.length / (B * b.Ta);
+      indices.forEach((u, r) => {
+        const st = stats.get(speakers[u] ?? '');
+        if (!st) return;
+        const text = standardizeTokens(b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct), b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt), 1, b.Tt, Ct, st.text);
+        const audio = standardizeTokens(b.audio.subarray(r * b.Ta * Ca, (r + 1) * b.Ta * Ca), b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta), 1, b.Ta, Ca, st.audio);
+        b.text.set(text, r * b.Tt * Ct); // row r: [Tt, Ct]
+        b.audio.set(audio, r * b.Ta * Ca); // row r: [Ta, Ca]
+      });
+      return b;
+    },
+  };
+}

@@ -205,6 +205,15 @@ export const TRAIN_SETTINGS = {
     in: 'train', flag: '--modality-dropout', arg: '<p>', help: 'drop the text or the audio (50/50) of a training utterance that has both, with probability p',
     default: 0, parse: probability, resume: 'same',
   },
+  /**
+   * Standardize each speaker's tokens with that speaker's own statistics (speakers from the cache: RAVDESS, EmoDB,
+   * CREMA-D ids), before the train statistics; utterances without a speaker get the train statistics only.
+   */
+  speakerNorm: {
+    in: 'train', flag: '--speaker-norm', arg: '<on|off>',
+    help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker: train statistics only)",
+    default: false, parse: (text: string, flag: string) => oneOf('on', 'off')(text, flag) === 'on', resume: 'same', show: onOff,
+  },
   trainSplit: { in: 'train', flag: '--train-split', arg: '<name>', help: 'split to train on', default: 'train', parse: name, resume: 'same' },
   devSplit: { in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same' },
   /** Also save last.safetensors every this many steps (0: only at epoch ends). */

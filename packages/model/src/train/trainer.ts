@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { FeatureSet, FeatureSplit } from '../features.ts';
+import type { FeatureSet, FeatureSplit, SpeakerNormReport } from '../features.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, requiredModalities, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
@@ -16,7 +16,7 @@ import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metric
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError } from '../errors.ts';
 import { batchShape, dropModalities, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
-import { mapFeatureSet } from '../datasets/feature-sets.ts';
+import { mapFeatureSet, standardizeSpeakers } from '../datasets/feature-sets.ts';
 import { parseLabelMap, sameLabelMap, type CorpusLabelMapReport } from '../datasets/label-map.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
@@ -45,6 +45,8 @@ export interface TrainOptions extends TrainSettings {
   onEpoch?: (r: EpochRecord) => void;
   /** Called once, before training, with the label map's report per source corpus (when `labelMap` is given). */
   onLabelMap?: (reports: readonly CorpusLabelMapReport[]) => void;
+  /** Called once, before training, with how many utterances got their speaker's statistics (when `speakerNorm` is on). */
+  onSpeakerNorm?: (report: SpeakerNormReport) => void;
 }
 
 export interface EpochRecord {
@@ -85,8 +87,10 @@ interface TrainState {
 }
 
 export async function train(backend: Backend, features: FeatureSet, o: TrainOptions): Promise<TrainResult> {
-  const fs = readThroughLabelMap(features, o.labelMap);
-  if (fs.labelMaps && o.labelMap !== undefined) o.onLabelMap?.(fs.labelMaps);
+  const mapped = readThroughLabelMap(features, o.labelMap);
+  if (mapped.labelMaps && o.labelMap !== undefined) o.onLabelMap?.(mapped.labelMaps);
+  const fs = o.speakerNorm ? standardizeSpeakers(mapped) : mapped; // a data transform, before the train statistics
+  if (fs.speakerNorm) o.onSpeakerNorm?.(fs.speakerNorm);
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
