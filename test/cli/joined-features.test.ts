@@ -15,10 +15,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** An arrays file whose label is written on one channel of every token (learnable), dims 4 x 3. */
 function arraysFile(name: string, classNames: string[], seed: number, textDim = 4): string {
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+  const rand = () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31 - 0.5;
+  };
   const utt = (split: string, i: number) => {
     const label = i % classNames.length;
-    const tokens = (n: number, dim: number) => Array.from({ length: n }, () => Array.from({ length: dim }, (_, c) => (c === label % dim ? 2 : 0) + rand()));
+    const tokens = (n: number, dim: number) =>
+      Array.from({ length: n }, () => Array.from({ length: dim }, (_, c) => (c === label % dim ? 2 : 0) + rand()));
     return { id: `${name}-${split}-${i}`, label: classNames[label], text: tokens(2 + (i % 3), textDim), audio: tokens(3 + (i % 4), 3) };
   };
   const file = join(dir, `${name}.json`);
@@ -40,24 +44,69 @@ beforeAll(async () => {
 
 describe('--features A,B', () => {
   it('refuses differently labelled files without --label-map, and files of other widths naming both', async () => {
-    const r = await emofuse(['train', '--features', `${a},${b}`, '--epochs', '1', '--out', join(dir, 'refused'), '--backend', 'cpu', ...small]);
+    const r = await emofuse([
+      'train',
+      '--features',
+      `${a},${b}`,
+      '--epochs',
+      '1',
+      '--out',
+      join(dir, 'refused'),
+      '--backend',
+      'cpu',
+      ...small,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/labelled differently \(tv: neutral, joy, anger; acted: calm, happy, angry\).*--label-map meld7/);
     expect(r.stderr).not.toMatch(/\s+at /);
     const wide = arraysFile('wide', ['neutral', 'joy', 'anger'], 3, 5);
-    const w = await emofuse(['train', '--features', `${a},${wide}`, '--epochs', '1', '--out', join(dir, 'refused'), '--backend', 'cpu', ...small]);
+    const w = await emofuse([
+      'train',
+      '--features',
+      `${a},${wide}`,
+      '--epochs',
+      '1',
+      '--out',
+      join(dir, 'refused'),
+      '--backend',
+      'cpu',
+      ...small,
+    ]);
     expect(w.code).toBe(2);
     expect(w.stderr).toMatch(/'tv' and 'wide' differ in text width .*'4' vs '5'/);
   });
 
   it('train through a label map prints each corpus report; eval and ablate score each corpus beside both', async () => {
     const out = join(dir, 'run');
-    const t = await emofuse(['train', '--features', `${a},${b}`, '--label-map', map, '--epochs', '2', '--out', out, '--backend', 'cpu', ...small]);
+    const t = await emofuse([
+      'train',
+      '--features',
+      `${a},${b}`,
+      '--label-map',
+      map,
+      '--epochs',
+      '2',
+      '--out',
+      out,
+      '--backend',
+      'cpu',
+      ...small,
+    ]);
     expect(t.code).toBe(0);
     expect(t.stderr).toMatch(/joined features .*tv\.json \(tv\) \+ .*acted\.json \(acted\)/);
     expect(t.stderr).toMatch(/acted:\s+calm\s+-> neutral\s+train 8\s+dev 3/); // the progress log
     expect(t.stderr).toMatch(/tv: label map .*map\.csv: 3 labels onto 3 classes/);
-    const e = await emofuse(['eval', '--checkpoint', join(out, 'best.safetensors'), '--features', `${a},${b}`, '--split', 'dev', '--backend', 'cpu']);
+    const e = await emofuse([
+      'eval',
+      '--checkpoint',
+      join(out, 'best.safetensors'),
+      '--features',
+      `${a},${b}`,
+      '--split',
+      'dev',
+      '--backend',
+      'cpu',
+    ]);
     expect(e.code).toBe(0);
     expect(e.stdout).toMatch(/labels read through the checkpoint's label map .*map\.csv/);
     expect(e.stdout).toMatch(/tv\s+8\s+[\d.]+/);
@@ -66,7 +115,24 @@ describe('--features A,B', () => {
     expect(metrics.perCorpus.map((c: { corpus: string }) => c.corpus)).toEqual(['tv', 'acted']);
     expect(metrics.classNames).toEqual(['neutral', 'joy', 'anger']);
     const ab = join(dir, 'ablate');
-    const r = await emofuse(['ablate', '--features', `${a},${b}`, '--label-map', map, '--variants', 'concat', '--test-split', 'dev', '--epochs', '1', '--out', ab, '--backend', 'cpu', ...small]);
+    const r = await emofuse([
+      'ablate',
+      '--features',
+      `${a},${b}`,
+      '--label-map',
+      map,
+      '--variants',
+      'concat',
+      '--test-split',
+      'dev',
+      '--epochs',
+      '1',
+      '--out',
+      ab,
+      '--backend',
+      'cpu',
+      ...small,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/tv wF1\s+tv acc\s+acted wF1\s+acted acc/);
     expect(readFileSync(join(ab, 'ablation.md'), 'utf8')).toMatch(/\| tv wF1 \| tv acc \| acted wF1 \| acted acc \|/);

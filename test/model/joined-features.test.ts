@@ -8,8 +8,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  CpuBackend, DataError, cacheSpeakers, dropModalities, evaluate, evaluateCheckpoint, formatSpeakerNorm, joinFeatureSets, loadCheckpoint, mapFeatureSet,
-  memoryFeatureSplit, parseLabelMap, runAblation, standardizeSpeakers, train, validateFeatureSet, type FeatureSet, type FeatureSplit, type TrainOptions,
+  CpuBackend,
+  DataError,
+  cacheSpeakers,
+  dropModalities,
+  evaluate,
+  evaluateCheckpoint,
+  formatSpeakerNorm,
+  joinFeatureSets,
+  loadCheckpoint,
+  mapFeatureSet,
+  memoryFeatureSplit,
+  parseLabelMap,
+  runAblation,
+  standardizeSpeakers,
+  train,
+  validateFeatureSet,
+  type FeatureSet,
+  type FeatureSplit,
+  type TrainOptions,
   type UtteranceFeatures,
 } from '@emofuse/model';
 import { mulberry32 } from '@emofuse/kernels';
@@ -28,7 +45,15 @@ afterAll(() => {
  * A small learnable set: the label is written into every text token (and audio frame) as a +3 on channel `label`.
  * `audio: false` makes it text-only as a text-only cache is (audio encoder 'none', width 1, no audio tokens).
  */
-function makeSet(o: { classes: string[]; audio: boolean; seed: number; n?: number; textEncoder?: string; textDim?: number; prefix: string }): FeatureSet {
+function makeSet(o: {
+  classes: string[];
+  audio: boolean;
+  seed: number;
+  n?: number;
+  textEncoder?: string;
+  textDim?: number;
+  prefix: string;
+}): FeatureSet {
   const r = mulberry32(o.seed);
   const Ct = o.textDim ?? 6;
   const Ca = o.audio ? 5 : 1;
@@ -42,7 +67,11 @@ function makeSet(o: { classes: string[]; audio: boolean; seed: number; n?: numbe
       return { id: `${o.prefix}-${split}-${i}`, label, text, textLen, audio, audioLen };
     });
   return {
-    classNames: o.classes, textDim: Ct, audioDim: Ca, textEncoder: o.textEncoder ?? 'hash', audioEncoder: o.audio ? 'logmel' : 'none',
+    classNames: o.classes,
+    textDim: Ct,
+    audioDim: Ca,
+    textEncoder: o.textEncoder ?? 'hash',
+    audioEncoder: o.audio ? 'logmel' : 'none',
     splits: { train: memoryFeatureSplit(make('train', o.n ?? 48), Ct, Ca), dev: memoryFeatureSplit(make('dev', 16), Ct, Ca) },
   };
 }
@@ -61,24 +90,47 @@ const meld = makeSet({ classes: ['neutral', 'joy', 'anger', 'sadness'], audio: f
 const ravdess = makeSet({ classes: ['neutral', 'happy', 'angry', 'sad'], audio: true, seed: 2, prefix: 'r' });
 const base: Omit<TrainOptions, 'outDir'> = {
   model: { fusion: 'cross-self', width: 8, heads: 2, layers: 1, ffnMult: 2, dropout: 0, seed: 3 },
-  epochs: 2, batchSize: 16, lr: 5e-3, warmup: 2,
+  epochs: 2,
+  batchSize: 16,
+  lr: 5e-3,
+  warmup: 2,
 };
 
 describe('joining feature sets', () => {
   it('refuses sets made with other encoders, naming both sets and the field', () => {
     const other = makeSet({ classes: ['neutral', 'joy'], audio: false, seed: 3, prefix: 'o', textEncoder: 'bert:x' });
-    const e1 = errorOf(() => joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'other', features: other }]));
+    const e1 = errorOf(() =>
+      joinFeatureSets([
+        { corpus: 'meld', features: meld },
+        { corpus: 'other', features: other },
+      ]),
+    );
     expect(e1).toBeInstanceOf(DataError);
     expect(e1.message).toMatch(/'meld' and 'other' differ in text encoder \(text\.id in index\.json\): 'hash' vs 'bert:x'.*--text-encoder/);
     const wide = makeSet({ classes: ['neutral', 'joy'], audio: false, seed: 3, prefix: 'w', textDim: 7 });
-    expect(errorOf(() => joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'wide', features: wide }])).message).toMatch(
-      /'meld' and 'wide' differ in text width \(text\.dim in index\.json\): '6' vs '7'/,
-    );
-    expect(errorOf(() => joinFeatureSets([{ corpus: 'a', features: meld }, { corpus: 'a', features: ravdess }])).message).toMatch(/both named 'a'/);
+    expect(
+      errorOf(() =>
+        joinFeatureSets([
+          { corpus: 'meld', features: meld },
+          { corpus: 'wide', features: wide },
+        ]),
+      ).message,
+    ).toMatch(/'meld' and 'wide' differ in text width \(text\.dim in index\.json\): '6' vs '7'/);
+    expect(
+      errorOf(() =>
+        joinFeatureSets([
+          { corpus: 'a', features: meld },
+          { corpus: 'a', features: ravdess },
+        ]),
+      ).message,
+    ).toMatch(/both named 'a'/);
   });
 
   it('a text-only set joins a bimodal one: its rows have no audio tokens, the other rows keep theirs, labels index the union', () => {
-    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'ravdess', features: ravdess }]);
+    const j = joinFeatureSets([
+      { corpus: 'meld', features: meld },
+      { corpus: 'ravdess', features: ravdess },
+    ]);
     expect([j.textDim, j.audioDim, j.textEncoder, j.audioEncoder]).toEqual([6, 5, 'hash', 'logmel']);
     expect(j.classNames).toEqual(['neutral', 'joy', 'anger', 'sadness', 'happy', 'angry', 'sad']);
     const tr = j.splits.train!;
@@ -97,29 +149,57 @@ describe('joining feature sets', () => {
   });
 
   it('training refuses differently labelled sets without a label map (naming --label-map), and rows of an audio set without audio', () => {
-    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'ravdess', features: ravdess }]);
+    const j = joinFeatureSets([
+      { corpus: 'meld', features: meld },
+      { corpus: 'ravdess', features: ravdess },
+    ]);
     const e = errorOf(() => validateFeatureSet(j, ['train', 'dev'], 'features'));
-    expect(e.message).toMatch(/labelled differently \(meld: neutral, joy, anger, sadness; ravdess: neutral, happy, angry, sad\).*--label-map meld7/);
+    expect(e.message).toMatch(
+      /labelled differently \(meld: neutral, joy, anger, sadness; ravdess: neutral, happy, angry, sad\).*--label-map meld7/,
+    );
     const mapped = mapFeatureSet(j, parseLabelMap('meld7'));
     expect(mapped.classNames.length).toBe(7);
     expect(validateFeatureSet(mapped, ['train', 'dev'], 'features').audio).toBeGreaterThan(1); // text-only rows accepted
     // an utterance of the bimodal set without audio is still refused, and one with no tokens at all anywhere
     const broken = (textLen: number): FeatureSet => {
       const s = makeSet({ classes: ['neutral', 'joy'], audio: true, seed: 5, prefix: 'b' });
-      const u: UtteranceFeatures = { id: 'b-empty', label: 0, text: new Float32Array(textLen * 6), textLen, audio: new Float32Array(0), audioLen: 0 };
+      const u: UtteranceFeatures = {
+        id: 'b-empty',
+        label: 0,
+        text: new Float32Array(textLen * 6),
+        textLen,
+        audio: new Float32Array(0),
+        audioLen: 0,
+      };
       return { ...s, splits: { ...s.splits, train: memoryFeatureSplit([u], 6, 5) } };
     };
-    const onlyText = joinFeatureSets([{ corpus: 'meld', features: makeSet({ classes: ['neutral', 'joy'], audio: false, seed: 6, prefix: 'm' }) }, { corpus: 'b', features: broken(2) }]);
-    expect(errorOf(() => validateFeatureSet(onlyText, ['train'], 'features')).message).toMatch(/utterance 'b-empty' \(from b\): no audio tokens/);
-    const nothing = joinFeatureSets([{ corpus: 'meld', features: makeSet({ classes: ['neutral', 'joy'], audio: false, seed: 6, prefix: 'm' }) }, { corpus: 'b', features: broken(0) }]);
-    expect(errorOf(() => validateFeatureSet(nothing, ['train'], 'features', { text: false, audio: false })).message).toMatch(/'b-empty' \(from b\): neither text nor audio/);
+    const onlyText = joinFeatureSets([
+      { corpus: 'meld', features: makeSet({ classes: ['neutral', 'joy'], audio: false, seed: 6, prefix: 'm' }) },
+      { corpus: 'b', features: broken(2) },
+    ]);
+    expect(errorOf(() => validateFeatureSet(onlyText, ['train'], 'features')).message).toMatch(
+      /utterance 'b-empty' \(from b\): no audio tokens/,
+    );
+    const nothing = joinFeatureSets([
+      { corpus: 'meld', features: makeSet({ classes: ['neutral', 'joy'], audio: false, seed: 6, prefix: 'm' }) },
+      { corpus: 'b', features: broken(0) },
+    ]);
+    expect(errorOf(() => validateFeatureSet(nothing, ['train'], 'features', { text: false, audio: false })).message).toMatch(
+      /'b-empty' \(from b\): neither text nor audio/,
+    );
     // a joined set of text-only sets cannot train a variant that reads audio
-    const texts = joinFeatureSets([{ corpus: 'a', features: meld }, { corpus: 'b', features: makeSet({ classes: meld.classNames as string[], audio: false, seed: 7, prefix: 'x' }) }]);
+    const texts = joinFeatureSets([
+      { corpus: 'a', features: meld },
+      { corpus: 'b', features: makeSet({ classes: meld.classNames as string[], audio: false, seed: 7, prefix: 'x' }) },
+    ]);
     expect(errorOf(() => validateFeatureSet(texts, ['train'], 'features')).message).toMatch(/none of the joined caches \(a, b\) has audio/);
   });
 
   it('trains through --label-map meld7 (a report per corpus in the checkpoint), and eval reads the checkpoint map and scores each corpus', async () => {
-    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'ravdess', features: ravdess }]);
+    const j = joinFeatureSets([
+      { corpus: 'meld', features: meld },
+      { corpus: 'ravdess', features: ravdess },
+    ]);
     const out = tmp();
     let reports: readonly { corpus: string }[] = [];
     const r = await train(new CpuBackend('f32'), j, { ...base, outDir: out, labelMap: 'meld7', onLabelMap: (x) => (reports = x) });
@@ -132,29 +212,61 @@ describe('joining feature sets', () => {
     expect(meta.train.flags).toMatchObject({ labelMap: 'meld7', modalityDropout: 0 });
     // eval: the unmapped joined features, read through the checkpoint's map; per-corpus scores add up to the whole
     const evalDir = join(out, 'eval');
-    const { report } = await evaluateCheckpoint(new CpuBackend('f32'), { checkpoint: r.lastCheckpoint, features: j, source: 'joined', split: 'dev', batchSize: 8, outDir: evalDir });
-    expect(report.perCorpus!.map((c) => [c.corpus, c.n])).toEqual([['meld', 16], ['ravdess', 16]]);
+    const { report } = await evaluateCheckpoint(new CpuBackend('f32'), {
+      checkpoint: r.lastCheckpoint,
+      features: j,
+      source: 'joined',
+      split: 'dev',
+      batchSize: 8,
+      outDir: evalDir,
+    });
+    expect(report.perCorpus!.map((c) => [c.corpus, c.n])).toEqual([
+      ['meld', 16],
+      ['ravdess', 16],
+    ]);
     const [m, v] = report.perCorpus!;
     expect(report.accuracy).toBeCloseTo((m!.accuracy * 16 + v!.accuracy * 16) / 32, 10);
     expect(JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8')).perCorpus).toHaveLength(2);
     expect(readFileSync(join(evalDir, 'predictions.jsonl'), 'utf8')).toContain('"corpus":"ravdess"');
     // a resume with another map is refused by the settings check
-    await expect(train(new CpuBackend('f32'), j, { ...base, epochs: 3, outDir: out, labelMap: 'meld7:calm=drop', resume: true })).rejects.toThrow(/--label-map: the run has meld7, given meld7:calm=drop/);
+    await expect(
+      train(new CpuBackend('f32'), j, { ...base, epochs: 3, outDir: out, labelMap: 'meld7:calm=drop', resume: true }),
+    ).rejects.toThrow(/--label-map: the run has meld7, given meld7:calm=drop/);
   });
 
   it('ablate scores each corpus of a joined set beside all of it', async () => {
-    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'ravdess', features: ravdess }]);
+    const j = joinFeatureSets([
+      { corpus: 'meld', features: meld },
+      { corpus: 'ravdess', features: ravdess },
+    ]);
     const res = await runAblation(j, {
-      variants: ['concat'], seeds: [0], testSplit: 'dev', outDir: tmp(), backend: 'cpu', source: 'joined',
+      variants: ['concat'],
+      seeds: [0],
+      testSplit: 'dev',
+      outDir: tmp(),
+      backend: 'cpu',
+      source: 'joined',
       train: { ...base, epochs: 1, labelMap: 'meld7' },
     });
-    expect(res.rows.map((r) => r.perCorpus!.map((c) => [c.corpus, c.n]))).toEqual([[['meld', 16], ['ravdess', 16]], [['meld', 16], ['ravdess', 16]]]);
+    expect(res.rows.map((r) => r.perCorpus!.map((c) => [c.corpus, c.n]))).toEqual([
+      [
+        ['meld', 16],
+        ['ravdess', 16],
+      ],
+      [
+        ['meld', 16],
+        ['ravdess', 16],
+      ],
+    ]);
   });
 });
 
 describe('modality dropout', () => {
   it('drops one modality of a row that has both, with probability p, the same for the same (seed, step)', () => {
-    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'ravdess', features: ravdess }]);
+    const j = joinFeatureSets([
+      { corpus: 'meld', features: meld },
+      { corpus: 'ravdess', features: ravdess },
+    ]);
     const idx = Array.from({ length: 96 }, (_, i) => i);
     const shape = { rows: 96, Tt: 8, Ta: 8 };
     const run = (p: number, seed: number, step: number) => {
@@ -184,7 +296,13 @@ describe('modality dropout', () => {
   });
 
   it('a run with --modality-dropout stopped mid-way and resumed ends with exactly the parameters of an uninterrupted one', async () => {
-    const data = mapFeatureSet(joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'ravdess', features: ravdess }]), parseLabelMap('meld7'));
+    const data = mapFeatureSet(
+      joinFeatureSets([
+        { corpus: 'meld', features: meld },
+        { corpus: 'ravdess', features: ravdess },
+      ]),
+      parseLabelMap('meld7'),
+    );
     const opts = { ...base, epochs: 2, modalityDropout: 0.5 }; // 6 steps per epoch: the stop at 8 falls mid-epoch 2
     const straight = await train(new CpuBackend('f32'), data, { ...opts, outDir: tmp() });
     const plain = await train(new CpuBackend('f32'), data, { ...opts, modalityDropout: 0, outDir: tmp() });
@@ -211,12 +329,15 @@ describe('speaker-level standardization (--speaker-norm)', () => {
     for (const [name, split] of Object.entries(s.splits)) {
       const speakers = split.ids.map((_, i) => (i === split.size - 1 ? '' : `spk${i % 3}`));
       splits[name] = {
-        ...split, speakers,
+        ...split,
+        speakers,
         batch(indices, shape) {
           const b = split.batch(indices, shape);
           indices.forEach((u, r) => {
             const k = speakers[u] ? Number(speakers[u]!.slice(3)) : 0;
-            for (let t = 0; t < b.Ta; t++) for (let c = 0; c < 5; c++) if (b.audioMask[r * b.Ta + t]) b.audio[(r * b.Ta + t) * 5 + c] = b.audio[(r * b.Ta + t) * 5 + c]! * (1 + k) + 10 * k;
+            for (let t = 0; t < b.Ta; t++)
+              for (let c = 0; c < 5; c++)
+                if (b.audioMask[r * b.Ta + t]) b.audio[(r * b.Ta + t) * 5 + c] = b.audio[(r * b.Ta + t) * 5 + c]! * (1 + k) + 10 * k;
           });
           return b;
         },
@@ -229,7 +350,9 @@ describe('speaker-level standardization (--speaker-norm)', () => {
     const fs = withSpeakers();
     const sn = standardizeSpeakers(fs);
     expect(sn.speakerNorm).toEqual({ speakers: 3, bySpeaker: { train: 47, dev: 15 }, globalOnly: { train: 1, dev: 1 } });
-    expect(formatSpeakerNorm(sn.speakerNorm)).toMatch(/^3 speakers; train 47 of 48 by their speaker's statistics, 1 by the train statistics only \(no speaker\)/);
+    expect(formatSpeakerNorm(sn.speakerNorm)).toMatch(
+      /^3 speakers; train 47 of 48 by their speaker's statistics, 1 by the train statistics only \(no speaker\)/,
+    );
     const sums = new Map<string, { n: number; s: number; ss: number }>();
     for (const name of ['train', 'dev']) {
       const split = sn.splits[name]!;
@@ -261,16 +384,32 @@ describe('speaker-level standardization (--speaker-norm)', () => {
   });
 
   it('joined sets name speakers by corpus; train records the setting and eval applies it as trained', async () => {
-    const j = joinFeatureSets([{ corpus: 'meld', features: meld }, { corpus: 'acted', features: withSpeakers() }]);
+    const j = joinFeatureSets([
+      { corpus: 'meld', features: meld },
+      { corpus: 'acted', features: withSpeakers() },
+    ]);
     expect(j.splits.train!.speakers![0]).toBe(''); // meld knows no speakers here
     expect(j.splits.train!.speakers![48]).toBe('acted:spk0');
     const out = tmp();
     let seen: unknown;
-    const r = await train(new CpuBackend('f32'), j, { ...base, outDir: out, labelMap: 'meld7', speakerNorm: true, onSpeakerNorm: (x) => (seen = x) });
+    const r = await train(new CpuBackend('f32'), j, {
+      ...base,
+      outDir: out,
+      labelMap: 'meld7',
+      speakerNorm: true,
+      onSpeakerNorm: (x) => (seen = x),
+    });
     expect(seen).toEqual({ speakers: 3, bySpeaker: { train: 47, dev: 15 }, globalOnly: { train: 49, dev: 17 } });
     const { meta, model } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
     expect(meta.train.flags).toMatchObject({ speakerNorm: true });
-    const { report } = await evaluateCheckpoint(new CpuBackend('f32'), { checkpoint: r.lastCheckpoint, features: j, source: 'joined', split: 'dev', batchSize: 8, outDir: join(out, 'eval') });
+    const { report } = await evaluateCheckpoint(new CpuBackend('f32'), {
+      checkpoint: r.lastCheckpoint,
+      features: j,
+      source: 'joined',
+      split: 'dev',
+      batchSize: 8,
+      outDir: join(out, 'eval'),
+    });
     expect(report.speakerNorm).toEqual(seen);
     const asTrained = standardizeSpeakers(mapFeatureSet(j, parseLabelMap('meld7')));
     const raw = mapFeatureSet(j, parseLabelMap('meld7'));
@@ -281,7 +420,8 @@ describe('speaker-level standardization (--speaker-norm)', () => {
   });
 
   it("a cache's speakers come from its ids where the corpus names them there", () => {
-    const ids = (name: string, xs: string[]) => cacheSpeakers({ dataset: { name, source: '', classNames: [], items: 0, fingerprint: '' } }, { ids: xs });
+    const ids = (name: string, xs: string[]) =>
+      cacheSpeakers({ dataset: { name, source: '', classNames: [], items: 0, fingerprint: '' } }, { ids: xs });
     expect(ids('ravdess', ['03-01-05-01-02-01-16', '03-01-01-01-01-01-07'])).toEqual(['actor16', 'actor07']);
     expect(ids('emodb', ['03a01Fa', '16b10Wb'])).toEqual(['03', '16']);
     expect(ids('crema-d', ['1001_DFA_ANG_XX'])).toEqual(['1001']);

@@ -235,8 +235,8 @@ export function speakerTokenStats(parts: readonly { split: FeatureSplit; speaker
       idx.forEach((u, r) => {
         const s = speakers[u];
         if (!s) return;
-        let m = acc.get(s);
-        if (!m) acc.set(s, (m = { t: new Moments(Ct), a: new Moments(Ca), n: 0 }));
+        const m = acc.get(s) ?? { t: new Moments(Ct), a: new Moments(Ca), n: 0 };
+        acc.set(s, m);
         m.n += 1;
         for (let t = 0; t < b.Tt; t++) if (b.textMask[r * b.Tt + t]! > 0) m.t.add(b.text, (r * b.Tt + t) * Ct);
         for (let t = 0; t < b.Ta; t++) if (b.audioMask[r * b.Ta + t]! > 0) m.a.add(b.audio, (r * b.Ta + t) * Ca);
