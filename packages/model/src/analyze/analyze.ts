@@ -19,6 +19,7 @@ import { SILENCE_PEAK } from '../audio/decode.ts';
 import { writeFileAtomic } from '../io.ts';
 import { svgToPng } from '../metrics/confusion-plot.ts';
 import type { Predictor } from '../predict.ts';
+import { createTranscriber, DEFAULT_ASR, type Transcriber } from '../encoders/asr.ts';
 import { decodeStream, DECODE_RATE, probeMedia } from './decode-stream.ts';
 import { AnalyzeError } from './errors.ts';
 import { fmtTime, segmentsCsv, summaryMarkdown, timelineSvg } from './report.ts';
@@ -77,6 +78,8 @@ export interface AnalyzeOptions {
   onWarning?: (message: string) => void;
   /** A VAD to reuse (a folder shares one); opened and disposed here when absent. */
   vad?: SileroVad;
+  /** The speech recognizer to reuse (a folder shares one); created from `asr` when first needed, and disposed here, when absent. */
+  transcriber?: Transcriber;
   /** Aborted: stop after the segment in hand (the report then says `stopped`; the same call resumes). */
   signal?: AbortSignal;
 }
@@ -91,8 +94,8 @@ export interface AnalyzeReport {
   resumed: number;
   /** `signal` stopped it before the end of the file: segments.jsonl and state.json hold what was done, no other file was written. */
   stopped: boolean;
-  /** Wall time, seconds: decoding (waiting on ffmpeg), VAD, classification (transcription + encoders + fusion), writing. */
-  timings: { decode: number; vad: number; classify: number; write: number; total: number };
+  /** Wall time, seconds: decoding (waiting on ffmpeg), VAD, speech recognition, classification (text + audio encoders + fusion), writing. */
+  timings: { decode: number; vad: number; asr: number; classify: number; write: number; total: number };
   files: { jsonl: string; csv: string; svg: string; png: string; summary: string };
 }
 
@@ -220,7 +223,8 @@ export async function analyzeRecording(file: string, out: string, options: Analy
 
   const vad = options.vad ?? (await SileroVad.open());
   vad.reset();
-  const timings = { decode: 0, vad: 0, classify: 0, write: 0, total: 0 };
+  const timings = { decode: 0, vad: 0, asr: 0, classify: 0, write: 0, total: 0 };
+  let transcriber = options.transcriber ?? null;
   const segments: AnalyzedSegment[] = [...done];
   const rate = DECODE_RATE;
   const segmenter = new Segmenter(settings);
@@ -247,16 +251,27 @@ export async function analyzeRecording(file: string, out: string, options: Analy
     const end = span.end / rate;
     const seg: AnalyzedSegment = { index: i, start, end, status: 'ok', text: '', textFrom: cues ? 'subtitles' : 'asr', emotion: null, probabilities: null };
     const tc = performance.now();
+    const asrBefore = timings.asr;
     if (cues) seg.text = wordsBetween(cues, start, end);
     if (end - start < ANALYZE_MIN_SECONDS) {
       seg.status = 'too-short';
       if (!cues) seg.textFrom = 'none';
     } else {
-      writeWavF32(tmpWav, audio.slice(span.start, span.end));
+      const clip = audio.slice(span.start, span.end);
+      if (!cues) {
+        // transcribed here, by the transformers.js pipeline predict uses (createTranscriber), on the same samples, so
+        // the words are predict's; done outside the Predictor only to time speech recognition apart
+        const ta = performance.now();
+        transcriber ??= await createTranscriber(options.asr ?? DEFAULT_ASR).catch((err: Error) => {
+          throw new AnalyzeError('', `no speech recognition model to transcribe the segments: ${err.message}\nGive the words with --text-from FILE.srt, or make a Whisper model available (--asr <id or folder>).`);
+        });
+        seg.text = (await transcriber.transcribe([clip]))[0]!;
+        timings.asr += (performance.now() - ta) / 1000;
+      }
+      writeWavF32(tmpWav, clip);
       let failure: Error | null = null;
-      const [p] = await predictor.predict([{ id: `${basename(path)}@${fmtTime(start)}`, audio: tmpWav, ...(cues ? { text: seg.text } : {}) }], undefined, (_u, err) => (failure = err));
+      const [p] = await predictor.predict([{ id: `${basename(path)}@${fmtTime(start)}`, audio: tmpWav, text: seg.text }], undefined, (_u, err) => (failure = err));
       if (p) {
-        seg.text = p.text;
         seg.emotion = p.predicted;
         seg.probabilities = p.probabilities;
         if (p.truncated) seg.truncated = true;
@@ -265,7 +280,7 @@ export async function analyzeRecording(file: string, out: string, options: Analy
         seg.error = (failure as Error | null)?.message ?? 'not classified';
       }
     }
-    timings.classify += (performance.now() - tc) / 1000;
+    timings.classify += (performance.now() - tc) / 1000 - (seg.textFrom === 'asr' ? timings.asr - asrBefore : 0);
     const tw = performance.now();
     const fd = openSync(files.jsonl, 'a');
     try {
@@ -323,6 +338,7 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   } finally {
     rmSync(tmpWav, { force: true });
     if (!options.vad) await vad.dispose();
+    if (!options.transcriber) await transcriber?.dispose();
   }
   const seconds = audio.end / rate;
   const classNames = predictor.classNames;
