@@ -7,6 +7,7 @@ import { runCase, type BenchCase, type CaseResult, type RunOptions } from './har
 import { kernelCases } from './kernels.ts';
 import { trainCases } from './train.ts';
 import { extractCases } from './extract.ts';
+import { analyzeCases } from './analyze.ts';
 import { probeTorch } from './torch-peer.ts';
 import { machineInfo, type BenchReport } from './report.ts';
 
@@ -16,13 +17,14 @@ export * from './attention.ts';
 export * from './kernels.ts';
 export * from './train.ts';
 export * from './extract.ts';
+export * from './analyze.ts';
 export * from './profile.ts';
 export * from './profile-backend.ts';
 export * from './baselines/index.ts';
 export { ortVariant, oneNodeModel, onnxModel, ortVersion } from './ort-peer.ts';
 export { torchVariant, probeTorch } from './torch-peer.ts';
 
-export const SUITES = ['attention', 'kernels', 'train', 'extract'] as const;
+export const SUITES = ['attention', 'kernels', 'train', 'extract', 'analyze'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface SuiteOptions {
@@ -56,7 +58,9 @@ export function suiteCases(gpu: Gpu, suite: SuiteName, o: SuiteOptions, sets: nu
         ? trainCases(gpu, !!o.quick, sets)
         : suite === 'extract'
           ? extractCases(gpu, !!o.quick, sets, o.encoders)
-          : kernelCases(gpu, !!o.quick, sets);
+          : suite === 'analyze'
+            ? analyzeCases(!!o.quick)
+            : kernelCases(gpu, !!o.quick, sets);
   if (o.only?.length) {
     const want = o.only.map((s) => s.toLowerCase());
     cases = cases.map((c) => ({

@@ -65,6 +65,8 @@ Suites:
               op class (ort: the op-by-op baseline, so its ops can be timed one at a time)
   extract     utterances per second of reading audio and of each encoder (hash, bert, logmel, speech, ast) on
               16 EmoDB clips and transcripts; transformers.js models that are not available are skipped
+  analyze     real-time factor and peak RSS of 'emofuse analyze' on a 10-minute assembled mp3 (--quick: 2) beside
+              faster-whisper transcribing it (Silero VAD, tiny.en, same threads; ~/.cache/emofuse/venv-fw)
 
 On a software adapter (Mesa llvmpipe/lavapipe) ratios between implementations on the same machine hold;
 absolute numbers say little about a real GPU. Peers find python as $EMOFUSE_PYTHON or python3.
