@@ -5,7 +5,7 @@
 
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { FUSION_VARIANTS, ablationTable, parseFusionVariants, runAblation } from '@emofuse/model';
+import { FUSION_VARIANTS, TRAIN_DEFAULTS, ablationTable, parseFusionVariants, runAblation } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, int, loadFeatures, parseTrainFlags, userErrors, type TrainFlags } from '../options.ts';
 import { UserError, stepBar, table } from '../output.ts';
 import { checkOutFolder } from '../signals.ts';
@@ -41,7 +41,7 @@ interface AblateFlags extends TrainFlags {
   seeds: string;
   testSplit: string;
   folds?: string;
-  speakerPattern: string;
+  speakerPattern?: string;
   score: string;
   out: string;
   force?: boolean;
@@ -57,7 +57,10 @@ export function registerAblate(program: Command): void {
     .option('--test-split <name>', 'split the best checkpoint of each run is scored on', 'test')
     .option('--score <weights>', "'best' (the best-on-dev checkpoint) or 'last' (the last epoch's weights: when dev is too small to choose)", 'best')
     .option('--folds <K>', 'instead: K-fold cross-validation over train + dev, folds by speaker (no early stopping; mean ± std over folds x seeds)')
-    .option('--speaker-pattern <regex>', "with --folds: the speaker is the regex's first group in an utterance id (default: EmoDB's SSTTTEV names)", EMODB_SPEAKER_PATTERN)
+    .option(
+      '--speaker-pattern <regex>',
+      "with --folds: the speaker is the regex's first group in an utterance id (default: the speakers the cache names: RAVDESS, EmoDB, CREMA-D; else EmoDB's SSTTTEV names)",
+    )
     .option('--out <dir>', 'runs go to <out>/<variant>-s<seed>; the table to <out>/ablation.md and ablation.json', 'runs/ablate')
     .option('--force', 'run again into an --out that already holds an ablation (its runs and table are replaced)')
     .option('--json', 'print the table as JSON');
@@ -83,13 +86,15 @@ Examples:
     const seeds = o.seeds.split(',').map((s) => int(s.trim(), '--seeds', 0));
     const folds = o.folds === undefined ? undefined : int(o.folds, '--folds', 2);
     if (o.score !== 'best' && o.score !== 'last') throw new UserError(`--score must be 'best' or 'last', got '${o.score}'`);
-    const speakerOf = folds === undefined ? undefined : speakerFromPattern(o.speakerPattern);
     const trainOptions = { ...parseTrainFlags(o, o.out, false), force: o.force };
     checkOutFolder(o.out);
     if (!o.force && usedAblationFolder(o.out)) {
       throw new UserError(`--out ${o.out} already holds an ablation (ablation.json or trained runs): run with --force to replace it, or choose another --out`);
     }
     const { features, source } = loadFeatures(o);
+    // folds: the speakers the features name (a cache of RAVDESS, EmoDB or CREMA-D), unless a pattern is given
+    const named = features.splits[trainOptions.trainSplit ?? TRAIN_DEFAULTS.trainSplit]?.speakers !== undefined && o.speakerPattern === undefined;
+    const speakerOf = folds === undefined || named ? undefined : speakerFromPattern(o.speakerPattern ?? EMODB_SPEAKER_PATTERN);
     const log = (s: string) => {
       if (!o.json) console.error(s);
     };
