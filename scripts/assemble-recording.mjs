@@ -60,11 +60,21 @@ try {
 }
 if (!model.writeAssembled) fail("@emofuse/model has no writeAssembled: its dist/ is older than the sources; run 'npm run build'");
 const clips = model.pickClips(a.assets, { count: num('count', a.count), corpora, seed: num('seed', a.seed) });
-const files = await model.writeAssembled(a.out, a.name, {
-  clips, pauseMin, pauseMax, seed: num('seed', a.seed),
-  ...(a.snr !== undefined ? { snrDb: num('snr', a.snr) } : {}),
-  ...(a.minutes !== undefined ? { targetSeconds: 60 * num('minutes', a.minutes) } : {}),
-}, a.formats.split(',').map((f) => f.trim()));
+const files = await model.writeAssembled(
+  a.out,
+  a.name,
+  {
+    clips,
+    pauseMin,
+    pauseMax,
+    seed: num('seed', a.seed),
+    ...(a.snr !== undefined ? { snrDb: num('snr', a.snr) } : {}),
+    ...(a.minutes !== undefined ? { targetSeconds: 60 * num('minutes', a.minutes) } : {}),
+  },
+  a.formats.split(',').map((f) => f.trim()),
+);
 const t = files.truth;
-console.log(`${Object.values(files.audio).join(', ')}: ${(t.seconds / 60).toFixed(1)} min, ${t.clips.length} clips (${clips.length} distinct)` +
-  `${t.snrDb !== null ? `, white noise at ${t.snrDb} dB SNR` : ''}\ntruth ${files.truthFile}, words ${files.srt}`);
+console.log(
+  `${Object.values(files.audio).join(', ')}: ${(t.seconds / 60).toFixed(1)} min, ${t.clips.length} clips (${clips.length} distinct)` +
+    `${t.snrDb !== null ? `, white noise at ${t.snrDb} dB SNR` : ''}\ntruth ${files.truthFile}, words ${files.srt}`,
+);

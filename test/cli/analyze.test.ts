@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_ASR, decodeStream, modelSettings, pickClips, writeAssembled, writeWavF32, type AnalyzedSegment, type AssembledFiles } from '@emofuse/model';
+import {
+  DEFAULT_ASR,
+  decodeStream,
+  modelSettings,
+  pickClips,
+  writeAssembled,
+  writeWavF32,
+  type AnalyzedSegment,
+  type AssembledFiles,
+} from '@emofuse/model';
 import { smallCheckpoint } from '../model/analyze-helpers.ts';
 
 const run = promisify(execFile);
@@ -34,7 +43,11 @@ async function emofuse(args: string[], timeout = 120_000) {
   }
 }
 
-const readSegments = (dir: string): AnalyzedSegment[] => readFileSync(join(dir, 'segments.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const readSegments = (dir: string): AnalyzedSegment[] =>
+  readFileSync(join(dir, 'segments.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 async function decodeAll(file: string): Promise<Float32Array> {
   const parts: Float32Array[] = [];
@@ -49,7 +62,12 @@ let rec: AssembledFiles;
 beforeAll(async () => {
   await run(process.execPath, [`${root}packages/cli/build.mjs`]);
   ckpt = await smallCheckpoint(join(tmp, 'small.safetensors'));
-  if (have) rec = await writeAssembled(join(tmp, 'rec'), 'talk', { clips: pickClips(assets, { count: 16, seed: 11 }), seed: 11 }, ['wav', 'mp3', 'm4a']);
+  if (have)
+    rec = await writeAssembled(join(tmp, 'rec'), 'talk', { clips: pickClips(assets, { count: 16, seed: 11 }), seed: 11 }, [
+      'wav',
+      'mp3',
+      'm4a',
+    ]);
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -59,7 +77,10 @@ describe('emofuse analyze: bad input', () => {
     writeFileSync(notMedia, 'plain text\n'.repeat(100));
     const cases: [string[], RegExp][] = [
       [['analyze', join(tmp, 'nope.mp3'), '--out', join(tmp, 'o'), '--checkpoint', ckpt], /nope\.mp3: file not found/],
-      [['analyze', notMedia, '--out', join(tmp, 'o'), '--checkpoint', ckpt, '--backend', 'cpu'], /notes\.m4a: not a recording ffmpeg can read/],
+      [
+        ['analyze', notMedia, '--out', join(tmp, 'o'), '--checkpoint', ckpt, '--backend', 'cpu'],
+        /notes\.m4a: not a recording ffmpeg can read/,
+      ],
       [['analyze', notMedia, '--out', join(tmp, 'o')], /--checkpoint <file> is required for now: no default model ships yet/],
       [['analyze', notMedia, '--checkpoint', ckpt], /--out <dir> is required/],
       [['analyze', notMedia, '--out', join(tmp, 'o'), '--checkpoint', ckpt, '--max-segment', 'x'], /--max-segment/],
@@ -78,14 +99,30 @@ describe.skipIf(!have)(`emofuse analyze on an assembled recording${have ? '' : `
   const out = join(tmp, 'report');
 
   it('writes segments.jsonl/.csv, timeline.svg/.png, summary.md; --json streams one event per segment', async () => {
-    const r = await emofuse(['analyze', rec.audio.mp3!, '--out', out, '--checkpoint', ckpt, '--text-from', rec.srt, '--backend', 'cpu', '--json']);
+    const r = await emofuse([
+      'analyze',
+      rec.audio.mp3!,
+      '--out',
+      out,
+      '--checkpoint',
+      ckpt,
+      '--text-from',
+      rec.srt,
+      '--backend',
+      'cpu',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     segments = readSegments(out);
     expect(segments.length).toBeGreaterThanOrEqual(rec.truth.clips.length - 2);
     expect(events.filter((e) => e.event === 'segment').map(({ event: _, ...s }) => s)).toEqual(segments);
     expect(events.at(-1)).toMatchObject({ event: 'done', stopped: false, segments: segments.length });
-    for (const f of ['segments.csv', 'timeline.svg', 'timeline.png', 'summary.md', 'state.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['segments.csv', 'timeline.svg', 'timeline.png', 'summary.md', 'state.json'])
+      expect(existsSync(join(out, f)), f).toBe(true);
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toMatch(/## Share of speech time per emotion[\s\S]*## Strongest moments/);
     // a segment gets a cue's words when most of the cue lies inside it (a clip the VAD splits leaves a part without)
     const judged = segments.filter((s) => s.status === 'ok');
@@ -147,7 +184,10 @@ describe.skipIf(!have)(`emofuse analyze on an assembled recording${have ? '' : `
 
   describe.skipIf(!haveWhisper)(`with the real Whisper tiny.en${haveWhisper ? '' : ` (skipped: ${whisperReason})`}`, () => {
     it('transcribes each segment; predict without --text on the cut gives the same words and emotion', async () => {
-      const short = await writeAssembled(join(tmp, 'rec'), 'short', { clips: pickClips(assets, { count: 4, seed: 12, corpora: ['ravdess', 'emodb'] }), seed: 12 });
+      const short = await writeAssembled(join(tmp, 'rec'), 'short', {
+        clips: pickClips(assets, { count: 4, seed: 12, corpora: ['ravdess', 'emodb'] }),
+        seed: 12,
+      });
       const o = join(tmp, 'report-asr');
       const r = await emofuse(['analyze', short.audio.wav!, '--out', o, '--checkpoint', ckpt, '--backend', 'cpu'], 300_000);
       expect(r.code, r.stderr).toBe(0);

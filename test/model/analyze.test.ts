@@ -11,8 +11,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AnalyzeError, analyzeRecording, CpuBackend, decodeStream, modelSettings, pickClips, Predictor, readSubtitles, Segmenter, SileroVad, VAD_DEFAULTS,
-  VAD_FRAME, wordsBetween, writeAssembled, writeWavF32, type AssembledFiles, type AnalyzeReport,
+  AnalyzeError,
+  analyzeRecording,
+  CpuBackend,
+  decodeStream,
+  modelSettings,
+  pickClips,
+  Predictor,
+  readSubtitles,
+  Segmenter,
+  SileroVad,
+  VAD_DEFAULTS,
+  VAD_FRAME,
+  wordsBetween,
+  writeAssembled,
+  writeWavF32,
+  type AssembledFiles,
+  type AnalyzeReport,
 } from '@emofuse/model';
 import { boundariesFound, smallCheckpoint } from './analyze-helpers.ts';
 
@@ -35,7 +50,8 @@ describe('Segmenter: Silero probabilities to spans', () => {
     const short = secs(0.3);
     const long = secs(0.8);
     expect(run(stream([0, 10], [0.9, 40], [0.1, short], [0.9, 40], [0.1, long], [0.9, 30], [0, 20]))).toEqual([
-      [10, 10 + 40 + short + 40], [10 + 80 + short + long, 10 + 80 + short + long + 30],
+      [10, 10 + 40 + short + 40],
+      [10 + 80 + short + long, 10 + 80 + short + long + 30],
     ]);
     expect(run(stream([0, 10], [0.9, secs(0.1)], [0, 40]))).toEqual([]); // under minSpeech 0.25 s
   });
@@ -47,9 +63,17 @@ describe('Segmenter: Silero probabilities to spans', () => {
   it('a stretch longer than maxSegment is cut at its last pause of >= 0.1 s, else where it reaches the limit', () => {
     const max = secs(3);
     const spans = run(stream([0.9, secs(2)], [0.1, 5], [0.9, secs(2)], [0.1, 30]), { maxSegment: 3 });
-    expect(spans).toEqual([[0, secs(2)], [secs(2) + 5, 2 * secs(2) + 5]]);
+    expect(spans).toEqual([
+      [0, secs(2)],
+      [secs(2) + 5, 2 * secs(2) + 5],
+    ]);
     const solid = run(stream([0.9, 3 * max + 12], [0.1, 30]), { maxSegment: 3 });
-    expect(solid).toEqual([[0, max], [max, 2 * max], [2 * max, 3 * max], [3 * max, 3 * max + 12]]);
+    expect(solid).toEqual([
+      [0, max],
+      [max, 2 * max],
+      [2 * max, 3 * max],
+      [3 * max, 3 * max + 12],
+    ]);
   });
 
   it('padding never reaches into the neighbour', () => {
@@ -67,7 +91,10 @@ describe('subtitles for --text-from', () => {
     writeFileSync(vtt, 'WEBVTT\n\n00:01.000 --> 00:02.500 align:start\nHello there\n\nNOTE x\n\n00:03.000 --> 00:04.000\nGeneral Kenobi\n');
     for (const f of [srt, vtt]) {
       const cues = readSubtitles(f);
-      expect(cues.map((c) => [c.start, c.end, c.text])).toEqual([[1, 2.5, 'Hello there'], [3, 4, 'General Kenobi']]);
+      expect(cues.map((c) => [c.start, c.end, c.text])).toEqual([
+        [1, 2.5, 'Hello there'],
+        [3, 4, 'General Kenobi'],
+      ]);
       expect(wordsBetween(cues, 0.9, 4.1)).toBe('Hello there General Kenobi');
       expect(wordsBetween(cues, 2.2, 4.1)).toBe('General Kenobi');
     }
@@ -92,8 +119,18 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
     predictor = await Predictor.open(backend, ckpt);
     vad = await SileroVad.open();
     clean = await writeAssembled(join(tmp, 'rec'), 'clean', { clips: pickClips(assets, { count: 24, seed: 1 }), seed: 1 }, ['wav', 'mp3']);
-    tight = await writeAssembled(join(tmp, 'rec'), 'tight', { clips: pickClips(assets, { count: 24, seed: 3 }), seed: 3, pauseMin: 0.5, pauseMax: 1.5 });
-    report = await analyzeRecording(clean.audio.mp3!, join(tmp, 'out-clean'), { predictor, checkpoint: ckpt, vad, settings: { textFrom: clean.srt } });
+    tight = await writeAssembled(join(tmp, 'rec'), 'tight', {
+      clips: pickClips(assets, { count: 24, seed: 3 }),
+      seed: 3,
+      pauseMin: 0.5,
+      pauseMax: 1.5,
+    });
+    report = await analyzeRecording(clean.audio.mp3!, join(tmp, 'out-clean'), {
+      predictor,
+      checkpoint: ckpt,
+      vad,
+      settings: { textFrom: clean.srt },
+    });
   }, 120_000);
   afterAll(async () => {
     await predictor?.dispose();
@@ -104,19 +141,35 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
   // music before the words make the start fuzzy, and soft RAVDESS endings. Studio clips alone (RAVDESS, EmoDB) >= 95%.
   it('finds clip boundaries within 0.3 s over 6 clean recordings (144 clips; pauses 0.8-2.0 s or 0.5-1.5 s; WAV and mp3): >= 95% of studio clips, >= 93% of all', async () => {
     const runs = [{ name: 'seed 1 mp3', truth: clean.truth, segments: report.segments }];
-    const t = await analyzeRecording(tight.audio.wav!, join(tmp, 'out-tight'), { predictor, checkpoint: ckpt, vad, settings: { textFrom: tight.srt } });
+    const t = await analyzeRecording(tight.audio.wav!, join(tmp, 'out-tight'), {
+      predictor,
+      checkpoint: ckpt,
+      vad,
+      settings: { textFrom: tight.srt },
+    });
     runs.push({ name: 'seed 3 wav 0.5-1.5 s', truth: tight.truth, segments: t.segments });
     for (const seed of [5, 6, 7, 8]) {
       const pauses = seed % 2 ? { pauseMin: 0.5, pauseMax: 1.5 } : {};
       const rec = await writeAssembled(join(tmp, 'rec'), `s${seed}`, { clips: pickClips(assets, { count: 24, seed }), seed, ...pauses });
-      const r = await analyzeRecording(rec.audio.wav!, join(tmp, `out-s${seed}`), { predictor, checkpoint: ckpt, vad, settings: { textFrom: rec.srt } });
+      const r = await analyzeRecording(rec.audio.wav!, join(tmp, `out-s${seed}`), {
+        predictor,
+        checkpoint: ckpt,
+        vad,
+        settings: { textFrom: rec.srt },
+      });
       runs.push({ name: `seed ${seed} wav${seed % 2 ? ' 0.5-1.5 s' : ''}`, truth: rec.truth, segments: r.segments });
     }
     const score = (only?: (source: string) => boolean) => {
       const s = runs.map((r) => ({ name: r.name, ...boundariesFound(r.truth, r.segments, 0.3, only) }));
       const found = s.reduce((a, x) => a + x.found, 0);
       const total = s.reduce((a, x) => a + x.total, 0);
-      return { found, total, share: found / total, per: s.map((x) => `${x.name} ${x.found}/${x.total}`).join(', '), missed: s.flatMap((x) => x.missed) };
+      return {
+        found,
+        total,
+        share: found / total,
+        per: s.map((x) => `${x.name} ${x.found}/${x.total}`).join(', '),
+        missed: s.flatMap((x) => x.missed),
+      };
     };
     const all = score();
     const studio = score((src) => !src.startsWith('meld:'));
@@ -148,7 +201,10 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
   });
 
   it('writes segments.jsonl/.csv (every class probability), timeline.svg/.png and summary.md', () => {
-    const lines = readFileSync(report.files.jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(report.files.jsonl, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual(report.segments);
     const csv = readFileSync(report.files.csv, 'utf8').trim().split('\n');
     expect(csv[0]).toBe(`start,end,status,text,emotion,${predictor.classNames.map((c) => `p_${c}`).join(',')}`);
@@ -162,15 +218,31 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
   });
 
   it('a second run over a finished report classifies nothing again and gives the same segments', async () => {
-    const again = await analyzeRecording(clean.audio.mp3!, join(tmp, 'out-clean'), { predictor, checkpoint: ckpt, vad, settings: { textFrom: clean.srt } });
+    const again = await analyzeRecording(clean.audio.mp3!, join(tmp, 'out-clean'), {
+      predictor,
+      checkpoint: ckpt,
+      vad,
+      settings: { textFrom: clean.srt },
+    });
     expect(again.resumed).toBe(report.segments.length);
     expect(again.segments).toEqual(report.segments);
-    await expect(analyzeRecording(clean.audio.mp3!, join(tmp, 'out-clean'), { predictor, checkpoint: ckpt, vad, settings: { textFrom: clean.srt, minSilence: 0.3 } }))
-      .rejects.toThrow(/holds a report of another run .* delete .* to start over/);
+    await expect(
+      analyzeRecording(clean.audio.mp3!, join(tmp, 'out-clean'), {
+        predictor,
+        checkpoint: ckpt,
+        vad,
+        settings: { textFrom: clean.srt, minSilence: 0.3 },
+      }),
+    ).rejects.toThrow(/holds a report of another run .* delete .* to start over/);
   });
 
   it('memory: a recording longer than the rolling buffer (maxSegment 2 s) cuts every segment from it', async () => {
-    const r = await analyzeRecording(tight.audio.wav!, join(tmp, 'out-short-buffer'), { predictor, checkpoint: ckpt, vad, settings: { textFrom: tight.srt, maxSegment: 2 } });
+    const r = await analyzeRecording(tight.audio.wav!, join(tmp, 'out-short-buffer'), {
+      predictor,
+      checkpoint: ckpt,
+      vad,
+      settings: { textFrom: tight.srt, maxSegment: 2 },
+    });
     expect(r.seconds).toBeGreaterThan(40);
     for (const s of r.segments) expect(s.end - s.start).toBeLessThanOrEqual(2 + 2 * VAD_DEFAULTS.pad + 0.07);
     expect(r.segments.length).toBeGreaterThan(tight.truth.clips.length); // the clips over 2 s were cut
@@ -200,7 +272,10 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
       [cutWav, /cut-wav\.wav: is truncated: its WAV header declares \d+ bytes of audio, 640000 are present/],
     ];
     for (const [f, re] of cases) {
-      const err = await analyzeRecording(f, join(tmp, 'bad', f.split('/').pop()!), o).then(() => null, (e: unknown) => e);
+      const err = await analyzeRecording(f, join(tmp, 'bad', f.split('/').pop()!), o).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err, f).toBeInstanceOf(AnalyzeError);
       expect((err as Error).message).toMatch(re);
     }

@@ -6,8 +6,19 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, statSync } from 'node:fs';
 import {
-  AnalyzeError, analyzeFolder, analyzeRecording, ANALYZE_MIN_SECONDS, DEFAULT_ASR, ENCODER_DEVICES, Predictor, resolveEncoderDevice, VAD_DEFAULTS,
-  type AnalyzedSegment, type AnalyzeOptions, type AnalyzeProgress, type AnalyzeReport,
+  AnalyzeError,
+  analyzeFolder,
+  analyzeRecording,
+  ANALYZE_MIN_SECONDS,
+  DEFAULT_ASR,
+  ENCODER_DEVICES,
+  Predictor,
+  resolveEncoderDevice,
+  VAD_DEFAULTS,
+  type AnalyzedSegment,
+  type AnalyzeOptions,
+  type AnalyzeProgress,
+  type AnalyzeReport,
 } from '@emofuse/model';
 import { addBackendOption, asUserError, num, openBackend } from '../options.ts';
 import { formatDuration, UserError } from '../output.ts';
@@ -45,7 +56,11 @@ export function registerAnalyze(program: Command): void {
     .option('--max-segment <s>', 'longest segment in seconds: longer speech is cut at its last pause', String(VAD_DEFAULTS.maxSegment))
     .option('--min-speech <s>', 'shortest speech kept as a segment, seconds', String(VAD_DEFAULTS.minSpeech))
     .option('--min-silence <s>', 'silence that ends a segment, seconds', String(VAD_DEFAULTS.minSilence))
-    .option('--vad-threshold <p>', 'Silero VAD speech probability that starts speech (it ends below this - 0.15)', String(VAD_DEFAULTS.threshold))
+    .option(
+      '--vad-threshold <p>',
+      'Silero VAD speech probability that starts speech (it ends below this - 0.15)',
+      String(VAD_DEFAULTS.threshold),
+    )
     .option('--device <where>', `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')}`, 'auto');
   addBackendOption(cmd)
     .option('--json', 'stream one JSON event per line on stdout (segment, file, done) instead of the table')
@@ -69,13 +84,16 @@ Examples:
   emofuse analyze recordings/ --out reports/ --checkpoint best.safetensors --json`,
     )
     .action(async (input: string, o: AnalyzeFlags) => {
-      if (!o.out) throw new UserError("--out <dir> is required: the folder the report is written to, e.g. --out report/");
+      if (!o.out) throw new UserError('--out <dir> is required: the folder the report is written to, e.g. --out report/');
       if (!o.checkpoint) {
-        throw new UserError('--checkpoint <file> is required for now: no default model ships yet; give a checkpoint from emofuse train (trained on emofuse extract features)');
+        throw new UserError(
+          '--checkpoint <file> is required for now: no default model ships yet; give a checkpoint from emofuse train (trained on emofuse extract features)',
+        );
       }
       if (!existsSync(input)) throw new UserError(`${input}: file not found`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a file: give a folder`);
-      if (!(ENCODER_DEVICES as readonly string[]).includes(o.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
+      if (!(ENCODER_DEVICES as readonly string[]).includes(o.device))
+        throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
       const settings = {
         maxSegment: num(o.maxSegment, '--max-segment', 1),
         minSpeech: num(o.minSpeech, '--min-speech', 0),
@@ -83,7 +101,8 @@ Examples:
         threshold: num(o.vadThreshold, '--vad-threshold', 0),
         ...(o.textFrom ? { textFrom: o.textFrom } : {}),
       };
-      if (settings.threshold <= 0.15 || settings.threshold >= 1) throw new UserError(`--vad-threshold must lie in (0.15, 1), got ${settings.threshold}`);
+      if (settings.threshold <= 0.15 || settings.threshold >= 1)
+        throw new UserError(`--vad-threshold must lie in (0.15, 1), got ${settings.threshold}`);
       const folder = statSync(input).isDirectory();
       const { device, check } = await resolveEncoderDevice(o.device);
       const backend = await openBackend(o.backend);
@@ -91,7 +110,9 @@ Examples:
       const onSignal = () => {
         if (stop.signal.aborted) process.exit(130);
         stop.abort();
-        process.stderr.write('\nemofuse analyze: stopping after the current segment (Ctrl-C again to quit now; the same command resumes)\n');
+        process.stderr.write(
+          '\nemofuse analyze: stopping after the current segment (Ctrl-C again to quit now; the same command resumes)\n',
+        );
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
@@ -101,7 +122,11 @@ Examples:
         const progress = new Progress(o.progress && !o.json);
         try {
           const options: AnalyzeOptions = {
-            predictor, checkpoint: o.checkpoint, asr: o.asr, settings, signal: stop.signal,
+            predictor,
+            checkpoint: o.checkpoint,
+            asr: o.asr,
+            settings,
+            signal: stop.signal,
             onSegment: (s) => (o.json ? console.log(JSON.stringify({ event: 'segment', ...s })) : undefined),
             onProgress: (p) => progress.update(p),
             onWarning: (w) => console.error(`emofuse analyze: warning: ${w}`),
@@ -128,7 +153,10 @@ Examples:
             const rep = await analyzeRecording(input, o.out, options).catch(userError);
             progress.stop();
             report(rep, o);
-            if (o.json) console.log(JSON.stringify({ event: 'done', out: rep.out, stopped: rep.stopped, segments: rep.segments.length, timings: rep.timings }));
+            if (o.json)
+              console.log(
+                JSON.stringify({ event: 'done', out: rep.out, stopped: rep.stopped, segments: rep.segments.length, timings: rep.timings }),
+              );
           }
           if (stop.signal.aborted) process.exitCode = 130;
         } finally {
@@ -166,7 +194,12 @@ class Progress {
     if (process.stderr.isTTY) {
       if (!this.bar) {
         this.bar = new cliProgress.SingleBar(
-          { format: `analyze {bar} {percentage}% | {value}/{total} s of audio | {segments} segments | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true, etaBuffer: 30 },
+          {
+            format: `analyze {bar} {percentage}% | {value}/{total} s of audio | {segments} segments | ETA {eta_formatted}`,
+            stream: process.stderr,
+            hideCursor: true,
+            etaBuffer: 30,
+          },
           cliProgress.Presets.shades_classic,
         );
         this.bar.start(total, value, { segments: p.segments });
@@ -179,7 +212,9 @@ class Progress {
     this.lastLine = now;
     const rate = p.seconds / ((now - this.started) / 1000);
     const eta = p.duration && rate > 0 ? (p.duration - p.seconds) / rate : NaN;
-    console.error(`analyze ${this.label}: ${formatDuration(p.seconds)} of ${p.duration ? formatDuration(p.duration) : '?'} audio, ${p.segments} segments, ${rate.toFixed(1)}x real time, ETA ${formatDuration(eta)}`);
+    console.error(
+      `analyze ${this.label}: ${formatDuration(p.seconds)} of ${p.duration ? formatDuration(p.duration) : '?'} audio, ${p.segments} segments, ${rate.toFixed(1)}x real time, ETA ${formatDuration(eta)}`,
+    );
   }
 
   stop(): void {
@@ -194,7 +229,10 @@ function report(r: AnalyzeReport, o: AnalyzeFlags): void {
   const time = new Map<string, number>();
   for (const s of judged) time.set(s.emotion!, (time.get(s.emotion!) ?? 0) + s.end - s.start);
   const total = [...time.values()].reduce((a, b) => a + b, 0);
-  const shares = [...time].sort((a, b) => b[1] - a[1]).map(([e, t]) => `${e} ${((100 * t) / total).toFixed(0)}%`).join(', ');
+  const shares = [...time]
+    .sort((a, b) => b[1] - a[1])
+    .map(([e, t]) => `${e} ${((100 * t) / total).toFixed(0)}%`)
+    .join(', ');
   console.log(
     `${r.file}: ${formatDuration(r.seconds)} of audio, ${r.segments.length} segments (${judged.length} judged${r.resumed ? `, ${r.resumed} from the earlier run` : ''})` +
       `${shares ? `; speech time: ${shares}` : ''}`,
@@ -203,8 +241,12 @@ function report(r: AnalyzeReport, o: AnalyzeFlags): void {
     console.log(`stopped: ${r.segments.length} segments in ${r.out}/segments.jsonl; run the same command to continue`);
     return;
   }
-  const strongest = judged.filter((s) => s.emotion && !/^neutral/.test(s.emotion)).sort((a, b) => top(b) - top(a)).slice(0, 3);
-  for (const s of strongest) console.log(`  ${s.start.toFixed(1)}-${s.end.toFixed(1)} s ${s.emotion} ${(100 * top(s)).toFixed(0)}%: ${s.text}`);
+  const strongest = judged
+    .filter((s) => s.emotion && !/^neutral/.test(s.emotion))
+    .sort((a, b) => top(b) - top(a))
+    .slice(0, 3);
+  for (const s of strongest)
+    console.log(`  ${s.start.toFixed(1)}-${s.end.toFixed(1)} s ${s.emotion} ${(100 * top(s)).toFixed(0)}%: ${s.text}`);
   console.log(`wrote ${r.files.jsonl}, ${r.files.csv}, ${r.files.svg}, ${r.files.png}, ${r.files.summary}`);
 }
 

@@ -12,7 +12,20 @@
 // Resume: a rerun with the same file (size, mtime), checkpoint and settings re-decodes and re-runs the VAD from
 // the start (deterministic: the same spans) and classifies only the segments after the last one in segments.jsonl.
 
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { SILENCE_PEAK } from '../audio/decode.ts';
@@ -165,7 +178,8 @@ class RollingAudio {
   }
   /** A copy of [a, b); throws if part of it is gone (a bug: the bound was computed wrong). */
   slice(a: number, b: number): Float32Array {
-    if (a < this.base || b > this.end) throw new Error(`analyze: samples [${a}, ${b}) are not in the rolling buffer [${this.base}, ${this.end})`);
+    if (a < this.base || b > this.end)
+      throw new Error(`analyze: samples [${a}, ${b}) are not in the rolling buffer [${this.base}, ${this.end})`);
     return this.data.slice(a - this.base, b - this.base);
   }
   /** The frame [a, a + n) without copying. */
@@ -179,7 +193,11 @@ function readDone(jsonl: string): AnalyzedSegment[] {
   const raw = readFileSync(jsonl, 'utf8');
   const whole = raw.lastIndexOf('\n') + 1;
   if (whole < raw.length) truncateSync(jsonl, Buffer.byteLength(raw.slice(0, whole))); // a line cut by a kill
-  return raw.slice(0, whole).split('\n').filter(Boolean).map((l) => JSON.parse(l) as AnalyzedSegment);
+  return raw
+    .slice(0, whole)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AnalyzedSegment);
 }
 
 const sameSettings = (a: AnalyzeSettings, b: AnalyzeSettings) => JSON.stringify(a) === JSON.stringify(b);
@@ -192,9 +210,11 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   const st = statSync(path);
   const settings: AnalyzeSettings = { ...VAD_DEFAULTS, ...options.settings };
   for (const k of ['threshold', 'minSpeech', 'minSilence', 'maxSegment', 'pad'] as const) {
-    if (!Number.isFinite(settings[k]) || settings[k] < 0) throw new AnalyzeError('', `setting ${k} must be a number >= 0, got ${settings[k]}`);
+    if (!Number.isFinite(settings[k]) || settings[k] < 0)
+      throw new AnalyzeError('', `setting ${k} must be a number >= 0, got ${settings[k]}`);
   }
-  if (settings.threshold <= 0 || settings.threshold >= 1) throw new AnalyzeError('', `the VAD threshold must lie in (0, 1), got ${settings.threshold}`);
+  if (settings.threshold <= 0 || settings.threshold >= 1)
+    throw new AnalyzeError('', `the VAD threshold must lie in (0, 1), got ${settings.threshold}`);
   if (settings.maxSegment < 1) throw new AnalyzeError('', `--max-segment must be at least 1 s, got ${settings.maxSegment}`);
   const cues: Cue[] | null = settings.textFrom ? readSubtitles(resolve(settings.textFrom)) : null;
   if (settings.textFrom) settings.textFrom = resolve(settings.textFrom);
@@ -203,16 +223,39 @@ export async function analyzeRecording(file: string, out: string, options: Analy
 
   mkdirSync(out, { recursive: true });
   const files = {
-    jsonl: join(out, 'segments.jsonl'), csv: join(out, 'segments.csv'), svg: join(out, 'timeline.svg'), png: join(out, 'timeline.png'), summary: join(out, 'summary.md'),
+    jsonl: join(out, 'segments.jsonl'),
+    csv: join(out, 'segments.csv'),
+    svg: join(out, 'timeline.svg'),
+    png: join(out, 'timeline.png'),
+    summary: join(out, 'summary.md'),
   };
   const stateFile = join(out, 'state.json');
-  const state: AnalyzeState = { format: 1, file: path, size: st.size, mtimeMs: st.mtimeMs, checkpoint: resolve(options.checkpoint), asr, settings, done: 0, complete: false };
+  const state: AnalyzeState = {
+    format: 1,
+    file: path,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    checkpoint: resolve(options.checkpoint),
+    asr,
+    settings,
+    done: 0,
+    complete: false,
+  };
   let done: AnalyzedSegment[] = [];
   if (existsSync(stateFile)) {
     const old = JSON.parse(readFileSync(stateFile, 'utf8')) as AnalyzeState;
-    const same = old.file === state.file && old.size === state.size && old.mtimeMs === state.mtimeMs && old.checkpoint === state.checkpoint && old.asr === state.asr && sameSettings(old.settings, settings);
+    const same =
+      old.file === state.file &&
+      old.size === state.size &&
+      old.mtimeMs === state.mtimeMs &&
+      old.checkpoint === state.checkpoint &&
+      old.asr === state.asr &&
+      sameSettings(old.settings, settings);
     if (!same) {
-      throw new AnalyzeError(out, `holds a report of another run (${old.file}, other checkpoint or settings): give another --out, or delete ${out} to start over`);
+      throw new AnalyzeError(
+        out,
+        `holds a report of another run (${old.file}, other checkpoint or settings): give another --out, or delete ${out} to start over`,
+      );
     }
     done = readDone(files.jsonl);
   } else if (existsSync(files.jsonl)) {
@@ -236,20 +279,33 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   let peak = 0;
   let index = 0;
   let lastReport = performance.now();
-  const progress = () => options.onProgress?.({ seconds: vadAt / rate, duration: info.duration, segments: segments.length, resumedFrom: resumed });
+  const progress = () =>
+    options.onProgress?.({ seconds: vadAt / rate, duration: info.duration, segments: segments.length, resumedFrom: resumed });
 
   const finish = async (span: Span) => {
     const i = index++;
     if (i < done.length) {
       const old = done[i]!;
       if (Math.abs(old.start - span.start / rate) > 1e-6) {
-        throw new AnalyzeError(out, `segment ${i} of the earlier run started at ${old.start} s, now at ${span.start / rate} s: the file or VAD changed; delete ${out} to start over`);
+        throw new AnalyzeError(
+          out,
+          `segment ${i} of the earlier run started at ${old.start} s, now at ${span.start / rate} s: the file or VAD changed; delete ${out} to start over`,
+        );
       }
       return;
     }
     const start = span.start / rate;
     const end = span.end / rate;
-    const seg: AnalyzedSegment = { index: i, start, end, status: 'ok', text: '', textFrom: cues ? 'subtitles' : 'asr', emotion: null, probabilities: null };
+    const seg: AnalyzedSegment = {
+      index: i,
+      start,
+      end,
+      status: 'ok',
+      text: '',
+      textFrom: cues ? 'subtitles' : 'asr',
+      emotion: null,
+      probabilities: null,
+    };
     const tc = performance.now();
     const asrBefore = timings.asr;
     if (cues) seg.text = wordsBetween(cues, start, end);
@@ -263,14 +319,21 @@ export async function analyzeRecording(file: string, out: string, options: Analy
         // the words are predict's; done outside the Predictor only to time speech recognition apart
         const ta = performance.now();
         transcriber ??= await createTranscriber(options.asr ?? DEFAULT_ASR).catch((err: Error) => {
-          throw new AnalyzeError('', `no speech recognition model to transcribe the segments: ${err.message}\nGive the words with --text-from FILE.srt, or make a Whisper model available (--asr <id or folder>).`);
+          throw new AnalyzeError(
+            '',
+            `no speech recognition model to transcribe the segments: ${err.message}\nGive the words with --text-from FILE.srt, or make a Whisper model available (--asr <id or folder>).`,
+          );
         });
         seg.text = (await transcriber.transcribe([clip]))[0]!;
         timings.asr += (performance.now() - ta) / 1000;
       }
       writeWavF32(tmpWav, clip);
       let failure: Error | null = null;
-      const [p] = await predictor.predict([{ id: `${basename(path)}@${fmtTime(start)}`, audio: tmpWav, text: seg.text }], undefined, (_u, err) => (failure = err));
+      const [p] = await predictor.predict(
+        [{ id: `${basename(path)}@${fmtTime(start)}`, audio: tmpWav, text: seg.text }],
+        undefined,
+        (_u, err) => (failure = err),
+      );
       if (p) {
         seg.emotion = p.predicted;
         seg.probabilities = p.probabilities;
@@ -355,22 +418,34 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   const notes: string[] = [];
   if (!segments.length) notes.push('no speech found');
   const truncated = info.duration !== null && seconds < info.duration - Math.max(0.5, 0.02 * info.duration);
-  if (truncated) notes.push(`the file says it lasts ${fmtTime(info.duration!)} but only ${fmtTime(seconds)} could be decoded: truncated or damaged`);
+  if (truncated)
+    notes.push(`the file says it lasts ${fmtTime(info.duration!)} but only ${fmtTime(seconds)} could be decoded: truncated or damaged`);
 
   const tw = performance.now();
   writeFileAtomic(files.csv, segmentsCsv(segments, classNames));
   const svg = timelineSvg(segments, classNames, seconds, `${basename(path)}: emotion over time`);
   writeFileAtomic(files.svg, svg);
   writeFileAtomic(files.png, await svgToPng(svg, 1));
-  writeFileAtomic(files.summary, summaryMarkdown({
-    file: basename(path), seconds, segments, classNames, checkpoint: options.checkpoint,
-    textSource: cues ? `subtitles ${settings.textFrom}` : `speech recognition (${asr || 'Whisper'})`, notes,
-  }));
+  writeFileAtomic(
+    files.summary,
+    summaryMarkdown({
+      file: basename(path),
+      seconds,
+      segments,
+      classNames,
+      checkpoint: options.checkpoint,
+      textSource: cues ? `subtitles ${settings.textFrom}` : `speech recognition (${asr || 'Whisper'})`,
+      notes,
+    }),
+  );
   writeFileAtomic(stateFile, JSON.stringify({ ...state, done: segments.length, complete: true }, null, 1));
   timings.write += (performance.now() - tw) / 1000;
   timings.total = (performance.now() - t0) / 1000;
   if (truncated) {
-    throw new AnalyzeError(path, `is truncated or damaged: it says it lasts ${info.duration!.toFixed(1)} s but only ${seconds.toFixed(1)} s decode; the report in ${out} covers that part`);
+    throw new AnalyzeError(
+      path,
+      `is truncated or damaged: it says it lasts ${info.duration!.toFixed(1)} s but only ${seconds.toFixed(1)} s decode; the report in ${out} covers that part`,
+    );
   }
   return { file: path, out, seconds, segments, classNames, resumed, stopped, timings, files };
 }
@@ -389,9 +464,15 @@ export interface FolderReport {
  * `out/index.md` (a row per file: length, segments, the most frequent emotion, a link) and `out/index.csv`.
  * A file that cannot be analysed is listed as failed and the rest continue.
  */
-export async function analyzeFolder(dir: string, out: string, options: AnalyzeOptions & { onFile?: (file: string, i: number, n: number) => void }): Promise<FolderReport> {
+export async function analyzeFolder(
+  dir: string,
+  out: string,
+  options: AnalyzeOptions & { onFile?: (file: string, i: number, n: number) => void },
+): Promise<FolderReport> {
   const root = resolve(dir);
-  const names = readdirSync(root).filter((f) => RECORDING_EXTENSIONS.includes(extname(f).toLowerCase()) && statSync(join(root, f)).isFile()).sort();
+  const names = readdirSync(root)
+    .filter((f) => RECORDING_EXTENSIONS.includes(extname(f).toLowerCase()) && statSync(join(root, f)).isFile())
+    .sort();
   if (!names.length) throw new AnalyzeError(root, `no recordings here (looked for ${RECORDING_EXTENSIONS.join(' ')})`);
   const vad = options.vad ?? (await SileroVad.open());
   const reports: AnalyzeReport[] = [];
@@ -416,13 +497,27 @@ export async function analyzeFolder(dir: string, out: string, options: AnalyzeOp
     const top = [...time].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '-';
     return { name: basename(r.file), seconds: r.seconds, segments: r.segments.length, top };
   });
-  const md = [
-    `# Emotions in ${root}`, '', '| recording | length | segments | most speech time | report |', '|---|---:|---:|---|---|',
-    ...rows.map((r) => `| ${r.name} | ${fmtTime(r.seconds)} | ${r.segments} | ${r.top} | [summary](${encodeURI(r.name)}/summary.md) · [timeline](${encodeURI(r.name)}/timeline.png) |`),
-    ...failed.map((f) => `| ${f.file} | - | - | failed: ${f.message.replace(/\|/g, '\\|')} | |`),
-  ].join('\n') + '\n';
+  const md =
+    [
+      `# Emotions in ${root}`,
+      '',
+      '| recording | length | segments | most speech time | report |',
+      '|---|---:|---:|---|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.name} | ${fmtTime(r.seconds)} | ${r.segments} | ${r.top} | [summary](${encodeURI(r.name)}/summary.md) · [timeline](${encodeURI(r.name)}/timeline.png) |`,
+      ),
+      ...failed.map((f) => `| ${f.file} | - | - | failed: ${f.message.replace(/\|/g, '\\|')} | |`),
+    ].join('\n') + '\n';
   const index = join(out, 'index.md');
   writeFileAtomic(index, md);
-  writeFileAtomic(join(out, 'index.csv'), ['file,seconds,segments,top_emotion,status', ...rows.map((r) => `${JSON.stringify(r.name)},${r.seconds.toFixed(3)},${r.segments},${r.top},ok`), ...failed.map((f) => `${JSON.stringify(f.file)},,,,failed`)].join('\n') + '\n');
+  writeFileAtomic(
+    join(out, 'index.csv'),
+    [
+      'file,seconds,segments,top_emotion,status',
+      ...rows.map((r) => `${JSON.stringify(r.name)},${r.seconds.toFixed(3)},${r.segments},${r.top},ok`),
+      ...failed.map((f) => `${JSON.stringify(f.file)},,,,failed`),
+    ].join('\n') + '\n',
+  );
   return { reports, failed, index };
 }

@@ -152,7 +152,8 @@ async function heardAlone(vad: SileroVad, x: Float32Array): Promise<[number, num
   vad.reset();
   const seg = new Segmenter({ ...VAD_DEFAULTS, minSilence: 1e6, pad: 0 }); // one span: first to last speech frame
   const spans = [];
-  for (let i = 0; i + VAD_FRAME <= padded.length; i += VAD_FRAME) spans.push(...seg.push(await vad.next(padded.subarray(i, i + VAD_FRAME))));
+  for (let i = 0; i + VAD_FRAME <= padded.length; i += VAD_FRAME)
+    spans.push(...seg.push(await vad.next(padded.subarray(i, i + VAD_FRAME))));
   spans.push(...seg.finish());
   if (!spans.length) return null;
   return [Math.max(0, spans[0]!.start - lead), Math.min(x.length, spans.at(-1)!.end - lead)];
@@ -165,7 +166,8 @@ async function heardAlone(vad: SileroVad, x: Float32Array): Promise<[number, num
 export async function assembleRecording(options: AssembleOptions, write: (samples: Float32Array) => void): Promise<RecordingTruth> {
   const o = { ...ASSEMBLE_DEFAULTS, ...options };
   if (!o.clips.length) throw new Error('assembleRecording: no clips given');
-  if (!(o.pauseMin >= 0 && o.pauseMax >= o.pauseMin)) throw new Error(`assembleRecording: pauses must satisfy 0 <= min <= max, got ${o.pauseMin}-${o.pauseMax}`);
+  if (!(o.pauseMin >= 0 && o.pauseMax >= o.pauseMin))
+    throw new Error(`assembleRecording: pauses must satisfy 0 <= min <= max, got ${o.pauseMin}-${o.pauseMax}`);
   const rate = TARGET_SAMPLE_RATE;
   const cache = new Map<string, Float32Array>();
   const heard = new Map<string, [number, number] | null>();
@@ -230,8 +232,13 @@ export async function assembleRecording(options: AssembleOptions, write: (sample
       const speech = cache.get(c.audio)!;
       const h = heard.get(c.audio);
       clips.push({
-        source: c.source, label: c.label, text: c.text, start: at / rate, end: (at + speech.length) / rate,
-        speechStart: h ? (at + h[0]) / rate : null, speechEnd: h ? (at + h[1]) / rate : null,
+        source: c.source,
+        label: c.label,
+        text: c.text,
+        start: at / rate,
+        end: (at + speech.length) / rate,
+        speechStart: h ? (at + h[0]) / rate : null,
+        speechEnd: h ? (at + h[1]) / rate : null,
       });
       emit(speech.slice());
     }
@@ -239,8 +246,14 @@ export async function assembleRecording(options: AssembleOptions, write: (sample
   silence(o.lead);
   await vad.dispose();
   return {
-    format: 1, sampleRate: rate, seconds: at / rate, snrDb: o.snrDb ?? null, levelDb: o.levelDb,
-    pauses: { min: o.pauseMin, max: o.pauseMax, lead: o.lead, tail: o.lead }, seed: o.seed, clips,
+    format: 1,
+    sampleRate: rate,
+    seconds: at / rate,
+    snrDb: o.snrDb ?? null,
+    levelDb: o.levelDb,
+    pauses: { min: o.pauseMin, max: o.pauseMax, lead: o.lead, tail: o.lead },
+    seed: o.seed,
+    clips,
   };
 }
 
@@ -248,7 +261,10 @@ export async function assembleRecording(options: AssembleOptions, write: (sample
 export class WavWriter {
   private readonly fd: number;
   private bytes = 0;
-  constructor(readonly path: string, readonly sampleRate = TARGET_SAMPLE_RATE) {
+  constructor(
+    readonly path: string,
+    readonly sampleRate = TARGET_SAMPLE_RATE,
+  ) {
     this.fd = openSync(path, 'w');
     writeSync(this.fd, wavHeader(0, sampleRate));
   }
@@ -294,7 +310,12 @@ export interface AssembledFiles {
  * Assembles into `dir`: `<name>.wav` (16 kHz mono 16-bit), then `<name>.<fmt>` for each other format through ffmpeg
  * (mp3, m4a, ...), `<name>.truth.json` and `<name>.srt` (each clip's words over its span, for `--text-from`).
  */
-export async function writeAssembled(dir: string, name: string, options: AssembleOptions, formats: readonly string[] = ['wav']): Promise<AssembledFiles> {
+export async function writeAssembled(
+  dir: string,
+  name: string,
+  options: AssembleOptions,
+  formats: readonly string[] = ['wav'],
+): Promise<AssembledFiles> {
   mkdirSync(dir, { recursive: true });
   const wav = join(dir, `${name}.wav`);
   const w = new WavWriter(wav);

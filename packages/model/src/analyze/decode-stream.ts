@@ -18,7 +18,11 @@ export interface MediaInfo {
 
 function need(tool: 'ffmpeg' | 'ffprobe'): void {
   const r = spawnSync(tool, ['-version'], { stdio: 'ignore' });
-  if (r.error || r.status !== 0) throw new AnalyzeError('', `analyze decodes recordings with '${tool}', which was not found: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)`);
+  if (r.error || r.status !== 0)
+    throw new AnalyzeError(
+      '',
+      `analyze decodes recordings with '${tool}', which was not found: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)`,
+    );
 }
 
 /** Checks that `file` exists, is not empty, is media ffmpeg reads and has an audio stream. */
@@ -28,10 +32,15 @@ export function probeMedia(file: string): MediaInfo {
   if (st.isDirectory()) throw new AnalyzeError(file, 'is a folder (give a recording, or a folder of recordings as the only argument)');
   if (st.size === 0) throw new AnalyzeError(file, 'file is empty (0 bytes)');
   need('ffprobe');
-  const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name:format=duration', '-of', 'json', file], { encoding: 'utf8' });
+  const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name:format=duration', '-of', 'json', file], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) {
     const why = (r.stderr || '').trim().split('\n').pop() ?? '';
-    throw new AnalyzeError(file, `not a recording ffmpeg can read (${why.replace(`${file}: `, '') || 'unknown format'}): give an audio or video file (wav, mp3, m4a, flac, ogg, mp4, webm, ...)`);
+    throw new AnalyzeError(
+      file,
+      `not a recording ffmpeg can read (${why.replace(`${file}: `, '') || 'unknown format'}): give an audio or video file (wav, mp3, m4a, flac, ogg, mp4, webm, ...)`,
+    );
   }
   const info = JSON.parse(r.stdout || '{}') as { streams?: { codec_type?: string; codec_name?: string }[]; format?: { duration?: string } };
   const audio = (info.streams ?? []).find((s) => s.codec_type === 'audio');
@@ -41,7 +50,11 @@ export function probeMedia(file: string): MediaInfo {
   }
   const d = Number(info.format?.duration);
   const missing = wavMissingBytes(file);
-  if (missing) throw new AnalyzeError(file, `is truncated: its WAV header declares ${missing.declared} bytes of audio, ${missing.present} are present (copy it again, or repair it: ffmpeg -i in.wav out.wav)`);
+  if (missing)
+    throw new AnalyzeError(
+      file,
+      `is truncated: its WAV header declares ${missing.declared} bytes of audio, ${missing.present} are present (copy it again, or repair it: ffmpeg -i in.wav out.wav)`,
+    );
   return { duration: Number.isFinite(d) && d > 0 ? d : null, codec: audio.codec_name ?? '?' };
 }
 
@@ -73,7 +86,11 @@ function wavMissingBytes(file: string): { declared: number; present: number } | 
  */
 export async function* decodeStream(file: string, warnings?: (line: string) => void): AsyncGenerator<Float32Array> {
   need('ffmpeg');
-  const child = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-vn', '-f', 'f32le', '-ac', '1', '-ar', String(DECODE_RATE), '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'ffmpeg',
+    ['-nostdin', '-v', 'error', '-i', file, '-vn', '-f', 'f32le', '-ac', '1', '-ar', String(DECODE_RATE), '-'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {

