@@ -2,7 +2,7 @@
 // `pipeline()` and onnxruntime's `InferenceSession.create()`: an async factory, a call per input, `dispose()`.
 //
 //   import { EmotionClassifier } from '@emofuse/model';
-//   const clf = await EmotionClassifier.load('runs/controlled/best.safetensors', { backend: 'cpu' });
+//   const clf = await EmotionClassifier.load();   // the shipped default model; or load('run/best.safetensors', { backend: 'cpu' })
 //   const { labels, probs, top } = await clf.classify({ audio: 'clip.wav', text: 'What a great day.' });
 //   await clf.dispose();
 //
@@ -10,6 +10,7 @@
 // the same padding and batching, Whisper when no text is given. The layers below it (FusionModel, the backends,
 // train(), the feature cache, the kernels) are exported beside it for those who train.
 
+import { DEFAULT_MODEL } from './default-model.ts';
 import type { EncoderOptions } from './encoders/device.ts';
 import type { Backend } from './fusion/backend.ts';
 import { DEFAULT_BACKEND, openBackend, type BackendChoice } from './fusion/open-backend.ts';
@@ -58,8 +59,11 @@ export class EmotionClassifier {
     private readonly ownedBackend: Backend | null,
   ) {}
 
-  /** Opens `checkpoint` (a .safetensors written by `emofuse train`) with the encoders it was trained on. */
-  static async load(checkpoint: string, options: ClassifierOptions = {}): Promise<EmotionClassifier> {
+  /**
+   * Opens `checkpoint` (a .safetensors written by `emofuse train`) with the encoders it was trained on; without one,
+   * the shipped default model (DEFAULT_MODEL: MELD's 7 emotions; CC BY-NC-SA 4.0 through its RAVDESS data).
+   */
+  static async load(checkpoint: string = DEFAULT_MODEL.file, options: ClassifierOptions = {}): Promise<EmotionClassifier> {
     const given = options.backend;
     const backend = typeof given === 'object' ? given : await openBackend(given ?? DEFAULT_BACKEND, 'options.backend');
     const owned = backend === given ? null : backend;

@@ -33,3 +33,4 @@ export * from './eval-report.ts';
 export * from './ablation.ts';
 export * from './api.ts';
 export * from './analyze/index.ts';
+export { DEFAULT_MODEL, defaultModelMissing, type DefaultModelInfo } from './default-model.ts';

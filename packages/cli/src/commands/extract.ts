@@ -40,6 +40,7 @@ interface ExtractOptions {
   audioCache?: string;
   device: string;
   limit?: string;
+  limitPerSplit?: string;
   json?: boolean;
   progress: boolean;
 }
@@ -67,6 +68,7 @@ export function registerExtract(program: Command): void {
     .option('--device <where>', `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`, 'auto')
     .option('--audio-cache <dir>', 'keep the decoded 16 kHz clips in <dir> (64 KB per second of audio): extracting with another audio encoder then skips decoding')
     .option('--limit <n>', 'only the first n utterances (a quick look)')
+    .option('--limit-per-split <n>', 'only the first n utterances of each split (a small run that still has train and dev)')
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress bar')
     .addHelpText(
@@ -120,6 +122,11 @@ Examples:
       }
       for (const note of dataset.notes ?? []) console.error(`emofuse extract: note: ${note}`);
       if (opts.limit) dataset = { ...dataset, items: dataset.items.slice(0, int(opts.limit, '--limit')) };
+      if (opts.limitPerSplit) {
+        const n = int(opts.limitPerSplit, '--limit-per-split');
+        const seen = new Map<string, number>();
+        dataset = { ...dataset, items: dataset.items.filter((u) => (seen.set(u.split, (seen.get(u.split) ?? 0) + 1).get(u.split) ?? 0) <= n) };
+      }
       if (opts.transcribe) {
         if (opts.textOnly) throw new UserError('--transcribe needs the audio: drop --text-only');
         try {

@@ -2,13 +2,13 @@
 // One utterance from --text/--audio, or many from a manifest. Parsing and printing only: the work is Predictor's.
 
 import type { Command } from 'commander';
-import { DEFAULT_ASR, ENCODER_DEVICES, Predictor, readPredictManifest, resolveEncoderDevice, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
+import { DEFAULT_ASR, DEFAULT_MODEL, defaultModelMissing, ENCODER_DEVICES, Predictor, readPredictManifest, resolveEncoderDevice, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
 import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
 
 interface PredictFlags {
-  checkpoint: string;
+  checkpoint?: string;
   text?: string;
   audio?: string;
   manifest?: string;
@@ -22,8 +22,8 @@ interface PredictFlags {
 export function registerPredict(program: Command): void {
   const cmd = program
     .command('predict')
-    .description('classify the emotion of utterances (text + audio) with a trained checkpoint')
-    .requiredOption('--checkpoint <file>', 'a .safetensors checkpoint written by emofuse train')
+    .description('classify the emotion of utterances (text + audio): the shipped default model, or a checkpoint you trained')
+    .option('--checkpoint <file>', `a .safetensors checkpoint written by emofuse train (default: the shipped model, ${DEFAULT_MODEL.name})`)
     .option('--text <words>', 'what was said (omit it to transcribe the audio with --asr)')
     .option('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
     .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label]')
@@ -35,12 +35,18 @@ export function registerPredict(program: Command): void {
     .addHelpText(
       'after',
       `
-The checkpoint must come from features of real encoders (emofuse extract), not from --synthetic or arrays;
+Without --checkpoint the shipped default model classifies MELD's 7 emotions (anger, disgust, fear, joy, neutral,
+sadness, surprise) from English (and German) speech and its words; it was trained on RAVDESS, so its terms are
+${DEFAULT_MODEL.licence} (docs/model-card.md: data, scores, limits). Its encoders (all-MiniLM-L6-v2, Whisper
+tiny.en) come from the hub by id, or offline from EMOFUSE_MODELS after 'python3 scripts/convert_minilm.py' and
+'python3 scripts/convert_whisper.py'.
+A checkpoint must come from features of real encoders (emofuse extract), not from --synthetic or arrays;
 text and audio are encoded with the encoders recorded in it. Without --text the audio is transcribed by a
 Whisper model through transformers.js (downloaded by id, or from EMOFUSE_MODELS; with EMOFUSE_OFFLINE=1 only
 local folders count), and the words used are printed.
 
 Examples:
+  emofuse predict --audio clip.wav                                   # the shipped model; Whisper hears the words
   emofuse predict --checkpoint runs/controlled/best.safetensors --text "What a great day, I love it." --audio clip.wav
   emofuse predict --checkpoint runs/controlled/best.safetensors --audio clip.wav --json
   emofuse predict --checkpoint runs/controlled/best.safetensors --manifest clips.csv --out predictions.jsonl`,
@@ -57,14 +63,19 @@ Examples:
       if (o.out && existsSync(o.out) && statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a folder: give a file path, e.g. ${o.out}/predictions.jsonl`);
       if (!(ENCODER_DEVICES as readonly string[]).includes(o.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
       const { device, check } = await resolveEncoderDevice(o.device);
+      const checkpoint = o.checkpoint ?? DEFAULT_MODEL.file;
+      if (!o.checkpoint) {
+        if (!existsSync(checkpoint)) throw new UserError(defaultModelMissing());
+        if (!o.json) console.error(`model: ${DEFAULT_MODEL.summary}\nlicence: ${DEFAULT_MODEL.licence}\n`);
+      }
       const backend = await openBackend(o.backend);
       try {
         // on webgpu each network encoder is checked against the CPU first: refused (exit 2) or, with auto, moved to the cpu
         const onFallback = (why: string) => console.error(`emofuse predict: ${why}`);
-        const predictor = await Predictor.open(backend, o.checkpoint, { asr: o.asr, device, check, onFallback }).catch(asUserError);
+        const predictor = await Predictor.open(backend, checkpoint, { asr: o.asr, device, check, onFallback }).catch(asUserError);
         try {
           if (!o.manifest && !o.audio && !predictor.textOnly) {
-            throw new UserError(`--audio <file> is required: ${o.checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`);
+            throw new UserError(`--audio <file> is required: ${checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`);
           }
           const failed: { id: string; message: string }[] = [];
           const predictions = await predictor

@@ -1,0 +1,16 @@
+// Writes an inference-only copy of a checkpoint: the parameters and the input standardization, without the AdamW
+// moments (two thirds of a training checkpoint), the metadata kept as it is. The shipped default model is made this
+// way (scripts/train-default.sh); `predict`, `eval` and `export` load it like any checkpoint (it cannot --resume).
+//   node scripts/slim-checkpoint.mjs <in.safetensors> <out.safetensors>
+// Needs the built model package (npm run build).
+import { readSafetensors, writeSafetensors } from '../packages/model/dist/index.js';
+
+const [src, dst] = process.argv.slice(2);
+if (!src || !dst) {
+  console.error('usage: node scripts/slim-checkpoint.mjs <in.safetensors> <out.safetensors>');
+  process.exit(2);
+}
+const { tensors, metadata } = readSafetensors(src);
+const kept = new Map([...tensors].filter(([name]) => !name.startsWith('adam.')));
+writeSafetensors(dst, kept, metadata);
+console.log(`${dst}: ${kept.size} of ${tensors.size} tensors (AdamW moments dropped)`);
