@@ -1,5 +1,5 @@
 // Writes an inference-only copy of a checkpoint: the parameters and the input standardization, without the AdamW
-// moments (two thirds of a training checkpoint), the metadata kept as it is. The shipped default model is made this
+// moments (two thirds of a training checkpoint); the metadata without the run's id and time. The shipped default model is made this
 // way (scripts/train-default.sh); `predict`, `eval` and `export` load it like any checkpoint (it cannot --resume).
 //   node scripts/slim-checkpoint.mjs <in.safetensors> <out.safetensors>
 // Needs the built model package (npm run build).
@@ -12,5 +12,11 @@ if (!src || !dst) {
 }
 const { tensors, metadata } = readSafetensors(src);
 const kept = new Map([...tensors].filter(([name]) => !name.startsWith('adam.')));
-writeSafetensors(dst, kept, metadata);
+// What only the run that made it knew (its id, its wall time) goes too, so the same recipe gives the same file.
+const meta = JSON.parse(metadata.emofuse ?? '{}');
+if (meta.train) {
+  delete meta.train.runId;
+  delete meta.train.seconds;
+}
+writeSafetensors(dst, kept, { ...metadata, ...(metadata.emofuse ? { emofuse: JSON.stringify(meta) } : {}) });
 console.log(`${dst}: ${kept.size} of ${tensors.size} tensors (AdamW moments dropped)`);

@@ -81,7 +81,7 @@ describe('emofuse analyze: bad input', () => {
         ['analyze', notMedia, '--out', join(tmp, 'o'), '--checkpoint', ckpt, '--backend', 'cpu'],
         /notes\.m4a: not a recording ffmpeg can read/,
       ],
-      [['analyze', notMedia, '--out', join(tmp, 'o')], /--checkpoint <file> is required for now: no default model ships yet/],
+      [['analyze', join(tmp, 'nope2.mp3'), '--out', join(tmp, 'o')], /nope2\.mp3: file not found/], // no --checkpoint: the shipped model
       [['analyze', notMedia, '--checkpoint', ckpt], /--out <dir> is required/],
       [['analyze', notMedia, '--out', join(tmp, 'o'), '--checkpoint', ckpt, '--max-segment', 'x'], /--max-segment/],
     ];

@@ -4,7 +4,7 @@
 // straight into its place in a batch padded to a given shape (training and eval pass the batch's own lengths,
 // bucketed: train/data.ts `batchShape`) or to the longest in it.
 
-import type { CorpusLabelMapReport } from './datasets/label-map.ts';
+import type { CorpusLabelMapReport } from './datasets/label-map-types.ts';
 
 export interface FeatureBatch {
   ids: string[];

@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, statSync } from 'node:fs';
 import {
+  DEFAULT_MODEL,
+  defaultModelMissing,
   AnalyzeError,
   analyzeFolder,
   analyzeRecording,
@@ -50,7 +52,7 @@ export function registerAnalyze(program: Command): void {
     .description('the emotion of each stretch of speech in a long recording (or a folder of them): segments, timeline, summary')
     .argument('<recording>', 'an audio or video file ffmpeg decodes (wav, mp3, m4a, flac, ogg, mp4, webm, ...), or a folder of them')
     .option('--out <dir>', 'report folder (a folder argument gets one sub-folder per file plus index.md)')
-    .option('--checkpoint <file>', 'a .safetensors checkpoint written by emofuse train (required until a default model ships)')
+    .option('--checkpoint <file>', `a .safetensors checkpoint written by emofuse train (default: the shipped model, ${DEFAULT_MODEL.name})`)
     .option('--asr <model>', 'Whisper model (id or folder) that transcribes each segment', DEFAULT_ASR)
     .option('--text-from <file>', 'the words from subtitles (.srt or .vtt) instead of speech recognition')
     .option('--max-segment <s>', 'longest segment in seconds: longer speech is cut at its last pause', String(VAD_DEFAULTS.maxSegment))
@@ -79,6 +81,7 @@ Outputs in --out: segments.jsonl, segments.csv (start, end, status, text, emotio
 timeline.svg + timeline.png, summary.md (share of speech time per emotion, strongest moments), state.json.
 
 Examples:
+  emofuse analyze call.mp3 --out report/                      # the shipped default model
   emofuse analyze call.mp3 --out report/ --checkpoint runs/meld/best.safetensors
   emofuse analyze interview.m4a --out report/ --checkpoint best.safetensors --text-from interview.srt
   emofuse analyze recordings/ --out reports/ --checkpoint best.safetensors --json`,
@@ -86,9 +89,9 @@ Examples:
     .action(async (input: string, o: AnalyzeFlags) => {
       if (!o.out) throw new UserError('--out <dir> is required: the folder the report is written to, e.g. --out report/');
       if (!o.checkpoint) {
-        throw new UserError(
-          '--checkpoint <file> is required for now: no default model ships yet; give a checkpoint from emofuse train (trained on emofuse extract features)',
-        );
+        if (!existsSync(DEFAULT_MODEL.file)) throw new UserError(defaultModelMissing());
+        o.checkpoint = DEFAULT_MODEL.file;
+        if (!o.json) console.error(`model: ${DEFAULT_MODEL.summary}\nlicence: ${DEFAULT_MODEL.licence}\n`);
       }
       if (!existsSync(input)) throw new UserError(`${input}: file not found`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a file: give a folder`);

@@ -35,6 +35,7 @@ import type { Predictor } from '../predict.ts';
 import { createTranscriber, DEFAULT_ASR, type Transcriber } from '../encoders/asr.ts';
 import { decodeStream, DECODE_RATE, probeMedia } from './decode-stream.ts';
 import { AnalyzeError } from './errors.ts';
+import type { AnalyzedSegment } from './types.ts';
 import { fmtTime, segmentsCsv, summaryMarkdown, timelineSvg } from './report.ts';
 import { readSubtitles, wordsBetween, type Cue } from './subtitles.ts';
 import { SileroVad, Segmenter, VAD_DEFAULTS, VAD_FRAME, type Span, type VadSettings } from './vad.ts';
@@ -45,23 +46,7 @@ import { SileroVad, Segmenter, VAD_DEFAULTS, VAD_FRAME, type Span, type VadSetti
  */
 export const ANALYZE_MIN_SECONDS = 0.5;
 
-export interface AnalyzedSegment {
-  index: number;
-  /** Seconds from the start of the recording. */
-  start: number;
-  end: number;
-  /** ok: classified; too-short: shorter than ANALYZE_MIN_SECONDS, not judged; failed: the model could not use it (see `error`). */
-  status: 'ok' | 'too-short' | 'failed';
-  text: string;
-  /** Where `text` came from. */
-  textFrom: 'asr' | 'subtitles' | 'none';
-  emotion: string | null;
-  /** Class -> probability, in the checkpoint's class order; null when not judged. */
-  probabilities: Record<string, number> | null;
-  /** The input was longer than the model's text or audio length and was cut (as predict reports it). */
-  truncated?: boolean;
-  error?: string;
-}
+export type { AnalyzedSegment } from './types.ts';
 
 export interface AnalyzeSettings extends VadSettings {
   /** Subtitle file whose cues give the words (else Whisper, the predictor's --asr, transcribes each segment). */

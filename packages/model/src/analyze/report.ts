@@ -1,7 +1,7 @@
 // What `analyze` writes beside segments.jsonl: segments.csv, the timeline (SVG, and PNG through @resvg/resvg-js as
 // the confusion plot does), summary.md, and for a folder an index. Pure functions of the segments.
 
-import type { AnalyzedSegment } from './analyze.ts';
+import type { AnalyzedSegment } from './types.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 

