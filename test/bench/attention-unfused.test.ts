@@ -104,9 +104,9 @@ describe.skipIf(!fx.gpu)(`unfused attention on ${fx.label}`, () => {
     await expect(attentionUnfusedForward(gpu, q, k, gpu.empty([1, 4, 8]), null, gpu.empty([1, 2, 8]), ws, { heads: 2 })).rejects.toThrow(
       /v must have shape \[1, 3, 8\]/,
     );
-    await expect(attentionUnfusedForward(gpu, q, k, gpu.empty([1, 3, 8]), gpu.empty([1, 2]), gpu.empty([1, 2, 8]), ws, { heads: 2 })).rejects.toThrow(
-      /mask must have shape \[1, 3\]/,
-    );
+    await expect(
+      attentionUnfusedForward(gpu, q, k, gpu.empty([1, 3, 8]), gpu.empty([1, 2]), gpu.empty([1, 2, 8]), ws, { heads: 2 }),
+    ).rejects.toThrow(/mask must have shape \[1, 3\]/);
     destroyAttentionUnfusedWorkspace(ws);
   });
 });

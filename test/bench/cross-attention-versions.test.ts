@@ -14,7 +14,8 @@ describe.skipIf(!fx.gpu)(`cross-attention v1-v5 baselines on ${fx.label}`, () =>
   const gpu = fx.gpu!;
   const impl = (version: CrossAttentionVersion): AttentionImpl => ({
     forward: (g, q, k, v, mask, out, lse, o) => crossAttentionForwardVersion(g, q, k, v, mask, out, lse, { ...o, version }),
-    backward: (g, q, k, v, mask, out, lse, dout, dq, dk, dv, o) => crossAttentionBackwardVersion(g, q, k, v, mask, out, lse, dout, dq, dk, dv, { ...o, version }),
+    backward: (g, q, k, v, mask, out, lse, dout, dq, dk, dv, o) =>
+      crossAttentionBackwardVersion(g, q, k, v, mask, out, lse, dout, dq, dk, dv, { ...o, version }),
   });
 
   it.each([1, 2, 3, 4, 5] as const)('kernel version v%i: forward + backward on masked, off-tile shapes', async (version) => {

@@ -97,19 +97,42 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
     },
   });
   const c = (variants: Variant[], baseline = variants[0]!.name, more: Partial<BenchCase> = {}): BenchCase => ({
-    suite: 'test', op: 'toy', pass: 'fwd', shape: { N: 3 }, flops: 3e6, flopsFormula: 'N', tol: { atol: 1e-6, rtol: 1e-6 },
-    reference: () => [[1, 2, 3]], variants, baseline, ...more,
+    suite: 'test',
+    op: 'toy',
+    pass: 'fwd',
+    shape: { N: 3 },
+    flops: 3e6,
+    flopsFormula: 'N',
+    tol: { atol: 1e-6, rtol: 1e-6 },
+    reference: () => [[1, 2, 3]],
+    variants,
+    baseline,
+    ...more,
   });
   const run = (variants: Variant[], o: { warmup?: number; iterations?: number; sets?: number } = {}, more: Partial<BenchCase> = {}) => {
     log.length = 0;
-    return runCase(c(variants, variants[0]!.name, more), { warmup: o.warmup ?? 0, iterations: o.iterations ?? 4, sets: o.sets ?? 100, now });
+    return runCase(c(variants, variants[0]!.name, more), {
+      warmup: o.warmup ?? 0,
+      iterations: o.iterations ?? 4,
+      sets: o.sets ?? 100,
+      now,
+    });
   };
 
   it('every variant runs once per round, the order reversed every other round; a variant with fewer iterations stays in the first rounds only', async () => {
     const r = await run([timed('A', () => 1), timed('B', () => 1), timed('C', () => 1, { iterations: 2 })]);
-    expect(r.order).toEqual([['A', 'B', 'C'], ['C', 'B', 'A'], ['A', 'B'], ['B', 'A']]);
+    expect(r.order).toEqual([
+      ['A', 'B', 'C'],
+      ['C', 'B', 'A'],
+      ['A', 'B'],
+      ['B', 'A'],
+    ]);
     expect(log).toEqual(['A', 'B', 'C', /* validation */ 'A', 'B', 'C', 'C', 'B', 'A', 'A', 'B', 'B', 'A']);
-    expect(r.variants.map((v) => v.rounds)).toEqual([[0, 1, 2, 3], [0, 1, 2, 3], [0, 1]]);
+    expect(r.variants.map((v) => v.rounds)).toEqual([
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+      [0, 1],
+    ]);
   });
 
   it('every variant of a round runs on the same input set, the next one each round (after the warm-ups)', async () => {
@@ -119,10 +142,14 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
     expect(sets).toEqual({ A: [0, 1, 2, 3, 0, 1], B: [0, 3, 0, 1] });
   });
 
-  it('samples are the runs\' costs; ratios are medians of per-round pairs, not ratios of medians', async () => {
+  it("samples are the runs' costs; ratios are medians of per-round pairs, not ratios of medians", async () => {
     const base = [10, 20, 10, 40];
     const peer = [30, 40, 20, 40]; // per round 3, 2, 2, 1: median 2; medians 35 / 15 = 2.33
-    const r = await run([timed('ours', (s) => (s ? base[s - 1]! : 0)), timed('peer', (s) => (s ? peer[s - 1]! : 0), { kind: 'peer' })], {}, { peerRatios: true });
+    const r = await run(
+      [timed('ours', (s) => (s ? base[s - 1]! : 0)), timed('peer', (s) => (s ? peer[s - 1]! : 0), { kind: 'peer' })],
+      {},
+      { peerRatios: true },
+    );
     const [o, p] = r.variants;
     expect(o!.samples).toEqual(base);
     expect(p!.samples).toEqual(peer);
@@ -134,7 +161,12 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
   });
 
   it('pairedRatio pairs only the rounds both variants ran in', () => {
-    expect(pairedRatio({ samples: [4, 9, 8], rounds: [0, 2, 3] }, { samples: [2, 1, 3], rounds: [0, 1, 2] })).toEqual({ median: 2.5, min: 2, max: 3, rounds: 2 });
+    expect(pairedRatio({ samples: [4, 9, 8], rounds: [0, 2, 3] }, { samples: [2, 1, 3], rounds: [0, 1, 2] })).toEqual({
+      median: 2.5,
+      min: 2,
+      max: 3,
+      rounds: 2,
+    });
     expect(pairedRatio({ samples: [4], rounds: [5] }, { samples: [2], rounds: [0] })).toBeNull();
     expect(pairedRatio({ samples: [4] }, { samples: [2], rounds: [0] })).toBeNull();
   });
@@ -143,7 +175,10 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
     const compiles = timed('compiles', (_, call) => (call === 0 ? 40 * SLOW_RUN_MS : 10));
     const slow = timed('slow', () => 1.5 * SLOW_RUN_MS);
     const r = await run([compiles, slow], { warmup: 2, iterations: 7 });
-    expect(r.variants.map((v) => [v.warmup, v.firstWarmMs, v.samples!.length])).toEqual([[2, 10, 7], [1, 1.5 * SLOW_RUN_MS, 3]]);
+    expect(r.variants.map((v) => [v.warmup, v.firstWarmMs, v.samples!.length])).toEqual([
+      [2, 10, 7],
+      [1, 1.5 * SLOW_RUN_MS, 3],
+    ]);
     expect(r.variants[1]!.rounds).toEqual([0, 1, 2]);
   });
 
@@ -153,14 +188,31 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
   });
 
   it('a variant that throws in a round is reported as an error; the others finish their rounds', async () => {
-    const r = await run([timed('A', () => 1), timed('B', (s) => { if (s === 2) throw new Error('device lost'); return 1; })], { iterations: 3 });
-    expect(r.variants.map((v) => [v.status, v.samples?.length])).toEqual([['ok', 3], ['error', undefined]]);
+    const r = await run(
+      [
+        timed('A', () => 1),
+        timed('B', (s) => {
+          if (s === 2) throw new Error('device lost');
+          return 1;
+        }),
+      ],
+      { iterations: 3 },
+    );
+    expect(r.variants.map((v) => [v.status, v.samples?.length])).toEqual([
+      ['ok', 3],
+      ['error', undefined],
+    ]);
     expect(r.variants[1]!.reason).toBe('device lost');
     expect(r.order).toEqual([['A', 'B'], ['B', 'A'], ['A']]);
   });
 
   it('an external result (timed in its own process) keeps its samples, stays out of the rounds, and its ratio is marked *', async () => {
-    const ext: Variant = { name: 'ext', kind: 'peer', device: 'py', prepare: async () => ({ external: true, samples: [30, 10, 20], outputs: [[1, 2, 3]] }) };
+    const ext: Variant = {
+      name: 'ext',
+      kind: 'peer',
+      device: 'py',
+      prepare: async () => ({ external: true, samples: [30, 10, 20], outputs: [[1, 2, 3]] }),
+    };
     const r = await run([timed('ours', () => 10), ext], { iterations: 3 });
     expect(r.order).toEqual([['ours'], ['ours'], ['ours']]);
     expect(r.variants[1]!.pairedRatio).toBeUndefined();

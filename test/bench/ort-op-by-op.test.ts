@@ -38,7 +38,10 @@ describe('a step recorded as one graph, against op by op', () => {
     for (let s = 0; s < 4; s++) {
       const b = tinyInputs(config, s % 2 ? 3 : 4, 300 + s); // two batch sizes (tinyInputs pads to the model's lengths)
       const runs = one.runs;
-      const [l1, l2] = [await m1.readLoss(await m1.trainStep(b, [1, 1, 1], adamw)), await m2.readLoss(await m2.trainStep(b, [1, 1, 1], adamw))];
+      const [l1, l2] = [
+        await m1.readLoss(await m1.trainStep(b, [1, 1, 1], adamw)),
+        await m2.readLoss(await m2.trainStep(b, [1, 1, 1], adamw)),
+      ];
       expect(one.runs - runs).toBe(1);
       expect(Math.abs(l1 - l2)).toBeLessThanOrEqual(1e-5 * Math.abs(l2));
     }

@@ -25,7 +25,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function benchQuick(suite: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ stdout: string; report: BenchReport }> {
+async function benchQuick(
+  suite: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<{ stdout: string; report: BenchReport }> {
   const out = join(dir, `${suite}.json`);
   const { stdout } = await run(process.execPath, [bin, 'bench', suite, '--quick', '--out', out, ...args], {
     timeout: 240_000,
@@ -36,7 +40,10 @@ async function benchQuick(suite: string, env: Record<string, string> = {}, args:
 }
 
 async function hasTorch(): Promise<boolean> {
-  return run(process.env.EMOFUSE_PYTHON || 'python3', ['-c', 'import torch, numpy'], { timeout: 60_000 }).then(() => true, () => false);
+  return run(process.env.EMOFUSE_PYTHON || 'python3', ['-c', 'import torch, numpy'], { timeout: 60_000 }).then(
+    () => true,
+    () => false,
+  );
 }
 
 function expectValidated(report: BenchReport): void {
@@ -55,9 +62,14 @@ function expectValidated(report: BenchReport): void {
       if (v.status === 'ok') {
         expect(v.mismatches, where).toBe(0);
         // (a slow variant may run fewer than `iterations`; the harness test checks the exact counts)
-        expect(v.samples!.length, where).toBeLessThanOrEqual(Math.max(report.options.iterations, v.samples!.length * (v.kind === 'peer' ? 1 : 0)));
+        expect(v.samples!.length, where).toBeLessThanOrEqual(
+          Math.max(report.options.iterations, v.samples!.length * (v.kind === 'peer' ? 1 : 0)),
+        );
         expect(v.samples!.length, where).toBeGreaterThan(0);
-        expect(v.samples!.every((s) => s > 0), where).toBe(true);
+        expect(
+          v.samples!.every((s) => s > 0),
+          where,
+        ).toBe(true);
       }
     }
   }
@@ -109,7 +121,10 @@ describe.skipIf(!fixture.gpu)(`emofuse bench --quick on ${fixture.label}`, () =>
     // The Markdown tables (README's Performance section) have a row per case, our variant in bold.
     expect(readFileSync(md, 'utf8')).toMatch(/\| read audio decode\+resample .*\|\n\|---\|---:\|\n\| B=4 \| \*\*[\d.]+\*\* \[[\d.]+\] \|/);
     expect(stdout).toMatch(/read audio decode\+resample/);
-    expect(report.cases.map((c) => c.op)).toEqual(['read audio', ...encoders.map((e) => `${/^(logmel|ast)/.test(e) ? 'audio' : 'text'} encoder ${e}`)]);
+    expect(report.cases.map((c) => c.op)).toEqual([
+      'read audio',
+      ...encoders.map((e) => `${/^(logmel|ast)/.test(e) ? 'audio' : 'text'} encoder ${e}`),
+    ]);
     for (const c of report.cases.slice(0, -1)) {
       const v = c.variants[0]!;
       expect(v.status, `${c.op}: ${v.reason}`).toBe('ok');

@@ -24,7 +24,9 @@ const skipReason = CHROMIUM ? '' : 'no Chromium (apt-get install chromium)';
 if (!CHROMIUM && process.env.EMOFUSE_REQUIRE_BROWSER === '1') throw new Error('EMOFUSE_REQUIRE_BROWSER=1 but no Chromium found');
 
 const whisperDir = join(modelSettings.modelsDir, DEFAULT_ASR);
-const whisperSkip = existsSync(join(whisperDir, 'onnx', 'decoder_model_merged.onnx')) ? '' : `no converted Whisper tiny.en at ${whisperDir} (python3 scripts/convert_whisper.py)`;
+const whisperSkip = existsSync(join(whisperDir, 'onnx', 'decoder_model_merged.onnx'))
+  ? ''
+  : `no converted Whisper tiny.en at ${whisperDir} (python3 scripts/convert_whisper.py)`;
 if (CHROMIUM && whisperSkip && process.env.EMOFUSE_REQUIRE_WHISPER === '1') throw new Error(`EMOFUSE_REQUIRE_WHISPER=1 but ${whisperSkip}`);
 /** Speech for Whisper: a real MELD clip when the assets have it, else the generated tone. */
 const speechClip = join(modelSettings.assetsDir, 'meld-audio', 'dia0_utt0.wav');
@@ -43,7 +45,10 @@ const screenshot = process.env.EMOFUSE_DEMO_SCREENSHOT ?? join(tmp, 'demo.png');
  * $EMOFUSE_DEMO_CHECKPOINT, $EMOFUSE_DEMO_CLIP (and $EMOFUSE_DEMO_TEXT) replace the checkpoint trained here and the
  * generated clip: the README's screenshot shows the quickstart's checkpoint on one of its utterances.
  */
-const given = process.env.EMOFUSE_DEMO_CHECKPOINT && process.env.EMOFUSE_DEMO_CLIP ? { checkpoint: process.env.EMOFUSE_DEMO_CHECKPOINT, clip: process.env.EMOFUSE_DEMO_CLIP } : null;
+const given =
+  process.env.EMOFUSE_DEMO_CHECKPOINT && process.env.EMOFUSE_DEMO_CLIP
+    ? { checkpoint: process.env.EMOFUSE_DEMO_CHECKPOINT, clip: process.env.EMOFUSE_DEMO_CLIP }
+    : null;
 
 let server: ChildProcess | undefined;
 let browser: ChildProcess | undefined;
@@ -85,7 +90,9 @@ class Cdp {
     const id = this.next++;
     return new Promise((ok, fail) => {
       this.pending.set(id, { ok, fail, method });
-      (this.proc.stdio[3] as NodeJS.WritableStream).write(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }) + '\0');
+      (this.proc.stdio[3] as NodeJS.WritableStream).write(
+        JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }) + '\0',
+      );
     });
   }
 }
@@ -100,7 +107,8 @@ async function page<T = unknown>(expression: string): Promise<T> {
 async function waitFor(expression: string, what: string, ms = 60_000): Promise<void> {
   const until = Date.now() + ms;
   while (!(await page<boolean>(expression))) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; page state: ${JSON.stringify(await page('window.emofuseDemo'))}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}; page state: ${JSON.stringify(await page('window.emofuseDemo'))}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -111,12 +119,17 @@ async function chooseFile(inputId: string, file: string): Promise<void> {
   await cdp.send('DOM.setFileInputFiles', { files: [file], objectId: r.result.objectId }, session);
   if (inputId === 'clip-file') {
     const name = file.slice(file.lastIndexOf('/') + 1);
-    await waitFor(`document.getElementById('clip-name').textContent.startsWith(${JSON.stringify(name)})`, `the page to read ${name}`, 20_000);
+    await waitFor(
+      `document.getElementById('clip-name').textContent.startsWith(${JSON.stringify(name)})`,
+      `the page to read ${name}`,
+      20_000,
+    );
   }
 }
 
 /** The message the page shows (error or note), or ''. */
-const message = () => page<string>(`(() => { const m = document.getElementById('message'); return m.hidden ? '' : m.className + ': ' + m.textContent; })()`);
+const message = () =>
+  page<string>(`(() => { const m = document.getElementById('message'); return m.hidden ? '' : m.className + ': ' + m.textContent; })()`);
 
 // ------------------------------------------------------------------------------------------------ fixtures
 
@@ -193,14 +206,39 @@ async function trainCheckpoint(): Promise<string> {
   for (let i = 0; i < 16; i++) {
     const high = i % 2 === 0;
     writeClip(join(data, `c${i}.wav`), 0.8 + 0.05 * i, high ? 520 + 10 * i : 150 + 5 * i, i + 1);
-    rows.push(`c${i},${i % 4 < 2 ? 'I am so happy today' : 'this is really terrible'},c${i}.wav,${high ? 'high' : 'low'},${i < 12 ? 'train' : 'dev'}`);
+    rows.push(
+      `c${i},${i % 4 < 2 ? 'I am so happy today' : 'this is really terrible'},c${i}.wav,${high ? 'high' : 'low'},${i < 12 ? 'train' : 'dev'}`,
+    );
   }
   writeFileSync(join(data, 'manifest.csv'), rows.join('\n') + '\n');
-  const ex = await emofuse(['extract', '--dataset', 'manifest', '--data', join(data, 'manifest.csv'), '--out', join(tmp, 'cache'), '--no-progress']);
+  const ex = await emofuse([
+    'extract',
+    '--dataset',
+    'manifest',
+    '--data',
+    join(data, 'manifest.csv'),
+    '--out',
+    join(tmp, 'cache'),
+    '--no-progress',
+  ]);
   expect(ex.code, ex.stderr).toBe(0);
   const tr = await emofuse([
-    'train', '--features', join(tmp, 'cache'), '--width', '16', '--heads', '2', '--epochs', '2', '--batch-size', '4', '--lr', '3e-3',
-    '--out', join(tmp, 'run'), '--no-progress',
+    'train',
+    '--features',
+    join(tmp, 'cache'),
+    '--width',
+    '16',
+    '--heads',
+    '2',
+    '--epochs',
+    '2',
+    '--batch-size',
+    '4',
+    '--lr',
+    '3e-3',
+    '--out',
+    join(tmp, 'run'),
+    '--no-progress',
   ]);
   expect(tr.code, tr.stderr).toBe(0);
   return join(tmp, 'run', 'best.safetensors');
@@ -220,7 +258,6 @@ beforeAll(async () => {
   expect(p.code, p.stderr).toBe(0);
   want = JSON.parse(p.stdout);
 
-
   server = spawn(process.execPath, [bin, 'demo', '--checkpoint', checkpoint, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   url = await new Promise<string>((ok, fail) => {
     let out = '';
@@ -236,11 +273,24 @@ beforeAll(async () => {
   browser = spawn(
     CHROMIUM,
     [
-      '--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan,VulkanFromANGLE', '--use-angle=vulkan',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-      '--window-size=900,1000', `--user-data-dir=${join(tmp, 'profile')}`, '--remote-debugging-pipe', 'about:blank',
+      '--headless',
+      '--no-sandbox',
+      '--enable-unsafe-webgpu',
+      '--enable-features=Vulkan,VulkanFromANGLE',
+      '--use-angle=vulkan',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      '--window-size=900,1000',
+      `--user-data-dir=${join(tmp, 'profile')}`,
+      '--remote-debugging-pipe',
+      'about:blank',
       // The "microphone" is the clip: getUserMedia gets it, without a permission prompt.
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${clip}`,
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${clip}`,
     ],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
   );
@@ -272,7 +322,9 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     expect(st.webgpu, 'the page found no WebGPU adapter in Chromium').toBe(true);
 
     await chooseFile('clip-file', clip);
-    await page(`(() => { document.getElementById('text').value = ${JSON.stringify(CLIP_TEXT)}; document.getElementById('classify').click(); })()`);
+    await page(
+      `(() => { document.getElementById('text').value = ${JSON.stringify(CLIP_TEXT)}; document.getElementById('classify').click(); })()`,
+    );
     await waitFor(`!window.emofuseDemo.busy && (!!window.emofuseDemo.result || !!window.emofuseDemo.error)`, 'the classification');
     expect(await message()).toBe('');
     // What the page shows: one bar per class, each with its probability.
@@ -286,7 +338,9 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
 
     expect(shown.map((b) => b.cls)).toEqual(Object.keys(want.probabilities));
     const diff = Math.max(...shown.map((b) => Math.abs(b.p - want.probabilities[b.cls]!)));
-    console.log(`page vs emofuse predict: max |probability difference| ${diff.toExponential(2)} (tolerance ${TOL}); page ${JSON.stringify(Object.fromEntries(shown.map((b) => [b.cls, b.p])))}`);
+    console.log(
+      `page vs emofuse predict: max |probability difference| ${diff.toExponential(2)} (tolerance ${TOL}); page ${JSON.stringify(Object.fromEntries(shown.map((b) => [b.cls, b.p])))}`,
+    );
     expect(diff).toBeLessThanOrEqual(TOL);
     for (const b of shown) expect(b.text).toBe(`${(100 * b.p).toFixed(1)}%`);
     expect(await page('document.getElementById("predicted").textContent')).toBe(want.predicted);
@@ -336,7 +390,10 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     const junk = join(tmp, 'junk.safetensors');
     writeFileSync(junk, 'not a checkpoint at all');
     await chooseFile('checkpoint-file', junk);
-    await waitFor(`!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('junk.safetensors')`, 'a message for the junk checkpoint');
+    await waitFor(
+      `!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('junk.safetensors')`,
+      'a message for the junk checkpoint',
+    );
     expect(await message()).toMatch(/junk\.safetensors is not a checkpoint this page can use/);
     // A real safetensors file whose emofuse metadata is of another format.
     const enc = (header: object) => {
@@ -346,9 +403,18 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
       return Buffer.concat([len, h, Buffer.alloc(4)]);
     };
     const other = join(tmp, 'other.safetensors');
-    writeFileSync(other, enc({ 'param.x': { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, __metadata__: { emofuse: JSON.stringify({ format: 2, config: {} }) } }));
+    writeFileSync(
+      other,
+      enc({
+        'param.x': { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+        __metadata__: { emofuse: JSON.stringify({ format: 2, config: {} }) },
+      }),
+    );
     await chooseFile('checkpoint-file', other);
-    await waitFor(`!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('other.safetensors')`, 'a message for the other format');
+    await waitFor(
+      `!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('other.safetensors')`,
+      'a message for the other format',
+    );
     expect(await message()).toMatch(/other\.safetensors/);
     // A real checkpoint whose encoders the page cannot run (a transformers.js BERT that is not in the models folder).
     const raw = readFileSync(checkpoint);
@@ -361,7 +427,10 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     const bert = join(tmp, 'bert.safetensors');
     writeFileSync(bert, Buffer.concat([len, h, raw.subarray(8 + n)]));
     await chooseFile('checkpoint-file', bert);
-    await waitFor(`!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('bert.safetensors')`, 'a message for encoders the page cannot run');
+    await waitFor(
+      `!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('bert.safetensors')`,
+      'a message for encoders the page cannot run',
+    );
     const m = await message();
     console.log(`checkpoint with a BERT text encoder: ${m}`);
     expect(m).toMatch(/bert\.safetensors needs the encoders bert:Xenova\/not-here \+ logmel, which cannot run in this page/);
@@ -383,7 +452,10 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     await record(1500);
     await waitFor(`document.getElementById('clip-name').textContent.startsWith('recording.webm')`, 'the recording', 20_000);
     await page(`document.getElementById('text').value = ${JSON.stringify(CLIP_TEXT)}; document.getElementById('classify').click()`);
-    await waitFor(`!window.emofuseDemo.busy && (window.emofuseDemo.result?.clip === 'recording.webm' || !!window.emofuseDemo.error)`, 'the classification of the recording');
+    await waitFor(
+      `!window.emofuseDemo.busy && (window.emofuseDemo.result?.clip === 'recording.webm' || !!window.emofuseDemo.error)`,
+      'the classification of the recording',
+    );
     expect(await message()).toBe('');
     const r = await page<{ steps: { name: string; detail: string }[]; probabilities: Record<string, number> }>('window.emofuseDemo.result');
     expect(r.steps[0]!.detail).toMatch(/Web Audio/);
@@ -403,28 +475,46 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     })()`);
     await waitFor(`document.getElementById('record').textContent === 'Record'`, 'the recorder to stop', 20_000);
     await page(`document.getElementById('classify').click()`);
-    await waitFor(`!window.emofuseDemo.busy && (!!window.emofuseDemo.error || window.emofuseDemo.result?.clip === 'recording.webm')`, 'a message for the empty recording', 30_000);
+    await waitFor(
+      `!window.emofuseDemo.busy && (!!window.emofuseDemo.error || window.emofuseDemo.result?.clip === 'recording.webm')`,
+      'a message for the empty recording',
+      30_000,
+    );
     expect(await message()).toMatch(/^message error: The recording is empty/);
   });
 
-  it.skipIf(!!whisperSkip)(`transcribes with Whisper in the page when no words are typed, as emofuse predict does without --text${whisperSkip ? ` (skipped: ${whisperSkip})` : ''}`, async () => {
-    const speech = existsSync(speechClip) ? speechClip : clip;
-    await chooseFile('clip-file', speech);
-    expect(await page<boolean>(`!document.getElementById('use-asr').disabled`)).toBe(true);
-    await page(`document.getElementById('text').value = ''; document.getElementById('use-asr').checked = true; document.getElementById('classify').click()`);
-    await waitFor(`!window.emofuseDemo.busy && (window.emofuseDemo.result?.transcribed || !!window.emofuseDemo.error)`, 'the transcription and classification', 180_000);
-    expect(await message()).toBe('');
-    const r = await page<{ text: string; steps: { name: string; ms: number }[]; probabilities: Record<string, number> }>('window.emofuseDemo.result');
-    const p = await emofuse(['predict', '--checkpoint', checkpoint, '--audio', speech, '--json']);
-    expect(p.code, p.stderr).toBe(0);
-    const heard = JSON.parse(p.stdout) as { text: string; transcribed: boolean; probabilities: Record<string, number> };
-    console.log(`Whisper in the page (${r.steps.find((s) => s.name.startsWith('transcribe'))!.ms.toFixed(0)} ms): "${r.text}"; emofuse predict: "${heard.text}"`);
-    expect(heard.transcribed).toBe(true);
-    expect(r.text).toBe(heard.text);
-    expect(await page<string>(`document.getElementById('transcript').textContent`)).toBe(`heard (Whisper): "${heard.text}"`);
-    const diff = Math.max(...Object.entries(heard.probabilities).map(([k, q]) => Math.abs(q - r.probabilities[k]!)));
-    expect(diff).toBeLessThanOrEqual(TOL);
-  }, 300_000);
+  it.skipIf(!!whisperSkip)(
+    `transcribes with Whisper in the page when no words are typed, as emofuse predict does without --text${whisperSkip ? ` (skipped: ${whisperSkip})` : ''}`,
+    async () => {
+      const speech = existsSync(speechClip) ? speechClip : clip;
+      await chooseFile('clip-file', speech);
+      expect(await page<boolean>(`!document.getElementById('use-asr').disabled`)).toBe(true);
+      await page(
+        `document.getElementById('text').value = ''; document.getElementById('use-asr').checked = true; document.getElementById('classify').click()`,
+      );
+      await waitFor(
+        `!window.emofuseDemo.busy && (window.emofuseDemo.result?.transcribed || !!window.emofuseDemo.error)`,
+        'the transcription and classification',
+        180_000,
+      );
+      expect(await message()).toBe('');
+      const r = await page<{ text: string; steps: { name: string; ms: number }[]; probabilities: Record<string, number> }>(
+        'window.emofuseDemo.result',
+      );
+      const p = await emofuse(['predict', '--checkpoint', checkpoint, '--audio', speech, '--json']);
+      expect(p.code, p.stderr).toBe(0);
+      const heard = JSON.parse(p.stdout) as { text: string; transcribed: boolean; probabilities: Record<string, number> };
+      console.log(
+        `Whisper in the page (${r.steps.find((s) => s.name.startsWith('transcribe'))!.ms.toFixed(0)} ms): "${r.text}"; emofuse predict: "${heard.text}"`,
+      );
+      expect(heard.transcribed).toBe(true);
+      expect(r.text).toBe(heard.text);
+      expect(await page<string>(`document.getElementById('transcript').textContent`)).toBe(`heard (Whisper): "${heard.text}"`);
+      const diff = Math.max(...Object.entries(heard.probabilities).map(([k, q]) => Math.abs(q - r.probabilities[k]!)));
+      expect(diff).toBeLessThanOrEqual(TOL);
+    },
+    300_000,
+  );
 
   it('without WebGPU the page says so and runs the same model on the CPU references, with the same probabilities', async () => {
     await cdp.send('Page.enable', {}, session);
@@ -440,7 +530,10 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
       expect(await page<string>('document.getElementById("backend").textContent')).toMatch(/^cpu: the float64 CPU references/);
       await chooseFile('clip-file', clip);
       await page(`document.getElementById('text').value = ${JSON.stringify(CLIP_TEXT)}; document.getElementById('classify').click()`);
-      await waitFor(`!window.emofuseDemo.busy && (!!window.emofuseDemo.result || !!window.emofuseDemo.error)`, 'the classification on the CPU references');
+      await waitFor(
+        `!window.emofuseDemo.busy && (!!window.emofuseDemo.result || !!window.emofuseDemo.error)`,
+        'the classification on the CPU references',
+      );
       expect(await message()).toMatch(/^message note: No WebGPU/);
       const r = await page<{ steps: { detail: string }[]; probabilities: Record<string, number> }>('window.emofuseDemo.result');
       expect(r.steps.at(-1)!.detail).toMatch(/on cpu$/);

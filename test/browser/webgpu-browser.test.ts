@@ -99,7 +99,9 @@ describe.skipIf(!CHROMIUM)(`kernels in headless Chromium${skipReason ? ` (skippe
 
     expect(report.error, String(report.error)).toBeUndefined();
     const a = report.adapter;
-    console.log(`browser adapter: vendor '${a.vendor}', architecture '${a.architecture}', device '${a.device}'${a.isSoftware ? ' (software)' : ''}`);
+    console.log(
+      `browser adapter: vendor '${a.vendor}', architecture '${a.architecture}', device '${a.device}'${a.isSoftware ? ' (software)' : ''}`,
+    );
     expect(a.backend).toBe('browser');
     const failedCompiles = report.compiled.filter((c: { ok: boolean }) => !c.ok);
     expect(failedCompiles, JSON.stringify(failedCompiles)).toEqual([]);

@@ -9,8 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CpuBackend, FUSION_VARIANTS, FusionModel, WgslBackend, checkOnnxAgainstModel, exportCheckpointToOnnx, openFeatureCache, padBatch,
-  syntheticBimodal, writeSafetensors, type CheckpointMeta, type FeatureBatch, type FeatureSet, type FusionConfig, type FusionVariant,
+  CpuBackend,
+  FUSION_VARIANTS,
+  FusionModel,
+  WgslBackend,
+  checkOnnxAgainstModel,
+  exportCheckpointToOnnx,
+  openFeatureCache,
+  padBatch,
+  syntheticBimodal,
+  writeSafetensors,
+  type CheckpointMeta,
+  type FeatureBatch,
+  type FeatureSet,
+  type FusionConfig,
+  type FusionVariant,
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { INPUT_NORM_NAMES, computeInputNorm } from '../../packages/model/src/fusion/input-norm.ts';
@@ -42,27 +55,54 @@ async function trainedCheckpoint(fusion: FusionVariant, linearSkip = false): Pro
   const idx = Array.from({ length: Math.min(8, split.size) }, (_, i) => i);
   const probe = split.batch(idx);
   const config: FusionConfig = {
-    fusion, textDim: features.textDim, audioDim: features.audioDim, maxTextLen: Math.max(...batches.map((b) => b.Tt), probe.Tt),
-    maxAudioLen: Math.max(...batches.map((b) => b.Ta), probe.Ta), width: 16, heads: 2, layers: 2, ffnMult: 2, dropout: 0.2,
-    numClasses: features.classNames.length, seed: 3, linearSkip,
+    fusion,
+    textDim: features.textDim,
+    audioDim: features.audioDim,
+    maxTextLen: Math.max(...batches.map((b) => b.Tt), probe.Tt),
+    maxAudioLen: Math.max(...batches.map((b) => b.Ta), probe.Ta),
+    width: 16,
+    heads: 2,
+    layers: 2,
+    ffnMult: 2,
+    dropout: 0.2,
+    numClasses: features.classNames.length,
+    seed: 3,
+    linearSkip,
   };
   const be = new CpuBackend('f32');
   const model = FusionModel.create(be, config);
   if (!UNSTANDARDIZED.includes(fusion)) {
     const s = model.spec;
-    model.setInputNorm(computeInputNorm(split, {
-      Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio,
-      pooled: s.head === 'linear' || (model.hasSkip && { text: s.text, audio: s.audio }),
-    }));
+    model.setInputNorm(
+      computeInputNorm(split, {
+        Tt: config.maxTextLen,
+        Ta: config.maxAudioLen,
+        Ct: config.textDim,
+        Ca: config.audioDim,
+        text: s.text,
+        audio: s.audio,
+        pooled: s.head === 'linear' || (model.hasSkip && { text: s.text, audio: s.audio }),
+      }),
+    );
   }
   const adamw = { lr: 3e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
   for (let s = 0; s < 3; s++) {
-    await model.trainStep(padBatch(probe, idx.length, config.maxTextLen, config.maxAudioLen, config.textDim, config.audioDim), new Array(config.numClasses).fill(1), adamw);
+    await model.trainStep(
+      padBatch(probe, idx.length, config.maxTextLen, config.maxAudioLen, config.textDim, config.audioDim),
+      new Array(config.numClasses).fill(1),
+      adamw,
+    );
   }
   const state = await model.readState();
   const meta: CheckpointMeta = {
-    format: 1, config, classNames: [...features.classNames], step: model.step, textEncoder: features.textEncoder, audioEncoder: features.audioEncoder,
-    metrics: {}, train: {},
+    format: 1,
+    config,
+    classNames: [...features.classNames],
+    step: model.step,
+    textEncoder: features.textEncoder,
+    audioEncoder: features.audioEncoder,
+    metrics: {},
+    train: {},
   };
   const file = join(tmp, `${fusion}${linearSkip ? '-skip' : ''}.safetensors`);
   const tensors = new Map([...state].map(([n, t]) => [`param.${n}`, { shape: t.shape, data: t.value }]));
@@ -98,7 +138,8 @@ beforeAll(async () => {
   // The check set: every split's utterances, in batches of 5 (lengths differ within a batch: masks matter).
   batches = [];
   for (const split of Object.values(features.splits)) {
-    for (let i = 0; i < Math.min(split.size, 15); i += 5) batches.push(split.batch(Array.from({ length: Math.min(5, split.size - i) }, (_, j) => i + j)));
+    for (let i = 0; i < Math.min(split.size, 15); i += 5)
+      batches.push(split.batch(Array.from({ length: Math.min(5, split.size - i) }, (_, j) => i + j)));
   }
   for (const v of FUSION_VARIANTS) checkpoints.set(v, await trainedCheckpoint(v));
   for (const v of SKIPPED) checkpoints.set(`${v}, linear skip`, await trainedCheckpoint(v, true));
@@ -110,38 +151,52 @@ afterAll(async () => {
 });
 
 describe('ONNX export of every fusion variant', () => {
-  it.each([...FUSION_VARIANTS, ...SKIPPED.map((v) => `${v}, linear skip`)])('%s: onnxruntime CPU agrees with our forward (cpu and wgsl backends) on cached features', async (v) => {
-    const file = checkpoints.get(v)!;
-    const { onnx, meta } = await exportCheckpointToOnnx(file);
-    expect(meta.config.fusion).toBe(v.split(',')[0]);
-    if (v.endsWith('linear skip')) expect((await modelOn(new CpuBackend('f32'), file)).params.some((p) => p.name === 'skip.w')).toBe(true);
-    const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
-    const norm = UNSTANDARDIZED.includes(v.split(',')[0]!) ? 'inputs as they are' : 'standardized inputs';
-    const lines = [`${v} (${norm}): ${cpu.utterances} utterances of ${source}; max |logit diff| cpu ${cpu.maxAbsLogits.toExponential(2)}`];
-    expect(cpu.utterances).toBeGreaterThan(5);
-    expect(cpu.maxAbsLogits).toBeLessThanOrEqual(TOL);
-    expect(cpu.argmaxDisagreements).toBe(0);
-    if (fixture.gpu) {
-      const be = await WgslBackend.create(fixture.gpu);
-      const wgsl = await checkOnnxAgainstModel(onnx, await modelOn(be, file), batches);
-      lines.push(`wgsl ${wgsl.maxAbsLogits.toExponential(2)} (probabilities ${wgsl.maxAbsProbabilities.toExponential(2)})`);
-      expect(wgsl.maxAbsLogits).toBeLessThanOrEqual(TOL);
-    }
-    console.log(lines.join(', '));
-  });
+  it.each([...FUSION_VARIANTS, ...SKIPPED.map((v) => `${v}, linear skip`)])(
+    '%s: onnxruntime CPU agrees with our forward (cpu and wgsl backends) on cached features',
+    async (v) => {
+      const file = checkpoints.get(v)!;
+      const { onnx, meta } = await exportCheckpointToOnnx(file);
+      expect(meta.config.fusion).toBe(v.split(',')[0]);
+      if (v.endsWith('linear skip'))
+        expect((await modelOn(new CpuBackend('f32'), file)).params.some((p) => p.name === 'skip.w')).toBe(true);
+      const cpu = await checkOnnxAgainstModel(onnx, await modelOn(new CpuBackend('f32'), file), batches);
+      const norm = UNSTANDARDIZED.includes(v.split(',')[0]!) ? 'inputs as they are' : 'standardized inputs';
+      const lines = [
+        `${v} (${norm}): ${cpu.utterances} utterances of ${source}; max |logit diff| cpu ${cpu.maxAbsLogits.toExponential(2)}`,
+      ];
+      expect(cpu.utterances).toBeGreaterThan(5);
+      expect(cpu.maxAbsLogits).toBeLessThanOrEqual(TOL);
+      expect(cpu.argmaxDisagreements).toBe(0);
+      if (fixture.gpu) {
+        const be = await WgslBackend.create(fixture.gpu);
+        const wgsl = await checkOnnxAgainstModel(onnx, await modelOn(be, file), batches);
+        lines.push(`wgsl ${wgsl.maxAbsLogits.toExponential(2)} (probabilities ${wgsl.maxAbsProbabilities.toExponential(2)})`);
+        expect(wgsl.maxAbsLogits).toBeLessThanOrEqual(TOL);
+      }
+      console.log(lines.join(', '));
+    },
+  );
 
   it('an utterance with no audio and one with no text (mixed corpora): onnxruntime agrees with our forward', async () => {
     // each check batch with row 0's audio and row 1's text removed (zero tokens: a text-only or audio-only utterance)
-    const missing = batches.filter((fb) => fb.ids.length >= 2).map((fb) => {
-      const n = fb.ids.length;
-      const [Ct, Ca] = [fb.text.length / (n * fb.Tt), fb.audio.length / (n * fb.Ta)];
-      const out = { ...fb, text: fb.text.slice(), textMask: fb.textMask.slice(), audio: fb.audio.slice(), audioMask: fb.audioMask.slice() };
-      out.audio.fill(0, 0, fb.Ta * Ca);
-      out.audioMask.fill(0, 0, fb.Ta);
-      out.text.fill(0, fb.Tt * Ct, 2 * fb.Tt * Ct);
-      out.textMask.fill(0, fb.Tt, 2 * fb.Tt);
-      return out;
-    });
+    const missing = batches
+      .filter((fb) => fb.ids.length >= 2)
+      .map((fb) => {
+        const n = fb.ids.length;
+        const [Ct, Ca] = [fb.text.length / (n * fb.Tt), fb.audio.length / (n * fb.Ta)];
+        const out = {
+          ...fb,
+          text: fb.text.slice(),
+          textMask: fb.textMask.slice(),
+          audio: fb.audio.slice(),
+          audioMask: fb.audioMask.slice(),
+        };
+        out.audio.fill(0, 0, fb.Ta * Ca);
+        out.audioMask.fill(0, 0, fb.Ta);
+        out.text.fill(0, fb.Tt * Ct, 2 * fb.Tt * Ct);
+        out.textMask.fill(0, fb.Tt, 2 * fb.Tt);
+        return out;
+      });
     for (const v of ['cross-self, linear skip', 'linear']) {
       const file = checkpoints.get(v)!;
       const { onnx } = await exportCheckpointToOnnx(file);
@@ -164,7 +219,9 @@ describe('ONNX export of every fusion variant', () => {
     expect((await checkOnnxAgainstModel(await fusionToOnnx(meta, bad, { norm }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
     // ... and so does leaving the input standardization out.
     expect(norm).not.toBeNull();
-    expect((await checkOnnxAgainstModel(await fusionToOnnx(meta, params, { norm: null }), model, batches)).maxAbsLogits).toBeGreaterThan(TOL);
+    expect((await checkOnnxAgainstModel(await fusionToOnnx(meta, params, { norm: null }), model, batches)).maxAbsLogits).toBeGreaterThan(
+      TOL,
+    );
   });
 
   it('carries dynamic dimensions, the masks as inputs, and class names and encoders in its metadata (decoded by onnx-proto)', async () => {
@@ -172,7 +229,8 @@ describe('ONNX export of every fusion variant', () => {
     const { onnx: proto } = require('onnx-proto') as typeof import('onnx-proto');
     const m = proto.ModelProto.decode(onnx);
     type Dim = { dimParam?: string | null; dimValue?: unknown };
-    const dims = (vi: NonNullable<NonNullable<NonNullable<typeof m.graph>['input']>[number]>) => (vi.type!.tensorType!.shape!.dim as Dim[]).map((d) => d.dimParam || Number(d.dimValue));
+    const dims = (vi: NonNullable<NonNullable<NonNullable<typeof m.graph>['input']>[number]>) =>
+      (vi.type!.tensorType!.shape!.dim as Dim[]).map((d) => d.dimParam || Number(d.dimValue));
     expect(m.graph!.input!.map((i) => i.name)).toEqual(['text', 'text_mask', 'audio', 'audio_mask']);
     expect(dims(m.graph!.input![0]!)).toEqual(['batch', 'text_len', features.textDim]);
     expect(dims(m.graph!.input![3]!)).toEqual(['batch', 'audio_len']);
@@ -220,7 +278,9 @@ describe('emofuse export (the command)', () => {
     expect(bad.stderr).toMatch(/junk\.safetensors is not a safetensors checkpoint/);
     expect(bad.stderr).not.toMatch(/\s+at /);
     const other = join(tmp, 'other-format.safetensors');
-    writeSafetensors(other, new Map([['param.x', { shape: [1], data: new Float32Array(1) }]]), { emofuse: JSON.stringify({ format: 2, config: {} }) });
+    writeSafetensors(other, new Map([['param.x', { shape: [1], data: new Float32Array(1) }]]), {
+      emofuse: JSON.stringify({ format: 2, config: {} }),
+    });
     const fmt = await emofuse(['export', '--checkpoint', other, '--onnx', join(tmp, 'x.onnx')]);
     expect(fmt.code).toBe(2);
     expect(fmt.stderr).toMatch(/other-format\.safetensors: .*this emofuse reads/); // the checkpoint reader's words or the exporter's

@@ -30,8 +30,22 @@ describe.skipIf(!have)(`extract --transcribe${have ? '' : ` (skipped: ${reason})
   it('fills an empty text column once; the rerun reads the transcript cache', async () => {
     const clips = join(modelSettings.assetsDir, 'meld-audio');
     const manifest = join(out, 'm.csv');
-    writeFileSync(manifest, `id,text,audio,label\nd0u0,,${join(clips, 'dia0_utt0.wav')},surprise\nd101u0,Hey! Hey.,${join(clips, 'dia101_utt0.wav')},joy\n`);
-    const args = [bin, 'extract', '--dataset', 'manifest', '--data', manifest, '--transcribe', '--no-progress', '--out', join(out, 'cache')];
+    writeFileSync(
+      manifest,
+      `id,text,audio,label\nd0u0,,${join(clips, 'dia0_utt0.wav')},surprise\nd101u0,Hey! Hey.,${join(clips, 'dia101_utt0.wav')},joy\n`,
+    );
+    const args = [
+      bin,
+      'extract',
+      '--dataset',
+      'manifest',
+      '--data',
+      manifest,
+      '--transcribe',
+      '--no-progress',
+      '--out',
+      join(out, 'cache'),
+    ];
     const first = await run(process.execPath, args, { timeout: 300_000, env: { ...process.env, EMOFUSE_OFFLINE: '1' } });
     expect(first.stdout).toMatch(/transcribed 1 of 1 utterances without text \(0 from /);
     const cached = JSON.parse(readFileSync(join(out, 'cache', 'transcripts.json'), 'utf8')) as { transcripts: Record<string, string> };
@@ -44,7 +58,18 @@ describe.skipIf(!have)(`extract --transcribe${have ? '' : ` (skipped: ${reason})
   it('--transcribe with --text-only is a usage error naming both flags', async () => {
     const manifest = join(out, 't.csv');
     writeFileSync(manifest, 'id,text,audio,label\na,,,joy\n');
-    const err = await run(process.execPath, [bin, 'extract', '--dataset', 'manifest', '--data', manifest, '--transcribe', '--text-only', '--out', join(out, 'c2')]).catch((e) => e);
+    const err = await run(process.execPath, [
+      bin,
+      'extract',
+      '--dataset',
+      'manifest',
+      '--data',
+      manifest,
+      '--transcribe',
+      '--text-only',
+      '--out',
+      join(out, 'c2'),
+    ]).catch((e) => e);
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/--transcribe needs the audio: drop --text-only/);
     expect(err.stderr).not.toMatch(/at .*\.ts:\d+/);

@@ -25,7 +25,18 @@ beforeAll(async () => {
 describe('emofuse extract', () => {
   it.runIf(existsSync(join(assets, 'emodb/wav')))('extracts EmoDB with hash + logmel and prints throughput per encoder', async () => {
     const out = join(tmp, 'emodb');
-    const r = await emofuse(['extract', '--dataset', 'emodb', '--data', join(assets, 'emodb'), '--limit', '24', '--out', out, '--no-progress']);
+    const r = await emofuse([
+      'extract',
+      '--dataset',
+      'emodb',
+      '--data',
+      join(assets, 'emodb'),
+      '--limit',
+      '24',
+      '--out',
+      out,
+      '--no-progress',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/text {2}hash +256 +[\d.]+/);
@@ -39,8 +50,20 @@ describe('emofuse extract', () => {
     const models = join(root, 'test/fixtures/models');
     const out = join(tmp, 'emodb-tiny');
     const r = await emofuse([
-      'extract', '--dataset', 'emodb', '--data', join(assets, 'emodb'), '--limit', '6', '--out', out, '--no-progress',
-      '--text-encoder', `bert:${models}/tiny-random-bert`, '--audio-encoder', `ast:${models}/tiny-random-ast`,
+      'extract',
+      '--dataset',
+      'emodb',
+      '--data',
+      join(assets, 'emodb'),
+      '--limit',
+      '6',
+      '--out',
+      out,
+      '--no-progress',
+      '--text-encoder',
+      `bert:${models}/tiny-random-bert`,
+      '--audio-encoder',
+      `ast:${models}/tiny-random-ast`,
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/text {2}bert:.*tiny-random-bert +32 +[\d.]+/);
@@ -82,8 +105,25 @@ describe('emofuse extract', () => {
       for (const f of readdirSync(join(assets, 'meld-audio'))) {
         // MELD.Raw ships video files: a small black video track plus the speech as AAC, like the real ones.
         const mp4 = join(data, 'train_splits', f.replace(/\.wav$/, '.mp4'));
-        const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'color=black:s=64x64:r=10', '-i', join(assets, 'meld-audio', f),
-          '-shortest', '-c:v', 'libx264', '-c:a', 'aac', '-b:a', '128k', mp4]);
+        const r = spawnSync('ffmpeg', [
+          '-nostdin',
+          '-v',
+          'error',
+          '-f',
+          'lavfi',
+          '-i',
+          'color=black:s=64x64:r=10',
+          '-i',
+          join(assets, 'meld-audio', f),
+          '-shortest',
+          '-c:v',
+          'libx264',
+          '-c:a',
+          'aac',
+          '-b:a',
+          '128k',
+          mp4,
+        ]);
         expect(r.status, String(r.stderr)).toBe(0);
       }
       const out = join(tmp, 'meld-mp4-cache');
@@ -97,7 +137,12 @@ describe('emofuse extract', () => {
       // require the logmel tokens to be strongly correlated with the WAV ones over the common length.
       expect(Math.abs(fromMp4.Ta - fromWav.Ta)).toBeLessThanOrEqual(1);
       const C = openFeatureCache(out).audioDim;
-      let sxy = 0, sxx = 0, syy = 0, sx = 0, sy = 0, n = 0;
+      let sxy = 0,
+        sxx = 0,
+        syy = 0,
+        sx = 0,
+        sy = 0,
+        n = 0;
       const T = Math.min(fromMp4.Ta, fromWav.Ta);
       for (let b = 0; b < 4; b++) {
         for (let t = 0; t < T; t++) {
@@ -105,7 +150,12 @@ describe('emofuse extract', () => {
           for (let c = 0; c < C; c++) {
             const x = fromMp4.audio[(b * fromMp4.Ta + t) * C + c]!;
             const y = fromWav.audio[(b * fromWav.Ta + t) * C + c]!;
-            sxy += x * y; sxx += x * x; syy += y * y; sx += x; sy += y; n++;
+            sxy += x * y;
+            sxx += x * x;
+            syy += y * y;
+            sx += x;
+            sy += y;
+            n++;
           }
         }
       }
@@ -115,14 +165,30 @@ describe('emofuse extract', () => {
     },
   );
 
-  it.runIf(existsSync(join(assets, 'emodb/wav')))('outside a terminal, prints a progress line at a steady interval (EMOFUSE_PROGRESS_SECONDS)', async () => {
-    const out = join(tmp, 'emodb-progress');
-    const args = [bin, 'extract', '--dataset', 'emodb', '--data', join(assets, 'emodb'), '--limit', '16', '--batch-size', '4', '--out', out];
-    const { stderr } = await run(process.execPath, args, { timeout: 120_000, env: { ...process.env, EMOFUSE_PROGRESS_SECONDS: '0' } });
-    const lines = stderr.split('\n').filter((l) => /^extract: \d+\/16 utterances, \d+ failed, [\d.]+ utt\/s, ETA /.test(l));
-    expect(lines.length, stderr).toBeGreaterThanOrEqual(2);
-    expect(lines.at(-1)).toMatch(/^extract: 16\/16 utterances/);
-  });
+  it.runIf(existsSync(join(assets, 'emodb/wav')))(
+    'outside a terminal, prints a progress line at a steady interval (EMOFUSE_PROGRESS_SECONDS)',
+    async () => {
+      const out = join(tmp, 'emodb-progress');
+      const args = [
+        bin,
+        'extract',
+        '--dataset',
+        'emodb',
+        '--data',
+        join(assets, 'emodb'),
+        '--limit',
+        '16',
+        '--batch-size',
+        '4',
+        '--out',
+        out,
+      ];
+      const { stderr } = await run(process.execPath, args, { timeout: 120_000, env: { ...process.env, EMOFUSE_PROGRESS_SECONDS: '0' } });
+      const lines = stderr.split('\n').filter((l) => /^extract: \d+\/16 utterances, \d+ failed, [\d.]+ utt\/s, ETA /.test(l));
+      expect(lines.length, stderr).toBeGreaterThanOrEqual(2);
+      expect(lines.at(-1)).toMatch(/^extract: 16\/16 utterances/);
+    },
+  );
 
   it('skips a folder of broken files, counts and lists them, and still writes the good ones', async () => {
     const data = join(tmp, 'broken');
@@ -136,7 +202,10 @@ describe('emofuse extract', () => {
     writeFileSync(join(data, 'silent.wav'), silent.toBuffer());
     symlinkSync(join(assets, 'meld-audio/dia0_utt0.wav'), join(data, 'good.wav'));
     const names = ['empty', 'text', 'truncated', 'silent', 'missing', 'good'];
-    writeFileSync(join(data, 'm.jsonl'), names.map((n) => JSON.stringify({ id: n, text: `file ${n}`, audio: `${n}.wav`, label: 'neutral', split: 'train' })).join('\n'));
+    writeFileSync(
+      join(data, 'm.jsonl'),
+      names.map((n) => JSON.stringify({ id: n, text: `file ${n}`, audio: `${n}.wav`, label: 'neutral', split: 'train' })).join('\n'),
+    );
     const out = join(tmp, 'broken-cache');
     const r = await emofuse(['extract', '--dataset', 'manifest', '--data', join(data, 'm.jsonl'), '--out', out, '--no-progress']);
     expect(r.code, r.stderr).toBe(0);
@@ -151,7 +220,21 @@ describe('emofuse extract', () => {
     const made = await emofuse(['make-dataset', 'controlled', '--out', data, '--size', '48', '--no-progress']);
     expect(made.code, made.stderr).toBe(0);
     const out = join(tmp, 'killed');
-    const args = [bin, 'extract', '--dataset', 'controlled', '--data', data, '--out', out, '--shard-size', '8', '--batch-size', '4', '--no-progress'];
+    const args = [
+      bin,
+      'extract',
+      '--dataset',
+      'controlled',
+      '--data',
+      data,
+      '--out',
+      out,
+      '--shard-size',
+      '8',
+      '--batch-size',
+      '4',
+      '--no-progress',
+    ];
     const child = spawn(process.execPath, args, { stdio: 'ignore' });
     // Kill it as soon as the first shard is on disk.
     await new Promise<void>((resolve, reject) => {
@@ -170,7 +253,21 @@ describe('emofuse extract', () => {
     });
     await new Promise((r) => child.on('close', r));
     const partial = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
-    const r = await emofuse(['extract', '--dataset', 'controlled', '--data', data, '--out', out, '--shard-size', '8', '--batch-size', '4', '--json', '--no-progress']);
+    const r = await emofuse([
+      'extract',
+      '--dataset',
+      'controlled',
+      '--data',
+      data,
+      '--out',
+      out,
+      '--shard-size',
+      '8',
+      '--batch-size',
+      '4',
+      '--json',
+      '--no-progress',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.complete).toBe(true);

@@ -7,8 +7,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BACKEND_NAMES, COMMAND_FLAGS, DEFAULT_BACKEND, DEFAULT_FUSION, DataError, FUSION_VARIANTS, TRAIN_DEFAULTS, ablationMarkdown, ablationTable,
-  checkResumeSettings, flagOf, storedSettings, trainSettings, type FlagName, type TrainOptions,
+  BACKEND_NAMES,
+  COMMAND_FLAGS,
+  DEFAULT_BACKEND,
+  DEFAULT_FUSION,
+  DataError,
+  FUSION_VARIANTS,
+  TRAIN_DEFAULTS,
+  ablationMarkdown,
+  ablationTable,
+  checkResumeSettings,
+  flagOf,
+  storedSettings,
+  trainSettings,
+  type FlagName,
+  type TrainOptions,
 } from '@emofuse/model';
 import { registerAblate } from '../../packages/cli/src/commands/ablate.ts';
 import { registerEval } from '../../packages/cli/src/commands/eval.ts';
@@ -33,9 +46,20 @@ describe('shared CLI options', () => {
     expect(o.model).toEqual(DEFAULT_FUSION);
     const T = TRAIN_DEFAULTS;
     expect(o).toMatchObject({
-      epochs: T.epochs, batchSize: T.batchSize, lr: T.lr, minLr: T.minLr, warmup: undefined, decay: T.decay, weightDecay: T.weightDecay,
-      maxGradNorm: T.maxGradNorm, patience: T.patience, classWeights: T.classWeights, trainSplit: T.trainSplit, devSplit: T.devSplit,
-      saveEvery: T.saveEvery, outDir: 'out',
+      epochs: T.epochs,
+      batchSize: T.batchSize,
+      lr: T.lr,
+      minLr: T.minLr,
+      warmup: undefined,
+      decay: T.decay,
+      weightDecay: T.weightDecay,
+      maxGradNorm: T.maxGradNorm,
+      patience: T.patience,
+      classWeights: T.classWeights,
+      trainSplit: T.trainSplit,
+      devSplit: T.devSplit,
+      saveEvery: T.saveEvery,
+      outDir: 'out',
     });
   });
 
@@ -56,7 +80,9 @@ describe('shared CLI options', () => {
   });
 
   it('a bad --fusion or --decay names the flag and the choices', () => {
-    expect(() => parseTrainFlags(trainFlags(['--fusion', 'sum']), 'out')).toThrow(new UserError(`--fusion: 'sum' is not a fusion variant; choose one of ${FUSION_VARIANTS.join(', ')}`));
+    expect(() => parseTrainFlags(trainFlags(['--fusion', 'sum']), 'out')).toThrow(
+      new UserError(`--fusion: 'sum' is not a fusion variant; choose one of ${FUSION_VARIANTS.join(', ')}`),
+    );
     expect(() => parseTrainFlags(trainFlags(['--decay', 'step']), 'out')).toThrow(/--decay must be 'cosine' or 'linear', got 'step'/);
     expect(() => parseTrainFlags(trainFlags(['--epochs', '0']), 'out')).toThrow(/--epochs must be an integer >= 1, got '0'/);
   });
@@ -70,14 +96,23 @@ describe('the training settings schema (TRAIN_SETTINGS)', () => {
       const option = cmd.options.find((o) => o.long === s.flag);
       expect(option, s.flag).toBeDefined();
       expect(option!.attributeName(), s.flag).toBe(name);
-      const modelDefault = s.in === 'model' ? DEFAULT_FUSION[name as keyof typeof DEFAULT_FUSION] : TRAIN_DEFAULTS[name as keyof typeof TRAIN_DEFAULTS];
+      const modelDefault =
+        s.in === 'model' ? DEFAULT_FUSION[name as keyof typeof DEFAULT_FUSION] : TRAIN_DEFAULTS[name as keyof typeof TRAIN_DEFAULTS];
       expect(s.default, name).toBe(modelDefault);
     }
     // the CLI's other training flags: --backend and --no-progress (not settings of the run)
     expect(cmd.options.map((o) => o.long).sort()).toEqual([...trainSettings().map(([, s]) => s.flag), '--backend', '--no-progress'].sort());
     // ablate's: every setting but those of one run (it sets --fusion per run)
     const ablate = addTrainOptions(new Command(), false);
-    expect(ablate.options.map((o) => o.long).sort()).toEqual([...trainSettings().filter(([, s]) => !s.perRun).map(([, s]) => s.flag), '--backend', '--no-progress'].sort());
+    expect(ablate.options.map((o) => o.long).sort()).toEqual(
+      [
+        ...trainSettings()
+          .filter(([, s]) => !s.perRun)
+          .map(([, s]) => s.flag),
+        '--backend',
+        '--no-progress',
+      ].sort(),
+    );
     expect(ablate.options.map((o) => o.long)).not.toContain('--fusion');
   });
 
@@ -97,12 +132,25 @@ describe('the training settings schema (TRAIN_SETTINGS)', () => {
   it('--resume refuses a changed setting that shapes the run, naming its flag; the free ones may change, --epochs may grow', () => {
     const base: TrainOptions = { epochs: 4, batchSize: 8, lr: 1e-3, outDir: 'out', model: { width: 16 } };
     const stored = storedSettings(base);
-    expect(stored).toMatchObject({ epochs: 4, batchSize: 8, width: 16, heads: DEFAULT_FUSION.heads, warmup: null, classWeights: 'none', standardize: true });
-    const check = (o: Partial<TrainOptions>, step = 16) => () => checkResumeSettings(stored, storedSettings({ ...base, ...o }), 'run/last.safetensors', step, 32);
+    expect(stored).toMatchObject({
+      epochs: 4,
+      batchSize: 8,
+      width: 16,
+      heads: DEFAULT_FUSION.heads,
+      warmup: null,
+      classWeights: 'none',
+      standardize: true,
+    });
+    const check =
+      (o: Partial<TrainOptions>, step = 16) =>
+      () =>
+        checkResumeSettings(stored, storedSettings({ ...base, ...o }), 'run/last.safetensors', step, 32);
     expect(check({ patience: 1, saveEvery: 3, epochs: 9 })).not.toThrow();
     expect(check({ model: { width: 32 } })).toThrow(DataError);
     expect(check({ model: { width: 32 } })).toThrow(/--width: the run has 16, given 32/);
-    expect(check({ standardize: false, classWeights: [1, 2] })).toThrow(/--no-standardize: the run has on, given off\n {2}--class-weights: the run has none, given 1,2/);
+    expect(check({ standardize: false, classWeights: [1, 2] })).toThrow(
+      /--no-standardize: the run has on, given off\n {2}--class-weights: the run has none, given 1,2/,
+    );
     expect(check({ epochs: 3 }, 16)).toThrow(/--epochs 3 is below the 4 epoch\(s\) already trained/);
     expect(check({ warmup: 5 })).toThrow(/only --epochs may grow, and --patience, --save-every and --stop-after-steps may change/);
     // a checkpoint from before settings were stored, or before a setting existed, is not checked for it
@@ -119,7 +167,21 @@ describe('a setting added as one schema entry: train --stop-after-steps (the bun
   it('stops with last.safetensors and the command that continues; that command finishes the run; ablate has no such flag', async () => {
     await buildCli();
     const out = join(dir, 'run');
-    const args = ['train', '--synthetic', '--width', '16', '--heads', '2', '--epochs', '2', '--backend', 'cpu', '--no-progress', '--out', out];
+    const args = [
+      'train',
+      '--synthetic',
+      '--width',
+      '16',
+      '--heads',
+      '2',
+      '--epochs',
+      '2',
+      '--backend',
+      'cpu',
+      '--no-progress',
+      '--out',
+      out,
+    ];
     const stopped = await emofuse([...args, '--stop-after-steps', '5']);
     expect(stopped.code, stopped.stderr).toBe(0);
     const again = /Continue with:\n\s+emofuse (.*)\n/.exec(stopped.stderr)?.[1];
@@ -135,9 +197,24 @@ describe('a setting added as one schema entry: train --stop-after-steps (the bun
 
 describe('ablation table', () => {
   const row = (fusion: 'cross-self' | 'text', wf1: number, seeds: number[]) => ({
-    fusion, seeds, weightedF1: wf1, weightedF1Std: 0.05, macroF1: 0.5, accuracy: 0.75, params: 1234, trainSeconds: 2.25, epochs: 3,
+    fusion,
+    seeds,
+    weightedF1: wf1,
+    weightedF1Std: 0.05,
+    macroF1: 0.5,
+    accuracy: 0.75,
+    params: 1234,
+    trainSeconds: 2.25,
+    epochs: 3,
   });
-  const result = (seeds: number[]) => ({ data: 'd', testSplit: 'test', testSize: 8, budget: 'b', backend: 'cpu', rows: [row('cross-self', 0.9, seeds), row('text', 0.5, seeds)] });
+  const result = (seeds: number[]) => ({
+    data: 'd',
+    testSplit: 'test',
+    testSize: 8,
+    budget: 'b',
+    backend: 'cpu',
+    rows: [row('cross-self', 0.9, seeds), row('text', 0.5, seeds)],
+  });
 
   it('one row per variant; ± std only with several seeds; the Markdown holds the same cells', () => {
     expect(ablationTable(result([0])).cells).toEqual([

@@ -36,13 +36,30 @@ describe('emofuse quickstart', () => {
   });
 
   it('predict classifies a labelled CSV manifest of test clips and writes JSONL', async () => {
-    const rows = readFileSync(join(out, 'data', 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.split === 'test').slice(0, 6);
+    const rows = readFileSync(join(out, 'data', 'manifest.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.split === 'test')
+      .slice(0, 6);
     const csv = join(out, 'some.csv');
-    writeFileSync(csv, 'id,audio,text,label\n' + rows.map((r) => [r.id, join(out, 'data', r.audio), JSON.stringify(r.text), r.label].join(',')).join('\n') + '\n');
+    writeFileSync(
+      csv,
+      'id,audio,text,label\n' +
+        rows.map((r) => [r.id, join(out, 'data', r.audio), JSON.stringify(r.text), r.label].join(',')).join('\n') +
+        '\n',
+    );
     const jsonl = join(out, 'pred.jsonl');
-    const r = await run(process.execPath, [bin, 'predict', '--checkpoint', join(out, 'run', 'best.safetensors'), '--manifest', csv, '--out', jsonl], { timeout: 120_000 });
+    const r = await run(
+      process.execPath,
+      [bin, 'predict', '--checkpoint', join(out, 'run', 'best.safetensors'), '--manifest', csv, '--out', jsonl],
+      { timeout: 120_000 },
+    );
     expect(r.stdout).toMatch(/accuracy [\d.]+% on 6 labelled utterances/);
-    const preds = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const preds = readFileSync(jsonl, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(preds.map((p) => p.id)).toEqual(rows.map((x) => x.id));
     for (const p of preds) {
       const total = Object.values(p.probabilities as Record<string, number>).reduce((a, b) => a + b, 0);

@@ -7,7 +7,17 @@
 // packages/kernels/src/op-test.ts): inputs uploaded, outputs NaN-poisoned, outputs compared with `want`.
 
 import { appendFileSync } from 'node:fs';
-import { compareOutput, opReport, runOpCase, type CloseReport, type Gpu, type OpCase, type OpReport, type OutputReport, type Tolerance } from '@emofuse/kernels';
+import {
+  compareOutput,
+  opReport,
+  runOpCase,
+  type CloseReport,
+  type Gpu,
+  type OpCase,
+  type OpReport,
+  type OutputReport,
+  type Tolerance,
+} from '@emofuse/kernels';
 
 export type { CloseReport, Tolerance };
 
@@ -15,7 +25,8 @@ function log(name: string, o: OutputReport, tol: Tolerance): void {
   if (!process.env.EMOFUSE_ERROR_LOG) return;
   appendFileSync(
     process.env.EMOFUSE_ERROR_LOG,
-    JSON.stringify({ name, shape: o.shape, maxAbs: o.maxAbs, maxRel: o.maxRel, atol: tol.atol, rtol: tol.rtol, ok: o.mismatches === 0 }) + '\n',
+    JSON.stringify({ name, shape: o.shape, maxAbs: o.maxAbs, maxRel: o.maxRel, atol: tol.atol, rtol: tol.rtol, ok: o.mismatches === 0 }) +
+      '\n',
   );
 }
 

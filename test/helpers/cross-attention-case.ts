@@ -53,7 +53,17 @@ export function out(gpu: Gpu, shape: number[]): Tensor {
   return t;
 }
 
-export async function runAttentionCase(gpu: Gpu, c: AttentionCase, opts: { selfAttention?: boolean; workgroupSize?: number; version?: 1 | 2 | 3 | 4 | 5 | 6; impl?: AttentionImpl; maxScratchElements?: number } = {}) {
+export async function runAttentionCase(
+  gpu: Gpu,
+  c: AttentionCase,
+  opts: {
+    selfAttention?: boolean;
+    workgroupSize?: number;
+    version?: 1 | 2 | 3 | 4 | 5 | 6;
+    impl?: AttentionImpl;
+    maxScratchElements?: number;
+  } = {},
+) {
   const { B, Tq, Tk, H, D } = c;
   const C = H * D;
   const gain = c.gain ?? 1;

@@ -29,7 +29,13 @@ describe('adamw reference (PyTorch formula)', () => {
   });
 });
 
-async function stepsOnGpu(gpu: Gpu, n: number, steps: number, seed: number, extra: { gradScale?: number; maxNorm?: number; norm?: number } = {}) {
+async function stepsOnGpu(
+  gpu: Gpu,
+  n: number,
+  steps: number,
+  seed: number,
+  extra: { gradScale?: number; maxNorm?: number; norm?: number } = {},
+) {
   const p0 = randomF32(n, seed);
   const grads = Array.from({ length: steps }, (_, s) => randomF32(n, seed + 100 + s));
   const p = gpu.upload(p0);
@@ -47,7 +53,13 @@ async function stepsOnGpu(gpu: Gpu, n: number, steps: number, seed: number, extr
       clip: norm && extra.maxNorm !== undefined ? { norm, maxNorm: extra.maxNorm } : undefined,
     });
     await gpu.flush(); // g is rewritten before the next step
-    r = ref.adamwStep(r.p, grads[s - 1]!, r.m, r.v, { ...HYPER, step: s, gradScale: extra.gradScale, maxNorm: extra.maxNorm, gradNorm: extra.norm });
+    r = ref.adamwStep(r.p, grads[s - 1]!, r.m, r.v, {
+      ...HYPER,
+      step: s,
+      gradScale: extra.gradScale,
+      maxNorm: extra.maxNorm,
+      gradNorm: extra.norm,
+    });
   }
   return { got: { p: await gpu.read(p), m: await gpu.read(m), v: await gpu.read(v) }, want: r, p0 };
 }
@@ -88,6 +100,8 @@ describe.skipIf(!fx.gpu)(`adamw on ${fx.label}`, () => {
     await expect(adamwStep(gpu, p, t(), t(), t(), { lr: 1e-3, step: 0 })).rejects.toThrow(/step must be a positive integer/);
     await expect(adamwStep(gpu, p, t(), t(), t(), { lr: 1e-3, step: 1, beta2: 1 })).rejects.toThrow(/beta2 must lie in \[0, 1\)/);
     await expect(adamwStep(gpu, p, t(), p, t(), { lr: 1e-3, step: 1 })).rejects.toThrow(/same buffer/);
-    await expect(adamwStep(gpu, p, t(), t(), t(), { lr: 1e-3, step: 1, clip: { norm: gpu.empty([1]), maxNorm: 0 } })).rejects.toThrow(/maxNorm/);
+    await expect(adamwStep(gpu, p, t(), t(), t(), { lr: 1e-3, step: 1, clip: { norm: gpu.empty([1]), maxNorm: 0 } })).rejects.toThrow(
+      /maxNorm/,
+    );
   });
 });

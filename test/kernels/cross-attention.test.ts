@@ -47,12 +47,25 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     }
   });
 
-  it('a scratch bound below one head\'s scores is refused with the reason', async () => {
+  it("a scratch bound below one head's scores is refused with the reason", async () => {
     const [B, Tq, Tk, H, D] = [1, 9, 13, 2, 16];
     const C = H * D;
     const t = (s: number[]) => gpu.empty(s);
     await expect(
-      crossAttentionBackward(gpu, t([B, Tq, C]), t([B, Tk, C]), t([B, Tk, C]), null, t([B, Tq, C]), t([B, H, Tq]), t([B, Tq, C]), t([B, Tq, C]), t([B, Tk, C]), t([B, Tk, C]), { heads: H, maxScratchElements: 9 * 16 - 1 }),
+      crossAttentionBackward(
+        gpu,
+        t([B, Tq, C]),
+        t([B, Tk, C]),
+        t([B, Tk, C]),
+        null,
+        t([B, Tq, C]),
+        t([B, H, Tq]),
+        t([B, Tq, C]),
+        t([B, Tq, C]),
+        t([B, Tk, C]),
+        t([B, Tk, C]),
+        { heads: H, maxScratchElements: 9 * 16 - 1 },
+      ),
     ).rejects.toThrow(/exceed the backward's scratch/);
   });
 
@@ -93,7 +106,11 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     const dv = gpu.upload(prior[2], [B, Tk, C]);
     const drow = out(gpu, [B, H, Tq]);
     await crossAttentionForward(gpu, q, k, v, mask, o, lse, { heads: H });
-    await crossAttentionBackward(gpu, q, k, v, mask, o, lse, gpu.upload(douts, [B, Tq, C]), dq, dk, dv, { heads: H, accumulate: true, drow });
+    await crossAttentionBackward(gpu, q, k, v, mask, o, lse, gpu.upload(douts, [B, Tq, C]), dq, dk, dv, {
+      heads: H,
+      accumulate: true,
+      drow,
+    });
     const r = ref.crossAttentionForward(qs, ks, vs, masks, dims);
     const g = ref.crossAttentionBackward(qs, ks, vs, masks, r.out, r.lse, douts, dims);
     const plus = (a: Float64Array, p: Float32Array) => a.map((x, i) => x + p[i]!);
@@ -113,27 +130,35 @@ describe.skipIf(!fx.gpu)(`cross-attention on ${fx.label}`, () => {
     const v = t(2, 7, 32);
     const o = t(2, 5, 32);
     const lse = t(2, 4, 5);
-    await expect(crossAttentionForward(gpu, q, k, v, null, o, lse, { heads: 3 })).rejects.toThrow(/cross-attention\.fwd.*not divisible by heads/);
-    await expect(crossAttentionForward(gpu, t(2, 5, 24), t(2, 7, 24), t(2, 7, 24), null, t(2, 5, 24), t(2, 4, 5), { heads: 4 })).rejects.toThrow(
-      /head size D = C\/H = 24\/4 = 6 must be a multiple of 4 and at most 128/,
+    await expect(crossAttentionForward(gpu, q, k, v, null, o, lse, { heads: 3 })).rejects.toThrow(
+      /cross-attention\.fwd.*not divisible by heads/,
     );
-    await expect(crossAttentionForward(gpu, t(1, 2, 264), t(1, 3, 264), t(1, 3, 264), null, t(1, 2, 264), t(1, 2, 2), { heads: 2 })).rejects.toThrow(
-      /D = C\/H = 264\/2 = 132 must be a multiple of 4 and at most 128/,
+    await expect(
+      crossAttentionForward(gpu, t(2, 5, 24), t(2, 7, 24), t(2, 7, 24), null, t(2, 5, 24), t(2, 4, 5), { heads: 4 }),
+    ).rejects.toThrow(/head size D = C\/H = 24\/4 = 6 must be a multiple of 4 and at most 128/);
+    await expect(
+      crossAttentionForward(gpu, t(1, 2, 264), t(1, 3, 264), t(1, 3, 264), null, t(1, 2, 264), t(1, 2, 2), { heads: 2 }),
+    ).rejects.toThrow(/D = C\/H = 264\/2 = 132 must be a multiple of 4 and at most 128/);
+    await expect(crossAttentionForward(gpu, q, k, t(2, 6, 32), null, o, lse, { heads: 4 })).rejects.toThrow(
+      /v must have shape \[2, 7, 32\]/,
     );
-    await expect(crossAttentionForward(gpu, q, k, t(2, 6, 32), null, o, lse, { heads: 4 })).rejects.toThrow(/v must have shape \[2, 7, 32\]/);
-    await expect(crossAttentionForward(gpu, q, t(1, 7, 32), t(1, 7, 32), null, o, lse, { heads: 4 })).rejects.toThrow(/k must have shape \[2, 7, 32\]/);
+    await expect(crossAttentionForward(gpu, q, t(1, 7, 32), t(1, 7, 32), null, o, lse, { heads: 4 })).rejects.toThrow(
+      /k must have shape \[2, 7, 32\]/,
+    );
     await expect(crossAttentionForward(gpu, q, k, v, t(2, 5), o, lse, { heads: 4 })).rejects.toThrow(/mask must have shape \[2, 7\]/);
     await expect(crossAttentionForward(gpu, q, k, v, null, o, t(2, 5, 4), { heads: 4 })).rejects.toThrow(/lse must have shape \[2, 4, 5\]/);
-    await expect(crossAttentionForward(gpu, q, k, v, null, t(2, 7, 32), lse, { heads: 4 })).rejects.toThrow(/out must have shape \[2, 5, 32\]/);
+    await expect(crossAttentionForward(gpu, q, k, v, null, t(2, 7, 32), lse, { heads: 4 })).rejects.toThrow(
+      /out must have shape \[2, 5, 32\]/,
+    );
     await expect(crossAttentionForward(gpu, q, k, v, null, q, lse, { heads: 4 })).rejects.toThrow(/same buffer/);
     const dq = t(2, 5, 32);
     const dk = t(2, 7, 32);
     await expect(crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, dk, dk, { heads: 4 })).rejects.toThrow(/same buffer/);
-    await expect(crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, t(2, 5, 32), t(2, 7, 32), { heads: 4 })).rejects.toThrow(
-      /dk must have shape \[2, 7, 32\]/,
-    );
-    await expect(crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, dk, t(2, 7, 32), { heads: 4, drow: t(39) })).rejects.toThrow(
-      /drow scratch must have at least B\*H\*Tq = 40/,
-    );
+    await expect(
+      crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, t(2, 5, 32), t(2, 7, 32), { heads: 4 }),
+    ).rejects.toThrow(/dk must have shape \[2, 7, 32\]/);
+    await expect(
+      crossAttentionBackward(gpu, q, k, v, null, o, lse, t(2, 5, 32), dq, dk, t(2, 7, 32), { heads: 4, drow: t(39) }),
+    ).rejects.toThrow(/drow scratch must have at least B\*H\*Tq = 40/);
   });
 });

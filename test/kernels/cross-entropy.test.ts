@@ -24,11 +24,23 @@ async function run(gpu: Gpu, zs: Float32Array, ys: number[], ws: Float32Array, B
   return { loss: await gpu.read(loss), dlogits: await gpu.read(dlogits), losses: await gpu.read(losses) };
 }
 
-function check(got: Awaited<ReturnType<typeof run>>, zs: Float32Array, ys: number[], ws: Float32Array, B: number, K: number, tag: string, eps = 0) {
+function check(
+  got: Awaited<ReturnType<typeof run>>,
+  zs: Float32Array,
+  ys: number[],
+  ws: Float32Array,
+  B: number,
+  K: number,
+  tag: string,
+  eps = 0,
+) {
   const r = ref.crossEntropyForward(zs, ys, ws, B, K, eps);
   expectClose(got.loss, [r.loss], TOL.crossEntropy, { name: `cross-entropy loss ${tag}` });
   expectClose(got.losses, r.losses, TOL.crossEntropy, { name: `cross-entropy losses ${tag}` });
-  expectClose(got.dlogits, ref.crossEntropyBackward(zs, ys, ws, B, K, eps), TOL.crossEntropy, { name: `cross-entropy dlogits ${tag}`, shape: [B, K] });
+  expectClose(got.dlogits, ref.crossEntropyBackward(zs, ys, ws, B, K, eps), TOL.crossEntropy, {
+    name: `cross-entropy dlogits ${tag}`,
+    shape: [B, K],
+  });
 }
 
 describe.skipIf(!fx.gpu)(`cross-entropy on ${fx.label}`, () => {
@@ -50,7 +62,10 @@ describe.skipIf(!fx.gpu)(`cross-entropy on ${fx.label}`, () => {
     check(await run(gpu, zs, ys, ws, B, K), zs, ys, ws, B, K, `B=${B} K=${K}`);
   });
 
-  it.each([[65, 7, 0.1], [300, 3, 0.3]])('label smoothing: loss, losses and dlogits, B=%i K_cls=%i eps=%f', async (B, K, eps) => {
+  it.each([
+    [65, 7, 0.1],
+    [300, 3, 0.3],
+  ])('label smoothing: loss, losses and dlogits, B=%i K_cls=%i eps=%f', async (B, K, eps) => {
     const zs = randomF32(B * K, B + 2 * K);
     const ys = randomLabels(B, K, B * K + 1, 5);
     const ws = randomF32(K, K + 1, 0.25, 2);
@@ -95,9 +110,13 @@ describe.skipIf(!fx.gpu)(`cross-entropy on ${fx.label}`, () => {
       expect(Number.isNaN((await gpu.read(loss))[0])).toBe(true);
       expect((await gpu.read(dlogits)).every(Number.isNaN)).toBe(true);
     }
-    await expect(crossEntropyForwardBackward(gpu, zs, [0, 3, 2, 1], ws, loss, dlogits, losses)).rejects.toThrow(/cross-entropy\.fwd.*labels\[1\] = 3/);
+    await expect(crossEntropyForwardBackward(gpu, zs, [0, 3, 2, 1], ws, loss, dlogits, losses)).rejects.toThrow(
+      /cross-entropy\.fwd.*labels\[1\] = 3/,
+    );
     expect(() => crossEntropyLabels(gpu, [0, 0.5], K)).toThrow(/labels\[1\] = 0\.5/);
     await expect(crossEntropyForwardBackward(gpu, zs, [0, 1, 2], ws, loss, dlogits, losses)).rejects.toThrow(/labels must have 4 values/);
-    await expect(crossEntropyForwardBackward(gpu, zs, [0, 1, 2, 1], gpu.empty([4]), loss, dlogits, losses)).rejects.toThrow(/weights must have shape \[3\]/);
+    await expect(crossEntropyForwardBackward(gpu, zs, [0, 1, 2, 1], gpu.empty([4]), loss, dlogits, losses)).rejects.toThrow(
+      /weights must have shape \[3\]/,
+    );
   });
 });

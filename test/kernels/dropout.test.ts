@@ -54,14 +54,19 @@ describe.skipIf(!fx.gpu)(`dropout on ${fx.label}`, () => {
     const x = gpu.upload(xs);
     const y = gpu.empty([n]);
     const masks: Uint8Array[] = [];
-    for (const [p, seed] of [[0.1, 1], [0.5, 2], [0.9, 3], [0.5, 4]] as const) {
+    for (const [p, seed] of [
+      [0.1, 1],
+      [0.5, 2],
+      [0.9, 3],
+      [0.5, 4],
+    ] as const) {
       gpu.poison(y);
       await dropoutForward(gpu, x, y, { p, seed });
       const ys = await gpu.read(y);
       const mask = Uint8Array.from(ys, (v) => (v !== 0 ? 1 : 0));
       const kept = mask.reduce((a, b) => a + b, 0);
       // Binomial(n, 1 - p): 6 standard deviations is a bound a correct generator fails with probability ~2e-9.
-      const sigma = Math.sqrt(p * (1 - p) / n);
+      const sigma = Math.sqrt((p * (1 - p)) / n);
       expect(Math.abs(kept / n - (1 - p)), `p=${p}: kept ${kept} of ${n}`).toBeLessThan(6 * sigma);
       // Every kept element is exactly 1 / (1 - p) rounded to f32.
       const scale = Math.fround(1 / (1 - p));

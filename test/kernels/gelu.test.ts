@@ -44,7 +44,14 @@ describe.skipIf(!fx.gpu)(`gelu and add on ${fx.label}`, () => {
 
   it.each([1, 7, 63, 65, 129])('add forward, n=%i', async (n) => {
     const [as, bs] = [randomF32(n, 10 + n), randomF32(n, 20 + n)];
-    await expectOp(gpu, { name: 'add.fwd', tol: TOL.add, in: { a: as, b: bs }, out: { out: [n] }, run: (t) => addForward(gpu, t.a!, t.b!, t.out!, -0.5), want: () => ({ out: ref.addForward(as, bs, -0.5) }) });
+    await expectOp(gpu, {
+      name: 'add.fwd',
+      tol: TOL.add,
+      in: { a: as, b: bs },
+      out: { out: [n] },
+      run: (t) => addForward(gpu, t.a!, t.b!, t.out!, -0.5),
+      want: () => ({ out: ref.addForward(as, bs, -0.5) }),
+    });
   });
 
   it('gelu folds a dispatch above maxComputeWorkgroupsPerDimension', async () => {

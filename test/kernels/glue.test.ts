@@ -18,7 +18,14 @@ describe.skipIf(!fx.gpu)(`glue ops on ${fx.label}`, () => {
 
   it('axpy: y += alpha x', async () => {
     const [xs, ys] = [randomF32(n, 6), randomF32(n, 5)];
-    await expectOp(gpu, { name: 'axpy', tol: TOL.axpy, in: { x: xs }, out: { y: ys }, run: (t) => axpy(gpu, t.x!, t.y!, -0.75), want: () => ({ y: ref.axpy(xs, ys, -0.75) }) });
+    await expectOp(gpu, {
+      name: 'axpy',
+      tol: TOL.axpy,
+      in: { x: xs },
+      out: { y: ys },
+      run: (t) => axpy(gpu, t.x!, t.y!, -0.75),
+      want: () => ({ y: ref.axpy(xs, ys, -0.75) }),
+    });
   });
 
   it('concat-time forward, backward (overwrite)', async () => {
@@ -67,7 +74,9 @@ describe.skipIf(!fx.gpu)(`glue ops on ${fx.label}`, () => {
   });
 
   it('rejects mismatched sizes before dispatch', async () => {
-    await expect(concatTimeForward(gpu, gpu.empty([na]), gpu.empty([nb]), gpu.empty([nc + 1]), dims)).rejects.toThrow(/concat-time\.fwd.*out must have/);
+    await expect(concatTimeForward(gpu, gpu.empty([na]), gpu.empty([nb]), gpu.empty([nc + 1]), dims)).rejects.toThrow(
+      /concat-time\.fwd.*out must have/,
+    );
     await expect(axpy(gpu, gpu.empty([4]), gpu.empty([5]))).rejects.toThrow(/axpy\.fwd.*y must have 4 elements/);
   });
 });

@@ -77,7 +77,7 @@ describe.skipIf(!fx.gpu)(`grad-norm on ${fx.label}`, () => {
     expectClose(got.subarray(offset, offset + groups), want, TOL.gradNorm, { name: 'grad-norm.partial folded' });
   });
 
-  it('feeds adamw\'s clip on the GPU, with no readback in between', async () => {
+  it("feeds adamw's clip on the GPU, with no readback in between", async () => {
     const n = 129;
     const [ps, gs, g2s] = [randomF32(n, 4), randomF32(n, 5), randomF32(7, 6)];
     const p = gpu.upload(ps);
@@ -90,7 +90,14 @@ describe.skipIf(!fx.gpu)(`grad-norm on ${fx.label}`, () => {
     await adamwStep(gpu, p, g, m, v, { ...o, clip: { norm, maxNorm: 1 } });
     const gn = ref.gradNormForward([gs, g2s]);
     expect(gn).toBeGreaterThan(1); // so the clip really scales
-    const want = ref.adamwStep(ps, gs, new Float64Array(n), new Float64Array(n), { beta1: 0.9, beta2: 0.999, eps: 1e-8, ...o, maxNorm: 1, gradNorm: gn });
+    const want = ref.adamwStep(ps, gs, new Float64Array(n), new Float64Array(n), {
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      ...o,
+      maxNorm: 1,
+      gradNorm: gn,
+    });
     expectClose(await gpu.read(m), want.m, TOL.adamw, { name: 'grad-norm -> adamw m' });
     expectClose(await gpu.read(p), want.p, TOL.adamw, { name: 'grad-norm -> adamw p' });
   });

@@ -48,7 +48,16 @@ describe.skipIf(!fx.gpu)(`layer-norm on ${fx.label}`, () => {
 
   // R and C from {1, 7, 63, 65, 129, 768}: not multiples of WG (64) rows or columns.
   const shapes: Array<[number, number]> = [
-    [1, 1], [7, 7], [63, 65], [65, 63], [129, 129], [1, 768], [7, 768], [768, 7], [129, 768], [768, 65],
+    [1, 1],
+    [7, 7],
+    [63, 65],
+    [65, 63],
+    [129, 129],
+    [1, 768],
+    [7, 768],
+    [768, 7],
+    [129, 768],
+    [768, 65],
   ];
   it.each(shapes)('forward and backward, R=%i C=%i', async (R, C) => {
     await check(R, C, R * 13 + C);
@@ -81,11 +90,32 @@ describe.skipIf(!fx.gpu)(`layer-norm on ${fx.label}`, () => {
     const dx = gpu.upload(randomF32(R * C, 6), [R, C]); // garbage that must be overwritten
     const dgamma = gpu.upload(priorG);
     const dbeta = gpu.upload(priorB);
-    await layerNormBackward(gpu, gpu.upload(xs, [R, C]), gpu.upload(gs), gpu.upload(mean32), gpu.upload(rstd32), gpu.upload(dys, [R, C]), dx, dgamma, dbeta, true);
+    await layerNormBackward(
+      gpu,
+      gpu.upload(xs, [R, C]),
+      gpu.upload(gs),
+      gpu.upload(mean32),
+      gpu.upload(rstd32),
+      gpu.upload(dys, [R, C]),
+      dx,
+      dgamma,
+      dbeta,
+      true,
+    );
     const b = ref.layerNormBackward(xs, gs, mean32, rstd32, dys, R, C);
     expectClose(await gpu.read(dx), b.dx, TOL.layerNormBackward, { name: 'layer-norm.bwd dx (accumulate run)', shape: [R, C] });
-    expectClose(await gpu.read(dgamma), b.dgamma.map((v, i) => v + priorG[i]!), TOL.layerNormBackward, { name: 'layer-norm.bwd.dgamma dgamma accumulate', shape: [C] });
-    expectClose(await gpu.read(dbeta), b.dbeta.map((v, i) => v + priorB[i]!), TOL.layerNormBackward, { name: 'layer-norm.bwd.dgamma dbeta accumulate', shape: [C] });
+    expectClose(
+      await gpu.read(dgamma),
+      b.dgamma.map((v, i) => v + priorG[i]!),
+      TOL.layerNormBackward,
+      { name: 'layer-norm.bwd.dgamma dgamma accumulate', shape: [C] },
+    );
+    expectClose(
+      await gpu.read(dbeta),
+      b.dbeta.map((v, i) => v + priorB[i]!),
+      TOL.layerNormBackward,
+      { name: 'layer-norm.bwd.dgamma dbeta accumulate', shape: [C] },
+    );
   });
 
   it('rejects mismatched shapes before dispatch', async () => {
@@ -94,7 +124,9 @@ describe.skipIf(!fx.gpu)(`layer-norm on ${fx.label}`, () => {
     await expect(layerNormForward(gpu, x, gpu.empty([7]), c8(), gpu.empty([4, 8]), gpu.empty([4]), gpu.empty([4]))).rejects.toThrow(
       /layer-norm\.fwd.*gamma must have shape \[8\]/,
     );
-    await expect(layerNormForward(gpu, x, c8(), c8(), gpu.empty([4, 8]), gpu.empty([3]), gpu.empty([4]))).rejects.toThrow(/mean must have 4 elements/);
+    await expect(layerNormForward(gpu, x, c8(), c8(), gpu.empty([4, 8]), gpu.empty([3]), gpu.empty([4]))).rejects.toThrow(
+      /mean must have 4 elements/,
+    );
     await expect(
       layerNormBackward(gpu, x, c8(), gpu.empty([4]), gpu.empty([4]), gpu.empty([4, 8]), gpu.empty([4, 8]), gpu.empty([4]), c8()),
     ).rejects.toThrow(/layer-norm\.bwd.*dgamma must have shape \[8\]/);

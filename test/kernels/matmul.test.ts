@@ -85,7 +85,13 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
       pre,
       overrides,
     });
-    const r = ref.matmulForward(as, bs, dims, { transA: c.transA, transB: c.transB, broadcastB: c.broadcastB, bias: c.bias ? biasV : undefined, gelu: c.gelu });
+    const r = ref.matmulForward(as, bs, dims, {
+      transA: c.transA,
+      transB: c.transB,
+      broadcastB: c.broadcastB,
+      bias: c.bias ? biasV : undefined,
+      gelu: c.gelu,
+    });
     const shape = [c.batch, c.M, c.N];
     expectClose(await gpu.read(out), r.out, TOL.matmul, { name: `matmul.fwd c ${label(c)}`, shape });
     if (pre) expectClose(await gpu.read(pre), r.pre, TOL.matmul, { name: `matmul.fwd pre ${label(c)}`, shape });
@@ -95,10 +101,13 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     await runForward(c, 100 + 10 * i);
   });
 
-  it.each<Record<string, number>>([{ TM: 1 }, { TM: 3 }, { TM: 8, WG_X: 4, WG_Y: 2 }, { WG_X: 1, WG_Y: 1, KC: 5 }])('forward with tile overrides %o stays exact on tails', async (ov) => {
-    await runForward({ M: 65, N: 63, K: 7, batch: 3, transA: true, transB: false, broadcastB: true, bias: true, gelu: true }, 7, ov);
-    await runForward({ M: 7, N: 129, K: 65, batch: 1, transA: false, transB: true, broadcastB: false, bias: false, gelu: false }, 8, ov);
-  });
+  it.each<Record<string, number>>([{ TM: 1 }, { TM: 3 }, { TM: 8, WG_X: 4, WG_Y: 2 }, { WG_X: 1, WG_Y: 1, KC: 5 }])(
+    'forward with tile overrides %o stays exact on tails',
+    async (ov) => {
+      await runForward({ M: 65, N: 63, K: 7, batch: 3, transA: true, transB: false, broadcastB: true, bias: true, gelu: true }, 7, ov);
+      await runForward({ M: 7, N: 129, K: 65, batch: 1, transA: false, transB: true, broadcastB: false, bias: false, gelu: false }, 8, ov);
+    },
+  );
 
   async function runBackward(c: Case, seed: number, opts: { accumulate?: boolean; geluChain?: boolean } = {}) {
     const { as, bs } = inputs(c, seed);
@@ -132,8 +141,14 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     const r = ref.matmulBackward(dcRef, as, bs, dims, layout);
     const add = (x: Float64Array, prior: Float32Array) => (opts.accumulate ? x.map((v, i) => v + prior[i]!) : x);
     const name = `${label(c)}${opts.accumulate ? ' accumulate' : ''}${opts.geluChain ? ' gelu chain' : ''}`;
-    expectClose(await gpu.read(dA), add(r.dA, priorA), TOL.matmulBackward, { name: `matmul.bwd dA ${name}`, shape: [c.batch, ...(c.transA ? [c.K, c.M] : [c.M, c.K])] });
-    expectClose(await gpu.read(dB), add(r.dB, priorB), TOL.matmulBackward, { name: `matmul.bwd dB ${name}`, shape: [batchB, ...(c.transB ? [c.N, c.K] : [c.K, c.N])] });
+    expectClose(await gpu.read(dA), add(r.dA, priorA), TOL.matmulBackward, {
+      name: `matmul.bwd dA ${name}`,
+      shape: [c.batch, ...(c.transA ? [c.K, c.M] : [c.M, c.K])],
+    });
+    expectClose(await gpu.read(dB), add(r.dB, priorB), TOL.matmulBackward, {
+      name: `matmul.bwd dB ${name}`,
+      shape: [batchB, ...(c.transB ? [c.N, c.K] : [c.K, c.N])],
+    });
     expectClose(await gpu.read(dBias), add(r.dBias, priorBias), TOL.matmulBackward, { name: `matmul.bwd.dbias ${name}`, shape: [c.N] });
   }
 
@@ -151,9 +166,14 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     await runBackward(c, 500 + 10 * i);
   });
 
-  it.each(TRANS.map(([transA, transB]) => [transA, transB] as const))('backward accumulates into dA, dB, dbias (transA=%s transB=%s)', async (transA, transB) => {
-    await runBackward({ M: 63, N: 7, K: 65, batch: 3, transA, transB, broadcastB: transA, bias: true, gelu: false }, 900, { accumulate: true });
-  });
+  it.each(TRANS.map(([transA, transB]) => [transA, transB] as const))(
+    'backward accumulates into dA, dB, dbias (transA=%s transB=%s)',
+    async (transA, transB) => {
+      await runBackward({ M: 63, N: 7, K: 65, batch: 3, transA, transB, broadcastB: transA, bias: true, gelu: false }, 900, {
+        accumulate: true,
+      });
+    },
+  );
 
   it('forward accumulates into C', async () => {
     const dims = { batch: 3, M: 7, N: 65, K: 63 };
@@ -167,7 +187,9 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
   });
 
   it('GELU epilogue backward: geluBackward(pre) then matmulBackward', async () => {
-    await runBackward({ M: 65, N: 63, K: 7, batch: 3, transA: false, transB: true, broadcastB: true, bias: true, gelu: true }, 950, { geluChain: true });
+    await runBackward({ M: 65, N: 63, K: 7, batch: 3, transA: false, transB: true, broadcastB: true, bias: true, gelu: true }, 950, {
+      geluChain: true,
+    });
   });
 
   // The fusion model: x[B*T, C] @ W[C, C_out] with bias and GELU (B = 32, T = 64, C = 768, C_out = 256), and
@@ -186,7 +208,9 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
   it('rejects a grid above maxComputeWorkgroupsPerDimension with a clear error', async () => {
     const batch = gpu.limits.maxComputeWorkgroupsPerDimension + 1;
     const t = () => gpu.empty([batch]);
-    await expect(matmulForward(gpu, t(), t(), t(), { batch, M: 1, N: 1, K: 1 })).rejects.toThrow(/matmul\.fwd.*grid \[1, 1, \d+\].*maxComputeWorkgroupsPerDimension/);
+    await expect(matmulForward(gpu, t(), t(), t(), { batch, M: 1, N: 1, K: 1 })).rejects.toThrow(
+      /matmul\.fwd.*grid \[1, 1, \d+\].*maxComputeWorkgroupsPerDimension/,
+    );
   });
 
   it('rejects mismatched sizes and aliasing before dispatch', async () => {
@@ -195,8 +219,12 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     const b = gpu.empty([5, 4]);
     await expect(matmulForward(gpu, a, b, gpu.empty([2, 3, 4]), dims)).rejects.toThrow(/matmul\.fwd.*b must have 40 elements/);
     await expect(matmulForward(gpu, a, b, gpu.empty([2, 3, 3]), dims, { broadcastB: true })).rejects.toThrow(/c must have 24 elements/);
-    await expect(matmulForward(gpu, a, b, gpu.empty([2, 3, 4]), dims, { broadcastB: true, bias: gpu.empty([5]) })).rejects.toThrow(/bias must have 4/);
-    await expect(matmulForward(gpu, a, b, gpu.empty([2, 3, 4]), dims, { broadcastB: true, overrides: { TM: 9 } })).rejects.toThrow(/TM must be an integer in 1\.\.8/);
+    await expect(matmulForward(gpu, a, b, gpu.empty([2, 3, 4]), dims, { broadcastB: true, bias: gpu.empty([5]) })).rejects.toThrow(
+      /bias must have 4/,
+    );
+    await expect(matmulForward(gpu, a, b, gpu.empty([2, 3, 4]), dims, { broadcastB: true, overrides: { TM: 9 } })).rejects.toThrow(
+      /TM must be an integer in 1\.\.8/,
+    );
     await expect(matmulBackward(gpu, { dc: gpu.empty([24]), a, b, dB: b }, dims, { broadcastB: true })).rejects.toThrow(/same buffer/);
   });
 });

@@ -61,9 +61,13 @@ describe.skipIf(!fx.gpu)(`mean-pool on ${fx.label}`, () => {
 
   it('rejects mismatched shapes before dispatch', async () => {
     const x = gpu.empty([2, 3, 4]);
-    await expect(meanPoolForward(gpu, x, gpu.empty([2, 4]), gpu.empty([2, 4]))).rejects.toThrow(/mean-pool\.fwd.*mask must have shape \[2, 3\]/);
+    await expect(meanPoolForward(gpu, x, gpu.empty([2, 4]), gpu.empty([2, 4]))).rejects.toThrow(
+      /mean-pool\.fwd.*mask must have shape \[2, 3\]/,
+    );
     await expect(meanPoolForward(gpu, x, gpu.empty([2, 3]), gpu.empty([2, 3]))).rejects.toThrow(/y must have shape \[2, 4\]/);
     await expect(meanPoolForward(gpu, gpu.empty([6, 4]), gpu.empty([2, 3]), gpu.empty([2, 4]))).rejects.toThrow(/x must be 3-D/);
-    await expect(meanPoolBackward(gpu, gpu.empty([2, 3]), gpu.empty([2, 5]), x)).rejects.toThrow(/mean-pool\.bwd.*dy must have shape \[2, 4\]/);
+    await expect(meanPoolBackward(gpu, gpu.empty([2, 3]), gpu.empty([2, 5]), x)).rejects.toThrow(
+      /mean-pool\.bwd.*dy must have shape \[2, 4\]/,
+    );
   });
 });

@@ -53,7 +53,18 @@ describe.skipIf(!fx.gpu)(`softmax on ${fx.label}`, () => {
 
   // Rows and row lengths from {1, 7, 63, 65, 129, 768}: none a multiple of WG (64) rows or columns.
   const shapes: Array<[number, number]> = [
-    [1, 1], [7, 1], [1, 7], [7, 7], [63, 65], [65, 63], [129, 129], [1, 768], [7, 768], [768, 7], [65, 768], [768, 129],
+    [1, 1],
+    [7, 1],
+    [1, 7],
+    [7, 7],
+    [63, 65],
+    [65, 63],
+    [129, 129],
+    [1, 768],
+    [7, 768],
+    [768, 7],
+    [65, 768],
+    [768, 129],
   ];
   it.each(VARIANTS.flatMap((v) => shapes.map(([R, N]) => [v, R, N] as const)))(
     'forward and backward, logits of +-80 and -1e30, %s, R=%i N=%i',
@@ -96,7 +107,7 @@ describe.skipIf(!fx.gpu)(`softmax on ${fx.label}`, () => {
   it.each(VARIANTS)('per-row mask (rowsPerMaskRow = 1) with a scattered pattern, %s', async (variant) => {
     const R = 65;
     const N = 63;
-    const mask = new Float32Array(R * N).map((_, i) => ((i * 2654435761) >>> 0) % 3 === 0 ? 0 : 1);
+    const mask = new Float32Array(R * N).map((_, i) => (((i * 2654435761) >>> 0) % 3 === 0 ? 0 : 1));
     for (let j = 0; j < N; j++) mask[10 * N + j] = 0; // row 10 fully masked
     await check(randomF32(R * N, 5), R, N, variant, { mask, scale: 2.5 }, 'per-row mask');
   });

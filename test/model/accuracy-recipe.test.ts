@@ -7,9 +7,28 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CpuBackend, FusionModel, Predictor, computeInputNorm, createAudioEncoder, createTextEncoder, evaluate, evaluateCheckpoint, loadAudio,
-  foldEvaluations, loadCheckpoint, memoryFeatureSplit, normalizeInputs, readSafetensors, runAblation, selectSplit, speakerFolds, train, withLinearFloor,
-  writeSafetensors, type FeatureSet, type UtteranceFeatures,
+  CpuBackend,
+  FusionModel,
+  Predictor,
+  computeInputNorm,
+  createAudioEncoder,
+  createTextEncoder,
+  evaluate,
+  evaluateCheckpoint,
+  loadAudio,
+  foldEvaluations,
+  loadCheckpoint,
+  memoryFeatureSplit,
+  normalizeInputs,
+  readSafetensors,
+  runAblation,
+  selectSplit,
+  speakerFolds,
+  train,
+  withLinearFloor,
+  writeSafetensors,
+  type FeatureSet,
+  type UtteranceFeatures,
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { tinyConfig, tinyInputs } from './helpers.ts';
@@ -17,7 +36,7 @@ import { tinyConfig, tinyInputs } from './helpers.ts';
 /** n utterances with a class cue, features far from mean 0 / std 1 (offset 50, scale 20 on some dims). */
 function offsetUtterances(n: number, K: number, Ct: number, Ca: number, seed: number, prefix = 'u'): UtteranceFeatures[] {
   let s = seed;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
   return Array.from({ length: n }, (_, i) => {
     const label = i % K;
     const [lt, la] = [1 + (i % 3), 2 + (i % 4)];
@@ -30,7 +49,11 @@ function offsetUtterances(n: number, K: number, Ct: number, Ca: number, seed: nu
 function offsetFeatures(Ct = 4, Ca = 5): FeatureSet {
   const K = 3;
   return {
-    classNames: ['a', 'b', 'c'], textDim: Ct, audioDim: Ca, textEncoder: 'arrays', audioEncoder: 'arrays',
+    classNames: ['a', 'b', 'c'],
+    textDim: Ct,
+    audioDim: Ca,
+    textEncoder: 'arrays',
+    audioEncoder: 'arrays',
     splits: {
       train: memoryFeatureSplit(offsetUtterances(24, K, Ct, Ca, 1, 'tr'), Ct, Ca),
       dev: memoryFeatureSplit(offsetUtterances(9, K, Ct, Ca, 2, 'dv'), Ct, Ca),
@@ -45,7 +68,10 @@ describe('input standardization', () => {
     const split = fs.splits.train!;
     const norm = computeInputNorm(split, { Tt: 3, Ta: 5, Ct: 4, Ca: 5, text: true, audio: true, pooled: false });
     const utts = offsetUtterances(24, 3, 4, 5, 1, 'tr');
-    for (const [m, C] of [['text', 4], ['audio', 5]] as const) {
+    for (const [m, C] of [
+      ['text', 4],
+      ['audio', 5],
+    ] as const) {
       for (let c = 0; c < C; c++) {
         const xs = utts.flatMap((u) => Array.from({ length: u[`${m}Len`] }, (_, t) => u[m][t * C + c]!));
         const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -61,7 +87,14 @@ describe('input standardization', () => {
   });
 
   it('a zero-variance dimension keeps std 1', () => {
-    const u = (id: string, label: number): UtteranceFeatures => ({ id, label, text: new Float32Array([3, id.length]), textLen: 1, audio: new Float32Array([1]), audioLen: 1 });
+    const u = (id: string, label: number): UtteranceFeatures => ({
+      id,
+      label,
+      text: new Float32Array([3, id.length]),
+      textLen: 1,
+      audio: new Float32Array([1]),
+      audioLen: 1,
+    });
     const split = memoryFeatureSplit([u('a', 0), u('bb', 1), u('ccc', 0)], 2, 1);
     const norm = computeInputNorm(split, { Tt: 1, Ta: 1, Ct: 2, Ca: 1, text: true, audio: true, pooled: false });
     expect(norm.text!.std[0]).toBe(1);
@@ -73,14 +106,34 @@ describe('input standardization', () => {
     const fs = offsetFeatures();
     const dir = mkdtempSync(join(tmpdir(), 'emofuse-norm-'));
     const be = new CpuBackend('f32');
-    const r = await train(be, fs, { model: { fusion: 'cross-self', width: 8, heads: 2, seed: 3 }, epochs: 2, batchSize: 8, lr: 1e-2, outDir: dir });
+    const r = await train(be, fs, {
+      model: { fusion: 'cross-self', width: 8, heads: 2, seed: 3 },
+      epochs: 2,
+      batchSize: 8,
+      lr: 1e-2,
+      outDir: dir,
+    });
     const { tensors } = readSafetensors(r.lastCheckpoint);
-    const want = computeInputNorm(fs.splits.train!, { Tt: r.model.config.maxTextLen, Ta: r.model.config.maxAudioLen, Ct: 4, Ca: 5, text: true, audio: true, pooled: true });
+    const want = computeInputNorm(fs.splits.train!, {
+      Tt: r.model.config.maxTextLen,
+      Ta: r.model.config.maxAudioLen,
+      Ct: 4,
+      Ca: 5,
+      text: true,
+      audio: true,
+      pooled: true,
+    });
     expect([...tensors.get('norm.text.mean')!.data]).toEqual([...want.text!.mean]);
     expect([...tensors.get('norm.audio.std')!.data]).toEqual([...want.audio!.std]);
     expect(r.model.config.linearSkip).toBe(true); // the default: the linear skip's stats [2 Ct + 2 Ca] are saved too
     expect([...tensors.get('norm.pooled.std')!.data]).toEqual([...want.pooled!.std]);
-    const noSkip = await train(new CpuBackend('f32'), fs, { model: { fusion: 'cross-self', width: 8, heads: 2, seed: 3, linearSkip: false }, epochs: 1, batchSize: 8, lr: 1e-2, outDir: join(dir, 'no-skip') });
+    const noSkip = await train(new CpuBackend('f32'), fs, {
+      model: { fusion: 'cross-self', width: 8, heads: 2, seed: 3, linearSkip: false },
+      epochs: 1,
+      batchSize: 8,
+      lr: 1e-2,
+      outDir: join(dir, 'no-skip'),
+    });
     expect(readSafetensors(noSkip.lastCheckpoint).tensors.has('norm.pooled.mean')).toBe(false); // without the skip only the linear head has pooled stats
 
     const { model } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
@@ -88,7 +141,12 @@ describe('input standardization', () => {
     const reloaded = await evaluate(model, fs.splits.test!, fs.classNames, 8);
     expect(reloaded.probabilities).toEqual(inMemory.probabilities);
     const { report } = await evaluateCheckpoint(new CpuBackend('f32'), {
-      checkpoint: r.lastCheckpoint, features: fs, source: 'offset features', split: 'test', batchSize: 8, outDir: join(dir, 'eval'),
+      checkpoint: r.lastCheckpoint,
+      features: fs,
+      source: 'offset features',
+      split: 'test',
+      batchSize: 8,
+      outDir: join(dir, 'eval'),
     });
     expect(report.weightedF1).toBe(inMemory.weightedF1);
 
@@ -105,24 +163,49 @@ describe('input standardization', () => {
 
   it('a checkpoint whose statistics do not fit the model is refused with the tensor names', () => {
     const m = FusionModel.create(new CpuBackend('f32'), tinyConfig('audio'));
-    expect(() => m.setInputNorm({ audio: { mean: new Float32Array(3), std: new Float32Array(3).fill(1) } })).toThrow(/'audio': 3 means and 3 stds for 6 input dimensions/);
+    expect(() => m.setInputNorm({ audio: { mean: new Float32Array(3), std: new Float32Array(3).fill(1) } })).toThrow(
+      /'audio': 3 means and 3 stds for 6 input dimensions/,
+    );
     expect(() => m.setInputNorm({ audio: { mean: new Float32Array(6), std: new Float32Array(6) } })).toThrow(/std finite and > 0/);
   });
 
-  const haveEncoders = existsSync(join(modelSettings.assetsDir, 'tokenizer-bert-base-uncased/tokenizer.json')) && existsSync(join(modelSettings.assetsDir, 'emodb/wav/03a01Fa.wav'));
+  const haveEncoders =
+    existsSync(join(modelSettings.assetsDir, 'tokenizer-bert-base-uncased/tokenizer.json')) &&
+    existsSync(join(modelSettings.assetsDir, 'emodb/wav/03a01Fa.wav'));
   it.runIf(haveEncoders)('predict applies the checkpoint statistics (hash + logmel encoders, an EmoDB clip)', async () => {
     const te = await createTextEncoder('hash');
     const ae = await createAudioEncoder('logmel');
     const clip = join(modelSettings.assetsDir, 'emodb/wav/03a01Fa.wav');
-    const [t, a] = [await te.encode(['Der Lappen liegt auf dem Eisschrank.']), await ae.encode([loadAudio(clip, { sampleRate: ae.sampleRate })])];
+    const [t, a] = [
+      await te.encode(['Der Lappen liegt auf dem Eisschrank.']),
+      await ae.encode([loadAudio(clip, { sampleRate: ae.sampleRate })]),
+    ];
     // A tiny model on (train set = this one utterance, twice, with offsets) so that the statistics are far from 0 / 1.
     const u = (id: string, off: number): UtteranceFeatures => ({
-      id, label: id === 'x' ? 0 : 1, text: t.tokens.map((v) => v + off), textLen: t.lengths[0]!, audio: a.tokens.map((v) => 3 * v - off), audioLen: a.lengths[0]!,
+      id,
+      label: id === 'x' ? 0 : 1,
+      text: t.tokens.map((v) => v + off),
+      textLen: t.lengths[0]!,
+      audio: a.tokens.map((v) => 3 * v - off),
+      audioLen: a.lengths[0]!,
     });
     const split = memoryFeatureSplit([u('x', 1), u('y', -2)], te.dim, ae.dim);
-    const fs: FeatureSet = { classNames: ['p', 'q'], textDim: te.dim, audioDim: ae.dim, textEncoder: 'hash', audioEncoder: 'logmel', splits: { train: split, dev: split } };
+    const fs: FeatureSet = {
+      classNames: ['p', 'q'],
+      textDim: te.dim,
+      audioDim: ae.dim,
+      textEncoder: 'hash',
+      audioEncoder: 'logmel',
+      splits: { train: split, dev: split },
+    };
     const dir = mkdtempSync(join(tmpdir(), 'emofuse-norm-predict-'));
-    const r = await train(new CpuBackend('f32'), fs, { model: { fusion: 'cross-self', width: 8, heads: 2 }, epochs: 1, batchSize: 2, lr: 1e-2, outDir: dir });
+    const r = await train(new CpuBackend('f32'), fs, {
+      model: { fusion: 'cross-self', width: 8, heads: 2 },
+      epochs: 1,
+      batchSize: 2,
+      lr: 1e-2,
+      outDir: dir,
+    });
     const p = await Predictor.open(new CpuBackend('f32'), r.lastCheckpoint);
     const [pred] = await p.predict([{ id: 'c', text: 'Der Lappen liegt auf dem Eisschrank.', audio: clip }]);
     await p.dispose();
@@ -134,7 +217,10 @@ describe('input standardization', () => {
     model.setInputNorm({ pooled: norm.pooled! });
     const c = model.config;
     const x = normalizeInputs(
-      { text: t.tokens, textMask: t.mask, audio: a.tokens, audioMask: a.mask }, { B: 1, Tt: t.T, Ta: a.T, Ct: c.textDim, Ca: c.audioDim }, norm, false,
+      { text: t.tokens, textMask: t.mask, audio: a.tokens, audioMask: a.mask },
+      { B: 1, Tt: t.T, Ta: a.T, Ct: c.textDim, Ca: c.audioDim },
+      norm,
+      false,
     );
     const logits = await model.predict({ text: x.text, textMask: t.mask, audio: x.audio, audioMask: a.mask, labels: [-1] });
     const z = Math.exp(logits[0]! - logits[1]!);
@@ -153,7 +239,10 @@ describe('the linear variant', () => {
     const model = FusionModel.create(be, config);
     const { textDim: Ct, audioDim: Ca, maxTextLen: Tt, maxAudioLen: Ta, numClasses: K } = config;
     const P = 2 * Ct + 2 * Ca;
-    const st = (n: number, k: number) => ({ mean: Float32Array.from({ length: n }, (_, i) => 0.1 * i - k), std: Float32Array.from({ length: n }, (_, i) => 0.5 + 0.25 * ((i + k) % 3)) });
+    const st = (n: number, k: number) => ({
+      mean: Float32Array.from({ length: n }, (_, i) => 0.1 * i - k),
+      std: Float32Array.from({ length: n }, (_, i) => 0.5 + 0.25 * ((i + k) % 3)),
+    });
     const norm = { text: st(Ct, 1), audio: st(Ca, 2), pooled: st(P, 0) };
     model.setInputNorm(norm);
     const B = 3;
@@ -164,7 +253,10 @@ describe('the linear variant', () => {
     const bias = state.get('classifier.b')!.value;
     for (let b = 0; b < B; b++) {
       const feat: number[] = [];
-      for (const [x, mask, T, C, s] of [[inp.text, inp.textMask, Tt, Ct, norm.text], [inp.audio, inp.audioMask, Ta, Ca, norm.audio]] as const) {
+      for (const [x, mask, T, C, s] of [
+        [inp.text, inp.textMask, Tt, Ct, norm.text],
+        [inp.audio, inp.audioMask, Ta, Ca, norm.audio],
+      ] as const) {
         const kept = Array.from({ length: T }, (_, t) => t).filter((t) => mask[b * T + t]! > 0);
         const z = (t: number, c: number) => (x[(b * T + t) * C + c]! - s.mean[c]!) / s.std[c]!;
         const mean = Array.from({ length: C }, (_, c) => kept.reduce((a, t) => a + z(t, c), 0) / kept.length);
@@ -184,10 +276,22 @@ describe('the linear variant', () => {
     const Ct = 4;
     const strip = (us: UtteranceFeatures[]) => us.map((u) => ({ ...u, audio: new Float32Array(0), audioLen: 0 }));
     const fs: FeatureSet = {
-      ...offsetFeatures(Ct, 1), audioEncoder: 'none',
-      splits: Object.fromEntries(['train', 'dev', 'test'].map((n, i) => [n, memoryFeatureSplit(strip(offsetUtterances(n === 'train' ? 60 : 30, 3, Ct, 1, i + 1, n)), Ct, 1)])),
+      ...offsetFeatures(Ct, 1),
+      audioEncoder: 'none',
+      splits: Object.fromEntries(
+        ['train', 'dev', 'test'].map((n, i) => [
+          n,
+          memoryFeatureSplit(strip(offsetUtterances(n === 'train' ? 60 : 30, 3, Ct, 1, i + 1, n)), Ct, 1),
+        ]),
+      ),
     };
-    const r = await train(new CpuBackend('f32'), fs, { model: { fusion: 'linear', dropout: 0 }, epochs: 30, batchSize: 10, lr: 3e-2, outDir: mkdtempSync(join(tmpdir(), 'emofuse-lin-')) });
+    const r = await train(new CpuBackend('f32'), fs, {
+      model: { fusion: 'linear', dropout: 0 },
+      epochs: 30,
+      batchSize: 10,
+      lr: 3e-2,
+      outDir: mkdtempSync(join(tmpdir(), 'emofuse-lin-')),
+    });
     const m = await evaluate(r.model, fs.splits.test!, fs.classNames, 10);
     expect(m.accuracy).toBeGreaterThan(0.9); // the class cue is +3 on one text dim (std 20 on dim 0, 2 elsewhere)
   });
@@ -200,19 +304,26 @@ describe('speaker-grouped folds', () => {
       const folds = speakerFolds(speakers, k);
       expect(folds.flat().sort((a, b) => a - b)).toEqual(speakers.map((_, i) => i));
       const owner = new Map<string, number>();
-      folds.forEach((f, j) => f.forEach((i) => {
-        expect(owner.get(speakers[i]!) ?? j, `speaker ${speakers[i]} in two folds`).toBe(j);
-        owner.set(speakers[i]!, j);
-      }));
+      folds.forEach((f, j) =>
+        f.forEach((i) => {
+          expect(owner.get(speakers[i]!) ?? j, `speaker ${speakers[i]} in two folds`).toBe(j);
+          owner.set(speakers[i]!, j);
+        }),
+      );
       const sizes = folds.map((f) => f.length);
-      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(Math.max(...[...new Set(speakers)].map((s) => speakers.filter((x) => x === s).length)));
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(
+        Math.max(...[...new Set(speakers)].map((s) => speakers.filter((x) => x === s).length)),
+      );
     }
     expect(() => speakerFolds(['a', 'a', 'b'], 3)).toThrow(/need at least 3 speakers, found 2/);
   });
 
   it('selectSplit copies rows from several splits into one batch, in order', () => {
     const fs = offsetFeatures();
-    const s = selectSplit([{ split: fs.splits.train!, indices: [5, 2] }, { split: fs.splits.dev!, indices: [1] }]);
+    const s = selectSplit([
+      { split: fs.splits.train!, indices: [5, 2] },
+      { split: fs.splits.dev!, indices: [1] },
+    ]);
     expect(s.ids).toEqual(['tr5', 'tr2', 'dv1']);
     const b = s.batch([2, 0], { rows: 3, Tt: 3, Ta: 5 });
     const direct = fs.splits.dev!.batch([1], { rows: 1, Tt: 3, Ta: 5 });
@@ -235,7 +346,13 @@ describe('speaker-grouped folds', () => {
     }
     const dir = mkdtempSync(join(tmpdir(), 'emofuse-folds-'));
     const result = await runAblation(fs, {
-      ...o, variants: ['audio'], seeds: [0], testSplit: 'test', outDir: dir, backend: 'cpu', train: { ...o.train, model: { width: 8, heads: 2 } },
+      ...o,
+      variants: ['audio'],
+      seeds: [0],
+      testSplit: 'test',
+      outDir: dir,
+      backend: 'cpu',
+      train: { ...o.train, model: { width: 8, heads: 2 } },
     });
     expect(result.rows.map((r) => r.fusion)).toEqual(['audio', 'linear']);
     expect(result.rows[0]!.runs!.map((r) => r.fold)).toEqual([0, 1, 2]);

@@ -27,7 +27,12 @@ describe('ort and cpu backends train the same model to the same numbers', () => 
       const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2 });
       const ortModel = FusionModel.create(be, config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
-      await expectTrainsLikeCpu('ort', ortModel, cpuModel, adamw, { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL });
+      await expectTrainsLikeCpu('ort', ortModel, cpuModel, adamw, {
+        steps: STEPS,
+        lossRtol: LOSS_RTOL,
+        paramAtol: PARAM_ATOL,
+        meanAtol: MEAN_ATOL,
+      });
     });
   }
   // whole modalities absent in some rows (mixed-corpus training): fully masked attention rows both ways
@@ -114,7 +119,10 @@ describe('--backend auto', () => {
     expect(chooseAutoBackend(hw, null)).toMatchObject({ backend: 'wgsl', reason: expect.stringContaining('NVIDIA H100') });
     expect(chooseAutoBackend(sw, null)).toMatchObject({ backend: 'ort', reason: expect.stringContaining('software adapter llvmpipe') });
     expect(chooseAutoBackend(null, null, 'no adapter: Vulkan missing').backend).toBe('ort');
-    expect(chooseAutoBackend(sw, 'onnxruntime-node could not be loaded: x')).toMatchObject({ backend: 'wgsl', reason: expect.stringContaining('could not be loaded') });
+    expect(chooseAutoBackend(sw, 'onnxruntime-node could not be loaded: x')).toMatchObject({
+      backend: 'wgsl',
+      reason: expect.stringContaining('could not be loaded'),
+    });
     expect(() => chooseAutoBackend(null, 'onnxruntime-node could not be loaded: x')).toThrow(/--backend cpu/);
     expect(ortLoadError()).toBeNull();
   });

@@ -37,14 +37,25 @@ describe('wgsl and cpu backends train the same model to the same numbers', () =>
     // whole modalities absent in some rows (mixed-corpus training): fully masked attention rows both ways
     ...(['cross-self', 'gate', 'linear'] as const).map((fusion) => ({ fusion, blockDropout: 0, linearSkip: true, missing: true })),
   ];
-  for (const { fusion, blockDropout, linearSkip, missing } of cases as { fusion: (typeof cases)[number]['fusion']; blockDropout: number; linearSkip: boolean; missing?: boolean }[]) {
+  for (const { fusion, blockDropout, linearSkip, missing } of cases as {
+    fusion: (typeof cases)[number]['fusion'];
+    blockDropout: number;
+    linearSkip: boolean;
+    missing?: boolean;
+  }[]) {
     const what = `${fusion}${blockDropout ? `, block dropout ${blockDropout}` : ''}${linearSkip ? ', linear skip' : ''}${missing ? ', modalities missing' : ''}`;
     it(`${what}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
       if (!fx.gpu) return ctx.skip(fx.skipReason);
       const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, blockDropout, linearSkip });
       const gpuModel = FusionModel.create(await WgslBackend.create(fx.gpu), config);
       const cpuModel = FusionModel.create(new CpuBackend('f32'), config);
-      const r = await expectTrainsLikeCpu('wgsl', gpuModel, cpuModel, adamw, { steps: STEPS, lossRtol: LOSS_RTOL, paramAtol: PARAM_ATOL, meanAtol: MEAN_ATOL, missingModalities: missing });
+      const r = await expectTrainsLikeCpu('wgsl', gpuModel, cpuModel, adamw, {
+        steps: STEPS,
+        lossRtol: LOSS_RTOL,
+        paramAtol: PARAM_ATOL,
+        meanAtol: MEAN_ATOL,
+        missingModalities: missing,
+      });
       console.log(`${what}: max |dp| ${r.worst.toExponential(2)} (${r.worstName}), mean ${r.mean.toExponential(2)}`);
     });
   }

@@ -9,8 +9,23 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '@emofuse/kernels';
 import {
-  BATCHES_PER_POOL, CpuBackend, FusionModel, LENGTH_BUCKET, OrtBackend, WgslBackend, batchShape, bucketLength, epochBatches, lengthKeys,
-  memoryFeatureSplit, syntheticBimodal, train, type AdamwSettings, type Backend, type FusionVariant, type UtteranceFeatures,
+  BATCHES_PER_POOL,
+  CpuBackend,
+  FusionModel,
+  LENGTH_BUCKET,
+  OrtBackend,
+  WgslBackend,
+  batchShape,
+  bucketLength,
+  epochBatches,
+  lengthKeys,
+  memoryFeatureSplit,
+  syntheticBimodal,
+  train,
+  type AdamwSettings,
+  type Backend,
+  type FusionVariant,
+  type UtteranceFeatures,
 } from '@emofuse/model';
 import { openGpu, type GpuFixture } from '../helpers/gpu.ts';
 import { tinyConfig } from './helpers.ts';
@@ -43,10 +58,15 @@ describe('length-grouped epoch batches', () => {
 
   it('batches of similar lengths: at most half the padded tokens of random batches at the longest length', () => {
     const batches = epochBatches(lens, B, 0, 0);
-    const padded = batches.reduce((s, b) => s + B * batchShape({ textLens: lens, audioLens: new Int32Array(lens.length) }, b, B, 95, 1).Tt, 0);
+    const padded = batches.reduce(
+      (s, b) => s + B * batchShape({ textLens: lens, audioLens: new Int32Array(lens.length) }, b, B, 95, 1).Tt,
+      0,
+    );
     const real = lens.reduce((s, l) => s + l, 0);
     const fixed = batches.length * B * 95;
-    console.log(`tokens per epoch: real ${real}, bucketed ${padded} (${(padded / real).toFixed(2)}x), fixed ${fixed} (${(fixed / real).toFixed(2)}x); ${BATCHES_PER_POOL} batches per pool`);
+    console.log(
+      `tokens per epoch: real ${real}, bucketed ${padded} (${(padded / real).toFixed(2)}x), fixed ${fixed} (${(fixed / real).toFixed(2)}x); ${BATCHES_PER_POOL} batches per pool`,
+    );
     expect(padded).toBeLessThan(1.5 * real);
     expect(padded).toBeLessThan(fixed / 2);
     // not sorted globally: short and long batches alternate through the epoch
@@ -58,7 +78,13 @@ describe('length-grouped epoch batches', () => {
   });
 
   it('bucketLength rounds up to a multiple of LENGTH_BUCKET, at most the model length, at least 1', () => {
-    expect([bucketLength(1, 95), bucketLength(8, 95), bucketLength(9, 95), bucketLength(94, 95), bucketLength(0, 1)]).toEqual([LENGTH_BUCKET, 8, 16, 95, 1]);
+    expect([bucketLength(1, 95), bucketLength(8, 95), bucketLength(9, 95), bucketLength(94, 95), bucketLength(0, 1)]).toEqual([
+      LENGTH_BUCKET,
+      8,
+      16,
+      95,
+      1,
+    ]);
   });
 });
 
@@ -80,13 +106,31 @@ describe('a batch at its own lengths computes what it computes padded to the lon
   const [Tt, Ta] = [21, 26]; // the model's longest
   // step 1: short (8 / 16), step 2: the longest, step 3: short again (views after the full set was used)
   const steps: [number, number][][] = [
-    [[3, 9], [7, 16], [1, 2], [5, 11]],
-    [[21, 4], [2, 26], [9, 9], [13, 20]],
-    [[8, 12], [4, 3], [6, 15], [2, 7]],
+    [
+      [3, 9],
+      [7, 16],
+      [1, 2],
+      [5, 11],
+    ],
+    [
+      [21, 4],
+      [2, 26],
+      [9, 9],
+      [13, 20],
+    ],
+    [
+      [8, 12],
+      [4, 3],
+      [6, 15],
+      [2, 7],
+    ],
   ];
   for (const [name, bk] of Object.entries(backends)) {
     for (const fusion of ['cross-self', 'text', 'concat'] as FusionVariant[]) {
-      it(`${name}, ${fusion}: losses and gradients of 3 steps (lengths ${steps.map((s) => batchShape(lensOf(s), [0, 1, 2, 3], 4, Tt, Ta)).map((s) => `${s.Tt}/${s.Ta}`).join(', ')})`, async (ctx) => {
+      it(`${name}, ${fusion}: losses and gradients of 3 steps (lengths ${steps
+        .map((s) => batchShape(lensOf(s), [0, 1, 2, 3], 4, Tt, Ta))
+        .map((s) => `${s.Tt}/${s.Ta}`)
+        .join(', ')})`, async (ctx) => {
         const [b1, b2] = [await bk.make(), await bk.make()];
         if (!b1 || !b2) return ctx.skip(fx.skipReason);
         const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: Tt, maxAudioLen: Ta, dropout: 0.2 });
@@ -97,12 +141,16 @@ describe('a batch at its own lengths computes what it computes padded to the lon
           const shape = batchShape(split, idx, 4, Tt, Ta);
           const la = await full.readLoss(await full.trainStep(split.batch(idx, { rows: 4, Tt, Ta }), [1, 2, 0.5], adamw));
           const lb = await bucketed.readLoss(await bucketed.trainStep(split.batch(idx, shape), [1, 2, 0.5], adamw));
-          expect(Math.abs(la - lb), `step ${s + 1}: loss ${la} padded to the longest vs ${lb} at ${shape.Tt}/${shape.Ta}`).toBeLessThanOrEqual(bk.rtol * Math.abs(la));
+          expect(
+            Math.abs(la - lb),
+            `step ${s + 1}: loss ${la} padded to the longest vs ${lb} at ${shape.Tt}/${shape.Ta}`,
+          ).toBeLessThanOrEqual(bk.rtol * Math.abs(la));
           const [ga, gb] = [await full.readGrads(), await bucketed.readGrads()];
           for (const [p, a] of ga) {
             const b = gb.get(p)!;
             let [scale, worst] = [0, 0];
-            for (let i = 0; i < a.length; i++) [scale, worst] = [Math.max(scale, Math.abs(a[i]!)), Math.max(worst, Math.abs(a[i]! - b[i]!))];
+            for (let i = 0; i < a.length; i++)
+              [scale, worst] = [Math.max(scale, Math.abs(a[i]!)), Math.max(worst, Math.abs(a[i]! - b[i]!))];
             expect(worst, `step ${s + 1}: gradient of ${p} (max |g| ${scale})`).toBeLessThanOrEqual(bk.rtol * 10 * scale + 1e-7);
           }
         }
@@ -118,8 +166,24 @@ function lensOf(lens: [number, number][]) {
 }
 
 describe('training on length-grouped batches resumes exactly', () => {
-  const data = syntheticBimodal({ train: 96, dev: 32, test: 8, textDim: 6, audioDim: 6, maxTextLen: 30, maxAudioLen: 40, signal: 3, seed: 9 });
-  const opts = { model: { fusion: 'cross-self' as const, width: 16, heads: 2, layers: 1, ffnMult: 2, dropout: 0.1, seed: 2 }, epochs: 2, batchSize: 8, lr: 1e-2, warmup: 3 };
+  const data = syntheticBimodal({
+    train: 96,
+    dev: 32,
+    test: 8,
+    textDim: 6,
+    audioDim: 6,
+    maxTextLen: 30,
+    maxAudioLen: 40,
+    signal: 3,
+    seed: 9,
+  });
+  const opts = {
+    model: { fusion: 'cross-self' as const, width: 16, heads: 2, layers: 1, ffnMult: 2, dropout: 0.1, seed: 2 },
+    epochs: 2,
+    batchSize: 8,
+    lr: 1e-2,
+    warmup: 3,
+  };
   it('the data gives batches of many shapes', () => {
     const split = data.splits.train!;
     const shapes = new Set(epochBatches(lengthKeys(split, 30, 40), 8, 2, 0).map((b) => JSON.stringify(batchShape(split, b, 8, 30, 40))));
@@ -128,7 +192,8 @@ describe('training on length-grouped batches resumes exactly', () => {
   for (const kind of ['cpu', 'ort', 'wgsl'] as const) {
     it(`${kind}: stopped at step 17 of 24 and resumed, the parameters equal an uninterrupted run's exactly`, async (ctx) => {
       if (kind === 'wgsl' && !fx.gpu) return ctx.skip(fx.skipReason);
-      const make = async (): Promise<Backend> => (kind === 'wgsl' ? WgslBackend.create(fx.gpu!) : kind === 'ort' ? OrtBackend.create({ threads: 1 }) : new CpuBackend('f32'));
+      const make = async (): Promise<Backend> =>
+        kind === 'wgsl' ? WgslBackend.create(fx.gpu!) : kind === 'ort' ? OrtBackend.create({ threads: 1 }) : new CpuBackend('f32');
       const tmp = () => {
         const d = mkdtempSync(join(tmpdir(), 'emofuse-bucket-'));
         dirs.push(d);

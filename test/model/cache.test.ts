@@ -15,7 +15,13 @@ import {
   bytesOf,
   toHalf,
 } from '../../packages/model/src/cache/index.ts';
-import { createAudioEncoder, createTextEncoder, itemTokens, type AudioEncoder, type TextEncoder } from '../../packages/model/src/encoders/index.ts';
+import {
+  createAudioEncoder,
+  createTextEncoder,
+  itemTokens,
+  type AudioEncoder,
+  type TextEncoder,
+} from '../../packages/model/src/encoders/index.ts';
 import { readManifest } from '../../packages/model/src/datasets/index.ts';
 import { loadAudio } from '../../packages/model/src/audio/index.ts';
 
@@ -49,7 +55,9 @@ describe('safetensors', () => {
     const t = d.tensors.get('a')!;
     expect(t.shape).toEqual([2, 3]);
     expect(Array.from(new Float32Array(t.data.slice().buffer))).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(() => decodeSafetensors(bytes.subarray(0, bytes.length - 4), 'x.safetensors')).toThrow(/x\.safetensors: tensor 'a'.*does not fit the file/);
+    expect(() => decodeSafetensors(bytes.subarray(0, bytes.length - 4), 'x.safetensors')).toThrow(
+      /x\.safetensors: tensor 'a'.*does not fit the file/,
+    );
   });
 });
 
@@ -64,7 +72,12 @@ describe('extractFeatures / openFeatureCache', () => {
       const rate = [16000, 22050, 44100][i % 3]!;
       const n = Math.round(rate * (0.3 + 0.1 * i));
       const wav = new WaveFile();
-      wav.fromScratch(1, rate, '16', Array.from({ length: n }, (_, k) => Math.round(8000 * Math.sin((2 * Math.PI * (200 + 50 * i) * k) / rate))));
+      wav.fromScratch(
+        1,
+        rate,
+        '16',
+        Array.from({ length: n }, (_, k) => Math.round(8000 * Math.sin((2 * Math.PI * (200 + 50 * i) * k) / rate))),
+      );
       writeFileSync(join(dir, `u${i}.wav`), wav.toBuffer());
       rows.push(`u${i},utterance number ${i} is here,u${i}.wav,${i % 2 ? 'joy' : 'anger'},${i < 5 ? 'train' : 'dev'}`);
     }
@@ -80,8 +93,15 @@ describe('extractFeatures / openFeatureCache', () => {
     const out = join(dir, 'cache-full');
     const r = await extractFeatures({ dataset: ds, textEncoder: text, audioEncoder: audio, out, batchSize: 3, shardSize: 4 });
     expect(r.index.complete).toBe(true);
-    expect(r.index.shards.map((s) => [s.start, s.end, s.utterances])).toEqual([[0, 4, 4], [4, 8, 3], [8, 9, 0]]);
-    expect(r.index.failures.map((f) => [f.id, f.problem])).toEqual([['bad1', 'empty'], ['bad2', 'missing']]);
+    expect(r.index.shards.map((s) => [s.start, s.end, s.utterances])).toEqual([
+      [0, 4, 4],
+      [4, 8, 3],
+      [8, 9, 0],
+    ]);
+    expect(r.index.failures.map((f) => [f.id, f.problem])).toEqual([
+      ['bad1', 'empty'],
+      ['bad2', 'missing'],
+    ]);
     expect(r.index.splits.train!.ids).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
     expect(r.index.splits.dev!.labels).toEqual([1, 0]);
     expect(r.index.throughput.text).toBeGreaterThan(0);
@@ -95,15 +115,19 @@ describe('extractFeatures / openFeatureCache', () => {
     const fixed = fs.splits.train!.batch([3, 1], { rows: 3, Tt: 2, Ta: 5 });
     expect(Array.from(fixed.labels)).toEqual([...Array.from(batch.labels), -1]);
     expect(Array.from(fixed.audio.subarray(0, 5 * 256))).toEqual(Array.from(batch.audio.subarray(0, 5 * 256)));
-    expect(Array.from(fixed.text.subarray(2 * 256, 4 * 256))).toEqual(Array.from(batch.text.subarray(batch.Tt * 256, (batch.Tt + 2) * 256)));
+    expect(Array.from(fixed.text.subarray(2 * 256, 4 * 256))).toEqual(
+      Array.from(batch.text.subarray(batch.Tt * 256, (batch.Tt + 2) * 256)),
+    );
     // The cached tokens equal the encoders' float32 output to float16 precision.
     const ref = await audio.encode([loadAudio(join(dir, 'u3.wav'))]);
     const refTokens = itemTokens(ref, 0);
     expect(Array.from(batch.audioMask.subarray(0, batch.Ta)).filter((m) => m === 1)).toHaveLength(ref.lengths[0]!);
-    for (let i = 0; i < refTokens.length; i++) expect(Math.abs(batch.audio[i]! - refTokens[i]!)).toBeLessThanOrEqual(Math.abs(refTokens[i]!) * 2 ** -11 + 1e-7);
+    for (let i = 0; i < refTokens.length; i++)
+      expect(Math.abs(batch.audio[i]! - refTokens[i]!)).toBeLessThanOrEqual(Math.abs(refTokens[i]!) * 2 ** -11 + 1e-7);
     const refText = await text.encode(['utterance number 1 is here']);
     const off = batch.Tt * 256;
-    for (let i = 0; i < refText.lengths[0]! * 256; i++) expect(Math.abs(batch.text[off + i]! - refText.tokens[i]!)).toBeLessThanOrEqual(Math.abs(refText.tokens[i]!) * 2 ** -11 + 1e-7);
+    for (let i = 0; i < refText.lengths[0]! * 256; i++)
+      expect(Math.abs(batch.text[off + i]! - refText.tokens[i]!)).toBeLessThanOrEqual(Math.abs(refText.tokens[i]!) * 2 ** -11 + 1e-7);
     expect(Array.from(batch.textMask.subarray(batch.Tt, 2 * batch.Tt)).reduce((a, b) => a + b)).toBe(refText.lengths[0]);
   });
 
@@ -113,12 +137,22 @@ describe('extractFeatures / openFeatureCache', () => {
     const out = join(dir, 'cache-resume');
     const stop = new AbortController();
     const first = await extractFeatures({
-      dataset: ds, textEncoder: text, audioEncoder: audio, out, batchSize: 3, shardSize: 4, signal: stop.signal,
-      onProgress: (p) => { if (p.done >= 4) stop.abort(); },
+      dataset: ds,
+      textEncoder: text,
+      audioEncoder: audio,
+      out,
+      batchSize: 3,
+      shardSize: 4,
+      signal: stop.signal,
+      onProgress: (p) => {
+        if (p.done >= 4) stop.abort();
+      },
     });
     expect(first.stopped).toBe(true);
     expect(first.index.shards).toHaveLength(1);
-    expect(() => openFeatureCache(out)).toThrow(/extraction is incomplete \(4 of 9 utterances\): run the same 'emofuse extract' again to resume/);
+    expect(() => openFeatureCache(out)).toThrow(
+      /extraction is incomplete \(4 of 9 utterances\): run the same 'emofuse extract' again to resume/,
+    );
     const second = await extractFeatures({ dataset: ds, textEncoder: text, audioEncoder: audio, out, batchSize: 3, shardSize: 4 });
     expect(second.resumedFrom).toBe(4);
     expect(second.processedThisRun).toBe(5);
@@ -128,7 +162,9 @@ describe('extractFeatures / openFeatureCache', () => {
     expect(second.index.failures).toEqual(fullIndex.failures);
     // A different encoder cannot resume into the same folder.
     const other = await createTextEncoder('hash:64');
-    await expect(extractFeatures({ dataset: ds, textEncoder: other, audioEncoder: audio, out })).rejects.toThrow(/cannot be resumed with text 'hash:64'/);
+    await expect(extractFeatures({ dataset: ds, textEncoder: other, audioEncoder: audio, out })).rejects.toThrow(
+      /cannot be resumed with text 'hash:64'/,
+    );
   });
 
   it('refuses a mismatched encoder, a truncated shard and a corrupted one', async () => {

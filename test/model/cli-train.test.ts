@@ -26,14 +26,25 @@ describe('emofuse train / eval / ablate', () => {
     it(`train --backend ${backend} writes checkpoints and a metrics log; eval writes metrics and the confusion picture`, async (ctx) => {
       const out = join(dir, backend);
       const t = await emofuse(['train', ...tiny, '--backend', backend, '--out', out, '--json']);
-      if (backend === 'wgsl' && t.code === 2 && /adapter/i.test(t.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1') return ctx.skip(`no WebGPU adapter: ${t.stderr.trim()}`);
+      if (backend === 'wgsl' && t.code === 2 && /adapter/i.test(t.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1')
+        return ctx.skip(`no WebGPU adapter: ${t.stderr.trim()}`);
       expect(t.code, t.stderr).toBe(0);
       const summary = JSON.parse(t.stdout);
       expect(summary).toMatchObject({ steps: 16, epochs: 2 });
       expect(summary.config).toMatchObject({ fusion: 'cross-self', width: 16, heads: 2, numClasses: 4 });
       for (const f of ['best.safetensors', 'last.safetensors', 'metrics.jsonl']) expect(existsSync(join(out, f))).toBe(true);
       expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
-      const e = await emofuse(['eval', '--checkpoint', join(out, 'best.safetensors'), '--synthetic', '--split', 'test', '--backend', backend, '--json']);
+      const e = await emofuse([
+        'eval',
+        '--checkpoint',
+        join(out, 'best.safetensors'),
+        '--synthetic',
+        '--split',
+        'test',
+        '--backend',
+        backend,
+        '--json',
+      ]);
       expect(e.code, e.stderr).toBe(0);
       const m = JSON.parse(e.stdout);
       expect(m.n).toBe(64);
@@ -42,7 +53,11 @@ describe('emofuse train / eval / ablate', () => {
       for (const f of ['metrics.json', 'confusion.json', 'confusion.svg', 'confusion.png', 'predictions.jsonl']) {
         expect(existsSync(join(out, 'eval-test', f)), f).toBe(true);
       }
-      expect(readFileSync(join(out, 'eval-test', 'confusion.png')).subarray(1, 4).toString()).toBe('PNG');
+      expect(
+        readFileSync(join(out, 'eval-test', 'confusion.png'))
+          .subarray(1, 4)
+          .toString(),
+      ).toBe('PNG');
     });
   }
 
@@ -59,7 +74,15 @@ describe('emofuse train / eval / ablate', () => {
 
   it('bad input stops before training with the file, the field and exit code 2', async () => {
     const p = join(dir, 'bad.json');
-    writeFileSync(p, JSON.stringify({ classNames: ['a', 'b'], textDim: 2, audioDim: 2, splits: { train: [{ id: 'x', label: 'c', text: [[1, 2]], audio: [[1, 2]] }] } }));
+    writeFileSync(
+      p,
+      JSON.stringify({
+        classNames: ['a', 'b'],
+        textDim: 2,
+        audioDim: 2,
+        splits: { train: [{ id: 'x', label: 'c', text: [[1, 2]], audio: [[1, 2]] }] },
+      }),
+    );
     const r = await emofuse(['train', '--features', p, '--backend', 'cpu', '--out', join(dir, 'bad')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${p}: splits.train[0] (id 'x'): label 'c' is not one of classNames (a, b)`);
@@ -83,19 +106,57 @@ describe('emofuse predict', () => {
     for (const args of [
       ['make-dataset', 'controlled', '--out', data, '--size', '24', '--no-progress'],
       ['extract', '--dataset', 'controlled', '--data', data, '--out', cache, '--no-progress'],
-      ['train', '--features', cache, '--backend', 'cpu', '--width', '16', '--heads', '2', '--epochs', '1', '--batch-size', '8', '--out', ckpt, '--no-progress'],
+      [
+        'train',
+        '--features',
+        cache,
+        '--backend',
+        'cpu',
+        '--width',
+        '16',
+        '--heads',
+        '2',
+        '--epochs',
+        '1',
+        '--batch-size',
+        '8',
+        '--out',
+        ckpt,
+        '--no-progress',
+      ],
     ]) {
       const r = await emofuse(args);
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
     }
     const row = JSON.parse(readFileSync(join(data, 'manifest.jsonl'), 'utf8').split('\n')[0]!);
-    const p = await emofuse(['predict', '--checkpoint', join(ckpt, 'best.safetensors'), '--text', row.text, '--audio', join(data, row.audio), '--backend', 'cpu', '--json']);
+    const p = await emofuse([
+      'predict',
+      '--checkpoint',
+      join(ckpt, 'best.safetensors'),
+      '--text',
+      row.text,
+      '--audio',
+      join(data, row.audio),
+      '--backend',
+      'cpu',
+      '--json',
+    ]);
     expect(p.code, p.stderr).toBe(0);
     const out = JSON.parse(p.stdout);
     expect(['content', 'excited', 'sad', 'angry']).toContain(out.predicted);
     const total = Object.values(out.probabilities as Record<string, number>).reduce((a, b) => a + b, 0);
     expect(total).toBeCloseTo(1, 5);
-    const missing = await emofuse(['predict', '--checkpoint', join(ckpt, 'best.safetensors'), '--text', 'hi', '--audio', join(dir, 'nope.wav'), '--backend', 'cpu']);
+    const missing = await emofuse([
+      'predict',
+      '--checkpoint',
+      join(ckpt, 'best.safetensors'),
+      '--text',
+      'hi',
+      '--audio',
+      join(dir, 'nope.wav'),
+      '--backend',
+      'cpu',
+    ]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.wav/);
   });
@@ -107,7 +168,8 @@ describe('emofuse train killed mid-epoch', () => {
       const args = [...tiny, '--epochs', '3', '--batch-size', '16', '--save-every', '1', '--backend', backend]; // 16 steps per epoch
       const straight = join(dir, `straight-${backend}`);
       const s = await emofuse(['train', ...args, '--out', straight]);
-      if (backend === 'wgsl' && s.code === 2 && /adapter/i.test(s.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1') return ctx.skip(`no WebGPU adapter: ${s.stderr.trim()}`);
+      if (backend === 'wgsl' && s.code === 2 && /adapter/i.test(s.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1')
+        return ctx.skip(`no WebGPU adapter: ${s.stderr.trim()}`);
       expect(s.code, s.stderr).toBe(0);
       const killed = join(dir, `killed-${backend}`);
       const child = spawn(process.execPath, [bin, 'train', ...args, '--out', killed], { stdio: 'ignore' });
@@ -135,8 +197,19 @@ describe('emofuse train killed mid-epoch', () => {
       for (const [name, t] of a) expect(Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(b.get(name)!.data.buffer)), name).toBe(0);
       // The metrics log has each epoch once, with the straight run's numbers (all but the wall-clock seconds and the
       // run id, one per run: the killed run keeps its own across the resume).
-      const log = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0, run: '' }));
-      expect(new Set(readFileSync(join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).run)).size).toBe(1);
+      const log = (d: string) =>
+        readFileSync(join(d, 'metrics.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => ({ ...JSON.parse(l), seconds: 0, run: '' }));
+      expect(
+        new Set(
+          readFileSync(join(killed, 'metrics.jsonl'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).run),
+        ).size,
+      ).toBe(1);
       expect(log(killed)).toEqual(log(straight));
       expect(log(killed).map((e) => e.epoch)).toEqual([1, 2, 3]);
     });

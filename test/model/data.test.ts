@@ -5,8 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  CpuBackend, DataError, epochOrder, inverseFrequencyWeights, learningRate, memoryFeatureSplit, readArraysFile, readSafetensors,
-  syntheticBimodal, train, writeSafetensors, type FeatureSet,
+  CpuBackend,
+  DataError,
+  epochOrder,
+  inverseFrequencyWeights,
+  learningRate,
+  memoryFeatureSplit,
+  readArraysFile,
+  readSafetensors,
+  syntheticBimodal,
+  train,
+  writeSafetensors,
+  type FeatureSet,
 } from '@emofuse/model';
 
 const dir = mkdtempSync(join(tmpdir(), 'emofuse-data-'));
@@ -18,12 +28,36 @@ function arraysFile(splits: Record<string, unknown[]>): string {
   writeFileSync(p, JSON.stringify({ classNames: ['calm', 'angry'], textDim: 2, audioDim: 3, splits }));
   return p;
 }
-const good = () => utt('u', 'calm', [[1, 2]], [[1, 2, 3], [4, 5, 6]]);
+const good = () =>
+  utt(
+    'u',
+    'calm',
+    [[1, 2]],
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+  );
 const opts = { epochs: 1, batchSize: 2, lr: 1e-3, outDir: join(dir, 'run'), model: { width: 8, heads: 2 } };
 
 describe('training input checks', () => {
   it('reads a valid arrays file', () => {
-    const fs = readArraysFile(arraysFile({ train: [good(), utt('v', 1, [[0, 0], [1, 1]], [[1, 1, 1]])] }));
+    const fs = readArraysFile(
+      arraysFile({
+        train: [
+          good(),
+          utt(
+            'v',
+            1,
+            [
+              [0, 0],
+              [1, 1],
+            ],
+            [[1, 1, 1]],
+          ),
+        ],
+      }),
+    );
     expect(fs.splits.train!.size).toBe(2);
     expect(Array.from(fs.splits.train!.labels)).toEqual([0, 1]);
     const b = fs.splits.train!.batch([0, 1]);
@@ -42,18 +76,47 @@ describe('training input checks', () => {
     expect(() => readArraysFile(p)).toThrow(/text\[0\]\[1\] is null, not a finite number/);
   });
   it('NaN features in a FeatureSet stop training before the first step', async () => {
-    const mk = (id: string, v: number) => ({ id, label: 0, text: Float32Array.of(1, v), textLen: 1, audio: Float32Array.of(1, 2, 3), audioLen: 1 });
+    const mk = (id: string, v: number) => ({
+      id,
+      label: 0,
+      text: Float32Array.of(1, v),
+      textLen: 1,
+      audio: Float32Array.of(1, 2, 3),
+      audioLen: 1,
+    });
     const fs: FeatureSet = {
-      classNames: ['calm', 'angry'], textDim: 2, audioDim: 3, textEncoder: 't', audioEncoder: 'a',
+      classNames: ['calm', 'angry'],
+      textDim: 2,
+      audioDim: 3,
+      textEncoder: 't',
+      audioEncoder: 'a',
       splits: { train: memoryFeatureSplit([mk('a', 1), mk('nan-one', Number.NaN)], 2, 3), dev: memoryFeatureSplit([mk('d', 1)], 2, 3) },
     };
-    await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(/split 'train', utterance 'nan-one': text feature \[token 0, channel 1\] is NaN/);
+    await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(
+      /split 'train', utterance 'nan-one': text feature \[token 0, channel 1\] is NaN/,
+    );
   });
   it('text-only features (no audio tokens) train the text variant and stop the others', async () => {
-    const mk = (id: string, label: number) => ({ id, label, text: Float32Array.of(1, label), textLen: 1, audio: new Float32Array(0), audioLen: 0 });
+    const mk = (id: string, label: number) => ({
+      id,
+      label,
+      text: Float32Array.of(1, label),
+      textLen: 1,
+      audio: new Float32Array(0),
+      audioLen: 0,
+    });
     const split = () => memoryFeatureSplit([mk('a', 0), mk('b', 1)], 2, 1);
-    const fs: FeatureSet = { classNames: ['calm', 'angry'], textDim: 2, audioDim: 1, textEncoder: 't', audioEncoder: 'none', splits: { train: split(), dev: split() } };
-    await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(/utterance 'a': no audio tokens \(a text-only cache trains only --fusion text\)/);
+    const fs: FeatureSet = {
+      classNames: ['calm', 'angry'],
+      textDim: 2,
+      audioDim: 1,
+      textEncoder: 't',
+      audioEncoder: 'none',
+      splits: { train: split(), dev: split() },
+    };
+    await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(
+      /utterance 'a': no audio tokens \(a text-only cache trains only --fusion text\)/,
+    );
     const r = await train(new CpuBackend(), fs, { ...opts, outDir: join(dir, 'text-only'), model: { ...opts.model, fusion: 'text' } });
     expect(r.steps).toBe(1);
   });
@@ -61,14 +124,21 @@ describe('training input checks', () => {
     const fs = readArraysFile(arraysFile({ train: [good()], dev: [] }));
     await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(DataError);
     await expect(train(new CpuBackend(), fs, opts)).rejects.toThrow(/split 'dev' is empty/);
-    await expect(train(new CpuBackend(), fs, { ...opts, devSplit: 'valid' })).rejects.toThrow(/has no split 'valid' \(it has: train, dev\)/);
+    await expect(train(new CpuBackend(), fs, { ...opts, devSplit: 'valid' })).rejects.toThrow(
+      /has no split 'valid' \(it has: train, dev\)/,
+    );
   });
 });
 
 describe('training helpers', () => {
   it('a batch at the model shape is truncated, padded with label -1 rows, and equal to the longest-padded batch where they overlap', () => {
     const mk = (id: string, label: number, T: number, A: number) => ({
-      id, label, text: Float32Array.from({ length: T * 2 }, (_, i) => i + 1), textLen: T, audio: Float32Array.from({ length: A * 3 }, (_, i) => -i - 1), audioLen: A,
+      id,
+      label,
+      text: Float32Array.from({ length: T * 2 }, (_, i) => i + 1),
+      textLen: T,
+      audio: Float32Array.from({ length: A * 3 }, (_, i) => -i - 1),
+      audioLen: A,
     });
     const split = memoryFeatureSplit([mk('a', 1, 3, 1), mk('b', 0, 1, 4)], 2, 3);
     const b = split.batch([1, 0], { rows: 3, Tt: 2, Ta: 3 });
@@ -100,7 +170,10 @@ describe('training helpers', () => {
   });
   it('safetensors round-trip, and the header follows the spec (u64 length, JSON, F32 offsets)', () => {
     const p = join(dir, 'x.safetensors');
-    const t = new Map([['w', { shape: [2, 3], data: Float32Array.of(1, 2, 3, 4, 5, -6.5) }], ['b', { shape: [1], data: Float32Array.of(7) }]]);
+    const t = new Map([
+      ['w', { shape: [2, 3], data: Float32Array.of(1, 2, 3, 4, 5, -6.5) }],
+      ['b', { shape: [1], data: Float32Array.of(7) }],
+    ]);
     writeSafetensors(p, t, { note: 'hi' });
     const raw = readFileSync(p);
     const n = Number(raw.readBigUInt64LE(0));

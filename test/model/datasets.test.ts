@@ -54,16 +54,24 @@ describe('manifest', () => {
     ]);
     expect(ds.items[0]!.split).toBe('train');
     expect(['train', 'dev', 'test']).toContain(ds.items[1]!.split);
-    writeFileSync(join(tmp, 'm.jsonl'), '{"id":"x","text":"t","audio":"x.wav","label":"joy"}\n\n{"id":"y","text":"u","audio":"y.wav","label":"joy"}\n');
+    writeFileSync(
+      join(tmp, 'm.jsonl'),
+      '{"id":"x","text":"t","audio":"x.wav","label":"joy"}\n\n{"id":"y","text":"u","audio":"y.wav","label":"joy"}\n',
+    );
     expect(readManifest(join(tmp, 'm.jsonl'), { classNames: ['joy', 'fear'] }).items.map((i) => i.label)).toEqual([0, 0]);
   });
   it('stops at an unknown label, a missing field or a duplicate id with the row number', () => {
     writeFileSync(join(tmp, 'bad.csv'), 'id,text,audio,label\na,x,a.wav,joy\nb,y,b.wav,jyo\n');
-    expect(errorOf(() => readManifest(join(tmp, 'bad.csv'), { classNames: ['joy'] })).message).toMatch(/bad\.csv, row 2, field 'label': unknown label 'jyo': expected one of joy/);
+    expect(errorOf(() => readManifest(join(tmp, 'bad.csv'), { classNames: ['joy'] })).message).toMatch(
+      /bad\.csv, row 2, field 'label': unknown label 'jyo': expected one of joy/,
+    );
     writeFileSync(join(tmp, 'nofield.jsonl'), '{"id":"a","text":"x","label":"joy"}\n');
     expect(errorOf(() => readManifest(join(tmp, 'nofield.jsonl'))).message).toMatch(/row 1, field 'audio': missing 'audio'/);
     expect(readManifest(join(tmp, 'nofield.jsonl'), { textOnly: true }).items[0]!.audio).toBeNull();
-    writeFileSync(join(tmp, 'dup.jsonl'), '{"id":"a","text":"x","audio":"a","label":"joy"}\n{"id":"a","text":"x","audio":"a","label":"joy"}\n');
+    writeFileSync(
+      join(tmp, 'dup.jsonl'),
+      '{"id":"a","text":"x","audio":"a","label":"joy"}\n{"id":"a","text":"x","audio":"a","label":"joy"}\n',
+    );
     expect(errorOf(() => readManifest(join(tmp, 'dup.jsonl'))).message).toMatch(/row 2, field 'id': duplicate id 'a'/);
     writeFileSync(join(tmp, 'broken.jsonl'), '{"id":"a",\n');
     expect(errorOf(() => readManifest(join(tmp, 'broken.jsonl'))).message).toMatch(/line 1 is not a JSON object/);
@@ -107,7 +115,10 @@ describe.runIf(existsSync(join(assets, 'meld-text/train_sent_emo.csv')))('MELD',
     symlinkSync(join(assets, 'meld-audio/dia0_utt0.wav'), join(src, 'train_splits/dia0_utt0.wav'));
     const ds = readMELD(src);
     expect(ds.items.map((i) => i.audio)).toEqual([join(src, 'train_splits/dia0_utt0.wav'), null]);
-    writeFileSync(join(src, 'train_sent_emo.csv'), lines[0] + '\n' + lines[1] + '\n' + lines[2]!.replace(',neutral,neutral,', ',bored,neutral,') + '\n');
+    writeFileSync(
+      join(src, 'train_sent_emo.csv'),
+      lines[0] + '\n' + lines[1] + '\n' + lines[2]!.replace(',neutral,neutral,', ',bored,neutral,') + '\n',
+    );
     expect(errorOf(() => readMELD(src)).message).toMatch(/train_sent_emo\.csv, row 3, field 'Emotion': unknown label 'bored'/);
   });
 });
@@ -117,7 +128,11 @@ describe('controlled benchmark', () => {
   it('balances the 4 classes and keeps speakers disjoint across splits', () => {
     for (const c of CONTROLLED_CLASSES) expect(items.filter((i) => i.label === c)).toHaveLength(120);
     const spk = (s: string) => new Set(items.filter((i) => i.split === s).map((i) => i.speaker));
-    for (const [a, b] of [['train', 'dev'], ['train', 'test'], ['dev', 'test']] as const) {
+    for (const [a, b] of [
+      ['train', 'dev'],
+      ['train', 'test'],
+      ['dev', 'test'],
+    ] as const) {
       expect([...spk(a)].filter((x) => spk(b).has(x))).toEqual([]);
     }
   });

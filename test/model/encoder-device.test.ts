@@ -9,8 +9,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  checkOnDevice, clearDeviceVerdicts, compareEncoded, createAudioEncoder, createTextEncoder, deviceVerdict, EncoderDeviceError, loadAudio,
-  modelSettings, padSequences, resolveEncoderDevice, usesDevice, type EncodedBatch, type EncoderDevice, type TextEncoder,
+  checkOnDevice,
+  clearDeviceVerdicts,
+  compareEncoded,
+  createAudioEncoder,
+  createTextEncoder,
+  deviceVerdict,
+  EncoderDeviceError,
+  loadAudio,
+  modelSettings,
+  padSequences,
+  resolveEncoderDevice,
+  usesDevice,
+  type EncodedBatch,
+  type EncoderDevice,
+  type TextEncoder,
 } from '@emofuse/model';
 import { openGpu } from '../helpers/gpu.ts';
 
@@ -32,29 +45,45 @@ function worst(a: EncodedBatch, b: EncodedBatch): { abs: number; scale: number }
 }
 
 describe('--device webgpu equals --device cpu', () => {
-  const clips = () => readdirSync(emodb).filter((f) => f.endsWith('.wav')).slice(0, 3).map((f) => loadAudio(join(emodb, f)));
+  const clips = () =>
+    readdirSync(emodb)
+      .filter((f) => f.endsWith('.wav'))
+      .slice(0, 3)
+      .map((f) => loadAudio(join(emodb, f)));
   const cases: [string, 'text' | 'audio'][] = [
     [`bert:${models}/tiny-random-bert`, 'text'],
     [`ast:${models}/tiny-random-ast`, 'audio'],
     [`whisper:${models}/tiny-random-whisper@1`, 'audio'],
   ];
   for (const [spec, modality] of cases) {
-    it.runIf(modality === 'text' || existsSync(emodb))(`${spec.replace(models + '/', '')}: tokens within 1e-4 of the CPU's (relative to the largest)`, async (ctx) => {
-      if (!fx.gpu) return ctx.skip(fx.skipReason);
-      const make = (device: 'cpu' | 'webgpu') => (modality === 'text' ? createTextEncoder(spec, { device }) : createAudioEncoder(spec, { device }));
-      const input = modality === 'text' ? ['Oh my God, you are here!', 'no', 'I can not believe it, honestly, after all this time.'] : clips();
-      const out: EncodedBatch[] = [];
-      for (const device of ['cpu', 'webgpu'] as const) {
-        const enc = await make(device);
-        out.push(modality === 'text' ? await (enc as Awaited<ReturnType<typeof createTextEncoder>>).encode(input as string[]) : await (enc as Awaited<ReturnType<typeof createAudioEncoder>>).encode(input as Float32Array[]));
-        await enc.dispose?.();
-      }
-      const w = worst(out[0]!, out[1]!);
-      console.log(`${spec.replace(models + '/', '')}: max |webgpu - cpu| ${w.abs.toExponential(2)} (largest |token| ${w.scale.toFixed(2)})`);
-      expect(w.scale).toBeGreaterThan(0);
-      expect(w.abs, 'bit-identical to the CPU: did webgpu silently fall back to the CPU?').toBeGreaterThan(0);
-      expect(w.abs).toBeLessThanOrEqual(1e-4 * Math.max(1, w.scale));
-    }, 300_000);
+    it.runIf(modality === 'text' || existsSync(emodb))(
+      `${spec.replace(models + '/', '')}: tokens within 1e-4 of the CPU's (relative to the largest)`,
+      async (ctx) => {
+        if (!fx.gpu) return ctx.skip(fx.skipReason);
+        const make = (device: 'cpu' | 'webgpu') =>
+          modality === 'text' ? createTextEncoder(spec, { device }) : createAudioEncoder(spec, { device });
+        const input =
+          modality === 'text' ? ['Oh my God, you are here!', 'no', 'I can not believe it, honestly, after all this time.'] : clips();
+        const out: EncodedBatch[] = [];
+        for (const device of ['cpu', 'webgpu'] as const) {
+          const enc = await make(device);
+          out.push(
+            modality === 'text'
+              ? await (enc as Awaited<ReturnType<typeof createTextEncoder>>).encode(input as string[])
+              : await (enc as Awaited<ReturnType<typeof createAudioEncoder>>).encode(input as Float32Array[]),
+          );
+          await enc.dispose?.();
+        }
+        const w = worst(out[0]!, out[1]!);
+        console.log(
+          `${spec.replace(models + '/', '')}: max |webgpu - cpu| ${w.abs.toExponential(2)} (largest |token| ${w.scale.toFixed(2)})`,
+        );
+        expect(w.scale).toBeGreaterThan(0);
+        expect(w.abs, 'bit-identical to the CPU: did webgpu silently fall back to the CPU?').toBeGreaterThan(0);
+        expect(w.abs).toBeLessThanOrEqual(1e-4 * Math.max(1, w.scale));
+      },
+      300_000,
+    );
   }
 });
 
@@ -68,7 +97,16 @@ describe('--device', () => {
     await expect(resolveEncoderDevice('gpu')).rejects.toThrow(/--device must be one of cpu, webgpu, auto, got 'gpu'/);
   });
   it('applies to the network encoders only', () => {
-    expect(['bert', 'bert:x', 'ast', 'whisper@2', 'whisper:m@1', 'hash', 'logmel', 'speech'].map(usesDevice)).toEqual([true, true, true, true, true, false, false, false]);
+    expect(['bert', 'bert:x', 'ast', 'whisper@2', 'whisper:m@1', 'hash', 'logmel', 'speech'].map(usesDevice)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 
@@ -76,7 +114,10 @@ describe('--device', () => {
 function tokensOf(texts: readonly string[]): EncodedBatch {
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 4 - 2;
-  return padSequences(texts.map((t) => ({ data: Float32Array.from({ length: t.length * 4 }, rnd), length: t.length })), 4);
+  return padSequences(
+    texts.map((t) => ({ data: Float32Array.from({ length: t.length * 4 }, rnd), length: t.length })),
+    4,
+  );
 }
 
 describe('compareEncoded: |webgpu - cpu| <= 1e-3 + 1e-2 |cpu| everywhere', () => {
@@ -84,9 +125,19 @@ describe('compareEncoded: |webgpu - cpu| <= 1e-3 + 1e-2 |cpu| everywhere', () =>
   const with_ = (i: number, v: number) => ({ ...want, tokens: want.tokens.map((x, j) => (j === i ? v : x)) });
   it('equal passes', () => expect(compareEncoded(want, want)).toMatchObject({ ok: true, bad: 0, total: 48 }));
   it('rounding passes', () => expect(compareEncoded(with_(5, want.tokens[5]! + 9e-4), want).ok).toBe(true));
-  it('one element off fails, at [b, t, c]', () => expect(compareEncoded(with_(37, want.tokens[37]! + 0.5), want)).toMatchObject({ ok: false, bad: 1, worst: { index: 37, at: [1, 3, 1] } }));
+  it('one element off fails, at [b, t, c]', () =>
+    expect(compareEncoded(with_(37, want.tokens[37]! + 0.5), want)).toMatchObject({
+      ok: false,
+      bad: 1,
+      worst: { index: 37, at: [1, 3, 1] },
+    }));
   it('NaN fails', () => expect(compareEncoded(with_(0, NaN), want)).toMatchObject({ ok: false, bad: 1, worst: { index: 0 } }));
-  it('another shape fails', () => expect(compareEncoded(tokensOf(['abc', 'abcde']), want)).toMatchObject({ ok: false, bad: 48, shape: expect.stringMatching(/webgpu gave 2x5x4 .* cpu 2x6x4/) }));
+  it('another shape fails', () =>
+    expect(compareEncoded(tokensOf(['abc', 'abcde']), want)).toMatchObject({
+      ok: false,
+      bad: 48,
+      shape: expect.stringMatching(/webgpu gave 2x5x4 .* cpu 2x6x4/),
+    }));
 });
 
 describe('checkOnDevice: a webgpu encoder checked on its first batch', () => {
@@ -97,7 +148,10 @@ describe('checkOnDevice: a webgpu encoder checked on its first batch', () => {
     const create = async (device: EncoderDevice): Promise<TextEncoder> => {
       made.push(device);
       return {
-        modality: 'text', id: 'fake', version: 'fake-v1', dim: 4,
+        modality: 'text',
+        id: 'fake',
+        version: 'fake-v1',
+        dim: 4,
         async encode(texts) {
           const out = tokensOf(texts);
           if (device === 'webgpu') out.tokens[37]! += error;
@@ -128,13 +182,17 @@ describe('checkOnDevice: a webgpu encoder checked on its first batch', () => {
     expect(f.made).toEqual(['webgpu', 'cpu']);
   });
 
-  it('auto falls back to the cpu, says why, and that batch is the CPU\'s', async () => {
+  it("auto falls back to the cpu, says why, and that batch is the CPU's", async () => {
     clearDeviceVerdicts();
     const f = fakes(0.5);
     const why: string[] = [];
     const enc = await checkOnDevice('fake', 'webgpu', 'cpu', f.create, (w) => why.push(w));
     expect(await enc.encode(texts)).toEqual(tokensOf(texts));
-    expect(why).toEqual([expect.stringMatching(/^encoder 'fake': webgpu disagrees with the CPU on the first batch \(1 of 48 elements .*\); it runs on the cpu instead$/)]);
+    expect(why).toEqual([
+      expect.stringMatching(
+        /^encoder 'fake': webgpu disagrees with the CPU on the first batch \(1 of 48 elements .*\); it runs on the cpu instead$/,
+      ),
+    ]);
     expect(f.disposed).toEqual(['webgpu']);
     expect(await enc.encode(['xyz'])).toEqual(tokensOf(['xyz'])); // later batches on the cpu too
     await enc.dispose?.();
@@ -167,17 +225,26 @@ describe('checkOnDevice: a webgpu encoder checked on its first batch', () => {
     expect(deviceVerdict('fake', 'webgpu')).toBeUndefined();
   });
 
-  it.runIf(existsSync(emodb))('a right model on the real WebGPU provider passes (tiny-random-whisper, 4 EmoDB clips)', async (ctx) => {
-    if (!fx.gpu) return ctx.skip(fx.skipReason);
-    clearDeviceVerdicts();
-    const spec = `whisper:${models}/tiny-random-whisper@1`;
-    const clips = readdirSync(emodb).filter((f) => f.endsWith('.wav')).slice(0, 4).map((f) => loadAudio(join(emodb, f)));
-    const enc = await createAudioEncoder(spec, { device: 'webgpu', check: 'refuse' });
-    const out = await enc.encode(clips);
-    await enc.dispose?.();
-    const v = deviceVerdict(spec, 'webgpu')!;
-    console.log(`tiny-random-whisper, 4 clips: max |webgpu - cpu| ${v.worst.diff.toExponential(2)}; webgpu ${v.encodeMs.toFixed(0)} ms, check ${v.checkMs.toFixed(0)} ms`);
-    expect(v).toMatchObject({ ok: true, bad: 0, batch: 4 });
-    expect(out.B).toBe(4);
-  }, 300_000);
+  it.runIf(existsSync(emodb))(
+    'a right model on the real WebGPU provider passes (tiny-random-whisper, 4 EmoDB clips)',
+    async (ctx) => {
+      if (!fx.gpu) return ctx.skip(fx.skipReason);
+      clearDeviceVerdicts();
+      const spec = `whisper:${models}/tiny-random-whisper@1`;
+      const clips = readdirSync(emodb)
+        .filter((f) => f.endsWith('.wav'))
+        .slice(0, 4)
+        .map((f) => loadAudio(join(emodb, f)));
+      const enc = await createAudioEncoder(spec, { device: 'webgpu', check: 'refuse' });
+      const out = await enc.encode(clips);
+      await enc.dispose?.();
+      const v = deviceVerdict(spec, 'webgpu')!;
+      console.log(
+        `tiny-random-whisper, 4 clips: max |webgpu - cpu| ${v.worst.diff.toExponential(2)}; webgpu ${v.encodeMs.toFixed(0)} ms, check ${v.checkMs.toFixed(0)} ms`,
+      );
+      expect(v).toMatchObject({ ok: true, bad: 0, batch: 4 });
+      expect(out.B).toBe(4);
+    },
+    300_000,
+  );
 });

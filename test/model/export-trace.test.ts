@@ -5,7 +5,15 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  CpuBackend, FUSION_VARIANTS, FusionModel, checkOnnxAgainstModel, fusionToOnnx, randomFeatureBatches, type CheckpointMeta, type FusionVariant, type InputNorm,
+  CpuBackend,
+  FUSION_VARIANTS,
+  FusionModel,
+  checkOnnxAgainstModel,
+  fusionToOnnx,
+  randomFeatureBatches,
+  type CheckpointMeta,
+  type FusionVariant,
+  type InputNorm,
 } from '@emofuse/model';
 import { fitSizes, gridCorners } from '../../packages/model/src/onnx/sizes.ts';
 import { tinyConfig } from './helpers.ts';
@@ -34,7 +42,16 @@ describe('export: the traced forward agrees with the model', () => {
     model.loadState(new Map([...state].map(([n, s]) => [n, { value: s.value.map((x, i) => x + 0.1 * Math.sin(i + n.length)) }])), 0);
     model.setInputNorm(someNorm(model));
     const params = new Map([...(await model.readState())].map(([n, s]) => [n, { shape: s.shape, data: s.value }]));
-    const meta: CheckpointMeta = { format: 1, config, classNames: ['a', 'b', 'c'], step: 0, textEncoder: 't', audioEncoder: 'a', metrics: {}, train: {} };
+    const meta: CheckpointMeta = {
+      format: 1,
+      config,
+      classNames: ['a', 'b', 'c'],
+      step: 0,
+      textEncoder: 't',
+      audioEncoder: 'a',
+      metrics: {},
+      train: {},
+    };
     const onnx = await fusionToOnnx(meta, params, { norm: model.inputNorm });
     const check = await checkOnnxAgainstModel(onnx, model, randomFeatureBatches(config, 3, 4, 5));
     expect(check.utterances).toBe(12);
@@ -49,9 +66,23 @@ describe('shape numbers fitted as product-sums of the sizes', () => {
   it('recovers B*Tt*C, Tt + Ta, B*(Tt + Ta)*C, constants and B*Tt*Ta exactly', () => {
     const f = (p: Record<string, number>) => [p.B! * p.Tt! * 16, p.Tt! + p.Ta!, p.B! * (p.Tt! + p.Ta!) * 16, 7, p.B! * p.Tt! * p.Ta!];
     const polys = fitSizes(['B', 'Tt', 'Ta'], corners, f, check, (i) => `number ${i}`);
-    expect(polys.map((p) => Object.fromEntries(p))).toEqual([{ 'B*Tt': 16 }, { Tt: 1, Ta: 1 }, { 'B*Tt': 16, 'B*Ta': 16 }, { '': 7 }, { 'B*Tt*Ta': 1 }]);
+    expect(polys.map((p) => Object.fromEntries(p))).toEqual([
+      { 'B*Tt': 16 },
+      { Tt: 1, Ta: 1 },
+      { 'B*Tt': 16, 'B*Ta': 16 },
+      { '': 7 },
+      { 'B*Tt*Ta': 1 },
+    ]);
   });
   it('refuses a number that is no product-sum (a square), naming it', () => {
-    expect(() => fitSizes(['B', 'Tt', 'Ta'], corners, (p) => [p.B!, p.Tt! * p.Tt!], check, (i) => `number ${i}`)).toThrow(/number 1 is not a product-sum of B, Tt, Ta/);
+    expect(() =>
+      fitSizes(
+        ['B', 'Tt', 'Ta'],
+        corners,
+        (p) => [p.B!, p.Tt! * p.Tt!],
+        check,
+        (i) => `number ${i}`,
+      ),
+    ).toThrow(/number 1 is not a product-sum of B, Tt, Ta/);
   });
 });

@@ -12,13 +12,21 @@ const RTOL = 1e-4;
 // Every variant; the variants with attention blocks also with dropout inside the blocks (blockDropout).
 const CASES: { name: string; config: ReturnType<typeof tinyConfig>; missing?: boolean }[] = [
   ...FUSION_VARIANTS.map((fusion) => ({ name: fusion, config: tinyConfig(fusion) })),
-  ...(['cross-self', 'self', 'audio'] as const).map((fusion) => ({ name: `${fusion}, block dropout 0.3`, config: tinyConfig(fusion, { blockDropout: 0.3 }) })),
+  ...(['cross-self', 'self', 'audio'] as const).map((fusion) => ({
+    name: `${fusion}, block dropout 0.3`,
+    config: tinyConfig(fusion, { blockDropout: 0.3 }),
+  })),
   // the linear skip into the classifier: both modalities, one modality, a merge head
-  ...(['cross-self', 'audio', 'text', 'gate'] as const).map((fusion) => ({ name: `${fusion}, linear skip`, config: tinyConfig(fusion, { linearSkip: true }) })),
+  ...(['cross-self', 'audio', 'text', 'gate'] as const).map((fusion) => ({
+    name: `${fusion}, linear skip`,
+    config: tinyConfig(fusion, { linearSkip: true }),
+  })),
   // a whole modality absent (row 0 without audio, row 1 without text: mixed-corpus training): fully masked
   // cross-attention rows both ways, pooling and the skip's stats over one modality
   ...(['cross-self', 'cross', 'self', 'concat', 'gate', 'linear'] as const).map((fusion) => ({
-    name: `${fusion}, linear skip, modalities missing`, config: tinyConfig(fusion, { linearSkip: true }), missing: true,
+    name: `${fusion}, linear skip, modalities missing`,
+    config: tinyConfig(fusion, { linearSkip: true }),
+    missing: true,
   })),
 ];
 
@@ -56,12 +64,16 @@ describe('fusion model backward vs finite differences (cpu, float64)', () => {
           be.write(p.value, value);
           const fd = (lp - lm) / (2 * EPS);
           const err = Math.abs(fd - g[i]!);
-          if (err - (ATOL + RTOL * Math.abs(fd)) > worst.err - (ATOL + RTOL * Math.abs(worst.fd))) worst = { name: p.name, i, an: g[i]!, fd, err };
+          if (err - (ATOL + RTOL * Math.abs(fd)) > worst.err - (ATOL + RTOL * Math.abs(worst.fd)))
+            worst = { name: p.name, i, an: g[i]!, fd, err };
           checked++;
         }
       }
       const ok = worst.err <= ATOL + RTOL * Math.abs(worst.fd);
-      expect(ok, `worst: ${worst.name}[${worst.i}] analytic ${worst.an} vs fd ${worst.fd} (|err| ${worst.err}); ${checked} elements checked`).toBe(true);
+      expect(
+        ok,
+        `worst: ${worst.name}[${worst.i}] analytic ${worst.an} vs fd ${worst.fd} (|err| ${worst.err}); ${checked} elements checked`,
+      ).toBe(true);
       // The check is not vacuous: gradients are not all zero.
       let total = 0;
       for (const g of grads.values()) for (const x of g) total += Math.abs(x);
@@ -74,17 +86,29 @@ describe('fusion specs', () => {
   it('each variant builds exactly the parts its spec names', () => {
     for (const fusion of FUSION_VARIANTS) {
       const s = FUSION_SPECS[fusion];
-      const parts = new Set(FusionModel.create(new CpuBackend(), tinyConfig(fusion, { layers: 2 })).params.map((p) => p.name.split('.')[0]!));
+      const parts = new Set(
+        FusionModel.create(new CpuBackend(), tinyConfig(fusion, { layers: 2 })).params.map((p) => p.name.split('.')[0]!),
+      );
       const stems = s.head !== 'linear'; // the linear head reads pooled inputs: no projections
       const want = [
-        s.text && stems && 'text', s.audio && stems && 'audio', s.cross && 'cross', s.self && 'self', s.head === 'gate' && 'gate',
-        s.head !== 'pool' && s.head !== 'linear' && 'head', 'classifier',
+        s.text && stems && 'text',
+        s.audio && stems && 'audio',
+        s.cross && 'cross',
+        s.self && 'self',
+        s.head === 'gate' && 'gate',
+        s.head !== 'pool' && s.head !== 'linear' && 'head',
+        'classifier',
       ];
       expect([...parts].sort(), fusion).toEqual(want.filter((x): x is string => !!x).sort());
-      const skip = FusionModel.create(new CpuBackend(), tinyConfig(fusion, { linearSkip: true })).params.filter((p) => p.name.startsWith('skip'));
+      const skip = FusionModel.create(new CpuBackend(), tinyConfig(fusion, { linearSkip: true })).params.filter((p) =>
+        p.name.startsWith('skip'),
+      );
       const c = tinyConfig(fusion);
       const S = (s.text ? 2 * c.textDim : 0) + (s.audio ? 2 * c.audioDim : 0); // mean + std of each modality read
-      expect(skip.map((p) => [p.name, ...p.shape]), fusion).toEqual(s.head === 'linear' ? [] : [['skip.w', S, c.numClasses]]);
+      expect(
+        skip.map((p) => [p.name, ...p.shape]),
+        fusion,
+      ).toEqual(s.head === 'linear' ? [] : [['skip.w', S, c.numClasses]]);
     }
   });
 });

@@ -51,7 +51,10 @@ describe('fusion glue kernels', () => {
     const c = await run(cpu);
     for (const k of Object.keys(c)) {
       // |wgsl - cpu| <= atol + rtol |cpu| with atol 1e-6, rtol 1e-5 (f32 arithmetic vs float64 rounded to f32).
-      const worst = Array.from(c[k]!).reduce((w: number, v: number, i: number) => Math.max(w, Math.abs(v - g[k]![i]!) - 1e-5 * Math.abs(v)), 0);
+      const worst = Array.from(c[k]!).reduce(
+        (w: number, v: number, i: number) => Math.max(w, Math.abs(v - g[k]![i]!) - 1e-5 * Math.abs(v)),
+        0,
+      );
       expect(worst, `${k}: worst |wgsl - cpu| - rtol |cpu|`).toBeLessThanOrEqual(1e-6);
       expect(g[k]!.every(Number.isFinite), `${k}: every element written`).toBe(true);
     }

@@ -6,8 +6,19 @@ import type { AdamwSettings, FusionConfig, FusionModel, FusionVariant, StepInput
 
 export function tinyConfig(fusion: FusionVariant, over: Partial<FusionConfig> = {}): FusionConfig {
   return {
-    fusion, textDim: 5, audioDim: 6, maxTextLen: 3, maxAudioLen: 4, width: 8, heads: 2, layers: 1, ffnMult: 2,
-    dropout: 0.25, numClasses: 3, seed: 7, ...over,
+    fusion,
+    textDim: 5,
+    audioDim: 6,
+    maxTextLen: 3,
+    maxAudioLen: 4,
+    width: 8,
+    heads: 2,
+    layers: 1,
+    ffnMult: 2,
+    dropout: 0.25,
+    numClasses: 3,
+    seed: 7,
+    ...over,
   };
 }
 
@@ -38,7 +49,13 @@ export function withMissingModalities(inp: StepInputs): StepInputs {
   const B = inp.labels.length;
   const [Tt, Ta] = [inp.textMask.length / B, inp.audioMask.length / B];
   const [Ct, Ca] = [inp.text.length / (B * Tt), inp.audio.length / (B * Ta)];
-  const out = { ...inp, text: inp.text.slice(), textMask: inp.textMask.slice(), audio: inp.audio.slice(), audioMask: inp.audioMask.slice() };
+  const out = {
+    ...inp,
+    text: inp.text.slice(),
+    textMask: inp.textMask.slice(),
+    audio: inp.audio.slice(),
+    audioMask: inp.audioMask.slice(),
+  };
   out.audio.fill(0, 0, Ta * Ca);
   out.audioMask.fill(0, 0, Ta);
   out.text.fill(0, Tt * Ct, 2 * Tt * Ct);

@@ -8,7 +8,11 @@ describe('computeMetrics', () => {
     // true:      0 0 0 1 1 2
     // predicted: 0 0 1 1 2 2
     const m = computeMetrics([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2], ['a', 'b', 'c']);
-    expect(m.confusion).toEqual([[2, 1, 0], [0, 1, 1], [0, 0, 1]]);
+    expect(m.confusion).toEqual([
+      [2, 1, 0],
+      [0, 1, 1],
+      [0, 0, 1],
+    ]);
     expect(m.accuracy).toBeCloseTo(4 / 6, 12);
     // a: P 1, R 2/3, F1 0.8; b: P 1/2, R 1/2, F1 0.5; c: P 1/2, R 1, F1 2/3.
     expect(m.perClass.map((c) => c.f1)).toEqual([expect.closeTo(0.8, 12), expect.closeTo(0.5, 12), expect.closeTo(2 / 3, 12)]);

@@ -27,7 +27,15 @@ export function describeOrtOps(tag: string, be: Backend): void {
       { batch: 3, M: 4, N: 6, K: 5 },
     ];
     for (const dims of layouts) {
-      for (const [transA, transB, broadcastB] of [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 1, 1], [1, 0, 1]]) {
+      for (const [transA, transB, broadcastB] of [
+        [0, 0, 0],
+        [1, 0, 0],
+        [0, 1, 0],
+        [1, 1, 0],
+        [0, 0, 1],
+        [1, 1, 1],
+        [1, 0, 1],
+      ]) {
         const o = { transA: !!transA, transB: !!transB, broadcastB: !!broadcastB };
         const tag = `batch ${dims.batch} transA ${transA} transB ${transB} broadcastB ${broadcastB}`;
         const { batch, M, N, K } = dims;
@@ -40,14 +48,20 @@ export function describeOrtOps(tag: string, be: Backend): void {
           const c = up(c0, [batch * M * N]);
           const pre = up(poison(batch * M * N), [batch * M * N]);
           await be.matmul(up(a, [a.length]), up(b, [b.length]), c, dims, { ...o, bias: up(bias, [N]), gelu: true, pre, accumulate: true });
-          close(await rd(c), Array.from(r.out, (x, i) => x + c0[i]!));
+          close(
+            await rd(c),
+            Array.from(r.out, (x, i) => x + c0[i]!),
+          );
           close(await rd(pre), r.pre);
         });
         it(`matmul, accumulate, no bias (the old c as the Gemm's C), ${tag}`, async () => {
           const r = ref.matmulForward(a, b, dims, o);
           const c = up(c0, [batch * M * N]);
           await be.matmul(up(a, [a.length]), up(b, [b.length]), c, dims, { ...o, accumulate: true });
-          close(await rd(c), Array.from(r.out, (x, i) => x + c0[i]!));
+          close(
+            await rd(c),
+            Array.from(r.out, (x, i) => x + c0[i]!),
+          );
         });
         it(`matmulBackward, accumulate into dA only, ${tag}`, async () => {
           const dc = randomF32(batch * M * N, 5);
@@ -56,8 +70,14 @@ export function describeOrtOps(tag: string, be: Backend): void {
           const dA = up(dA0, [r.dA.length]);
           const dB = up(poison(r.dB.length), [r.dB.length]);
           const dBias = up(poison(N), [N]);
-          await be.matmulBackward({ dc: up(dc, [dc.length]), a: up(a, [a.length]), b: up(b, [b.length]), dA, dB, dBias }, dims, { ...o, accumulateA: true });
-          close(await rd(dA), Array.from(r.dA, (x, i) => x + dA0[i]!));
+          await be.matmulBackward({ dc: up(dc, [dc.length]), a: up(a, [a.length]), b: up(b, [b.length]), dA, dB, dBias }, dims, {
+            ...o,
+            accumulateA: true,
+          });
+          close(
+            await rd(dA),
+            Array.from(r.dA, (x, i) => x + dA0[i]!),
+          );
           close(await rd(dB), r.dB);
           close(await rd(dBias), r.dBias);
         });
@@ -118,7 +138,10 @@ export function describeOrtOps(tag: string, be: Backend): void {
       const dy = randomF32(50, 32);
       const dx = up(new Float32Array(50).fill(1), [50]);
       await be.geluBackward(up(x, [50]), up(dy, [50]), dx, true);
-      close(await rd(dx), Array.from(ref.geluBackward(x, dy), (z) => z + 1));
+      close(
+        await rd(dx),
+        Array.from(ref.geluBackward(x, dy), (z) => z + 1),
+      );
     });
 
     it('add, axpy', async () => {
@@ -128,10 +151,13 @@ export function describeOrtOps(tag: string, be: Backend): void {
       close(await rd(out), ref.addForward(a, b, -0.5));
       const y = up(a, [20]);
       await be.axpy(up(b, [20]), y, 2);
-      close(await rd(y), Array.from(a, (z, i) => z + 2 * b[i]!));
+      close(
+        await rd(y),
+        Array.from(a, (z, i) => z + 2 * b[i]!),
+      );
     });
 
-    it('concat along time, split back (overwriting and accumulating): the references\' copies exactly', async () => {
+    it("concat along time, split back (overwriting and accumulating): the references' copies exactly", async () => {
       const d = { B: 3, T1: 2, T2: 4, C: 5 };
       const [a, b] = [randomF32(d.B * d.T1 * d.C, 45), randomF32(d.B * d.T2 * d.C, 46)];
       const out = up(poison(d.B * (d.T1 + d.T2) * d.C), [d.B, d.T1 + d.T2, d.C]);
@@ -157,27 +183,34 @@ export function describeOrtOps(tag: string, be: Backend): void {
       close(await rd(y), ref.meanPoolForward(x, m, Bp, T, Cp));
       const dx = up(x, [Bp, T, Cp]);
       await be.meanPoolBackward(up(m, [Bp, T]), up(dy, [Bp, Cp]), dx, true);
-      close(await rd(dx), Array.from(ref.meanPoolBackward(m, dy, Bp, T, Cp), (z, i) => z + x[i]!));
+      close(
+        await rd(dx),
+        Array.from(ref.meanPoolBackward(m, dy, Bp, T, Cp), (z, i) => z + x[i]!),
+      );
     });
 
     // 30 values take the reference in JS (small tensors), 20000 the graph
-    for (const n of [30, 20000]) it(`grad norm and a clipped AdamW step, ${n} values`, async () => {
-      const gs = [randomF32(n, 61), randomF32(7, 62), randomF32(1, 63)];
-      const norm = up(poison(1), [1]);
-      await be.gradNorm(gs.map((g) => up(g, [g.length])), norm);
-      const want = ref.gradNormForward(gs);
-      close(await rd(norm), [want]);
-      const [p, m, v] = [randomF32(n, 64), randomF32(n, 65), Float32Array.from(randomF32(n, 66), Math.abs)];
-      const o = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
-      const r = ref.adamwStep(p, gs[0]!, m, v, { ...o, maxNorm: 0.5, gradNorm: want });
-      const [tp, tm, tv] = [up(p, [n]), up(m, [n]), up(v, [n])];
-      await be.adamw(tp, up(gs[0]!, [n]), tm, tv, { ...o, clip: { norm, maxNorm: 0.5 } });
-      close(await rd(tp), r.p);
-      close(await rd(tm), r.m);
-      close(await rd(tv), r.v);
-    });
+    for (const n of [30, 20000])
+      it(`grad norm and a clipped AdamW step, ${n} values`, async () => {
+        const gs = [randomF32(n, 61), randomF32(7, 62), randomF32(1, 63)];
+        const norm = up(poison(1), [1]);
+        await be.gradNorm(
+          gs.map((g) => up(g, [g.length])),
+          norm,
+        );
+        const want = ref.gradNormForward(gs);
+        close(await rd(norm), [want]);
+        const [p, m, v] = [randomF32(n, 64), randomF32(n, 65), Float32Array.from(randomF32(n, 66), Math.abs)];
+        const o = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
+        const r = ref.adamwStep(p, gs[0]!, m, v, { ...o, maxNorm: 0.5, gradNorm: want });
+        const [tp, tm, tv] = [up(p, [n]), up(m, [n]), up(v, [n])];
+        await be.adamw(tp, up(gs[0]!, [n]), tm, tv, { ...o, clip: { norm, maxNorm: 0.5 } });
+        close(await rd(tp), r.p);
+        close(await rd(tm), r.m);
+        close(await rd(tv), r.v);
+      });
 
-    it('dropout draws the references\' mask', async () => {
+    it("dropout draws the references' mask", async () => {
       const x = randomF32(1000, 71);
       const y = up(poison(1000), [1000]);
       await be.dropout(up(x, [1000]), y, { p: 0.3, seed: 1234, offset: 17 });

@@ -67,7 +67,11 @@ describe('the direct WAV reader', () => {
     same(wav(44100, 2, '16', [n(0), n(1)]), '16-bit stereo');
     same(wav(22050, 2, '32f', [n(0).map((v) => v / 40000), n(1).map((v) => v / 40000)]), 'float stereo');
     const dirs = ['meld-audio', 'emodb/wav'].map((d) => join(modelSettings.assetsDir, d)).filter(existsSync);
-    for (const d of dirs) for (const f of readdirSync(d).filter((f) => f.endsWith('.wav')).slice(0, 2)) same(new Uint8Array(readFileSync(join(d, f))), f);
+    for (const d of dirs)
+      for (const f of readdirSync(d)
+        .filter((f) => f.endsWith('.wav'))
+        .slice(0, 2))
+        same(new Uint8Array(readFileSync(join(d, f))), f);
   });
 });
 
@@ -76,7 +80,12 @@ describe('the decoded-clip cache (extract --audio-cache)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'emofuse-clips-'));
     try {
       const w = new WaveFile();
-      w.fromScratch(1, 44100, '16', Array.from({ length: 44100 }, (_, i) => Math.round(9000 * Math.sin(i / 7))));
+      w.fromScratch(
+        1,
+        44100,
+        '16',
+        Array.from({ length: 44100 }, (_, i) => Math.round(9000 * Math.sin(i / 7))),
+      );
       const file = join(dir, 'a.wav');
       writeFileSync(file, w.toBuffer());
       const first = loadAudioCached(file, join(dir, 'cache'));

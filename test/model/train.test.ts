@@ -23,10 +23,24 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const data = syntheticBimodal({ train: 192, dev: 64, test: 32, textDim: 8, audioDim: 8, maxTextLen: 6, maxAudioLen: 8, signal: 3, seed: 3 });
+const data = syntheticBimodal({
+  train: 192,
+  dev: 64,
+  test: 32,
+  textDim: 8,
+  audioDim: 8,
+  maxTextLen: 6,
+  maxAudioLen: 8,
+  signal: 3,
+  seed: 3,
+});
 const base: Omit<TrainOptions, 'outDir'> = {
   model: { fusion: 'cross-self', width: 16, heads: 2, layers: 1, ffnMult: 2, dropout: 0.1, seed: 5 },
-  epochs: 8, batchSize: 16, lr: 1e-2, warmup: 4, classWeights: 'inverse',
+  epochs: 8,
+  batchSize: 16,
+  lr: 1e-2,
+  warmup: 4,
+  classWeights: 'inverse',
 };
 
 describe('training on the wgsl backend', () => {
@@ -38,11 +52,16 @@ describe('training on the wgsl backend', () => {
     const r = await train(be, data, { ...base, outDir: out, onStep: (s) => losses.push(s.loss) });
     const first = losses[0]!;
     const last = losses.slice(-12).reduce((a, b) => a + b, 0) / 12;
-    console.log(`loss: first step ${first.toFixed(3)}, mean of last epoch ${last.toFixed(3)}; best dev weighted F1 ${r.bestDevWeightedF1.toFixed(3)}`);
+    console.log(
+      `loss: first step ${first.toFixed(3)}, mean of last epoch ${last.toFixed(3)}; best dev weighted F1 ${r.bestDevWeightedF1.toFixed(3)}`,
+    );
     expect(first).toBeGreaterThan(1.0); // near chance at initialisation
     expect(last).toBeLessThan(0.3); // far below chance
     expect(r.bestDevWeightedF1).toBeGreaterThan(0.9); // and it generalises: either modality alone caps near 0.5
-    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log).toHaveLength(8);
     expect(log[0]).toMatchObject({ epoch: 1, step: 12 });
   });

@@ -19,7 +19,12 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('bert (transformers.js)', () => {
-  const ref = JSON.parse(readFileSync(join(bertDir, 'reference.json'), 'utf8')) as { text: string; input_ids: number[]; last_hidden_state: number[]; shape: number[] };
+  const ref = JSON.parse(readFileSync(join(bertDir, 'reference.json'), 'utf8')) as {
+    text: string;
+    input_ids: number[];
+    last_hidden_state: number[];
+    shape: number[];
+  };
 
   it("matches PyTorch's last hidden state and pads a batch with a mask", async () => {
     const enc = await createBertEncoder(bertDir);
@@ -42,23 +47,33 @@ describe('bert (transformers.js)', () => {
     modelSettings.offline = true;
     try {
       expect(() => locateModel('Xenova/bert-base-uncased', 'bert')).toThrow(
-        new RegExp(`bert model 'Xenova/bert-base-uncased' not found: searched .* and ${join(modelSettings.modelsDir, 'Xenova/bert-base-uncased').replace(/[/.+]/g, '\\$&')} \\(EMOFUSE_OFFLINE is set`),
+        new RegExp(
+          `bert model 'Xenova/bert-base-uncased' not found: searched .* and ${join(modelSettings.modelsDir, 'Xenova/bert-base-uncased').replace(/[/.+]/g, '\\$&')} \\(EMOFUSE_OFFLINE is set`,
+        ),
       );
     } finally {
       modelSettings.offline = saved;
     }
-    expect(() => locateModel('/nonexistent/model', 'ast')).toThrow(/ast model '\/nonexistent\/model' not found.*preprocessor_config\.json, onnx\/model\.onnx/);
+    expect(() => locateModel('/nonexistent/model', 'ast')).toThrow(
+      /ast model '\/nonexistent\/model' not found.*preprocessor_config\.json, onnx\/model\.onnx/,
+    );
   });
 });
 
 describe('ast (transformers.js)', () => {
-  const ref = JSON.parse(readFileSync(join(astDir, 'reference.json'), 'utf8')) as { first_rows: number[]; column0_mean: number[]; shape: number[] };
+  const ref = JSON.parse(readFileSync(join(astDir, 'reference.json'), 'utf8')) as {
+    first_rows: number[];
+    column0_mean: number[];
+    shape: number[];
+  };
 
   it('runs the ONNX export as PyTorch does (same input, same patch tokens)', async () => {
     const { AutoModel, Tensor, env } = await loadTransformers();
     const saved = env.localModelPath;
     env.localModelPath = fixtures + '/';
-    const net = (await AutoModel.from_pretrained('tiny-random-ast', { dtype: 'fp32' })) as unknown as (x: unknown) => Promise<{ last_hidden_state: { data: Float32Array; dims: number[] } }>;
+    const net = (await AutoModel.from_pretrained('tiny-random-ast', { dtype: 'fp32' })) as unknown as (
+      x: unknown,
+    ) => Promise<{ last_hidden_state: { data: Float32Array; dims: number[] } }>;
     env.localModelPath = saved;
     const x = new Float32Array(1024 * 128);
     for (let i = 0; i < 1024; i++) for (let j = 0; j < 128; j++) x[i * 128 + j] = 0.5 * Math.sin(0.01 * i + 0.1 * j);

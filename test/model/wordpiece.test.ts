@@ -37,12 +37,28 @@ describe('wordpiece', () => {
     const ref = (await AutoTokenizer.from_pretrained(basename(tokFolder))) as unknown as { encode(t: string): number[] };
     const ours = loadWordPiece(BERT_VOCAB_FILE);
     const texts = [
-      'Hello world!', "I don't know... maybe?", 'Café naïve résumé', '  tabs\tand\nnewlines  ', '中文字符 mixed',
-      'emoji 😀 here', 'a'.repeat(150), 'x[CLS]y [SEP] z', '', 'ZERO\u200bWIDTH', 'Ｆｕｌｌｗｉｄｔｈ', 'rock’n’roll — “quotes”',
+      'Hello world!',
+      "I don't know... maybe?",
+      'Café naïve résumé',
+      '  tabs\tand\nnewlines  ',
+      '中文字符 mixed',
+      'emoji 😀 here',
+      'a'.repeat(150),
+      'x[CLS]y [SEP] z',
+      '',
+      'ZERO\u200bWIDTH',
+      'Ｆｕｌｌｗｉｄｔｈ',
+      'rock’n’roll — “quotes”',
     ];
     for (const f of ['train_sent_emo.csv', 'dev_sent_emo.csv', 'test_sent_emo.csv']) {
       const file = join(modelSettings.assetsDir, 'meld-text', f);
-      if (existsSync(file)) texts.push(...readFileSync(file, 'latin1').split('\n').slice(1, 800).map((l) => l.split(',')[1] ?? ''));
+      if (existsSync(file))
+        texts.push(
+          ...readFileSync(file, 'latin1')
+            .split('\n')
+            .slice(1, 800)
+            .map((l) => l.split(',')[1] ?? ''),
+        );
     }
     for (const t of texts) expect(ours.encode(t), JSON.stringify(t)).toEqual(ref.encode(t));
   });

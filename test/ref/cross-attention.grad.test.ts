@@ -22,9 +22,24 @@ function check(dims: Dims, mask: Float64Array | null, seed: number): void {
   const g = ref.crossAttentionBackward(q, k, v, mask, fwd.out, fwd.lse, w, dims);
   const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => dot(ref.crossAttentionForward(qq, kk, vv, mask, dims).out, w);
   const tag = `B=${B} Tq=${Tq} Tk=${Tk} H=${H} D=${D}`;
-  expectClose(g.dq, numericGrad((x) => loss(x, k, v), q), FD_TOL, { name: `cross-attention ref dq vs FD ${tag}`, shape: [B, Tq, C] });
-  expectClose(g.dk, numericGrad((x) => loss(q, x, v), k), FD_TOL, { name: `cross-attention ref dk vs FD ${tag}`, shape: [B, Tk, C] });
-  expectClose(g.dv, numericGrad((x) => loss(q, k, x), v), FD_TOL, { name: `cross-attention ref dv vs FD ${tag}`, shape: [B, Tk, C] });
+  expectClose(
+    g.dq,
+    numericGrad((x) => loss(x, k, v), q),
+    FD_TOL,
+    { name: `cross-attention ref dq vs FD ${tag}`, shape: [B, Tq, C] },
+  );
+  expectClose(
+    g.dk,
+    numericGrad((x) => loss(q, x, v), k),
+    FD_TOL,
+    { name: `cross-attention ref dk vs FD ${tag}`, shape: [B, Tk, C] },
+  );
+  expectClose(
+    g.dv,
+    numericGrad((x) => loss(q, k, x), v),
+    FD_TOL,
+    { name: `cross-attention ref dv vs FD ${tag}`, shape: [B, Tk, C] },
+  );
   // Not vacuous: gradients are nonzero somewhere (with one key the softmax is constant: dq = dk = 0).
   expect(g.dv.some((x) => Math.abs(x) > 1e-3)).toBe(true);
   if (Tk > 1) {
@@ -52,7 +67,9 @@ describe('cross-attention reference backward vs finite differences', () => {
     const qRows = (b: number) => [b * dims.Tq * C, (b + 1) * dims.Tq * C] as const;
     // Batch 1: every key padded. out = 0, lse = sentinel, no gradient anywhere in that entry.
     expect(Array.from(fwd.out.subarray(...qRows(1))).every((x) => x === 0)).toBe(true);
-    expect(Array.from(fwd.lse.subarray(dims.H * dims.Tq, 2 * dims.H * dims.Tq)).every((x) => x === ref.CROSS_ATTENTION_MASKED_LSE)).toBe(true);
+    expect(Array.from(fwd.lse.subarray(dims.H * dims.Tq, 2 * dims.H * dims.Tq)).every((x) => x === ref.CROSS_ATTENTION_MASKED_LSE)).toBe(
+      true,
+    );
     expect(Array.from(g.dq.subarray(...qRows(1))).every((x) => x === 0)).toBe(true);
     expect(Array.from(g.dk.subarray(dims.Tk * C, 2 * dims.Tk * C)).every((x) => x === 0)).toBe(true);
     // Padded key (b=0, j=2): dk = dv = 0.

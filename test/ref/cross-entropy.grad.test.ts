@@ -23,10 +23,13 @@ describe('cross-entropy reference', () => {
     const ys = [1, 3, -1, 0, 1];
     const ws = toF64(randomF32(K, 4, 0.25, 2));
     const num = numericGrad((zz) => ref.crossEntropyForward(zz, ys, ws, B, K, 0.2).loss, z);
-    expectClose(ref.crossEntropyBackward(z, ys, ws, B, K, 0.2), num, FD_TOL, { name: 'cross-entropy ref smoothed dlogits vs FD', shape: [B, K] });
+    expectClose(ref.crossEntropyBackward(z, ys, ws, B, K, 0.2), num, FD_TOL, {
+      name: 'cross-entropy ref smoothed dlogits vs FD',
+      shape: [B, K],
+    });
     const row = Array.from(z.subarray(0, K));
     const lse = Math.log(row.reduce((a, v) => a + Math.exp(v), 0));
-    const want = 0.8 * (lse - row[1]!) + 0.2 * row.reduce((a, v) => a + (lse - v), 0) / K;
+    const want = 0.8 * (lse - row[1]!) + (0.2 * row.reduce((a, v) => a + (lse - v), 0)) / K;
     expect(ref.crossEntropyForward(z, ys, ws, B, K, 0.2).losses[0]).toBeCloseTo(want, 12);
   });
 
@@ -41,7 +44,7 @@ describe('cross-entropy reference', () => {
     expect(ref.crossEntropyForward(z, ys, ws, B, K).losses[0]).toBeCloseTo(160, 6);
   });
 
-  it('is PyTorch\'s weighted mean: sum w[y] nll / sum w[y]', () => {
+  it("is PyTorch's weighted mean: sum w[y] nll / sum w[y]", () => {
     // Two rows, uniform logits over 2 classes: nll = log 2 each, so the weighted mean is log 2 for any weights.
     const r = ref.crossEntropyForward([0, 0, 1, 1], [0, 1], [3, 1], 2, 2);
     expect(r.loss).toBeCloseTo(Math.LN2, 12);

@@ -9,9 +9,7 @@ import { randomF32 } from '../helpers/rng.ts';
 import { FD_TOL } from '../tolerances.ts';
 
 const CASES = [false, true].flatMap((transA) =>
-  [false, true].flatMap((transB) =>
-    [false, true].map((broadcastB) => ({ transA, transB, broadcastB, gelu: transA !== broadcastB })),
-  ),
+  [false, true].flatMap((transB) => [false, true].map((broadcastB) => ({ transA, transB, broadcastB, gelu: transA !== broadcastB }))),
 );
 
 describe('matmul reference backward vs finite differences', () => {
@@ -23,15 +21,31 @@ describe('matmul reference backward vs finite differences', () => {
     const bias = toF64(randomF32(dims.N, 3));
     const w = toF64(randomF32(dims.batch * dims.M * dims.N, 4));
     const layout = { transA, transB, broadcastB };
-    const loss = (aa: Float64Array, bb: Float64Array, cc: Float64Array) => dot(ref.matmulForward(aa, bb, dims, { ...layout, bias: cc, gelu }).out, w);
+    const loss = (aa: Float64Array, bb: Float64Array, cc: Float64Array) =>
+      dot(ref.matmulForward(aa, bb, dims, { ...layout, bias: cc, gelu }).out, w);
 
     const { pre } = ref.matmulForward(a, b, dims, { ...layout, bias, gelu });
     const dc = gelu ? ref.geluBackward(pre, w) : w;
     const g = ref.matmulBackward(dc, a, b, dims, layout);
 
-    expectClose(g.dA, numericGrad((x) => loss(x, b, bias), a), FD_TOL, { name: 'dA' });
-    expectClose(g.dB, numericGrad((x) => loss(a, x, bias), b), FD_TOL, { name: 'dB' });
-    expectClose(g.dBias, numericGrad((x) => loss(a, b, x), bias), FD_TOL, { name: 'dBias' });
+    expectClose(
+      g.dA,
+      numericGrad((x) => loss(x, b, bias), a),
+      FD_TOL,
+      { name: 'dA' },
+    );
+    expectClose(
+      g.dB,
+      numericGrad((x) => loss(a, x, bias), b),
+      FD_TOL,
+      { name: 'dB' },
+    );
+    expectClose(
+      g.dBias,
+      numericGrad((x) => loss(a, b, x), bias),
+      FD_TOL,
+      { name: 'dBias' },
+    );
   });
 
   it('forward matches a hand-computed product with bias', () => {

@@ -15,7 +15,12 @@ describe('mean-pool reference', () => {
     const dx = ref.meanPoolBackward(ms, w, B, T, C);
     expectClose(dx, num, FD_TOL, { name: 'mean-pool ref dx vs FD', shape: [B, T, C] });
     expect(dx.subarray(0, T * C).every((v) => v === 0)).toBe(true);
-    expect(ref.meanPoolForward(x, ms, B, T, C).subarray(0, C).every((v) => v === 0)).toBe(true);
+    expect(
+      ref
+        .meanPoolForward(x, ms, B, T, C)
+        .subarray(0, C)
+        .every((v) => v === 0),
+    ).toBe(true);
   });
 
   it('is the plain mean over kept steps', () => {

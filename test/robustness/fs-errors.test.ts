@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { fileSystemMessage, reportError } from '../../packages/cli/src/output.ts';
 
-const sysErr = (code: string, path: string, syscall = 'open') => Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, path, syscall });
+const sysErr = (code: string, path: string, syscall = 'open') =>
+  Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, path, syscall });
 
 describe('file system errors', () => {
   it.each([

@@ -51,7 +51,12 @@ export function tone(hz: number, seconds = 0.4, rate = 16000, seed = 1): Float32
 }
 
 export const CLASSES = ['angry', 'happy', 'neutral', 'sad'];
-const WORDS: Record<string, string> = { angry: 'I hate this so much', happy: 'what a wonderful day', neutral: 'the meeting is at noon', sad: 'I miss her every day' };
+const WORDS: Record<string, string> = {
+  angry: 'I hate this so much',
+  happy: 'what a wonderful day',
+  neutral: 'the meeting is at noon',
+  sad: 'I miss her every day',
+};
 const PITCH: Record<string, number> = { angry: 330, happy: 440, neutral: 220, sad: 160 };
 
 /** A manifest dataset of 4 classes x `perClass` clips across train/dev/test, clips in <dir>/wav. */
@@ -78,7 +83,8 @@ export function snapshot(dir: string): Map<string, string> {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex') + ':' + statSync(p).mtimeMs);
+      else if (e.isFile())
+        out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex') + ':' + statSync(p).mtimeMs);
     }
   };
   walk(dir);

@@ -34,7 +34,9 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
 
   it('a WGSL syntax error throws a compilation KernelError with the line and message', async () => {
     const broken = def('broken.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] * 2.0 }')); // missing ';'
-    const err = await gpu.dispatch(broken, { tensors: [gpu.empty([4]), gpu.empty([4])], params: { n: 4 }, grid: [1], shapes: 'n=4' }).catch((e) => e);
+    const err = await gpu
+      .dispatch(broken, { tensors: [gpu.empty([4]), gpu.empty([4])], params: { n: 4 }, grid: [1], shapes: 'n=4' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(KernelError);
     expect(err.kind).toBe('compilation');
     expect(err.message).toMatch(/broken\.fwd/);
@@ -109,7 +111,7 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
     await gpu.setPerDispatchScopes(false);
   });
 
-  it('many dispatches in one batch run in order (each sees the previous one\'s writes)', async () => {
+  it("many dispatches in one batch run in order (each sees the previous one's writes)", async () => {
     const inc = def('inc.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));
     const a = gpu.upload([0, 10]);
     const b = gpu.empty([2]);
@@ -119,7 +121,9 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
 
   it('wrong tensor count and missing params are refused before anything reaches the GPU', async () => {
     const ok = def('copy2.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x]; }'));
-    await expect(gpu.dispatch(ok, { tensors: [gpu.empty([4])], params: { n: 4 }, grid: [1] })).rejects.toThrow(/expected 2 tensors \(x, y\)/);
+    await expect(gpu.dispatch(ok, { tensors: [gpu.empty([4])], params: { n: 4 }, grid: [1] })).rejects.toThrow(
+      /expected 2 tensors \(x, y\)/,
+    );
     await expect(gpu.dispatch(ok, { tensors: [gpu.empty([4]), gpu.empty([4])], params: {}, grid: [1] })).rejects.toThrow(/'n'/);
   });
 
@@ -127,7 +131,14 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
     const src = `override WG: u32 = 64;
       @group(0) @binding(0) var<storage, read_write> y: array<f32>;
       @compute @workgroup_size(WG) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < arrayLength(&y)) { y[g.x] = f32(WG); } }`;
-    const k: KernelDef = { name: 'wg.fwd', source: src, entryPoint: 'main', bindings: [{ name: 'y', access: 'read_write' }], params: [], overrides: { WG: 64 } };
+    const k: KernelDef = {
+      name: 'wg.fwd',
+      source: src,
+      entryPoint: 'main',
+      bindings: [{ name: 'y', access: 'read_write' }],
+      params: [],
+      overrides: { WG: 64 },
+    };
     const p1 = await gpu.pipeline(k);
     expect(await gpu.pipeline(k)).toBe(p1);
     const p2 = await gpu.pipeline(k, { WG: 32 });
@@ -140,7 +151,7 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
 });
 
 describe.skipIf(!fx.gpu)('one Dawn instance per process', () => {
-  it('a second Gpu shares the first one\'s Dawn instance, and the last destroy drops it', async () => {
+  it("a second Gpu shares the first one's Dawn instance, and the last destroy drops it", async () => {
     // Two instances of one backend in a process crashed it at teardown about 1 run in 5 on Mesa's GLES route
     // ("std::system_error: Invalid argument"); see DEVELOPERS.md.
     const before = dawnInstances();

@@ -2,7 +2,15 @@
 
 import { describe, expect, it } from 'vitest';
 import { BASELINES } from '@emofuse/bench';
-import { PARAMS_SLOT_BYTES, allKernels as productKernels, foldGrid, packParams, parseWgslParams, pipelineKey, type KernelDef } from '@emofuse/kernels';
+import {
+  PARAMS_SLOT_BYTES,
+  allKernels as productKernels,
+  foldGrid,
+  packParams,
+  parseWgslParams,
+  pipelineKey,
+  type KernelDef,
+} from '@emofuse/kernels';
 
 // The op table's kernels and the bench's baselines (fused cross-attention v1-v3, the unfused path's permutes).
 const allKernels = [...productKernels, ...BASELINES.flatMap((b) => b.kernels)];
@@ -18,7 +26,9 @@ describe('Params packing', () => {
   });
 
   it.each(allKernels.map((k) => [k.name, k] as const))('%s: bindings match the @binding declarations in order', (_name, def) => {
-    const decls = [...def.source.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var<(storage|uniform)(?:,\s*(read|read_write))?>\s*(\w+)/g)].map((m) => ({
+    const decls = [
+      ...def.source.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var<(storage|uniform)(?:,\s*(read|read_write))?>\s*(\w+)/g),
+    ].map((m) => ({
       binding: Number(m[1]),
       space: m[2],
       access: m[3] ?? 'read',
@@ -32,7 +42,11 @@ describe('Params packing', () => {
   });
 
   it('packs fields in order as 4-byte little-endian scalars and rejects unknown or missing fields', () => {
-    const fields = [['M', 'u32'], ['scale', 'f32'], ['offset', 'i32']] as const;
+    const fields = [
+      ['M', 'u32'],
+      ['scale', 'f32'],
+      ['offset', 'i32'],
+    ] as const;
     const view = new DataView(new ArrayBuffer(PARAMS_SLOT_BYTES));
     packParams(fields, { M: 7, scale: 0.125, offset: -3 }, view);
     expect(view.getUint32(0, true)).toBe(7);
@@ -44,7 +58,10 @@ describe('Params packing', () => {
   });
 
   it('parses a struct with comments and trailing commas', () => {
-    expect(parseWgslParams('struct Params {\n  n: u32, // count\n  eps: f32,\n}\n')).toEqual([['n', 'u32'], ['eps', 'f32']]);
+    expect(parseWgslParams('struct Params {\n  n: u32, // count\n  eps: f32,\n}\n')).toEqual([
+      ['n', 'u32'],
+      ['eps', 'f32'],
+    ]);
     expect(() => parseWgslParams('struct Params { v: vec4f }')).toThrow(/unsupported field/);
   });
 });

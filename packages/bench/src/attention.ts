@@ -8,7 +8,12 @@
 // dK); the fused backward also recomputes q k^T (not counted), softmax and exp are not counted.
 
 import { TOL, crossAttentionBackward, crossAttentionForward, randomF32, ref, type Gpu, type Tensor } from '@emofuse/kernels';
-import { attentionUnfusedBackward, attentionUnfusedForward, createAttentionUnfusedWorkspace, destroyAttentionUnfusedWorkspace } from './baselines/attention-unfused.ts';
+import {
+  attentionUnfusedBackward,
+  attentionUnfusedForward,
+  createAttentionUnfusedWorkspace,
+  destroyAttentionUnfusedWorkspace,
+} from './baselines/attention-unfused.ts';
 import { crossAttentionBackwardVersion, crossAttentionForwardVersion } from './baselines/cross-attention-versions.ts';
 import type { BenchCase, Runner, Variant } from './harness.ts';
 import { ortVariant } from './ort-peer.ts';
@@ -131,11 +136,13 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
                 if (bwd) await crossAttentionBackward(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H });
               } else {
                 await crossAttentionForwardVersion(gpu, t.q, t.k, t.v, null, out, lse, { heads: s.H, version });
-                if (bwd) await crossAttentionBackwardVersion(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H, version });
+                if (bwd)
+                  await crossAttentionBackwardVersion(gpu, t.q, t.k, t.v, null, out, lse, t.dout, dq, dk, dv, { heads: s.H, version });
               }
               await gpu.finish();
             },
-            outputs: async () => (bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)]),
+            outputs: async () =>
+              bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)],
             dispose() {
               destroySets(g);
               for (const t of [out, lse, dq, dk, dv]) t.destroy();
@@ -193,7 +200,8 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
               if (bwd) await attentionUnfusedBackward(gpu, t.dout, dq, dk, dv, ws, { heads: s.H });
               await gpu.finish();
             },
-            outputs: async () => (bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)]),
+            outputs: async () =>
+              bwd ? [await gpu.read(out), await gpu.read(dq), await gpu.read(dk), await gpu.read(dv)] : [await gpu.read(out)],
             dispose() {
               destroySets(g);
               destroyAttentionUnfusedWorkspace(ws);
@@ -210,7 +218,9 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         iterations: 2,
         async prepare() {
           if (flops > REFERENCE_TIMED_MAX_FLOPS) {
-            return { skip: `not timed above ${REFERENCE_TIMED_MAX_FLOPS / 1e9} GFLOP (this case: ${(flops / 1e9).toFixed(2)}); it ran once to validate the others` };
+            return {
+              skip: `not timed above ${REFERENCE_TIMED_MAX_FLOPS / 1e9} GFLOP (this case: ${(flops / 1e9).toFixed(2)}); it ran once to validate the others`,
+            };
           }
           const host = getData();
           let last: ArrayLike<number>[] = [];
@@ -287,7 +297,18 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         op: 'attention',
         pass,
         shape: { ...dims },
-        inputShapes: bwd ? [[s.B, s.Tq, C], [s.B, s.Tk, C], [s.B, s.Tk, C], [s.B, s.Tq, C]] : [[s.B, s.Tq, C], [s.B, s.Tk, C], [s.B, s.Tk, C]],
+        inputShapes: bwd
+          ? [
+              [s.B, s.Tq, C],
+              [s.B, s.Tk, C],
+              [s.B, s.Tk, C],
+              [s.B, s.Tq, C],
+            ]
+          : [
+              [s.B, s.Tq, C],
+              [s.B, s.Tk, C],
+              [s.B, s.Tk, C],
+            ],
         data: (i) => {
           const d = getData()[i]!;
           return bwd ? [d.q, d.k, d.v, d.dout] : [d.q, d.k, d.v];
@@ -308,7 +329,17 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         reference: () => (refOut ??= referenceRun(getData()[0]!)),
         variants: bwd
           ? [...FUSED_VERSION_LIST[pass].map(fused), unfused, reference, ortNoBackward('CPU'), ortNoBackward('WebGPU'), torch]
-          : [...FUSED_VERSION_LIST[pass].map(fused), fusedTransfers, unfused, reference, ortSpec('cpu'), ortSpec('webgpu'), ortDecomposed('cpu'), ortDecomposed('webgpu'), torch],
+          : [
+              ...FUSED_VERSION_LIST[pass].map(fused),
+              fusedTransfers,
+              unfused,
+              reference,
+              ortSpec('cpu'),
+              ortSpec('webgpu'),
+              ortDecomposed('cpu'),
+              ortDecomposed('webgpu'),
+              torch,
+            ],
         baseline: `fused v${FUSED_LATEST[pass]} (ours)`,
       });
     }

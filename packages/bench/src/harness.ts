@@ -180,12 +180,17 @@ function isExternal(p: Runner | ExternalResult | Skip): p is ExternalResult {
 }
 
 /** Validates against the reference, then (only if within tolerance) times. */
-export function validate(outs: ArrayLike<number>[], ref: ArrayLike<number>[], tol: Tolerance): Pick<VariantResult, 'maxAbs' | 'maxRel' | 'mismatches'> & { ok: boolean; detail: string } {
+export function validate(
+  outs: ArrayLike<number>[],
+  ref: ArrayLike<number>[],
+  tol: Tolerance,
+): Pick<VariantResult, 'maxAbs' | 'maxRel' | 'mismatches'> & { ok: boolean; detail: string } {
   let maxAbs = 0;
   let maxRel = 0;
   let mismatches = 0;
   let detail = '';
-  if (outs.length !== ref.length) return { ok: false, maxAbs: NaN, maxRel: NaN, mismatches: NaN, detail: `${outs.length} outputs, expected ${ref.length}` };
+  if (outs.length !== ref.length)
+    return { ok: false, maxAbs: NaN, maxRel: NaN, mismatches: NaN, detail: `${outs.length} outputs, expected ${ref.length}` };
   ref.forEach((r, i) => {
     const o = outs[i]!;
     if (o.length !== r.length) {
@@ -197,13 +202,17 @@ export function validate(outs: ArrayLike<number>[], ref: ArrayLike<number>[], to
     maxAbs = Math.max(maxAbs, rep.maxAbs);
     maxRel = Math.max(maxRel, rep.maxRel);
     mismatches += rep.mismatches;
-    if (rep.mismatches && !detail) detail = `output ${i}: ${rep.mismatches} elements outside atol=${tol.atol} rtol=${tol.rtol}; worst [${rep.worst}] got ${o[rep.worst]} want ${r[rep.worst]}`;
+    if (rep.mismatches && !detail)
+      detail = `output ${i}: ${rep.mismatches} elements outside atol=${tol.atol} rtol=${tol.rtol}; worst [${rep.worst}] got ${o[rep.worst]} want ${r[rep.worst]}`;
   });
   return { ok: mismatches === 0, maxAbs, maxRel, mismatches, detail };
 }
 
 /** Median, min and max of a[i] / b[j] over the rounds where both have a sample; null without a common round. */
-export function pairedRatio(a: Pick<VariantResult, 'samples' | 'rounds'>, b: Pick<VariantResult, 'samples' | 'rounds'>): PairedRatio | null {
+export function pairedRatio(
+  a: Pick<VariantResult, 'samples' | 'rounds'>,
+  b: Pick<VariantResult, 'samples' | 'rounds'>,
+): PairedRatio | null {
   if (!a.samples || !a.rounds || !b.samples || !b.rounds) return null;
   const bAt = new Map(b.rounds.map((r, j) => [r, b.samples![j]!]));
   const ratios = a.rounds.flatMap((r, i) => (bAt.has(r) ? [a.samples![i]! / bAt.get(r)!] : []));

@@ -77,7 +77,10 @@ export async function runSuite(gpu: Gpu, suite: SuiteName, o: SuiteOptions = {})
   const torch = await probeTorch();
   const results: CaseResult[] = [];
   for (const c of cases) {
-    const r = await runCase(c, { ...opts, onProgress: (m) => o.onProgress?.(`${c.op} ${c.pass} ${Object.values(c.shape).join('x')}: ${m}`) });
+    const r = await runCase(c, {
+      ...opts,
+      onProgress: (m) => o.onProgress?.(`${c.op} ${c.pass} ${Object.values(c.shape).join('x')}: ${m}`),
+    });
     results.push(r);
     o.onCase?.(r);
   }

@@ -19,7 +19,11 @@ export function layerNormCases(gpu: Gpu, shapes: Array<{ R: number; C: number; w
   return shapes.map(({ R, C, what }) => {
     let data: Array<{ x: Float32Array; gamma: Float32Array; beta: Float32Array }> | null = null;
     const getData = () =>
-      (data ??= Array.from({ length: sets }, (_, i) => ({ x: randomF32(R * C, 9000 + 3 * i), gamma: randomF32(C, 9001 + 3 * i), beta: randomF32(C, 9002 + 3 * i) })));
+      (data ??= Array.from({ length: sets }, (_, i) => ({
+        x: randomF32(R * C, 9000 + 3 * i),
+        gamma: randomF32(C, 9001 + 3 * i),
+        beta: randomF32(C, 9002 + 3 * i),
+      })));
     const ours = gpuVariant(
       gpu,
       'layer-norm v1 (ours)',

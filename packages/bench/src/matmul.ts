@@ -83,7 +83,8 @@ export function matmulCases(gpu: Gpu, shapes: MatmulShape[], sets: number): Benc
           const g = getData().map((d) => ({ a: gpu.upload(d.a, [M, K]), b: gpu.upload(d.b, [K, N]) }));
           const c = gpu.empty([M, N]);
           return {
-            dispatch: (i) => matmulForward(gpu, g[i % g.length]!.a, g[i % g.length]!.b, c, { batch: 1, M, N, K }, { overrides: v.overrides }),
+            dispatch: (i) =>
+              matmulForward(gpu, g[i % g.length]!.a, g[i % g.length]!.b, c, { batch: 1, M, N, K }, { overrides: v.overrides }),
             outputs: [c],
             owned: [c, ...g.flatMap((t) => [t.a, t.b])],
           };
@@ -106,7 +107,10 @@ export function matmulCases(gpu: Gpu, shapes: MatmulShape[], sets: number): Benc
       op: 'matmul',
       pass: 'fwd',
       shape: { M, N, K },
-      inputShapes: [[M, K], [K, N]],
+      inputShapes: [
+        [M, K],
+        [K, N],
+      ],
       data: (i) => [getData()[i]!.a, getData()[i]!.b],
       outputs: 1,
       sets,

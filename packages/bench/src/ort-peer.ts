@@ -61,7 +61,12 @@ export interface OnnxInitializer {
  * A model from nodes in order; graph inputs and the output are float32 with static shapes. One node
  * without explicit names reads every graph input and writes the output.
  */
-export function onnxModel(nodes: OnnxNode[], inputs: Record<string, number[]>, output: [string, number[]], initializers: OnnxInitializer[] = []): Uint8Array {
+export function onnxModel(
+  nodes: OnnxNode[],
+  inputs: Record<string, number[]>,
+  output: [string, number[]],
+  initializers: OnnxInitializer[] = [],
+): Uint8Array {
   const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
   const F = onnx.TensorProto.DataType.FLOAT;
   const valueInfo = (name: string, dims: number[]) => ({
@@ -133,8 +138,12 @@ export function ortVariant(spec: OrtVariantSpec): Variant {
     async prepare(): Promise<Runner | Skip> {
       const ort = loadOrt();
       if (!ort) return { skip: ortLoadError() };
-      if (!ort.listSupportedBackends().some((b) => b.name === spec.ep)) return { skip: `this onnxruntime-node build has no '${spec.ep}' execution provider` };
-      const model = 'nodes' in spec.node ? onnxModel(spec.node.nodes, spec.inputs, spec.output, spec.node.initializers) : oneNodeModel(spec.node, spec.inputs, spec.output);
+      if (!ort.listSupportedBackends().some((b) => b.name === spec.ep))
+        return { skip: `this onnxruntime-node build has no '${spec.ep}' execution provider` };
+      const model =
+        'nodes' in spec.node
+          ? onnxModel(spec.node.nodes, spec.inputs, spec.output, spec.node.initializers)
+          : oneNodeModel(spec.node, spec.inputs, spec.output);
       const session = await ort.InferenceSession.create(model, {
         executionProviders: [spec.ep],
         graphOptimizationLevel: 'all',

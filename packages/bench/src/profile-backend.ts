@@ -74,13 +74,17 @@ export type ProfileTimes = Partial<Record<OpClass, ClassTime>>;
  * Wraps `inner` so that every op is timed as described above. `sync` waits for all queued work (wgsl:
  * Gpu.finish; cpu and ort: flush). Read `times`, then `reset()` between steps; `enabled = false` passes through.
  */
-export function profilingBackend(inner: Backend, sync: () => Promise<void>): { backend: Backend; readonly times: ProfileTimes; enabled: boolean; reset(): void } {
+export function profilingBackend(
+  inner: Backend,
+  sync: () => Promise<void>,
+): { backend: Backend; readonly times: ProfileTimes; enabled: boolean; reset(): void } {
   const state = { times: {} as ProfileTimes, enabled: true };
   const handler: ProxyHandler<Backend> = {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
       const cls = methodClass(prop);
-      if (!cls || typeof value !== 'function' || !state.enabled) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      if (!cls || typeof value !== 'function' || !state.enabled)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       return (...args: unknown[]) => {
         const run = async () => {
           await sync();

@@ -87,19 +87,22 @@ export async function profileTrain(gpu: Gpu, o: ProfileOptions = {}): Promise<Tr
   const inputs = batch(s, 0);
   const steps = o.steps ?? (o.quick ? 2 : 3);
   const want = o.backends ?? ['wgsl', 'ort', 'cpu'];
-  for (const b of want) if (!['wgsl', 'ort', 'cpu'].includes(b)) throw new Error(`unknown backend '${b}' to profile; choose from wgsl, ort, cpu`);
+  for (const b of want)
+    if (!['wgsl', 'ort', 'cpu'].includes(b)) throw new Error(`unknown backend '${b}' to profile; choose from wgsl, ort, cpu`);
   const say = o.onProgress ?? (() => {});
   const backends: BackendProfile[] = [];
   let dispatch: DispatchOverhead | null = null;
 
   for (const name of want) {
-    const device = name === 'wgsl' ? `WebGPU ${gpu.adapter.device}` : name === 'ort' ? `ORT CPU EP, ${ORT_THREADS} threads` : 'CPU JS f32, 1 thread';
+    const device =
+      name === 'wgsl' ? `WebGPU ${gpu.adapter.device}` : name === 'ort' ? `ORT CPU EP, ${ORT_THREADS} threads` : 'CPU JS f32, 1 thread';
     if (name === 'ort' && !loadOrt()) {
       backends.push({ backend: name, device, stepMs: null, classes: {}, encodeMs: null, gpuClasses: null, calls: 0, skip: ortLoadError() });
       continue;
     }
     say(`${name}: creating the model`);
-    const inner: Backend = name === 'wgsl' ? await WgslBackend.create(gpu) : name === 'ort' ? OrtOpByOp.create({ threads: ORT_THREADS }) : new CpuBackend('f32');
+    const inner: Backend =
+      name === 'wgsl' ? await WgslBackend.create(gpu) : name === 'ort' ? OrtOpByOp.create({ threads: ORT_THREADS }) : new CpuBackend('f32');
     const sync = name === 'wgsl' ? () => gpu.finish() : () => inner.flush();
     const prof = profilingBackend(inner, sync);
     prof.enabled = false;
@@ -203,10 +206,17 @@ async function measureDispatch(gpu: Gpu, model: FusionModel, inputs: ReturnType<
   }
   await gpu.setPerDispatchScopes(false);
   y.destroy();
-  return { perDispatchStepMs: median(per), batchedStepMs: median(bat), dispatchesPerStep: n, smallPerDispatchMs: median(sp), smallBatchedMs: median(sb) };
+  return {
+    perDispatchStepMs: median(per),
+    batchedStepMs: median(bat),
+    dispatchesPerStep: n,
+    smallPerDispatchMs: median(sp),
+    smallBatchedMs: median(sb),
+  };
 }
 
-const f = (x: number | undefined | null, digits = 0) => (x === undefined || x === null ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(Math.max(digits, x >= 10 ? 0 : 1)));
+const f = (x: number | undefined | null, digits = 0) =>
+  x === undefined || x === null ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(Math.max(digits, x >= 10 ? 0 : 1));
 
 /** The README table: ms per step per op class, one column per backend (and per source of time). */
 export function profileMarkdown(p: TrainProfile): string {
@@ -217,7 +227,13 @@ export function profileMarkdown(p: TrainProfile): string {
     cols.push({
       head: `${b.backend} (synchronised per op)`,
       get: (c) =>
-        c === 'encode' ? b.encodeMs : c === 'sum' ? Object.values(b.classes).reduce((a, x) => a + x!, 0) + (b.encodeMs ?? 0) : c === 'step' ? b.stepMs : b.classes[c],
+        c === 'encode'
+          ? b.encodeMs
+          : c === 'sum'
+            ? Object.values(b.classes).reduce((a, x) => a + x!, 0) + (b.encodeMs ?? 0)
+            : c === 'step'
+              ? b.stepMs
+              : b.classes[c],
     });
     if (wgsl && b.gpuClasses) {
       const g = b.gpuClasses;
@@ -225,7 +241,18 @@ export function profileMarkdown(p: TrainProfile): string {
       cols.push({
         head: `${b.backend} (GPU timestamps)`,
         // Dispatch and encoding overhead here: the unsynchronised step's wall time not covered by GPU work.
-        get: (c) => (c === 'encode' ? (b.stepMs !== null ? Math.max(0, b.stepMs - gsum) : null) : c === 'sum' ? gsum + Math.max(0, (b.stepMs ?? gsum) - gsum) : c === 'step' ? b.stepMs : c === 'uploads/readbacks' ? null : g[c] ?? 0),
+        get: (c) =>
+          c === 'encode'
+            ? b.stepMs !== null
+              ? Math.max(0, b.stepMs - gsum)
+              : null
+            : c === 'sum'
+              ? gsum + Math.max(0, (b.stepMs ?? gsum) - gsum)
+              : c === 'step'
+                ? b.stepMs
+                : c === 'uploads/readbacks'
+                  ? null
+                  : (g[c] ?? 0),
       });
     }
   }
@@ -239,5 +266,9 @@ export function profileMarkdown(p: TrainProfile): string {
   const disp = d
     ? `\n\nDispatch path (wgsl, alternated in one run): ${d.dispatchesPerStep} dispatches a step; a command buffer and 3 error scopes per dispatch ${f(d.perDispatchStepMs)} ms a step vs one encoder and one set of scopes per flush ${f(d.batchedStepMs)} ms (${f(d.perDispatchStepMs - d.batchedStepMs)} ms, ${((100 * (d.perDispatchStepMs - d.batchedStepMs)) / d.perDispatchStepMs).toFixed(0)}%); small dispatches alone: ${d.smallPerDispatchMs.toFixed(3)} vs ${d.smallBatchedMs.toFixed(3)} ms each.`
     : '';
-  return `${head}${body}\n\n${Object.entries(p.shape).map(([k, v]) => `${k}=${v}`).join(' ')}; adapter ${p.adapter}; load average ${p.loadavg.join(' ')}; ${p.date}${skipped.length ? `; ${skipped.join('; ')}` : ''}${disp}\n`;
+  return `${head}${body}\n\n${Object.entries(p.shape)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(
+      ' ',
+    )}; adapter ${p.adapter}; load average ${p.loadavg.join(' ')}; ${p.date}${skipped.length ? `; ${skipped.join('; ')}` : ''}${disp}\n`;
 }

@@ -110,8 +110,14 @@ export function caseNotes(c: CaseResult): string[] {
   const rounds = c.order?.length ?? 0;
   const paired = c.variants.filter((v) => v.pairedRatio);
   const unpaired = c.variants.filter((v) => v.stats && v.name !== c.baseline && !v.pairedRatio);
-  if (paired.length) out.push(`  'time / ours': median over rounds of (variant time / ${c.baseline}'s time in the same round); ${rounds} interleaved rounds, order reversed every other round`);
-  if (unpaired.length) out.push(`  *: ratio of medians (${unpaired.map((v) => v.name).join(', ')}: ${unpaired.some((v) => !v.rounds) ? 'timed on its own in another process' : 'no round shared with the baseline'})`);
+  if (paired.length)
+    out.push(
+      `  'time / ours': median over rounds of (variant time / ${c.baseline}'s time in the same round); ${rounds} interleaved rounds, order reversed every other round`,
+    );
+  if (unpaired.length)
+    out.push(
+      `  *: ratio of medians (${unpaired.map((v) => v.name).join(', ')}: ${unpaired.some((v) => !v.rounds) ? 'timed on its own in another process' : 'no round shared with the baseline'})`,
+    );
   for (const p of c.peerRatios ?? []) out.push(`  ${peerRatioLine(p)}`);
   for (const v of c.variants.filter((x) => !x.stats)) out.push(`  ${v.name}: ${v.status}: ${v.reason}`);
   return out;
@@ -160,7 +166,11 @@ export function reportMarkdown(report: BenchReport): string {
   const m = report.machine;
   out.push(
     `${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')} at the end; adapter ${m.adapter.device || m.adapter.description} (${m.adapter.backend}); ` +
-      `${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; ${report.options.warmup} warm-up + ${report.options.iterations} timed runs in interleaved rounds over ${report.options.sets} input sets; (time / ours) = median over rounds of the per-round ratio to ours${report.cases.some((c) => c.variants.some((v) => v.stats && v.name !== c.baseline && !v.pairedRatio)) ? ' (* = ratio of medians: timed on its own in another process)' : ''}; \`${report.command}\`, ${report.date}`,
+      `${Object.entries(m.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(
+          ', ',
+        )}; ${report.options.warmup} warm-up + ${report.options.iterations} timed runs in interleaved rounds over ${report.options.sets} input sets; (time / ours) = median over rounds of the per-round ratio to ours${report.cases.some((c) => c.variants.some((v) => v.stats && v.name !== c.baseline && !v.pairedRatio)) ? ' (* = ratio of medians: timed on its own in another process)' : ''}; \`${report.command}\`, ${report.date}`,
   );
   return out.join('\n') + '\n';
 }

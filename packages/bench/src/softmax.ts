@@ -60,7 +60,16 @@ export function softmaxCases(gpu: Gpu, shapes: Array<{ R: number; N: number; wha
         ...ours,
         ort('cpu'),
         ort('webgpu'),
-        torchVariant({ name: 'PyTorch softmax CPU', op: 'softmax', pass: 'fwd', shape: { R, N }, inputShapes: [[R, N]], data: (i) => [getData()[i]!], outputs: 1, sets }),
+        torchVariant({
+          name: 'PyTorch softmax CPU',
+          op: 'softmax',
+          pass: 'fwd',
+          shape: { R, N },
+          inputShapes: [[R, N]],
+          data: (i) => [getData()[i]!],
+          outputs: 1,
+          sets,
+        }),
       ],
       baseline: VERSIONS[0]!.name,
     } satisfies BenchCase;

@@ -37,7 +37,10 @@ export function probeTorch(): Promise<{ version: string } | { skip: string }> {
       const { stdout } = await run(pythonBin(), ['-c', 'import torch, numpy; print(torch.__version__)'], { timeout: 60_000 });
       return { version: stdout.trim() };
     } catch (err) {
-      const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
+      const msg = String((err as { stderr?: string }).stderr || (err as Error).message)
+        .trim()
+        .split('\n')
+        .pop();
       return { skip: `no PyTorch: '${pythonBin()} -c "import torch"' failed (${msg}); pip install torch==2.13.0 to add this peer` };
     }
   })();
@@ -75,20 +78,43 @@ export function torchVariant(spec: TorchVariantSpec): Variant {
         for (let s = 0; s < n; s++) spec.data(s).forEach((a, k) => writeFileSync(join(dir, `in-${s}-${k}.f32`), a));
         writeFileSync(
           join(dir, 'job.json'),
-          JSON.stringify({ op: spec.op, pass: spec.pass, shape: spec.shape, input_shapes: spec.inputShapes, sets: n, warmup, iterations, device: TORCH_DEVICE }),
+          JSON.stringify({
+            op: spec.op,
+            pass: spec.pass,
+            shape: spec.shape,
+            input_shapes: spec.inputShapes,
+            sets: n,
+            warmup,
+            iterations,
+            device: TORCH_DEVICE,
+          }),
         );
         try {
           await run(pythonBin(), [torchScriptPath()!, dir], { timeout: 600_000, maxBuffer: 16 << 20 });
         } catch (err) {
-          const msg = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').pop();
+          const msg = String((err as { stderr?: string }).stderr || (err as Error).message)
+            .trim()
+            .split('\n')
+            .pop();
           throw new Error(`torch_peer.py failed: ${msg}`);
         }
-        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { samples_ms: number[]; torch: string; threads: number; device?: string };
+        const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as {
+          samples_ms: number[];
+          torch: string;
+          threads: number;
+          device?: string;
+        };
         const outputs = Array.from({ length: spec.outputs }, (_, k) => {
           const b = readFileSync(join(dir, `out-${k}.f32`));
           return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
         });
-        return { external: true, samples: res.samples_ms, outputs, version: `torch ${res.torch}`, note: [spec.note, cuda ? `on ${res.device}` : `${res.threads} threads`].filter(Boolean).join('; ') };
+        return {
+          external: true,
+          samples: res.samples_ms,
+          outputs,
+          version: `torch ${res.torch}`,
+          note: [spec.note, cuda ? `on ${res.device}` : `${res.threads} threads`].filter(Boolean).join('; '),
+        };
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -28,8 +28,17 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { lengthMask, randomF32, type Gpu, type Tolerance } from '@emofuse/kernels';
 import {
-  CpuBackend, DEFAULT_FUSION, FusionModel, OrtBackend, WgslBackend, writeSafetensors,
-  type AdamwSettings, type Backend, type CheckpointTensor, type FusionConfig, type StepInputs,
+  CpuBackend,
+  DEFAULT_FUSION,
+  FusionModel,
+  OrtBackend,
+  WgslBackend,
+  writeSafetensors,
+  type AdamwSettings,
+  type Backend,
+  type CheckpointTensor,
+  type FusionConfig,
+  type StepInputs,
 } from '@emofuse/model';
 import { OrtOpByOp } from './baselines/ort-op-by-op.ts';
 import type { BenchCase, Runner, Skip, Variant } from './harness.ts';
@@ -110,7 +119,14 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
   const getData = () => (data ??= Array.from({ length: sets }, (_, i) => batch(s, i)));
   let refLosses: number[] | null = null;
 
-  const variant = (name: string, device: string, make: () => Promise<Backend>, iterations?: number, note?: string, skip?: () => string | null): Variant => ({
+  const variant = (
+    name: string,
+    device: string,
+    make: () => Promise<Backend>,
+    iterations?: number,
+    note?: string,
+    skip?: () => string | null,
+  ): Variant => ({
     name,
     kind: 'ours',
     device,
@@ -138,10 +154,22 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
 
   const variants: Variant[] = [
     variant('wgsl (ours)', `WebGPU ${gpu.adapter.device}`, () => WgslBackend.create(gpu)),
-    variant('ort (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtBackend.create({ threads: ORT_THREADS }), undefined,
-      'the model on onnxruntime-node CPU: the step recorded as one ONNX graph, one session.run', () => (loadOrt() ? null : ortLoadError())),
-    variant('ort op by op (ours)', `ORT CPU EP, ${ORT_THREADS} threads`, async () => OrtOpByOp.create({ threads: ORT_THREADS }), undefined,
-      'baseline: the same ops run one by one, each its cached ONNX graph, in cache-sized chunks (baselines/ort-op-by-op.ts)', () => (loadOrt() ? null : ortLoadError())),
+    variant(
+      'ort (ours)',
+      `ORT CPU EP, ${ORT_THREADS} threads`,
+      async () => OrtBackend.create({ threads: ORT_THREADS }),
+      undefined,
+      'the model on onnxruntime-node CPU: the step recorded as one ONNX graph, one session.run',
+      () => (loadOrt() ? null : ortLoadError()),
+    ),
+    variant(
+      'ort op by op (ours)',
+      `ORT CPU EP, ${ORT_THREADS} threads`,
+      async () => OrtOpByOp.create({ threads: ORT_THREADS }),
+      undefined,
+      'baseline: the same ops run one by one, each its cached ONNX graph, in cache-sized chunks (baselines/ort-op-by-op.ts)',
+      () => (loadOrt() ? null : ortLoadError()),
+    ),
     variant('cpu f32 (ours)', 'CPU JS, 1 thread', async () => new CpuBackend('f32'), 1, 'the model on the CPU references, float32 storage'),
     torchTwinVariant(s, cfg, getData),
   ];
@@ -204,7 +232,13 @@ export class LineServer {
   async request(req?: string): Promise<string> {
     if (req !== undefined) this.proc.stdin!.write(`${req}\n`);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${this.name}: no answer within ${this.timeoutMs / 1000} s${req ? ` to '${req}'` : ''}`)), this.timeoutMs)));
+    const timeout = new Promise<never>(
+      (_, rej) =>
+        (timer = setTimeout(
+          () => rej(new Error(`${this.name}: no answer within ${this.timeoutMs / 1000} s${req ? ` to '${req}'` : ''}`)),
+          this.timeoutMs,
+        )),
+    );
     try {
       const r = await Promise.race([this.lines.next(), timeout]);
       if (!r.done) return r.value;

@@ -7,17 +7,52 @@ import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
-  AudioError, DEFAULT_BACKEND, DataError, DatasetError, EncoderDeviceError, EncoderSpecError, FeatureCacheError, FusionConfigError, ModelNotFoundError,
-  PredictError, SettingError, SynthesiserMissingError, UnknownBackendError, corpusName, describeBackends, joinFeatureSets, openBackend as openModelBackend, openFeatureCache,
-  parseInteger, parseNumber, parsePositive, parseSettings, readArraysFile, syntheticBimodal, trainSettings, type Backend, type FeatureSet,
-  type TrainOptions, type TrainSettingName,
+  AudioError,
+  DEFAULT_BACKEND,
+  DataError,
+  DatasetError,
+  EncoderDeviceError,
+  EncoderSpecError,
+  FeatureCacheError,
+  FusionConfigError,
+  ModelNotFoundError,
+  PredictError,
+  SettingError,
+  SynthesiserMissingError,
+  UnknownBackendError,
+  corpusName,
+  describeBackends,
+  joinFeatureSets,
+  openBackend as openModelBackend,
+  openFeatureCache,
+  parseInteger,
+  parseNumber,
+  parsePositive,
+  parseSettings,
+  readArraysFile,
+  syntheticBimodal,
+  trainSettings,
+  type Backend,
+  type FeatureSet,
+  type TrainOptions,
+  type TrainSettingName,
 } from '@emofuse/model';
 import { UserError } from './output.ts';
 
 /** The model's errors about its input: their messages name the file, field or setting and the fix. */
 const INPUT_ERRORS = [
-  AudioError, DataError, DatasetError, EncoderDeviceError, EncoderSpecError, FeatureCacheError, FusionConfigError, ModelNotFoundError, PredictError,
-  SettingError, SynthesiserMissingError, UnknownBackendError,
+  AudioError,
+  DataError,
+  DatasetError,
+  EncoderDeviceError,
+  EncoderSpecError,
+  FeatureCacheError,
+  FusionConfigError,
+  ModelNotFoundError,
+  PredictError,
+  SettingError,
+  SynthesiserMissingError,
+  UnknownBackendError,
 ];
 
 /** The model's input errors as user errors (exit 2, no stack trace); anything else is rethrown as it is. */
@@ -83,12 +118,20 @@ export function loadFeatures(f: DataFlags): { features: FeatureSet; source: stri
     const seed = int(f.syntheticSeed, '--synthetic-seed', 0);
     return { features: syntheticBimodal({ seed }), source: `synthetic bimodal task (seed ${seed})` };
   }
-  if (!f.features) throw new UserError("no data: pass --features <cache folder | arrays.json> (make one with 'emofuse extract'), or --synthetic");
+  if (!f.features)
+    throw new UserError("no data: pass --features <cache folder | arrays.json> (make one with 'emofuse extract'), or --synthetic");
   // several sources, comma-separated (a path that exists as given is one source, commas and all)
-  const paths = existsSync(f.features) ? [f.features] : f.features.split(',').map((p) => p.trim()).filter(Boolean);
+  const paths = existsSync(f.features)
+    ? [f.features]
+    : f.features
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean);
   for (const p of paths) if (!existsSync(p)) throw new UserError(`--features ${p}: no such file or folder`);
   const one = (p: string) =>
-    statSync(p).isDirectory() ? { features: openFeatureCache(p), source: `feature cache ${p}` } : { features: readArraysFile(p), source: `arrays file ${p}` };
+    statSync(p).isDirectory()
+      ? { features: openFeatureCache(p), source: `feature cache ${p}` }
+      : { features: readArraysFile(p), source: `arrays file ${p}` };
   try {
     if (paths.length === 1) return one(paths[0]!);
     const sources = paths.map((p) => ({ path: p, features: one(p).features }));
@@ -118,7 +161,8 @@ export function addTrainOptions(cmd: Command, perRun = true): Command {
   addBackendOption(cmd);
   for (const [, s] of trainSettings()) {
     if (s.perRun && !perRun) continue;
-    const shown = s.default === undefined || !s.parse ? undefined : (s.show ?? String)(s.store ? s.store(s.default) : (s.default as string | number));
+    const shown =
+      s.default === undefined || !s.parse ? undefined : (s.show ?? String)(s.store ? s.store(s.default) : (s.default as string | number));
     cmd.option(s.arg ? `${s.flag} ${s.arg}` : s.flag, s.help, shown);
   }
   return cmd.option('--no-progress', 'no progress bar');

@@ -11,7 +11,10 @@ export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>, heade
   const cells = all.map((r) => r.map((c) => String(c)));
   const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length))) ?? [];
   const fmt = (r: string[], src: ReadonlyArray<string | number>) =>
-    r.map((c, i) => (typeof src[i] === 'number' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    r
+      .map((c, i) => (typeof src[i] === 'number' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const lines = cells.map((r, i) => fmt(r, all[i]!));
   if (header) lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return lines.join('\n');
@@ -19,7 +22,9 @@ export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>, heade
 
 /** A cli-progress bar over steps with loss, rate and ETA (stderr, so --json stdout stays clean). */
 export function stepBar(
-  enabled: boolean, label: string, o: { json?: boolean; everySeconds?: number } = {},
+  enabled: boolean,
+  label: string,
+  o: { json?: boolean; everySeconds?: number } = {},
 ): { onStep: TrainOptions['onStep']; stop: () => void; log: (s: string) => void } {
   if (!enabled || !process.stderr.isTTY) {
     // Not a terminal (a log file, CI, a pipe) or --json: one line (or JSON event) on stderr at a steady interval.
@@ -37,9 +42,22 @@ export function stepBar(
         const rate = (s.step - first) / ((now - t0) / 1000);
         const eta = rate > 0 ? (s.total - s.step) / rate : NaN;
         if (o.json) {
-          console.error(JSON.stringify({ event: 'progress', label, step: s.step, total: s.total, epoch: s.epoch + 1, loss: s.loss, stepsPerSecond: rate, etaSeconds: Math.round(eta) }));
+          console.error(
+            JSON.stringify({
+              event: 'progress',
+              label,
+              step: s.step,
+              total: s.total,
+              epoch: s.epoch + 1,
+              loss: s.loss,
+              stepsPerSecond: rate,
+              etaSeconds: Math.round(eta),
+            }),
+          );
         } else {
-          console.error(`${label}: step ${s.step}/${s.total}, epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}, ${rate.toFixed(2)} steps/s, ETA ${formatDuration(eta)}`);
+          console.error(
+            `${label}: step ${s.step}/${s.total}, epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}, ${rate.toFixed(2)} steps/s, ETA ${formatDuration(eta)}`,
+          );
         }
       },
       stop: () => {},
@@ -51,7 +69,10 @@ export function stepBar(
   const bar = new cliProgress.SingleBar(
     {
       format: `${label} |{bar}| {value}/{total} steps | epoch {epoch} | loss {loss} | {rate} steps/s | ETA {etaText}`,
-      stream: process.stderr, etaBuffer: 50, hideCursor: true, clearOnComplete: true,
+      stream: process.stderr,
+      etaBuffer: 50,
+      hideCursor: true,
+      clearOnComplete: true,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -66,7 +87,12 @@ export function stepBar(
         first = s.step - 1;
       }
       const rate = (s.step - first) / ((performance.now() - t0) / 1000);
-      bar.update(s.step, { epoch: s.epoch + 1, loss: s.loss.toFixed(4), rate: rate.toFixed(2), etaText: formatDuration((s.total - s.step) / rate) });
+      bar.update(s.step, {
+        epoch: s.epoch + 1,
+        loss: s.loss.toFixed(4),
+        rate: rate.toFixed(2),
+        etaText: formatDuration((s.total - s.step) / rate),
+      });
     },
     stop: () => bar.stop(),
     log: (s) => (started ? process.stderr.write(`\r\x1b[2K${s}\n`) : console.error(s)),

@@ -38,7 +38,11 @@ export function checkOutFolder(out: string, flag = '--out'): void {
   for (;;) {
     if (existsSync(dir)) {
       if (!statSync(dir).isDirectory()) {
-        throw new UserError(dir === out ? `${flag} ${out} is a file, not a folder: choose another ${flag}` : `${flag} ${out}: ${dir} is a file, not a folder: choose another ${flag}`);
+        throw new UserError(
+          dir === out
+            ? `${flag} ${out} is a file, not a folder: choose another ${flag}`
+            : `${flag} ${out}: ${dir} is a file, not a folder: choose another ${flag}`,
+        );
       }
       return;
     }

@@ -86,7 +86,7 @@ export const tmpdir = () => '/tmp';
 export const availableParallelism = () => navigator.hardwareConcurrency || 1;
 export const fileURLToPath = (u: string | URL) => new URL(String(u), location.href).pathname;
 export const pathToFileURL = (p: string) => new URL(p, location.href);
-export const spawn = () => notHere("running programs (ffmpeg)");
+export const spawn = () => notHere('running programs (ffmpeg)');
 export const spawnSync = () => ({ error: new Error('no programs in the browser'), status: null });
 export const createHash = () => notHere('node:crypto');
 export const createRequire = () => () => notHere('require()');

@@ -7,8 +7,16 @@
 
 import { Gpu } from '@emofuse/kernels';
 import {
-  CpuBackend, loadCheckpointBytes, padBatch, WgslBackend,
-  type AudioEncoder, type Backend, type CheckpointMeta, type FeatureBatch, type FusionModel, type TextEncoder,
+  CpuBackend,
+  loadCheckpointBytes,
+  padBatch,
+  WgslBackend,
+  type AudioEncoder,
+  type Backend,
+  type CheckpointMeta,
+  type FeatureBatch,
+  type FusionModel,
+  type TextEncoder,
 } from '@emofuse/model/browser';
 // The encoders and WAV decoding read their files through node:fs (here web/node-shim.ts's in-memory files), so they
 // are not part of @emofuse/model/browser yet: imported from the model package's sources.
@@ -174,7 +182,9 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
     if (meta.format !== 1) throw new Error(`${name}: checkpoint format ${String(meta.format)} is not one this emofuse reads (format 1)`);
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
-        throw new Error(`${name} was trained on ${enc} features, which no encoder can produce from words and sound; train on a feature cache from 'emofuse extract'`);
+        throw new Error(
+          `${name} was trained on ${enc} features, which no encoder can produce from words and sound; train on a feature cache from 'emofuse extract'`,
+        );
       }
     }
     let textEncoder: TextEncoder;
@@ -183,15 +193,20 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
       textEncoder = await createTextEncoder(meta.textEncoder);
       audioEncoder = await createAudioEncoder(meta.audioEncoder);
     } catch (err) {
-      throw new Error(`${name} needs the encoders ${meta.textEncoder} + ${meta.audioEncoder}, which cannot run in this page: ${(err as Error).message}`);
+      throw new Error(
+        `${name} needs the encoders ${meta.textEncoder} + ${meta.audioEncoder}, which cannot run in this page: ${(err as Error).message}`,
+      );
     }
     const c = model.config;
     if (textEncoder.dim !== c.textDim || audioEncoder.dim !== c.audioDim) {
-      throw new Error(`${name} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${textEncoder.dim} x ${audioEncoder.dim}`);
+      throw new Error(
+        `${name} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${textEncoder.dim} x ${audioEncoder.dim}`,
+      );
     }
     loaded = { name, model, meta, textEncoder, audioEncoder };
     state.checkpoint = name;
-    $('checkpoint-name').textContent = `${name}: fusion ${c.fusion}, width ${c.width}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), step ${meta.step}`;
+    $('checkpoint-name').textContent =
+      `${name}: fusion ${c.fusion}, width ${c.width}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), step ${meta.step}`;
     $('encoders').textContent = `text ${textEncoder.id} (${textEncoder.version}); audio ${audioEncoder.id} (${audioEncoder.version})`;
     clearMessage();
   } catch (err) {
@@ -210,7 +225,10 @@ function setClip(name: string, bytes: Uint8Array, recorded = false): void {
 }
 
 /** Mono 16 kHz float samples of the clip, through the same loadAudio as `emofuse predict` (WAV decoded in JS). */
-async function decodeClip(c: { name: string; bytes: Uint8Array; recorded: boolean }, rate: number): Promise<{ samples: Float32Array; how: string }> {
+async function decodeClip(
+  c: { name: string; bytes: Uint8Array; recorded: boolean },
+  rate: number,
+): Promise<{ samples: Float32Array; how: string }> {
   const empty = c.recorded ? 'The recording is empty or too short to decode: record again (at least a second), or drop a file' : '';
   if (c.bytes.length === 0) throw new Error(empty || `${c.name} is empty (0 bytes): record again or choose another file`);
   const isWav = c.bytes.length >= 4 && String.fromCharCode(...c.bytes.subarray(0, 4)) === 'RIFF';
@@ -305,29 +323,65 @@ async function classify(): Promise<void> {
   busy(true, 'classifying...');
   clearMessage();
   try {
-    const { samples } = await timed(steps, 'decode audio', () => decodeClip(clip!, audioEncoder.sampleRate), (r) => `${(r.samples.length / audioEncoder.sampleRate).toFixed(2)} s at ${audioEncoder.sampleRate} Hz; ${r.how}`);
+    const { samples } = await timed(
+      steps,
+      'decode audio',
+      () => decodeClip(clip!, audioEncoder.sampleRate),
+      (r) => `${(r.samples.length / audioEncoder.sampleRate).toFixed(2)} s at ${audioEncoder.sampleRate} Hz; ${r.how}`,
+    );
     let text = ($('text') as HTMLInputElement).value;
     let transcribed = false;
     if (!text.trim()) {
-      if (!($('use-asr') as HTMLInputElement).checked) throw new Error('No words: type what was said, or tick "transcribe with Whisper" (needs the model in the models folder).');
-      text = await timed(steps, 'transcribe (Whisper)', () => transcribe(samples), (t) => `${info.asr.id}: "${t}"`);
+      if (!($('use-asr') as HTMLInputElement).checked)
+        throw new Error('No words: type what was said, or tick "transcribe with Whisper" (needs the model in the models folder).');
+      text = await timed(
+        steps,
+        'transcribe (Whisper)',
+        () => transcribe(samples),
+        (t) => `${info.asr.id}: "${t}"`,
+      );
       transcribed = true;
     }
-    const t = await timed(steps, 'text encoder', () => textEncoder.encode([text]), (r) => `${textEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`);
-    const a = await timed(steps, 'audio encoder', () => audioEncoder.encode([samples]), (r) => `${audioEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`);
+    const t = await timed(
+      steps,
+      'text encoder',
+      () => textEncoder.encode([text]),
+      (r) => `${textEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`,
+    );
+    const a = await timed(
+      steps,
+      'audio encoder',
+      () => audioEncoder.encode([samples]),
+      (r) => `${audioEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`,
+    );
     const fb: FeatureBatch = {
-      ids: [clip.name], labels: new Int32Array(1).fill(-1),
-      text: t.tokens, textMask: t.mask, Tt: t.T, // [1, Tt, Ct], [1, Tt]
-      audio: a.tokens, audioMask: a.mask, Ta: a.T, // [1, Ta, Ca], [1, Ta]
+      ids: [clip.name],
+      labels: new Int32Array(1).fill(-1),
+      text: t.tokens,
+      textMask: t.mask,
+      Tt: t.T, // [1, Tt, Ct], [1, Tt]
+      audio: a.tokens,
+      audioMask: a.mask,
+      Ta: a.T, // [1, Ta, Ca], [1, Ta]
     };
-    const logits = await timed(steps, 'fusion forward', () => model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)), () => `${c.fusion} on ${backend.name}`); // [1, K_cls]
+    const logits = await timed(
+      steps,
+      'fusion forward',
+      () => model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)),
+      () => `${c.fusion} on ${backend.name}`,
+    ); // [1, K_cls]
     const row = Array.from(logits.subarray(0, c.numClasses));
     const m = Math.max(...row);
     const e = row.map((x) => Math.exp(x - m));
     const s = e.reduce((x, y) => x + y, 0);
     const probabilities = Object.fromEntries(meta.classNames.map((name, k) => [name, e[k]! / s]));
     state.result = {
-      clip: clip.name, text, transcribed, predicted: meta.classNames[row.indexOf(m)]!, probabilities, steps,
+      clip: clip.name,
+      text,
+      transcribed,
+      predicted: meta.classNames[row.indexOf(m)]!,
+      probabilities,
+      steps,
       truncated: t.lengths[0]! > c.maxTextLen || a.lengths[0]! > c.maxAudioLen,
     };
     render();
@@ -379,7 +433,11 @@ function render(): void {
   steps.replaceChildren();
   for (const s of r.steps) {
     const tr = document.createElement('tr');
-    for (const [cls, text] of [['step', s.name], ['ms', `${s.ms.toFixed(0)} ms`], ['detail', s.detail]] as const) {
+    for (const [cls, text] of [
+      ['step', s.name],
+      ['ms', `${s.ms.toFixed(0)} ms`],
+      ['detail', s.detail],
+    ] as const) {
       const td = document.createElement('td');
       td.className = cls;
       td.textContent = text;

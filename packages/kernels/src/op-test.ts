@@ -59,17 +59,32 @@ export function unravel(i: number, shape: readonly number[]): number[] {
 }
 
 /** Compare one output with its reference; the report names the worst element and the first mismatches. */
-export function compareOutput(output: string, actual: ArrayLike<number>, want: ArrayLike<number>, tol: Tolerance, shape: readonly number[] = [want.length]): OutputReport {
+export function compareOutput(
+  output: string,
+  actual: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: Tolerance,
+  shape: readonly number[] = [want.length],
+): OutputReport {
   if (actual.length !== want.length) throw new Error(`${output}: ${actual.length} values, reference has ${want.length}`);
   const rep = compareArrays(actual, want, tol);
   const first: string[] = [];
   for (let i = 0; rep.mismatches && i < want.length && first.length < 8; i++) {
     const a = actual[i]!;
     const r = want[i]!;
-    if (!isClose(a, r, tol)) first.push(`at [${unravel(i, shape).join(', ')}]: got ${a}, expected ${r} (diff ${Math.abs(a - r).toExponential(3)})`);
+    if (!isClose(a, r, tol))
+      first.push(`at [${unravel(i, shape).join(', ')}]: got ${a}, expected ${r} (diff ${Math.abs(a - r).toExponential(3)})`);
   }
   const w = Math.max(rep.worst, 0);
-  return { output, shape, maxAbs: rep.maxAbs, maxRel: rep.maxRel, mismatches: rep.mismatches, worst: { at: unravel(w, shape), got: actual[w]!, want: want[w]! }, first };
+  return {
+    output,
+    shape,
+    maxAbs: rep.maxAbs,
+    maxRel: rep.maxRel,
+    mismatches: rep.mismatches,
+    worst: { at: unravel(w, shape), got: actual[w]!, want: want[w]! },
+    first,
+  };
 }
 
 /** Combine per-output reports into one (the message says, for each failing output, what `expectClose` always said). */
@@ -101,7 +116,10 @@ export async function runOpCase(gpu: Gpu, c: OpCase): Promise<OpReport> {
   const t: Record<string, Tensor> = {};
   try {
     for (const [k, v] of Object.entries(c.in)) {
-      const [data, shape] = Array.isArray(v) && v.length === 2 && isShape(v[1]) ? (v as unknown as readonly [ArrayLike<number>, readonly number[]]) : [v as ArrayLike<number>, undefined];
+      const [data, shape] =
+        Array.isArray(v) && v.length === 2 && isShape(v[1])
+          ? (v as unknown as readonly [ArrayLike<number>, readonly number[]])
+          : [v as ArrayLike<number>, undefined];
       t[k] = gpu.upload(data instanceof Float32Array ? data : Float32Array.from(data), shape ?? [data.length], k);
     }
     for (const [k, v] of Object.entries(c.out)) {
@@ -127,7 +145,11 @@ export async function runOpCase(gpu: Gpu, c: OpCase): Promise<OpReport> {
 }
 
 /** A self-check (`emofuse gpu --check`) made of one OpCase built from the seeded inputs. */
-export function caseCheck(name: string, tol: Tolerance, build: (gpu: Gpu, input: (n: number, salt: number) => Float32Array) => Omit<OpCase, 'name' | 'tol'>): SelfCheck {
+export function caseCheck(
+  name: string,
+  tol: Tolerance,
+  build: (gpu: Gpu, input: (n: number, salt: number) => Float32Array) => Omit<OpCase, 'name' | 'tol'>,
+): SelfCheck {
   return {
     name,
     tol,

@@ -27,7 +27,11 @@ export interface CheckResult {
 }
 
 /** Compile every kernel of the op table (or `kernels`, e.g. the bench's baselines). */
-export async function compileAllKernels(gpu: Gpu, onResult?: (r: CompileResult) => void, kernels: readonly KernelDef[] = allKernels): Promise<CompileResult[]> {
+export async function compileAllKernels(
+  gpu: Gpu,
+  onResult?: (r: CompileResult) => void,
+  kernels: readonly KernelDef[] = allKernels,
+): Promise<CompileResult[]> {
   const out: CompileResult[] = [];
   for (const def of kernels) {
     const t0 = performance.now();
@@ -45,7 +49,12 @@ export async function compileAllKernels(gpu: Gpu, onResult?: (r: CompileResult) 
 }
 
 /** Run every op's self-check cases (or `checks`, e.g. the bench's baselines) on inputs seeded from `seed`. */
-export async function runSelfChecks(gpu: Gpu, onResult?: (r: CheckResult) => void, seed = 1234, checks: readonly SelfCheck[] = SELF_CHECKS): Promise<CheckResult[]> {
+export async function runSelfChecks(
+  gpu: Gpu,
+  onResult?: (r: CheckResult) => void,
+  seed = 1234,
+  checks: readonly SelfCheck[] = SELF_CHECKS,
+): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const check of checks) {
     const t0 = performance.now();
@@ -61,7 +70,14 @@ export async function runSelfChecks(gpu: Gpu, onResult?: (r: CheckResult) => voi
         maxRel = Math.max(maxRel, rep.maxRel);
         bad += rep.mismatches;
       }
-      r = { name: check.name, ok: bad === 0, maxAbs, maxRel, ms: performance.now() - t0, ...(bad ? { error: `${bad} elements outside atol=${check.tol.atol} rtol=${check.tol.rtol}` } : {}) };
+      r = {
+        name: check.name,
+        ok: bad === 0,
+        maxAbs,
+        maxRel,
+        ms: performance.now() - t0,
+        ...(bad ? { error: `${bad} elements outside atol=${check.tol.atol} rtol=${check.tol.rtol}` } : {}),
+      };
     } catch (err) {
       r = { name: check.name, ok: false, maxAbs: NaN, maxRel: NaN, ms: performance.now() - t0, error: (err as Error).message };
     }

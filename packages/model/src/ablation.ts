@@ -121,14 +121,25 @@ export async function runAblation(given: FeatureSet, o: AblationOptions): Promis
         let result: AblationRun | undefined;
         try {
           const dir = `${fusion}-s${seed}${ev.fold === undefined ? '' : `-f${ev.fold}`}`;
-          const opts: TrainOptions = { ...o.train, ...ev.train, model: { ...o.train.model, fusion, seed }, outDir: join(o.outDir, dir), onStep };
+          const opts: TrainOptions = {
+            ...o.train,
+            ...ev.train,
+            model: { ...o.train.model, fusion, seed },
+            outDir: join(o.outDir, dir),
+            onStep,
+          };
           const r = await train(backend, ev.features, opts);
           // folds: the last weights (the held-out fold chose nothing); otherwise the best-on-dev checkpoint
           const model = ev.fold === undefined && o.checkpoint !== 'last' ? loadCheckpoint(backend, r.bestCheckpoint).model : r.model;
           const m = await evaluate(model, ev.test, features.classNames, opts.batchSize);
           const perCorpus = perCorpusScores(ev.test, m.predictions, features.classNames);
           result = {
-            weightedF1: m.weightedF1, macroF1: m.macroF1, accuracy: m.accuracy, trainSeconds: r.seconds, params: model.numParams, epochs: r.epochs,
+            weightedF1: m.weightedF1,
+            macroF1: m.macroF1,
+            accuracy: m.accuracy,
+            trainSeconds: r.seconds,
+            params: model.numParams,
+            epochs: r.epochs,
             ...(perCorpus ? { perCorpus } : {}),
           };
           runs.push({ ...result, seed, fold: ev.fold });
@@ -139,11 +150,30 @@ export async function runAblation(given: FeatureSet, o: AblationOptions): Promis
       }
     }
     rows.push({
-      fusion, seeds: [...o.seeds], weightedF1: mean(runs.map((r) => r.weightedF1)), weightedF1Std: std(runs.map((r) => r.weightedF1)),
-      macroF1: mean(runs.map((r) => r.macroF1)), accuracy: mean(runs.map((r) => r.accuracy)), accuracyStd: std(runs.map((r) => r.accuracy)),
-      params: runs[0]!.params, trainSeconds: mean(runs.map((r) => r.trainSeconds)), epochs: mean(runs.map((r) => r.epochs)),
-      runs: runs.map((r) => ({ seed: r.seed, ...(r.fold === undefined ? {} : { fold: r.fold }), weightedF1: r.weightedF1, accuracy: r.accuracy })),
-      ...(runs[0]!.perCorpus ? { perCorpus: meanPerCorpus(runs.map((r) => r.perCorpus!), o.seeds.length) } : {}),
+      fusion,
+      seeds: [...o.seeds],
+      weightedF1: mean(runs.map((r) => r.weightedF1)),
+      weightedF1Std: std(runs.map((r) => r.weightedF1)),
+      macroF1: mean(runs.map((r) => r.macroF1)),
+      accuracy: mean(runs.map((r) => r.accuracy)),
+      accuracyStd: std(runs.map((r) => r.accuracy)),
+      params: runs[0]!.params,
+      trainSeconds: mean(runs.map((r) => r.trainSeconds)),
+      epochs: mean(runs.map((r) => r.epochs)),
+      runs: runs.map((r) => ({
+        seed: r.seed,
+        ...(r.fold === undefined ? {} : { fold: r.fold }),
+        weightedF1: r.weightedF1,
+        accuracy: r.accuracy,
+      })),
+      ...(runs[0]!.perCorpus
+        ? {
+            perCorpus: meanPerCorpus(
+              runs.map((r) => r.perCorpus!),
+              o.seeds.length,
+            ),
+          }
+        : {}),
     });
   }
   const t = o.train;
@@ -151,12 +181,19 @@ export async function runAblation(given: FeatureSet, o: AblationOptions): Promis
   const budget =
     `epochs ${t.epochs}, batch ${t.batchSize}, lr ${t.lr}, width ${m.width}, heads ${m.heads}, layers ${m.layers}, ` +
     `dropout ${m.dropout}, block dropout ${m.blockDropout ?? 0}, linear skip ${m.linearSkip ? 'on' : 'off'}, weight decay ${t.weightDecay}, label smoothing ${t.labelSmoothing ?? 0}, class weights ${t.classWeights}, ` +
-    `standardize ${t.standardize ?? true}, seeds ${o.seeds.join(',')}, ` + (o.folds === undefined ? `patience ${t.patience ?? 0}` : `${o.folds} speaker folds, no early stopping`);
-  const folds = o.folds === undefined ? undefined : { k: o.folds, speakers: evals.map((e) => e.speakers!), sizes: evals.map((e) => e.test.size) };
+    `standardize ${t.standardize ?? true}, seeds ${o.seeds.join(',')}, ` +
+    (o.folds === undefined ? `patience ${t.patience ?? 0}` : `${o.folds} speaker folds, no early stopping`);
+  const folds =
+    o.folds === undefined ? undefined : { k: o.folds, speakers: evals.map((e) => e.speakers!), sizes: evals.map((e) => e.test.size) };
   const result: AblationResult = {
     ...(o.checkpoint === 'last' && !folds ? { checkpoint: 'last' as const } : {}),
-    data: o.source, testSplit: folds ? 'folds' : o.testSplit, testSize: folds ? folds.sizes.reduce((a, b) => a + b, 0) : evals[0]!.test.size,
-    ...(folds ? { folds } : {}), budget, backend: o.backend, rows,
+    data: o.source,
+    testSplit: folds ? 'folds' : o.testSplit,
+    testSize: folds ? folds.sizes.reduce((a, b) => a + b, 0) : evals[0]!.test.size,
+    ...(folds ? { folds } : {}),
+    budget,
+    backend: o.backend,
+    rows,
   };
   writeFileAtomic(join(o.outDir, 'ablation.md'), ablationMarkdown(result));
   writeFileAtomic(join(o.outDir, 'ablation.json'), JSON.stringify(result, null, 2) + '\n');
@@ -168,7 +205,12 @@ function meanPerCorpus(runs: CorpusScores[][], seeds: number): NonNullable<Ablat
   const corpora = [...new Set(runs.flatMap((r) => r.map((c) => c.corpus)))];
   return corpora.map((corpus) => {
     const xs = runs.flatMap((r) => r.filter((c) => c.corpus === corpus));
-    return { corpus, n: xs.reduce((a, c) => a + c.n, 0) / seeds, weightedF1: mean(xs.map((c) => c.weightedF1)), accuracy: mean(xs.map((c) => c.accuracy)) };
+    return {
+      corpus,
+      n: xs.reduce((a, c) => a + c.n, 0) / seeds,
+      weightedF1: mean(xs.map((c) => c.weightedF1)),
+      accuracy: mean(xs.map((c) => c.accuracy)),
+    };
   });
 }
 
@@ -183,7 +225,8 @@ export interface Evaluation {
 
 function testEvaluation(features: FeatureSet, o: AblationOptions): Evaluation {
   const test = features.splits[o.testSplit];
-  if (!test || test.size === 0) throw new DataError(`${o.source}: split '${o.testSplit}' is missing or empty; choose one with ${flagOf('testSplit')}`);
+  if (!test || test.size === 0)
+    throw new DataError(`${o.source}: split '${o.testSplit}' is missing or empty; choose one with ${flagOf('testSplit')}`);
   return { features, train: {}, test };
 }
 
@@ -193,13 +236,15 @@ export function foldEvaluations(features: FeatureSet, o: Pick<AblationOptions, '
   const names = [o.train.trainSplit ?? TRAIN_DEFAULTS.trainSplit, o.train.devSplit ?? TRAIN_DEFAULTS.devSplit];
   const parts = names.map((n) => {
     const split = features.splits[n];
-    if (!split || split.size === 0) throw new DataError(`${o.source}: folds pool the '${names.join("' and '")}' splits; '${n}' is missing or empty`);
+    if (!split || split.size === 0)
+      throw new DataError(`${o.source}: folds pool the '${names.join("' and '")}' splits; '${n}' is missing or empty`);
     return split;
   });
   const pooled = selectSplit(parts.map((split) => ({ split, indices: Array.from({ length: split.size }, (_, i) => i) })));
   const speakers = pooled.ids.map((id, i) => {
     const s = o.speakerOf ? o.speakerOf(id) : pooled.speakers?.[i];
-    if (s === undefined || s === '') throw new DataError(`${o.source}: no speaker for utterance '${id}'; folds need one for every utterance (${flagOf('speakerOf')})`);
+    if (s === undefined || s === '')
+      throw new DataError(`${o.source}: no speaker for utterance '${id}'; folds need one for every utterance (${flagOf('speakerOf')})`);
     return s;
   });
   let folds: number[][];
@@ -216,7 +261,9 @@ export function foldEvaluations(features: FeatureSet, o: Pick<AblationOptions, '
     return {
       features: { ...features, splits: { 'fold-train': trainSplit, 'fold-held-out': test } },
       train: { trainSplit: 'fold-train', devSplit: 'fold-held-out', patience: 0 },
-      test, fold: f, speakers: [...new Set(held.map((i) => speakers[i]!))].sort(),
+      test,
+      fold: f,
+      speakers: [...new Set(held.map((i) => speakers[i]!))].sort(),
     };
   });
 }
@@ -229,14 +276,28 @@ export function ablationTable(r: AblationResult): { header: string[]; cells: (st
   // joined caches: each source corpus's weighted F1 and accuracy beside the scores of all
   const corpora = r.rows[0]?.perCorpus?.map((c) => c.corpus) ?? [];
   return {
-    header: ['fusion', 'weighted F1', 'macro F1', 'accuracy', ...corpora.flatMap((c) => [`${c} wF1`, `${c} acc`]), 'params', 'train s', 'epochs'],
+    header: [
+      'fusion',
+      'weighted F1',
+      'macro F1',
+      'accuracy',
+      ...corpora.flatMap((c) => [`${c} wF1`, `${c} acc`]),
+      'params',
+      'train s',
+      'epochs',
+    ],
     cells: r.rows.map((row) => [
-      row.fusion, pm(row.weightedF1, row.weightedF1Std), pct(row.macroF1), pm(row.accuracy, row.accuracyStd),
+      row.fusion,
+      pm(row.weightedF1, row.weightedF1Std),
+      pct(row.macroF1),
+      pm(row.accuracy, row.accuracyStd),
       ...corpora.flatMap((c) => {
         const s = row.perCorpus?.find((p) => p.corpus === c);
         return s ? [pct(s.weightedF1), pct(s.accuracy)] : ['-', '-'];
       }),
-      row.params, row.trainSeconds.toFixed(1), row.epochs.toFixed(many ? 1 : 0),
+      row.params,
+      row.trainSeconds.toFixed(1),
+      row.epochs.toFixed(many ? 1 : 0),
     ]),
   };
 }
@@ -252,6 +313,7 @@ export function ablationMarkdown(r: AblationResult): string {
       : `scored on '${r.testSplit}' (${r.testSize} utterances) with each run's ${r.checkpoint === 'last' ? 'last weights' : 'best-on-dev checkpoint'}.\n`) +
     `Budget: ${r.budget}; backend ${r.backend}.\n\n` +
     `| ${header.join(' | ')} |\n|${header.map((_, i) => (i ? '---:' : '---')).join('|')}|\n` +
-    cells.map((c) => `| ${c.join(' | ')} |`).join('\n') + '\n'
+    cells.map((c) => `| ${c.join(' | ')} |`).join('\n') +
+    '\n'
   );
 }

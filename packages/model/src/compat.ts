@@ -29,13 +29,18 @@ export function checkCheckpointFeatures(
   }
   // Equal widths from different encoders (e.g. two 256-d ones) would score silently wrong: the ids must agree too.
   const generated = new Set(['synthetic', 'arrays']);
-  for (const [what, theirs, ours] of [['text', meta.textEncoder, features.textEncoder], ['audio', meta.audioEncoder, features.audioEncoder]] as const) {
+  for (const [what, theirs, ours] of [
+    ['text', meta.textEncoder, features.textEncoder],
+    ['audio', meta.audioEncoder, features.audioEncoder],
+  ] as const) {
     if (ours === undefined || theirs === ours || generated.has(theirs) || generated.has(ours)) continue;
     throw new CheckpointMismatchError(
       `${checkpoint} was trained on ${what} encoder '${theirs}' features, ${source} holds '${ours}': use features extracted with --${what}-encoder ${theirs}`,
     );
   }
   if (meta.classNames.join('\u0000') !== features.classNames.join('\u0000')) {
-    throw new CheckpointMismatchError(`${checkpoint} predicts [${meta.classNames.join(', ')}] but ${source} is labelled [${features.classNames.join(', ')}]`);
+    throw new CheckpointMismatchError(
+      `${checkpoint} predicts [${meta.classNames.join(', ')}] but ${source} is labelled [${features.classNames.join(', ')}]`,
+    );
   }
 }

@@ -41,12 +41,20 @@ export interface CorpusScores {
 }
 
 /** Each source corpus's scores on a split of a joined set (undefined for a set of one source). */
-export function perCorpusScores(split: FeatureSplit, predictions: readonly number[], classNames: readonly string[]): CorpusScores[] | undefined {
+export function perCorpusScores(
+  split: FeatureSplit,
+  predictions: readonly number[],
+  classNames: readonly string[],
+): CorpusScores[] | undefined {
   const corpora = split.corpora;
   if (!corpora) return undefined;
   return [...new Set(corpora)].map((corpus) => {
     const idx = corpora.flatMap((c, i) => (c === corpus ? [i] : []));
-    const m = computeMetrics(idx.map((i) => split.labels[i]!), idx.map((i) => predictions[i]!), classNames);
+    const m = computeMetrics(
+      idx.map((i) => split.labels[i]!),
+      idx.map((i) => predictions[i]!),
+      classNames,
+    );
     return { corpus, n: m.n, accuracy: m.accuracy, weightedF1: m.weightedF1, macroF1: m.macroF1 };
   });
 }
@@ -67,7 +75,8 @@ export interface EvalOptions {
  * are read through the label map the checkpoint was trained with, if any.
  */
 export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Promise<{ report: EvalReport; meta: CheckpointMeta }> {
-  if (!o.features.splits[o.split]) throw new DataError(`${o.source} has no split '${o.split}' (it has: ${Object.keys(o.features.splits).join(', ')})`);
+  if (!o.features.splits[o.split])
+    throw new DataError(`${o.source} has no split '${o.split}' (it has: ${Object.keys(o.features.splits).join(', ')})`);
   let loaded;
   try {
     loaded = loadCheckpoint(backend, o.checkpoint);
@@ -78,10 +87,21 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
   const { model, meta } = loaded;
   const features = checkpointFeatures(meta, o.features, o.checkpoint);
   const split = features.splits[o.split]!;
-  if (split.size === 0) throw new DataError(`${o.source}: split '${o.split}' is empty${meta.labelMaps ? ` after the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}` : ''}`);
+  if (split.size === 0)
+    throw new DataError(
+      `${o.source}: split '${o.split}' is empty${meta.labelMaps ? ` after the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}` : ''}`,
+    );
   checkCheckpointFeatures(meta, features, o.checkpoint, o.source);
   const result = await evaluate(model, split, meta.classNames, o.batchSize);
-  const report = await writeEvalReport(o.outDir, { checkpoint: o.checkpoint, data: o.source, splitName: o.split, split, meta, result, speakerNorm: features.speakerNorm });
+  const report = await writeEvalReport(o.outDir, {
+    checkpoint: o.checkpoint,
+    data: o.source,
+    splitName: o.split,
+    split,
+    meta,
+    result,
+    speakerNorm: features.speakerNorm,
+  });
   return { report, meta };
 }
 
@@ -100,7 +120,8 @@ function checkpointLabels(meta: CheckpointMeta, features: FeatureSet, path: stri
   const map = labelMapFromJSON({ name: saved.name, classes: saved.classes, map: saved.map }, `${path} (its label map)`);
   if (!features.labelMaps) return mapFeatureSet(features, map);
   const had = features.labelMaps[0]!.labelMap;
-  if (!sameLabelMap(had, map)) throw new DataError(`${path} was trained through label map ${saved.name}; the features were read through ${had.name}`);
+  if (!sameLabelMap(had, map))
+    throw new DataError(`${path} was trained through label map ${saved.name}; the features were read through ${had.name}`);
   return features;
 }
 
@@ -108,7 +129,12 @@ function checkpointLabels(meta: CheckpointMeta, features: FeatureSet, path: stri
 export async function writeEvalReport(
   outDir: string,
   r: {
-    checkpoint: string; data: string; splitName: string; split: FeatureSplit; meta: CheckpointMeta; result: Metrics & { predictions: number[]; probabilities: number[][] };
+    checkpoint: string;
+    data: string;
+    splitName: string;
+    split: FeatureSplit;
+    meta: CheckpointMeta;
+    result: Metrics & { predictions: number[]; probabilities: number[][] };
     speakerNorm?: SpeakerNormReport;
   },
 ): Promise<EvalReport> {
@@ -117,12 +143,34 @@ export async function writeEvalReport(
   const c = meta.config;
   mkdirSync(outDir, { recursive: true });
   const perCorpus = perCorpusScores(split, predictions, meta.classNames);
-  const report: EvalReport = { checkpoint: r.checkpoint, data: r.data, split: r.splitName, fusion: c.fusion, step: meta.step, ...metrics, ...(perCorpus ? { perCorpus } : {}), ...(r.speakerNorm ? { speakerNorm: r.speakerNorm } : {}) };
+  const report: EvalReport = {
+    checkpoint: r.checkpoint,
+    data: r.data,
+    split: r.splitName,
+    fusion: c.fusion,
+    step: meta.step,
+    ...metrics,
+    ...(perCorpus ? { perCorpus } : {}),
+    ...(r.speakerNorm ? { speakerNorm: r.speakerNorm } : {}),
+  };
   writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileAtomic(join(outDir, 'confusion.json'), JSON.stringify({ classNames: metrics.classNames, rows: 'true', columns: 'predicted', confusion: metrics.confusion }, null, 2) + '\n');
+  writeFileAtomic(
+    join(outDir, 'confusion.json'),
+    JSON.stringify({ classNames: metrics.classNames, rows: 'true', columns: 'predicted', confusion: metrics.confusion }, null, 2) + '\n',
+  );
   writeFileAtomic(
     join(outDir, 'predictions.jsonl'),
-    split.ids.map((id, i) => JSON.stringify({ id, ...(split.corpora ? { corpus: split.corpora[i] } : {}), label: meta.classNames[split.labels[i]!], predicted: meta.classNames[predictions[i]!], probabilities: probabilities[i]!.map((p) => +p.toFixed(5)) })).join('\n') + '\n',
+    split.ids
+      .map((id, i) =>
+        JSON.stringify({
+          id,
+          ...(split.corpora ? { corpus: split.corpora[i] } : {}),
+          label: meta.classNames[split.labels[i]!],
+          predicted: meta.classNames[predictions[i]!],
+          probabilities: probabilities[i]!.map((p) => +p.toFixed(5)),
+        }),
+      )
+      .join('\n') + '\n',
   );
   const svg = confusionSvg(metrics, `${c.fusion} on ${r.splitName} (${metrics.n} utterances)`);
   writeFileAtomic(join(outDir, 'confusion.svg'), svg);

@@ -62,7 +62,7 @@ export interface FeatureSet {
    */
   sources?: readonly FeatureSource[];
   /** The label map this set was read through, one report per source corpus (datasets/feature-sets.ts `mapFeatureSet`). */
-  labelMaps?: readonly CorpusLabelMapReport[];  /** Set once each speaker's tokens were standardized with the speaker's own statistics (feature-sets.ts `standardizeSpeakers`). */
+  labelMaps?: readonly CorpusLabelMapReport[] /** Set once each speaker's tokens were standardized with the speaker's own statistics (feature-sets.ts `standardizeSpeakers`). */;
   speakerNorm?: SpeakerNormReport;
 }
 
@@ -103,7 +103,11 @@ export interface StoredUtteranceInfo {
  * write the first `len` tokens of each chosen utterance's `modality` straight into `dst` at `offset` (one copy).
  */
 export function packBatch<U extends StoredUtteranceInfo>(
-  utts: readonly U[], indices: readonly number[], textDim: number, audioDim: number, shape: BatchShape | undefined,
+  utts: readonly U[],
+  indices: readonly number[],
+  textDim: number,
+  audioDim: number,
+  shape: BatchShape | undefined,
   copy: (u: U, modality: 'text' | 'audio', dst: Float32Array, offset: number, len: number) => void,
 ): FeatureBatch {
   const chosen = indices.map((i) => {
@@ -141,7 +145,9 @@ export function memoryFeatureSplit(utterances: readonly UtteranceFeatures[], tex
     textLens: Int32Array.from(utterances, (u) => u.textLen),
     audioLens: Int32Array.from(utterances, (u) => u.audioLen),
     batch: (indices, shape) =>
-      packBatch(utterances, indices, textDim, audioDim, shape, (u, m, dst, offset, len) => dst.set(u[m].subarray(0, len * dims[m]), offset)),
+      packBatch(utterances, indices, textDim, audioDim, shape, (u, m, dst, offset, len) =>
+        dst.set(u[m].subarray(0, len * dims[m]), offset),
+      ),
   };
 }
 
@@ -150,10 +156,13 @@ export function memoryFeatureSplit(utterances: readonly UtteranceFeatures[], tex
  * `batch` asks each source split for its rows at the target lengths and copies them into place.
  */
 export function selectSplit(parts: readonly { split: FeatureSplit; indices: readonly number[] }[]): FeatureSplit {
-  const refs = parts.flatMap((p, k) => p.indices.map((i) => {
-    if (!(Number.isInteger(i) && i >= 0 && i < p.split.size)) throw new RangeError(`utterance index ${i} out of range [0, ${p.split.size})`);
-    return [k, i] as const;
-  }));
+  const refs = parts.flatMap((p, k) =>
+    p.indices.map((i) => {
+      if (!(Number.isInteger(i) && i >= 0 && i < p.split.size))
+        throw new RangeError(`utterance index ${i} out of range [0, ${p.split.size})`);
+      return [k, i] as const;
+    }),
+  );
   const speakers = parts.every((p) => p.split.speakers) ? refs.map(([k, i]) => parts[k]!.split.speakers![i]!) : undefined;
   const corpora = parts.every((p) => p.split.corpora) ? refs.map(([k, i]) => parts[k]!.split.corpora![i]!) : undefined;
   return {
@@ -174,7 +183,15 @@ export function selectSplit(parts: readonly { split: FeatureSplit; indices: read
       // one sub-batch per source split (unpadded lengths when no shape is given), then its rows copied into place
       const subs = parts.map((p, k) => {
         const rows = chosen.flatMap(([kk, i], pos) => (kk === k ? [[pos, i] as const] : []));
-        return { rows, b: rows.length ? p.split.batch(rows.map(([, i]) => i), shape && { ...shape, rows: rows.length }) : undefined };
+        return {
+          rows,
+          b: rows.length
+            ? p.split.batch(
+                rows.map(([, i]) => i),
+                shape && { ...shape, rows: rows.length },
+              )
+            : undefined,
+        };
       });
       const B = shape?.rows ?? chosen.length;
       const Tt = shape?.Tt ?? Math.max(1, ...subs.map((s) => s.b?.Tt ?? 1));
@@ -183,8 +200,14 @@ export function selectSplit(parts: readonly { split: FeatureSplit; indices: read
       const Ct = first ? first.text.length / (first.labels.length * first.Tt) : 1;
       const Ca = first ? first.audio.length / (first.labels.length * first.Ta) : 1;
       const out: FeatureBatch = {
-        ids: new Array<string>(chosen.length), labels: new Int32Array(B).fill(-1), Tt, Ta,
-        text: new Float32Array(B * Tt * Ct), textMask: new Float32Array(B * Tt), audio: new Float32Array(B * Ta * Ca), audioMask: new Float32Array(B * Ta),
+        ids: new Array<string>(chosen.length),
+        labels: new Int32Array(B).fill(-1),
+        Tt,
+        Ta,
+        text: new Float32Array(B * Tt * Ct),
+        textMask: new Float32Array(B * Tt),
+        audio: new Float32Array(B * Ta * Ca),
+        audioMask: new Float32Array(B * Ta),
       };
       for (const { rows, b } of subs) {
         if (!b) continue;

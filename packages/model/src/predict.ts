@@ -73,19 +73,25 @@ export class Predictor {
     const { model, meta } = loadCheckpoint(backend, checkpoint);
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
-        throw new PredictError(`${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`);
+        throw new PredictError(
+          `${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`,
+        );
       }
     }
     const on: EncoderOptions = { device: options.device, check: options.check, onFallback: options.onFallback };
     const te = await createTextEncoder(meta.textEncoder, on);
     const textOnly = meta.audioEncoder === 'none'; // a --fusion text model on a text-only cache: no audio input
-    const ae = textOnly ? null : await createAudioEncoder(meta.audioEncoder, on).catch(async (err) => {
-      await te.dispose?.();
-      throw err;
-    });
+    const ae = textOnly
+      ? null
+      : await createAudioEncoder(meta.audioEncoder, on).catch(async (err) => {
+          await te.dispose?.();
+          throw err;
+        });
     const c = model.config;
     if (te.dim !== c.textDim || (ae && ae.dim !== c.audioDim)) {
-      throw new PredictError(`${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae?.dim ?? 0}`);
+      throw new PredictError(
+        `${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae?.dim ?? 0}`,
+      );
     }
     return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR);
   }
@@ -104,7 +110,9 @@ export class Predictor {
    * be used throws, unless `onFailure` is given: then it is reported there and skipped, and the rest are classified.
    */
   async predict(
-    inputs: readonly PredictInput[], onProgress?: (done: number) => void, onFailure?: (input: PredictInput, err: Error) => void,
+    inputs: readonly PredictInput[],
+    onProgress?: (done: number) => void,
+    onFailure?: (input: PredictInput, err: Error) => void,
   ): Promise<Prediction[]> {
     const c = this.model.config;
     const out: Prediction[] = [];
@@ -117,7 +125,9 @@ export class Predictor {
         try {
           const needAudio = this.audioEncoder !== null || u.text === undefined;
           if (needAudio && !u.audio) {
-            throw new PredictError(`${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`);
+            throw new PredictError(
+              `${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`,
+            );
           }
           clips.push(needAudio ? clipOf(u, rate) : null);
           chunk.push(u);
@@ -136,8 +146,12 @@ export class Predictor {
       const fb: FeatureBatch = {
         ids: chunk.map((u) => u.id),
         labels: new Int32Array(chunk.length).fill(-1),
-        text: t.tokens, textMask: t.mask, Tt: t.T, // [n, Tt, textDim], [n, Tt]
-        audio: a.tokens, audioMask: a.mask, Ta: a.T, // [n, Ta, audioDim], [n, Ta]
+        text: t.tokens,
+        textMask: t.mask,
+        Tt: t.T, // [n, Tt, textDim], [n, Tt]
+        audio: a.tokens,
+        audioMask: a.mask,
+        Ta: a.T, // [n, Ta, audioDim], [n, Ta]
       };
       const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
       const K = c.numClasses;
@@ -197,7 +211,8 @@ export class Predictor {
 function clipOf(u: PredictInput, rate: number): Float32Array {
   if (typeof u.audio === 'string') return loadAudio(u.audio, { sampleRate: rate, maxSeconds: PREDICT_MAX_AUDIO_SECONDS });
   const from = u.sampleRate ?? rate;
-  if (!(Number.isInteger(from) && from > 0)) throw new PredictError(`${u.id}: sampleRate must be a whole number of samples per second, got ${from}`);
+  if (!(Number.isInteger(from) && from > 0))
+    throw new PredictError(`${u.id}: sampleRate must be a whole number of samples per second, got ${from}`);
   const given = u.audio!.subarray(0, PREDICT_MAX_AUDIO_SECONDS * from);
   if (given.length === 0) throw new AudioError(u.id, 'empty', 'the audio has no samples');
   checkFinite(given, u.id);

@@ -17,8 +17,18 @@
 
 import headsSource from '../../../../shaders/attention-heads.fwd.wgsl';
 import {
-  KernelError, expectDistinct, expectPositiveInt, expectShape, expectSize, matmulBackward, matmulForward, softmaxBackward, softmaxForward,
-  type Gpu, type KernelDef, type Tensor,
+  KernelError,
+  expectDistinct,
+  expectPositiveInt,
+  expectShape,
+  expectSize,
+  matmulBackward,
+  matmulForward,
+  softmaxBackward,
+  softmaxForward,
+  type Gpu,
+  type KernelDef,
+  type Tensor,
 } from '@emofuse/kernels';
 
 const WG = 256;
@@ -116,7 +126,11 @@ export function createAttentionUnfusedWorkspace(gpu: Gpu, dims: AttentionUnfused
   for (const [n, v] of Object.entries({ B, Tq, Tk, H, D })) expectPositiveInt('attention-unfused', n, v);
   const t = (shape: number[], label: string) => gpu.empty(shape, `attention-unfused ${label}`);
   return {
-    B, Tq, Tk, H, D,
+    B,
+    Tq,
+    Tk,
+    H,
+    D,
     qh: t([B, H, Tq, D], 'qh'),
     kh: t([B, H, Tk, D], 'kh'),
     vh: t([B, H, Tk, D], 'vh'),
@@ -141,7 +155,15 @@ export interface AttentionUnfusedOptions {
   scale?: number;
 }
 
-function checkWorkspace(kernel: string, ws: AttentionUnfusedWorkspace, B: number, Tq: number, Tk: number, C: number, opts: AttentionUnfusedOptions): number {
+function checkWorkspace(
+  kernel: string,
+  ws: AttentionUnfusedWorkspace,
+  B: number,
+  Tq: number,
+  Tk: number,
+  C: number,
+  opts: AttentionUnfusedOptions,
+): number {
   expectPositiveInt(kernel, 'heads', opts.heads);
   if (ws.B !== B || ws.Tq !== Tq || ws.Tk !== Tk || ws.H !== opts.heads || ws.H * ws.D !== C) {
     throw new KernelError(

@@ -19,10 +19,27 @@
 
 import bwdSource from '../../../../shaders/cross-attention.bwd.wgsl';
 import {
-  CROSS_ATTENTION_RB, checkCrossAttentionDims, crossAttentionBackwardPrepass, crossAttentionForward, crossAttentionForwardRbKernel,
-  crossAttentionGrid, describeCrossAttentionDims, expectOutputsDistinct, expectShape, foldGrid, KernelError,
-  crossAttentionBackwardChunk, crossAttentionBackwardDsKernel, crossAttentionBackwardGradDqKernel, crossAttentionBackwardGradDkDvKernel,
-  type CrossAttentionBackwardOptions, type CrossAttentionDims, type CrossAttentionOptions, type Gpu, type KernelDef, type Tensor,
+  CROSS_ATTENTION_RB,
+  checkCrossAttentionDims,
+  crossAttentionBackwardPrepass,
+  crossAttentionForward,
+  crossAttentionForwardRbKernel,
+  crossAttentionGrid,
+  describeCrossAttentionDims,
+  expectOutputsDistinct,
+  expectShape,
+  foldGrid,
+  KernelError,
+  crossAttentionBackwardChunk,
+  crossAttentionBackwardDsKernel,
+  crossAttentionBackwardGradDqKernel,
+  crossAttentionBackwardGradDkDvKernel,
+  type CrossAttentionBackwardOptions,
+  type CrossAttentionDims,
+  type CrossAttentionOptions,
+  type Gpu,
+  type KernelDef,
+  type Tensor,
 } from '@emofuse/kernels';
 
 export type CrossAttentionVersion = 1 | 2 | 3 | 4 | 5;
@@ -115,7 +132,14 @@ function gridFor(kernel: string, d: CrossAttentionDims, rows: number, o: CrossAt
 
 /** crossAttentionForward with kernel version 1-5 (same shapes, options and results as the product's; v5's is v4's). */
 export async function crossAttentionForwardVersion(
-  gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, opts: CrossAttentionVersionOptions,
+  gpu: Gpu,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  out: Tensor,
+  lse: Tensor,
+  opts: CrossAttentionVersionOptions,
 ): Promise<void> {
   if (opts.version === 4 || opts.version === 5) {
     // v4 (and v5): the product's main_rb with the head size read at run time; v6 fixed it per pipeline.
@@ -137,20 +161,66 @@ export async function crossAttentionForwardVersion(
 
 /** crossAttentionBackward with kernel version 1-5: the product's Drow pre-pass, then this version's dq and dk/dv. */
 export async function crossAttentionBackwardVersion(
-  gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
-  dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions & CrossAttentionVersionOptions,
+  gpu: Gpu,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  opts: CrossAttentionBackwardOptions & CrossAttentionVersionOptions,
 ): Promise<void> {
   const kn = 'cross-attention.bwd';
   if (opts.version === 5) return crossAttentionBackwardV5(gpu, q, k, v, mask, out, lse, dout, dq, dk, dv, opts);
   const v4 = opts.version === 4;
-  const { d, drow, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const { d, drow, shapes } = await crossAttentionBackwardPrepass(
+    gpu,
+    kn,
+    q,
+    k,
+    v,
+    mask,
+    out,
+    lse,
+    dout,
+    dq,
+    dk,
+    dv,
+    opts,
+    opts.workgroupSize ?? WG,
+  );
   const tensors = [q, k, v, mask ?? k, lse, dout, drow, dq, dk, dv];
-  const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, has_mask: mask ? 1 : 0, scale: d.scale, accumulate: opts.accumulate ? 1 : 0 };
+  const params = {
+    B: d.B,
+    H: d.H,
+    Tq: d.Tq,
+    Tk: d.Tk,
+    D: d.D,
+    has_mask: mask ? 1 : 0,
+    scale: d.scale,
+    accumulate: opts.accumulate ? 1 : 0,
+  };
   if (v4) {
     const wg = opts.workgroupSize ?? crossAttentionBackwardDqRbKernel.overrides!.WG!;
     const overrides = { WG: wg };
-    await gpu.dispatch(crossAttentionBackwardDqRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
-    await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, { tensors, params, grid: crossAttentionGrid(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), wg, gpu), overrides, shapes });
+    await gpu.dispatch(crossAttentionBackwardDqRbKernel, {
+      tensors,
+      params,
+      grid: crossAttentionGrid(kn, d, Math.ceil(d.Tq / CROSS_ATTENTION_RB), wg, gpu),
+      overrides,
+      shapes,
+    });
+    await gpu.dispatch(crossAttentionBackwardDkDvRbKernel, {
+      tensors,
+      params,
+      grid: crossAttentionGrid(kn, d, Math.ceil(d.Tk / CROSS_ATTENTION_RB), wg, gpu),
+      overrides,
+      shapes,
+    });
     return;
   }
   const overrides = overridesFor(d, opts);
@@ -160,11 +230,36 @@ export async function crossAttentionBackwardVersion(
 
 /** v5's backward: the product's wrapper loop and kernels with v5's overrides (SPLIT 0 in the P/dS pass, CB 4). */
 async function crossAttentionBackwardV5(
-  gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
-  dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions,
+  gpu: Gpu,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  opts: CrossAttentionBackwardOptions,
 ): Promise<void> {
   const kn = 'cross-attention.bwd';
-  const { d, drow, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const { d, drow, shapes } = await crossAttentionBackwardPrepass(
+    gpu,
+    kn,
+    q,
+    k,
+    v,
+    mask,
+    out,
+    lse,
+    dout,
+    dq,
+    dk,
+    dv,
+    opts,
+    opts.workgroupSize ?? WG,
+  );
   const chunk = crossAttentionBackwardChunk(kn, d, gpu, opts.maxScratchElements);
   const Tk4 = Math.ceil(d.Tk / 4) * 4;
   const { p, ds } = v5Scratch(gpu, chunk * d.Tq * Tk4);
@@ -173,7 +268,8 @@ async function crossAttentionBackwardV5(
   const channelBlocks = Math.ceil(d.D / 4 / CB);
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   const grids = { ds: Math.ceil(d.Tq / CROSS_ATTENTION_RB / wg), dq: Math.ceil(d.Tq / 4 / wg), dkdv: Math.ceil(d.Tk / 4 / wg) };
-  if (Object.values(grids).some((x) => x > max)) throw new KernelError(kn, shapes, `grid exceeds maxComputeWorkgroupsPerDimension ${max}; shorten the sequences`, 'shape');
+  if (Object.values(grids).some((x) => x > max))
+    throw new KernelError(kn, shapes, `grid exceeds maxComputeWorkgroupsPerDimension ${max}; shorten the sequences`, 'shape');
   for (let bh0 = 0; bh0 < d.B * d.H; bh0 += chunk) {
     const n = Math.min(chunk, d.B * d.H - bh0);
     await gpu.dispatch(crossAttentionBackwardDsKernel, {
@@ -185,8 +281,20 @@ async function crossAttentionBackwardV5(
     });
     const tensors = [q, k, dout, p, ds, dq, dk, dv];
     const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, bh0, Tk4, accumulate: opts.accumulate ? 1 : 0 };
-    await gpu.dispatch(crossAttentionBackwardGradDqKernel, { tensors, params, grid: [grids.dq, channelBlocks, n], overrides: { WG: wg, CB }, shapes });
-    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, { tensors, params, grid: [grids.dkdv, channelBlocks, n], overrides: { WG: wg, CB }, shapes });
+    await gpu.dispatch(crossAttentionBackwardGradDqKernel, {
+      tensors,
+      params,
+      grid: [grids.dq, channelBlocks, n],
+      overrides: { WG: wg, CB },
+      shapes,
+    });
+    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, {
+      tensors,
+      params,
+      grid: [grids.dkdv, channelBlocks, n],
+      overrides: { WG: wg, CB },
+      shapes,
+    });
   }
 }
 

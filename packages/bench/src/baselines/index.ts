@@ -4,12 +4,21 @@
 
 import { ATTENTION_CHECK_SHAPE as ATT, TOL, attentionCheckCase, type Op } from '@emofuse/kernels';
 import {
-  attentionMergeHeadsKernel, attentionSplitHeadsKernel, attentionUnfusedBackward, attentionUnfusedForward, createAttentionUnfusedWorkspace,
+  attentionMergeHeadsKernel,
+  attentionSplitHeadsKernel,
+  attentionUnfusedBackward,
+  attentionUnfusedForward,
+  createAttentionUnfusedWorkspace,
   destroyAttentionUnfusedWorkspace,
 } from './attention-unfused.ts';
 import {
-  crossAttentionBackwardDkDvRbKernel, crossAttentionBackwardDkDvV1Kernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDqV1Kernel,
-  crossAttentionBackwardVersion, crossAttentionForwardV1Kernel, crossAttentionForwardVersion,
+  crossAttentionBackwardDkDvRbKernel,
+  crossAttentionBackwardDkDvV1Kernel,
+  crossAttentionBackwardDqRbKernel,
+  crossAttentionBackwardDqV1Kernel,
+  crossAttentionBackwardVersion,
+  crossAttentionForwardV1Kernel,
+  crossAttentionForwardVersion,
 } from './cross-attention-versions.ts';
 
 export * from './attention-unfused.ts';
@@ -20,7 +29,13 @@ const C = ATT.H * ATT.D;
 
 export const crossAttentionVersionsBaseline: Op = {
   name: 'cross-attention-versions',
-  kernels: [crossAttentionForwardV1Kernel, crossAttentionBackwardDqV1Kernel, crossAttentionBackwardDkDvV1Kernel, crossAttentionBackwardDqRbKernel, crossAttentionBackwardDkDvRbKernel],
+  kernels: [
+    crossAttentionForwardV1Kernel,
+    crossAttentionBackwardDqV1Kernel,
+    crossAttentionBackwardDkDvV1Kernel,
+    crossAttentionBackwardDqRbKernel,
+    crossAttentionBackwardDkDvRbKernel,
+  ],
   wrappers: { crossAttentionForwardVersion, crossAttentionBackwardVersion },
   checks: [],
 };

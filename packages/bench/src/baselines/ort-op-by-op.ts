@@ -18,8 +18,19 @@
 
 import type * as OrtTypes from 'onnxruntime-node';
 import {
-  CpuBackend, OrtBackend, OrtTensor, requireOrt, ortThreads, type AdamwOpts, type BTensor, type Feeds, type Fetches, type MatmulBackwardOpts,
-  type MatmulDims, type MatmulOpts, type OnnxGraph,
+  CpuBackend,
+  OrtBackend,
+  OrtTensor,
+  requireOrt,
+  ortThreads,
+  type AdamwOpts,
+  type BTensor,
+  type Feeds,
+  type Fetches,
+  type MatmulBackwardOpts,
+  type MatmulDims,
+  type MatmulOpts,
+  type OnnxGraph,
 } from '@emofuse/model';
 
 /** Elements per tensor per run of the chunked ops (1 MiB of float32). */
@@ -63,7 +74,12 @@ export class OrtOpByOp extends OrtBackend {
   /** Small AdamW updates (float64 references on float32 storage). */
   private js = new CpuBackend('f32');
 
-  private constructor(ort: typeof OrtTypes, threads: number, spinning: boolean, readonly chunk: number) {
+  private constructor(
+    ort: typeof OrtTypes,
+    threads: number,
+    spinning: boolean,
+    readonly chunk: number,
+  ) {
     super(ort, threads, spinning, 'op by op');
   }
 
@@ -117,12 +133,20 @@ export class OrtOpByOp extends OrtBackend {
     if (chunks.length < 2) return super.matmul(a, b, c, dims, o);
     for (const [r0, r1] of chunks) {
       const part = (t: BTensor, w: number) => rows(t, r0, r1, w, [r1 - r0, w]);
-      await super.matmul(part(a, K), b, part(c, N), { batch: 1, M: r1 - r0, N, K }, { ...o, broadcastB: false, pre: o.pre && part(o.pre, N) });
+      await super.matmul(
+        part(a, K),
+        b,
+        part(c, N),
+        { batch: 1, M: r1 - r0, N, K },
+        { ...o, broadcastB: false, pre: o.pre && part(o.pre, N) },
+      );
     }
   }
 
   override async matmulBackward(
-    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts = {},
+    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor },
+    dims: MatmulDims,
+    o: MatmulBackwardOpts = {},
   ): Promise<void> {
     const { batch, M, N, K } = dims;
     const flat = batch === 1 || (!!o.broadcastB && !o.transA);
@@ -133,7 +157,8 @@ export class OrtOpByOp extends OrtBackend {
       const r = r1 - r0;
       await super.matmulBackward(
         { dc: rows(t.dc, r0, r1, N, [r, N]), a: rows(t.a, r0, r1, K, [r, K]), b: t.b, dA: rows(t.dA, r0, r1, K, [r, K]) },
-        { batch: 1, M: r, N, K }, { transB: o.transB, accumulateA: o.accumulateA },
+        { batch: 1, M: r, N, K },
+        { transB: o.transB, accumulateA: o.accumulateA },
       );
     }
     if (t.dB || t.dBias) await super.matmulBackward({ ...t, dA: undefined }, dims, { ...o, accumulateA: false });
@@ -147,31 +172,81 @@ export class OrtOpByOp extends OrtBackend {
     }
   }
 
-  override async attention(q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, heads: number): Promise<void> {
-    const [B, Tq, C] = q.shape as [number, number, number];
-    const Tk = k.shape[1]!;
-    for (const [b0, b1] of rowChunks(B, heads * Tq * Tk, 2 * this.chunk)) { // batch rows whose scores stay in cache
-      const [bq, bk] = [(t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]), (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C])];
-      await super.attention(bq(q), bk(k), bk(v), mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]), bq(out), rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]), heads);
-    }
-  }
-
-  override async attentionBackward(
-    q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, dout: BTensor,
-    dq: BTensor, dk: BTensor, dv: BTensor, heads: number,
+  override async attention(
+    q: BTensor,
+    k: BTensor,
+    v: BTensor,
+    mask: BTensor | null,
+    out: BTensor,
+    lse: BTensor,
+    heads: number,
   ): Promise<void> {
     const [B, Tq, C] = q.shape as [number, number, number];
     const Tk = k.shape[1]!;
     for (const [b0, b1] of rowChunks(B, heads * Tq * Tk, 2 * this.chunk)) {
-      const [bq, bk] = [(t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]), (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C])];
-      await super.attentionBackward(
-        bq(q), bk(k), bk(v), mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]), bq(out), rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]), bq(dout),
-        bq(dq), bk(dk), bk(dv), heads,
+      // batch rows whose scores stay in cache
+      const [bq, bk] = [
+        (t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]),
+        (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C]),
+      ];
+      await super.attention(
+        bq(q),
+        bk(k),
+        bk(v),
+        mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]),
+        bq(out),
+        rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]),
+        heads,
       );
     }
   }
 
-  override async layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void> {
+  override async attentionBackward(
+    q: BTensor,
+    k: BTensor,
+    v: BTensor,
+    mask: BTensor | null,
+    out: BTensor,
+    lse: BTensor,
+    dout: BTensor,
+    dq: BTensor,
+    dk: BTensor,
+    dv: BTensor,
+    heads: number,
+  ): Promise<void> {
+    const [B, Tq, C] = q.shape as [number, number, number];
+    const Tk = k.shape[1]!;
+    for (const [b0, b1] of rowChunks(B, heads * Tq * Tk, 2 * this.chunk)) {
+      const [bq, bk] = [
+        (t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]),
+        (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C]),
+      ];
+      await super.attentionBackward(
+        bq(q),
+        bk(k),
+        bk(v),
+        mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]),
+        bq(out),
+        rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]),
+        bq(dout),
+        bq(dq),
+        bk(dk),
+        bk(dv),
+        heads,
+      );
+    }
+  }
+
+  override async layerNormBackward(
+    x: BTensor,
+    gamma: BTensor,
+    mean: BTensor,
+    rstd: BTensor,
+    dy: BTensor,
+    dx: BTensor,
+    dgamma: BTensor,
+    dbeta: BTensor,
+  ): Promise<void> {
     const C = gamma.size;
     const chunks = rowChunks(x.size / C, C, this.chunk);
     if (chunks.length < 2) return super.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);

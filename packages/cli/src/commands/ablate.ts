@@ -6,7 +6,16 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { FUSION_VARIANTS, TRAIN_DEFAULTS, ablationTable, parseFusionVariants, runAblation } from '@emofuse/model';
-import { addDataOptions, addTrainOptions, asUserError, int, loadFeatures, parseTrainFlags, userErrors, type TrainFlags } from '../options.ts';
+import {
+  addDataOptions,
+  addTrainOptions,
+  asUserError,
+  int,
+  loadFeatures,
+  parseTrainFlags,
+  userErrors,
+  type TrainFlags,
+} from '../options.ts';
 import { UserError, stepBar, table } from '../output.ts';
 import { checkOutFolder } from '../signals.ts';
 import { existsSync, readdirSync } from 'node:fs';
@@ -15,7 +24,9 @@ import { existsSync, readdirSync } from 'node:fs';
 function usedAblationFolder(out: string): boolean {
   if (!existsSync(out)) return false;
   if (existsSync(join(out, 'ablation.json')) || existsSync(join(out, 'ablation.md'))) return true;
-  return readdirSync(out, { withFileTypes: true }).some((e) => e.isDirectory() && ['last.safetensors', 'metrics.jsonl'].some((f) => existsSync(join(out, e.name, f))));
+  return readdirSync(out, { withFileTypes: true }).some(
+    (e) => e.isDirectory() && ['last.safetensors', 'metrics.jsonl'].some((f) => existsSync(join(out, e.name, f))),
+  );
 }
 
 /** EmoDB's file names SSTTTEV (speaker SS), optionally after a 'split/' prefix. */
@@ -31,7 +42,10 @@ function speakerFromPattern(pattern: string): (id: string) => string {
   }
   return (id) => {
     const m = re.exec(id);
-    if (!m || m[1] === undefined) throw new UserError(`--speaker-pattern '${pattern}' gives no speaker (first capture group) for utterance id '${id}'; pass a pattern that does`);
+    if (!m || m[1] === undefined)
+      throw new UserError(
+        `--speaker-pattern '${pattern}' gives no speaker (first capture group) for utterance id '${id}'; pass a pattern that does`,
+      );
     return m[1];
   };
 }
@@ -55,8 +69,15 @@ export function registerAblate(program: Command): void {
     .option('--variants <list>', 'comma-separated fusion variants', FUSION_VARIANTS.join(','))
     .option('--seeds <list>', 'comma-separated seeds; each variant trains once per seed, scores are averaged', '0')
     .option('--test-split <name>', 'split the best checkpoint of each run is scored on', 'test')
-    .option('--score <weights>', "'best' (the best-on-dev checkpoint) or 'last' (the last epoch's weights: when dev is too small to choose)", 'best')
-    .option('--folds <K>', 'instead: K-fold cross-validation over train + dev, folds by speaker (no early stopping; mean ± std over folds x seeds)')
+    .option(
+      '--score <weights>',
+      "'best' (the best-on-dev checkpoint) or 'last' (the last epoch's weights: when dev is too small to choose)",
+      'best',
+    )
+    .option(
+      '--folds <K>',
+      'instead: K-fold cross-validation over train + dev, folds by speaker (no early stopping; mean ± std over folds x seeds)',
+    )
     .option(
       '--speaker-pattern <regex>',
       "with --folds: the speaker is the regex's first group in an utterance id (default: the speakers the cache names: RAVDESS, EmoDB, CREMA-D; else EmoDB's SSTTTEV names)",
@@ -89,11 +110,14 @@ Examples:
     const trainOptions = { ...parseTrainFlags(o, o.out, false), force: o.force };
     checkOutFolder(o.out);
     if (!o.force && usedAblationFolder(o.out)) {
-      throw new UserError(`--out ${o.out} already holds an ablation (ablation.json or trained runs): run with --force to replace it, or choose another --out`);
+      throw new UserError(
+        `--out ${o.out} already holds an ablation (ablation.json or trained runs): run with --force to replace it, or choose another --out`,
+      );
     }
     const { features, source } = loadFeatures(o);
     // folds: the speakers the features name (a cache of RAVDESS, EmoDB or CREMA-D), unless a pattern is given
-    const named = features.splits[trainOptions.trainSplit ?? TRAIN_DEFAULTS.trainSplit]?.speakers !== undefined && o.speakerPattern === undefined;
+    const named =
+      features.splits[trainOptions.trainSplit ?? TRAIN_DEFAULTS.trainSplit]?.speakers !== undefined && o.speakerPattern === undefined;
     const speakerOf = folds === undefined || named ? undefined : speakerFromPattern(o.speakerPattern ?? EMODB_SPEAKER_PATTERN);
     const log = (s: string) => {
       if (!o.json) console.error(s);
@@ -102,7 +126,16 @@ Examples:
     let bar: ReturnType<typeof stepBar> | undefined;
     try {
       const result = await runAblation(features, {
-        variants, seeds, testSplit: o.testSplit, folds, speakerOf, checkpoint: o.score, outDir: o.out, backend: o.backend, train: trainOptions, source,
+        variants,
+        seeds,
+        testSplit: o.testSplit,
+        folds,
+        speakerOf,
+        checkpoint: o.score,
+        outDir: o.out,
+        backend: o.backend,
+        train: trainOptions,
+        source,
         onRunStart: ({ fusion, seed, fold }) => {
           bar = stepBar(o.progress && !o.json, `${fusion} s${seed}${fold === undefined ? '' : ` fold ${fold}`}`);
           return bar.onStep;
@@ -110,7 +143,9 @@ Examples:
         onRunEnd: ({ fusion, seed, fold, result: r }) => {
           bar?.stop();
           if (r) {
-            log(`${fusion} seed ${seed}${fold === undefined ? ': test' : `, fold ${fold}: held-out`} weighted F1 ${(100 * r.weightedF1).toFixed(1)}, accuracy ${(100 * r.accuracy).toFixed(1)} (${r.epochs} epochs, ${r.trainSeconds.toFixed(1)} s)`);
+            log(
+              `${fusion} seed ${seed}${fold === undefined ? ': test' : `, fold ${fold}: held-out`} weighted F1 ${(100 * r.weightedF1).toFixed(1)}, accuracy ${(100 * r.accuracy).toFixed(1)} (${r.epochs} epochs, ${r.trainSeconds.toFixed(1)} s)`,
+            );
           }
         },
       }).catch(asUserError);
@@ -119,7 +154,9 @@ Examples:
         return;
       }
       const { header, cells } = ablationTable(result);
-      const scored = result.folds ? `${result.folds.k} speaker folds of train + dev (${result.testSize} utterances)` : `split '${o.testSplit}' (${result.testSize} utterances)`;
+      const scored = result.folds
+        ? `${result.folds.k} speaker folds of train + dev (${result.testSize} utterances)`
+        : `split '${o.testSplit}' (${result.testSize} utterances)`;
       console.log(`\n${source}, ${scored}; ${result.budget}\n`);
       console.log(table(cells, header));
       console.log(`\nwrote ${join(o.out, 'ablation.md')} and ${join(o.out, 'ablation.json')}`);

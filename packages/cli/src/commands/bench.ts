@@ -5,7 +5,22 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { Gpu } from '@emofuse/kernels';
-import { EXTRACT_ENCODERS, SUITES, TABLE_HEADER, profileMarkdown, profileTrain, reportMarkdown, caseNotes, caseRows, runSuite, shapeLabel, suiteCases, defaultRunOptions, writeReport, type SuiteName } from '@emofuse/bench';
+import {
+  EXTRACT_ENCODERS,
+  SUITES,
+  TABLE_HEADER,
+  profileMarkdown,
+  profileTrain,
+  reportMarkdown,
+  caseNotes,
+  caseRows,
+  runSuite,
+  shapeLabel,
+  suiteCases,
+  defaultRunOptions,
+  writeReport,
+  type SuiteName,
+} from '@emofuse/bench';
 import { writeFileAtomic } from '@emofuse/model';
 import { UserError, table } from '../output.ts';
 
@@ -39,13 +54,22 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'warm-up runs per variant (default 2, --quick 1)')
     .option('--iterations <n>', 'timed runs per variant (default 7, --quick 2)')
     .option('--sets <n>', 'input sets the timed runs cycle through (default 3, --quick 2)')
-    .option('--only <names>', "run only our latest kernel and the variants whose names contain one of these comma-separated substrings (e.g. 'ORT,PyTorch')")
+    .option(
+      '--only <names>',
+      "run only our latest kernel and the variants whose names contain one of these comma-separated substrings (e.g. 'ORT,PyTorch')",
+    )
     .option('--out <file>', 'JSON report path (default: emofuse-bench-<suite>.json in the current directory)')
     .option('--adapter <spec>', 'WebGPU adapter for our kernels (default: $EMOFUSE_ADAPTER or auto)')
-    .option('--encoders <specs>', `bench extract: comma-separated encoder specs (default ${EXTRACT_ENCODERS.join(',')}; e.g. bert:models/my-bert)`)
+    .option(
+      '--encoders <specs>',
+      `bench extract: comma-separated encoder specs (default ${EXTRACT_ENCODERS.join(',')}; e.g. bert:models/my-bert)`,
+    )
     .option('--markdown <file>', "also write the tables as Markdown (how the README's Performance tables are made)")
     .option('--json', 'print the JSON report instead of tables')
-    .option('--profile', 'bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has timestamp-query, e.g. --adapter vulkan) and the dispatch path\'s cost, instead of the suite; --only wgsl,ort,cpu picks backends')
+    .option(
+      '--profile',
+      "bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has timestamp-query, e.g. --adapter vulkan) and the dispatch path's cost, instead of the suite; --only wgsl,ort,cpu picks backends",
+    )
     .addHelpText(
       'after',
       `
@@ -90,16 +114,33 @@ Examples:
         warmup: positiveInt('warmup', opts.warmup, 0),
         iterations: positiveInt('iterations', opts.iterations),
         sets: positiveInt('sets', opts.sets),
-        only: opts.only ? opts.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+        only: opts.only
+          ? opts.only
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : undefined,
         command: `emofuse ${process.argv.slice(2).join(' ')}`,
-        ...(opts.encoders ? { encoders: opts.encoders.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+        ...(opts.encoders
+          ? {
+              encoders: opts.encoders
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean),
+            }
+          : {}),
       };
       if (opts.profile && suite !== 'train') throw new UserError(`--profile applies to 'bench train' only, not '${suite}'`);
       const out = resolve(opts.out ?? `emofuse-bench-${suite}${opts.profile ? '-profile' : ''}.json`);
       const gpu = await Gpu.create({ ...(opts.adapter ? { adapter: opts.adapter } : {}), ...(opts.profile ? { timestamps: true } : {}) });
       try {
         if (opts.profile) {
-          const p = await profileTrain(gpu, { quick: o.quick, steps: o.iterations, backends: o.only, onProgress: (m) => process.stderr.write(`${m}\n`) });
+          const p = await profileTrain(gpu, {
+            quick: o.quick,
+            steps: o.iterations,
+            backends: o.only,
+            onProgress: (m) => process.stderr.write(`${m}\n`),
+          });
           writeFileAtomic(out, JSON.stringify(p, null, 1));
           const md = profileMarkdown(p);
           if (opts.markdown) writeFileAtomic(resolve(opts.markdown), md);
@@ -108,11 +149,17 @@ Examples:
         }
         const total = suiteCases(gpu, suite, o, defaultRunOptions(o).sets).length;
         const bar = process.stderr.isTTY
-          ? new cliProgress.SingleBar({ format: 'bench {bar} {value}/{total} cases | {msg}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+          ? new cliProgress.SingleBar(
+              { format: 'bench {bar} {value}/{total} cases | {msg}', stream: process.stderr, hideCursor: true },
+              cliProgress.Presets.shades_classic,
+            )
           : null;
         let done = 0;
         bar?.start(total, 0, { msg: '' });
-        if (!opts.json) console.log(`emofuse bench ${suite} on ${gpu.adapter.device} (${gpu.adapter.backend}${gpu.adapter.isSoftware ? ', software' : ''})\n`);
+        if (!opts.json)
+          console.log(
+            `emofuse bench ${suite} on ${gpu.adapter.device} (${gpu.adapter.backend}${gpu.adapter.isSoftware ? ', software' : ''})\n`,
+          );
         const report = await runSuite(gpu, suite, {
           ...o,
           onProgress: (m) => (bar ? bar.update({ msg: m.slice(0, 80) }) : undefined),
@@ -134,10 +181,18 @@ Examples:
         if (opts.json) console.log(JSON.stringify(report, null, 1));
         else {
           const m = report.machine;
-          console.log(`CPU ${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')}; ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-          console.log(`'time / ours' = median over interleaved rounds of variant time / the baseline's time in the same round (* = ratio of medians, for a variant timed in its own process; > 1: the baseline, ours, is faster). Every sample: ${out}`);
+          console.log(
+            `CPU ${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')}; ${Object.entries(m.versions)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}`,
+          );
+          console.log(
+            `'time / ours' = median over interleaved rounds of variant time / the baseline's time in the same round (* = ratio of medians, for a variant timed in its own process; > 1: the baseline, ours, is faster). Every sample: ${out}`,
+          );
         }
-        const failed = report.cases.flatMap((c) => c.variants.filter((v) => v.status === 'FAILED' || (v.kind === 'ours' && v.status !== 'ok')));
+        const failed = report.cases.flatMap((c) =>
+          c.variants.filter((v) => v.status === 'FAILED' || (v.kind === 'ours' && v.status !== 'ok')),
+        );
         // Ours FAILED or broken fails the command; ours skipped (an encoder whose model is not here) does not.
         if (failed.some((v) => v.kind === 'ours' && (v.status === 'FAILED' || v.status === 'error'))) process.exitCode = 1;
       } finally {

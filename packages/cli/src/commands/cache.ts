@@ -38,10 +38,18 @@ Examples:
       const r = userErrors(() => mergeFeatureCaches({ parts, out, shardSize }));
       const splits = Object.fromEntries(Object.entries(r.index.splits).map(([k, v]) => [k, v.ids.length]));
       if (opts.json) {
-        console.log(JSON.stringify({ cache: r.cacheDir, parts: r.parts, shards: r.index.shards.length, splits, failures: r.index.failures.length }, null, 2));
+        console.log(
+          JSON.stringify(
+            { cache: r.cacheDir, parts: r.parts, shards: r.index.shards.length, splits, failures: r.index.failures.length },
+            null,
+            2,
+          ),
+        );
         return;
       }
-      console.log(`merged ${r.parts.length} parts into ${r.cacheDir} (${r.index.shards.length} shards, ${r.index.failures.length} failures)`);
+      console.log(
+        `merged ${r.parts.length} parts into ${r.cacheDir} (${r.index.shards.length} shards, ${r.index.failures.length} failures)`,
+      );
       console.log(table(Object.entries(splits), ['split', 'utterances']));
     });
 }

@@ -30,8 +30,14 @@ const ASSET_FOLDERS = ['tokenizer-bert-base-uncased', 'ast-preprocessor'];
 const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.map': 'application/json',
-  '.json': 'application/json', '.txt': 'text/plain', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.txt': 'text/plain',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
   '.safetensors': 'application/octet-stream',
 };
 
@@ -39,7 +45,10 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('serve the demo page on 127.0.0.1: record or drop a clip, see every class probability (fusion on WebGPU in the browser)')
-    .option('--checkpoint <file>', `the checkpoint the page loads first (default: ${QUICKSTART_CHECKPOINT} when it exists; the page can load others)`)
+    .option(
+      '--checkpoint <file>',
+      `the checkpoint the page loads first (default: ${QUICKSTART_CHECKPOINT} when it exists; the page can load others)`,
+    )
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8765')
     .option('--asr <model>', 'Whisper model id the page may use, when its files are in the models folder', DEFAULT_ASR)
     .addHelpText(
@@ -61,7 +70,8 @@ Examples:
       const page = demoDist();
       let checkpoint: string | null = null;
       if (o.checkpoint) {
-        if (!existsSync(o.checkpoint) || !statSync(o.checkpoint).isFile()) throw new UserError(`--checkpoint ${o.checkpoint}: no such file`);
+        if (!existsSync(o.checkpoint) || !statSync(o.checkpoint).isFile())
+          throw new UserError(`--checkpoint ${o.checkpoint}: no such file`);
         checkpoint = resolve(o.checkpoint);
       } else if (existsSync(QUICKSTART_CHECKPOINT)) {
         checkpoint = resolve(QUICKSTART_CHECKPOINT);
@@ -69,13 +79,21 @@ Examples:
       const server = serveDemo({ page, checkpoint, asr: o.asr });
       await new Promise<void>((ok, fail) => {
         server.once('error', (err: NodeJS.ErrnoException) =>
-          fail(err.code === 'EADDRINUSE' ? new UserError(`port ${port} on 127.0.0.1 is in use: choose another with --port (0 picks a free one)`) : err),
+          fail(
+            err.code === 'EADDRINUSE'
+              ? new UserError(`port ${port} on 127.0.0.1 is in use: choose another with --port (0 picks a free one)`)
+              : err,
+          ),
         );
         server.listen(port, '127.0.0.1', () => ok());
       });
       const { port: bound } = server.address() as { port: number };
       console.log(`emofuse demo: http://127.0.0.1:${bound}/`);
-      console.log(checkpoint ? `checkpoint: ${checkpoint}` : `no checkpoint: pass --checkpoint, run 'emofuse quickstart' here, or choose one in the page`);
+      console.log(
+        checkpoint
+          ? `checkpoint: ${checkpoint}`
+          : `no checkpoint: pass --checkpoint, run 'emofuse quickstart' here, or choose one in the page`,
+      );
       console.log('Ctrl-C stops it.');
       await new Promise<void>((done) => {
         const stop = () => server.close(() => done());
@@ -133,7 +151,10 @@ export function serveDemo(o: { page: string; checkpoint: string | null; asr: str
     if (req.method !== 'GET') return void res.writeHead(405).end();
     if (path === '/' || path === '/index.html') return send(join(o.page, 'index.html'));
     if (path === '/app.js' || path === '/app.js.map') return send(join(o.page, path.slice(1)));
-    if (path === '/api/info') return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...ISOLATED }).end(JSON.stringify(info));
+    if (path === '/api/info')
+      return void res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...ISOLATED })
+        .end(JSON.stringify(info));
     if (path === '/checkpoint') return send(o.checkpoint);
     if (path === '/vocab.txt') return send(vocab);
     for (const [prefix, root] of Object.entries(roots)) {

@@ -41,7 +41,14 @@ Examples:
     const outDir = o.out ?? join(dirname(o.checkpoint), `eval-${o.split}`);
     const backend = await openBackend(o.backend);
     try {
-      const { report: m, meta } = await evaluateCheckpoint(backend, { checkpoint: o.checkpoint, features, source, split: o.split, batchSize, outDir }).catch(asUserError);
+      const { report: m, meta } = await evaluateCheckpoint(backend, {
+        checkpoint: o.checkpoint,
+        features,
+        source,
+        split: o.split,
+        batchSize,
+        outDir,
+      }).catch(asUserError);
       if (o.json) {
         console.log(JSON.stringify(m, null, 2));
         return;
@@ -51,13 +58,29 @@ Examples:
       if (meta.labelMaps?.length) console.log(`labels read through the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}`);
       if (m.speakerNorm) console.log(`speaker norm (as trained): ${formatSpeakerNorm(m.speakerNorm)}`);
       console.log('');
-      console.log(table([['accuracy', pct(m.accuracy)], ['weighted F1', pct(m.weightedF1)], ['macro F1', pct(m.macroF1)]]));
+      console.log(
+        table([
+          ['accuracy', pct(m.accuracy)],
+          ['weighted F1', pct(m.weightedF1)],
+          ['macro F1', pct(m.macroF1)],
+        ]),
+      );
       if (m.perCorpus) {
         console.log('');
-        console.log(table(m.perCorpus.map((c) => [c.corpus, c.n, pct(c.accuracy), pct(c.weightedF1), pct(c.macroF1)]), ['corpus', 'utterances', 'accuracy', 'weighted F1', 'macro F1']));
+        console.log(
+          table(
+            m.perCorpus.map((c) => [c.corpus, c.n, pct(c.accuracy), pct(c.weightedF1), pct(c.macroF1)]),
+            ['corpus', 'utterances', 'accuracy', 'weighted F1', 'macro F1'],
+          ),
+        );
       }
       console.log('');
-      console.log(table(m.perClass.map((p) => [p.name, pct(p.precision), pct(p.recall), pct(p.f1), p.support]), ['class', 'precision', 'recall', 'F1', 'support']));
+      console.log(
+        table(
+          m.perClass.map((p) => [p.name, pct(p.precision), pct(p.recall), pct(p.f1), p.support]),
+          ['class', 'precision', 'recall', 'F1', 'support'],
+        ),
+      );
       console.log(`\nwrote ${outDir}/${EVAL_REPORT_FILES.join(', ')}`);
     } finally {
       await backend.destroy();

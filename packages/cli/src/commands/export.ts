@@ -6,8 +6,16 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import {
-  ExportError, ONNX_INPUTS, ONNX_OUTPUTS, checkCheckpointFeatures, checkOnnxAgainstModel, exportCheckpointToOnnx, loadCheckpoint,
-  randomFeatureBatches, writeFileAtomic, type FeatureBatch,
+  ExportError,
+  ONNX_INPUTS,
+  ONNX_OUTPUTS,
+  checkCheckpointFeatures,
+  checkOnnxAgainstModel,
+  exportCheckpointToOnnx,
+  loadCheckpoint,
+  randomFeatureBatches,
+  writeFileAtomic,
+  type FeatureBatch,
 } from '@emofuse/model';
 import { addBackendOption, asUserError, int, loadFeatures, num, openBackend, type DataFlags } from '../options.ts';
 import { UserError } from '../output.ts';
@@ -104,16 +112,33 @@ Examples:
     const ok = check.maxAbsLogits <= tolerance;
     if (ok) writeFileAtomic(o.onnx, onnx);
     const result = {
-      onnx: ok ? o.onnx : null, bytes: onnx.length, fusion: c.fusion, classNames: meta.classNames, textEncoder: meta.textEncoder, audioEncoder: meta.audioEncoder,
-      inputs: ONNX_INPUTS, outputs: ONNX_OUTPUTS, check: { ...check, source, tolerance, ok },
+      onnx: ok ? o.onnx : null,
+      bytes: onnx.length,
+      fusion: c.fusion,
+      classNames: meta.classNames,
+      textEncoder: meta.textEncoder,
+      audioEncoder: meta.audioEncoder,
+      inputs: ONNX_INPUTS,
+      outputs: ONNX_OUTPUTS,
+      check: { ...check, source, tolerance, ok },
     };
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else {
-      console.log(`${o.checkpoint}: fusion ${c.fusion}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), encoders ${meta.textEncoder} + ${meta.audioEncoder}`);
+      console.log(
+        `${o.checkpoint}: fusion ${c.fusion}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), encoders ${meta.textEncoder} + ${meta.audioEncoder}`,
+      );
       console.log(`check: ${check.utterances} utterances (${source})`);
-      console.log(`  onnxruntime CPU vs our forward (${check.backend}): max |logit diff| ${check.maxAbsLogits.toExponential(2)}, max |probability diff| ${check.maxAbsProbabilities.toExponential(2)}, top class differs on ${check.argmaxDisagreements}`);
-      if (ok) console.log(`wrote ${o.onnx} (${(statSync(o.onnx).size / 1024).toFixed(0)} KiB; inputs ${ONNX_INPUTS.join(', ')}; outputs ${ONNX_OUTPUTS.join(', ')})`);
+      console.log(
+        `  onnxruntime CPU vs our forward (${check.backend}): max |logit diff| ${check.maxAbsLogits.toExponential(2)}, max |probability diff| ${check.maxAbsProbabilities.toExponential(2)}, top class differs on ${check.argmaxDisagreements}`,
+      );
+      if (ok)
+        console.log(
+          `wrote ${o.onnx} (${(statSync(o.onnx).size / 1024).toFixed(0)} KiB; inputs ${ONNX_INPUTS.join(', ')}; outputs ${ONNX_OUTPUTS.join(', ')})`,
+        );
     }
-    if (!ok) throw new UserError(`the ONNX model disagrees with our forward: max |logit diff| ${check.maxAbsLogits.toExponential(2)} > --tolerance ${tolerance}; nothing written`);
+    if (!ok)
+      throw new UserError(
+        `the ONNX model disagrees with our forward: max |logit diff| ${check.maxAbsLogits.toExponential(2)} > --tolerance ${tolerance}; nothing written`,
+      );
   });
 }

@@ -57,16 +57,30 @@ export function registerExtract(program: Command): void {
     .requiredOption('--dataset <kind>', `dataset layout: ${DATASETS.join(', ')}`)
     .option('--data <path>', 'dataset folder or manifest file (emodb default: $EMOFUSE_ASSETS/emodb)')
     .option('--text-encoder <spec>', "text encoder: 'hash' (built in) or 'bert[:<model id or folder>]'", 'hash')
-    .option('--audio-encoder <spec>', "audio encoder: 'logmel' or 'speech' (built in), 'ast[:<model id or folder>]' or 'whisper[:<model id or folder>][@<layer>][+full]'", 'logmel')
+    .option(
+      '--audio-encoder <spec>',
+      "audio encoder: 'logmel' or 'speech' (built in), 'ast[:<model id or folder>]' or 'whisper[:<model id or folder>][@<layer>][+full]'",
+      'logmel',
+    )
     .option('--transcribe', "fill empty 'text' fields by transcribing the audio with --asr (cached in <out>/transcripts.json: paid once)")
     .option('--asr <model>', 'Whisper model (id or folder) for --transcribe', 'Xenova/whisper-tiny.en')
     .option('--text-only', 'no audio (e.g. MELD without the MELD.Raw media): a cache with no audio tokens (trains --fusion text)')
     .requiredOption('--out <cache>', 'cache folder to write (an interrupted extraction into it resumes)')
     .option('--batch-size <n>', 'utterances per encoder call', '16')
     .option('--shard-size <n>', 'utterances per safetensors shard (the resume granularity)', '256')
-    .option('--shard <K/N>', "only part K of N (utterances K, K+N, ...) into <out>/part-K-of-N, for 'emofuse cache merge'; 'auto' or 'auto/N' takes K (and N) from a Kubernetes Indexed Job or a Slurm job array")
-    .option('--device <where>', `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`, 'auto')
-    .option('--audio-cache <dir>', 'keep the decoded 16 kHz clips in <dir> (64 KB per second of audio): extracting with another audio encoder then skips decoding')
+    .option(
+      '--shard <K/N>',
+      "only part K of N (utterances K, K+N, ...) into <out>/part-K-of-N, for 'emofuse cache merge'; 'auto' or 'auto/N' takes K (and N) from a Kubernetes Indexed Job or a Slurm job array",
+    )
+    .option(
+      '--device <where>',
+      `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`,
+      'auto',
+    )
+    .option(
+      '--audio-cache <dir>',
+      'keep the decoded 16 kHz clips in <dir> (64 KB per second of audio): extracting with another audio encoder then skips decoding',
+    )
     .option('--limit <n>', 'only the first n utterances (a quick look)')
     .option('--limit-per-split <n>', 'only the first n utterances of each split (a small run that still has train and dev)')
     .option('--json', 'print the summary as JSON')
@@ -125,7 +139,10 @@ Examples:
       if (opts.limitPerSplit) {
         const n = int(opts.limitPerSplit, '--limit-per-split');
         const seen = new Map<string, number>();
-        dataset = { ...dataset, items: dataset.items.filter((u) => (seen.set(u.split, (seen.get(u.split) ?? 0) + 1).get(u.split) ?? 0) <= n) };
+        dataset = {
+          ...dataset,
+          items: dataset.items.filter((u) => (seen.set(u.split, (seen.get(u.split) ?? 0) + 1).get(u.split) ?? 0) <= n),
+        };
       }
       if (opts.transcribe) {
         if (opts.textOnly) throw new UserError('--transcribe needs the audio: drop --text-only');
@@ -137,16 +154,22 @@ Examples:
           });
           if (opts.progress && t.missing) process.stderr.write('\n');
           dataset = t.dataset;
-          if (!opts.json) console.log(`transcribed ${t.transcribed} of ${t.missing} utterances without text (${t.cached} from ${join(opts.out, 'transcripts.json')})`);
+          if (!opts.json)
+            console.log(
+              `transcribed ${t.transcribed} of ${t.missing} utterances without text (${t.cached} from ${join(opts.out, 'transcripts.json')})`,
+            );
         } catch (err) {
           throw new UserError(`--transcribe: ${(err as Error).message}`);
         }
       }
       let textEncoder: TextEncoder;
       let audioEncoder: AudioEncoder | null = null;
-      if (!(ENCODER_DEVICES as readonly string[]).includes(opts.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${opts.device}'`);
+      if (!(ENCODER_DEVICES as readonly string[]).includes(opts.device))
+        throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${opts.device}'`);
       const networks = usesDevice(opts.textEncoder) || (!opts.textOnly && usesDevice(opts.audioEncoder));
-      const { device, reason, check } = networks ? await resolveEncoderDevice(opts.device) : { device: 'cpu' as const, reason: '', check: 'refuse' as const };
+      const { device, reason, check } = networks
+        ? await resolveEncoderDevice(opts.device)
+        : { device: 'cpu' as const, reason: '', check: 'refuse' as const };
       if (networks && !opts.json) console.log(`encoders on ${device} (${reason})`);
       // on webgpu each network encoder is checked against the CPU first: refused (exit 2) or, with auto, moved to the cpu
       const on = { device, check, onFallback: (why: string) => console.error(`emofuse extract: ${why}`) };
@@ -199,7 +222,9 @@ Examples:
               lastLine = now;
               const rate = p.doneThisRun / ((now - started) / 1000);
               const eta = rate > 0 ? (p.total - p.done) / rate : NaN;
-              console.error(`extract: ${p.done}/${p.total} utterances, ${p.failed} failed, ${rate.toFixed(1)} utt/s, ETA ${formatDuration(eta)}`);
+              console.error(
+                `extract: ${p.done}/${p.total} utterances, ${p.failed} failed, ${rate.toFixed(1)} utt/s, ETA ${formatDuration(eta)}`,
+              );
               return;
             }
             if (!barStarted) {
@@ -242,10 +267,19 @@ Examples:
         console.log(JSON.stringify(summary, null, 2));
         return;
       }
-      console.log(`${index.complete ? 'wrote' : 'stopped; partial'} feature cache ${report.cacheDir}${report.resumedFrom ? ` (resumed after ${report.resumedFrom} utterances)` : ''}`);
-      console.log(table(Object.entries(summary.splits).map(([k, v]) => [k, v]), ['split', 'utterances']));
+      console.log(
+        `${index.complete ? 'wrote' : 'stopped; partial'} feature cache ${report.cacheDir}${report.resumedFrom ? ` (resumed after ${report.resumedFrom} utterances)` : ''}`,
+      );
+      console.log(
+        table(
+          Object.entries(summary.splits).map(([k, v]) => [k, v]),
+          ['split', 'utterances'],
+        ),
+      );
       console.log('');
-      const rows: (string | number)[][] = [[`text  ${index.text.id}`, index.text.dim, index.throughput.text.toFixed(1), index.seconds.text.toFixed(2)]];
+      const rows: (string | number)[][] = [
+        [`text  ${index.text.id}`, index.text.dim, index.throughput.text.toFixed(1), index.seconds.text.toFixed(2)],
+      ];
       if (audioEncoder) {
         rows.push([`audio ${index.audio.id}`, index.audio.dim, index.throughput.audio.toFixed(1), index.seconds.audio.toFixed(2)]);
         rows.push(['audio decoding + resampling', '-', index.throughput.decode.toFixed(1), index.seconds.decode.toFixed(2)]);

@@ -76,7 +76,10 @@ Examples:
           const compiled = await compileAllKernels(
             gpu,
             (r) => {
-              if (!opts.json) console.log(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.kernel.padEnd(34)} ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n' + r.error : ''}`);
+              if (!opts.json)
+                console.log(
+                  `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.kernel.padEnd(34)} ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n' + r.error : ''}`,
+                );
             },
             kernels,
           );
@@ -96,7 +99,9 @@ Examples:
           report.checks = checks;
           const failed = compiled.filter((r) => !r.ok).length + checks.filter((r) => !r.ok).length;
           if (!opts.json) {
-            console.log(failed ? `\n${failed} FAILED` : `\nall ${compiled.length} kernels compiled; all ${checks.length} ops match their references`);
+            console.log(
+              failed ? `\n${failed} FAILED` : `\nall ${compiled.length} kernels compiled; all ${checks.length} ops match their references`,
+            );
           }
           if (failed) process.exitCode = 1;
         }

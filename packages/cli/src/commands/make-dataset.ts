@@ -35,7 +35,10 @@ Examples:
       const seed = Number(opts.seed);
       if (!Number.isInteger(size) || size < 4) throw new UserError(`--size must be an integer >= 4, got '${opts.size}'`);
       if (!Number.isInteger(seed)) throw new UserError(`--seed must be an integer, got '${opts.seed}'`);
-      const bar = new cliProgress.SingleBar({ format: 'synthesise {bar} {percentage}% | {value}/{total} clips | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const bar = new cliProgress.SingleBar(
+        { format: 'synthesise {bar} {percentage}% | {value}/{total} clips | ETA {eta_formatted}', stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      );
       let started = false;
       let result;
       try {
@@ -53,9 +56,17 @@ Examples:
       } finally {
         if (started) bar.stop();
       }
-      const counts = (split: string) => CONTROLLED_CLASSES.map((c) => result.items.filter((i) => i.split === split && i.label === c).length);
-      console.log(`wrote ${result.items.length} utterances to ${opts.out} in ${result.seconds.toFixed(1)} s (manifest: ${result.manifest})`);
-      console.log(table(['train', 'dev', 'test'].map((s) => [s, ...counts(s)]), ['split', ...CONTROLLED_CLASSES]));
+      const counts = (split: string) =>
+        CONTROLLED_CLASSES.map((c) => result.items.filter((i) => i.split === split && i.label === c).length);
+      console.log(
+        `wrote ${result.items.length} utterances to ${opts.out} in ${result.seconds.toFixed(1)} s (manifest: ${result.manifest})`,
+      );
+      console.log(
+        table(
+          ['train', 'dev', 'test'].map((s) => [s, ...counts(s)]),
+          ['split', ...CONTROLLED_CLASSES],
+        ),
+      );
       console.log(`\nnext: emofuse extract --dataset controlled --data ${opts.out} --out <cache>`);
     });
 }

@@ -2,7 +2,18 @@
 // One utterance from --text/--audio, or many from a manifest. Parsing and printing only: the work is Predictor's.
 
 import type { Command } from 'commander';
-import { DEFAULT_ASR, DEFAULT_MODEL, defaultModelMissing, ENCODER_DEVICES, Predictor, readPredictManifest, resolveEncoderDevice, writeFileAtomic, type PredictInput, type Prediction } from '@emofuse/model';
+import {
+  DEFAULT_ASR,
+  DEFAULT_MODEL,
+  defaultModelMissing,
+  ENCODER_DEVICES,
+  Predictor,
+  readPredictManifest,
+  resolveEncoderDevice,
+  writeFileAtomic,
+  type PredictInput,
+  type Prediction,
+} from '@emofuse/model';
 import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
@@ -29,7 +40,11 @@ export function registerPredict(program: Command): void {
     .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label]')
     .option('--asr <model>', 'Whisper model (id or folder) that transcribes audio given without text', DEFAULT_ASR)
     .option('--out <file>', 'with --manifest: also write the predictions as JSONL')
-    .option('--device <where>', `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`, 'auto');
+    .option(
+      '--device <where>',
+      `where the bert / ast / whisper encoders run: ${ENCODER_DEVICES.join(', ')} (auto: webgpu on a hardware GPU adapter)`,
+      'auto',
+    );
   addBackendOption(cmd)
     .option('--json', 'print the predictions and all class probabilities as JSON')
     .addHelpText(
@@ -57,11 +72,14 @@ Examples:
         if (o.text || o.audio) throw new UserError('give either --manifest or --text/--audio, not both');
         inputs = userErrors(() => readPredictManifest(o.manifest!));
       } else {
-        if (!o.audio && o.text === undefined) throw new UserError("--audio <file> is required (or --manifest <file> for many utterances); see 'emofuse predict --help'");
+        if (!o.audio && o.text === undefined)
+          throw new UserError("--audio <file> is required (or --manifest <file> for many utterances); see 'emofuse predict --help'");
         inputs = [{ id: o.audio ?? 'text', ...(o.audio ? { audio: o.audio } : {}), ...(o.text !== undefined ? { text: o.text } : {}) }];
       }
-      if (o.out && existsSync(o.out) && statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a folder: give a file path, e.g. ${o.out}/predictions.jsonl`);
-      if (!(ENCODER_DEVICES as readonly string[]).includes(o.device)) throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
+      if (o.out && existsSync(o.out) && statSync(o.out).isDirectory())
+        throw new UserError(`--out ${o.out} is a folder: give a file path, e.g. ${o.out}/predictions.jsonl`);
+      if (!(ENCODER_DEVICES as readonly string[]).includes(o.device))
+        throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
       const { device, check } = await resolveEncoderDevice(o.device);
       const checkpoint = o.checkpoint ?? DEFAULT_MODEL.file;
       if (!o.checkpoint) {
@@ -75,7 +93,9 @@ Examples:
         const predictor = await Predictor.open(backend, checkpoint, { asr: o.asr, device, check, onFallback }).catch(asUserError);
         try {
           if (!o.manifest && !o.audio && !predictor.textOnly) {
-            throw new UserError(`--audio <file> is required: ${checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`);
+            throw new UserError(
+              `--audio <file> is required: ${checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`,
+            );
           }
           const failed: { id: string; message: string }[] = [];
           const predictions = await predictor
@@ -91,7 +111,9 @@ Examples:
           if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''));
           if (predictions.length) print(predictions, predictor.classNames, o);
           if (failed.length) {
-            console.error(`\nemofuse predict: ${failed.length} of ${inputs.length} utterance(s) could not be classified${predictions.length ? ` (the other ${predictions.length} were${o.out ? `, written to ${o.out}` : ''})` : ''}:`);
+            console.error(
+              `\nemofuse predict: ${failed.length} of ${inputs.length} utterance(s) could not be classified${predictions.length ? ` (the other ${predictions.length} were${o.out ? `, written to ${o.out}` : ''})` : ''}:`,
+            );
             for (const f of failed.slice(0, 20)) console.error(`  ${f.id}: ${f.message}`);
             if (failed.length > 20) console.error(`  ... and ${failed.length - 20} more`);
             process.exitCode = 2;
@@ -115,14 +137,25 @@ function print(predictions: Prediction[], classNames: readonly string[], o: Pred
     console.log(`${p.predicted}\n`);
     if (p.transcribed) console.log(`heard: "${p.text}"\n`);
     const rows = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]);
-    console.log(table(rows.map(([name, q]) => [name, `${(100 * q).toFixed(1)}%`]), ['class', 'probability']));
+    console.log(
+      table(
+        rows.map(([name, q]) => [name, `${(100 * q).toFixed(1)}%`]),
+        ['class', 'probability'],
+      ),
+    );
     if (p.truncated) console.log("\n(note: the input was longer than the model's text or audio length and was cut)");
     return;
   }
   const labelled = predictions.some((p) => p.label !== undefined);
   console.log(
     table(
-      predictions.map((p) => [p.id, p.predicted, `${(100 * p.probabilities[p.predicted]!).toFixed(1)}%`, ...(labelled ? [p.label ?? '-'] : []), p.transcribed ? `heard: ${p.text}` : '']),
+      predictions.map((p) => [
+        p.id,
+        p.predicted,
+        `${(100 * p.probabilities[p.predicted]!).toFixed(1)}%`,
+        ...(labelled ? [p.label ?? '-'] : []),
+        p.transcribed ? `heard: ${p.text}` : '',
+      ]),
       ['id', 'predicted', 'p', ...(labelled ? ['label'] : []), ''],
     ),
   );
@@ -130,7 +163,10 @@ function print(predictions: Prediction[], classNames: readonly string[], o: Pred
     const known = predictions.filter((p) => p.label !== undefined);
     const right = known.filter((p) => p.label === p.predicted).length;
     const unknownLabels = [...new Set(known.map((p) => p.label!).filter((l) => !classNames.includes(l)))];
-    console.log(`\naccuracy ${((100 * right) / known.length).toFixed(1)}% on ${known.length} labelled utterances` + (unknownLabels.length ? ` (labels not among the model's classes: ${unknownLabels.join(', ')})` : ''));
+    console.log(
+      `\naccuracy ${((100 * right) / known.length).toFixed(1)}% on ${known.length} labelled utterances` +
+        (unknownLabels.length ? ` (labels not among the model's classes: ${unknownLabels.join(', ')})` : ''),
+    );
   }
   if (o.out) console.log(`wrote ${o.out}`);
 }

@@ -31,7 +31,12 @@ function runStep(title: string, args: string[]): Promise<void> {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new UserError(`quickstart: step '${title}' failed (${signal ?? `exit ${code}`}); its message is above. Run the same command again to resume.`));
+      else
+        reject(
+          new UserError(
+            `quickstart: step '${title}' failed (${signal ?? `exit ${code}`}); its message is above. Run the same command again to resume.`,
+          ),
+        );
     });
   });
 }
@@ -61,19 +66,38 @@ Example:
       // Every flag is checked before the first step: a bad one must not cost a minute of work first.
       int(o.epochs, '--epochs');
       if (!isBackendName(o.backend)) throw new UserError(`--backend must be ${describeBackends()}, got '${o.backend}'`);
-      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a file, not a folder: choose another --out`);
+      if (existsSync(o.out) && !statSync(o.out).isDirectory())
+        throw new UserError(`--out ${o.out} is a file, not a folder: choose another --out`);
       const data = join(o.out, 'data');
       const cache = join(o.out, 'cache');
       const run = join(o.out, 'run');
       const t0 = performance.now();
       await runStep('1/4 make the controlled dataset', ['make-dataset', 'controlled', '--out', data]);
-      await runStep('2/4 extract features (hash text, logmel audio)', ['extract', '--dataset', 'controlled', '--data', data, '--out', cache]);
+      await runStep('2/4 extract features (hash text, logmel audio)', [
+        'extract',
+        '--dataset',
+        'controlled',
+        '--data',
+        data,
+        '--out',
+        cache,
+      ]);
       const trainArgs = ['train', '--features', cache, '--backend', o.backend, ...recipeArgs, flagOf('epochs'), o.epochs, '--out', run];
       if (existsSync(join(run, 'last.safetensors'))) trainArgs.push('--resume');
       await runStep(`3/4 train the cross-self fusion model (${o.backend})`, trainArgs);
       const evalDir = join(run, 'eval-test');
       await runStep('4/4 evaluate on the test split (speakers unseen in training)', [
-        'eval', '--checkpoint', join(run, 'best.safetensors'), '--features', cache, '--split', 'test', '--backend', o.backend, '--out', evalDir,
+        'eval',
+        '--checkpoint',
+        join(run, 'best.safetensors'),
+        '--features',
+        cache,
+        '--split',
+        'test',
+        '--backend',
+        o.backend,
+        '--out',
+        evalDir,
       ]);
       console.log(
         `\nquickstart done in ${((performance.now() - t0) / 1000).toFixed(0)} s. Confusion matrix: ${join(evalDir, 'confusion.png')}\n` +

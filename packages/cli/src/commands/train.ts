@@ -13,7 +13,10 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('train the attention-fusion classifier on cached features (or generated arrays)')
     .option('--out <dir>', 'run folder: last.safetensors, best.safetensors, metrics.jsonl', 'runs/train')
-    .option('--resume', 'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training flags to continue bit-for-bit (same backend)')
+    .option(
+      '--resume',
+      'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training flags to continue bit-for-bit (same backend)',
+    )
     .option('--force', 'start a new run in an --out that already holds one (replaces its checkpoints and metrics log)')
     .option('--json', 'print the result as JSON');
   addDataOptions(cmd);
@@ -42,15 +45,19 @@ Examples:
   emofuse train --synthetic --backend cpu --width 16 --epochs 2                      # on the CPU references`,
   );
   cmd.action(async (o: TrainFlags & { out: string; resume?: boolean; force?: boolean; json?: boolean }) => {
-    if (o.resume && o.force) throw new UserError('give either --resume (continue the run in --out) or --force (start over in it), not both');
+    if (o.resume && o.force)
+      throw new UserError('give either --resume (continue the run in --out) or --force (start over in it), not both');
     const opts = parseTrainFlags(o, o.out);
     checkOutFolder(o.out);
     const { features, source } = loadFeatures(o);
     const backend = await openBackend(o.backend);
     const bar = stepBar(o.progress && !o.json, 'train', { json: o.json && o.progress });
-    const stop = stopOnSignals(() => bar.log('\nemofuse: stopping after this step and saving last.safetensors (press Ctrl-C again to quit at once)'));
+    const stop = stopOnSignals(() =>
+      bar.log('\nemofuse: stopping after this step and saving last.safetensors (press Ctrl-C again to quit at once)'),
+    );
     try {
-      if (!o.json) bar.log(`emofuse train: ${source}; backend ${backend.description}; fusion ${opts.model!.fusion}${o.resume ? ' (resuming)' : ''}`);
+      if (!o.json)
+        bar.log(`emofuse train: ${source}; backend ${backend.description}; fusion ${opts.model!.fusion}${o.resume ? ' (resuming)' : ''}`);
       const r = await train(backend, features, {
         ...opts,
         resume: o.resume,
@@ -78,26 +85,42 @@ Examples:
         // Ctrl-C (exit 130), or the planned stop of --stop-after-steps, which the command to continue leaves out
         const planned = flagOf('stopAfterSteps');
         const args = process.argv.slice(2);
-        const again = resumeCommand(stop.signal.aborted ? args : args.filter((a, i) => a !== planned && args[i - 1] !== planned && !a.startsWith(`${planned}=`)));
+        const again = resumeCommand(
+          stop.signal.aborted ? args : args.filter((a, i) => a !== planned && args[i - 1] !== planned && !a.startsWith(`${planned}=`)),
+        );
         console.error(`emofuse train: stopped at step ${r.steps} (${r.lastCheckpoint} saved). Continue with:\n  ${again}`);
         if (stop.signal.aborted) process.exitCode = 130;
         return;
       }
       const summary = {
-        steps: r.steps, epochs: r.epochs, bestDevWeightedF1: r.bestDevWeightedF1, bestEpoch: r.bestEpoch, stoppedEarly: r.stoppedEarly,
-        seconds: r.seconds, params: r.model.numParams, config: r.model.config, best: r.bestCheckpoint, last: r.lastCheckpoint,
+        steps: r.steps,
+        epochs: r.epochs,
+        bestDevWeightedF1: r.bestDevWeightedF1,
+        bestEpoch: r.bestEpoch,
+        stoppedEarly: r.stoppedEarly,
+        seconds: r.seconds,
+        params: r.model.numParams,
+        config: r.model.config,
+        best: r.bestCheckpoint,
+        last: r.lastCheckpoint,
       };
       if (o.json) console.log(JSON.stringify(summary, null, 2));
       else {
         console.log(
           table([
-            ['steps', r.steps], ['epochs', r.epochs], ['parameters', r.model.numParams],
+            ['steps', r.steps],
+            ['epochs', r.epochs],
+            ['parameters', r.model.numParams],
             ['best dev weighted F1', `${(100 * r.bestDevWeightedF1).toFixed(2)} (epoch ${r.bestEpoch})`],
-            ['stopped early', r.stoppedEarly ? 'yes' : 'no'], ['time', `${r.seconds.toFixed(1)} s`],
-            ['best checkpoint', r.bestCheckpoint], ['metrics log', `${o.out}/metrics.jsonl`],
+            ['stopped early', r.stoppedEarly ? 'yes' : 'no'],
+            ['time', `${r.seconds.toFixed(1)} s`],
+            ['best checkpoint', r.bestCheckpoint],
+            ['metrics log', `${o.out}/metrics.jsonl`],
           ]),
         );
-        console.log(`\nnext: emofuse eval --checkpoint ${r.bestCheckpoint} ${o.synthetic ? '--synthetic' : `--features ${o.features}`} --split test`);
+        console.log(
+          `\nnext: emofuse eval --checkpoint ${r.bestCheckpoint} ${o.synthetic ? '--synthetic' : `--features ${o.features}`} --split test`,
+        );
       }
     } finally {
       stop.dispose();

@@ -65,7 +65,10 @@ export async function adamwStep(gpu: Gpu, p: Tensor, g: Tensor, m: Tensor, v: Te
   expectPositiveInt(k, 'step', step);
   const bad = (what: string) => new KernelError(k, '', what, 'shape');
   if (!(lr >= 0 && Number.isFinite(lr))) throw bad(`lr must be finite and >= 0, got ${lr}`);
-  for (const [name, b] of [['beta1', beta1], ['beta2', beta2]] as const) {
+  for (const [name, b] of [
+    ['beta1', beta1],
+    ['beta2', beta2],
+  ] as const) {
     if (!(b >= 0 && b < 1)) throw bad(`${name} must lie in [0, 1), got ${b}`);
   }
   if (!(eps > 0 && Number.isFinite(eps))) throw bad(`eps must be finite and > 0, got ${eps}`);

@@ -51,7 +51,12 @@ export const addOp: Op = {
     caseCheck('add [64, 257]', TOL.add, (gpu, input) => {
       const n = 64 * 257;
       const [as, bs] = [input(n, 3), input(n, 4)];
-      return { in: { a: as, b: bs }, out: { out: [n] }, run: (t) => addForward(gpu, t.a!, t.b!, t.out!), want: () => ({ out: ref.addForward(as, bs) }) };
+      return {
+        in: { a: as, b: bs },
+        out: { out: [n] },
+        run: (t) => addForward(gpu, t.a!, t.b!, t.out!),
+        want: () => ({ out: ref.addForward(as, bs) }),
+      };
     }),
   ],
 };

@@ -33,7 +33,12 @@ export async function axpy(gpu: Gpu, x: Tensor, y: Tensor, alpha = 1): Promise<v
   const k = axpyKernel.name;
   expectSize(k, 'y', y, x.size);
   expectDistinct(k, { x, y });
-  await gpu.dispatch(axpyKernel, { tensors: [x, y], params: { n: x.size, alpha }, grid: [Math.ceil(x.size / WG)], shapes: `x${x} alpha=${alpha}` });
+  await gpu.dispatch(axpyKernel, {
+    tensors: [x, y],
+    params: { n: x.size, alpha },
+    grid: [Math.ceil(x.size / WG)],
+    shapes: `x${x} alpha=${alpha}`,
+  });
 }
 
 export const axpyOp: Op = {

@@ -26,7 +26,13 @@ export function expectDistinct(kernel: string, named: Record<string, Tensor>): v
   const seen = new Map<GPUBuffer, string>();
   for (const [k, t] of Object.entries(named)) {
     const other = seen.get(t.buffer);
-    if (other) throw new KernelError(kernel, '', `${k} and ${other} are the same buffer; WebGPU cannot bind one buffer as both input and output`, 'shape');
+    if (other)
+      throw new KernelError(
+        kernel,
+        '',
+        `${k} and ${other} are the same buffer; WebGPU cannot bind one buffer as both input and output`,
+        'shape',
+      );
     seen.set(t.buffer, k);
   }
 }

@@ -64,11 +64,23 @@ export async function concatTimeForward(gpu: Gpu, a: Tensor, b: Tensor, out: Ten
   const n = checkSizes(k, a, b, out, dims);
   expectDistinct(k, { a, out });
   expectDistinct(k, { b, out });
-  await gpu.dispatch(concatTimeForwardKernel, { tensors: [a, b, out], params: { ...dims }, grid: [Math.ceil(n / WG)], shapes: `B=${dims.B} T1=${dims.T1} T2=${dims.T2} C=${dims.C}` });
+  await gpu.dispatch(concatTimeForwardKernel, {
+    tensors: [a, b, out],
+    params: { ...dims },
+    grid: [Math.ceil(n / WG)],
+    shapes: `B=${dims.B} T1=${dims.T1} T2=${dims.T2} C=${dims.C}`,
+  });
 }
 
 /** da = dout[:, :T1], db = dout[:, T1:] (or +=, when `accumulate`). */
-export async function concatTimeBackward(gpu: Gpu, dout: Tensor, da: Tensor, db: Tensor, dims: ConcatTimeDims, accumulate = false): Promise<void> {
+export async function concatTimeBackward(
+  gpu: Gpu,
+  dout: Tensor,
+  da: Tensor,
+  db: Tensor,
+  dims: ConcatTimeDims,
+  accumulate = false,
+): Promise<void> {
   const k = concatTimeBackwardKernel.name;
   const n = checkSizes(k, da, db, dout, dims);
   expectDistinct(k, { dout, da, db });

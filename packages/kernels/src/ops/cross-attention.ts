@@ -183,7 +183,14 @@ export interface CrossAttentionDims {
 }
 
 /** Validates q, k, v, mask and the options (the bench's earlier versions share it); returns the dims. */
-export function checkCrossAttentionDims(kernel: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: CrossAttentionOptions): CrossAttentionDims {
+export function checkCrossAttentionDims(
+  kernel: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  opts: CrossAttentionOptions,
+): CrossAttentionDims {
   const fail = (msg: string): never => {
     throw new KernelError(kernel, '', msg, 'shape');
   };
@@ -198,7 +205,9 @@ export function checkCrossAttentionDims(kernel: string, q: Tensor, k: Tensor, v:
   if (C % H !== 0) fail(`C = ${C} is not divisible by heads H = ${H}`);
   const D = C / H;
   if (D % 4 !== 0 || D > CROSS_ATTENTION_MAX_HEAD_SIZE) {
-    fail(`head size D = C/H = ${C}/${H} = ${D} must be a multiple of 4 and at most ${CROSS_ATTENTION_MAX_HEAD_SIZE} (the kernels read vec4s and keep a head's D-vector in registers)`);
+    fail(
+      `head size D = C/H = ${C}/${H} = ${D} must be a multiple of 4 and at most ${CROSS_ATTENTION_MAX_HEAD_SIZE} (the kernels read vec4s and keep a head's D-vector in registers)`,
+    );
   }
   if (B === 0 || Tq === 0 || Tk === 0 || C === 0) fail(`B, Tq, Tk and C must be positive, got B=${B} Tq=${Tq} Tk=${Tk} C=${C}`);
   if (mask) expectShape(kernel, 'mask', mask, [B, Tk]);
@@ -222,7 +231,12 @@ export function crossAttentionGrid(kernel: string, d: CrossAttentionDims, rows: 
   const grid: [number, number] = [Math.ceil(rows / wg), d.B * d.H];
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (grid[0]! > max || grid[1]! > max) {
-    throw new KernelError(kernel, describeCrossAttentionDims(d, null), `grid [${grid.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; split the batch`, 'shape');
+    throw new KernelError(
+      kernel,
+      describeCrossAttentionDims(d, null),
+      `grid [${grid.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; split the batch`,
+      'shape',
+    );
   }
   return grid;
 }
@@ -291,8 +305,20 @@ export interface CrossAttentionBackwardPass {
  * per-device scratch. The bench's earlier versions run their own gradient kernels after it.
  */
 export async function crossAttentionBackwardPrepass(
-  gpu: Gpu, kn: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
-  dq: Tensor, dk: Tensor, dv: Tensor, opts: CrossAttentionBackwardOptions, drowWorkgroupSize = WG,
+  gpu: Gpu,
+  kn: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  opts: CrossAttentionBackwardOptions,
+  drowWorkgroupSize = WG,
 ): Promise<CrossAttentionBackwardPass> {
   const d = checkCrossAttentionDims(kn, q, k, v, mask, opts);
   expectShape(kn, 'out', out, [d.B, d.Tq, d.C]);
@@ -323,13 +349,23 @@ export async function crossAttentionBackwardPrepass(
 export const CROSS_ATTENTION_SCRATCH_MAX_ELEMENTS = 16 * 1024 * 1024;
 
 /** (b, h) pairs per chunk of the backward, so that P and dS [chunk, Tq, Tk4] fit the scratch bound and the device. */
-export function crossAttentionBackwardChunk(kernel: string, d: CrossAttentionDims, gpu: Gpu, maxScratchElements = CROSS_ATTENTION_SCRATCH_MAX_ELEMENTS): number {
+export function crossAttentionBackwardChunk(
+  kernel: string,
+  d: CrossAttentionDims,
+  gpu: Gpu,
+  maxScratchElements = CROSS_ATTENTION_SCRATCH_MAX_ELEMENTS,
+): number {
   expectPositiveInt(kernel, 'maxScratchElements', maxScratchElements);
   const perBh = d.Tq * Math.ceil(d.Tk / 4) * 4;
   const maxElems = Math.min(maxScratchElements, Math.floor(gpu.limits.maxStorageBufferBindingSize / 4));
   const chunk = Math.min(d.B * d.H, Math.floor(maxElems / perBh), gpu.limits.maxComputeWorkgroupsPerDimension);
   if (chunk < 1) {
-    throw new KernelError(kernel, describeCrossAttentionDims(d, null), `one head's P and dS (Tq x Tk = ${d.Tq} x ${d.Tk}) exceed the backward's scratch of ${maxElems} elements; shorten the sequences`, 'shape');
+    throw new KernelError(
+      kernel,
+      describeCrossAttentionDims(d, null),
+      `one head's P and dS (Tq x Tk = ${d.Tq} x ${d.Tk}) exceed the backward's scratch of ${maxElems} elements; shorten the sequences`,
+      'shape',
+    );
   }
   return chunk;
 }
@@ -355,7 +391,22 @@ export async function crossAttentionBackward(
   opts: CrossAttentionBackwardOptions,
 ): Promise<void> {
   const kn = 'cross-attention.bwd';
-  const { d, drow, shapes } = await crossAttentionBackwardPrepass(gpu, kn, q, k, v, mask, out, lse, dout, dq, dk, dv, opts, opts.workgroupSize ?? WG);
+  const { d, drow, shapes } = await crossAttentionBackwardPrepass(
+    gpu,
+    kn,
+    q,
+    k,
+    v,
+    mask,
+    out,
+    lse,
+    dout,
+    dq,
+    dk,
+    dv,
+    opts,
+    opts.workgroupSize ?? WG,
+  );
   const chunk = crossAttentionBackwardChunk(kn, d, gpu, opts.maxScratchElements);
   const Tk4 = Math.ceil(d.Tk / 4) * 4;
   const p = scratchFor(gpu, 'p', chunk * d.Tq * Tk4);
@@ -375,7 +426,13 @@ export async function crossAttentionBackward(
     dkdv: [Math.ceil(d.Tk / 4 / wg), Math.ceil(d.D / 4 / cbDkDv)],
   };
   for (const [name, g] of Object.entries(grids)) {
-    if (g.some((x) => x > max)) throw new KernelError(`${kn}.${name}`, shapes, `grid [${g.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; shorten the sequences`, 'shape');
+    if (g.some((x) => x > max))
+      throw new KernelError(
+        `${kn}.${name}`,
+        shapes,
+        `grid [${g.join(', ')}] exceeds maxComputeWorkgroupsPerDimension ${max}; shorten the sequences`,
+        'shape',
+      );
   }
   for (let bh0 = 0; bh0 < d.B * d.H; bh0 += chunk) {
     const n = Math.min(chunk, d.B * d.H - bh0);
@@ -388,8 +445,20 @@ export async function crossAttentionBackward(
     });
     const tensors = [q, k, dout, p, ds, dq, dk, dv];
     const params = { B: d.B, H: d.H, Tq: d.Tq, Tk: d.Tk, D: d.D, bh0, Tk4, accumulate: opts.accumulate ? 1 : 0 };
-    await gpu.dispatch(crossAttentionBackwardGradDqKernel, { tensors, params, grid: [grids.dq[0]!, grids.dq[1]!, n], overrides: overrides.dq, shapes });
-    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, { tensors, params, grid: [grids.dkdv[0]!, grids.dkdv[1]!, n], overrides: overrides.dkdv, shapes });
+    await gpu.dispatch(crossAttentionBackwardGradDqKernel, {
+      tensors,
+      params,
+      grid: [grids.dq[0]!, grids.dq[1]!, n],
+      overrides: overrides.dq,
+      shapes,
+    });
+    await gpu.dispatch(crossAttentionBackwardGradDkDvKernel, {
+      tensors,
+      params,
+      grid: [grids.dkdv[0]!, grids.dkdv[1]!, n],
+      overrides: overrides.dkdv,
+      shapes,
+    });
   }
 }
 
@@ -423,7 +492,13 @@ export function attentionCheckCase(gpu: Gpu, input: InputFn) {
 /** The op table's record (ops/index.ts): kernels, wrappers, and `emofuse gpu --check`'s case. */
 export const crossAttentionOp: Op = {
   name: 'cross-attention',
-  kernels: [crossAttentionForwardRbKernel, crossAttentionDrowKernel, crossAttentionBackwardDsKernel, crossAttentionBackwardGradDqKernel, crossAttentionBackwardGradDkDvKernel],
+  kernels: [
+    crossAttentionForwardRbKernel,
+    crossAttentionDrowKernel,
+    crossAttentionBackwardDsKernel,
+    crossAttentionBackwardGradDqKernel,
+    crossAttentionBackwardGradDkDvKernel,
+  ],
   wrappers: { crossAttentionForward, crossAttentionBackward },
   checks: [
     {

@@ -53,7 +53,14 @@ export function crossEntropyLabels(gpu: Gpu, labels: ArrayLike<number>, K_cls: n
  * `smoothing` in [0, 1): label smoothing eps (the target (1 - eps) onehot + eps / K_cls).
  */
 export async function crossEntropyForwardBackward(
-  gpu: Gpu, logits: Tensor, labels: Tensor | ArrayLike<number>, weights: Tensor, loss: Tensor, dlogits: Tensor, losses: Tensor, smoothing = 0,
+  gpu: Gpu,
+  logits: Tensor,
+  labels: Tensor | ArrayLike<number>,
+  weights: Tensor,
+  loss: Tensor,
+  dlogits: Tensor,
+  losses: Tensor,
+  smoothing = 0,
 ): Promise<void> {
   const k = crossEntropyKernel.name;
   if (logits.shape.length !== 2) throw new KernelError(k, '', `logits must be 2-D [B, K_cls], got [${logits.shape.join(', ')}]`, 'shape');

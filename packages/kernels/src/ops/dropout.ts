@@ -71,7 +71,10 @@ function dropoutParams(kernel: string, n: number, o: DropoutOptions): Record<str
     throw new KernelError(kernel, '', (err as Error).message, 'shape');
   }
   const offset = o.offset ?? 0;
-  for (const [name, v] of [['seed', o.seed], ['offset', offset]] as const) {
+  for (const [name, v] of [
+    ['seed', o.seed],
+    ['offset', offset],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new KernelError(kernel, '', `${name} must be a u32, got ${v}`, 'shape');
   }
   return { n, seed: o.seed, offset, threshold, scale: 1 / (1 - o.p) };

@@ -53,15 +53,30 @@ export async function gateForward(gpu: Gpu, s: Tensor, x: Tensor, y: Tensor, out
   expectDistinct(k, { s, out });
   expectDistinct(k, { x, out });
   expectDistinct(k, { y, out });
-  await gpu.dispatch(gateForwardKernel, { tensors: [s, x, y, out], params: { n: out.size }, grid: [Math.ceil(out.size / WG)], shapes: `s${s}` });
+  await gpu.dispatch(gateForwardKernel, {
+    tensors: [s, x, y, out],
+    params: { n: out.size },
+    grid: [Math.ceil(out.size / WG)],
+    shapes: `s${s}`,
+  });
 }
 
 /** ds, dx, dy of gateForward from dout (overwritten). */
-export async function gateBackward(gpu: Gpu, s: Tensor, x: Tensor, y: Tensor, dout: Tensor, ds: Tensor, dx: Tensor, dy: Tensor): Promise<void> {
+export async function gateBackward(
+  gpu: Gpu,
+  s: Tensor,
+  x: Tensor,
+  y: Tensor,
+  dout: Tensor,
+  ds: Tensor,
+  dx: Tensor,
+  dy: Tensor,
+): Promise<void> {
   const k = gateBackwardKernel.name;
   for (const [name, t] of Object.entries({ x, y, dout, ds, dx, dy })) expectSize(k, name, t, s.size);
   const outs = { ds, dx, dy };
-  for (const [o, ot] of Object.entries(outs)) for (const [i, it] of Object.entries({ s, x, y, dout })) expectDistinct(k, { [i]: it, [o]: ot });
+  for (const [o, ot] of Object.entries(outs))
+    for (const [i, it] of Object.entries({ s, x, y, dout })) expectDistinct(k, { [i]: it, [o]: ot });
   expectDistinct(k, outs);
   await gpu.dispatch(gateBackwardKernel, {
     tensors: [s, x, y, dout, ds, dx, dy],

@@ -134,8 +134,10 @@ interface RawMatmul {
 async function dispatchMatmul(gpu: Gpu, name: string, a: Tensor, b: Tensor, c: Tensor, o: RawMatmul, shapes: string): Promise<void> {
   const ov = { ...matmulForwardKernel.overrides!, ...(o.overrides ?? {}) };
   const tm = ov.TM!;
-  if (!Number.isInteger(tm) || tm < 1 || tm > MAX_TM) throw new KernelError(name, shapes, `override TM must be an integer in 1..${MAX_TM}, got ${tm}`, 'shape');
-  if (!Number.isInteger(ov.KC) || ov.KC! < 1) throw new KernelError(name, shapes, `override KC must be a positive integer, got ${ov.KC}`, 'shape');
+  if (!Number.isInteger(tm) || tm < 1 || tm > MAX_TM)
+    throw new KernelError(name, shapes, `override TM must be an integer in 1..${MAX_TM}, got ${tm}`, 'shape');
+  if (!Number.isInteger(ov.KC) || ov.KC! < 1)
+    throw new KernelError(name, shapes, `override KC must be a positive integer, got ${ov.KC}`, 'shape');
   const grid: [number, number, number] = [Math.ceil(o.N / (4 * ov.WG_X!)), Math.ceil(o.M / (tm * ov.WG_Y!)), o.batch];
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (grid.some((g) => g > maxDim)) {
@@ -182,7 +184,14 @@ function checkDims(k: string, dims: MatmulDims): void {
  * a: [batch, M, K] ([batch, K, M] with transA); b: [batchB, K, N] ([batchB, N, K] with transB),
  * batchB = 1 with broadcastB, else batch. Only sizes are checked, so [B*T, C] and [B, T, C] both serve.
  */
-export async function matmulForward(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, dims: MatmulDims, opts: MatmulForwardOptions = {}): Promise<void> {
+export async function matmulForward(
+  gpu: Gpu,
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+  dims: MatmulDims,
+  opts: MatmulForwardOptions = {},
+): Promise<void> {
   const k = matmulForwardKernel.name;
   checkDims(k, dims);
   const { batch, M, N, K } = dims;
@@ -206,22 +215,30 @@ export async function matmulForward(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, d
   const shapes =
     describeShapes({ batch, M, N, K, a, b, c }) +
     ` transA=${!!opts.transA} transB=${!!opts.transB} broadcastB=${!!opts.broadcastB} bias=${!!opts.bias} gelu=${!!opts.gelu}`;
-  await dispatchMatmul(gpu, k, a, b, c, {
-    M,
-    N,
-    K,
-    batch,
-    reduce: 1,
-    aBatchStride: M * K,
-    bBatchStride: opts.broadcastB ? 0 : K * N,
-    transA: !!opts.transA,
-    transB: !!opts.transB,
-    bias: opts.bias,
-    gelu: opts.gelu,
-    pre: opts.pre,
-    accumulate: opts.accumulate,
-    overrides: opts.overrides,
-  }, shapes);
+  await dispatchMatmul(
+    gpu,
+    k,
+    a,
+    b,
+    c,
+    {
+      M,
+      N,
+      K,
+      batch,
+      reduce: 1,
+      aBatchStride: M * K,
+      bBatchStride: opts.broadcastB ? 0 : K * N,
+      transA: !!opts.transA,
+      transB: !!opts.transB,
+      bias: opts.bias,
+      gelu: opts.gelu,
+      pre: opts.pre,
+      accumulate: opts.accumulate,
+      overrides: opts.overrides,
+    },
+    shapes,
+  );
 }
 
 export interface MatmulBackwardTensors {
@@ -250,7 +267,12 @@ export interface MatmulBackwardOptions extends MatmulLayout {
  *   d op(B) = op(A)^T @ dC   ->  dB = that ([K, N]) or its transpose ([N, K]) when transB; summed over batch if broadcastB
  *   dbias   = column sums of dC over all batch * M rows
  */
-export async function matmulBackward(gpu: Gpu, t: MatmulBackwardTensors, dims: MatmulDims, opts: MatmulBackwardOptions = {}): Promise<void> {
+export async function matmulBackward(
+  gpu: Gpu,
+  t: MatmulBackwardTensors,
+  dims: MatmulDims,
+  opts: MatmulBackwardOptions = {},
+): Promise<void> {
   const k = 'matmul.bwd';
   checkDims(k, dims);
   const { batch, M, N, K } = dims;
@@ -263,9 +285,9 @@ export async function matmulBackward(gpu: Gpu, t: MatmulBackwardTensors, dims: M
   expectSize(k, 'b', b, batchB * K * N);
   const ins = { dc, a, b };
   const outs: Record<string, Tensor> = {};
-  if (dA) (expectSize(k, 'dA', dA, batch * M * K), (outs.dA = dA));
-  if (dB) (expectSize(k, 'dB', dB, batchB * K * N), (outs.dB = dB));
-  if (dBias) (expectSize(k, 'dBias', dBias, N), (outs.dBias = dBias));
+  if (dA) expectSize(k, 'dA', dA, batch * M * K), (outs.dA = dA);
+  if (dB) expectSize(k, 'dB', dB, batchB * K * N), (outs.dB = dB);
+  if (dBias) expectSize(k, 'dBias', dBias, N), (outs.dBias = dBias);
   for (const [on, o] of Object.entries(outs)) {
     for (const [iname, i] of Object.entries(ins)) expectDistinct(k, { [iname]: i, [on]: o });
   }
@@ -280,11 +302,27 @@ export async function matmulBackward(gpu: Gpu, t: MatmulBackwardTensors, dims: M
     const raw = !transA
       ? { x: dc, y: b, M, N: K, K: N, xs: cStride, ys: bStride, tx: false, ty: !transB }
       : { x: b, y: dc, M: K, N: M, K: N, xs: bStride, ys: cStride, tx: transB, ty: true };
-    await dispatchMatmul(gpu, `${k}.dA`, raw.x, raw.y, dA, {
-      M: raw.M, N: raw.N, K: raw.K, batch, reduce: 1,
-      aBatchStride: raw.xs, bBatchStride: raw.ys, transA: raw.tx, transB: raw.ty,
-      accumulate: opts.accumulateA, overrides: opts.overrides,
-    }, shapes);
+    await dispatchMatmul(
+      gpu,
+      `${k}.dA`,
+      raw.x,
+      raw.y,
+      dA,
+      {
+        M: raw.M,
+        N: raw.N,
+        K: raw.K,
+        batch,
+        reduce: 1,
+        aBatchStride: raw.xs,
+        bBatchStride: raw.ys,
+        transA: raw.tx,
+        transB: raw.ty,
+        accumulate: opts.accumulateA,
+        overrides: opts.overrides,
+      },
+      shapes,
+    );
   }
   if (dB) {
     // transB = 0: dB[K, N] = op(A)^T @ dC[M, N], op(A)^T is A read with the opposite flag.
@@ -293,12 +331,27 @@ export async function matmulBackward(gpu: Gpu, t: MatmulBackwardTensors, dims: M
     const raw = !transB
       ? { x: a, y: dc, M: K, N, K: M, xs: aStride, ys: cStride, tx: !transA, ty: false }
       : { x: dc, y: a, M: N, N: K, K: M, xs: cStride, ys: aStride, tx: true, ty: transA };
-    await dispatchMatmul(gpu, `${k}.dB`, raw.x, raw.y, dB, {
-      M: raw.M, N: raw.N, K: raw.K,
-      batch: batchB, reduce: opts.broadcastB ? batch : 1,
-      aBatchStride: raw.xs, bBatchStride: raw.ys, transA: raw.tx, transB: raw.ty,
-      accumulate: opts.accumulate, overrides: opts.overrides,
-    }, shapes);
+    await dispatchMatmul(
+      gpu,
+      `${k}.dB`,
+      raw.x,
+      raw.y,
+      dB,
+      {
+        M: raw.M,
+        N: raw.N,
+        K: raw.K,
+        batch: batchB,
+        reduce: opts.broadcastB ? batch : 1,
+        aBatchStride: raw.xs,
+        bBatchStride: raw.ys,
+        transA: raw.tx,
+        transB: raw.ty,
+        accumulate: opts.accumulate,
+        overrides: opts.overrides,
+      },
+      shapes,
+    );
   }
   if (dBias) await matmulBackwardBias(gpu, dc, dBias, batch * M, N, opts.accumulate);
 }

@@ -25,7 +25,11 @@ export function adamwGradScale(o: Pick<AdamwRefOptions, 'gradScale' | 'maxNorm' 
 
 /** Returns the updated parameters and moments (new arrays; the inputs are not modified). */
 export function adamwStep(
-  p: ArrayLike<number>, g: ArrayLike<number>, m: ArrayLike<number>, v: ArrayLike<number>, o: AdamwRefOptions,
+  p: ArrayLike<number>,
+  g: ArrayLike<number>,
+  m: ArrayLike<number>,
+  v: ArrayLike<number>,
+  o: AdamwRefOptions,
 ): { p: Float64Array; m: Float64Array; v: Float64Array } {
   const n = p.length;
   const s = adamwGradScale(o);
@@ -37,7 +41,7 @@ export function adamwStep(
     const mi = o.beta1 * m[i]! + (1 - o.beta1) * gi;
     const vi = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
     const pi = p[i]! * (1 - o.lr * o.weightDecay);
-    out.p[i] = pi - (o.lr / bc1) * mi / (Math.sqrt(vi) / Math.sqrt(bc2) + o.eps);
+    out.p[i] = pi - ((o.lr / bc1) * mi) / (Math.sqrt(vi) / Math.sqrt(bc2) + o.eps);
     out.m[i] = mi;
     out.v[i] = vi;
   }

@@ -27,7 +27,12 @@ export function crossEntropyCheckLabels(labels: ArrayLike<number>, K_cls: number
 const target = (k: number, y: number, eps: number, K_cls: number) => (k === y ? 1 - eps : 0) + eps / K_cls;
 
 export function crossEntropyForward(
-  logits: ArrayLike<number>, labels: ArrayLike<number>, weights: ArrayLike<number>, B: number, K_cls: number, eps = 0,
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  B: number,
+  K_cls: number,
+  eps = 0,
 ): CrossEntropyResult {
   crossEntropyCheckLabels(labels, K_cls);
   const losses = new Float64Array(B);
@@ -51,7 +56,12 @@ export function crossEntropyForward(
 
 /** dlogits [B, K_cls] of the scalar loss: w[y_b] (softmax(z_b) - q_b) / sum_b w[y_b]; 0 for ignored rows. */
 export function crossEntropyBackward(
-  logits: ArrayLike<number>, labels: ArrayLike<number>, weights: ArrayLike<number>, B: number, K_cls: number, eps = 0,
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  B: number,
+  K_cls: number,
+  eps = 0,
 ): Float64Array {
   crossEntropyCheckLabels(labels, K_cls);
   let weightSum = 0;

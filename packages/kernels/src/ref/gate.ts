@@ -13,7 +13,10 @@ export function gateForward(s: ArrayLike<number>, x: ArrayLike<number>, y: Array
 }
 
 export function gateBackward(
-  s: ArrayLike<number>, x: ArrayLike<number>, y: ArrayLike<number>, dout: ArrayLike<number>,
+  s: ArrayLike<number>,
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  dout: ArrayLike<number>,
 ): { ds: Float64Array; dx: Float64Array; dy: Float64Array } {
   const n = dout.length;
   const [ds, dx, dy] = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];

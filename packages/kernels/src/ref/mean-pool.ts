@@ -25,7 +25,7 @@ export function meanPoolBackward(mask: ArrayLike<number>, dy: ArrayLike<number>,
     const inv = 1 / Math.max(count, 1);
     for (let t = 0; t < T; t++) {
       const m = mask[b * T + t]!;
-      for (let c = 0; c < C; c++) dx[(b * T + t) * C + c] = (m * dy[b * C + c]!) * inv;
+      for (let c = 0; c < C; c++) dx[(b * T + t) * C + c] = m * dy[b * C + c]! * inv;
     }
   }
   return dx;

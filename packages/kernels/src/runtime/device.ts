@@ -68,7 +68,11 @@ export function parseAdapterChoice(spec: string | undefined): AdapterChoice {
 
 const SOFTWARE_PATTERN = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
 
-function describe(info: GPUAdapterInfo, backend: AdapterDescription['backend'], featureLevel: 'core' | 'compatibility'): AdapterDescription {
+function describe(
+  info: GPUAdapterInfo,
+  backend: AdapterDescription['backend'],
+  featureLevel: 'core' | 'compatibility',
+): AdapterDescription {
   const vendor = info.vendor ?? '';
   const architecture = info.architecture ?? '';
   const device = info.device ?? '';
@@ -101,8 +105,7 @@ async function loadDawn(): Promise<DawnModule> {
     dawn = (await import('webgpu')) as unknown as DawnModule;
   } catch (err) {
     throw new GpuUnavailableError(
-      `Cannot load Dawn's WebGPU for Node (npm package 'webgpu'): ${(err as Error).message}. ` +
-        `Run 'npm install' in the emofuse folder.`,
+      `Cannot load Dawn's WebGPU for Node (npm package 'webgpu'): ${(err as Error).message}. ` + `Run 'npm install' in the emofuse folder.`,
     );
   }
   // GPUBufferUsage, GPUMapMode, GPUShaderStage... as in a browser.
@@ -208,7 +211,9 @@ async function tryBackend(backend: DawnBackend, name: string | undefined, tried:
     return null;
   }
   const adapter = await withoutNativeStderr(() =>
-    instance.requestAdapter(compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : { powerPreference: 'high-performance' }),
+    instance.requestAdapter(
+      compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : { powerPreference: 'high-performance' },
+    ),
   ).catch(() => null);
   if (!adapter) {
     releaseInstance(instance);

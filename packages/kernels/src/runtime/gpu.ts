@@ -11,7 +11,15 @@
 // `profile` with the adapter's `timestamp-query` feature (GpuOptions.timestamps) records the GPU time of every
 // dispatch (one pass each, begin/end timestamps) per kernel name: `takeProfile()`.
 
-import { acquireAdapter, parseAdapterChoice, releaseInstance, requiredLimitsFor, GpuUnavailableError, type AdapterChoice, type AdapterDescription } from './device.ts';
+import {
+  acquireAdapter,
+  parseAdapterChoice,
+  releaseInstance,
+  requiredLimitsFor,
+  GpuUnavailableError,
+  type AdapterChoice,
+  type AdapterDescription,
+} from './device.ts';
 import { PARAMS_SLOT_BYTES, foldGrid, packParams, pipelineKey, type KernelDef } from './kernel.ts';
 
 export class KernelError extends Error {
@@ -138,8 +146,7 @@ export class Gpu {
   /** Acquires an adapter and device as DEVELOPERS.md describes; throws GpuUnavailableError with what was tried. */
   static async create(options: GpuOptions = {}): Promise<Gpu> {
     const env = typeof process !== 'undefined' ? process.env : {};
-    const choice =
-      typeof options.adapter === 'object' ? options.adapter : parseAdapterChoice(options.adapter ?? env.EMOFUSE_ADAPTER);
+    const choice = typeof options.adapter === 'object' ? options.adapter : parseAdapterChoice(options.adapter ?? env.EMOFUSE_ADAPTER);
     const { adapter, description, instance } = await acquireAdapter(choice);
     let device: GPUDevice;
     try {
@@ -170,7 +177,8 @@ export class Gpu {
    * waits for its timestamps, so time the step's wall clock without profiling.
    */
   async startProfile(): Promise<void> {
-    if (!this.hasTimestamps) throw new Error(`'${this.adapter.device}' has no timestamp-query feature (or it was not asked for: GpuOptions.timestamps)`);
+    if (!this.hasTimestamps)
+      throw new Error(`'${this.adapter.device}' has no timestamp-query feature (or it was not asked for: GpuOptions.timestamps)`);
     await this.flush();
     this.profiling = true;
     this.kernelTimes = {};
@@ -196,7 +204,12 @@ export class Gpu {
     this.checkAlive(label);
     const max = this.limits.maxStorageBufferBindingSize;
     if (bytes > max) {
-      throw new KernelError(label, '', `${bytes} bytes exceed maxStorageBufferBindingSize ${max} of '${this.adapter.device}'`, 'out-of-memory');
+      throw new KernelError(
+        label,
+        '',
+        `${bytes} bytes exceed maxStorageBufferBindingSize ${max} of '${this.adapter.device}'`,
+        'out-of-memory',
+      );
     }
     return this.device.createBuffer({
       label,
@@ -351,7 +364,12 @@ export class Gpu {
     const shapes = args.shapes ?? args.tensors.map((t) => t.toString()).join(' ');
     this.checkAlive(def.name);
     if (args.tensors.length !== def.bindings.length) {
-      throw new KernelError(def.name, shapes, `expected ${def.bindings.length} tensors (${def.bindings.map((b) => b.name).join(', ')}), got ${args.tensors.length}`, 'shape');
+      throw new KernelError(
+        def.name,
+        shapes,
+        `expected ${def.bindings.length} tensors (${def.bindings.map((b) => b.name).join(', ')}), got ${args.tensors.length}`,
+        'shape',
+      );
     }
     for (const t of args.tensors) {
       if (t.gpu !== this) throw new KernelError(def.name, shapes, 'a tensor belongs to another device', 'shape');
@@ -448,7 +466,9 @@ export class Gpu {
       const enc = this.device.createCommandEncoder({ label: 'emofuse batch' });
       if (this.profiling) {
         querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * batch.length });
-        batch.forEach((p, i) => this.encodePass(enc, p, { querySet: querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }));
+        batch.forEach((p, i) =>
+          this.encodePass(enc, p, { querySet: querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }),
+        );
         const bytes = 16 * batch.length;
         raw = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
         resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -34,16 +34,11 @@ export interface KernelDef {
 export const PARAMS_SLOT_BYTES = 256; // minUniformBufferOffsetAlignment on every adapter we know
 
 /** Packs named values in `fields` order into `out` (4 bytes each, as WGSL lays out a struct of scalars). */
-export function packParams(
-  fields: readonly ParamField[],
-  values: Readonly<Record<string, number>>,
-  out: DataView,
-  byteOffset = 0,
-): void {
+export function packParams(fields: readonly ParamField[], values: Readonly<Record<string, number>>, out: DataView, byteOffset = 0): void {
   if (fields.length * 4 > PARAMS_SLOT_BYTES) throw new Error(`Params has ${fields.length} fields; at most ${PARAMS_SLOT_BYTES / 4} fit`);
   fields.forEach(([name, type], i) => {
     const v = values[name];
-    if (v === undefined || Number.isNaN(v) && type !== 'f32') {
+    if (v === undefined || (Number.isNaN(v) && type !== 'f32')) {
       throw new Error(`Params field '${name}' (${type}) has no value`);
     }
     const at = byteOffset + 4 * i;

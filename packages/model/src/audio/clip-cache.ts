@@ -17,7 +17,9 @@ export function clipCacheFile(dir: string, file: string, sampleRate: number, max
   } catch {
     return null; // missing: loadAudio reports it
   }
-  const key = createHash('sha256').update(JSON.stringify([resolve(file), st.size, st.mtimeMs, sampleRate, maxSeconds ?? null])).digest('hex');
+  const key = createHash('sha256')
+    .update(JSON.stringify([resolve(file), st.size, st.mtimeMs, sampleRate, maxSeconds ?? null]))
+    .digest('hex');
   return join(dir, key.slice(0, 2), `${key}.f32`);
 }
 
@@ -27,7 +29,8 @@ export function loadAudioCached(file: string, dir: string, options: LoadAudioOpt
   const path = clipCacheFile(dir, file, rate, options.maxSeconds);
   if (path && existsSync(path)) {
     const b = readFileSync(path);
-    if (b.length % 4 === 0 && b.length > 0) return { samples: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)), cached: true };
+    if (b.length % 4 === 0 && b.length > 0)
+      return { samples: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)), cached: true };
   }
   const samples = loadAudio(file, options);
   if (path) writeFileAtomic(path, new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength));

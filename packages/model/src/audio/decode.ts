@@ -84,7 +84,13 @@ function decodeCommonWav(bytes: Uint8Array): DecodedAudio | null {
     if (tag(at) === 'fmt ' && size >= 16) {
       let format = view.getUint16(at + 8, true);
       if (format === 0xfffe && size >= 26) format = view.getUint16(at + 32, true); // the sub-format GUID's first 2 bytes
-      fmt = { format, channels: view.getUint16(at + 10, true), rate: view.getUint32(at + 12, true), align: view.getUint16(at + 20, true), bits: view.getUint16(at + 22, true) };
+      fmt = {
+        format,
+        channels: view.getUint16(at + 10, true),
+        rate: view.getUint32(at + 12, true),
+        align: view.getUint16(at + 20, true),
+        bits: view.getUint16(at + 22, true),
+      };
     } else if (tag(at) === 'data' && fmt) {
       const { format, channels: C, rate, bits, align } = fmt;
       const pcm16 = format === 1 && bits === 16;
@@ -120,7 +126,11 @@ export function decodeWavGeneric(bytes: Uint8Array, file = '<wav>'): DecodedAudi
   }
   const fmt = wav.fmt as { numChannels: number; sampleRate: number; audioFormat: number };
   if (!WAV_FORMATS.has(fmt.audioFormat)) {
-    throw new AudioError(file, 'unsupported', `WAV format tag ${fmt.audioFormat} (0x${fmt.audioFormat.toString(16)}) is not PCM or float: convert it, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`);
+    throw new AudioError(
+      file,
+      'unsupported',
+      `WAV format tag ${fmt.audioFormat} (0x${fmt.audioFormat.toString(16)}) is not PCM or float: convert it, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`,
+    );
   }
   const bitDepth = (wav as unknown as { bitDepth: string }).bitDepth;
   const numChannels = fmt.numChannels;
@@ -132,13 +142,29 @@ export function decodeWavGeneric(bytes: Uint8Array, file = '<wav>'): DecodedAudi
   let scale: number;
   let offset = 0;
   switch (bitDepth) {
-    case '8': scale = 128; offset = -128; break;
-    case '16': scale = 32768; break;
-    case '24': scale = 8388608; break;
-    case '32': scale = 2147483648; break;
-    case '32f': case '64': scale = 1; break;
+    case '8':
+      scale = 128;
+      offset = -128;
+      break;
+    case '16':
+      scale = 32768;
+      break;
+    case '24':
+      scale = 8388608;
+      break;
+    case '32':
+      scale = 2147483648;
+      break;
+    case '32f':
+    case '64':
+      scale = 1;
+      break;
     default:
-      throw new AudioError(file, 'unsupported', `WAV encoding '${bitDepth}' (format ${fmt.audioFormat}) is not supported: convert it to PCM, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`);
+      throw new AudioError(
+        file,
+        'unsupported',
+        `WAV encoding '${bitDepth}' (format ${fmt.audioFormat}) is not supported: convert it to PCM, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`,
+      );
   }
   let raw: Float64Array | Float64Array[];
   try {
@@ -195,14 +221,26 @@ function hasFfmpeg(): boolean {
 /** Decodes any container ffmpeg knows straight to 16 kHz mono float (ffmpeg does the down-mix and resample). */
 function decodeWithFfmpeg(file: string, rate: number, maxSeconds?: number): Float32Array {
   if (!hasFfmpeg()) {
-    throw new AudioError(file, 'no-decoder', "only WAV is decoded natively; other formats need the 'ffmpeg' program: install it (Debian/Ubuntu: apt-get install ffmpeg) or convert to WAV");
+    throw new AudioError(
+      file,
+      'no-decoder',
+      "only WAV is decoded natively; other formats need the 'ffmpeg' program: install it (Debian/Ubuntu: apt-get install ffmpeg) or convert to WAV",
+    );
   }
   const limit = maxSeconds !== undefined ? ['-t', String(maxSeconds)] : [];
-  const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, ...limit, '-vn', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], {
-    maxBuffer: 1 << 30,
-  });
+  const r = spawnSync(
+    'ffmpeg',
+    ['-nostdin', '-v', 'error', '-i', file, ...limit, '-vn', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'],
+    {
+      maxBuffer: 1 << 30,
+    },
+  );
   if (r.status !== 0) {
-    const msg = String(r.stderr ?? '').trim().split('\n').pop() ?? 'unknown error';
+    const msg =
+      String(r.stderr ?? '')
+        .trim()
+        .split('\n')
+        .pop() ?? 'unknown error';
     throw new AudioError(file, 'corrupt', `ffmpeg cannot decode it: ${msg}`);
   }
   const buf = r.stdout as Buffer;
@@ -239,7 +277,10 @@ export function loadAudio(file: string, options: LoadAudioOptions = {}): Float32
   if (size === 0) throw new AudioError(file, 'empty', 'audio file is empty (0 bytes)');
   let bytes: Uint8Array;
   try {
-    bytes = options.maxSeconds !== undefined ? readWavPrefix(file, size, options.maxSeconds) ?? new Uint8Array(readFileSync(file)) : new Uint8Array(readFileSync(file));
+    bytes =
+      options.maxSeconds !== undefined
+        ? (readWavPrefix(file, size, options.maxSeconds) ?? new Uint8Array(readFileSync(file)))
+        : new Uint8Array(readFileSync(file));
   } catch (err) {
     throw new AudioError(file, 'missing', `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
@@ -268,7 +309,8 @@ export function checkFinite(samples: Float32Array, file: string): void {
     for (let j = i; j < samples.length; j++) if (!(Math.abs(samples[j]!) <= MAX_SAMPLE_MAGNITUDE)) bad++;
     const what = Number.isNaN(x) ? 'NaN' : Number.isFinite(x) ? `${x} (far outside [-1, 1])` : String(x);
     throw new AudioError(
-      file, 'non-finite',
+      file,
+      'non-finite',
       `sample ${i} is ${what}${bad === samples.length ? ': every sample is like that' : `; ${bad} of ${samples.length} samples are non-finite or out of range`}: the file is damaged or not audio`,
     );
   }

@@ -83,7 +83,8 @@ function design(from: number, to: number, o: Required<PolyphaseOptions>): Filter
 
 /** Resamples mono audio from `from` Hz to `to` Hz (both integers); the input before 0 and after its end is silence. */
 export function resamplePolyphase(x: Float32Array, from: number, to: number, options: PolyphaseOptions = {}): Float32Array {
-  if (!(Number.isInteger(from) && Number.isInteger(to) && from > 0 && to > 0)) throw new RangeError(`sample rates must be positive integers, got ${from} and ${to}`);
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from > 0 && to > 0))
+    throw new RangeError(`sample rates must be positive integers, got ${from} and ${to}`);
   if (from === to) return x;
   const f = design(from, to, { zeros: options.zeros ?? 36, rolloff: options.rolloff ?? 1, beta: options.beta ?? 8.6 });
   const { L, M, half, taps, phases } = f;

@@ -6,7 +6,15 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io.ts';
-import { FeatureCacheError, readCacheIndex, readShard, sha256, type CacheIndex, type FailureRecord, type ShardRecord } from './feature-cache.ts';
+import {
+  FeatureCacheError,
+  readCacheIndex,
+  readShard,
+  sha256,
+  type CacheIndex,
+  type FailureRecord,
+  type ShardRecord,
+} from './feature-cache.ts';
 import { encodeSafetensors, type SafeTensor } from './safetensors.ts';
 
 export interface MergeOptions {
@@ -37,12 +45,15 @@ export function findParts(parts: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of parts) {
     const dir = resolve(p);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new FeatureCacheError(`${p}: no such folder (a partial cache from extract --shard, or a folder of them)`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new FeatureCacheError(`${p}: no such folder (a partial cache from extract --shard, or a folder of them)`);
     if (existsSync(join(dir, 'index.json'))) {
       out.push(dir);
       continue;
     }
-    const subs = readdirSync(dir).map((n) => join(dir, n)).filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'index.json')));
+    const subs = readdirSync(dir)
+      .map((n) => join(dir, n))
+      .filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'index.json')));
     if (!subs.length) throw new FeatureCacheError(`${p}: neither a feature cache (no index.json) nor a folder of partial caches`);
     out.push(...subs.sort());
   }
@@ -55,8 +66,14 @@ function* partUtterances(dir: string, index: CacheIndex): Generator<PartUtteranc
     const file = join(dir, s.file);
     const decoded = readShard(dir, s, { again: 'extract this part again' });
     const m = decoded.metadata;
-    const [ids, labels, splits, items] = [m.ids, m.labels, m.splits, m.items].map((v) => JSON.parse(v ?? '[]') as unknown[]) as [string[], number[], string[], number[]];
-    if (items.length !== ids.length) throw new FeatureCacheError(`${file}: no dataset position for each utterance (metadata 'items'): not written by extract --shard`);
+    const [ids, labels, splits, items] = [m.ids, m.labels, m.splits, m.items].map((v) => JSON.parse(v ?? '[]') as unknown[]) as [
+      string[],
+      number[],
+      string[],
+      number[],
+    ];
+    if (items.length !== ids.length)
+      throw new FeatureCacheError(`${file}: no dataset position for each utterance (metadata 'items'): not written by extract --shard`);
     for (let k = 0; k < ids.length; k++) {
       const tensors: [string, SafeTensor][] = [];
       for (const m of ['text', 'audio']) {
@@ -79,19 +96,31 @@ function checkParts(dirs: readonly string[]): { dir: string; index: CacheIndex }
   for (const { dir, index } of parts) {
     const p = index.part!;
     const differs =
-      p.count !== N ? `is part ${p.index} of ${p.count}, not of ${N}` :
-      p.shardSize !== first.part!.shardSize ? `was extracted with --shard-size ${p.shardSize}, not ${first.part!.shardSize}` :
-      index.dataset.fingerprint !== first.dataset.fingerprint ? 'was extracted from other dataset contents' :
-      index.text.id !== first.text.id || index.text.version !== first.text.version || index.audio.id !== first.audio.id || index.audio.version !== first.audio.version
-        ? `was extracted with text '${index.text.id}', audio '${index.audio.id}', not '${first.text.id}', '${first.audio.id}'` :
-      '';
+      p.count !== N
+        ? `is part ${p.index} of ${p.count}, not of ${N}`
+        : p.shardSize !== first.part!.shardSize
+          ? `was extracted with --shard-size ${p.shardSize}, not ${first.part!.shardSize}`
+          : index.dataset.fingerprint !== first.dataset.fingerprint
+            ? 'was extracted from other dataset contents'
+            : index.text.id !== first.text.id ||
+                index.text.version !== first.text.version ||
+                index.audio.id !== first.audio.id ||
+                index.audio.version !== first.audio.version
+              ? `was extracted with text '${index.text.id}', audio '${index.audio.id}', not '${first.text.id}', '${first.audio.id}'`
+              : '';
     if (differs) throw new FeatureCacheError(`${dir} ${differs} (like ${parts[0]!.dir}): merge the parts of one extraction`);
     if (byK.has(p.index)) throw new FeatureCacheError(`part ${p.index} of ${N} given twice: ${byK.get(p.index)} and ${dir}`);
     byK.set(p.index, dir);
-    if (!index.complete) throw new FeatureCacheError(`${dir}: part ${p.index} of ${N} is incomplete (${index.shards.at(-1)?.end ?? 0} of ${p.items} items): run its extract --shard ${p.index}/${N} again to finish it`);
+    if (!index.complete)
+      throw new FeatureCacheError(
+        `${dir}: part ${p.index} of ${N} is incomplete (${index.shards.at(-1)?.end ?? 0} of ${p.items} items): run its extract --shard ${p.index}/${N} again to finish it`,
+      );
   }
   const missing = Array.from({ length: N }, (_, k) => k).filter((k) => !byK.has(k));
-  if (missing.length) throw new FeatureCacheError(`parts ${missing.join(', ')} of ${N} are missing (have ${[...byK.keys()].sort((a, b) => a - b).join(', ')}): extract them with --shard K/${N}`);
+  if (missing.length)
+    throw new FeatureCacheError(
+      `parts ${missing.join(', ')} of ${N} are missing (have ${[...byK.keys()].sort((a, b) => a - b).join(', ')}): extract them with --shard K/${N}`,
+    );
   return parts.sort((a, b) => a.index.part!.index - b.index.part!.index);
 }
 
@@ -99,9 +128,11 @@ export function mergeFeatureCaches(o: MergeOptions): MergeReport {
   const dirs = findParts(o.parts);
   const parts = checkParts(dirs);
   const shardSize = o.shardSize ?? parts[0]!.index.part!.shardSize ?? 256;
-  if (!Number.isInteger(shardSize) || shardSize < 1) throw new FeatureCacheError(`--shard-size must be a positive integer, got ${shardSize}`);
+  if (!Number.isInteger(shardSize) || shardSize < 1)
+    throw new FeatureCacheError(`--shard-size must be a positive integer, got ${shardSize}`);
   const out = resolve(o.out);
-  if (existsSync(join(out, 'index.json'))) throw new FeatureCacheError(`${out} already holds a feature cache: merge into another --out, or delete it`);
+  if (existsSync(join(out, 'index.json')))
+    throw new FeatureCacheError(`${out} already holds a feature cache: merge into another --out, or delete it`);
   const first = parts[0]!.index;
   const N = parts.length;
   const total = first.dataset.items;
@@ -110,15 +141,25 @@ export function mergeFeatureCaches(o: MergeOptions): MergeReport {
   const failures = new Map<number, FailureRecord>();
   for (const p of parts) {
     for (const f of p.index.failures) {
-      if (f.item === undefined) throw new FeatureCacheError(`${p.dir}: failure '${f.id}' has no dataset position: not written by extract --shard`);
+      if (f.item === undefined)
+        throw new FeatureCacheError(`${p.dir}: failure '${f.id}' has no dataset position: not written by extract --shard`);
       const { item, ...rest } = f;
       failures.set(item, rest);
     }
   }
   const index: CacheIndex = {
-    format: first.format, formatVersion: first.formatVersion, dtype: first.dtype, dataset: { ...first.dataset },
-    text: first.text, audio: first.audio, shards: [], failures: [], splits: {}, complete: false,
-    throughput: { text: 0, audio: 0, decode: 0 }, seconds: { text: 0, audio: 0, decode: 0 },
+    format: first.format,
+    formatVersion: first.formatVersion,
+    dtype: first.dtype,
+    dataset: { ...first.dataset },
+    text: first.text,
+    audio: first.audio,
+    shards: [],
+    failures: [],
+    splits: {},
+    complete: false,
+    throughput: { text: 0, audio: 0, decode: 0 },
+    seconds: { text: 0, audio: 0, decode: 0 },
   };
   for (let start = 0; start < total; start += shardSize) {
     const end = Math.min(total, start + shardSize);
@@ -141,17 +182,26 @@ export function mergeFeatureCaches(o: MergeOptions): MergeReport {
       } else if (failures.has(item)) {
         index.failures.push(failures.get(item)!);
       } else {
-        throw new FeatureCacheError(`${parts[k]!.dir}: dataset item ${item} is neither stored nor listed as a failure (the part is damaged): extract part ${k}/${N} again`);
+        throw new FeatureCacheError(
+          `${parts[k]!.dir}: dataset item ${item} is neither stored nor listed as a failure (the part is damaged): extract part ${k}/${N} again`,
+        );
       }
     }
     const file = `shard-${String(index.shards.length).padStart(5, '0')}.safetensors`;
-    const bytes = encodeSafetensors(tensors, { ids: JSON.stringify(meta.ids), labels: JSON.stringify(meta.labels), splits: JSON.stringify(meta.splits) });
+    const bytes = encodeSafetensors(tensors, {
+      ids: JSON.stringify(meta.ids),
+      labels: JSON.stringify(meta.labels),
+      splits: JSON.stringify(meta.splits),
+    });
     writeFileAtomic(join(out, file), bytes);
     const rec: ShardRecord = { file, start, end, utterances: meta.ids.length, bytes: bytes.length, sha256: sha256(bytes) };
     index.shards.push(rec);
   }
   const leftover = next.findIndex((n) => !n.done);
-  if (leftover >= 0) throw new FeatureCacheError(`${parts[leftover]!.dir}: holds item ${(next[leftover]!.value as PartUtterance).item}, beyond the dataset's ${total} items or out of order`);
+  if (leftover >= 0)
+    throw new FeatureCacheError(
+      `${parts[leftover]!.dir}: holds item ${(next[leftover]!.value as PartUtterance).item}, beyond the dataset's ${total} items or out of order`,
+    );
   // encoder time and rates over all the parts' runs (utterances = rate x seconds, as extract keeps them)
   for (const key of ['text', 'audio', 'decode'] as const) index.seconds[key] = parts.reduce((s, p) => s + p.index.seconds[key], 0);
   const count = (key: 'text' | 'audio') => parts.reduce((s, p) => s + Math.round(p.index.throughput[key] * p.index.seconds[key]), 0);

@@ -25,7 +25,8 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata:
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const expected = t.shape.reduce((a, b) => a * b, 1) * WIDTH[t.dtype];
-    if (t.data.byteLength !== expected) throw new SafetensorsError(`tensor '${name}': ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${expected})`);
+    if (t.data.byteLength !== expected)
+      throw new SafetensorsError(`tensor '${name}': ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${expected})`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
     offset += expected;
   }
@@ -52,7 +53,10 @@ export interface DecodedSafetensors {
 export function decodeSafetensors(bytes: Uint8Array, file = '<safetensors>'): DecodedSafetensors {
   if (bytes.length < 8) throw new SafetensorsError(`${file}: too short to be safetensors (${bytes.length} bytes)`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  if (n <= 0 || 8 + n > bytes.length) throw new SafetensorsError(`${file}: header length ${n} runs past the end of the file (${bytes.length} bytes): truncated or not safetensors`);
+  if (n <= 0 || 8 + n > bytes.length)
+    throw new SafetensorsError(
+      `${file}: header length ${n} runs past the end of the file (${bytes.length} bytes): truncated or not safetensors`,
+    );
   let header: Record<string, { dtype: SafeDtype; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
@@ -72,10 +76,12 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<safetensors>'): De
     if (!width) throw new SafetensorsError(`${file}: tensor '${name}' has unsupported dtype ${e.dtype}`);
     const [begin, end] = e.data_offsets;
     if (end - begin !== e.shape.reduce((a, b) => a * b, 1) * width || base + end > bytes.length) {
-      throw new SafetensorsError(`${file}: tensor '${name}' [${e.shape}] ${e.dtype} at bytes ${begin}..${end} does not fit the file (${bytes.length - base} data bytes): truncated?`);
+      throw new SafetensorsError(
+        `${file}: tensor '${name}' [${e.shape}] ${e.dtype} at bytes ${begin}..${end} does not fit the file (${bytes.length - base} data bytes): truncated?`,
+      );
     }
     let data = bytes.subarray(base + begin, base + end);
-    if ((data.byteOffset % width) !== 0) data = data.slice();
+    if (data.byteOffset % width !== 0) data = data.slice();
     tensors.set(name, { dtype: e.dtype, shape: e.shape, data });
   }
   return { metadata, tensors };

@@ -77,8 +77,22 @@ const NEGATIVE = [
   'Everything about {x} was miserable.',
 ];
 const THINGS = [
-  'the trip', 'the new job', 'the dinner', 'the concert', 'the move', 'the game', 'the party', 'the test results',
-  'the weekend', 'the interview', 'the present', 'the news', 'the holiday', 'the film', 'the visit', 'the project',
+  'the trip',
+  'the new job',
+  'the dinner',
+  'the concert',
+  'the move',
+  'the game',
+  'the party',
+  'the test results',
+  'the weekend',
+  'the interview',
+  'the present',
+  'the news',
+  'the holiday',
+  'the film',
+  'the visit',
+  'the project',
 ];
 const OPENERS = ['', '', 'Well, ', 'You know, ', 'So, ', 'Listen, '];
 
@@ -164,12 +178,26 @@ export function hasEspeak(): boolean {
 
 function synthesise(item: ControlledItem, file: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const args = ['-v', item.voice, '-p', String(item.pitch), '-s', String(item.speed), '-a', String(item.amplitude), '-w', file, item.spoken];
+    const args = [
+      '-v',
+      item.voice,
+      '-p',
+      String(item.pitch),
+      '-s',
+      String(item.speed),
+      '-a',
+      String(item.amplitude),
+      '-w',
+      file,
+      item.spoken,
+    ];
     const child = spawn('espeak-ng', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`espeak-ng ${args.join(' ')} failed (${code}): ${err.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`espeak-ng ${args.join(' ')} failed (${code}): ${err.trim()}`)),
+    );
   });
 }
 
@@ -189,7 +217,9 @@ export async function generateControlled(
   options: ControlledOptions & { concurrency?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<GenerateResult> {
   if (!hasEspeak()) {
-    throw new SynthesiserMissingError("the controlled benchmark is spoken by espeak-ng, which is not installed: apt-get install espeak-ng (or run 'bash scripts/setup.sh')");
+    throw new SynthesiserMissingError(
+      "the controlled benchmark is spoken by espeak-ng, which is not installed: apt-get install espeak-ng (or run 'bash scripts/setup.sh')",
+    );
   }
   const t0 = performance.now();
   const items = planControlled(options);

@@ -10,7 +10,13 @@ import { DatasetError, type Dataset, type DatasetItem } from './types.ts';
 
 export const EMODB_CLASSES = ['neutral', 'happiness', 'boredom', 'anger', 'sadness', 'disgust', 'fear'] as const;
 const LETTERS: Record<string, (typeof EMODB_CLASSES)[number]> = {
-  N: 'neutral', F: 'happiness', L: 'boredom', W: 'anger', T: 'sadness', E: 'disgust', A: 'fear',
+  N: 'neutral',
+  F: 'happiness',
+  L: 'boredom',
+  W: 'anger',
+  T: 'sadness',
+  E: 'disgust',
+  A: 'fear',
 };
 export const EMODB_SPLITS: Record<string, string> = { '10': 'dev', '14': 'dev', '15': 'test', '16': 'test' };
 
@@ -26,14 +32,28 @@ export function readEmoDB(dataDir: string, options: { textOnly?: boolean; langua
       if (code) texts.set(code.trim(), ((options.language ?? 'en') === 'de' ? de : en)?.trim() ?? '');
     }
   }
-  const files = readdirSync(wavDir).filter((f) => /\.wav$/i.test(f)).sort();
+  const files = readdirSync(wavDir)
+    .filter((f) => /\.wav$/i.test(f))
+    .sort();
   if (files.length === 0) throw new DatasetError(wavDir, 'no .wav files: is this the EmoDB folder (wav/03a01Fa.wav ...)?');
   const items: DatasetItem[] = files.map((f, i) => {
     const m = /^(\d\d)([a-z]\d\d)([A-Z])([a-z])\.wav$/i.exec(f);
-    if (!m) throw new DatasetError(join(wavDir, f), 'file name is not EmoDB\'s SSTTTEV.wav (speaker, text code, emotion letter, version)', i + 1, 'file name');
+    if (!m)
+      throw new DatasetError(
+        join(wavDir, f),
+        "file name is not EmoDB's SSTTTEV.wav (speaker, text code, emotion letter, version)",
+        i + 1,
+        'file name',
+      );
     const [, speaker, code, letter] = m;
     const label = LETTERS[letter!.toUpperCase()];
-    if (!label) throw new DatasetError(join(wavDir, f), `unknown emotion letter '${letter}': expected one of ${Object.keys(LETTERS).join(', ')}`, i + 1, 'file name');
+    if (!label)
+      throw new DatasetError(
+        join(wavDir, f),
+        `unknown emotion letter '${letter}': expected one of ${Object.keys(LETTERS).join(', ')}`,
+        i + 1,
+        'file name',
+      );
     return {
       id: f.replace(/\.wav$/i, ''),
       text: texts.get(code!) ?? '',

@@ -5,7 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { mulberry32 } from '@emofuse/kernels';
 import {
-  memoryFeatureSplit, type FeatureBatch, type FeatureSet, type FeatureSource, type FeatureSplit, type SpeakerNormReport, type UtteranceFeatures,
+  memoryFeatureSplit,
+  type FeatureBatch,
+  type FeatureSet,
+  type FeatureSource,
+  type FeatureSplit,
+  type SpeakerNormReport,
+  type UtteranceFeatures,
 } from '../features.ts';
 import { speakerStandardizedSplit, speakerTokenStats } from '../fusion/input-norm.ts';
 import { gaussian } from '../random.ts';
@@ -67,7 +73,11 @@ export function syntheticBimodal(o: SyntheticOptions = {}): FeatureSet {
       return { id: `${split}-${i}`, label: textCue * 2 + audioCue, text, textLen, audio, audioLen };
     });
   const splits: Record<string, FeatureSplit> = {};
-  for (const [name, n] of [['train', o.train ?? 256], ['dev', o.dev ?? 64], ['test', o.test ?? 64]] as const) {
+  for (const [name, n] of [
+    ['train', o.train ?? 256],
+    ['dev', o.dev ?? 64],
+    ['test', o.test ?? 64],
+  ] as const) {
     splits[name] = memoryFeatureSplit(make(name, n), textDim, audioDim);
   }
   return {
@@ -93,11 +103,15 @@ export function readArraysFile(path: string): FeatureSet {
     throw new DataError(`${path}: cannot read it as JSON: ${(err as Error).message}`);
   }
   const o = raw as { classNames?: unknown; textDim?: unknown; audioDim?: unknown; splits?: unknown };
-  if (!Array.isArray(o.classNames) || !o.classNames.every((c) => typeof c === 'string')) throw new DataError(`${path}: "classNames" must be an array of strings`);
+  if (!Array.isArray(o.classNames) || !o.classNames.every((c) => typeof c === 'string'))
+    throw new DataError(`${path}: "classNames" must be an array of strings`);
   const classNames = o.classNames as string[];
   const textDim = o.textDim as number;
   const audioDim = o.audioDim as number;
-  for (const [k, d] of [['textDim', textDim], ['audioDim', audioDim]] as const) {
+  for (const [k, d] of [
+    ['textDim', textDim],
+    ['audioDim', audioDim],
+  ] as const) {
     if (!Number.isInteger(d) || d < 1) throw new DataError(`${path}: "${k}" must be a positive integer, got ${JSON.stringify(d)}`);
   }
   if (!o.splits || typeof o.splits !== 'object') throw new DataError(`${path}: "splits" must be an object of split name -> utterances`);
@@ -112,17 +126,21 @@ export function readArraysFile(path: string): FeatureSet {
         if (label < 0) throw new DataError(`${where}: label '${u.label}' is not one of classNames (${classNames.join(', ')})`);
       } else if (typeof u.label === 'number' && Number.isInteger(u.label) && u.label >= 0 && u.label < classNames.length) {
         label = u.label;
-      } else throw new DataError(`${where}: label ${JSON.stringify(u.label)} is neither a class name nor an index in [0, ${classNames.length})`);
+      } else
+        throw new DataError(`${where}: label ${JSON.stringify(u.label)} is neither a class name nor an index in [0, ${classNames.length})`);
       const rows = (field: 'text' | 'audio', dim: number) => {
         const v = u[field];
         if (!Array.isArray(v) || v.length === 0) throw new DataError(`${where}: "${field}" must be a non-empty array of token vectors`);
         const out = new Float32Array(v.length * dim);
         v.forEach((row: unknown, t) => {
           if (!Array.isArray(row) || row.length !== dim) {
-            throw new DataError(`${where}: ${field}[${t}] has ${Array.isArray(row) ? row.length : 'no'} values, but ${field === 'text' ? 'textDim' : 'audioDim'} is ${dim}`);
+            throw new DataError(
+              `${where}: ${field}[${t}] has ${Array.isArray(row) ? row.length : 'no'} values, but ${field === 'text' ? 'textDim' : 'audioDim'} is ${dim}`,
+            );
           }
           row.forEach((x: unknown, c) => {
-            if (typeof x !== 'number' || !Number.isFinite(x)) throw new DataError(`${where}: ${field}[${t}][${c}] is ${JSON.stringify(x)}, not a finite number`);
+            if (typeof x !== 'number' || !Number.isFinite(x))
+              throw new DataError(`${where}: ${field}[${t}][${c}] is ${JSON.stringify(x)}, not a finite number`);
             out[t * dim + c] = x;
           });
         });
@@ -130,7 +148,14 @@ export function readArraysFile(path: string): FeatureSet {
       };
       const text = rows('text', textDim);
       const audio = rows('audio', audioDim);
-      return { id: typeof u.id === 'string' ? u.id : `${name}-${i}`, label, text: text.data, textLen: text.len, audio: audio.data, audioLen: audio.len };
+      return {
+        id: typeof u.id === 'string' ? u.id : `${name}-${i}`,
+        label,
+        text: text.data,
+        textLen: text.len,
+        audio: audio.data,
+        audioLen: audio.len,
+      };
     });
     splits[name] = memoryFeatureSplit(utts, textDim, audioDim);
   }
@@ -167,7 +192,8 @@ export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
   if (sources.length === 0) throw new DataError('no feature sets to join');
   const names = sources.map((s) => s.corpus);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup !== undefined) throw new DataError(`two feature sets are both named '${dup}': each source of a joined set needs its own corpus name`);
+  if (dup !== undefined)
+    throw new DataError(`two feature sets are both named '${dup}': each source of a joined set needs its own corpus name`);
   const where = (s: FeatureSource) => `'${s.corpus}'${(s.features as IndexedSet).dir ? ` (${(s.features as IndexedSet).dir})` : ''}`;
   const dims = { text: 1, audio: 1 };
   const encoders = { text: NONE, audio: NONE };
@@ -193,7 +219,8 @@ export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
     dims[m] = f[`${m}Dim`];
     encoders[m] = f[`${m}Encoder`];
   }
-  if (encoders.text === NONE && encoders.audio === NONE) throw new DataError(`the feature sets ${names.join(', ')} hold neither text nor audio`);
+  if (encoders.text === NONE && encoders.audio === NONE)
+    throw new DataError(`the feature sets ${names.join(', ')} hold neither text nor audio`);
   const classNames: string[] = [];
   for (const s of sources) for (const c of s.features.classNames) if (!classNames.includes(c)) classNames.push(c);
   const splitNames: string[] = [];
@@ -208,7 +235,15 @@ export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
     });
     splits[name] = joinSplits(parts, dims.text, dims.audio);
   }
-  return { classNames, textDim: dims.text, audioDim: dims.audio, textEncoder: encoders.text, audioEncoder: encoders.audio, splits, sources: [...sources] };
+  return {
+    classNames,
+    textDim: dims.text,
+    audioDim: dims.audio,
+    textEncoder: encoders.text,
+    audioEncoder: encoders.audio,
+    splits,
+    sources: [...sources],
+  };
 }
 
 interface JoinPart {
@@ -225,10 +260,12 @@ interface JoinPart {
 function joinSplits(parts: readonly JoinPart[], Ct: number, Ca: number): FeatureSplit {
   const refs = parts.flatMap((p, k) => Array.from({ length: p.split.size }, (_, i) => [k, i] as const));
   // speakers named by corpus (two corpora may both have a speaker '03'); '' where a corpus does not know them
-  const speakers = parts.some((p) => p.split.speakers) ? refs.map(([k, i]) => {
-    const s = parts[k]!.split.speakers?.[i];
-    return s ? `${parts[k]!.corpus}:${s}` : '';
-  }) : undefined;
+  const speakers = parts.some((p) => p.split.speakers)
+    ? refs.map(([k, i]) => {
+        const s = parts[k]!.split.speakers?.[i];
+        return s ? `${parts[k]!.corpus}:${s}` : '';
+      })
+    : undefined;
   const relabel = (p: JoinPart, y: number) => (y < 0 ? y : p.to[y]!);
   return {
     size: refs.length,
@@ -248,16 +285,26 @@ function joinSplits(parts: readonly JoinPart[], Ct: number, Ca: number): Feature
       // one sub-batch per part (at the target shape, or unpadded), then its rows copied into place
       const subs = parts.map((p, k) => {
         const rows = chosen.flatMap(([kk, i], pos) => (kk === k ? [[pos, i] as const] : []));
-        const b = rows.length ? p.split.batch(rows.map(([, i]) => i), shape && { ...shape, rows: rows.length }) : undefined;
+        const b = rows.length
+          ? p.split.batch(
+              rows.map(([, i]) => i),
+              shape && { ...shape, rows: rows.length },
+            )
+          : undefined;
         return { p, rows, b };
       });
       const B = shape?.rows ?? chosen.length;
       const Tt = shape?.Tt ?? Math.max(1, ...subs.map((s) => (s.b && s.p.has.text ? s.b.Tt : 1)));
       const Ta = shape?.Ta ?? Math.max(1, ...subs.map((s) => (s.b && s.p.has.audio ? s.b.Ta : 1)));
       const out: FeatureBatch = {
-        ids: new Array<string>(chosen.length), labels: new Int32Array(B).fill(-1), Tt, Ta,
-        text: new Float32Array(B * Tt * Ct), textMask: new Float32Array(B * Tt), // [B, Tt, Ct], [B, Tt]
-        audio: new Float32Array(B * Ta * Ca), audioMask: new Float32Array(B * Ta), // [B, Ta, Ca], [B, Ta]
+        ids: new Array<string>(chosen.length),
+        labels: new Int32Array(B).fill(-1),
+        Tt,
+        Ta,
+        text: new Float32Array(B * Tt * Ct),
+        textMask: new Float32Array(B * Tt), // [B, Tt, Ct], [B, Tt]
+        audio: new Float32Array(B * Ta * Ca),
+        audioMask: new Float32Array(B * Ta), // [B, Ta, Ca], [B, Ta]
       };
       for (const { p, rows, b } of subs) {
         if (!b) continue;
@@ -284,7 +331,11 @@ function joinSplits(parts: readonly JoinPart[], Ct: number, Ca: number): Feature
  * `fs` read through `labelMap`: a joined set maps each source on its own and joins them again (one report per
  * corpus), any other set is mapped whole (one report, under `corpus`). The result records its reports (`labelMaps`).
  */
-export function mapFeatureSet(fs: FeatureSet, labelMap: LabelMap, corpus = corpusName(fs, 'features')): FeatureSet & { labelMaps: CorpusLabelMapReport[] } {
+export function mapFeatureSet(
+  fs: FeatureSet,
+  labelMap: LabelMap,
+  corpus = corpusName(fs, 'features'),
+): FeatureSet & { labelMaps: CorpusLabelMapReport[] } {
   if (fs.sources) {
     const mapped = fs.sources.map((s) => ({ corpus: s.corpus, ...applyLabelMap(s.features, labelMap) }));
     const joined = joinFeatureSets(mapped.map((m) => ({ corpus: m.corpus, features: m.featureSet })));

@@ -32,7 +32,10 @@ export function openDataset(kind: string, data: string, options: OpenDatasetOpti
   switch (kind) {
     case 'manifest':
     case 'controlled': {
-      const file = existsSync(data) && statSync(data).isDirectory() ? ['manifest.jsonl', 'manifest.csv'].map((f) => join(data, f)).find(existsSync) : data;
+      const file =
+        existsSync(data) && statSync(data).isDirectory()
+          ? ['manifest.jsonl', 'manifest.csv'].map((f) => join(data, f)).find(existsSync)
+          : data;
       if (!file) throw new DatasetError(data, 'no manifest.jsonl or manifest.csv in this folder');
       const ds = readManifest(file, { textOnly: options.textOnly, ...(kind === 'controlled' ? { classNames: CONTROLLED_CLASSES } : {}) });
       return kind === 'controlled' ? { ...ds, name: 'controlled' } : ds;

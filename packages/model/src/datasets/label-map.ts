@@ -288,8 +288,6 @@ export function mapLabels(labels: ArrayLike<number>, classNames: readonly string
   });
 }
 
-
-
 /**
  * The feature set relabelled onto `labelMap.classes`, without the utterances whose label is dropped (each split a view
  * of the original: nothing is copied until a batch is read), and the report. Other fields (a cache's index) are kept.

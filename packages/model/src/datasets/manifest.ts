@@ -65,13 +65,17 @@ export function readManifest(file: string, options: ManifestOptions = {}): Datas
     try {
       parsed = JSON.parse(readFileSync(classesFile, 'utf8'));
     } catch (err) {
-      throw new DatasetError(classesFile, `not valid JSON (${(err as Error).message}): it must be a JSON array of class names, e.g. ["angry", "happy"]`);
+      throw new DatasetError(
+        classesFile,
+        `not valid JSON (${(err as Error).message}): it must be a JSON array of class names, e.g. ["angry", "happy"]`,
+      );
     }
     if (!Array.isArray(parsed) || parsed.length < 2 || !parsed.every((c) => typeof c === 'string' && c.trim() !== '')) {
       throw new DatasetError(classesFile, 'must be a JSON array of at least 2 non-empty class names, e.g. ["angry", "happy"]');
     }
     classNames = parsed.map((c: string) => c.trim());
-    if (new Set(classNames.map((c) => c.toLowerCase())).size !== classNames.length) throw new DatasetError(classesFile, 'lists a class name twice');
+    if (new Set(classNames.map((c) => c.toLowerCase())).size !== classNames.length)
+      throw new DatasetError(classesFile, 'lists a class name twice');
   }
   classNames ??= [...new Set(rows.map((r) => String(r.label).trim().toLowerCase()))].sort();
   classNames = classNames.map((c) => c.toLowerCase());

@@ -31,7 +31,10 @@ export function readMELD(dataDir: string, options: MeldOptions = {}): Dataset {
   let missingMedia = 0;
   for (const s of found) {
     const file = join(root, s.csv);
-    const rows = parse(readFileSync(file, 'utf8'), { columns: true, bom: true, skip_empty_lines: true, relax_quotes: true }) as Record<string, string>[];
+    const rows = parse(readFileSync(file, 'utf8'), { columns: true, bom: true, skip_empty_lines: true, relax_quotes: true }) as Record<
+      string,
+      string
+    >[];
     const dirs = [...s.media.map((m) => join(root, m)), ...(options.mediaDirs ?? [root])].filter((d) => existsSync(d));
     const listing = new Map<string, string>();
     for (const d of dirs.slice().reverse()) for (const f of readdirSync(d)) listing.set(f, join(d, f));
@@ -62,7 +65,9 @@ export function readMELD(dataDir: string, options: MeldOptions = {}): Dataset {
   }
   const missing = SPLITS.filter((s) => !found.includes(s));
   const notes = missing.length
-    ? [`${root}: no ${missing.map((s) => s.csv).join(', ')}: the cache has ${found.map((s) => s.split).join(' and ')} only (add the CSV${missing.length > 1 ? 's' : ''} for ${missing.map((s) => s.split).join(', ')})`]
+    ? [
+        `${root}: no ${missing.map((s) => s.csv).join(', ')}: the cache has ${found.map((s) => s.split).join(' and ')} only (add the CSV${missing.length > 1 ? 's' : ''} for ${missing.map((s) => s.split).join(', ')})`,
+      ]
     : [];
   return { name: 'meld', classNames: MELD_CLASSES, items, source: root, ...(notes.length ? { notes } : {}) };
 }

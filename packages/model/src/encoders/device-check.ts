@@ -42,12 +42,22 @@ export interface DeviceVerdict {
 }
 
 /** Elementwise |got - want| <= atol + rtol |want| over [B, T, C] tokens; masks and shapes must be equal. */
-export function compareEncoded(got: EncodedBatch, want: EncodedBatch, tol: { atol: number; rtol: number } = DEVICE_TOL): Omit<DeviceVerdict, 'spec' | 'device' | 'batch' | 'encodeMs' | 'checkMs'> {
+export function compareEncoded(
+  got: EncodedBatch,
+  want: EncodedBatch,
+  tol: { atol: number; rtol: number } = DEVICE_TOL,
+): Omit<DeviceVerdict, 'spec' | 'device' | 'batch' | 'encodeMs' | 'checkMs'> {
   const total = want.tokens.length;
   const worst: DeviceVerdict['worst'] = { index: -1, at: [0, 0, 0], got: NaN, want: NaN, diff: 0 };
   const dims = (e: EncodedBatch) => `${e.B}x${e.T}x${e.C}`;
   if (dims(got) !== dims(want) || got.lengths.some((n, b) => n !== want.lengths[b])) {
-    return { ok: false, bad: total, total, worst, shape: `webgpu gave ${dims(got)} tokens of lengths [${[...got.lengths]}], cpu ${dims(want)} of [${[...want.lengths]}]` };
+    return {
+      ok: false,
+      bad: total,
+      total,
+      worst,
+      shape: `webgpu gave ${dims(got)} tokens of lengths [${[...got.lengths]}], cpu ${dims(want)} of [${[...want.lengths]}]`,
+    };
   }
   let bad = 0;
   let worstScore = -1;
@@ -138,7 +148,14 @@ export async function checkOnDevice<E extends TextEncoder | AudioEncoder>(
       await cpu.dispose?.();
       throw err;
     }
-    const v: DeviceVerdict = { spec, device, batch: got.B, ...compareEncoded(got, want), encodeMs: t1 - t0, checkMs: performance.now() - t1 };
+    const v: DeviceVerdict = {
+      spec,
+      device,
+      batch: got.B,
+      ...compareEncoded(got, want),
+      encodeMs: t1 - t0,
+      checkMs: performance.now() - t1,
+    };
     verdicts.set(`${spec}\n${device}`, v);
     checked = true;
     if (v.ok) {

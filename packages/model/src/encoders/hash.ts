@@ -18,7 +18,9 @@ import { ModelNotFoundError } from './transformers.ts';
  * module's package (its sources, dist/, or an installed @emofuse/model), else in the repo (the CLI bundle).
  */
 const PACKAGED_VOCAB = fileURLToPath(new URL('../../assets/bert-base-uncased/vocab.txt', import.meta.url));
-export const BERT_VOCAB_FILE = existsSync(PACKAGED_VOCAB) ? PACKAGED_VOCAB : join(repoRoot, 'packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
+export const BERT_VOCAB_FILE = existsSync(PACKAGED_VOCAB)
+  ? PACKAGED_VOCAB
+  : join(repoRoot, 'packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
 
 export const HASH_DIM = 256;
 export const HASH_MAX_TOKENS = 128;

@@ -42,7 +42,10 @@ export interface LogmelFrames {
 
 type FbankExtractor = { _extract_fbank_features(w: Float32Array, maxLength: number): Promise<{ data: Float32Array; dims: number[] }> };
 
-export async function createLogmelFrontEnd(): Promise<{ frames(clip: Float32Array): Promise<LogmelFrames>; config: typeof AST_DEFAULT_CONFIG }> {
+export async function createLogmelFrontEnd(): Promise<{
+  frames(clip: Float32Array): Promise<LogmelFrames>;
+  config: typeof AST_DEFAULT_CONFIG;
+}> {
   const file = join(modelSettings.assetsDir, 'ast-preprocessor', 'preprocessor_config.json');
   const config = existsSync(file) ? { ...AST_DEFAULT_CONFIG, ...JSON.parse(readFileSync(file, 'utf8')) } : AST_DEFAULT_CONFIG;
   const { ASTFeatureExtractor } = await loadTransformers();

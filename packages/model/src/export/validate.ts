@@ -33,7 +33,12 @@ export interface ExportCheck {
 }
 
 /** Onnx model's logits [n, K] for a batch of unpadded features (cut to the model's maximum lengths). */
-export async function runOnnx(session: OrtTypes.InferenceSession, ort: typeof OrtTypes, fb: FeatureBatch, dims: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number }): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
+export async function runOnnx(
+  session: OrtTypes.InferenceSession,
+  ort: typeof OrtTypes,
+  fb: FeatureBatch,
+  dims: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number },
+): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
   const n = fb.ids.length;
   const Tt = Math.min(fb.Tt, dims.maxTextLen);
   const Ta = Math.min(fb.Ta, dims.maxAudioLen);
@@ -92,7 +97,12 @@ export async function checkOnnxAgainstModel(onnx: Uint8Array, model: FusionModel
  * Seeded N(0, 1) features with lengths drawn in [1, max] (each batch also has one utterance at both maxima), for a
  * check without a feature cache.
  */
-export function randomFeatureBatches(c: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number }, batches: number, batchSize: number, seed = 1): FeatureBatch[] {
+export function randomFeatureBatches(
+  c: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number },
+  batches: number,
+  batchSize: number,
+  seed = 1,
+): FeatureBatch[] {
   const rand = gaussian(mulberry32(seed));
   const uniform = mulberry32(seed + 1);
   const out: FeatureBatch[] = [];
@@ -111,7 +121,16 @@ export function randomFeatureBatches(c: { textDim: number; audioDim: number; max
       textMask.fill(1, b * Tt, b * Tt + tl[b]!);
       audioMask.fill(1, b * Ta, b * Ta + al[b]!);
     }
-    out.push({ ids: tl.map((_, b) => `random-${i}-${b}`), labels: new Int32Array(batchSize).fill(-1), text, textMask, Tt, audio, audioMask, Ta });
+    out.push({
+      ids: tl.map((_, b) => `random-${i}-${b}`),
+      labels: new Int32Array(batchSize).fill(-1),
+      text,
+      textMask,
+      Tt,
+      audio,
+      audioMask,
+      Ta,
+    });
   }
   return out;
 }

@@ -68,12 +68,20 @@ export class CpuBackend implements Backend {
 
   async matmul(a: BTensor, b: BTensor, c: BTensor, dims: MatmulDims, o: MatmulOpts = {}): Promise<void> {
     check('matmul c', c, dims.batch * dims.M * dims.N);
-    const r = ref.matmulForward(d(a), d(b), dims, { transA: o.transA, transB: o.transB, broadcastB: o.broadcastB, bias: o.bias && d(o.bias), gelu: o.gelu });
+    const r = ref.matmulForward(d(a), d(b), dims, {
+      transA: o.transA,
+      transB: o.transB,
+      broadcastB: o.broadcastB,
+      bias: o.bias && d(o.bias),
+      gelu: o.gelu,
+    });
     if (o.pre) store(o.pre, r.pre);
     store(c, r.out, o.accumulate);
   }
   async matmulBackward(
-    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts = {},
+    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor },
+    dims: MatmulDims,
+    o: MatmulBackwardOpts = {},
   ): Promise<void> {
     const r = ref.matmulBackward(d(t.dc), d(t.a), d(t.b), dims, o);
     if (t.dA) store(t.dA, r.dA, o.accumulateA);
@@ -93,8 +101,17 @@ export class CpuBackend implements Backend {
     store(lse, r.lse);
   }
   async attentionBackward(
-    q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, dout: BTensor,
-    dq: BTensor, dk: BTensor, dv: BTensor, heads: number,
+    q: BTensor,
+    k: BTensor,
+    v: BTensor,
+    mask: BTensor | null,
+    out: BTensor,
+    lse: BTensor,
+    dout: BTensor,
+    dq: BTensor,
+    dk: BTensor,
+    dv: BTensor,
+    heads: number,
   ): Promise<void> {
     const r = ref.crossAttentionBackward(d(q), d(k), d(v), mask && d(mask), d(out), d(lse), d(dout), this.attDims(q, k, heads));
     store(dq, r.dq);
@@ -108,7 +125,16 @@ export class CpuBackend implements Backend {
     store(mean, r.mean);
     store(rstd, r.rstd);
   }
-  async layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void> {
+  async layerNormBackward(
+    x: BTensor,
+    gamma: BTensor,
+    mean: BTensor,
+    rstd: BTensor,
+    dy: BTensor,
+    dx: BTensor,
+    dgamma: BTensor,
+    dbeta: BTensor,
+  ): Promise<void> {
     const C = gamma.size;
     const r = ref.layerNormBackward(d(x), d(gamma), d(mean), d(rstd), d(dy), x.size / C, C);
     store(dx, r.dx);
@@ -140,7 +166,16 @@ export class CpuBackend implements Backend {
     check('concatTime out', out, B * (T1 + T2) * C);
     store(out, ref.concatTimeForward(d(a), d(b), { B, T1, T2, C }));
   }
-  async splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
+  async splitTime(
+    dout: BTensor,
+    da: BTensor,
+    db: BTensor,
+    B: number,
+    T1: number,
+    T2: number,
+    C: number,
+    accumulate = false,
+  ): Promise<void> {
     const r = ref.concatTimeBackward(d(dout), { B, T1, T2, C });
     store(da, r.da, accumulate);
     store(db, r.db, accumulate);
@@ -154,7 +189,15 @@ export class CpuBackend implements Backend {
     store(dx, r.dx);
     store(dy, r.dy);
   }
-  async crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing = 0): Promise<void> {
+  async crossEntropy(
+    logits: BTensor,
+    labels: BTensor,
+    weights: BTensor,
+    loss: BTensor,
+    dlogits: BTensor,
+    losses: BTensor,
+    smoothing = 0,
+  ): Promise<void> {
     const [B, K] = logits.shape as [number, number];
     const r = ref.crossEntropyForward(d(logits), d(labels), d(weights), B, K, smoothing);
     store(loss, [r.loss]);
@@ -166,7 +209,12 @@ export class CpuBackend implements Backend {
   }
   async adamw(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void> {
     const r = ref.adamwStep(d(p), d(g), d(m), d(v), {
-      lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, step: o.step,
+      lr: o.lr,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
+      step: o.step,
       ...(o.clip ? { maxNorm: o.clip.maxNorm, gradNorm: d(o.clip.norm)[0]! } : {}),
     });
     store(p, r.p);

@@ -130,7 +130,8 @@ export class OrtBackend implements Backend {
   async read(t: BTensor): Promise<Float32Array> {
     const o = f32(t);
     await this.rec.flush([o.buffer]);
-    if (this.rec.isStale(o)) throw new Error(`ort: reading [${t.shape.join(', ')}], scratch of a step that has run: activations are not kept after their step`);
+    if (this.rec.isStale(o))
+      throw new Error(`ort: reading [${t.shape.join(', ')}], scratch of a step that has run: activations are not kept after their step`);
     return o.slice();
   }
   async flush(): Promise<void> {
@@ -188,7 +189,12 @@ export class OrtBackend implements Backend {
   /** Feeds as onnxruntime tensors (no copy). */
   protected tensors(feeds: Feeds): Record<string, OrtTypes.Tensor> {
     const T = this.ort.Tensor;
-    return Object.fromEntries(Object.entries(feeds).map(([name, [data, dims]]) => [name, data instanceof BigInt64Array ? new T('int64', data, dims) : new T('float32', data, dims)]));
+    return Object.fromEntries(
+      Object.entries(feeds).map(([name, [data, dims]]) => [
+        name,
+        data instanceof BigInt64Array ? new T('int64', data, dims) : new T('float32', data, dims),
+      ]),
+    );
   }
 
   /** Runs one recorded step graph; its session is cached by the graph's bytes (the same for every batch shape). */
@@ -210,7 +216,10 @@ export class OrtBackend implements Backend {
     if (steps.length > STEP_SESSIONS) {
       const old = this.sessions.get(steps[0]!)!;
       this.sessions.delete(steps[0]!);
-      void old.then((x) => x.release(), () => {});
+      void old.then(
+        (x) => x.release(),
+        () => {},
+      );
     }
     const T = this.ort.Tensor;
     const outputs = Object.fromEntries(Object.entries(fetches).map(([name, data]) => [name, new T('float32', data, [data.length])]));
@@ -279,7 +288,9 @@ export class OrtBackend implements Backend {
   }
 
   matmulBackward(
-    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts = {},
+    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor },
+    dims: MatmulDims,
+    o: MatmulBackwardOpts = {},
   ): Promise<void> {
     const { batch, M, N, K } = dims;
     checkSize('matmulBackward', 'dc', t.dc, batch * M * N);
@@ -306,50 +317,59 @@ export class OrtBackend implements Backend {
     if (accA && t.dA) feeds.dA0 = [f32(t.dA), aDims];
     if (accB && t.dB) feeds.dB0 = [f32(t.dB), bDims];
     if (accB && t.dBias) feeds.dBias0 = [f32(t.dBias), [N]];
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const aSym: Dim[] = flat ? (ta ? ['K', 'R'] : ['R', 'K']) : ta ? ['Z', 'K', 'M'] : ['Z', 'M', 'K'];
-      const bSym: Dim[] = bb || flat ? (tb ? ['N', 'K'] : ['K', 'N']) : tb ? ['Z', 'N', 'K'] : ['Z', 'K', 'N'];
-      const cSym: Dim[] = flat ? ['R', 'N'] : ['Z', 'M', 'N'];
-      const dc = g.input('dc', cSym);
-      const a = g.input('a', aSym);
-      const b = g.input('b', bSym);
-      const acc = (v: string, name: string, on: boolean, d: Dim[]) => (on ? g.op('Add', [g.input(name, d), v]) : v);
-      if (flat) {
-        // accumulating: the old value is the Gemm's C (beta 1), added inside the product instead of by another pass
-        const gemm = (x: string, y: string, attrs: Record<string, number>, name: string, on: boolean, d: Dim[]) =>
-          g.op('Gemm', on ? [x, y, g.input(name, d)] : [x, y], on ? { ...attrs, beta: 1 } : attrs);
-        if (t.dA) {
-          // dA = dc @ op(b)^T, or its transpose op(b) @ dc^T when a is stored transposed
-          const dA = ta ? gemm(b, dc, { transA: +tb, transB: 1 }, 'dA0', accA, aSym) : gemm(dc, b, { transA: 0, transB: tb ? 0 : 1 }, 'dA0', accA, aSym);
-          g.output('dA', dA, aSym);
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const aSym: Dim[] = flat ? (ta ? ['K', 'R'] : ['R', 'K']) : ta ? ['Z', 'K', 'M'] : ['Z', 'M', 'K'];
+        const bSym: Dim[] = bb || flat ? (tb ? ['N', 'K'] : ['K', 'N']) : tb ? ['Z', 'N', 'K'] : ['Z', 'K', 'N'];
+        const cSym: Dim[] = flat ? ['R', 'N'] : ['Z', 'M', 'N'];
+        const dc = g.input('dc', cSym);
+        const a = g.input('a', aSym);
+        const b = g.input('b', bSym);
+        const acc = (v: string, name: string, on: boolean, d: Dim[]) => (on ? g.op('Add', [g.input(name, d), v]) : v);
+        if (flat) {
+          // accumulating: the old value is the Gemm's C (beta 1), added inside the product instead of by another pass
+          const gemm = (x: string, y: string, attrs: Record<string, number>, name: string, on: boolean, d: Dim[]) =>
+            g.op('Gemm', on ? [x, y, g.input(name, d)] : [x, y], on ? { ...attrs, beta: 1 } : attrs);
+          if (t.dA) {
+            // dA = dc @ op(b)^T, or its transpose op(b) @ dc^T when a is stored transposed
+            const dA = ta
+              ? gemm(b, dc, { transA: +tb, transB: 1 }, 'dA0', accA, aSym)
+              : gemm(dc, b, { transA: 0, transB: tb ? 0 : 1 }, 'dA0', accA, aSym);
+            g.output('dA', dA, aSym);
+          }
+          if (t.dB) {
+            // dB = op(a)^T @ dc, or its transpose dc^T @ op(a)
+            const dB = tb
+              ? gemm(dc, a, { transA: 1, transB: +ta }, 'dB0', accB, bSym)
+              : gemm(a, dc, { transA: ta ? 0 : 1, transB: 0 }, 'dB0', accB, bSym);
+            g.output('dB', dB, bSym);
+          }
+        } else {
+          const T3 = (x: string) => g.op('Transpose', [x], { perm: [0, 2, 1] });
+          const A2 = ta ? T3(a) : a; // [Z, M, K]
+          const B2 = tb ? g.op('Transpose', [b], { perm: bb ? [1, 0] : [0, 2, 1] }) : b; // [(Z,) K, N]
+          if (t.dA) {
+            const dA2 = g.op('MatMul', [dc, g.op('Transpose', [B2], { perm: bb ? [1, 0] : [0, 2, 1] })]); // [Z, M, K]
+            g.output('dA', acc(ta ? T3(dA2) : dA2, 'dA0', accA, aSym), aSym);
+          }
+          if (t.dB) {
+            let dB2 = g.op('MatMul', [T3(A2), dc]); // [Z, K, N]
+            if (bb) dB2 = g.op('ReduceSum', [dB2, g.i64([0])], { keepdims: 0 }); // [K, N]
+            const dB = tb ? g.op('Transpose', [dB2], { perm: bb ? [1, 0] : [0, 2, 1] }) : dB2;
+            g.output('dB', acc(dB, 'dB0', accB, bSym), bSym);
+          }
         }
-        if (t.dB) {
-          // dB = op(a)^T @ dc, or its transpose dc^T @ op(a)
-          const dB = tb ? gemm(dc, a, { transA: 1, transB: +ta }, 'dB0', accB, bSym) : gemm(a, dc, { transA: ta ? 0 : 1, transB: 0 }, 'dB0', accB, bSym);
-          g.output('dB', dB, bSym);
+        if (t.dBias) {
+          const db = g.op('ReduceSum', [dc, g.i64(flat ? [0] : [0, 1])], { keepdims: 0 });
+          g.output('dBias', acc(db, 'dBias0', accB, ['N']), ['N']);
         }
-      } else {
-        const T3 = (x: string) => g.op('Transpose', [x], { perm: [0, 2, 1] });
-        const A2 = ta ? T3(a) : a; // [Z, M, K]
-        const B2 = tb ? g.op('Transpose', [b], { perm: bb ? [1, 0] : [0, 2, 1] }) : b; // [(Z,) K, N]
-        if (t.dA) {
-          const dA2 = g.op('MatMul', [dc, g.op('Transpose', [B2], { perm: bb ? [1, 0] : [0, 2, 1] })]); // [Z, M, K]
-          g.output('dA', acc(ta ? T3(dA2) : dA2, 'dA0', accA, aSym), aSym);
-        }
-        if (t.dB) {
-          let dB2 = g.op('MatMul', [T3(A2), dc]); // [Z, K, N]
-          if (bb) dB2 = g.op('ReduceSum', [dB2, g.i64([0])], { keepdims: 0 }); // [K, N]
-          const dB = tb ? g.op('Transpose', [dB2], { perm: bb ? [1, 0] : [0, 2, 1] }) : dB2;
-          g.output('dB', acc(dB, 'dB0', accB, bSym), bSym);
-        }
-      }
-      if (t.dBias) {
-        const db = g.op('ReduceSum', [dc, g.i64(flat ? [0] : [0, 1])], { keepdims: 0 });
-        g.output('dBias', acc(db, 'dBias0', accB, ['N']), ['N']);
-      }
-      return g;
-    }, feeds, fetches);
+        return g;
+      },
+      feeds,
+      fetches,
+    );
   }
 
   async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
@@ -392,7 +412,14 @@ export class OrtBackend implements Backend {
    * Scores [B, H, Tq, Tk] = (scale q) k^T (+ -1e30 on masked keys), and with a mask the row factor [B, 1, 1]
    * (0 for a batch row whose keys are all masked: its output and gradients are 0, as in the references).
    */
-  private static scores(g: OnnxGraph, q: string, k: string, H: number, D: number, masked: boolean): { s: string; qs: string; rowKeep?: string } {
+  private static scores(
+    g: OnnxGraph,
+    q: string,
+    k: string,
+    H: number,
+    D: number,
+    masked: boolean,
+  ): { s: string; qs: string; rowKeep?: string } {
     const qs = OrtBackend.heads(g, g.op('Mul', [q, g.f(1 / Math.sqrt(D))]), H, D); // scaled on [B, Tq, C], not on the scores
     let s = g.op('MatMul', [qs, OrtBackend.heads(g, k, H, D, true)]);
     if (!masked) return { s, qs };
@@ -404,7 +431,8 @@ export class OrtBackend implements Backend {
   }
 
   private attDims(op: string, q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, heads: number) {
-    if (q.shape.length !== 3 || k.shape.length !== 3) throw new Error(`ort ${op}: q and k must be [B, T, C], got [${q.shape.join(', ')}] and [${k.shape.join(', ')}]`);
+    if (q.shape.length !== 3 || k.shape.length !== 3)
+      throw new Error(`ort ${op}: q and k must be [B, T, C], got [${q.shape.join(', ')}] and [${k.shape.join(', ')}]`);
     const [B, Tq, C] = q.shape as [number, number, number];
     const Tk = k.shape[1]!;
     checkSize(op, 'k', k, B * Tk * C);
@@ -443,12 +471,30 @@ export class OrtBackend implements Backend {
   }
 
   async attentionBackward(
-    q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, dout: BTensor,
-    dq: BTensor, dk: BTensor, dv: BTensor, heads: number,
+    q: BTensor,
+    k: BTensor,
+    v: BTensor,
+    mask: BTensor | null,
+    out: BTensor,
+    lse: BTensor,
+    dout: BTensor,
+    dq: BTensor,
+    dk: BTensor,
+    dv: BTensor,
+    heads: number,
   ): Promise<void> {
     const { B, Tq, Tk, C, H, D } = this.attDims('attentionBackward', q, k, v, mask, heads);
-    for (const [n, t] of [['out', out], ['dout', dout], ['dq', dq]] as const) checkSize('attentionBackward', n, t, B * Tq * C);
-    for (const [n, t] of [['dk', dk], ['dv', dv]] as const) checkSize('attentionBackward', n, t, B * Tk * C);
+    for (const [n, t] of [
+      ['out', out],
+      ['dout', dout],
+      ['dq', dq],
+    ] as const)
+      checkSize('attentionBackward', n, t, B * Tq * C);
+    for (const [n, t] of [
+      ['dk', dk],
+      ['dv', dv],
+    ] as const)
+      checkSize('attentionBackward', n, t, B * Tk * C);
     checkSize('attentionBackward', 'lse', lse, B * H * Tq);
     const key = `attentionBackward:${H}:${D}:${+!!mask}`;
     const build = () => {
@@ -469,7 +515,10 @@ export class OrtBackend implements Backend {
       const dp = g.op('MatMul', [dOh, OrtBackend.heads(g, V, H, D, true)]); // [B, H, Tq, Tk]
       // drow [B, H, Tq, 1] = per-head sums of dout * out, taken on [B, Tq, H, D]
       const prod = g.op('Reshape', [g.op('Mul', [dO, O]), g.i64([0, 0, H, D])]);
-      const drow = g.op('Unsqueeze', [g.op('Transpose', [g.op('ReduceSum', [prod, g.i64([-1])], { keepdims: 0 })], { perm: [0, 2, 1] }), g.i64([-1])]);
+      const drow = g.op('Unsqueeze', [
+        g.op('Transpose', [g.op('ReduceSum', [prod, g.i64([-1])], { keepdims: 0 })], { perm: [0, 2, 1] }),
+        g.i64([-1]),
+      ]);
       const ds = g.op('Mul', [p, g.op('Sub', [dp, drow])]);
       const dq = g.op('Mul', [OrtBackend.merge(g, g.op('MatMul', [ds, OrtBackend.heads(g, K, H, D)])), g.f(1 / Math.sqrt(D))]);
       const dk4 = g.op('MatMul', [T4(ds), qs]); // [B, H, Tk, D], scale already in qs
@@ -478,8 +527,18 @@ export class OrtBackend implements Backend {
       g.output('dv', OrtBackend.merge(g, dv4), ['B', 'Tk', C]);
       return g;
     };
-    const [qd, kd] = [[B, Tq, C], [B, Tk, C]];
-    const feeds: Feeds = { q: [f32(q), qd], k: [f32(k), kd], v: [f32(v), kd], out: [f32(out), qd], lse: [f32(lse), [B, H, Tq]], dout: [f32(dout), qd] };
+    const [qd, kd] = [
+      [B, Tq, C],
+      [B, Tk, C],
+    ];
+    const feeds: Feeds = {
+      q: [f32(q), qd],
+      k: [f32(k), kd],
+      v: [f32(v), kd],
+      out: [f32(out), qd],
+      lse: [f32(lse), [B, H, Tq]],
+      dout: [f32(dout), qd],
+    };
     if (mask) feeds.mask = [f32(mask), [B, Tk]];
     await this.run(key, build, feeds, { dq: [dq, qd], dk: [dk, kd], dv: [dv, kd] });
   }
@@ -497,18 +556,37 @@ export class OrtBackend implements Backend {
     const key = 'layerNorm';
     const build = () => {
       const g = new OnnxGraph(key);
-      const [Y, Mn, Rs] = g.opN('LayerNormalization', [g.input('x', ['R', 'C']), g.input('gamma', ['C']), g.input('beta', ['C'])], 3, { axis: -1, epsilon: 1e-5 });
+      const [Y, Mn, Rs] = g.opN('LayerNormalization', [g.input('x', ['R', 'C']), g.input('gamma', ['C']), g.input('beta', ['C'])], 3, {
+        axis: -1,
+        epsilon: 1e-5,
+      });
       g.output('y', Y!, ['R', 'C']);
       g.output('mean', Mn!, ['R', 1]);
       g.output('rstd', Rs!, ['R', 1]);
       return g;
     };
-    await this.run(key, build, { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], beta: [f32(beta), [C]] }, {
-      y: [y, [R, C]], mean: [mean, [R, 1]], rstd: [rstd, [R, 1]],
-    });
+    await this.run(
+      key,
+      build,
+      { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], beta: [f32(beta), [C]] },
+      {
+        y: [y, [R, C]],
+        mean: [mean, [R, 1]],
+        rstd: [rstd, [R, 1]],
+      },
+    );
   }
 
-  async layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void> {
+  async layerNormBackward(
+    x: BTensor,
+    gamma: BTensor,
+    mean: BTensor,
+    rstd: BTensor,
+    dy: BTensor,
+    dx: BTensor,
+    dgamma: BTensor,
+    dbeta: BTensor,
+  ): Promise<void> {
     const C = gamma.size;
     const R = x.size / C;
     checkSize('layerNormBackward', 'dy', dy, R * C);
@@ -518,27 +596,34 @@ export class OrtBackend implements Backend {
     checkSize('layerNormBackward', 'dgamma', dgamma, C);
     checkSize('layerNormBackward', 'dbeta', dbeta, C);
     const key = 'layerNormBackward';
-    return this.run(key, () => {
-      // xhat = (x - mean) rstd, g = dy gamma: dx = rstd (g - mean(g) - xhat mean(g xhat)); dgamma = sum dy xhat; dbeta = sum dy
-      const g = new OnnxGraph(key);
-      const X = g.input('x', ['R', 'C']);
-      const Gm = g.input('gamma', ['C']);
-      const Mn = g.input('mean', ['R', 1]);
-      const Rs = g.input('rstd', ['R', 1]);
-      const DY = g.input('dy', ['R', 'C']);
-      const axC = g.i64([-1]);
-      const xhat = g.op('Mul', [g.op('Sub', [X, Mn]), Rs]);
-      const gg = g.op('Mul', [DY, Gm]);
-      const m1 = g.op('ReduceMean', [gg, axC], { keepdims: 1 });
-      const m2 = g.op('ReduceMean', [g.op('Mul', [gg, xhat]), axC], { keepdims: 1 });
-      g.output('dx', g.op('Mul', [g.op('Sub', [g.op('Sub', [gg, m1]), g.op('Mul', [xhat, m2])]), Rs]), ['R', 'C']);
-      const axR = g.i64([0]);
-      g.output('dgamma', g.op('ReduceSum', [g.op('Mul', [DY, xhat]), axR], { keepdims: 0 }), ['C']);
-      g.output('dbeta', g.op('ReduceSum', [DY, axR], { keepdims: 0 }), ['C']);
-      return g;
-    }, { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], mean: [f32(mean), [R, 1]], rstd: [f32(rstd), [R, 1]], dy: [f32(dy), [R, C]] }, {
-      dx: [dx, [R, C]], dgamma: [dgamma, [C]], dbeta: [dbeta, [C]],
-    });
+    return this.run(
+      key,
+      () => {
+        // xhat = (x - mean) rstd, g = dy gamma: dx = rstd (g - mean(g) - xhat mean(g xhat)); dgamma = sum dy xhat; dbeta = sum dy
+        const g = new OnnxGraph(key);
+        const X = g.input('x', ['R', 'C']);
+        const Gm = g.input('gamma', ['C']);
+        const Mn = g.input('mean', ['R', 1]);
+        const Rs = g.input('rstd', ['R', 1]);
+        const DY = g.input('dy', ['R', 'C']);
+        const axC = g.i64([-1]);
+        const xhat = g.op('Mul', [g.op('Sub', [X, Mn]), Rs]);
+        const gg = g.op('Mul', [DY, Gm]);
+        const m1 = g.op('ReduceMean', [gg, axC], { keepdims: 1 });
+        const m2 = g.op('ReduceMean', [g.op('Mul', [gg, xhat]), axC], { keepdims: 1 });
+        g.output('dx', g.op('Mul', [g.op('Sub', [g.op('Sub', [gg, m1]), g.op('Mul', [xhat, m2])]), Rs]), ['R', 'C']);
+        const axR = g.i64([0]);
+        g.output('dgamma', g.op('ReduceSum', [g.op('Mul', [DY, xhat]), axR], { keepdims: 0 }), ['C']);
+        g.output('dbeta', g.op('ReduceSum', [DY, axR], { keepdims: 0 }), ['C']);
+        return g;
+      },
+      { x: [f32(x), [R, C]], gamma: [f32(gamma), [C]], mean: [f32(mean), [R, 1]], rstd: [f32(rstd), [R, 1]], dy: [f32(dy), [R, C]] },
+      {
+        dx: [dx, [R, C]],
+        dgamma: [dgamma, [C]],
+        dbeta: [dbeta, [C]],
+      },
+    );
   }
 
   // ---------------------------------------------------------------------------------------------- elementwise
@@ -581,11 +666,16 @@ export class OrtBackend implements Backend {
   private scaleBy(x: BTensor, factors: Float32Array, y: BTensor): Promise<void> {
     const n = [x.size];
     const key = 'scale';
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      g.output('y', g.op('Mul', [g.input('x', ['n']), g.input('m', ['n'])]), ['n']);
-      return g;
-    }, { x: [f32(x), n], m: [factors, n] }, { y: [y, n] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        g.output('y', g.op('Mul', [g.input('x', ['n']), g.input('m', ['n'])]), ['n']);
+        return g;
+      },
+      { x: [f32(x), n], m: [factors, n] },
+      { y: [y, n] },
+    );
   }
 
   /** w [B, T] = mask / max(sum_t mask, 1), in a graph. */
@@ -599,13 +689,18 @@ export class OrtBackend implements Backend {
     checkSize('meanPool', 'mask', mask, B * T);
     checkSize('meanPool', 'y', y, B * C);
     const key = 'meanPool';
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const X = g.input('x', ['B', 'T', 'C']);
-      const w = g.op('Unsqueeze', [OrtBackend.poolWeights(g), g.i64([1])]); // [B, 1, T]
-      g.output('y', g.op('Squeeze', [g.op('MatMul', [w, X]), g.i64([1])]), ['B', 'C']); // [B, C]
-      return g;
-    }, { x: [f32(x), [B, T, C]], mask: [f32(mask), [B, T]] }, { y: [y, [B, C]] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const X = g.input('x', ['B', 'T', 'C']);
+        const w = g.op('Unsqueeze', [OrtBackend.poolWeights(g), g.i64([1])]); // [B, 1, T]
+        g.output('y', g.op('Squeeze', [g.op('MatMul', [w, X]), g.i64([1])]), ['B', 'C']); // [B, C]
+        return g;
+      },
+      { x: [f32(x), [B, T, C]], mask: [f32(mask), [B, T]] },
+      { y: [y, [B, C]] },
+    );
   }
 
   meanPoolBackward(mask: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
@@ -615,15 +710,20 @@ export class OrtBackend implements Backend {
     const key = `meanPoolBackward:${+accumulate}`;
     const feeds: Feeds = { mask: [f32(mask), [B, T]], dy: [f32(dy), [B, C]] };
     if (accumulate) feeds.dx0 = [f32(dx), [B, T, C]];
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const w = g.op('Unsqueeze', [OrtBackend.poolWeights(g), g.i64([2])]); // [B, T, 1]
-      const dY = g.op('Unsqueeze', [g.input('dy', ['B', 'C']), g.i64([1])]); // [B, 1, C]
-      let out = g.op('Mul', [w, dY]);
-      if (accumulate) out = g.op('Add', [g.input('dx0', ['B', 'T', 'C']), out]);
-      g.output('dx', out, ['B', 'T', 'C']);
-      return g;
-    }, feeds, { dx: [dx, [B, T, C]] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const w = g.op('Unsqueeze', [OrtBackend.poolWeights(g), g.i64([2])]); // [B, T, 1]
+        const dY = g.op('Unsqueeze', [g.input('dy', ['B', 'C']), g.i64([1])]); // [B, 1, C]
+        let out = g.op('Mul', [w, dY]);
+        if (accumulate) out = g.op('Add', [g.input('dx0', ['B', 'T', 'C']), out]);
+        g.output('dx', out, ['B', 'T', 'C']);
+        return g;
+      },
+      feeds,
+      { dx: [dx, [B, T, C]] },
+    );
   }
 
   concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void> {
@@ -631,56 +731,92 @@ export class OrtBackend implements Backend {
     checkSize('concatTime', 'b', b, B * T2 * C);
     checkSize('concatTime', 'out', out, B * (T1 + T2) * C);
     const key = 'concatTime';
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      g.output('out', g.op('Concat', [g.input('a', ['B', 'T1', 'C']), g.input('b', ['B', 'T2', 'C'])], { axis: 1 }), ['B', 'T', 'C']);
-      return g;
-    }, { a: [f32(a), [B, T1, C]], b: [f32(b), [B, T2, C]] }, { out: [out, [B, T1 + T2, C]] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        g.output('out', g.op('Concat', [g.input('a', ['B', 'T1', 'C']), g.input('b', ['B', 'T2', 'C'])], { axis: 1 }), ['B', 'T', 'C']);
+        return g;
+      },
+      { a: [f32(a), [B, T1, C]], b: [f32(b), [B, T2, C]] },
+      { out: [out, [B, T1 + T2, C]] },
+    );
   }
   splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
     checkSize('splitTime', 'dout', dout, B * (T1 + T2) * C);
     checkSize('splitTime', 'da', da, B * T1 * C);
     checkSize('splitTime', 'db', db, B * T2 * C);
     const key = `splitTime:${+accumulate}`;
-    const [ad, bd] = [[B, T1, C], [B, T2, C]];
+    const [ad, bd] = [
+      [B, T1, C],
+      [B, T2, C],
+    ];
     const feeds: Feeds = { dout: [f32(dout), [B, T1 + T2, C]], sizes: [i64(T1, T2), [2]] };
     if (accumulate) Object.assign(feeds, { da0: [f32(da), ad], db0: [f32(db), bd] });
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const [pa, pb] = g.opN('Split', [g.input('dout', ['B', 'T', 'C']), g.inputI64('sizes', [2])], 2, { axis: 1 }) as [string, string];
-      g.output('da', accumulate ? g.op('Add', [g.input('da0', ['B', 'T1', 'C']), pa]) : pa, ['B', 'T1', 'C']);
-      g.output('db', accumulate ? g.op('Add', [g.input('db0', ['B', 'T2', 'C']), pb]) : pb, ['B', 'T2', 'C']);
-      return g;
-    }, feeds, { da: [da, ad], db: [db, bd] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const [pa, pb] = g.opN('Split', [g.input('dout', ['B', 'T', 'C']), g.inputI64('sizes', [2])], 2, { axis: 1 }) as [string, string];
+        g.output('da', accumulate ? g.op('Add', [g.input('da0', ['B', 'T1', 'C']), pa]) : pa, ['B', 'T1', 'C']);
+        g.output('db', accumulate ? g.op('Add', [g.input('db0', ['B', 'T2', 'C']), pb]) : pb, ['B', 'T2', 'C']);
+        return g;
+      },
+      feeds,
+      { da: [da, ad], db: [db, bd] },
+    );
   }
   /** out = g x + (1 - g) y = y + g (x - y), g = sigmoid(s). */
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
     const n = [s.size];
-    for (const [name, t] of [['x', x], ['y', y], ['out', out]] as const) checkSize('gate', name, t, s.size);
+    for (const [name, t] of [
+      ['x', x],
+      ['y', y],
+      ['out', out],
+    ] as const)
+      checkSize('gate', name, t, s.size);
     const key = 'gate';
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const [S, X, Y] = ['s', 'x', 'y'].map((v) => g.input(v, ['n'])) as [string, string, string];
-      g.output('out', g.op('Add', [Y, g.op('Mul', [g.op('Sigmoid', [S]), g.op('Sub', [X, Y])])]), ['n']);
-      return g;
-    }, { s: [f32(s), n], x: [f32(x), n], y: [f32(y), n] }, { out: [out, n] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const [S, X, Y] = ['s', 'x', 'y'].map((v) => g.input(v, ['n'])) as [string, string, string];
+        g.output('out', g.op('Add', [Y, g.op('Mul', [g.op('Sigmoid', [S]), g.op('Sub', [X, Y])])]), ['n']);
+        return g;
+      },
+      { s: [f32(s), n], x: [f32(x), n], y: [f32(y), n] },
+      { out: [out, n] },
+    );
   }
   /** dx = dout g, dy = dout - dx, ds = dx (x - y) (1 - g). */
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
     const n = [s.size];
-    for (const [name, t] of [['x', x], ['y', y], ['dout', dout], ['ds', ds], ['dx', dx], ['dy', dy]] as const) checkSize('gateBackward', name, t, s.size);
+    for (const [name, t] of [
+      ['x', x],
+      ['y', y],
+      ['dout', dout],
+      ['ds', ds],
+      ['dx', dx],
+      ['dy', dy],
+    ] as const)
+      checkSize('gateBackward', name, t, s.size);
     const key = 'gateBackward';
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const [S, X, Y, D] = ['s', 'x', 'y', 'dout'].map((v) => g.input(v, ['n'])) as [string, string, string, string];
-      const G = g.op('Sigmoid', [S]);
-      const DX = g.op('Mul', [D, G]);
-      const [DS, DY] = [g.op('Mul', [g.op('Mul', [DX, g.op('Sub', [X, Y])]), g.op('Sub', [g.f(1), G])]), g.op('Sub', [D, DX])];
-      g.output('ds', DS, ['n']);
-      g.output('dx', DX, ['n']);
-      g.output('dy', DY, ['n']);
-      return g;
-    }, { s: [f32(s), n], x: [f32(x), n], y: [f32(y), n], dout: [f32(dout), n] }, { ds: [ds, n], dx: [dx, n], dy: [dy, n] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const [S, X, Y, D] = ['s', 'x', 'y', 'dout'].map((v) => g.input(v, ['n'])) as [string, string, string, string];
+        const G = g.op('Sigmoid', [S]);
+        const DX = g.op('Mul', [D, G]);
+        const [DS, DY] = [g.op('Mul', [g.op('Mul', [DX, g.op('Sub', [X, Y])]), g.op('Sub', [g.f(1), G])]), g.op('Sub', [D, DX])];
+        g.output('ds', DS, ['n']);
+        g.output('dx', DX, ['n']);
+        g.output('dy', DY, ['n']);
+        return g;
+      },
+      { s: [f32(s), n], x: [f32(x), n], y: [f32(y), n], dout: [f32(dout), n] },
+      { ds: [ds, n], dx: [dx, n], dy: [dy, n] },
+    );
   }
 
   /**
@@ -688,7 +824,15 @@ export class OrtBackend implements Backend {
    * writes them), so the targets q [B, K] (label smoothing included) and row weights w[y_b] / sum_b w[y_b] are made
    * here and fed; the graph does loss_b = logsumexp(z_b) - q_b . z_b, the weighted mean, and dz = w_b (softmax - q).
    */
-  async crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing = 0): Promise<void> {
+  async crossEntropy(
+    logits: BTensor,
+    labels: BTensor,
+    weights: BTensor,
+    loss: BTensor,
+    dlogits: BTensor,
+    losses: BTensor,
+    smoothing = 0,
+  ): Promise<void> {
     const [B, K] = logits.shape as [number, number];
     checkSize('crossEntropy', 'labels', labels, B);
     checkSize('crossEntropy', 'weights', weights, K);
@@ -710,18 +854,26 @@ export class OrtBackend implements Backend {
     }
     if (sum !== 0) for (let b = 0; b < B; b++) if (valid[b]) rowW[b] = w[y[b]!]! / sum;
     const key = 'crossEntropy';
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const Z = g.input('z', ['B', 'K']);
-      const Q = g.input('q', ['B', 'K']);
-      const W = g.input('w', ['B', 1]);
-      const lse = g.op('ReduceLogSumExp', [Z, g.i64([1])], { keepdims: 1 }); // [B, 1]
-      const l = g.op('Mul', [g.op('Sub', [lse, g.op('ReduceSum', [g.op('Mul', [Z, Q]), g.i64([1])], { keepdims: 1 })]), g.input('valid', ['B', 1])]);
-      g.output('losses', g.op('Squeeze', [l, g.i64([1])]), ['B']);
-      g.output('loss', g.op('Reshape', [g.op('ReduceSum', [g.op('Mul', [l, W])], { keepdims: 0 }), g.i64([1])]), [1]);
-      g.output('dz', g.op('Mul', [g.op('Sub', [g.op('Exp', [g.op('Sub', [Z, lse])]), Q]), W]), ['B', 'K']);
-      return g;
-    }, { z: [f32(logits), [B, K]], q: [q, [B, K]], w: [rowW, [B, 1]], valid: [valid, [B, 1]] }, { losses: [losses, [B]], loss: [loss, [1]], dz: [dlogits, [B, K]] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const Z = g.input('z', ['B', 'K']);
+        const Q = g.input('q', ['B', 'K']);
+        const W = g.input('w', ['B', 1]);
+        const lse = g.op('ReduceLogSumExp', [Z, g.i64([1])], { keepdims: 1 }); // [B, 1]
+        const l = g.op('Mul', [
+          g.op('Sub', [lse, g.op('ReduceSum', [g.op('Mul', [Z, Q]), g.i64([1])], { keepdims: 1 })]),
+          g.input('valid', ['B', 1]),
+        ]);
+        g.output('losses', g.op('Squeeze', [l, g.i64([1])]), ['B']);
+        g.output('loss', g.op('Reshape', [g.op('ReduceSum', [g.op('Mul', [l, W])], { keepdims: 0 }), g.i64([1])]), [1]);
+        g.output('dz', g.op('Mul', [g.op('Sub', [g.op('Exp', [g.op('Sub', [Z, lse])]), Q]), W]), ['B', 'K']);
+        return g;
+      },
+      { z: [f32(logits), [B, K]], q: [q, [B, K]], w: [rowW, [B, 1]], valid: [valid, [B, 1]] },
+      { losses: [losses, [B]], loss: [loss, [1]], dz: [dlogits, [B, K]] },
+    );
   }
 
   // ---------------------------------------------------------------------------------------------- optimizer
@@ -732,12 +884,17 @@ export class OrtBackend implements Backend {
     const key = `gradNorm:${n}`;
     const feeds: Feeds = {};
     tensors.forEach((t, i) => (feeds[`g${i}`] = [f32(t), [t.size]]));
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const sums = tensors.map((_, i) => g.op('ReduceSumSquare', [g.input(`g${i}`, [`n${i}`])], { keepdims: 1 })); // [1] each
-      g.output('norm', g.op('Sqrt', [n === 1 ? sums[0]! : g.op('Sum', sums)]), [1]);
-      return g;
-    }, feeds, { norm: [out, [1]] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const sums = tensors.map((_, i) => g.op('ReduceSumSquare', [g.input(`g${i}`, [`n${i}`])], { keepdims: 1 })); // [1] each
+        g.output('norm', g.op('Sqrt', [n === 1 ? sums[0]! : g.op('Sum', sums)]), [1]);
+        return g;
+      },
+      feeds,
+      { norm: [out, [1]] },
+    );
   }
 
   adamw(p: BTensor, gr: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void> {
@@ -749,29 +906,54 @@ export class OrtBackend implements Backend {
     const bc1 = 1 - o.beta1 ** o.step;
     const bc2 = 1 - o.beta2 ** o.step;
     // scalars: beta1, 1 - beta1, beta2, 1 - beta2, 1 - lr wd, lr / bc1, 1 / sqrt(bc2), eps, maxNorm
-    const k = Float32Array.of(o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, 1 - o.lr * o.weightDecay, o.lr / bc1, 1 / Math.sqrt(bc2), o.eps, clip ? o.clip!.maxNorm : 0);
+    const k = Float32Array.of(
+      o.beta1,
+      1 - o.beta1,
+      o.beta2,
+      1 - o.beta2,
+      1 - o.lr * o.weightDecay,
+      o.lr / bc1,
+      1 / Math.sqrt(bc2),
+      o.eps,
+      clip ? o.clip!.maxNorm : 0,
+    );
     const key = `adamw:${+clip}`;
     const feeds: Feeds = { p: [f32(p), [n]], g: [f32(gr), [n]], m: [f32(m), [n]], v: [f32(v), [n]], k: [k, [9]] };
     if (clip) feeds.norm = [f32(o.clip!.norm), [1]];
-    return this.run(key, () => {
-      const g = new OnnxGraph(key);
-      const [P, G, Mo, Vo] = ['p', 'g', 'm', 'v'].map((x) => g.input(x, ['n'])) as [string, string, string, string];
-      const K = g.input('k', [9]);
-      const kk = g.opN('Split', [K], 9, { axis: 0, num_outputs: 9 }); // nine [1] scalars
-      const [b1, ib1, b2, ib2, decay, step, rbc2, eps, maxNorm] = kk as [string, string, string, string, string, string, string, string, string];
-      // the clip coefficient s = min(1, maxNorm / (norm + 1e-6)) (clip_grad_norm_) goes into the [1] scalars, not over g
-      const sc = clip ? g.op('Min', [g.f(1), g.op('Div', [maxNorm, g.op('Add', [g.input('norm', [1]), g.f(1e-6)])])]) : '';
-      const ib1s = clip ? g.op('Mul', [ib1, sc]) : ib1; // (1 - beta1) s
-      const ib2s = clip ? g.op('Mul', [ib2, g.op('Mul', [sc, sc])]) : ib2; // (1 - beta2) s^2
-      const m2 = g.op('Add', [g.op('Mul', [Mo, b1]), g.op('Mul', [G, ib1s])]);
-      const v2 = g.op('Add', [g.op('Mul', [Vo, b2]), g.op('Mul', [g.op('Mul', [G, G]), ib2s])]);
-      const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v2]), rbc2]), eps]);
-      const p2 = g.op('Sub', [g.op('Mul', [P, decay]), g.op('Div', [g.op('Mul', [m2, step]), denom])]);
-      g.output('p2', p2, ['n']);
-      g.output('m2', m2, ['n']);
-      g.output('v2', v2, ['n']);
-      return g;
-    }, feeds, { p2: [p, [n]], m2: [m, [n]], v2: [v, [n]] });
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const [P, G, Mo, Vo] = ['p', 'g', 'm', 'v'].map((x) => g.input(x, ['n'])) as [string, string, string, string];
+        const K = g.input('k', [9]);
+        const kk = g.opN('Split', [K], 9, { axis: 0, num_outputs: 9 }); // nine [1] scalars
+        const [b1, ib1, b2, ib2, decay, step, rbc2, eps, maxNorm] = kk as [
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+        ];
+        // the clip coefficient s = min(1, maxNorm / (norm + 1e-6)) (clip_grad_norm_) goes into the [1] scalars, not over g
+        const sc = clip ? g.op('Min', [g.f(1), g.op('Div', [maxNorm, g.op('Add', [g.input('norm', [1]), g.f(1e-6)])])]) : '';
+        const ib1s = clip ? g.op('Mul', [ib1, sc]) : ib1; // (1 - beta1) s
+        const ib2s = clip ? g.op('Mul', [ib2, g.op('Mul', [sc, sc])]) : ib2; // (1 - beta2) s^2
+        const m2 = g.op('Add', [g.op('Mul', [Mo, b1]), g.op('Mul', [G, ib1s])]);
+        const v2 = g.op('Add', [g.op('Mul', [Vo, b2]), g.op('Mul', [g.op('Mul', [G, G]), ib2s])]);
+        const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v2]), rbc2]), eps]);
+        const p2 = g.op('Sub', [g.op('Mul', [P, decay]), g.op('Div', [g.op('Mul', [m2, step]), denom])]);
+        g.output('p2', p2, ['n']);
+        g.output('m2', m2, ['n']);
+        g.output('v2', v2, ['n']);
+        return g;
+      },
+      feeds,
+      { p2: [p, [n]], m2: [m, [n]], v2: [v, [n]] },
+    );
   }
 }
 

@@ -4,9 +4,28 @@
 // so a training step never reads anything back until the trainer asks for the loss.
 
 import {
-  Gpu, Tensor, adamwStep, addForward, axpy, concatTimeBackward, concatTimeForward, crossAttentionBackward, crossAttentionForward,
-  crossEntropyForwardBackward, dropoutBackward, dropoutForward, gateBackward, gateForward, geluBackward, gradNorm, layerNormBackward,
-  layerNormForward, matmulBackward, matmulForward, meanPoolBackward, meanPoolForward,
+  Gpu,
+  Tensor,
+  adamwStep,
+  addForward,
+  axpy,
+  concatTimeBackward,
+  concatTimeForward,
+  crossAttentionBackward,
+  crossAttentionForward,
+  crossEntropyForwardBackward,
+  dropoutBackward,
+  dropoutForward,
+  gateBackward,
+  gateForward,
+  geluBackward,
+  gradNorm,
+  layerNormBackward,
+  layerNormForward,
+  matmulBackward,
+  matmulForward,
+  meanPoolBackward,
+  meanPoolForward,
 } from '@emofuse/kernels';
 import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 
@@ -18,7 +37,10 @@ function t(x: BTensor): Tensor {
 export class WgslBackend implements Backend {
   readonly name = 'wgsl' as const;
   readonly description: string;
-  private constructor(readonly gpu: Gpu, private readonly owned: boolean) {
+  private constructor(
+    readonly gpu: Gpu,
+    private readonly owned: boolean,
+  ) {
     const a = gpu.adapter;
     this.description = `wgsl on ${a.device || a.description} (${a.backend}${a.isSoftware ? ', software' : ''})`;
   }
@@ -57,12 +79,19 @@ export class WgslBackend implements Backend {
 
   matmul(a: BTensor, b: BTensor, c: BTensor, dims: MatmulDims, o: MatmulOpts = {}): Promise<void> {
     return matmulForward(this.gpu, t(a), t(b), t(c), dims, {
-      transA: o.transA, transB: o.transB, broadcastB: o.broadcastB, bias: o.bias && t(o.bias), gelu: o.gelu,
-      pre: o.pre && t(o.pre), accumulate: o.accumulate,
+      transA: o.transA,
+      transB: o.transB,
+      broadcastB: o.broadcastB,
+      bias: o.bias && t(o.bias),
+      gelu: o.gelu,
+      pre: o.pre && t(o.pre),
+      accumulate: o.accumulate,
     });
   }
   matmulBackward(
-    x: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, o: MatmulBackwardOpts = {},
+    x: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor },
+    dims: MatmulDims,
+    o: MatmulBackwardOpts = {},
   ): Promise<void> {
     return matmulBackward(
       this.gpu,
@@ -78,15 +107,33 @@ export class WgslBackend implements Backend {
     return crossAttentionForward(this.gpu, t(q), t(k), t(v), mask && t(mask), t(out), t(lse), { heads });
   }
   attentionBackward(
-    q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, dout: BTensor,
-    dq: BTensor, dk: BTensor, dv: BTensor, heads: number,
+    q: BTensor,
+    k: BTensor,
+    v: BTensor,
+    mask: BTensor | null,
+    out: BTensor,
+    lse: BTensor,
+    dout: BTensor,
+    dq: BTensor,
+    dk: BTensor,
+    dv: BTensor,
+    heads: number,
   ): Promise<void> {
     return crossAttentionBackward(this.gpu, t(q), t(k), t(v), mask && t(mask), t(out), t(lse), t(dout), t(dq), t(dk), t(dv), { heads });
   }
   layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void> {
     return layerNormForward(this.gpu, t(x), t(gamma), t(beta), t(y), t(mean), t(rstd));
   }
-  layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void> {
+  layerNormBackward(
+    x: BTensor,
+    gamma: BTensor,
+    mean: BTensor,
+    rstd: BTensor,
+    dy: BTensor,
+    dx: BTensor,
+    dgamma: BTensor,
+    dbeta: BTensor,
+  ): Promise<void> {
     return layerNormBackward(this.gpu, t(x), t(gamma), t(mean), t(rstd), t(dy), t(dx), t(dgamma), t(dbeta));
   }
   add(a: BTensor, b: BTensor, out: BTensor, alpha = 1): Promise<void> {
@@ -119,7 +166,15 @@ export class WgslBackend implements Backend {
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void> {
     return gateBackward(this.gpu, t(s), t(x), t(y), t(dout), t(ds), t(dx), t(dy));
   }
-  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing = 0): Promise<void> {
+  crossEntropy(
+    logits: BTensor,
+    labels: BTensor,
+    weights: BTensor,
+    loss: BTensor,
+    dlogits: BTensor,
+    losses: BTensor,
+    smoothing = 0,
+  ): Promise<void> {
     return crossEntropyForwardBackward(this.gpu, t(logits), t(labels), t(weights), t(loss), t(dlogits), t(losses), smoothing);
   }
   gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void> {
@@ -127,7 +182,12 @@ export class WgslBackend implements Backend {
   }
   adamw(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void> {
     return adamwStep(this.gpu, t(p), t(g), t(m), t(v), {
-      lr: o.lr, step: o.step, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay,
+      lr: o.lr,
+      step: o.step,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
       clip: o.clip && { norm: t(o.clip.norm), maxNorm: o.clip.maxNorm },
     });
   }

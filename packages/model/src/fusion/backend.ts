@@ -83,15 +83,37 @@ export interface Backend {
 
   // -- ops (forward / backward pairs, as the kernel wrappers)
   matmul(a: BTensor, b: BTensor, c: BTensor, dims: MatmulDims, opts?: MatmulOpts): Promise<void>;
-  matmulBackward(t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor }, dims: MatmulDims, opts?: MatmulBackwardOpts): Promise<void>;
+  matmulBackward(
+    t: { dc: BTensor; a: BTensor; b: BTensor; dA?: BTensor; dB?: BTensor; dBias?: BTensor },
+    dims: MatmulDims,
+    opts?: MatmulBackwardOpts,
+  ): Promise<void>;
   geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate?: boolean): Promise<void>;
   attention(q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, heads: number): Promise<void>;
   attentionBackward(
-    q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, dout: BTensor,
-    dq: BTensor, dk: BTensor, dv: BTensor, heads: number,
+    q: BTensor,
+    k: BTensor,
+    v: BTensor,
+    mask: BTensor | null,
+    out: BTensor,
+    lse: BTensor,
+    dout: BTensor,
+    dq: BTensor,
+    dk: BTensor,
+    dv: BTensor,
+    heads: number,
   ): Promise<void>;
   layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void>;
-  layerNormBackward(x: BTensor, gamma: BTensor, mean: BTensor, rstd: BTensor, dy: BTensor, dx: BTensor, dgamma: BTensor, dbeta: BTensor): Promise<void>;
+  layerNormBackward(
+    x: BTensor,
+    gamma: BTensor,
+    mean: BTensor,
+    rstd: BTensor,
+    dy: BTensor,
+    dx: BTensor,
+    dgamma: BTensor,
+    dbeta: BTensor,
+  ): Promise<void>;
   /** out = a + alpha * b. */
   add(a: BTensor, b: BTensor, out: BTensor, alpha?: number): Promise<void>;
   /** y += alpha * x (glue). */
@@ -109,7 +131,15 @@ export interface Backend {
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void>;
   /** Weighted-mean cross-entropy: loss [1], dlogits [B, K_cls], losses [B]; labels [B] hold class ids or -1 (ignore). */
   /** Weighted mean cross-entropy and its gradient; `smoothing`: label smoothing eps in [0, 1) (default 0). */
-  crossEntropy(logits: BTensor, labels: BTensor, weights: BTensor, loss: BTensor, dlogits: BTensor, losses: BTensor, smoothing?: number): Promise<void>;
+  crossEntropy(
+    logits: BTensor,
+    labels: BTensor,
+    weights: BTensor,
+    loss: BTensor,
+    dlogits: BTensor,
+    losses: BTensor,
+    smoothing?: number,
+  ): Promise<void>;
   gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void>;
   adamw(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void>;
 }

@@ -77,7 +77,16 @@ export function standardizeTokens(x: Float32Array, mask: Float32Array, B: number
  * The linear head's features: per row b, the mean and the (population) std over the kept tokens of x [B, T, C],
  * written to out[b * stride + off ...] as [mean (C), std (C)]. A row with no kept token gets zeros.
  */
-export function poolMeanStd(x: Float32Array, mask: Float32Array, B: number, T: number, C: number, out: Float32Array, stride: number, off: number): void {
+export function poolMeanStd(
+  x: Float32Array,
+  mask: Float32Array,
+  B: number,
+  T: number,
+  C: number,
+  out: Float32Array,
+  stride: number,
+  off: number,
+): void {
   const s = new Float64Array(C);
   const ss = new Float64Array(C);
   for (let b = 0; b < B; b++) {
@@ -225,7 +234,11 @@ export interface SpeakerStats {
 }
 
 /** The statistics of every speaker named in `speakers` ([size] per split; '' or absent: unknown) over `splits`. */
-export function speakerTokenStats(parts: readonly { split: FeatureSplit; speakers: readonly string[] }[], Ct: number, Ca: number): Map<string, SpeakerStats> {
+export function speakerTokenStats(
+  parts: readonly { split: FeatureSplit; speakers: readonly string[] }[],
+  Ct: number,
+  Ca: number,
+): Map<string, SpeakerStats> {
   const acc = new Map<string, { t: Moments; a: Moments; n: number }>();
   const chunk = 64;
   for (const { split, speakers } of parts) {
@@ -247,7 +260,11 @@ export function speakerTokenStats(parts: readonly { split: FeatureSplit; speaker
 }
 
 /** `split` with each utterance of a speaker in `stats` standardized by that speaker's statistics (others as they are). */
-export function speakerStandardizedSplit(split: FeatureSplit, speakers: readonly string[], stats: ReadonlyMap<string, SpeakerStats>): FeatureSplit {
+export function speakerStandardizedSplit(
+  split: FeatureSplit,
+  speakers: readonly string[],
+  stats: ReadonlyMap<string, SpeakerStats>,
+): FeatureSplit {
   return {
     ...split,
     batch(indices, shape) {
@@ -258,8 +275,22 @@ export function speakerStandardizedSplit(split: FeatureSplit, speakers: readonly
       indices.forEach((u, r) => {
         const st = stats.get(speakers[u] ?? '');
         if (!st) return;
-        const text = standardizeTokens(b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct), b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt), 1, b.Tt, Ct, st.text);
-        const audio = standardizeTokens(b.audio.subarray(r * b.Ta * Ca, (r + 1) * b.Ta * Ca), b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta), 1, b.Ta, Ca, st.audio);
+        const text = standardizeTokens(
+          b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct),
+          b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt),
+          1,
+          b.Tt,
+          Ct,
+          st.text,
+        );
+        const audio = standardizeTokens(
+          b.audio.subarray(r * b.Ta * Ca, (r + 1) * b.Ta * Ca),
+          b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta),
+          1,
+          b.Ta,
+          Ca,
+          st.audio,
+        );
         b.text.set(text, r * b.Tt * Ct); // row r: [Tt, Ct]
         b.audio.set(audio, r * b.Ta * Ca); // row r: [Ta, Ca]
       });

@@ -96,7 +96,9 @@ export interface FusionConfig {
   seed: number;
 }
 
-export const DEFAULT_FUSION: Required<Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'linearSkip' | 'seed'>> = {
+export const DEFAULT_FUSION: Required<
+  Pick<FusionConfig, 'fusion' | 'width' | 'heads' | 'layers' | 'ffnMult' | 'dropout' | 'blockDropout' | 'linearSkip' | 'seed'>
+> = {
   fusion: 'cross-self',
   width: 128, // 4-fold EmoDB speaker CV (speech features, audio variant): width 32/64/128/256 -> weighted F1 54.3/52.5/58.2/55.5
   heads: 4,
@@ -286,7 +288,9 @@ export class FusionModel {
       if (!st) continue;
       if (!(name in want)) throw new FusionConfigError(`input standardization: unknown input '${name}'`);
       if (st.mean.length !== want[name] || st.std.length !== want[name]) {
-        throw new FusionConfigError(`input standardization '${name}': ${st.mean.length} means and ${st.std.length} stds for ${want[name]} input dimensions`);
+        throw new FusionConfigError(
+          `input standardization '${name}': ${st.mean.length} means and ${st.std.length} stds for ${want[name]} input dimensions`,
+        );
       }
       if (!st.std.every((v) => v > 0 && Number.isFinite(v)) || !st.mean.every(Number.isFinite)) {
         throw new FusionConfigError(`input standardization '${name}': every mean must be finite and every std finite and > 0`);
@@ -313,8 +317,13 @@ export class FusionModel {
       if (init === 'normal') for (let i = 0; i < n; i++) data[i] = std * rand();
       const be = this.backend;
       const p: Param = {
-        name, shape, value: be.upload(data, shape, name), grad: be.zeros(shape, `d ${name}`),
-        m: be.zeros(shape, `m ${name}`), v: be.zeros(shape, `v ${name}`), decay: shape.length > 1 && !name.endsWith('pos'),
+        name,
+        shape,
+        value: be.upload(data, shape, name),
+        grad: be.zeros(shape, `d ${name}`),
+        m: be.zeros(shape, `m ${name}`),
+        v: be.zeros(shape, `v ${name}`),
+        decay: shape.length > 1 && !name.endsWith('pos'),
       };
       this.params.push(p);
       return p;
@@ -399,22 +408,50 @@ export class FusionModel {
       storage.set(label, t);
       return t;
     };
-    const z = (shape: number[], label: string) => made(label, full ? this.backend.view(full.storage.get(label)!, shape) : this.backend.zeros(shape, label));
-    const ones = (shape: number[], label: string) => made(label, full?.storage.get(label) ?? this.backend.upload(new Float32Array(shape[0]! * shape[1]!).fill(1), shape, label));
+    const z = (shape: number[], label: string) =>
+      made(label, full ? this.backend.view(full.storage.get(label)!, shape) : this.backend.zeros(shape, label));
+    const ones = (shape: number[], label: string) =>
+      made(label, full?.storage.get(label) ?? this.backend.upload(new Float32Array(shape[0]! * shape[1]!).fill(1), shape, label));
     const drop = (c.blockDropout ?? 0) > 0;
     const blockActs = (Tq: number, Tk: number, n: string): BlockActs => ({
-      Tq, Tk,
-      q: z([B, Tq, C], `${n}.q`), k: z([B, Tk, C], `${n}.k`), v: z([B, Tk, C], `${n}.v`), att: z([B, Tq, C], `${n}.att`),
-      lse: z([B, c.heads, Tq], `${n}.lse`), o: z([B, Tq, C], `${n}.o`), r1: z([B, Tq, C], `${n}.r1`), h1: z([B, Tq, C], `${n}.h1`),
-      mean1: z([B * Tq], `${n}.mean1`), rstd1: z([B * Tq], `${n}.rstd1`), fpre: z([B, Tq, F], `${n}.fpre`), f: z([B, Tq, F], `${n}.f`),
-      f2: z([B, Tq, C], `${n}.f2`), r2: z([B, Tq, C], `${n}.r2`), y: z([B, Tq, C], `${n}.y`), mean2: z([B * Tq], `${n}.mean2`),
-      rstd2: z([B * Tq], `${n}.rstd2`), dy: z([B, Tq, C], `${n}.dy`), dr2: z([B, Tq, C], `${n}.dr2`), df: z([B, Tq, F], `${n}.df`),
-      dfpre: z([B, Tq, F], `${n}.dfpre`), dh1: z([B, Tq, C], `${n}.dh1`), dr1: z([B, Tq, C], `${n}.dr1`),
-      datt: z([B, Tq, C], `${n}.datt`), dq: z([B, Tq, C], `${n}.dq`), dk: z([B, Tk, C], `${n}.dk`), dv: z([B, Tk, C], `${n}.dv`),
-      ...(drop ? { od: z([B, Tq, C], `${n}.od`), f2d: z([B, Tq, C], `${n}.f2d`), dod: z([B, Tq, C], `${n}.dod`), df2: z([B, Tq, C], `${n}.df2`) } : {}),
+      Tq,
+      Tk,
+      q: z([B, Tq, C], `${n}.q`),
+      k: z([B, Tk, C], `${n}.k`),
+      v: z([B, Tk, C], `${n}.v`),
+      att: z([B, Tq, C], `${n}.att`),
+      lse: z([B, c.heads, Tq], `${n}.lse`),
+      o: z([B, Tq, C], `${n}.o`),
+      r1: z([B, Tq, C], `${n}.r1`),
+      h1: z([B, Tq, C], `${n}.h1`),
+      mean1: z([B * Tq], `${n}.mean1`),
+      rstd1: z([B * Tq], `${n}.rstd1`),
+      fpre: z([B, Tq, F], `${n}.fpre`),
+      f: z([B, Tq, F], `${n}.f`),
+      f2: z([B, Tq, C], `${n}.f2`),
+      r2: z([B, Tq, C], `${n}.r2`),
+      y: z([B, Tq, C], `${n}.y`),
+      mean2: z([B * Tq], `${n}.mean2`),
+      rstd2: z([B * Tq], `${n}.rstd2`),
+      dy: z([B, Tq, C], `${n}.dy`),
+      dr2: z([B, Tq, C], `${n}.dr2`),
+      df: z([B, Tq, F], `${n}.df`),
+      dfpre: z([B, Tq, F], `${n}.dfpre`),
+      dh1: z([B, Tq, C], `${n}.dh1`),
+      dr1: z([B, Tq, C], `${n}.dr1`),
+      datt: z([B, Tq, C], `${n}.datt`),
+      dq: z([B, Tq, C], `${n}.dq`),
+      dk: z([B, Tk, C], `${n}.dk`),
+      dv: z([B, Tk, C], `${n}.dv`),
+      ...(drop
+        ? { od: z([B, Tq, C], `${n}.od`), f2d: z([B, Tq, C], `${n}.f2d`), dod: z([B, Tq, C], `${n}.dod`), df2: z([B, Tq, C], `${n}.df2`) }
+        : {}),
     });
     const stemActs = (m: 'text' | 'audio', T: number, Cin: number): StemActs => ({
-      x: z([B, T, Cin], `in.${m}`), mask: z([B, T], `in.${m}Mask`), h: z([B, T, C], `${m}.h`), dh: z([B, T, C], `d ${m}.h`),
+      x: z([B, T, Cin], `in.${m}`),
+      mask: z([B, T], `in.${m}Mask`),
+      h: z([B, T, C], `${m}.h`),
+      dh: z([B, T, C], `d ${m}.h`),
     });
     const text = this.text && stemActs('text', Tt, c.textDim);
     const audio = this.audio && stemActs('audio', Ta, c.audioDim);
@@ -434,22 +471,44 @@ export class FusionModel {
     const pooledIn = s.head === 'concat' ? 2 * C : C;
     const P = this.pooledWidth;
     a = {
-      B, Tt, Ta, storage,
-      text, audio, crossTA, crossAT, seq,
+      B,
+      Tt,
+      Ta,
+      storage,
+      text,
+      audio,
+      crossTA,
+      crossAT,
+      seq,
       self: this.selfBlocks.map((_, l) => blockActs(seq!.T, seq!.T, `self.${l}`)),
-      merge: s.head === 'pool' || s.head === 'linear' ? undefined : {
-        pt: z([B, C], 'pool.text'), pa: z([B, C], 'pool.audio'), dpt: z([B, C], 'd pool.text'), dpa: z([B, C], 'd pool.audio'),
-        zcat: z([B, 2, C], 'pool.concat'), dzcat: z([B, 2, C], 'd pool.concat'),
-        ...(s.head === 'mean' ? { ones2: ones([B, 2], 'ones2') } : {}),
-        ...(s.head === 'gate' ? { gs: z([B, C], 'gate.s'), dgs: z([B, C], 'd gate.s') } : {}),
-        ...(s.head !== 'concat' ? { u: z([B, pooledIn], 'head.in'), du: z([B, pooledIn], 'd head.in') } : {}),
-        hpre: z([B, C], 'head.pre'), dhpre: z([B, C], 'd head.pre'),
-      },
+      merge:
+        s.head === 'pool' || s.head === 'linear'
+          ? undefined
+          : {
+              pt: z([B, C], 'pool.text'),
+              pa: z([B, C], 'pool.audio'),
+              dpt: z([B, C], 'd pool.text'),
+              dpa: z([B, C], 'd pool.audio'),
+              zcat: z([B, 2, C], 'pool.concat'),
+              dzcat: z([B, 2, C], 'd pool.concat'),
+              ...(s.head === 'mean' ? { ones2: ones([B, 2], 'ones2') } : {}),
+              ...(s.head === 'gate' ? { gs: z([B, C], 'gate.s'), dgs: z([B, C], 'd gate.s') } : {}),
+              ...(s.head !== 'concat' ? { u: z([B, pooledIn], 'head.in'), du: z([B, pooledIn], 'd head.in') } : {}),
+              hpre: z([B, C], 'head.pre'),
+              dhpre: z([B, C], 'd head.pre'),
+            },
       onesB: this.audio ? ones([B, 1], 'ones') : undefined,
-      pooled: z([B, P], 'pooled'), dpooled: z([B, P], 'd pooled'), stats: this.skip ? z([B, this.statsWidth], 'stats') : undefined,
-      dropped: c.dropout > 0 ? z([B, P], 'dropped') : undefined, ddropped: c.dropout > 0 ? z([B, P], 'd dropped') : undefined,
-      labels: z([B], 'in.labels'), classWeights: z([c.numClasses], 'in.classWeights'),
-      logits: z([B, c.numClasses], 'logits'), dlogits: z([B, c.numClasses], 'dlogits'), loss: z([1], 'loss'), losses: z([B], 'losses'),
+      pooled: z([B, P], 'pooled'),
+      dpooled: z([B, P], 'd pooled'),
+      stats: this.skip ? z([B, this.statsWidth], 'stats') : undefined,
+      dropped: c.dropout > 0 ? z([B, P], 'dropped') : undefined,
+      ddropped: c.dropout > 0 ? z([B, P], 'd dropped') : undefined,
+      labels: z([B], 'in.labels'),
+      classWeights: z([c.numClasses], 'in.classWeights'),
+      logits: z([B, c.numClasses], 'logits'),
+      dlogits: z([B, c.numClasses], 'dlogits'),
+      loss: z([1], 'loss'),
+      losses: z([B], 'losses'),
       gradNorm: z([1], 'grad norm'),
     };
     // what is read after a step (the loss, logits and per-row losses, the clipped norm) is kept; the rest is step scratch
@@ -483,7 +542,16 @@ export class FusionModel {
    * One post-LN transformer block where queries come from xq and keys / values from xkv (the same tensor for
    * self-attention): y = LN2(h1 + FFN(h1)), h1 = LN1(xq + MHA(xq, xkv)).
    */
-  private async blockForward(blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number, site: number, train: boolean): Promise<void> {
+  private async blockForward(
+    blk: AttentionBlock,
+    a: BlockActs,
+    xq: BTensor,
+    xkv: BTensor,
+    mask: BTensor,
+    B: number,
+    site: number,
+    train: boolean,
+  ): Promise<void> {
     const be = this.backend;
     const { Tq, Tk } = a;
     const drop = train && a.od !== undefined;
@@ -507,8 +575,18 @@ export class FusionModel {
    * added into with accumulateQ / accumulateKV). For self-attention pass the same tensor as dxq and dxkv.
    */
   private async blockBackward(
-    blk: AttentionBlock, a: BlockActs, xq: BTensor, xkv: BTensor, mask: BTensor, B: number,
-    dxq: BTensor, dxkv: BTensor, accumulateQ: boolean, accumulateKV: boolean, site: number, train: boolean,
+    blk: AttentionBlock,
+    a: BlockActs,
+    xq: BTensor,
+    xkv: BTensor,
+    mask: BTensor,
+    B: number,
+    dxq: BTensor,
+    dxkv: BTensor,
+    accumulateQ: boolean,
+    accumulateKV: boolean,
+    site: number,
+    train: boolean,
   ): Promise<void> {
     const be = this.backend;
     const { Tq, Tk } = a;
@@ -536,8 +614,14 @@ export class FusionModel {
   setInputs(inp: StepInputs, classWeights: ArrayLike<number>): Acts {
     const B = inp.labels.length;
     const [Tt, Ta] = [inp.textMask.length / B, inp.audioMask.length / B]; // the batch's padded lengths
-    for (const [m, T, stem] of [['text', Tt, this.text], ['audio', Ta, this.audio]] as const) {
-      if (!Number.isInteger(T) || (stem && (T < 1 || T > stem.T))) throw new Error(`FusionModel: a batch of ${B} rows with ${inp[`${m}Mask`].length} ${m} mask values: ${m} must be 1..${stem?.T ?? 'any'} tokens per row`);
+    for (const [m, T, stem] of [
+      ['text', Tt, this.text],
+      ['audio', Ta, this.audio],
+    ] as const) {
+      if (!Number.isInteger(T) || (stem && (T < 1 || T > stem.T)))
+        throw new Error(
+          `FusionModel: a batch of ${B} rows with ${inp[`${m}Mask`].length} ${m} mask values: ${m} must be 1..${stem?.T ?? 'any'} tokens per row`,
+        );
     }
     const a = this.actsFor(B, this.text ? Tt : 0, this.audio ? Ta : 0);
     const be = this.backend;
@@ -573,7 +657,13 @@ export class FusionModel {
     if (this.audio) {
       const Ta = a.Ta;
       await this.linear(this.audio.proj, a.audio!.x, a.audio!.h, B * Ta); // a0 [B, Ta, C]
-      await be.matmul(a.onesB!, this.posRows(this.audio.pos!.value, Ta), a.audio!.h, { batch: 1, M: B, N: Ta * C, K: 1 }, { accumulate: true }); // a0 += pos [Ta, C] per row
+      await be.matmul(
+        a.onesB!,
+        this.posRows(this.audio.pos!.value, Ta),
+        a.audio!.h,
+        { batch: 1, M: B, N: Ta * C, K: 1 },
+        { accumulate: true },
+      ); // a0 += pos [Ta, C] per row
     }
     // cross: each modality attends to the other
     if (a.crossTA && a.crossAT) {
@@ -603,7 +693,8 @@ export class FusionModel {
       feat = a.dropped;
     }
     await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
-    if (this.skip) await be.matmul(a.stats!, this.skip.value, a.logits, { batch: 1, M: B, N: c.numClasses, K: this.statsWidth }, { accumulate: true }); // logits += stats [B, S] @ W_skip
+    if (this.skip)
+      await be.matmul(a.stats!, this.skip.value, a.logits, { batch: 1, M: B, N: c.numClasses, K: this.statsWidth }, { accumulate: true }); // logits += stats [B, S] @ W_skip
     if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses, smoothing); // loss [1], dlogits [B, K_cls]
   }
 
@@ -642,7 +733,11 @@ export class FusionModel {
     const { B } = a;
     // classifier
     const dropped = train && a.dropped ? { y: a.dropped, dy: a.ddropped! } : undefined;
-    if (this.skip) await be.matmulBackward({ dc: a.dlogits, a: a.stats!, b: this.skip.value, dB: this.skip.grad }, { batch: 1, M: B, N: this.config.numClasses, K: this.statsWidth }); // d W_skip: its input is a constant
+    if (this.skip)
+      await be.matmulBackward(
+        { dc: a.dlogits, a: a.stats!, b: this.skip.value, dB: this.skip.grad },
+        { batch: 1, M: B, N: this.config.numClasses, K: this.statsWidth },
+      ); // d W_skip: its input is a constant
     if (this.spec.head === 'linear') {
       await this.linearBackward(this.classifier, dropped?.y ?? a.pooled, a.dlogits, B); // d classifier only: its input is a constant
       return;
@@ -650,7 +745,8 @@ export class FusionModel {
     await this.linearBackward(this.classifier, dropped?.y ?? a.pooled, a.dlogits, B, dropped?.dy ?? a.dpooled); // d feat [B, C]
     if (dropped) await be.dropoutBackward(dropped.dy, a.dpooled, this.dropoutOpts(this.config.dropout, 0)); // dpooled [B, C]
     // head, then the token sequence back through the self blocks
-    if (a.merge) await this.mergeBackward(a.merge, a.text!, a.audio!, a.dpooled, B); // dt0 [B, Tt, C], da0 [B, Ta, C]
+    if (a.merge)
+      await this.mergeBackward(a.merge, a.text!, a.audio!, a.dpooled, B); // dt0 [B, Tt, C], da0 [B, Ta, C]
     else {
       const seq = a.seq!;
       const L = this.selfBlocks.length;
@@ -678,7 +774,10 @@ export class FusionModel {
       await this.linearBackward(this.audio.proj, a.audio!.x, a.audio!.dh, B * Ta); // d audio.proj
       const pos = this.audio.pos!;
       if (Ta < this.audio.T) be.write(pos.grad, (this.zeroPos ??= new Float32Array(pos.grad.size))); // rows past the batch's Ta: no gradient
-      await be.matmulBackward({ dc: a.audio!.dh, a: a.onesB!, b: this.posRows(pos.value, Ta), dB: this.posRows(pos.grad, Ta) }, { batch: 1, M: B, N: Ta * C, K: 1 }); // d pos [Ta, C] = column sums over B
+      await be.matmulBackward(
+        { dc: a.audio!.dh, a: a.onesB!, b: this.posRows(pos.value, Ta), dB: this.posRows(pos.grad, Ta) },
+        { batch: 1, M: B, N: Ta * C, K: 1 },
+      ); // d pos [Ta, C] = column sums over B
     }
   }
 
@@ -708,10 +807,19 @@ export class FusionModel {
     const be = this.backend;
     this.step += 1;
     const clip = o.maxGradNorm > 0 ? { norm: a.gradNorm, maxNorm: o.maxGradNorm } : undefined;
-    await be.gradNorm(this.params.map((p) => p.grad), a.gradNorm); // [1], stays on the device
+    await be.gradNorm(
+      this.params.map((p) => p.grad),
+      a.gradNorm,
+    ); // [1], stays on the device
     for (const p of this.params) {
       await be.adamw(p.value, p.grad, p.m, p.v, {
-        lr: o.lr, step: this.step, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: p.decay ? o.weightDecay : 0, clip,
+        lr: o.lr,
+        step: this.step,
+        beta1: o.beta1,
+        beta2: o.beta2,
+        eps: o.eps,
+        weightDecay: p.decay ? o.weightDecay : 0,
+        clip,
       });
     }
   }
@@ -755,7 +863,10 @@ export class FusionModel {
     for (const p of this.params) {
       const s = state.get(p.name);
       if (!s) throw new Error(`checkpoint has no tensor '${p.name}'`);
-      if (s.value.length !== p.value.size) throw new Error(`checkpoint tensor '${p.name}' has ${s.value.length} values, the model expects ${p.value.size} [${p.shape.join(', ')}]`);
+      if (s.value.length !== p.value.size)
+        throw new Error(
+          `checkpoint tensor '${p.name}' has ${s.value.length} values, the model expects ${p.value.size} [${p.shape.join(', ')}]`,
+        );
       this.backend.write(p.value, s.value);
       if (s.m) this.backend.write(p.m, s.m);
       if (s.v) this.backend.write(p.v, s.v);

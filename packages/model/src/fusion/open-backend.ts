@@ -17,7 +17,7 @@ export const BACKENDS = {
   wgsl: { summary: 'our WebGPU kernels', open: () => WgslBackend.create() },
   cpu: { summary: 'the float64 CPU references', open: async () => new CpuBackend('f32') },
   ort: { summary: "onnxruntime-node's CPU kernels (fast without a GPU)", open: async () => createOrtBackend() },
-  auto: { summary: "wgsl on a hardware GPU, else ort; the choice and its reason are printed", open: openAuto },
+  auto: { summary: 'wgsl on a hardware GPU, else ort; the choice and its reason are printed', open: openAuto },
 } satisfies Record<string, BackendEntry>;
 
 export type BackendChoice = keyof typeof BACKENDS;

@@ -105,7 +105,8 @@ export class OnnxGraph {
 
   /** A named float32 constant holding `data` (a weight); the name must be new to the graph. */
   weight(name: string, dims: number[], data: Float32Array): string {
-    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`onnx weight ${name}: ${data.length} values for [${dims.join(', ')}]`);
+    if (data.length !== dims.reduce((a, b) => a * b, 1))
+      throw new Error(`onnx weight ${name}: ${data.length} values for [${dims.join(', ')}]`);
     if (this.inits.some((c) => c.name === name)) throw new Error(`onnx weight ${name}: the name is taken`);
     this.inits.push({ name, dims, raw: data });
     return name;
@@ -156,11 +157,14 @@ export class OnnxGraph {
   /** Drops the nodes and constants no graph output depends on (a traced forward's backward-only results). */
   prune(): void {
     const need = new Set(this.outputs.map(([o]) => o));
-    this.nodes = this.nodes.reverse().filter((n) => {
-      if (!n.outputs.some((o) => need.has(o))) return false;
-      for (const x of n.inputs) need.add(this.read(x));
-      return true;
-    }).reverse();
+    this.nodes = this.nodes
+      .reverse()
+      .filter((n) => {
+        if (!n.outputs.some((o) => need.has(o))) return false;
+        for (const x of n.inputs) need.add(this.read(x));
+        return true;
+      })
+      .reverse();
     this.inits = this.inits.filter((c) => need.has(c.name));
   }
 
@@ -171,7 +175,12 @@ export class OnnxGraph {
     const valueInfo = ([name, dims, type, doc]: ValueInfo) => ({
       name,
       docString: doc ?? '',
-      type: { tensorType: { elemType: type === 'int64' ? onnx.TensorProto.DataType.INT64 : FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+      type: {
+        tensorType: {
+          elemType: type === 'int64' ? onnx.TensorProto.DataType.INT64 : FLOAT,
+          shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+        },
+      },
     });
     const attribute = (name: string, v: AttrValue) =>
       typeof v === 'string'

@@ -78,7 +78,11 @@ export class StepRecorder {
   }
 
   /** Copies op graph `op` into the step: its inputs read `feeds`' regions (int64 feeds are plain inputs), its outputs write `fetches`'. */
-  record(op: OnnxGraph, feeds: Record<string, [Float32Array | BigInt64Array, number[]]>, fetches: Record<string, [Float32Array, number[]]>): void {
+  record(
+    op: OnnxGraph,
+    feeds: Record<string, [Float32Array | BigInt64Array, number[]]>,
+    fetches: Record<string, [Float32Array, number[]]>,
+  ): void {
     const bind: Record<string, string> = {};
     for (const [name, [data, dims]] of Object.entries(feeds)) {
       bind[name] = data instanceof BigInt64Array ? this.input(data, dims, 'int64') : this.read(data, dims);
@@ -95,7 +99,8 @@ export class StepRecorder {
   hostWrite(a: Float32Array): void {
     const [s0, e0] = [start(a), start(a) + a.length];
     for (const f of this.feeds) {
-      if (f.data instanceof Float32Array && f.data.buffer === a.buffer && start(f.data) < e0 && s0 < start(f.data) + f.data.length) f.data = f.data.slice();
+      if (f.data instanceof Float32Array && f.data.buffer === a.buffer && start(f.data) < e0 && s0 < start(f.data) + f.data.length)
+        f.data = f.data.slice();
     }
     this.cut(a.buffer, s0, e0);
     if (a.length === a.buffer.byteLength >> 2) this.stale.delete(a.buffer);
@@ -207,7 +212,9 @@ export class StepRecorder {
     if (only && only.s === s0 && only.e === e0) return this.shaped(only.v, only.dims, dims);
     // what the step did not write is read from host memory, which for stale scratch holds old numbers
     if (cover.reduce((n, x) => n + Math.min(e0, x.e) - Math.max(s0, x.s), 0) < a.length && this.stale.has(buf)) {
-      throw new Error('ort backend: an op reads scratch values from before the last flush (an activation read before it was written in this step)');
+      throw new Error(
+        'ort backend: an op reads scratch values from before the last flush (an activation read before it was written in this step)',
+      );
     }
     const host = (p: number, q: number) => this.input(new Float32Array(buf, p * 4, q - p), [q - p], 'float32');
     if (!cover.length) return this.input(a, dims ?? [a.length], 'float32');

@@ -39,7 +39,13 @@ function evaluate(p: SizePoly, at: SizePoint): number {
  * The polynomial of each number: `numbers` gives the same-length list of numbers at a point; fitted at `corners`
  * (gridCorners) and checked at `check`. Throws naming the first number that is not multilinear in the sizes.
  */
-export function fitSizes(names: readonly string[], corners: readonly SizePoint[], numbers: (p: SizePoint) => readonly number[], check: SizePoint, describe: (i: number) => string): SizePoly[] {
+export function fitSizes(
+  names: readonly string[],
+  corners: readonly SizePoint[],
+  numbers: (p: SizePoint) => readonly number[],
+  check: SizePoint,
+  describe: (i: number) => string,
+): SizePoly[] {
   const monos = monomials(names);
   const rows = corners.map((p) => monos.map((m) => m.reduce((a, n) => a * p[n]!, 1)));
   const values = corners.map(numbers);
@@ -48,7 +54,10 @@ export function fitSizes(names: readonly string[], corners: readonly SizePoint[]
   const atCheck = numbers(check);
   const polys: SizePoly[] = [];
   for (let i = 0; i < n; i++) {
-    const coef = solve(rows, values.map((v) => v[i]!)).map(Math.round);
+    const coef = solve(
+      rows,
+      values.map((v) => v[i]!),
+    ).map(Math.round);
     const p: SizePoly = new Map();
     for (const [j, c] of coef.entries()) if (c !== 0) p.set(monos[j]!.join('*'), c);
     const bad = [...corners, check].find((pt, k) => evaluate(p, pt) !== (k < corners.length ? values[k]![i] : atCheck[i]));
@@ -118,7 +127,15 @@ export class SizeExprs {
     if (v) return v;
     const consts = ps.map(SizeExprs.constant);
     if (consts.every((c) => c !== null)) v = this.g.i64(consts as number[]);
-    else v = ps.length === 1 ? this.sum(ps[0]!) : this.g.op('Concat', ps.map((p) => this.scalar(p)), { axis: 0 });
+    else
+      v =
+        ps.length === 1
+          ? this.sum(ps[0]!)
+          : this.g.op(
+              'Concat',
+              ps.map((p) => this.scalar(p)),
+              { axis: 0 },
+            );
     this.vectors.set(key, v);
     return v;
   }

@@ -17,7 +17,14 @@ import { DataError } from '../errors.ts';
 import { decodeCheckpointTensors, loadCheckpointBytes, type CheckpointMeta, type CheckpointTensor } from './checkpoint-bytes.ts';
 
 // Reading a checkpoint's bytes needs no file system: that half lives in checkpoint-bytes.ts (the browser entry uses it).
-export { decodeCheckpointTensors, loadCheckpointBytes, readCheckpointMeta, readInputNorm, type CheckpointMeta, type CheckpointTensor } from './checkpoint-bytes.ts';
+export {
+  decodeCheckpointTensors,
+  loadCheckpointBytes,
+  readCheckpointMeta,
+  readInputNorm,
+  type CheckpointMeta,
+  type CheckpointTensor,
+} from './checkpoint-bytes.ts';
 
 export function writeSafetensors(path: string, tensors: ReadonlyMap<string, CheckpointTensor>, metadata: Record<string, string>): void {
   const out: Record<string, SafeTensor> = {};
@@ -47,6 +54,7 @@ export async function saveCheckpoint(model: FusionModel, path: string, meta: Che
 /** A model (with its optimizer state and step) from a checkpoint file, on the given backend. */
 export function loadCheckpoint(backend: Backend, path: string): { model: FusionModel; meta: CheckpointMeta } {
   if (!existsSync(path)) throw new DataError(`checkpoint ${path} does not exist`);
-  if (statSync(path).isDirectory()) throw new DataError(`checkpoint ${path} is a folder: give the .safetensors file in it (e.g. ${path}/best.safetensors)`);
+  if (statSync(path).isDirectory())
+    throw new DataError(`checkpoint ${path} is a folder: give the .safetensors file in it (e.g. ${path}/best.safetensors)`);
   return loadCheckpointBytes(backend, readFileSync(path), path);
 }

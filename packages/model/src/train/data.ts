@@ -16,12 +16,18 @@ import { flagOf } from './settings.ts';
  * Returns the longest text and audio sequences seen (at least 1), the lengths a new model is built for.
  */
 export function validateFeatureSet(
-  fs: FeatureSet, splits: readonly string[], source: string, needs: { text: boolean; audio: boolean } = { text: true, audio: true },
+  fs: FeatureSet,
+  splits: readonly string[],
+  source: string,
+  needs: { text: boolean; audio: boolean } = { text: true, audio: true },
 ): { text: number; audio: number } {
   const longest = { text: 1, audio: 1 };
   const K = fs.classNames.length;
   if (K < 2) throw new DataError(`${source}: needs at least 2 class names, got ${K} (${fs.classNames.join(', ') || 'none'})`);
-  for (const [name, dim] of [['textDim', fs.textDim], ['audioDim', fs.audioDim]] as const) {
+  for (const [name, dim] of [
+    ['textDim', fs.textDim],
+    ['audioDim', fs.audioDim],
+  ] as const) {
     if (!Number.isInteger(dim) || dim < 1) throw new DataError(`${source}: ${name} must be a positive integer, got ${dim}`);
   }
   const sources = new Map((fs.sources ?? []).map((s) => [s.corpus, s.features]));
@@ -34,7 +40,9 @@ export function validateFeatureSet(
   }
   for (const m of ['text', 'audio'] as const) {
     if (needs[m] && sources.size && ![...sources.values()].some((f) => f[`${m}Encoder`] !== 'none'))
-      throw new DataError(`${source}: none of the joined caches (${[...sources.keys()].join(', ')}) has ${m}, which ${flagOf('fusion')} reads`);
+      throw new DataError(
+        `${source}: none of the joined caches (${[...sources.keys()].join(', ')}) has ${m}, which ${flagOf('fusion')} reads`,
+      );
   }
   /** The modalities utterance i of `split` must have: those the model reads that its source holds (joined sets). */
   const needsOf = (split: FeatureSplit, i: number) => {
@@ -43,7 +51,10 @@ export function validateFeatureSet(
   };
   for (const s of splits) {
     const split = fs.splits[s];
-    if (!split) throw new DataError(`${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with ${flagOf('trainSplit')} / ${flagOf('devSplit')} / ${flagOf('split')}`);
+    if (!split)
+      throw new DataError(
+        `${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with ${flagOf('trainSplit')} / ${flagOf('devSplit')} / ${flagOf('split')}`,
+      );
     if (split.size === 0) throw new DataError(`${source}: split '${s}' is empty; nothing to train or evaluate on`);
     for (let i = 0; i < split.size; i += 64) {
       const idx = Array.from({ length: Math.min(64, split.size - i) }, (_, j) => i + j);
@@ -53,13 +64,16 @@ export function validateFeatureSet(
       b.ids.forEach((id, r) => {
         const y = b.labels[r]!;
         if (!(Number.isInteger(y) && y >= 0 && y < K)) {
-          throw new DataError(`${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ${fs.classNames.join(', ')})`);
+          throw new DataError(
+            `${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ${fs.classNames.join(', ')})`,
+          );
         }
         const need = needsOf(split, i + r);
         const hasText = b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt).some((m) => m > 0);
         const hasAudio = b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta).some((m) => m > 0);
         const where = `${source}: split '${s}', utterance '${id}'${split.corpora ? ` (from ${split.corpora[i + r]})` : ''}`;
-        if (split.corpora && !hasText && !hasAudio) throw new DataError(`${where}: neither text nor audio tokens; re-extract it or drop the utterance`);
+        if (split.corpora && !hasText && !hasAudio)
+          throw new DataError(`${where}: neither text nor audio tokens; re-extract it or drop the utterance`);
         if (need.text && !hasText) {
           throw new DataError(`${where}: no text tokens (only ${flagOf('fusion')} audio can use it)`);
         }
@@ -67,13 +81,20 @@ export function validateFeatureSet(
           throw new DataError(`${where}: no audio tokens (a text-only cache trains only ${flagOf('fusion')} text)`);
         }
       });
-      if (b.text.length !== idx.length * b.Tt * fs.textDim) throw new DataError(`${source}: split '${s}': text features are not ${fs.textDim} wide (textDim)`);
-      if (b.audio.length !== idx.length * b.Ta * fs.audioDim) throw new DataError(`${source}: split '${s}': audio features are not ${fs.audioDim} wide (audioDim)`);
-      for (const [field, arr, T, C] of [['text', b.text, b.Tt, fs.textDim], ['audio', b.audio, b.Ta, fs.audioDim]] as const) {
+      if (b.text.length !== idx.length * b.Tt * fs.textDim)
+        throw new DataError(`${source}: split '${s}': text features are not ${fs.textDim} wide (textDim)`);
+      if (b.audio.length !== idx.length * b.Ta * fs.audioDim)
+        throw new DataError(`${source}: split '${s}': audio features are not ${fs.audioDim} wide (audioDim)`);
+      for (const [field, arr, T, C] of [
+        ['text', b.text, b.Tt, fs.textDim],
+        ['audio', b.audio, b.Ta, fs.audioDim],
+      ] as const) {
         for (let k = 0; k < arr.length; k++) {
           if (!Number.isFinite(arr[k]!)) {
             const r = Math.floor(k / (T * C));
-            throw new DataError(`${source}: split '${s}', utterance '${b.ids[r]}': ${field} feature [token ${Math.floor(k / C) % T}, channel ${k % C}] is ${arr[k]}; re-extract it or drop the utterance`);
+            throw new DataError(
+              `${source}: split '${s}', utterance '${b.ids[r]}': ${field} feature [token ${Math.floor(k / C) % T}, channel ${k % C}] is ${arr[k]}; re-extract it or drop the utterance`,
+            );
           }
         }
       }
@@ -122,7 +143,13 @@ export function bucketLength(longest: number, cap: number): number {
 }
 
 /** The shape a batch of `indices` is packed at: `rows` rows, each modality at its bucketed longest (truncated at the model's lengths). */
-export function batchShape(split: Pick<FeatureSplit, 'textLens' | 'audioLens'>, indices: readonly number[], rows: number, maxTextLen: number, maxAudioLen: number): BatchShape {
+export function batchShape(
+  split: Pick<FeatureSplit, 'textLens' | 'audioLens'>,
+  indices: readonly number[],
+  rows: number,
+  maxTextLen: number,
+  maxAudioLen: number,
+): BatchShape {
   let [lt, la] = [0, 0];
   for (const i of indices) [lt, la] = [Math.max(lt, split.textLens[i]!), Math.max(la, split.audioLens[i]!)];
   return { rows, Tt: bucketLength(lt, maxTextLen), Ta: bucketLength(la, maxAudioLen) };
@@ -196,7 +223,9 @@ export function dropModalities(b: FeatureBatch, p: number, seed: number, step: n
     const hasText = b.textMask.subarray(r * Tt, (r + 1) * Tt).some((m) => m > 0);
     const hasAudio = b.audioMask.subarray(r * Ta, (r + 1) * Ta).some((m) => m > 0);
     if (!hasText || !hasAudio) continue;
-    const rand = mulberry32((Math.imul(seed + 1, 0x2c1b3c6d) ^ Math.imul(step + 1, 0x297a2d39) ^ Math.imul(r + 1, 0x1b873593) ^ 0x68e31da4) >>> 0);
+    const rand = mulberry32(
+      (Math.imul(seed + 1, 0x2c1b3c6d) ^ Math.imul(step + 1, 0x297a2d39) ^ Math.imul(r + 1, 0x1b873593) ^ 0x68e31da4) >>> 0,
+    );
     if (rand() >= p) continue;
     if (rand() < 0.5) {
       b.textMask.fill(0, r * Tt, (r + 1) * Tt); // [Tt] of row r

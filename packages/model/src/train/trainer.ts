@@ -15,7 +15,15 @@ import { computeInputNorm } from '../fusion/input-norm.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError } from '../errors.ts';
-import { batchShape, dropModalities, epochBatches, inverseFrequencyWeights, lengthKeys, sortedBatches, validateFeatureSet } from './data.ts';
+import {
+  batchShape,
+  dropModalities,
+  epochBatches,
+  inverseFrequencyWeights,
+  lengthKeys,
+  sortedBatches,
+  validateFeatureSet,
+} from './data.ts';
 import { mapFeatureSet, standardizeSpeakers } from '../datasets/feature-sets.ts';
 import { parseLabelMap, sameLabelMap, type CorpusLabelMapReport } from '../datasets/label-map.ts';
 import { learningRate } from './schedule.ts';
@@ -95,7 +103,8 @@ export async function train(backend: Backend, features: FeatureSet, o: TrainOpti
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
   const longest = validateFeatureSet(fs, [trainName, devName], 'features', requiredModalities(FUSION_SPECS[fusion])); // the modalities the variant needs
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DataError(`${flagOf('batchSize')} must be a positive integer, got ${o.batchSize}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+    throw new DataError(`${flagOf('batchSize')} must be a positive integer, got ${o.batchSize}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`${flagOf('epochs')} must be a positive integer, got ${o.epochs}`);
   const trainSplit = fs.splits[trainName]!;
   const devSplit = fs.splits[devName]!;
@@ -105,7 +114,9 @@ export async function train(backend: Backend, features: FeatureSet, o: TrainOpti
   const logPath = join(o.outDir, 'metrics.jsonl');
   if (o.batchSize > trainSplit.size) {
     const flag = flagOf('batchSize');
-    throw new DataError(`${flag} ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use ${flag} ${trainSplit.size} or less`);
+    throw new DataError(
+      `${flag} ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use ${flag} ${trainSplit.size} or less`,
+    );
   }
   if (!o.resume && !o.force && runFolderInUse(o.outDir)) {
     throw new DataError(
@@ -123,15 +134,35 @@ export async function train(backend: Backend, features: FeatureSet, o: TrainOpti
 }
 
 async function trainLocked(
-  backend: Backend, fs: FeatureSet, o: TrainOptions,
-  x: { trainName: string; devName: string; longest: { text: number; audio: number }; trainSplit: FeatureSplit; devSplit: FeatureSplit; K: number; lastPath: string; bestPath: string; logPath: string },
+  backend: Backend,
+  fs: FeatureSet,
+  o: TrainOptions,
+  x: {
+    trainName: string;
+    devName: string;
+    longest: { text: number; audio: number };
+    trainSplit: FeatureSplit;
+    devSplit: FeatureSplit;
+    K: number;
+    lastPath: string;
+    bestPath: string;
+    logPath: string;
+  },
 ): Promise<TrainResult> {
   const { trainSplit, devSplit, K, lastPath, bestPath, logPath, longest } = x;
   cleanOrphanedTemps(o.outDir);
   const flags = storedSettings(o);
 
   let model: FusionModel;
-  let state: TrainState = { bestDevWeightedF1: -1, bestEpoch: -1, badEpochs: 0, epochLossSum: 0, epochBatches: 0, stoppedEarly: false, seconds: 0 };
+  let state: TrainState = {
+    bestDevWeightedF1: -1,
+    bestEpoch: -1,
+    badEpochs: 0,
+    epochLossSum: 0,
+    epochBatches: 0,
+    stoppedEarly: false,
+    seconds: 0,
+  };
   if (o.resume) {
     const { model: m, meta, from } = loadResumable(backend, lastPath, bestPath);
     checkFeaturesMatch(meta, fs, from);
@@ -141,14 +172,16 @@ async function trainLocked(
     // A run killed after logging an epoch but before checkpointing it logs that epoch again: drop such lines,
     // and a line torn by a kill mid-write.
     if (existsSync(logPath)) {
-      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => {
-        if (!l.trim()) return false;
-        try {
-          return (JSON.parse(l) as EpochRecord).step <= meta.step;
-        } catch {
-          return false;
-        }
-      });
+      const kept = readFileSync(logPath, 'utf8')
+        .split('\n')
+        .filter((l) => {
+          if (!l.trim()) return false;
+          try {
+            return (JSON.parse(l) as EpochRecord).step <= meta.step;
+          } catch {
+            return false;
+          }
+        });
       writeFileAtomic(logPath, kept.map((l) => `${l}\n`).join(''));
     }
   } else {
@@ -165,32 +198,57 @@ async function trainLocked(
     model = FusionModel.create(backend, config);
     if (o.standardize ?? TRAIN_DEFAULTS.standardize) {
       const s = model.spec;
-      model.setInputNorm(computeInputNorm(trainSplit, {
-        Tt: config.maxTextLen, Ta: config.maxAudioLen, Ct: config.textDim, Ca: config.audioDim, text: s.text, audio: s.audio,
-        pooled: s.head === 'linear' || (model.hasSkip && { text: s.text, audio: s.audio }),
-      }));
+      model.setInputNorm(
+        computeInputNorm(trainSplit, {
+          Tt: config.maxTextLen,
+          Ta: config.maxAudioLen,
+          Ct: config.textDim,
+          Ca: config.audioDim,
+          text: s.text,
+          audio: s.audio,
+          pooled: s.head === 'linear' || (model.hasSkip && { text: s.text, audio: s.audio }),
+        }),
+      );
     }
     state.runId = randomBytes(6).toString('hex');
   }
   state.flags = flags;
   const c = model.config;
   const B = o.batchSize;
-  const weights =
-    Array.isArray(o.classWeights) ? o.classWeights
-    : (o.classWeights ?? TRAIN_DEFAULTS.classWeights) === 'inverse' ? inverseFrequencyWeights(trainSplit.labels, K)
-    : new Array<number>(K).fill(1);
+  const weights = Array.isArray(o.classWeights)
+    ? o.classWeights
+    : (o.classWeights ?? TRAIN_DEFAULTS.classWeights) === 'inverse'
+      ? inverseFrequencyWeights(trainSplit.labels, K)
+      : new Array<number>(K).fill(1);
   if (weights.length !== K || weights.some((w) => !(w >= 0 && Number.isFinite(w)))) {
-    throw new DataError(`${flagOf('classWeights')} must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`);
+    throw new DataError(
+      `${flagOf('classWeights')} must be ${K} finite numbers >= 0 (one per class: ${fs.classNames.join(', ')}), got ${weights.join(', ')}`,
+    );
   }
   const stepsPerEpoch = Math.ceil(trainSplit.size / B);
   const total = o.epochs * stepsPerEpoch;
   const sched = {
-    lr: o.lr, minLr: o.minLr ?? TRAIN_DEFAULTS.minLr, warmup: o.warmup ?? defaultWarmup(total), total, decay: o.decay ?? TRAIN_DEFAULTS.decay,
+    lr: o.lr,
+    minLr: o.minLr ?? TRAIN_DEFAULTS.minLr,
+    warmup: o.warmup ?? defaultWarmup(total),
+    total,
+    decay: o.decay ?? TRAIN_DEFAULTS.decay,
   };
-  const adamw = (lr: number): AdamwSettings => ({ lr, ...ADAMW_BETAS, weightDecay: o.weightDecay ?? TRAIN_DEFAULTS.weightDecay, maxGradNorm: o.maxGradNorm ?? TRAIN_DEFAULTS.maxGradNorm });
+  const adamw = (lr: number): AdamwSettings => ({
+    lr,
+    ...ADAMW_BETAS,
+    weightDecay: o.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+    maxGradNorm: o.maxGradNorm ?? TRAIN_DEFAULTS.maxGradNorm,
+  });
   const meta = (metrics: Record<string, unknown>): CheckpointMeta => ({
-    format: 1, config: c, classNames: [...fs.classNames], step: model.step, textEncoder: fs.textEncoder, audioEncoder: fs.audioEncoder,
-    metrics, train: { ...state } as unknown as Record<string, unknown>,
+    format: 1,
+    config: c,
+    classNames: [...fs.classNames],
+    step: model.step,
+    textEncoder: fs.textEncoder,
+    audioEncoder: fs.audioEncoder,
+    metrics,
+    train: { ...state } as unknown as Record<string, unknown>,
     ...(fs.labelMaps ? { labelMaps: [...fs.labelMaps] } : {}),
   });
   const t0 = performance.now();
@@ -218,7 +276,9 @@ async function trainLocked(
     const acts = await model.trainStep(inputs, weights, adamw(lr), o.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
     const loss = await model.readLoss(acts); // the one readback of a step
     if (!Number.isFinite(loss)) {
-      throw new DataError(`training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower ${flagOf('lr')} (now ${o.lr}) or check the features`);
+      throw new DataError(
+        `training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower ${flagOf('lr')} (now ${o.lr}) or check the features`,
+      );
     }
     state.epochLossSum += loss;
     state.epochBatches += 1;
@@ -228,8 +288,12 @@ async function trainLocked(
       const dev = await evaluate(model, devSplit, fs.classNames, B);
       const improved = dev.weightedF1 > state.bestDevWeightedF1;
       const record: EpochRecord = {
-        epoch: epoch + 1, step: model.step, trainLoss: state.epochLossSum / state.epochBatches, lr,
-        dev: { accuracy: dev.accuracy, weightedF1: dev.weightedF1, macroF1: dev.macroF1 }, best: improved,
+        epoch: epoch + 1,
+        step: model.step,
+        trainLoss: state.epochLossSum / state.epochBatches,
+        lr,
+        dev: { accuracy: dev.accuracy, weightedF1: dev.weightedF1, macroF1: dev.macroF1 },
+        best: improved,
         seconds: (performance.now() - epochStart) / 1000,
       };
       const logged = { run: state.runId, ...record };
@@ -261,8 +325,16 @@ async function trainLocked(
     }
   }
   return {
-    model, steps: model.step, epochs: Math.ceil(model.step / stepsPerEpoch), bestDevWeightedF1: state.bestDevWeightedF1,
-    bestEpoch: state.bestEpoch, stoppedEarly: state.stoppedEarly, interrupted, seconds: elapsed(), lastCheckpoint: lastPath, bestCheckpoint: bestPath,
+    model,
+    steps: model.step,
+    epochs: Math.ceil(model.step / stepsPerEpoch),
+    bestDevWeightedF1: state.bestDevWeightedF1,
+    bestEpoch: state.bestEpoch,
+    stoppedEarly: state.stoppedEarly,
+    interrupted,
+    seconds: elapsed(),
+    lastCheckpoint: lastPath,
+    bestCheckpoint: bestPath,
   };
 }
 
@@ -275,7 +347,8 @@ export function readThroughLabelMap(fs: FeatureSet, spec: string | undefined): F
   const map = parseLabelMap(spec);
   if (fs.labelMaps) {
     const had = fs.labelMaps[0]?.labelMap;
-    if (had && !sameLabelMap(had, map)) throw new DataError(`${flagOf('labelMap')} ${spec}: the features were already read through label map ${had.name}`);
+    if (had && !sameLabelMap(had, map))
+      throw new DataError(`${flagOf('labelMap')} ${spec}: the features were already read through label map ${had.name}`);
     return fs;
   }
   return mapFeatureSet(fs, map);
@@ -321,7 +394,12 @@ function checkFeaturesMatch(meta: CheckpointMeta, fs: FeatureSet, path: string):
 }
 
 /** Predictions and metrics on one split, no dropout, in batches of B of similar lengths, each padded to its own (bucketed). */
-export async function evaluate(model: FusionModel, split: FeatureSplit, classNames: readonly string[], B: number): Promise<Metrics & { predictions: number[]; probabilities: number[][] }> {
+export async function evaluate(
+  model: FusionModel,
+  split: FeatureSplit,
+  classNames: readonly string[],
+  B: number,
+): Promise<Metrics & { predictions: number[]; probabilities: number[][] }> {
   const c = model.config;
   const predictions = new Array<number>(split.size);
   const probabilities = new Array<number[]>(split.size);
