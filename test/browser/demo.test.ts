@@ -74,8 +74,9 @@ class Cdp {
     out.setEncoding('utf8');
     out.on('data', (chunk: string) => {
       this.buf += chunk;
-      let end: number;
-      while ((end = this.buf.indexOf('\0')) >= 0) {
+      for (;;) {
+        const end = this.buf.indexOf('\0');
+        if (end < 0) break;
         const msg = JSON.parse(this.buf.slice(0, end));
         this.buf = this.buf.slice(end + 1);
         const p = msg.id ? this.pending.get(msg.id) : undefined;

@@ -15,7 +15,7 @@ describe('adamw reference (PyTorch formula)', () => {
     // m_hat = g, v_hat = g^2 after one step, so the update is lr * g / (|g| + eps).
     const g = [0.5, -2, 1e-3];
     const r = ref.adamwStep([1, 1, 1], g, [0, 0, 0], [0, 0, 0], { ...HYPER, weightDecay: 0, step: 1 });
-    r.p.forEach((p, i) => expect(p).toBeCloseTo(1 - HYPER.lr * Math.sign(g[i]!), 5));
+    for (const [i, p] of r.p.entries()) expect(p).toBeCloseTo(1 - HYPER.lr * Math.sign(g[i]!), 5);
   });
 
   it('decoupled weight decay shrinks p by lr * wd * p independently of the gradient', () => {

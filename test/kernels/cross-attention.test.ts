@@ -4,7 +4,7 @@
 // accumulate, and shape validation.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { crossAttentionBackward, crossAttentionForward, lengthMask, ref, type Gpu, type Tensor } from '@emofuse/kernels';
+import { crossAttentionBackward, crossAttentionForward, lengthMask, ref } from '@emofuse/kernels';
 import { expectClose } from '../helpers/close.ts';
 import { maxAbsScore, out, runAttentionCase, type AttentionCase as Case } from '../helpers/cross-attention-case.ts';
 import { openGpu } from '../helpers/gpu.ts';

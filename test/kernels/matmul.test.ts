@@ -122,7 +122,7 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     const dA = gpu.upload(priorA);
     const dB = gpu.upload(priorB);
     const dBias = gpu.upload(priorBias);
-    if (!opts.accumulate) [dA, dB, dBias].forEach((t) => gpu.poison(t));
+    if (!opts.accumulate) for (const t of [dA, dB, dBias]) gpu.poison(t);
 
     let dcRef: ArrayLike<number> = douts;
     let dc: Tensor = gpu.upload(douts);

@@ -36,7 +36,10 @@ import { tinyConfig, tinyInputs } from './helpers.ts';
 /** n utterances with a class cue, features far from mean 0 / std 1 (offset 50, scale 20 on some dims). */
 function offsetUtterances(n: number, K: number, Ct: number, Ca: number, seed: number, prefix = 'u'): UtteranceFeatures[] {
   let s = seed;
-  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+  const rnd = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
   return Array.from({ length: n }, (_, i) => {
     const label = i % K;
     const [lt, la] = [1 + (i % 3), 2 + (i % 4)];
@@ -304,12 +307,12 @@ describe('speaker-grouped folds', () => {
       const folds = speakerFolds(speakers, k);
       expect(folds.flat().sort((a, b) => a - b)).toEqual(speakers.map((_, i) => i));
       const owner = new Map<string, number>();
-      folds.forEach((f, j) =>
-        f.forEach((i) => {
+      for (const [j, f] of folds.entries()) {
+        for (const i of f) {
           expect(owner.get(speakers[i]!) ?? j, `speaker ${speakers[i]} in two folds`).toBe(j);
           owner.set(speakers[i]!, j);
-        }),
-      );
+        }
+      }
       const sizes = folds.map((f) => f.length);
       expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(
         Math.max(...[...new Set(speakers)].map((s) => speakers.filter((x) => x === s).length)),

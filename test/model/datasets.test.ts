@@ -1,6 +1,6 @@
 // Datasets: the generic manifest (CSV and JSONL), EmoDB and MELD from the offline assets, text cleaning, label
 // checks with row numbers, and the controlled bimodal benchmark's design (no leaks) and synthesis.
-import { describe, expect, it, beforeAll } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';

@@ -113,7 +113,10 @@ describe('--device', () => {
 /** [B, T, C] of seeded values in [-2, 2], one row per text (T = its length in characters, C = 4). */
 function tokensOf(texts: readonly string[]): EncodedBatch {
   let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 4 - 2;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed / 2 ** 32) * 4 - 2;
+  };
   return padSequences(
     texts.map((t) => ({ data: Float32Array.from({ length: t.length * 4 }, rnd), length: t.length })),
     4,

@@ -59,7 +59,7 @@ describe('the direct WAV reader', () => {
     const b = decodeWavGeneric(bytes, what);
     expect(a.sampleRate).toBe(b.sampleRate);
     expect(a.channels.length).toBe(b.channels.length);
-    a.channels.forEach((c, i) => expect(c, `${what} channel ${i}`).toEqual(b.channels[i]));
+    for (const [i, c] of a.channels.entries()) expect(c, `${what} channel ${i}`).toEqual(b.channels[i]);
   };
   it('equals wavefile on 16-bit PCM (mono, stereo) and 32-bit float, and on the real MELD and EmoDB clips', () => {
     const n = (k: number) => Array.from({ length: 999 }, (_, i) => Math.round(32767 * Math.sin(i * 0.01 * (k + 1))));

@@ -78,7 +78,8 @@ export function extractCases(_gpu: Gpu, quick: boolean, sets: number, encoders: 
   let audio16k: Float32Array[] | null = null;
   const decoded = () => {
     if (typeof clips === 'string') throw new Error(clips);
-    return (audio16k ??= clips.files.map((f) => loadAudio(f, { sampleRate: 16_000 })));
+    audio16k ??= clips.files.map((f) => loadAudio(f, { sampleRate: 16_000 }));
+    return audio16k;
   };
 
   const readCase: BenchCase = {

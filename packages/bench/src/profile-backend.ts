@@ -93,7 +93,8 @@ export function profilingBackend(
           const t1 = performance.now();
           await sync();
           const t2 = performance.now();
-          const c = (state.times[cls] ??= { calls: 0, callMs: 0, waitMs: 0 });
+          state.times[cls] ??= { calls: 0, callMs: 0, waitMs: 0 };
+          const c = state.times[cls];
           c.calls++;
           c.callMs += t1 - t0;
           c.waitMs += t2 - t1;
@@ -103,7 +104,8 @@ export function profilingBackend(
         if (prop === 'zeros' || prop === 'upload' || prop === 'write') {
           const t0 = performance.now();
           const out = (value as (...a: unknown[]) => unknown).apply(target, args);
-          const c = (state.times[cls] ??= { calls: 0, callMs: 0, waitMs: 0 });
+          state.times[cls] ??= { calls: 0, callMs: 0, waitMs: 0 };
+          const c = state.times[cls];
           c.calls++;
           c.callMs += performance.now() - t0;
           return out;

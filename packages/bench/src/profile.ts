@@ -8,7 +8,7 @@
 //     encoder and one set of scopes per flush (the default), alternated in one run; and the same for a
 //     batch of small dispatches alone (per-dispatch cost).
 
-import { Gpu, type KernelDef } from '@emofuse/kernels';
+import type { Gpu, KernelDef } from '@emofuse/kernels';
 import { CpuBackend, FusionModel, WgslBackend, type Backend } from '@emofuse/model';
 import { OrtOpByOp } from './baselines/ort-op-by-op.ts';
 import { OP_CLASSES, kernelClass, profilingBackend, type OpClass, type ProfileTimes } from './profile-backend.ts';

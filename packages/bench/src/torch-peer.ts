@@ -75,7 +75,7 @@ export function torchVariant(spec: TorchVariantSpec): Variant {
       const dir = mkdtempSync(join(tmpdir(), 'emofuse-bench-torch-'));
       try {
         const n = Math.min(sets, spec.sets);
-        for (let s = 0; s < n; s++) spec.data(s).forEach((a, k) => writeFileSync(join(dir, `in-${s}-${k}.f32`), a));
+        for (let s = 0; s < n; s++) for (const [k, a] of spec.data(s).entries()) writeFileSync(join(dir, `in-${s}-${k}.f32`), a);
         writeFileSync(
           join(dir, 'job.json'),
           JSON.stringify({

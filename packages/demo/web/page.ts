@@ -245,7 +245,11 @@ async function decodeClip(
     }
     if (buf.length === 0) throw new Error(empty || `${c.name} holds no audio samples`);
     const mono = new Float32Array(buf.length);
-    for (let ch = 0; ch < buf.numberOfChannels; ch++) buf.getChannelData(ch).forEach((x, i) => (mono[i]! += x / buf.numberOfChannels));
+    for (let ch = 0; ch < buf.numberOfChannels; ch++) {
+      buf.getChannelData(ch).forEach((x, i) => {
+        mono[i]! += x / buf.numberOfChannels;
+      });
+    }
     wav = floatWav(mono, rate);
     how = `decoded and resampled to ${rate} Hz by the browser (Web Audio)`;
   }
@@ -263,7 +267,9 @@ async function decodeClip(
 function floatWav(samples: Float32Array, rate: number): Uint8Array {
   const out = new Uint8Array(44 + samples.length * 4);
   const v = new DataView(out.buffer);
-  const tag = (at: number, s: string) => [...s].forEach((ch, i) => v.setUint8(at + i, ch.charCodeAt(0)));
+  const tag = (at: number, s: string) => {
+    for (const [i, ch] of [...s].entries()) v.setUint8(at + i, ch.charCodeAt(0));
+  };
   tag(0, 'RIFF');
   v.setUint32(4, 36 + samples.length * 4, true);
   tag(8, 'WAVE');
@@ -300,7 +306,7 @@ async function toggleRecording(): Promise<void> {
   recorder = new MediaRecorder(stream);
   recorder.ondataavailable = (e) => chunks.push(e.data);
   recorder.onstop = async () => {
-    stream.getTracks().forEach((t) => t.stop());
+    for (const t of stream.getTracks()) t.stop();
     const blob = new Blob(chunks, { type: chunks[0]?.type ?? 'audio/webm' });
     if (blob.size === 0) showError('The recording is empty: nothing was captured. Record again (allow the microphone), or drop a file.');
     else setClip('recording.webm', new Uint8Array(await blob.arrayBuffer()), true);

@@ -77,7 +77,7 @@ export interface EvalOptions {
 export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Promise<{ report: EvalReport; meta: CheckpointMeta }> {
   if (!o.features.splits[o.split])
     throw new DataError(`${o.source} has no split '${o.split}' (it has: ${Object.keys(o.features.splits).join(', ')})`);
-  let loaded;
+  let loaded: ReturnType<typeof loadCheckpoint>;
   try {
     loaded = loadCheckpoint(backend, o.checkpoint);
   } catch (err) {

@@ -233,7 +233,7 @@ export function selectSplit(parts: readonly { split: FeatureSplit; indices: read
 export function speakerFolds(speakers: readonly string[], k: number): number[][] {
   if (!(Number.isInteger(k) && k >= 2)) throw new RangeError(`folds must be an integer >= 2, got ${k}`);
   const bySpeaker = new Map<string, number[]>();
-  speakers.forEach((s, i) => bySpeaker.set(s, [...(bySpeaker.get(s) ?? []), i]));
+  for (const [i, s] of speakers.entries()) bySpeaker.set(s, [...(bySpeaker.get(s) ?? []), i]);
   if (bySpeaker.size < k) throw new RangeError(`${k} speaker-grouped folds need at least ${k} speakers, found ${bySpeaker.size}`);
   const order = [...bySpeaker.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const folds: number[][] = Array.from({ length: k }, () => []);

@@ -196,7 +196,7 @@ export class Predictor {
       }
     }
     const heard = await this.transcriber.transcribe(missing.map((i) => resampleFor(clips[i]!, this.audioEncoder?.sampleRate ?? 16_000)));
-    missing.forEach((i, j) => (texts[i] = heard[j]!));
+    for (const [j, i] of missing.entries()) texts[i] = heard[j]!;
     return texts;
   }
 

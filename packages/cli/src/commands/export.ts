@@ -96,7 +96,7 @@ Examples:
       source = `${batches.length * 4} seeded random feature sets (lengths 1..${c.maxTextLen} text, 1..${c.maxAudioLen} audio)`;
     }
     const backend = await openBackend(o.backend);
-    let check;
+    let check: Awaited<ReturnType<typeof checkOnnxAgainstModel>>;
     try {
       const { model } = (() => {
         try {

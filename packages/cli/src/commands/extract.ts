@@ -201,7 +201,7 @@ Examples:
       let barStarted = false;
       const logEvery = Number(process.env.EMOFUSE_PROGRESS_SECONDS ?? 30) * 1000;
       let lastLine = started;
-      let report;
+      let report: Awaited<ReturnType<typeof extractFeatures>>;
       try {
         report = await extractFeatures({
           dataset,

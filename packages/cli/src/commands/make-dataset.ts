@@ -40,7 +40,7 @@ Examples:
         cliProgress.Presets.shades_classic,
       );
       let started = false;
-      let result;
+      let result: Awaited<ReturnType<typeof generateControlled>>;
       try {
         result = await generateControlled(opts.out, {
           size,

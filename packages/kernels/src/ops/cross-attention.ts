@@ -282,7 +282,10 @@ const scratch = new WeakMap<Gpu, Map<string, Tensor>>();
 
 function scratchFor(gpu: Gpu, name: string, n: number): Tensor {
   let m = scratch.get(gpu);
-  if (!m) scratch.set(gpu, (m = new Map()));
+  if (!m) {
+    m = new Map();
+    scratch.set(gpu, m);
+  }
   let t = m.get(name);
   if (!t || t.size < n) {
     // The old scratch is not destroyed: queued dispatches may still reference it. GC reclaims it.

@@ -15,7 +15,7 @@ export function softmaxForward(x: ArrayLike<number>, R: number, N: number, opts:
   const y = new Float64Array(R * N);
   for (let r = 0; r < R; r++) {
     const mrow = Math.floor(r / rpm);
-    const kept = (j: number) => !opts.mask || opts.mask[mrow * N + j] !== 0;
+    const kept = (j: number) => opts.mask?.[mrow * N + j] !== 0;
     let m = -Infinity;
     for (let j = 0; j < N; j++) if (kept(j)) m = Math.max(m, scale * x[r * N + j]!);
     let s = 0;

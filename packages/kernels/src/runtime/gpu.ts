@@ -466,9 +466,9 @@ export class Gpu {
       const enc = this.device.createCommandEncoder({ label: 'emofuse batch' });
       if (this.profiling) {
         querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * batch.length });
-        batch.forEach((p, i) =>
-          this.encodePass(enc, p, { querySet: querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }),
-        );
+        for (const [i, p] of batch.entries()) {
+          this.encodePass(enc, p, { querySet: querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 });
+        }
         const bytes = 16 * batch.length;
         raw = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
         resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -497,7 +497,8 @@ export class Gpu {
       raw!.destroy();
       querySet!.destroy();
       batch.forEach((p, i) => {
-        const t = (this.kernelTimes[p.kernel] ??= { dispatches: 0, gpuMs: 0 });
+        this.kernelTimes[p.kernel] ??= { dispatches: 0, gpuMs: 0 };
+        const t = this.kernelTimes[p.kernel];
         t.dispatches++;
         t.gpuMs += Math.max(0, Number(ts[2 * i + 1]! - ts[2 * i]!)) / 1e6;
       });

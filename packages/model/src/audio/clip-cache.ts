@@ -4,14 +4,14 @@
 // (extract --audio-cache <dir>): 16 kHz float32 is 64 KB per second of audio (MELD: about 3 GB).
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io.ts';
 import { loadAudio, TARGET_SAMPLE_RATE, type LoadAudioOptions } from './decode.ts';
 
 /** The cache file of a clip: <dir>/<2 hex>/<sha256 of path, size, mtime, rate, length cap>.f32 (raw little-endian float32). */
 export function clipCacheFile(dir: string, file: string, sampleRate: number, maxSeconds?: number): string | null {
-  let st;
+  let st: Stats;
   try {
     st = statSync(file);
   } catch {

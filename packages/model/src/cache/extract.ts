@@ -225,7 +225,11 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   for (const it of items.slice(0, resumedFrom)) if (!failedIds.has(it.id)) stored.push(it);
   const rebuildSplits = () => {
     const splits: CacheIndex['splits'] = {};
-    for (const u of stored) (splits[u.split] ??= { ids: [], labels: [] }).ids.push(u.id), splits[u.split]!.labels.push(u.label);
+    for (const u of stored) {
+      splits[u.split] ??= { ids: [], labels: [] };
+      splits[u.split]!.ids.push(u.id);
+      splits[u.split]!.labels.push(u.label);
+    }
     index.splits = splits;
   };
   const seconds = { ...index.seconds };

@@ -216,9 +216,9 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
     ids.forEach((id, k) => {
       const t = decoded.tensors.get(`text.${k}`);
       const a = decoded.tensors.get(`audio.${k}`);
-      if (!t || t.dtype !== 'F16' || t.shape[1] !== index.text.dim)
+      if (t?.dtype !== 'F16' || t.shape[1] !== index.text.dim)
         throw new FeatureCacheError(`${file}: text tensor of '${id}' is missing or not [T, ${index.text.dim}] F16`);
-      if (index.audio.id !== NO_AUDIO.id && (!a || a.dtype !== 'F16' || a.shape[1] !== index.audio.dim))
+      if (index.audio.id !== NO_AUDIO.id && (a?.dtype !== 'F16' || a.shape[1] !== index.audio.dim))
         throw new FeatureCacheError(`${file}: audio tensor of '${id}' is missing or not [T, ${index.audio.dim}] F16`);
       byId.set(id, {
         id,

@@ -175,7 +175,8 @@ export function mergeFeatureCaches(o: MergeOptions): MergeReport {
         meta.ids.push(u.id);
         meta.labels.push(u.label);
         meta.splits.push(u.split);
-        const sp = (index.splits[u.split] ??= { ids: [], labels: [] });
+        index.splits[u.split] ??= { ids: [], labels: [] };
+        const sp = index.splits[u.split];
         sp.ids.push(u.id);
         sp.labels.push(u.label);
         next[k] = streams[k]!.next();

@@ -20,7 +20,7 @@ import type { EMODB_CLASSES } from './emodb.ts';
 import { MELD_CLASSES } from './meld.ts';
 import type { RAVDESS_CLASSES } from './ravdess.ts';
 import { DatasetError } from './types.ts';
-import type { CorpusLabelMapReport, LabelMap, LabelMapReport } from './label-map-types.ts';
+import type { LabelMap, LabelMapReport } from './label-map-types.ts';
 
 export type { CorpusLabelMapReport, LabelMap, LabelMapReport } from './label-map-types.ts';
 

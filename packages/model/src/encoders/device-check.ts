@@ -164,7 +164,8 @@ export async function checkOnDevice<E extends TextEncoder | AudioEncoder>(
     }
     if (policy === 'refuse') {
       await cpu.dispose?.();
-      throw (refused = refuse(v));
+      refused = refuse(v);
+      throw refused;
     }
     await current.dispose?.();
     current = cpu;

@@ -71,7 +71,10 @@ export async function createHashEncoder(dim = HASH_DIM): Promise<TextEncoder> {
   const table = new Map<number, Float32Array>();
   const vectorOf = (id: number) => {
     let v = table.get(id);
-    if (!v) table.set(id, (v = hashVector(id, dim)));
+    if (!v) {
+      v = hashVector(id, dim);
+      table.set(id, v);
+    }
     return v;
   };
   return {
@@ -84,7 +87,7 @@ export async function createHashEncoder(dim = HASH_DIM): Promise<TextEncoder> {
         let ids = tokenizer.encode(text);
         if (ids.length > HASH_MAX_TOKENS) ids = [...ids.slice(0, HASH_MAX_TOKENS - 1), ids[ids.length - 1]!];
         const data = new Float32Array(ids.length * dim); // [T, C]
-        ids.forEach((id, t) => data.set(vectorOf(id), t * dim));
+        for (const [t, id] of ids.entries()) data.set(vectorOf(id), t * dim);
         return { data, length: ids.length };
       });
       return padSequences(seqs, dim);

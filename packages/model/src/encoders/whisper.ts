@@ -201,7 +201,7 @@ export async function sliceEncoder(
   }
   const input = g.input!.find((i) => i.name === 'input_features');
   const dim = input?.type?.tensorType?.shape?.dim;
-  if (!dim || dim.length !== 3) throw new ModelNotFoundError(`${spec}: ${file} has no input_features [B, mel bins, frames]`);
+  if (dim?.length !== 3) throw new ModelNotFoundError(`${spec}: ${file} has no input_features [B, mel bins, frames]`);
   dim[2] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'mel_frames' });
   g.output = [...new Set(names.values())].map((name) =>
     onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }),

@@ -233,7 +233,10 @@ export class OrtBackend implements Backend {
    */
   protected async run(key: string, build: () => OnnxGraph, feeds: Feeds, fetches: Fetches): Promise<void> {
     let g = this.graphs.get(key); // an op's graph depends on its key only: built once
-    if (!g) this.graphs.set(key, (g = build()));
+    if (!g) {
+      g = build();
+      this.graphs.set(key, g);
+    }
     this.rec.record(g, feeds, Object.fromEntries(Object.entries(fetches).map(([name, [t, dims]]) => [name, [f32(t), dims]])));
   }
 
@@ -883,7 +886,7 @@ export class OrtBackend implements Backend {
     const n = tensors.length;
     const key = `gradNorm:${n}`;
     const feeds: Feeds = {};
-    tensors.forEach((t, i) => (feeds[`g${i}`] = [f32(t), [t.size]]));
+    for (const [i, t] of tensors.entries()) feeds[`g${i}`] = [f32(t), [t.size]];
     return this.run(
       key,
       () => {

@@ -773,7 +773,11 @@ export class FusionModel {
       const Ta = a.Ta;
       await this.linearBackward(this.audio.proj, a.audio!.x, a.audio!.dh, B * Ta); // d audio.proj
       const pos = this.audio.pos!;
-      if (Ta < this.audio.T) be.write(pos.grad, (this.zeroPos ??= new Float32Array(pos.grad.size))); // rows past the batch's Ta: no gradient
+      if (Ta < this.audio.T) {
+        // rows past the batch's Ta: no gradient
+        this.zeroPos ??= new Float32Array(pos.grad.size);
+        be.write(pos.grad, this.zeroPos);
+      }
       await be.matmulBackward(
         { dc: a.audio!.dh, a: a.onesB!, b: this.posRows(pos.value, Ta), dB: this.posRows(pos.grad, Ta) },
         { batch: 1, M: B, N: Ta * C, K: 1 },

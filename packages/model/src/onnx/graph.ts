@@ -87,7 +87,10 @@ export class OnnxGraph {
     const rename = (x: string) => {
       if (x === '') return x;
       let y = names.get(x);
-      if (y === undefined) names.set(x, (y = `t${this.counter++}`));
+      if (y === undefined) {
+        y = `t${this.counter++}`;
+        names.set(x, y);
+      }
       return y;
     };
     for (const c of g.inits) this.inits.push({ ...c, name: rename(c.name) });

@@ -192,7 +192,10 @@ export class StepRecorder {
   }
   private flat(v: string): string {
     let f = this.flats.get(v);
-    if (!f) this.flats.set(v, (f = this.g.op('Reshape', [v, this.g.i64([-1])])));
+    if (!f) {
+      f = this.g.op('Reshape', [v, this.g.i64([-1])]);
+      this.flats.set(v, f);
+    }
     return f;
   }
   private slice(v: string, from: number, to: number): string {
