@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MODEL, modelSettings } from '@emofuse/model';
+import { DEFAULT_MODEL, modelSettings, parseLabelMap, resolveLabel } from '@emofuse/model';
 import { buildCli, emofuse, root } from '../helpers/cli.ts';
 
 const minilm = join(modelSettings.modelsDir, 'sentence-transformers/all-MiniLM-L6-v2/onnx/model.onnx');
@@ -26,17 +26,8 @@ const reason = `needs ${missing.join(', ')}`;
 if (missing.length && process.env.EMOFUSE_REQUIRE_DEFAULT_MODEL === '1')
   throw new Error(`EMOFUSE_REQUIRE_DEFAULT_MODEL=1 but it ${reason}`);
 
-/** RAVDESS label -> the shipped model's class (meld7, calm -> neutral). */
-const MELD7: Record<string, string> = {
-  neutral: 'neutral',
-  calm: 'neutral',
-  happy: 'joy',
-  sad: 'sadness',
-  angry: 'anger',
-  fearful: 'fear',
-  disgust: 'disgust',
-  surprised: 'surprise',
-};
+/** RAVDESS label -> the shipped model's class: the meld7 map it was trained through (calm -> neutral). */
+const MELD7 = parseLabelMap('meld7');
 
 interface Clip {
   id: string;
@@ -52,7 +43,7 @@ function devClips(): Clip[] {
     const [id, , audio, label, split] = line.split(',');
     const [, , , intensity, , repetition] = id!.split('-');
     if (split !== 'dev' || repetition !== '01' || (label !== 'neutral' && intensity !== '02')) continue;
-    clips.push({ id: id!, audio: join(ravdess, audio!), label: MELD7[label!]! });
+    clips.push({ id: id!, audio: join(ravdess, audio!), label: resolveLabel(label!, MELD7)! });
   }
   return clips;
 }
