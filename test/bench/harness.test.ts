@@ -119,21 +119,25 @@ describe('bench harness rounds (injected clock: a run costs what its variant say
     });
   };
 
-  it('every variant runs once per round, the order reversed every other round; a variant with fewer iterations stays in the first rounds only', async () => {
-    const r = await run([timed('A', () => 1), timed('B', () => 1), timed('C', () => 1, { iterations: 2 })]);
-    expect(r.order).toEqual([
-      ['A', 'B', 'C'],
-      ['C', 'B', 'A'],
-      ['A', 'B'],
-      ['B', 'A'],
-    ]);
-    expect(log).toEqual(['A', 'B', 'C', /* validation */ 'A', 'B', 'C', 'C', 'B', 'A', 'A', 'B', 'B', 'A']);
-    expect(r.variants.map((v) => v.rounds)).toEqual([
-      [0, 1, 2, 3],
-      [0, 1, 2, 3],
-      [0, 1],
-    ]);
-  });
+  it(
+    'every variant runs once per round, the order reversed every other round; a variant with fewer iterations stays in the ' +
+      'first rounds only',
+    async () => {
+      const r = await run([timed('A', () => 1), timed('B', () => 1), timed('C', () => 1, { iterations: 2 })]);
+      expect(r.order).toEqual([
+        ['A', 'B', 'C'],
+        ['C', 'B', 'A'],
+        ['A', 'B'],
+        ['B', 'A'],
+      ]);
+      expect(log).toEqual(['A', 'B', 'C', /* validation */ 'A', 'B', 'C', 'C', 'B', 'A', 'A', 'B', 'B', 'A']);
+      expect(r.variants.map((v) => v.rounds)).toEqual([
+        [0, 1, 2, 3],
+        [0, 1, 2, 3],
+        [0, 1],
+      ]);
+    },
+  );
 
   it('every variant of a round runs on the same input set, the next one each round (after the warm-ups)', async () => {
     const sets: Record<string, number[]> = { A: [], B: [] };

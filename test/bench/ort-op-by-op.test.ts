@@ -14,7 +14,9 @@ const STEPS = 3;
 const LR = 1e-3;
 const adamw: AdamwSettings = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
 
-/** Op by op, in chunks of 5 elements: the chunked ops (GELU backward, add, matmul, attention by batch rows) loop, with a ragged last chunk. */
+/**
+ * Op by op, in chunks of 5 elements: the chunked ops (GELU backward, add, matmul, attention by batch rows) loop, with a ragged last chunk.
+ */
 const beChunked = OrtOpByOp.create({ chunk: 5 });
 afterAll(() => beChunked.destroy());
 

@@ -208,7 +208,9 @@ async function trainCheckpoint(): Promise<string> {
     const high = i % 2 === 0;
     writeClip(join(data, `c${i}.wav`), 0.8 + 0.05 * i, high ? 520 + 10 * i : 150 + 5 * i, i + 1);
     rows.push(
-      `c${i},${i % 4 < 2 ? 'I am so happy today' : 'this is really terrible'},c${i}.wav,${high ? 'high' : 'low'},${i < 12 ? 'train' : 'dev'}`,
+      `c${i},${
+        i % 4 < 2 ? 'I am so happy today' : 'this is really terrible'
+      },c${i}.wav,${high ? 'high' : 'low'},${i < 12 ? 'train' : 'dev'}`,
     );
   }
   writeFileSync(join(data, 'manifest.csv'), rows.join('\n') + '\n');
@@ -330,7 +332,8 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     expect(await message()).toBe('');
     // What the page shows: one bar per class, each with its probability.
     const shown = await page<{ cls: string; p: number; text: string; width: string }[]>(
-      `[...document.querySelectorAll('#bars .bar')].map((b) => ({ cls: b.dataset.class, p: Number(b.dataset.p), text: b.querySelector('.value').textContent, width: b.querySelector('.fill').style.width }))`,
+      `[...document.querySelectorAll('#bars .bar')].map((b) => ({ cls: b.dataset.class, p: Number(b.dataset.p), text: ` +
+        `b.querySelector('.value').textContent, width: b.querySelector('.fill').style.width }))`,
     );
     const steps = await page<{ name: string; ms: number; detail: string }[]>('window.emofuseDemo.result.steps');
     console.log(steps.map((s) => `${s.name} ${s.ms.toFixed(0)} ms (${s.detail})`).join('\n'));
@@ -340,7 +343,8 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     expect(shown.map((b) => b.cls)).toEqual(Object.keys(want.probabilities));
     const diff = Math.max(...shown.map((b) => Math.abs(b.p - want.probabilities[b.cls]!)));
     console.log(
-      `page vs emofuse predict: max |probability difference| ${diff.toExponential(2)} (tolerance ${TOL}); page ${JSON.stringify(Object.fromEntries(shown.map((b) => [b.cls, b.p])))}`,
+      `page vs emofuse predict: max |probability difference| ${diff.toExponential(2)} (tolerance ${TOL}); page ` +
+        `${JSON.stringify(Object.fromEntries(shown.map((b) => [b.cls, b.p])))}`,
     );
     expect(diff).toBeLessThanOrEqual(TOL);
     for (const b of shown) expect(b.text).toBe(`${(100 * b.p).toFixed(1)}%`);
@@ -353,7 +357,8 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     console.log(`screenshot: ${screenshot}`);
     const img = decodePng(png);
     const box = await page<{ x: number; y: number; w: number; h: number }>(
-      `(() => { const r = document.querySelector('#bars .bar.top .track').getBoundingClientRect(); return { x: r.x, y: r.y + window.scrollY, w: r.width, h: r.height }; })()`,
+      `(() => { const r = document.querySelector('#bars .bar.top .track').getBoundingClientRect(); return { x: r.x, y: r.y + ` +
+        `window.scrollY, w: r.width, h: r.height }; })()`,
     );
     const y = Math.round(box.y + box.h / 2);
     let blue = 0;
@@ -485,13 +490,15 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
   });
 
   it.skipIf(!!whisperSkip)(
-    `transcribes with Whisper in the page when no words are typed, as emofuse predict does without --text${whisperSkip ? ` (skipped: ${whisperSkip})` : ''}`,
+    `transcribes with Whisper in the page when no words are typed, as emofuse predict does without ` +
+      `--text${whisperSkip ? ` (skipped: ${whisperSkip})` : ''}`,
     async () => {
       const speech = existsSync(speechClip) ? speechClip : clip;
       await chooseFile('clip-file', speech);
       expect(await page<boolean>(`!document.getElementById('use-asr').disabled`)).toBe(true);
       await page(
-        `document.getElementById('text').value = ''; document.getElementById('use-asr').checked = true; document.getElementById('classify').click()`,
+        `document.getElementById('text').value = ''; document.getElementById('use-asr').checked = true; ` +
+          `document.getElementById('classify').click()`,
       );
       await waitFor(
         `!window.emofuseDemo.busy && (window.emofuseDemo.result?.transcribed || !!window.emofuseDemo.error)`,
@@ -506,7 +513,8 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
       expect(p.code, p.stderr).toBe(0);
       const heard = JSON.parse(p.stdout) as { text: string; transcribed: boolean; probabilities: Record<string, number> };
       console.log(
-        `Whisper in the page (${r.steps.find((s) => s.name.startsWith('transcribe'))!.ms.toFixed(0)} ms): "${r.text}"; emofuse predict: "${heard.text}"`,
+        `Whisper in the page (${r.steps.find((s) => s.name.startsWith('transcribe'))!.ms.toFixed(0)} ms): "${r.text}"; emofuse ` +
+          `predict: "${heard.text}"`,
       );
       expect(heard.transcribed).toBe(true);
       expect(r.text).toBe(heard.text);

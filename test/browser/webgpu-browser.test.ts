@@ -53,7 +53,8 @@ describe.skipIf(!CHROMIUM)(`kernels in headless Chromium${skipReason ? ` (skippe
       logLevel: 'silent',
     });
     const script = bundled.outputFiles[0]!.text;
-    const html = `<!doctype html><meta charset="utf-8"><title>emofuse</title><script>${script.replace(/<\/script/g, '<\\/script')}</script>`;
+    const html =
+      `<!doctype html><meta charset="utf-8"><title>emofuse</title>` + `<script>${script.replace(/<\/script/g, '<\\/script')}</script>`;
 
     const report = await new Promise<Record<string, any>>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no report from Chromium within 90 s')), 90_000);

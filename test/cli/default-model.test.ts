@@ -35,7 +35,10 @@ interface Clip {
   label: string;
 }
 
-/** Dev clips (actors 17 and 18): for each RAVDESS emotion, the strong-intensity takes of both sentences (neutral has none: its normal takes). */
+/**
+ * Dev clips (actors 17 and 18): for each RAVDESS emotion, the strong-intensity takes of both sentences (neutral has none: its normal
+ * takes).
+ */
 function devClips(): Clip[] {
   const lines = readFileSync(join(ravdess, 'manifest.csv'), 'utf8').trim().split('\n').slice(1);
   const clips: Clip[] = [];
@@ -56,7 +59,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe.skipIf(missing.length > 0)(`the shipped default model (${missing.length ? reason : DEFAULT_MODEL.name})`, () => {
-  it('predict --audio <a RAVDESS dev clip> with no checkpoint and no text prints the 7 emotions, names the model and its licence', async () => {
+  it('predict --audio <a RAVDESS dev clip> with no checkpoint and no text ' +
+    'prints the 7 emotions, names the model and its licence', async () => {
     const clip = devClips().find((c) => c.label === 'anger')!;
     const r = await emofuse(['predict', '--audio', clip.audio], { env: { EMOFUSE_OFFLINE: '1' }, timeoutMs: 300_000 });
     expect(r.code, r.stderr).toBe(0);
@@ -83,7 +87,8 @@ describe.skipIf(missing.length > 0)(`the shipped default model (${missing.length
     }
     const right = [...byClass.values()].reduce((a, s) => a + s.right, 0);
     console.log(
-      `shipped model on ${clips.length} RAVDESS dev clips: ${right} right; ${[...byClass].map(([k, s]) => `${k} ${s.right}/${s.n}`).join(', ')}`,
+      `shipped model on ${clips.length} RAVDESS dev clips: ${right} right; ` +
+        `${[...byClass].map(([k, s]) => `${k} ${s.right}/${s.n}`).join(', ')}`,
     );
     expect(clips.length).toBeGreaterThanOrEqual(28); // 7 classes x 2 actors x 2 sentences (neutral: its 2 normal takes x 2)
     expect(right / clips.length).toBeGreaterThanOrEqual(0.6);

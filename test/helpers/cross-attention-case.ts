@@ -67,7 +67,9 @@ export async function runAttentionCase(
   const { B, Tq, Tk, H, D } = c;
   const C = H * D;
   const gain = c.gain ?? 1;
-  const tag = `${opts.version ? `v${opts.version} ` : ''}B=${B} Tq=${Tq} Tk=${Tk} H=${H} D=${D}${c.lengths ? ` lengths=${c.lengths}` : ''}${gain !== 1 ? ` gain=${gain}` : ''}`;
+  const tag =
+    `${opts.version ? `v${opts.version} ` : ''}B=${B} Tq=${Tq} Tk=${Tk} H=${H} ` +
+    `D=${D}${c.lengths ? ` lengths=${c.lengths}` : ''}${gain !== 1 ? ` gain=${gain}` : ''}`;
   const qs = scaled(randomF32(B * Tq * C, c.seed), gain);
   const ks = opts.selfAttention ? qs : scaled(randomF32(B * Tk * C, c.seed + 1), gain);
   const vs = opts.selfAttention ? qs : randomF32(B * Tk * C, c.seed + 2);

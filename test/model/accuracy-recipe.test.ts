@@ -137,7 +137,8 @@ describe('input standardization', () => {
       lr: 1e-2,
       outDir: join(dir, 'no-skip'),
     });
-    expect(readSafetensors(noSkip.lastCheckpoint).tensors.has('norm.pooled.mean')).toBe(false); // without the skip only the linear head has pooled stats
+    // without the skip only the linear head has pooled stats
+    expect(readSafetensors(noSkip.lastCheckpoint).tensors.has('norm.pooled.mean')).toBe(false);
 
     const { model } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
     const inMemory = await evaluate(r.model, fs.splits.test!, fs.classNames, 8);

@@ -49,7 +49,9 @@ export async function smallCheckpoint(file: string, seed = 3): Promise<string> {
   return file;
 }
 
-/** Share of the truth's clip boundaries (speechStart and speechEnd of every clip the VAD hears alone) within `tol` s of a segment boundary. */
+/**
+ * Share of the truth's clip boundaries (speechStart and speechEnd of every clip the VAD hears alone) within `tol` s of a segment boundary.
+ */
 export function boundariesFound(
   truth: RecordingTruth,
   segments: readonly { start: number; end: number }[],

@@ -139,50 +139,55 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
 
   // Measured: 94.4% of all boundaries (268/284); the misses are mostly MELD onsets, where the TV audio's laughter and
   // music before the words make the start fuzzy, and soft RAVDESS endings. Studio clips alone (RAVDESS, EmoDB) >= 95%.
-  it('finds clip boundaries within 0.3 s over 6 clean recordings (144 clips; pauses 0.8-2.0 s or 0.5-1.5 s; WAV and mp3): >= 95% of studio clips, >= 93% of all', async () => {
-    const runs = [{ name: 'seed 1 mp3', truth: clean.truth, segments: report.segments }];
-    const t = await analyzeRecording(tight.audio.wav!, join(tmp, 'out-tight'), {
-      predictor,
-      checkpoint: ckpt,
-      vad,
-      settings: { textFrom: tight.srt },
-    });
-    runs.push({ name: 'seed 3 wav 0.5-1.5 s', truth: tight.truth, segments: t.segments });
-    for (const seed of [5, 6, 7, 8]) {
-      const pauses = seed % 2 ? { pauseMin: 0.5, pauseMax: 1.5 } : {};
-      const rec = await writeAssembled(join(tmp, 'rec'), `s${seed}`, { clips: pickClips(assets, { count: 24, seed }), seed, ...pauses });
-      const r = await analyzeRecording(rec.audio.wav!, join(tmp, `out-s${seed}`), {
+  it(
+    'finds clip boundaries within 0.3 s over 6 clean recordings (144 clips; pauses 0.8-2.0 s or 0.5-1.5 s; WAV and mp3): >= 95% ' +
+      'of studio clips, >= 93% of all',
+    async () => {
+      const runs = [{ name: 'seed 1 mp3', truth: clean.truth, segments: report.segments }];
+      const t = await analyzeRecording(tight.audio.wav!, join(tmp, 'out-tight'), {
         predictor,
         checkpoint: ckpt,
         vad,
-        settings: { textFrom: rec.srt },
+        settings: { textFrom: tight.srt },
       });
-      runs.push({ name: `seed ${seed} wav${seed % 2 ? ' 0.5-1.5 s' : ''}`, truth: rec.truth, segments: r.segments });
-    }
-    const score = (only?: (source: string) => boolean) => {
-      const s = runs.map((r) => ({ name: r.name, ...boundariesFound(r.truth, r.segments, 0.3, only) }));
-      const found = s.reduce((a, x) => a + x.found, 0);
-      const total = s.reduce((a, x) => a + x.total, 0);
-      return {
-        found,
-        total,
-        share: found / total,
-        per: s.map((x) => `${x.name} ${x.found}/${x.total}`).join(', '),
-        missed: s.flatMap((x) => x.missed),
+      runs.push({ name: 'seed 3 wav 0.5-1.5 s', truth: tight.truth, segments: t.segments });
+      for (const seed of [5, 6, 7, 8]) {
+        const pauses = seed % 2 ? { pauseMin: 0.5, pauseMax: 1.5 } : {};
+        const rec = await writeAssembled(join(tmp, 'rec'), `s${seed}`, { clips: pickClips(assets, { count: 24, seed }), seed, ...pauses });
+        const r = await analyzeRecording(rec.audio.wav!, join(tmp, `out-s${seed}`), {
+          predictor,
+          checkpoint: ckpt,
+          vad,
+          settings: { textFrom: rec.srt },
+        });
+        runs.push({ name: `seed ${seed} wav${seed % 2 ? ' 0.5-1.5 s' : ''}`, truth: rec.truth, segments: r.segments });
+      }
+      const score = (only?: (source: string) => boolean) => {
+        const s = runs.map((r) => ({ name: r.name, ...boundariesFound(r.truth, r.segments, 0.3, only) }));
+        const found = s.reduce((a, x) => a + x.found, 0);
+        const total = s.reduce((a, x) => a + x.total, 0);
+        return {
+          found,
+          total,
+          share: found / total,
+          per: s.map((x) => `${x.name} ${x.found}/${x.total}`).join(', '),
+          missed: s.flatMap((x) => x.missed),
+        };
       };
-    };
-    const all = score();
-    const studio = score((src) => !src.startsWith('meld:'));
-    console.log(
-      `boundaries within 0.3 s: all ${all.found}/${all.total} (${(100 * all.share).toFixed(1)}%): ${all.per}\n` +
-        `studio clips (RAVDESS, EmoDB) ${studio.found}/${studio.total} (${(100 * studio.share).toFixed(1)}%)\nmissed: ${all.missed.join('; ')}`,
-    );
-    expect(all.total).toBeGreaterThanOrEqual(270); // nearly every clip is heard alone
-    expect(studio.share).toBeGreaterThanOrEqual(0.95);
-    expect(all.share).toBeGreaterThanOrEqual(0.93);
-    expect(report.segments.length).toBeGreaterThanOrEqual(clean.truth.clips.length - 2);
-    expect(report.segments.length).toBeLessThanOrEqual(clean.truth.clips.length + 2);
-  });
+      const all = score();
+      const studio = score((src) => !src.startsWith('meld:'));
+      console.log(
+        `boundaries within 0.3 s: all ${all.found}/${all.total} (${(100 * all.share).toFixed(1)}%): ${all.per}\n` +
+          `studio clips (RAVDESS, EmoDB) ${studio.found}/${studio.total} (${(100 * studio.share).toFixed(1)}%)\nmissed: ` +
+          `${all.missed.join('; ')}`,
+      );
+      expect(all.total).toBeGreaterThanOrEqual(270); // nearly every clip is heard alone
+      expect(studio.share).toBeGreaterThanOrEqual(0.95);
+      expect(all.share).toBeGreaterThanOrEqual(0.93);
+      expect(report.segments.length).toBeGreaterThanOrEqual(clean.truth.clips.length - 2);
+      expect(report.segments.length).toBeLessThanOrEqual(clean.truth.clips.length + 2);
+    },
+  );
 
   it("each judged segment's emotion and probabilities are the Predictor's on that stretch cut out as a clip", async () => {
     const pcm: Float32Array[] = [];
@@ -262,7 +267,8 @@ describe.skipIf(!have)(`analyzeRecording on assembled recordings${have ? '' : ` 
     writeFileSync(cut, readFileSync(clean.audio.mp3!));
     truncateSync(cut, Math.floor(statSync(cut).size / 3));
     const cutWav = join(tmp, 'cut-wav.wav');
-    writeFileSync(cutWav, readFileSync(tight.audio.wav!).subarray(0, 44 + 16_000 * 2 * 20)); // the header declares the whole recording, 20 s present
+    // the header declares the whole recording, 20 s present
+    writeFileSync(cutWav, readFileSync(tight.audio.wav!).subarray(0, 44 + 16_000 * 2 * 20));
     const cases: [string, RegExp][] = [
       [join(tmp, 'nope.wav'), /nope\.wav: file not found/],
       [empty, /empty\.mp3: file is empty/],

@@ -43,7 +43,9 @@ describe('wgsl and cpu backends train the same model to the same numbers', () =>
     linearSkip: boolean;
     missing?: boolean;
   }[]) {
-    const what = `${fusion}${blockDropout ? `, block dropout ${blockDropout}` : ''}${linearSkip ? ', linear skip' : ''}${missing ? ', modalities missing' : ''}`;
+    const what = `${fusion}${
+      blockDropout ? `, block dropout ${blockDropout}` : ''
+    }${linearSkip ? ', linear skip' : ''}${missing ? ', modalities missing' : ''}`;
     it(`${what}: ${STEPS} steps, losses and parameters agree`, async (ctx) => {
       if (!fx.gpu) return ctx.skip(fx.skipReason);
       const config = tinyConfig(fusion, { width: 16, heads: 2, maxTextLen: 5, maxAudioLen: 7, dropout: 0.2, blockDropout, linearSkip });

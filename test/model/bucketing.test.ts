@@ -65,7 +65,8 @@ describe('length-grouped epoch batches', () => {
     const real = lens.reduce((s, l) => s + l, 0);
     const fixed = batches.length * B * 95;
     console.log(
-      `tokens per epoch: real ${real}, bucketed ${padded} (${(padded / real).toFixed(2)}x), fixed ${fixed} (${(fixed / real).toFixed(2)}x); ${BATCHES_PER_POOL} batches per pool`,
+      `tokens per epoch: real ${real}, bucketed ${padded} (${(padded / real).toFixed(2)}x), fixed ${fixed} ` +
+        `(${(fixed / real).toFixed(2)}x); ${BATCHES_PER_POOL} batches per pool`,
     );
     expect(padded).toBeLessThan(1.5 * real);
     expect(padded).toBeLessThan(fixed / 2);

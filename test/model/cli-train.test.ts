@@ -68,7 +68,8 @@ describe('emofuse train / eval / ablate', () => {
     expect(r.stdout).toMatch(/fusion\s+weighted F1\s+macro F1\s+accuracy\s+params\s+train s/);
     for (const v of ['cross-self', 'concat', 'text', 'linear']) expect(r.stdout).toMatch(new RegExp(`^${v}\\s+\\d+\\.\\d`, 'm'));
     const j = JSON.parse(readFileSync(join(out, 'ablation.json'), 'utf8'));
-    expect(j.rows.map((x: { fusion: string }) => x.fusion)).toEqual(['cross-self', 'concat', 'text', 'linear']); // the linear floor is always added
+    // the linear floor is always added
+    expect(j.rows.map((x: { fusion: string }) => x.fusion)).toEqual(['cross-self', 'concat', 'text', 'linear']);
     expect(readFileSync(join(out, 'ablation.md'), 'utf8')).toContain('| cross-self |');
   });
 
@@ -164,54 +165,57 @@ describe('emofuse predict', () => {
 
 describe('emofuse train killed mid-epoch', () => {
   for (const backend of ['cpu', 'wgsl']) {
-    it(`${backend}: SIGKILL mid-epoch, then --resume: the final parameters and optimizer state equal an uninterrupted run's exactly`, async (ctx) => {
-      const args = [...tiny, '--epochs', '3', '--batch-size', '16', '--save-every', '1', '--backend', backend]; // 16 steps per epoch
-      const straight = join(dir, `straight-${backend}`);
-      const s = await emofuse(['train', ...args, '--out', straight]);
-      if (backend === 'wgsl' && s.code === 2 && /adapter/i.test(s.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1')
-        return ctx.skip(`no WebGPU adapter: ${s.stderr.trim()}`);
-      expect(s.code, s.stderr).toBe(0);
-      const killed = join(dir, `killed-${backend}`);
-      const child = spawn(process.execPath, [bin, 'train', ...args, '--out', killed], { stdio: 'ignore' });
-      const exited = new Promise<string | null>((res) => child.on('exit', (_code, signal) => res(signal)));
-      let step = 0;
-      while (step < 20) {
-        await new Promise((r) => setTimeout(r, 10));
-        try {
-          step = JSON.parse(readSafetensors(join(killed, 'last.safetensors')).metadata.emofuse!).step;
-        } catch {
-          // not written yet (or being renamed into place)
+    it(
+      `${backend}: SIGKILL mid-epoch, then --resume: ` + `the final parameters and optimizer state equal an uninterrupted run's exactly`,
+      async (ctx) => {
+        const args = [...tiny, '--epochs', '3', '--batch-size', '16', '--save-every', '1', '--backend', backend]; // 16 steps per epoch
+        const straight = join(dir, `straight-${backend}`);
+        const s = await emofuse(['train', ...args, '--out', straight]);
+        if (backend === 'wgsl' && s.code === 2 && /adapter/i.test(s.stderr) && process.env.EMOFUSE_REQUIRE_GPU !== '1')
+          return ctx.skip(`no WebGPU adapter: ${s.stderr.trim()}`);
+        expect(s.code, s.stderr).toBe(0);
+        const killed = join(dir, `killed-${backend}`);
+        const child = spawn(process.execPath, [bin, 'train', ...args, '--out', killed], { stdio: 'ignore' });
+        const exited = new Promise<string | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+        let step = 0;
+        while (step < 20) {
+          await new Promise((r) => setTimeout(r, 10));
+          try {
+            step = JSON.parse(readSafetensors(join(killed, 'last.safetensors')).metadata.emofuse!).step;
+          } catch {
+            // not written yet (or being renamed into place)
+          }
+          if (child.exitCode !== null) break;
         }
-        if (child.exitCode !== null) break;
-      }
-      child.kill('SIGKILL');
-      expect(await exited, 'the run was killed, not finished').toBe('SIGKILL');
-      const at = JSON.parse(readSafetensors(join(killed, 'last.safetensors')).metadata.emofuse!).step;
-      expect(at % 16, `killed mid-epoch (step ${at})`).not.toBe(0);
-      const r = await emofuse(['train', ...args, '--out', killed, '--resume', '--json']);
-      expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout).steps).toBe(48);
-      const a = readSafetensors(join(straight, 'last.safetensors')).tensors;
-      const b = readSafetensors(join(killed, 'last.safetensors')).tensors;
-      expect([...b.keys()]).toEqual([...a.keys()]);
-      for (const [name, t] of a) expect(Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(b.get(name)!.data.buffer)), name).toBe(0);
-      // The metrics log has each epoch once, with the straight run's numbers (all but the wall-clock seconds and the
-      // run id, one per run: the killed run keeps its own across the resume).
-      const log = (d: string) =>
-        readFileSync(join(d, 'metrics.jsonl'), 'utf8')
-          .trim()
-          .split('\n')
-          .map((l) => ({ ...JSON.parse(l), seconds: 0, run: '' }));
-      expect(
-        new Set(
-          readFileSync(join(killed, 'metrics.jsonl'), 'utf8')
+        child.kill('SIGKILL');
+        expect(await exited, 'the run was killed, not finished').toBe('SIGKILL');
+        const at = JSON.parse(readSafetensors(join(killed, 'last.safetensors')).metadata.emofuse!).step;
+        expect(at % 16, `killed mid-epoch (step ${at})`).not.toBe(0);
+        const r = await emofuse(['train', ...args, '--out', killed, '--resume', '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout).steps).toBe(48);
+        const a = readSafetensors(join(straight, 'last.safetensors')).tensors;
+        const b = readSafetensors(join(killed, 'last.safetensors')).tensors;
+        expect([...b.keys()]).toEqual([...a.keys()]);
+        for (const [name, t] of a) expect(Buffer.compare(Buffer.from(t.data.buffer), Buffer.from(b.get(name)!.data.buffer)), name).toBe(0);
+        // The metrics log has each epoch once, with the straight run's numbers (all but the wall-clock seconds and the
+        // run id, one per run: the killed run keeps its own across the resume).
+        const log = (d: string) =>
+          readFileSync(join(d, 'metrics.jsonl'), 'utf8')
             .trim()
             .split('\n')
-            .map((l) => JSON.parse(l).run),
-        ).size,
-      ).toBe(1);
-      expect(log(killed)).toEqual(log(straight));
-      expect(log(killed).map((e) => e.epoch)).toEqual([1, 2, 3]);
-    });
+            .map((l) => ({ ...JSON.parse(l), seconds: 0, run: '' }));
+        expect(
+          new Set(
+            readFileSync(join(killed, 'metrics.jsonl'), 'utf8')
+              .trim()
+              .split('\n')
+              .map((l) => JSON.parse(l).run),
+          ).size,
+        ).toBe(1);
+        expect(log(killed)).toEqual(log(straight));
+        expect(log(killed).map((e) => e.epoch)).toEqual([1, 2, 3]);
+      },
+    );
   }
 });

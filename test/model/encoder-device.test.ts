@@ -176,12 +176,16 @@ describe('checkOnDevice: a webgpu encoder checked on its first batch', () => {
     const err = await enc.encode(texts).catch((e: Error) => e);
     expect(err).toBeInstanceOf(EncoderDeviceError);
     expect((err as Error).message).toMatch(
-      /^encoder 'fake' on --device webgpu disagrees with the CPU on its first batch \(2 items\): 1 of 48 elements outside .* worst at \[1, 3, 1\] \(element 37\): webgpu .*\|diff\| 0\.5\).*run with --device cpu/,
+      new RegExp(
+        String.raw`^encoder 'fake' on --device webgpu disagrees with the CPU on its first batch \(2 items\): 1 of 48 elements outside .* ` +
+          String.raw`worst at \[1, 3, 1\] \(element 37\): webgpu .*\|diff\| 0\.5\).*run with --device cpu`,
+      ),
     );
     expect(f.made).toEqual(['webgpu', 'cpu']);
     await expect(enc.encode(texts)).rejects.toThrow(EncoderDeviceError); // never a wrong batch after the refusal
     expect(deviceVerdict('fake', 'webgpu')).toMatchObject({ ok: false, bad: 1, batch: 2 });
-    await expect(checkOnDevice('fake', 'webgpu', 'refuse', f.create)).rejects.toThrow(/encoder 'fake' on --device webgpu disagrees/); // the verdict, at once
+    // the verdict, at once
+    await expect(checkOnDevice('fake', 'webgpu', 'refuse', f.create)).rejects.toThrow(/encoder 'fake' on --device webgpu disagrees/);
     expect(f.made).toEqual(['webgpu', 'cpu']);
   });
 
@@ -243,7 +247,8 @@ describe('checkOnDevice: a webgpu encoder checked on its first batch', () => {
       await enc.dispose?.();
       const v = deviceVerdict(spec, 'webgpu')!;
       console.log(
-        `tiny-random-whisper, 4 clips: max |webgpu - cpu| ${v.worst.diff.toExponential(2)}; webgpu ${v.encodeMs.toFixed(0)} ms, check ${v.checkMs.toFixed(0)} ms`,
+        `tiny-random-whisper, 4 clips: max |webgpu - cpu| ${v.worst.diff.toExponential(2)}; webgpu ${v.encodeMs.toFixed(0)} ms, ` +
+          `check ${v.checkMs.toFixed(0)} ms`,
       );
       expect(v).toMatchObject({ ok: true, bad: 0, batch: 4 });
       expect(out.B).toBe(4);

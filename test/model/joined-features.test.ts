@@ -195,44 +195,48 @@ describe('joining feature sets', () => {
     expect(errorOf(() => validateFeatureSet(texts, ['train'], 'features')).message).toMatch(/none of the joined caches \(a, b\) has audio/);
   });
 
-  it('trains through --label-map meld7 (a report per corpus in the checkpoint), and eval reads the checkpoint map and scores each corpus', async () => {
-    const j = joinFeatureSets([
-      { corpus: 'meld', features: meld },
-      { corpus: 'ravdess', features: ravdess },
-    ]);
-    const out = tmp();
-    let reports: readonly { corpus: string }[] = [];
-    const r = await train(new CpuBackend('f32'), j, { ...base, outDir: out, labelMap: 'meld7', onLabelMap: (x) => (reports = x) });
-    expect(reports.map((x) => x.corpus)).toEqual(['meld', 'ravdess']);
-    const { meta } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
-    expect(meta.classNames).toEqual(['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear']);
-    expect(meta.labelMaps!.map((m) => m.corpus)).toEqual(['meld', 'ravdess']);
-    const happy = meta.labelMaps![1]!.labels.find((l) => l.from === 'happy')!;
-    expect(happy).toMatchObject({ to: 'joy', counts: { train: 12, dev: 4 } });
-    expect(meta.train.flags).toMatchObject({ labelMap: 'meld7', modalityDropout: 0 });
-    // eval: the unmapped joined features, read through the checkpoint's map; per-corpus scores add up to the whole
-    const evalDir = join(out, 'eval');
-    const { report } = await evaluateCheckpoint(new CpuBackend('f32'), {
-      checkpoint: r.lastCheckpoint,
-      features: j,
-      source: 'joined',
-      split: 'dev',
-      batchSize: 8,
-      outDir: evalDir,
-    });
-    expect(report.perCorpus!.map((c) => [c.corpus, c.n])).toEqual([
-      ['meld', 16],
-      ['ravdess', 16],
-    ]);
-    const [m, v] = report.perCorpus!;
-    expect(report.accuracy).toBeCloseTo((m!.accuracy * 16 + v!.accuracy * 16) / 32, 10);
-    expect(JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8')).perCorpus).toHaveLength(2);
-    expect(readFileSync(join(evalDir, 'predictions.jsonl'), 'utf8')).toContain('"corpus":"ravdess"');
-    // a resume with another map is refused by the settings check
-    await expect(
-      train(new CpuBackend('f32'), j, { ...base, epochs: 3, outDir: out, labelMap: 'meld7:calm=drop', resume: true }),
-    ).rejects.toThrow(/--label-map: the run has meld7, given meld7:calm=drop/);
-  });
+  it(
+    'trains through --label-map meld7 (a report per corpus in the checkpoint), and eval reads the checkpoint map and scores ' +
+      'each corpus',
+    async () => {
+      const j = joinFeatureSets([
+        { corpus: 'meld', features: meld },
+        { corpus: 'ravdess', features: ravdess },
+      ]);
+      const out = tmp();
+      let reports: readonly { corpus: string }[] = [];
+      const r = await train(new CpuBackend('f32'), j, { ...base, outDir: out, labelMap: 'meld7', onLabelMap: (x) => (reports = x) });
+      expect(reports.map((x) => x.corpus)).toEqual(['meld', 'ravdess']);
+      const { meta } = loadCheckpoint(new CpuBackend('f32'), r.lastCheckpoint);
+      expect(meta.classNames).toEqual(['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear']);
+      expect(meta.labelMaps!.map((m) => m.corpus)).toEqual(['meld', 'ravdess']);
+      const happy = meta.labelMaps![1]!.labels.find((l) => l.from === 'happy')!;
+      expect(happy).toMatchObject({ to: 'joy', counts: { train: 12, dev: 4 } });
+      expect(meta.train.flags).toMatchObject({ labelMap: 'meld7', modalityDropout: 0 });
+      // eval: the unmapped joined features, read through the checkpoint's map; per-corpus scores add up to the whole
+      const evalDir = join(out, 'eval');
+      const { report } = await evaluateCheckpoint(new CpuBackend('f32'), {
+        checkpoint: r.lastCheckpoint,
+        features: j,
+        source: 'joined',
+        split: 'dev',
+        batchSize: 8,
+        outDir: evalDir,
+      });
+      expect(report.perCorpus!.map((c) => [c.corpus, c.n])).toEqual([
+        ['meld', 16],
+        ['ravdess', 16],
+      ]);
+      const [m, v] = report.perCorpus!;
+      expect(report.accuracy).toBeCloseTo((m!.accuracy * 16 + v!.accuracy * 16) / 32, 10);
+      expect(JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8')).perCorpus).toHaveLength(2);
+      expect(readFileSync(join(evalDir, 'predictions.jsonl'), 'utf8')).toContain('"corpus":"ravdess"');
+      // a resume with another map is refused by the settings check
+      await expect(
+        train(new CpuBackend('f32'), j, { ...base, epochs: 3, outDir: out, labelMap: 'meld7:calm=drop', resume: true }),
+      ).rejects.toThrow(/--label-map: the run has meld7, given meld7:calm=drop/);
+    },
+  );
 
   it('ablate scores each corpus of a joined set beside all of it', async () => {
     const j = joinFeatureSets([
@@ -322,7 +326,10 @@ describe('modality dropout', () => {
 });
 
 describe('speaker-level standardization (--speaker-norm)', () => {
-  /** `makeSet` with speakers: utterance i of a split spoken by 'spk<i % 3>', with a per-speaker offset and scale; the last one has no speaker. */
+  /**
+   * `makeSet` with speakers: utterance i of a split spoken by 'spk<i % 3>', with a per-speaker offset and scale; the last one has no
+   * speaker.
+   */
   const withSpeakers = (): FeatureSet => {
     const s = makeSet({ classes: ['neutral', 'happy', 'angry', 'sad'], audio: true, seed: 9, prefix: 's' });
     const splits: Record<string, FeatureSplit> = {};

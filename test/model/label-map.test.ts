@@ -108,7 +108,11 @@ describe('meld7', () => {
 
   it('stops at a label it cannot place, naming the fix', () => {
     expect(errorOf(() => labelMapIndices(['content', 'neutral'], parseLabelMap('meld7'))).message).toMatch(
-      /^meld7: label 'content' \(of the classes content, neutral\) is not in this label map, nor one of its classes \(neutral, joy, surprise, anger, sadness, disgust, fear\): add ':content=<class>' \(or 'content=drop'\) to --label-map meld7$/,
+      new RegExp(
+        String.raw`^meld7: label 'content' \(of the classes content, neutral\) is not in this label map, nor one of its classes ` +
+          String.raw`\(neutral, joy, surprise, anger, sadness, disgust, fear\): ` +
+          String.raw`add ':content=<class>' \(or 'content=drop'\) to --label-map meld7$`,
+      ),
     );
   });
 });

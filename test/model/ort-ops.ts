@@ -90,7 +90,8 @@ export function describeOrtOps(tag: string, be: Backend): void {
     const k = randomF32(B * Tk * C, 12);
     const v = randomF32(B * Tk * C, 13);
     const dout = randomF32(B * Tq * C, 14);
-    const mask = Float32Array.from({ length: B * Tk }, (_, i) => (Math.floor(i / Tk) === 1 ? 0 : i % Tk < 4 - Math.floor(i / Tk) ? 1 : 0)); // row 1 fully masked
+    // row 1 fully masked
+    const mask = Float32Array.from({ length: B * Tk }, (_, i) => (Math.floor(i / Tk) === 1 ? 0 : i % Tk < 4 - Math.floor(i / Tk) ? 1 : 0));
     for (const m of [mask, null]) {
       it(`attention forward and backward, ${m ? 'masked (one row fully)' : 'no mask'}`, async () => {
         const dims = { B, Tq, Tk, H, D };

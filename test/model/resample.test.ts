@@ -27,15 +27,19 @@ describe('resampling to 16 kHz', () => {
   for (const from of [44100, 48000]) {
     const ours = (x: Float32Array) => resamplePolyphase(x, from, TO);
     const before = (x: Float32Array) => resample(x, from, TO, { method: 'sinc', LPF: true, LPFType: 'IIR' });
-    it(`${from} Hz: passband flat to 0.1 dB up to 7.5 kHz like wave-resampler's; aliases at least as far down (8.5 kHz below -45 dB, 9 kHz and up below -90 dB)`, () => {
-      for (const f of [50, 440, 1000, 3000, 5000, 7000, 7500]) {
-        expect(Math.abs(toneGain(f, from, ours)), `${f} Hz`).toBeLessThan(0.1);
-        expect(Math.abs(toneGain(f, from, before)), `${f} Hz (wave-resampler)`).toBeLessThan(0.1);
-      }
-      expect(toneGain(8500, from, ours)).toBeLessThan(Math.min(-45, toneGain(8500, from, before)));
-      expect(toneGain(9000, from, ours)).toBeLessThan(Math.min(-90, toneGain(9000, from, before)));
-      for (const f of [11025, 15000, 20000]) expect(toneGain(f, from, ours), `${f} Hz`).toBeLessThan(-90);
-    });
+    it(
+      `${from} Hz: passband flat to 0.1 dB up to 7.5 kHz like wave-resampler's; aliases at least as far down (8.5 kHz below -45 ` +
+        `dB, 9 kHz and up below -90 dB)`,
+      () => {
+        for (const f of [50, 440, 1000, 3000, 5000, 7000, 7500]) {
+          expect(Math.abs(toneGain(f, from, ours)), `${f} Hz`).toBeLessThan(0.1);
+          expect(Math.abs(toneGain(f, from, before)), `${f} Hz (wave-resampler)`).toBeLessThan(0.1);
+        }
+        expect(toneGain(8500, from, ours)).toBeLessThan(Math.min(-45, toneGain(8500, from, before)));
+        expect(toneGain(9000, from, ours)).toBeLessThan(Math.min(-90, toneGain(9000, from, before)));
+        for (const f of [11025, 15000, 20000]) expect(toneGain(f, from, ours), `${f} Hz`).toBeLessThan(-90);
+      },
+    );
   }
   it('lengths, DC, identity, bad rates', () => {
     const x = new Float32Array(44101).fill(0.25);

@@ -54,7 +54,8 @@ function manifest(): string {
   names.forEach((n, i) => {
     copyFileSync(join(wavs, `${n}.wav`), join(dir, 'wav', `${n}.wav`));
     rows.push(
-      `${n},utterance number ${i} said ${'again '.repeat(i % 7)},wav/${n}.wav,${['anger', 'neutral', 'joy'][i % 3]},${i % 4 === 3 ? 'dev' : 'train'}`,
+      `${n},utterance number ${i} said ` +
+        `${'again '.repeat(i % 7)},wav/${n}.wav,${['anger', 'neutral', 'joy'][i % 3]},${i % 4 === 3 ? 'dev' : 'train'}`,
     );
     if (i === 4) rows.push('gone,a clip that is missing,wav/gone.wav,joy,train');
     if (i === 11) rows.push('empty,a clip that is empty,wav/empty.wav,anger,dev');

@@ -48,7 +48,8 @@ describe('bert (transformers.js)', () => {
     try {
       expect(() => locateModel('Xenova/bert-base-uncased', 'bert')).toThrow(
         new RegExp(
-          `bert model 'Xenova/bert-base-uncased' not found: searched .* and ${join(modelSettings.modelsDir, 'Xenova/bert-base-uncased').replace(/[/.+]/g, '\\$&')} \\(EMOFUSE_OFFLINE is set`,
+          `bert model 'Xenova/bert-base-uncased' not found: searched .* and ` +
+            `${join(modelSettings.modelsDir, 'Xenova/bert-base-uncased').replace(/[/.+]/g, '\\$&')} \\(EMOFUSE_OFFLINE is set`,
         ),
       );
     } finally {

@@ -44,7 +44,8 @@ describe.skipIf(!have)(`real Whisper base${have ? '' : ` (skipped: ${reason})`}`
     expect(r.wer).toBeLessThan(0.2);
   }, 600_000);
 
-  it("transcribes EmoDB's German sentences (complete clips, one per sentence) within 30% word error rate (24.3% measured: 9 in 37)", async () => {
+  it("transcribes EmoDB's German sentences (complete clips, one per sentence) within 30% word error rate (24.3% measured: 9 in " +
+    '37)', async () => {
     const root = join(modelSettings.assetsDir, 'emodb');
     const german = new Map(
       readFileSync(join(root, 'TRANSCRIPTS.tsv'), 'utf8')

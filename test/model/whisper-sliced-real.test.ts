@@ -27,7 +27,8 @@ const ravdess = join(modelSettings.assetsDir, 'ravdess');
 for (const [model, ref] of Object.entries(refs)) {
   const folder = join(modelSettings.modelsDir, model, 'onnx', 'encoder_model.onnx');
   const have = existsSync(folder);
-  const reason = `no converted ${model} at ${folder}: run 'python3 scripts/convert_whisper.py${model.endsWith('base') ? ' --model base' : ''}'`;
+  const reason =
+    `no converted ${model} at ${folder}: ` + `run 'python3 scripts/convert_whisper.py${model.endsWith('base') ? ' --model base' : ''}'`;
   const required =
     process.env.EMOFUSE_REQUIRE_WHISPER === '1' && (!model.endsWith('base') || process.env.EMOFUSE_REQUIRE_WHISPER_BASE === '1');
   if (!have && required) throw new Error(`EMOFUSE_REQUIRE_WHISPER=1 but ${reason}`);

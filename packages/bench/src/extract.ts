@@ -279,7 +279,11 @@ function whisperTorchVariant(
           samples: res.samples_ms,
           outputs: [new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)],
           version: `torch ${res.torch}, transformers ${res.transformers}`,
-          note: `${window === 'full' ? 'the transformers pipeline, 30 s window' : `sliced window (HF's encoder forward on a cut positional table, stopped after layer ${L})`}; ${res.threads} threads (onnxruntime: ${threads} intra-op)`,
+          note: `${
+            window === 'full'
+              ? 'the transformers pipeline, 30 s window'
+              : `sliced window (HF's encoder forward on a cut positional table, stopped after layer ${L})`
+          }; ${res.threads} threads (onnxruntime: ${threads} intra-op)`,
         };
       } finally {
         rmSync(dir, { recursive: true, force: true });

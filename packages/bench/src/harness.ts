@@ -203,7 +203,9 @@ export function validate(
     maxRel = Math.max(maxRel, rep.maxRel);
     mismatches += rep.mismatches;
     if (rep.mismatches && !detail)
-      detail = `output ${i}: ${rep.mismatches} elements outside atol=${tol.atol} rtol=${tol.rtol}; worst [${rep.worst}] got ${o[rep.worst]} want ${r[rep.worst]}`;
+      detail =
+        `output ${i}: ${rep.mismatches} elements outside atol=${tol.atol} rtol=${tol.rtol}; worst [${rep.worst}] got ` +
+        `${o[rep.worst]} want ${r[rep.worst]}`;
   });
   return { ok: mismatches === 0, maxAbs, maxRel, mismatches, detail };
 }

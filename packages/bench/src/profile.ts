@@ -264,7 +264,11 @@ export function profileMarkdown(p: TrainProfile): string {
   const skipped = p.backends.filter((b) => b.skip).map((b) => `${b.backend} skipped: ${b.skip}`);
   const d = p.dispatch;
   const disp = d
-    ? `\n\nDispatch path (wgsl, alternated in one run): ${d.dispatchesPerStep} dispatches a step; a command buffer and 3 error scopes per dispatch ${f(d.perDispatchStepMs)} ms a step vs one encoder and one set of scopes per flush ${f(d.batchedStepMs)} ms (${f(d.perDispatchStepMs - d.batchedStepMs)} ms, ${((100 * (d.perDispatchStepMs - d.batchedStepMs)) / d.perDispatchStepMs).toFixed(0)}%); small dispatches alone: ${d.smallPerDispatchMs.toFixed(3)} vs ${d.smallBatchedMs.toFixed(3)} ms each.`
+    ? `\n\nDispatch path (wgsl, alternated in one run): ${d.dispatchesPerStep} dispatches a step; a command buffer and 3 error ` +
+      `scopes per dispatch ${f(d.perDispatchStepMs)} ms a step vs one encoder and one set of scopes per flush ` +
+      `${f(d.batchedStepMs)} ms (${f(d.perDispatchStepMs - d.batchedStepMs)} ms, ` +
+      `${((100 * (d.perDispatchStepMs - d.batchedStepMs)) / d.perDispatchStepMs).toFixed(0)}%); small dispatches alone: ` +
+      `${d.smallPerDispatchMs.toFixed(3)} vs ${d.smallBatchedMs.toFixed(3)} ms each.`
     : '';
   return `${head}${body}\n\n${Object.entries(p.shape)
     .map(([k, v]) => `${k}=${v}`)

@@ -98,7 +98,10 @@ export function caseRows(c: CaseResult): Array<Array<string | number>> {
 
 /** `ort (ours) / PyTorch CPU, paired per round: median 1.40x [1.31 .. 1.52] over 7 rounds` */
 export function peerRatioLine(p: NonNullable<CaseResult['peerRatios']>[number]): string {
-  return `${p.ours} / ${p.peer}, paired per round: median ${p.median.toFixed(2)}x [${p.min.toFixed(2)} .. ${p.max.toFixed(2)}] over ${p.rounds} rounds`;
+  return (
+    `${p.ours} / ${p.peer}, paired per round: median ${p.median.toFixed(2)}x [${p.min.toFixed(2)} .. ${p.max.toFixed(2)}] ` +
+    `over ${p.rounds} rounds`
+  );
 }
 
 /**
@@ -112,11 +115,13 @@ export function caseNotes(c: CaseResult): string[] {
   const unpaired = c.variants.filter((v) => v.stats && v.name !== c.baseline && !v.pairedRatio);
   if (paired.length)
     out.push(
-      `  'time / ours': median over rounds of (variant time / ${c.baseline}'s time in the same round); ${rounds} interleaved rounds, order reversed every other round`,
+      `  'time / ours': median over rounds of (variant time / ${c.baseline}'s time in the same round); ${rounds} interleaved ` +
+        `rounds, order reversed every other round`,
     );
   if (unpaired.length)
     out.push(
-      `  *: ratio of medians (${unpaired.map((v) => v.name).join(', ')}: ${unpaired.some((v) => !v.rounds) ? 'timed on its own in another process' : 'no round shared with the baseline'})`,
+      `  *: ratio of medians (${unpaired.map((v) => v.name).join(', ')}: ` +
+        `${unpaired.some((v) => !v.rounds) ? 'timed on its own in another process' : 'no round shared with the baseline'})`,
     );
   for (const p of c.peerRatios ?? []) out.push(`  ${peerRatioLine(p)}`);
   for (const v of c.variants.filter((x) => !x.stats)) out.push(`  ${v.name}: ${v.status}: ${v.reason}`);
@@ -165,12 +170,20 @@ export function reportMarkdown(report: BenchReport): string {
   }
   const m = report.machine;
   out.push(
-    `${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')} at the end; adapter ${m.adapter.device || m.adapter.description} (${m.adapter.backend}); ` +
+    `${m.cpu} x${m.cores}, load average ${m.loadavg.join(' ')} at the end; adapter ${m.adapter.device || m.adapter.description} ` +
+      `(${m.adapter.backend}); ` +
       `${Object.entries(m.versions)
         .map(([k, v]) => `${k} ${v}`)
-        .join(
-          ', ',
-        )}; ${report.options.warmup} warm-up + ${report.options.iterations} timed runs in interleaved rounds over ${report.options.sets} input sets; (time / ours) = median over rounds of the per-round ratio to ours${report.cases.some((c) => c.variants.some((v) => v.stats && v.name !== c.baseline && !v.pairedRatio)) ? ' (* = ratio of medians: timed on its own in another process)' : ''}; \`${report.command}\`, ${report.date}`,
+        .join(', ')}; ` +
+      `${report.options.warmup} warm-up + ${report.options.iterations} timed runs in interleaved rounds over ` +
+      `${report.options.sets} input sets; ` +
+      `(time / ours) = median over rounds of the per-round ratio to ours` +
+      `${
+        report.cases.some((c) => c.variants.some((v) => v.stats && v.name !== c.baseline && !v.pairedRatio))
+          ? ' (* = ratio of medians: timed on its own in another process)'
+          : ''
+      }; ` +
+      `\`${report.command}\`, ${report.date}`,
   );
   return out.join('\n') + '\n';
 }

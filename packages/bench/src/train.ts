@@ -180,7 +180,9 @@ export function trainCases(gpu: Gpu, quick: boolean, sets: number): BenchCase[] 
       pass: 'fwd+bwd+adamw',
       shape: { B: s.B, Tt: s.Tt, Ta: s.Ta, Ct: s.Ct, Ca: s.Ca, C: cfg.width, H: cfg.heads },
       flops: 0,
-      flopsFormula: `${cfg.fusion}, ${cfg.layers} self-attention layer, dropout 0; rate = utterances per second; validated on the first ${Math.min(VALIDATE_B, s.B)} utterances`,
+      flopsFormula:
+        `${cfg.fusion}, ${cfg.layers} self-attention layer, dropout 0; rate = utterances per second; validated on ` +
+        `the first ${Math.min(VALIDATE_B, s.B)} utterances`,
       itemsPerRun: s.B,
       itemUnit: 'utt/s',
       tol: TRAIN_TOL,
@@ -315,7 +317,9 @@ function torchTwinVariant(s: TrainShape, cfg: FusionConfig, getData: () => StepI
           outputs: () => [losses],
           dispose: () => twin.close(),
           version: `torch ${info.torch}`,
-          note: `the same model in torch.nn.functional + torch.optim.AdamW; ${TORCH_DEVICE === 'cuda' ? `on ${info.device}` : `${info.threads} threads`}`,
+          note:
+            `the same model in torch.nn.functional + torch.optim.AdamW; ` +
+            `${TORCH_DEVICE === 'cuda' ? `on ${info.device}` : `${info.threads} threads`}`,
         };
       } catch (err) {
         await server?.close();

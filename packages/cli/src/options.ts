@@ -106,7 +106,8 @@ export function addDataOptions(cmd: Command): Command {
   return cmd
     .option(
       '--features <path>',
-      "a feature cache folder (from 'emofuse extract') or a JSON arrays file (see README); several, comma-separated, are joined into one (same encoders)",
+      "a feature cache folder (from 'emofuse extract') or a JSON arrays file (see README); several, comma-separated, are joined " +
+        'into one (same encoders)',
     )
     .option('--synthetic', 'the generated bimodal task instead (4 classes = 2 text cues x 2 audio cues; no files needed)')
     .option('--synthetic-seed <n>', 'seed of the generated task', '1');

@@ -56,7 +56,8 @@ export function stepBar(
           );
         } else {
           console.error(
-            `${label}: step ${s.step}/${s.total}, epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}, ${rate.toFixed(2)} steps/s, ETA ${formatDuration(eta)}`,
+            `${label}: step ${s.step}/${s.total}, epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}, ${rate.toFixed(2)} steps/s, ` +
+              `ETA ${formatDuration(eta)}`,
           );
         }
       },

@@ -156,12 +156,16 @@ async function openBackendForPage(): Promise<void> {
     backend = await WgslBackend.create(gpu);
     const a = gpu.adapter;
     state.webgpu = true;
-    state.backend = `wgsl: our WGSL kernels through navigator.gpu on ${[a.vendor, a.architecture, a.device || a.description].filter(Boolean).join(' / ')}${a.isSoftware ? ' (software adapter)' : ''}`;
+    state.backend =
+      `wgsl: our WGSL kernels through navigator.gpu on ` +
+      `${[a.vendor, a.architecture, a.device || a.description].filter(Boolean).join(' / ')}${a.isSoftware ? ' (software adapter)' : ''}`;
   } catch (err) {
     backend = new CpuBackend('f32');
     state.webgpu = false;
     state.backend = 'cpu: the float64 CPU references (this browser has no WebGPU)';
-    standingNote = `No WebGPU in this browser (${(err as Error).message}). The fusion forward runs on the CPU references instead: the same model, slower.`;
+    standingNote =
+      `No WebGPU in this browser (${(err as Error).message}). The fusion forward runs on the CPU references ` +
+      `instead: the same model, slower.`;
     showNote(standingNote);
   }
   $('backend').textContent = state.backend;
@@ -183,7 +187,8 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
         throw new Error(
-          `${name} was trained on ${enc} features, which no encoder can produce from words and sound; train on a feature cache from 'emofuse extract'`,
+          `${name} was trained on ${enc} features, which no encoder can produce from words and sound; train on a feature cache ` +
+            `from 'emofuse extract'`,
         );
       }
     }
@@ -200,7 +205,8 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
     const c = model.config;
     if (textEncoder.dim !== c.textDim || audioEncoder.dim !== c.audioDim) {
       throw new Error(
-        `${name} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${textEncoder.dim} x ${audioEncoder.dim}`,
+        `${name} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ` +
+          `${textEncoder.dim} x ${audioEncoder.dim}`,
       );
     }
     loaded = { name, model, meta, textEncoder, audioEncoder };

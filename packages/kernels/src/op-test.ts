@@ -93,8 +93,10 @@ export function opReport(name: string, tol: Tolerance, outputs: OutputReport[]):
   const message = bad
     .map(
       (o) =>
-        `${name} ${o.output} [${o.shape.join(', ')}]: ${o.mismatches} of ${o.shape.reduce((a, b) => a * b, 1)} elements outside atol=${tol.atol} rtol=${tol.rtol}\n` +
-        `  max abs err ${o.maxAbs.toExponential(3)}, max rel err ${o.maxRel.toExponential(3)}, worst at [${o.worst.at.join(', ')}]: got ${o.worst.got}, expected ${o.worst.want}\n` +
+        `${name} ${o.output} [${o.shape.join(', ')}]: ${o.mismatches} of ${o.shape.reduce((a, b) => a * b, 1)} elements outside ` +
+        `atol=${tol.atol} rtol=${tol.rtol}\n` +
+        `  max abs err ${o.maxAbs.toExponential(3)}, max rel err ${o.maxRel.toExponential(3)}, worst at ` +
+        `[${o.worst.at.join(', ')}]: got ${o.worst.got}, expected ${o.worst.want}\n` +
         `first mismatches:\n${o.first.map((l) => '  ' + l).join('\n')}`,
     )
     .join('\n');

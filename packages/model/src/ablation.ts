@@ -180,7 +180,8 @@ export async function runAblation(given: FeatureSet, o: AblationOptions): Promis
   const m = t.model ?? {};
   const budget =
     `epochs ${t.epochs}, batch ${t.batchSize}, lr ${t.lr}, width ${m.width}, heads ${m.heads}, layers ${m.layers}, ` +
-    `dropout ${m.dropout}, block dropout ${m.blockDropout ?? 0}, linear skip ${m.linearSkip ? 'on' : 'off'}, weight decay ${t.weightDecay}, label smoothing ${t.labelSmoothing ?? 0}, class weights ${t.classWeights}, ` +
+    `dropout ${m.dropout}, block dropout ${m.blockDropout ?? 0}, linear skip ${m.linearSkip ? 'on' : 'off'}, weight decay ` +
+    `${t.weightDecay}, label smoothing ${t.labelSmoothing ?? 0}, class weights ${t.classWeights}, ` +
     `standardize ${t.standardize ?? true}, seeds ${o.seeds.join(',')}, ` +
     (o.folds === undefined ? `patience ${t.patience ?? 0}` : `${o.folds} speaker folds, no early stopping`);
   const folds =
@@ -308,9 +309,11 @@ export function ablationMarkdown(r: AblationResult): string {
   return (
     `# emofuse ablate\n\nData: ${r.data}; ` +
     (r.folds
-      ? `${r.folds.k} speaker-grouped folds over train + dev (${r.folds.sizes.join(' / ')} utterances; speakers ${r.folds.speakers.map((s) => s.join('+')).join(' / ')}), ` +
+      ? `${r.folds.k} speaker-grouped folds over train + dev (${r.folds.sizes.join(' / ')} utterances; speakers ` +
+        `${r.folds.speakers.map((s) => s.join('+')).join(' / ')}), ` +
         `each scored with the last weights of a run on the other folds; mean ± std over folds x seeds.\n`
-      : `scored on '${r.testSplit}' (${r.testSize} utterances) with each run's ${r.checkpoint === 'last' ? 'last weights' : 'best-on-dev checkpoint'}.\n`) +
+      : `scored on '${r.testSplit}' (${r.testSize} utterances) with each run's ` +
+        `${r.checkpoint === 'last' ? 'last weights' : 'best-on-dev checkpoint'}.\n`) +
     `Budget: ${r.budget}; backend ${r.backend}.\n\n` +
     `| ${header.join(' | ')} |\n|${header.map((_, i) => (i ? '---:' : '---')).join('|')}|\n` +
     cells.map((c) => `| ${c.join(' | ')} |`).join('\n') +

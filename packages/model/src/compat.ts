@@ -23,7 +23,8 @@ export function checkCheckpointFeatures(
   const c = meta.config;
   if (c.textDim !== features.textDim || c.audioDim !== features.audioDim) {
     throw new CheckpointMismatchError(
-      `${checkpoint} expects features ${c.textDim} (text) x ${c.audioDim} (audio) wide (encoders ${meta.textEncoder}, ${meta.audioEncoder}); ` +
+      `${checkpoint} expects features ${c.textDim} (text) x ${c.audioDim} (audio) wide (encoders ${meta.textEncoder}, ` +
+        `${meta.audioEncoder}); ` +
         `${source} has ${features.textDim} x ${features.audioDim}: use features extracted with the checkpoint's encoders`,
     );
   }
@@ -35,7 +36,8 @@ export function checkCheckpointFeatures(
   ] as const) {
     if (ours === undefined || theirs === ours || generated.has(theirs) || generated.has(ours)) continue;
     throw new CheckpointMismatchError(
-      `${checkpoint} was trained on ${what} encoder '${theirs}' features, ${source} holds '${ours}': use features extracted with --${what}-encoder ${theirs}`,
+      `${checkpoint} was trained on ${what} encoder '${theirs}' features, ${source} holds '${ours}': use features extracted with ` +
+        `--${what}-encoder ${theirs}`,
     );
   }
   if (meta.classNames.join('\u0000') !== features.classNames.join('\u0000')) {

@@ -33,5 +33,8 @@ export const DEFAULT_MODEL: DefaultModelInfo = {
 
 /** A clear message when the shipped model's file is missing (a damaged install or checkout). */
 export function defaultModelMissing(): string {
-  return `the shipped default model ${DEFAULT_MODEL.file} is missing: reinstall emofuse (or 'git checkout -- packages/model/assets/default-model'), or pass --checkpoint <file> from 'emofuse train'`;
+  return (
+    `the shipped default model ${DEFAULT_MODEL.file} is missing: reinstall emofuse (or 'git checkout -- ` +
+    `packages/model/assets/default-model'), or pass --checkpoint <file> from 'emofuse train'`
+  );
 }

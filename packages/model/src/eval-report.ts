@@ -27,7 +27,9 @@ export interface EvalReport extends Metrics {
   step: number;
   /** Features joined from several caches: the scores of each source corpus on its own (the metrics above are all of them). */
   perCorpus?: CorpusScores[];
-  /** The checkpoint was trained with --speaker-norm: how many utterances got their speaker's statistics, how many the train statistics only. */
+  /**
+   * The checkpoint was trained with --speaker-norm: how many utterances got their speaker's statistics, how many the train statistics only.
+   */
   speakerNorm?: SpeakerNormReport;
 }
 
@@ -89,7 +91,8 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
   const split = features.splits[o.split]!;
   if (split.size === 0)
     throw new DataError(
-      `${o.source}: split '${o.split}' is empty${meta.labelMaps ? ` after the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}` : ''}`,
+      `${o.source}: split '${o.split}' is ` +
+        `empty${meta.labelMaps ? ` after the checkpoint's label map ${meta.labelMaps[0]!.labelMap.name}` : ''}`,
     );
   checkCheckpointFeatures(meta, features, o.checkpoint, o.source);
   const result = await evaluate(model, split, meta.classNames, o.batchSize);

@@ -62,7 +62,8 @@ export interface FeatureSet {
    */
   sources?: readonly FeatureSource[];
   /** The label map this set was read through, one report per source corpus (datasets/feature-sets.ts `mapFeatureSet`). */
-  labelMaps?: readonly CorpusLabelMapReport[] /** Set once each speaker's tokens were standardized with the speaker's own statistics (feature-sets.ts `standardizeSpeakers`). */;
+  labelMaps?: readonly CorpusLabelMapReport[] /** Set once each speaker's tokens were standardized with the ' +
+    'speaker's own statistics (feature-sets.ts `standardizeSpeakers`). */;
   speakerNorm?: SpeakerNormReport;
 }
 

@@ -74,7 +74,8 @@ export class Predictor {
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
         throw new PredictError(
-          `${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature cache from 'emofuse extract'`,
+          `${checkpoint} was trained on ${enc} features, which no encoder can produce from text and audio; train on a feature ` +
+            `cache from 'emofuse extract'`,
         );
       }
     }
@@ -90,7 +91,8 @@ export class Predictor {
     const c = model.config;
     if (te.dim !== c.textDim || (ae && ae.dim !== c.audioDim)) {
       throw new PredictError(
-        `${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ${te.dim} x ${ae?.dim ?? 0}`,
+        `${checkpoint} expects ${c.textDim} x ${c.audioDim} features; encoders ${meta.textEncoder}, ${meta.audioEncoder} give ` +
+          `${te.dim} x ${ae?.dim ?? 0}`,
       );
     }
     return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR);
@@ -158,7 +160,8 @@ export class Predictor {
       const bad = logits.findIndex((x) => !Number.isFinite(x));
       if (bad >= 0) {
         throw new PredictError(
-          `the model gave a non-finite score (${logits[bad]}) for '${chunk[Math.floor(bad / K)]!.id}': its input features or the checkpoint hold values ` +
+          `the model gave a non-finite score (${logits[bad]}) for '${chunk[Math.floor(bad / K)]!.id}': its input features or the ` +
+            `checkpoint hold values ` +
             `it cannot use; check the clip and the checkpoint (emofuse eval on its features)`,
         );
       }

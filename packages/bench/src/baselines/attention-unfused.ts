@@ -169,7 +169,8 @@ function checkWorkspace(
     throw new KernelError(
       kernel,
       '',
-      `workspace is for B=${ws.B} Tq=${ws.Tq} Tk=${ws.Tk} H=${ws.H} D=${ws.D}, tensors are B=${B} Tq=${Tq} Tk=${Tk} C=${C} with heads=${opts.heads}`,
+      `workspace is for B=${ws.B} Tq=${ws.Tq} Tk=${ws.Tk} H=${ws.H} D=${ws.D}, tensors are B=${B} Tq=${Tq} Tk=${Tk} C=${C} with ` +
+        `heads=${opts.heads}`,
       'shape',
     );
   }

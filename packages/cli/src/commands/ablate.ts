@@ -80,7 +80,8 @@ export function registerAblate(program: Command): void {
     )
     .option(
       '--speaker-pattern <regex>',
-      "with --folds: the speaker is the regex's first group in an utterance id (default: the speakers the cache names: RAVDESS, EmoDB, CREMA-D; else EmoDB's SSTTTEV names)",
+      "with --folds: the speaker is the regex's first group in an utterance id (default: the speakers the cache names: RAVDESS, " +
+        "EmoDB, CREMA-D; else EmoDB's SSTTTEV names)",
     )
     .option('--out <dir>', 'runs go to <out>/<variant>-s<seed>; the table to <out>/ablation.md and ablation.json', 'runs/ablate')
     .option('--force', 'run again into an --out that already holds an ablation (its runs and table are replaced)')
@@ -144,7 +145,9 @@ Examples:
           bar?.stop();
           if (r) {
             log(
-              `${fusion} seed ${seed}${fold === undefined ? ': test' : `, fold ${fold}: held-out`} weighted F1 ${(100 * r.weightedF1).toFixed(1)}, accuracy ${(100 * r.accuracy).toFixed(1)} (${r.epochs} epochs, ${r.trainSeconds.toFixed(1)} s)`,
+              `${fusion} seed ${seed}${fold === undefined ? ': test' : `, fold ${fold}: held-out`} weighted F1 ` +
+                `${(100 * r.weightedF1).toFixed(1)}, accuracy ${(100 * r.accuracy).toFixed(1)} (${r.epochs} epochs, ` +
+                `${r.trainSeconds.toFixed(1)} s)`,
             );
           }
         },

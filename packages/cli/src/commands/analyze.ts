@@ -216,7 +216,8 @@ class Progress {
     const rate = p.seconds / ((now - this.started) / 1000);
     const eta = p.duration && rate > 0 ? (p.duration - p.seconds) / rate : NaN;
     console.error(
-      `analyze ${this.label}: ${formatDuration(p.seconds)} of ${p.duration ? formatDuration(p.duration) : '?'} audio, ${p.segments} segments, ${rate.toFixed(1)}x real time, ETA ${formatDuration(eta)}`,
+      `analyze ${this.label}: ${formatDuration(p.seconds)} of ${p.duration ? formatDuration(p.duration) : '?'} audio, ` +
+        `${p.segments} segments, ${rate.toFixed(1)}x real time, ETA ${formatDuration(eta)}`,
     );
   }
 
@@ -237,7 +238,8 @@ function report(r: AnalyzeReport, o: AnalyzeFlags): void {
     .map(([e, t]) => `${e} ${((100 * t) / total).toFixed(0)}%`)
     .join(', ');
   console.log(
-    `${r.file}: ${formatDuration(r.seconds)} of audio, ${r.segments.length} segments (${judged.length} judged${r.resumed ? `, ${r.resumed} from the earlier run` : ''})` +
+    `${r.file}: ${formatDuration(r.seconds)} of audio, ${r.segments.length} segments (${judged.length} ` +
+      `judged${r.resumed ? `, ${r.resumed} from the earlier run` : ''})` +
       `${shares ? `; speech time: ${shares}` : ''}`,
   );
   if (r.stopped) {

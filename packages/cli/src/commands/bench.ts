@@ -68,7 +68,8 @@ export function registerBench(program: Command): void {
     .option('--json', 'print the JSON report instead of tables')
     .option(
       '--profile',
-      "bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has timestamp-query, e.g. --adapter vulkan) and the dispatch path's cost, instead of the suite; --only wgsl,ort,cpu picks backends",
+      'bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has ' +
+        "timestamp-query, e.g. --adapter vulkan) and the dispatch path's cost, instead of the suite; --only wgsl,ort,cpu picks backends",
     )
     .addHelpText(
       'after',
@@ -187,7 +188,8 @@ Examples:
               .join(', ')}`,
           );
           console.log(
-            `'time / ours' = median over interleaved rounds of variant time / the baseline's time in the same round (* = ratio of medians, for a variant timed in its own process; > 1: the baseline, ours, is faster). Every sample: ${out}`,
+            `'time / ours' = median over interleaved rounds of variant time / the baseline's time in the same round (* = ratio ` +
+              `of medians, for a variant timed in its own process; > 1: the baseline, ours, is faster). Every sample: ${out}`,
           );
         }
         const failed = report.cases.flatMap((c) =>

@@ -125,20 +125,24 @@ Examples:
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else {
       console.log(
-        `${o.checkpoint}: fusion ${c.fusion}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), encoders ${meta.textEncoder} + ${meta.audioEncoder}`,
+        `${o.checkpoint}: fusion ${c.fusion}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), encoders ` +
+          `${meta.textEncoder} + ${meta.audioEncoder}`,
       );
       console.log(`check: ${check.utterances} utterances (${source})`);
       console.log(
-        `  onnxruntime CPU vs our forward (${check.backend}): max |logit diff| ${check.maxAbsLogits.toExponential(2)}, max |probability diff| ${check.maxAbsProbabilities.toExponential(2)}, top class differs on ${check.argmaxDisagreements}`,
+        `  onnxruntime CPU vs our forward (${check.backend}): max |logit diff| ${check.maxAbsLogits.toExponential(2)}, max ` +
+          `|probability diff| ${check.maxAbsProbabilities.toExponential(2)}, top class differs on ${check.argmaxDisagreements}`,
       );
       if (ok)
         console.log(
-          `wrote ${o.onnx} (${(statSync(o.onnx).size / 1024).toFixed(0)} KiB; inputs ${ONNX_INPUTS.join(', ')}; outputs ${ONNX_OUTPUTS.join(', ')})`,
+          `wrote ${o.onnx} (${(statSync(o.onnx).size / 1024).toFixed(0)} KiB; inputs ${ONNX_INPUTS.join(', ')}; outputs ` +
+            `${ONNX_OUTPUTS.join(', ')})`,
         );
     }
     if (!ok)
       throw new UserError(
-        `the ONNX model disagrees with our forward: max |logit diff| ${check.maxAbsLogits.toExponential(2)} > --tolerance ${tolerance}; nothing written`,
+        `the ONNX model disagrees with our forward: max |logit diff| ${check.maxAbsLogits.toExponential(2)} > --tolerance ` +
+          `${tolerance}; nothing written`,
       );
   });
 }

@@ -70,7 +70,8 @@ export function registerExtract(program: Command): void {
     .option('--shard-size <n>', 'utterances per safetensors shard (the resume granularity)', '256')
     .option(
       '--shard <K/N>',
-      "only part K of N (utterances K, K+N, ...) into <out>/part-K-of-N, for 'emofuse cache merge'; 'auto' or 'auto/N' takes K (and N) from a Kubernetes Indexed Job or a Slurm job array",
+      "only part K of N (utterances K, K+N, ...) into <out>/part-K-of-N, for 'emofuse cache merge'; 'auto' or 'auto/N' takes K " +
+        '(and N) from a Kubernetes Indexed Job or a Slurm job array',
     )
     .option(
       '--device <where>',
@@ -116,7 +117,8 @@ Examples:
   emofuse make-dataset controlled --out data/controlled
   emofuse extract --dataset controlled --data data/controlled --out cache/controlled
   emofuse extract --dataset emodb --out cache/emodb
-  emofuse extract --dataset meld --data MELD/ --text-only --text-encoder bert:sentence-transformers/all-MiniLM-L6-v2 --out cache/meld-minilm   # after scripts/convert_minilm.py
+  emofuse extract --dataset meld --data MELD/ --text-only \
+--text-encoder bert:sentence-transformers/all-MiniLM-L6-v2 --out cache/meld-minilm   # after scripts/convert_minilm.py
   emofuse extract --dataset manifest --data my.csv --text-encoder bert --audio-encoder ast --out cache/mine
   emofuse extract --dataset emodb --shard 1/3 --out cache/emodb     # one of 3 workers; then: emofuse cache merge cache/emodb`,
     )
@@ -156,7 +158,8 @@ Examples:
           dataset = t.dataset;
           if (!opts.json)
             console.log(
-              `transcribed ${t.transcribed} of ${t.missing} utterances without text (${t.cached} from ${join(opts.out, 'transcripts.json')})`,
+              `transcribed ${t.transcribed} of ${t.missing} utterances without text (${t.cached} from ` +
+                `${join(opts.out, 'transcripts.json')})`,
             );
         } catch (err) {
           throw new UserError(`--transcribe: ${(err as Error).message}`);
@@ -268,7 +271,8 @@ Examples:
         return;
       }
       console.log(
-        `${index.complete ? 'wrote' : 'stopped; partial'} feature cache ${report.cacheDir}${report.resumedFrom ? ` (resumed after ${report.resumedFrom} utterances)` : ''}`,
+        `${index.complete ? 'wrote' : 'stopped; partial'} feature cache ` +
+          `${report.cacheDir}${report.resumedFrom ? ` (resumed after ${report.resumedFrom} utterances)` : ''}`,
       );
       console.log(
         table(

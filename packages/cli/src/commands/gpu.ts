@@ -78,7 +78,8 @@ Examples:
             (r) => {
               if (!opts.json)
                 console.log(
-                  `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.kernel.padEnd(34)} ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n' + r.error : ''}`,
+                  `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.kernel.padEnd(34)} ${r.ms.toFixed(0).padStart(5)} ` +
+                    `ms${r.error ? '\n' + r.error : ''}`,
                 );
             },
             kernels,
@@ -89,7 +90,8 @@ Examples:
             (r) => {
               if (!opts.json)
                 console.log(
-                  `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(56)} max abs ${r.maxAbs.toExponential(2)}  max rel ${r.maxRel.toExponential(2)}  ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n         ' + r.error : ''}`,
+                  `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(56)} max abs ${r.maxAbs.toExponential(2)}  max rel ` +
+                    `${r.maxRel.toExponential(2)}  ${r.ms.toFixed(0).padStart(5)} ms${r.error ? '\n         ' + r.error : ''}`,
                 );
             },
             undefined,

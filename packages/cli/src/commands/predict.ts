@@ -94,7 +94,8 @@ Examples:
         try {
           if (!o.manifest && !o.audio && !predictor.textOnly) {
             throw new UserError(
-              `--audio <file> is required: ${checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies text alone)`,
+              `--audio <file> is required: ${checkpoint} reads audio as well as text (only a --fusion text checkpoint classifies ` +
+                `text alone)`,
             );
           }
           const failed: { id: string; message: string }[] = [];
@@ -112,7 +113,8 @@ Examples:
           if (predictions.length) print(predictions, predictor.classNames, o);
           if (failed.length) {
             console.error(
-              `\nemofuse predict: ${failed.length} of ${inputs.length} utterance(s) could not be classified${predictions.length ? ` (the other ${predictions.length} were${o.out ? `, written to ${o.out}` : ''})` : ''}:`,
+              `\nemofuse predict: ${failed.length} of ${inputs.length} utterance(s) could not be ` +
+                `classified${predictions.length ? ` (the other ${predictions.length} were${o.out ? `, written to ${o.out}` : ''})` : ''}:`,
             );
             for (const f of failed.slice(0, 20)) console.error(`  ${f.id}: ${f.message}`);
             if (failed.length > 20) console.error(`  ... and ${failed.length - 20} more`);

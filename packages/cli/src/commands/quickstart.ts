@@ -1,8 +1,8 @@
 // `emofuse quickstart`: the whole pipeline on the built-in controlled benchmark, with nothing to download:
-// make-dataset (espeak-ng speech) -> extract (hash text + logmel audio) -> train (--backend auto: our WGSL kernels on a GPU, onnxruntime's CPU kernels on a software adapter) -> eval.
-// Each step is the real subcommand, run as a child process of this same CLI, so what a user sees here is what
-// they get when they run the steps themselves (printed before each step). Every step resumes: run it again
-// after an interruption and it continues.
+// make-dataset (espeak-ng speech) -> extract (hash text + logmel audio) -> train (--backend auto: our WGSL kernels on a GPU, onnxruntime's
+// CPU kernels on a software adapter) -> eval. Each step is the real subcommand, run as a child process of this same CLI, so what a user
+// sees here is what they get when they run the steps themselves (printed before each step). Every step resumes: run it again after an
+// interruption and it continues.
 
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';

@@ -15,7 +15,8 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'run folder: last.safetensors, best.safetensors, metrics.jsonl', 'runs/train')
     .option(
       '--resume',
-      'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training flags to continue bit-for-bit (same backend)',
+      'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training ' +
+        'flags to continue bit-for-bit (same backend)',
     )
     .option('--force', 'start a new run in an --out that already holds one (replaces its checkpoints and metrics log)')
     .option('--json', 'print the result as JSON');
@@ -75,7 +76,8 @@ Examples:
           if (!o.json) {
             bar.log(
               `epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}  dev acc ${(100 * e.dev.accuracy).toFixed(1)}%  ` +
-                `weighted F1 ${(100 * e.dev.weightedF1).toFixed(1)}  macro F1 ${(100 * e.dev.macroF1).toFixed(1)}${e.best ? '  (best)' : ''}`,
+                `weighted F1 ${(100 * e.dev.weightedF1).toFixed(1)}  macro F1 ` +
+                `${(100 * e.dev.macroF1).toFixed(1)}${e.best ? '  (best)' : ''}`,
             );
           }
         },

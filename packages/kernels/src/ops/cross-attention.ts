@@ -2,8 +2,8 @@
 // per head, plus the per-row lse the backward recomputes P from; no [Tq, Tk] buffer. Backward (v5's kernels): Drow
 // pre-pass, then P and dS with each pair's q.k and dout.v computed once, then dq (over keys) and dk, dv (over
 // queries) from them, no atomics. v6 fixes the forward's head size per pipeline, splits the P/dS pass's two
-// products into two loops and narrows the gradient kernels' channel blocks. See shaders/cross-attention.*.wgsl for layouts, algorithms and measurements;
-// versions 1-5 live in packages/bench/src/baselines.
+// products into two loops and narrows the gradient kernels' channel blocks. See shaders/cross-attention.*.wgsl for layouts, algorithms and
+// measurements; versions 1-5 live in packages/bench/src/baselines.
 //
 // Shapes: q, out, dout, dq [B, Tq, C]; k, v, dk, dv [B, Tk, C]; mask [B, Tk] (1 keep / 0 pad) or null;
 // lse [B, H, Tq]; C = H*D with D % 4 == 0 and D <= 128. Self-attention: pass the same tensor as q, k and v.
@@ -206,7 +206,8 @@ export function checkCrossAttentionDims(
   const D = C / H;
   if (D % 4 !== 0 || D > CROSS_ATTENTION_MAX_HEAD_SIZE) {
     fail(
-      `head size D = C/H = ${C}/${H} = ${D} must be a multiple of 4 and at most ${CROSS_ATTENTION_MAX_HEAD_SIZE} (the kernels read vec4s and keep a head's D-vector in registers)`,
+      `head size D = C/H = ${C}/${H} = ${D} must be a multiple of 4 and at most ${CROSS_ATTENTION_MAX_HEAD_SIZE} (the kernels ` +
+        `read vec4s and keep a head's D-vector in registers)`,
     );
   }
   if (B === 0 || Tq === 0 || Tk === 0 || C === 0) fail(`B, Tq, Tk and C must be positive, got B=${B} Tq=${Tq} Tk=${Tk} C=${C}`);
@@ -470,7 +471,10 @@ export async function crossAttentionBackward(
 export const ATTENTION_CHECK_SHAPE = { B: 2, H: 4, Tq: 33, Tk: 47, D: 16 };
 const ATT_CHECK_C = ATTENTION_CHECK_SHAPE.H * ATTENTION_CHECK_SHAPE.D;
 
-/** For `emofuse gpu --check` (and the bench baselines' checks): seeded q, k, v, mask, dout on the GPU at the ATTENTION_CHECK_SHAPE shape, and their float64 reference results. */
+/**
+ * For `emofuse gpu --check` (and the bench baselines' checks): seeded q, k, v, mask, dout on the GPU at the ATTENTION_CHECK_SHAPE shape,
+ * and their float64 reference results.
+ */
 export function attentionCheckCase(gpu: Gpu, input: InputFn) {
   const { B, H, Tq, Tk, D } = ATTENTION_CHECK_SHAPE;
   const qs = input(B * Tq * ATT_CHECK_C, 20);
@@ -505,7 +509,9 @@ export const crossAttentionOp: Op = {
   wrappers: { crossAttentionForward, crossAttentionBackward },
   checks: [
     {
-      name: `cross-attention fused fwd+bwd B=${ATTENTION_CHECK_SHAPE.B} H=${ATTENTION_CHECK_SHAPE.H} Tq=${ATTENTION_CHECK_SHAPE.Tq} Tk=${ATTENTION_CHECK_SHAPE.Tk} D=${ATTENTION_CHECK_SHAPE.D}`,
+      name:
+        `cross-attention fused fwd+bwd B=${ATTENTION_CHECK_SHAPE.B} H=${ATTENTION_CHECK_SHAPE.H} ` +
+        `Tq=${ATTENTION_CHECK_SHAPE.Tq} Tk=${ATTENTION_CHECK_SHAPE.Tk} D=${ATTENTION_CHECK_SHAPE.D}`,
       tol: TOL.attentionBackward,
       async run(gpu, input) {
         const { B, H, Tq, Tk } = ATTENTION_CHECK_SHAPE;

@@ -105,7 +105,7 @@ async function loadDawn(): Promise<DawnModule> {
     dawn = (await import('webgpu')) as unknown as DawnModule;
   } catch (err) {
     throw new GpuUnavailableError(
-      `Cannot load Dawn's WebGPU for Node (npm package 'webgpu'): ${(err as Error).message}. ` + `Run 'npm install' in the emofuse folder.`,
+      `Cannot load Dawn's WebGPU for Node (npm package 'webgpu'): ${(err as Error).message}. Run 'npm install' in the emofuse folder.`,
     );
   }
   // GPUBufferUsage, GPUMapMode, GPUShaderStage... as in a browser.
@@ -303,7 +303,8 @@ export function requiredLimitsFor(adapter: GPUAdapter, description: AdapterDescr
   }
   if (missing.length) {
     throw new GpuUnavailableError(
-      `The adapter '${description.device || description.description}' (${description.backend}) cannot give the limits emofuse's kernels need:\n` +
+      `The adapter '${description.device || description.description}' (${description.backend}) cannot give the limits emofuse's ` +
+        `kernels need:\n` +
         missing.map((m) => '  - ' + m).join('\n') +
         `\nChoose another adapter with EMOFUSE_ADAPTER (e.g. 'opengles' or 'vulkan').`,
     );

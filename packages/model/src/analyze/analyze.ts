@@ -92,7 +92,9 @@ export interface AnalyzeReport {
   resumed: number;
   /** `signal` stopped it before the end of the file: segments.jsonl and state.json hold what was done, no other file was written. */
   stopped: boolean;
-  /** Wall time, seconds: decoding (waiting on ffmpeg), VAD, speech recognition, classification (text + audio encoders + fusion), writing. */
+  /**
+   * Wall time, seconds: decoding (waiting on ffmpeg), VAD, speech recognition, classification (text + audio encoders + fusion), writing.
+   */
   timings: { decode: number; vad: number; asr: number; classify: number; write: number; total: number };
   files: { jsonl: string; csv: string; svg: string; png: string; summary: string };
 }
@@ -274,7 +276,8 @@ export async function analyzeRecording(file: string, out: string, options: Analy
       if (Math.abs(old.start - span.start / rate) > 1e-6) {
         throw new AnalyzeError(
           out,
-          `segment ${i} of the earlier run started at ${old.start} s, now at ${span.start / rate} s: the file or VAD changed; delete ${out} to start over`,
+          `segment ${i} of the earlier run started at ${old.start} s, now at ${span.start / rate} s: the file or VAD changed; ` +
+            `delete ${out} to start over`,
         );
       }
       return;
@@ -306,7 +309,8 @@ export async function analyzeRecording(file: string, out: string, options: Analy
         transcriber ??= await createTranscriber(options.asr ?? DEFAULT_ASR).catch((err: Error) => {
           throw new AnalyzeError(
             '',
-            `no speech recognition model to transcribe the segments: ${err.message}\nGive the words with --text-from FILE.srt, or make a Whisper model available (--asr <id or folder>).`,
+            `no speech recognition model to transcribe the segments: ${err.message}\nGive the words with --text-from FILE.srt, ` +
+              `or make a Whisper model available (--asr <id or folder>).`,
           );
         });
         seg.text = (await transcriber.transcribe([clip]))[0]!;
@@ -429,7 +433,8 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   if (truncated) {
     throw new AnalyzeError(
       path,
-      `is truncated or damaged: it says it lasts ${info.duration!.toFixed(1)} s but only ${seconds.toFixed(1)} s decode; the report in ${out} covers that part`,
+      `is truncated or damaged: it says it lasts ${info.duration!.toFixed(1)} s but only ${seconds.toFixed(1)} s decode; the ` +
+        `report in ${out} covers that part`,
     );
   }
   return { file: path, out, seconds, segments, classNames, resumed, stopped, timings, files };
@@ -490,7 +495,8 @@ export async function analyzeFolder(
       '|---|---:|---:|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.name} | ${fmtTime(r.seconds)} | ${r.segments} | ${r.top} | [summary](${encodeURI(r.name)}/summary.md) · [timeline](${encodeURI(r.name)}/timeline.png) |`,
+          `| ${r.name} | ${fmtTime(r.seconds)} | ${r.segments} | ${r.top} | [summary](${encodeURI(r.name)}/summary.md) · ` +
+          `[timeline](${encodeURI(r.name)}/timeline.png) |`,
       ),
       ...failed.map((f) => `| ${f.file} | - | - | failed: ${f.message.replace(/\|/g, '\\|')} | |`),
     ].join('\n') + '\n';

@@ -39,7 +39,8 @@ export function probeMedia(file: string): MediaInfo {
     const why = (r.stderr || '').trim().split('\n').pop() ?? '';
     throw new AnalyzeError(
       file,
-      `not a recording ffmpeg can read (${why.replace(`${file}: `, '') || 'unknown format'}): give an audio or video file (wav, mp3, m4a, flac, ogg, mp4, webm, ...)`,
+      `not a recording ffmpeg can read (${why.replace(`${file}: `, '') || 'unknown format'}): give an audio or video file (wav, ` +
+        `mp3, m4a, flac, ogg, mp4, webm, ...)`,
     );
   }
   const info = JSON.parse(r.stdout || '{}') as { streams?: { codec_type?: string; codec_name?: string }[]; format?: { duration?: string } };
@@ -53,12 +54,16 @@ export function probeMedia(file: string): MediaInfo {
   if (missing)
     throw new AnalyzeError(
       file,
-      `is truncated: its WAV header declares ${missing.declared} bytes of audio, ${missing.present} are present (copy it again, or repair it: ffmpeg -i in.wav out.wav)`,
+      `is truncated: its WAV header declares ${missing.declared} bytes of audio, ${missing.present} are present (copy it again, ` +
+        `or repair it: ffmpeg -i in.wav out.wav)`,
     );
   return { duration: Number.isFinite(d) && d > 0 ? d : null, codec: audio.codec_name ?? '?' };
 }
 
-/** For a RIFF/WAVE file: the data chunk's declared and present sizes when fewer bytes are present than declared (ffprobe takes the length from the file size). */
+/**
+ * For a RIFF/WAVE file: the data chunk's declared and present sizes when fewer bytes are present than declared (ffprobe takes the length
+ * from the file size).
+ */
 function wavMissingBytes(file: string): { declared: number; present: number } | null {
   const fd = openSync(file, 'r');
   try {

@@ -75,10 +75,12 @@ export function timelineSvg(segments: readonly AnalyzedSegment[], classNames: re
   const x = (t: number) => left + (t / rowSeconds) * plotW;
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, ` +
+      `Helvetica, sans-serif">`,
   );
   out.push(
-    '<defs><pattern id="short" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" height="6" fill="#cfcfcf"/></pattern></defs>',
+    '<defs><pattern id="short" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" ' +
+      'height="6" fill="#cfcfcf"/></pattern></defs>',
   );
   out.push('<rect width="100%" height="100%" fill="white"/>');
   out.push(`<text x="${left}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`);
@@ -90,7 +92,8 @@ export function timelineSvg(segments: readonly AnalyzedSegment[], classNames: re
     lx += 30 + c.length * 7.5;
   }
   out.push(
-    `<rect x="${lx}" y="38" width="14" height="14" fill="url(#short)" stroke="#999" stroke-width="0.5"/><text x="${lx + 19}" y="50" font-size="12">too short to judge</text>`,
+    `<rect x="${lx}" y="38" width="14" height="14" fill="url(#short)" stroke="#999" stroke-width="0.5"/><text x="${lx + 19}" ` +
+      `y="50" font-size="12">too short to judge</text>`,
   );
   for (let r = 0; r < rows; r++) {
     const t0 = r * rowSeconds;
@@ -103,7 +106,8 @@ export function timelineSvg(segments: readonly AnalyzedSegment[], classNames: re
     for (let t = Math.ceil(t0 / tick) * tick; t <= t1 + 1e-9; t += tick) {
       const tx = x(t - t0);
       out.push(
-        `<line x1="${tx}" x2="${tx}" y1="${STRIP + BANDS}" y2="${STRIP + BANDS + 4}" stroke="#666"/><text x="${tx}" y="${STRIP + BANDS + 14}" font-size="9" text-anchor="middle" fill="#555">${fmtTime(t)}</text>`,
+        `<line x1="${tx}" x2="${tx}" y1="${STRIP + BANDS}" y2="${STRIP + BANDS + 4}" stroke="#666"/><text x="${tx}" ` +
+          `y="${STRIP + BANDS + 14}" font-size="9" text-anchor="middle" fill="#555">${fmtTime(t)}</text>`,
       );
     }
     let wordsEnd = -Infinity;
@@ -117,7 +121,10 @@ export function timelineSvg(segments: readonly AnalyzedSegment[], classNames: re
       } else {
         const p = s.probabilities[s.emotion!]!;
         out.push(
-          `<rect x="${a}" y="0" width="${w}" height="${STRIP}" fill="${colours[s.emotion!]}" fill-opacity="${(0.35 + 0.65 * p).toFixed(2)}"><title>${esc(`${fmtTime(s.start)}-${fmtTime(s.end)} ${s.emotion} ${(100 * p).toFixed(0)}%: ${s.text}`)}</title></rect>`,
+          `<rect x="${a}" y="0" width="${w}" height="${STRIP}" fill="${colours[s.emotion!]}" ` +
+            `fill-opacity="${(0.35 + 0.65 * p).toFixed(2)}"><title>${esc(
+              `${fmtTime(s.start)}-${fmtTime(s.end)} ${s.emotion} ${(100 * p).toFixed(0)}%: ${s.text}`,
+            )}</title></rect>`,
         );
         let yb = STRIP + BANDS;
         for (const c of classNames) {
@@ -161,8 +168,10 @@ export function summaryMarkdown(r: SummaryInput): string {
   const lines: string[] = [];
   lines.push(`# Emotions in ${r.file}`, '');
   lines.push(
-    `- length ${fmtTime(r.seconds)}, speech ${fmtTime(speech)} (${r.seconds ? ((100 * speech) / r.seconds).toFixed(0) : 0}%) in ${r.segments.length} segments, ` +
-      `${judged.length} judged, ${r.segments.length - judged.length} not (too short${r.segments.some((s) => s.status === 'failed') ? ' or failed' : ''})`,
+    `- length ${fmtTime(r.seconds)}, speech ${fmtTime(speech)} (${r.seconds ? ((100 * speech) / r.seconds).toFixed(0) : 0}%) in ` +
+      `${r.segments.length} segments, ` +
+      `${judged.length} judged, ${r.segments.length - judged.length} not (too ` +
+      `short${r.segments.some((s) => s.status === 'failed') ? ' or failed' : ''})`,
   );
   lines.push(`- model ${r.checkpoint}; words from ${r.textSource}`);
   for (const n of r.notes) lines.push(`- ${n}`);
@@ -194,7 +203,8 @@ export function summaryMarkdown(r: SummaryInput): string {
       .slice(0, 3);
     for (const s of best)
       lines.push(
-        `| ${c} | ${(100 * s.probabilities![c]!).toFixed(0)}% | ${fmtTime(s.start)}-${fmtTime(s.end)} | ${s.text.replace(/\|/g, '\\|') || '–'} |`,
+        `| ${c} | ${(100 * s.probabilities![c]!).toFixed(0)}% | ${fmtTime(s.start)}-${fmtTime(s.end)} | ` +
+          `${s.text.replace(/\|/g, '\\|') || '–'} |`,
       );
   }
   if (!judged.length) lines.push('', '(no segment long enough to judge)');

@@ -129,7 +129,8 @@ export function decodeWavGeneric(bytes: Uint8Array, file = '<wav>'): DecodedAudi
     throw new AudioError(
       file,
       'unsupported',
-      `WAV format tag ${fmt.audioFormat} (0x${fmt.audioFormat.toString(16)}) is not PCM or float: convert it, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`,
+      `WAV format tag ${fmt.audioFormat} (0x${fmt.audioFormat.toString(16)}) is not PCM or float: convert it, e.g. 'ffmpeg -i ` +
+        `in.wav -c:a pcm_s16le out.wav'`,
     );
   }
   const bitDepth = (wav as unknown as { bitDepth: string }).bitDepth;
@@ -163,7 +164,8 @@ export function decodeWavGeneric(bytes: Uint8Array, file = '<wav>'): DecodedAudi
       throw new AudioError(
         file,
         'unsupported',
-        `WAV encoding '${bitDepth}' (format ${fmt.audioFormat}) is not supported: convert it to PCM, e.g. 'ffmpeg -i in.wav -c:a pcm_s16le out.wav'`,
+        `WAV encoding '${bitDepth}' (format ${fmt.audioFormat}) is not supported: convert it to PCM, e.g. 'ffmpeg -i in.wav -c:a ` +
+          `pcm_s16le out.wav'`,
       );
   }
   let raw: Float64Array | Float64Array[];
@@ -224,7 +226,8 @@ function decodeWithFfmpeg(file: string, rate: number, maxSeconds?: number): Floa
     throw new AudioError(
       file,
       'no-decoder',
-      "only WAV is decoded natively; other formats need the 'ffmpeg' program: install it (Debian/Ubuntu: apt-get install ffmpeg) or convert to WAV",
+      "only WAV is decoded natively; other formats need the 'ffmpeg' program: install it (Debian/Ubuntu: apt-get install ffmpeg) " +
+        'or convert to WAV',
     );
   }
   const limit = maxSeconds !== undefined ? ['-t', String(maxSeconds)] : [];
@@ -311,7 +314,10 @@ export function checkFinite(samples: Float32Array, file: string): void {
     throw new AudioError(
       file,
       'non-finite',
-      `sample ${i} is ${what}${bad === samples.length ? ': every sample is like that' : `; ${bad} of ${samples.length} samples are non-finite or out of range`}: the file is damaged or not audio`,
+      `sample ${i} is ` +
+        `${what}${
+          bad === samples.length ? ': every sample is like that' : `; ${bad} of ${samples.length} samples are non-finite or out of range`
+        }: the file is damaged or not audio`,
     );
   }
 }

@@ -83,7 +83,8 @@ export function resolveShard(spec: string, env: Record<string, string | undefine
       (min !== undefined && max !== undefined && n !== undefined && Number(max) - Number(min) + 1 !== Number(n))
     ) {
       bad(
-        `the Slurm array must be contiguous (e.g. --array=0-${Number(n ?? 1) - 1}); SLURM_ARRAY_TASK_MIN=${min} MAX=${max} COUNT=${n} STEP=${step ?? 1}`,
+        `the Slurm array must be contiguous (e.g. --array=0-${Number(n ?? 1) - 1}); SLURM_ARRAY_TASK_MIN=${min} MAX=${max} ` +
+          `COUNT=${n} STEP=${step ?? 1}`,
       );
     }
     index = Number(id) - Number(min ?? 0);
@@ -170,7 +171,13 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       throw new FeatureCacheError(
         `${dir} already holds a cache of ${index.dataset.name} with text '${index.text.id}' and audio '${index.audio.id}'` +
           `${index.dataset.fingerprint !== fingerprint ? ' from different dataset contents' : ''}` +
-          `${index.audio.id === audioRec.id && index.audio.version !== audioRec.version ? ` (audio encoder version ${index.audio.version}${index.audio.window ? `, ${index.audio.window} window` : ''}; this run: ${audioRec.version}${audioRec.window ? `, ${audioRec.window} window` : ''})` : ''}; ` +
+          `${
+            index.audio.id === audioRec.id && index.audio.version !== audioRec.version
+              ? ` (audio encoder version ` +
+                `${index.audio.version}${index.audio.window ? `, ${index.audio.window} window` : ''}; this run: ` +
+                `${audioRec.version}${audioRec.window ? `, ${audioRec.window} window` : ''})`
+              : ''
+          }; ` +
           `it cannot be resumed with text '${textRec.id}', audio '${audioRec.id}' on this dataset: choose another --out or delete it`,
       );
     }
@@ -294,7 +301,9 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
               id: o.item.id,
               file: which === 'audio' ? (o.item.audio ?? null) : null,
               problem: 'non-finite',
-              message: `${o.item.id}: the ${which} encoder gave a non-finite or float16-overflowing feature (${arr[at0]} at ${at0})${which === 'audio' ? ` for ${o.item.audio}` : ''}`,
+              message:
+                `${o.item.id}: the ${which} encoder gave a non-finite or float16-overflowing feature (${arr[at0]} at ` +
+                `${at0})${which === 'audio' ? ` for ${o.item.audio}` : ''}`,
             });
             return;
           }

@@ -188,12 +188,14 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
   const index = readCacheIndex(dir);
   if (index.part) {
     throw new FeatureCacheError(
-      `${dir}: a partial cache (part ${index.part.index} of ${index.part.count}, from extract --shard): join all ${index.part.count} parts with 'emofuse cache merge <parts...> --out <cache>' and use that`,
+      `${dir}: a partial cache (part ${index.part.index} of ${index.part.count}, from extract --shard): join all ` +
+        `${index.part.count} parts with 'emofuse cache merge <parts...> --out <cache>' and use that`,
     );
   }
   if (!index.complete) {
     throw new FeatureCacheError(
-      `${dir}: extraction is incomplete (${index.shards.length ? index.shards[index.shards.length - 1]!.end : 0} of ${index.dataset.items} utterances): run the same 'emofuse extract' again to resume`,
+      `${dir}: extraction is incomplete (${index.shards.length ? index.shards[index.shards.length - 1]!.end : 0} of ` +
+        `${index.dataset.items} utterances): run the same 'emofuse extract' again to resume`,
     );
   }
   for (const [want, have, what] of [

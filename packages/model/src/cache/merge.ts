@@ -113,13 +113,15 @@ function checkParts(dirs: readonly string[]): { dir: string; index: CacheIndex }
     byK.set(p.index, dir);
     if (!index.complete)
       throw new FeatureCacheError(
-        `${dir}: part ${p.index} of ${N} is incomplete (${index.shards.at(-1)?.end ?? 0} of ${p.items} items): run its extract --shard ${p.index}/${N} again to finish it`,
+        `${dir}: part ${p.index} of ${N} is incomplete (${index.shards.at(-1)?.end ?? 0} of ${p.items} items): run its extract ` +
+          `--shard ${p.index}/${N} again to finish it`,
       );
   }
   const missing = Array.from({ length: N }, (_, k) => k).filter((k) => !byK.has(k));
   if (missing.length)
     throw new FeatureCacheError(
-      `parts ${missing.join(', ')} of ${N} are missing (have ${[...byK.keys()].sort((a, b) => a - b).join(', ')}): extract them with --shard K/${N}`,
+      `parts ${missing.join(', ')} of ${N} are missing (have ${[...byK.keys()].sort((a, b) => a - b).join(', ')}): extract them ` +
+        `with --shard K/${N}`,
     );
   return parts.sort((a, b) => a.index.part!.index - b.index.part!.index);
 }
@@ -184,7 +186,8 @@ export function mergeFeatureCaches(o: MergeOptions): MergeReport {
         index.failures.push(failures.get(item)!);
       } else {
         throw new FeatureCacheError(
-          `${parts[k]!.dir}: dataset item ${item} is neither stored nor listed as a failure (the part is damaged): extract part ${k}/${N} again`,
+          `${parts[k]!.dir}: dataset item ${item} is neither stored nor listed as a failure (the part is damaged): extract part ` +
+            `${k}/${N} again`,
         );
       }
     }
@@ -201,7 +204,8 @@ export function mergeFeatureCaches(o: MergeOptions): MergeReport {
   const leftover = next.findIndex((n) => !n.done);
   if (leftover >= 0)
     throw new FeatureCacheError(
-      `${parts[leftover]!.dir}: holds item ${(next[leftover]!.value as PartUtterance).item}, beyond the dataset's ${total} items or out of order`,
+      `${parts[leftover]!.dir}: holds item ${(next[leftover]!.value as PartUtterance).item}, beyond the dataset's ${total} items ` +
+        `or out of order`,
     );
   // encoder time and rates over all the parts' runs (utterances = rate x seconds, as extract keeps them)
   for (const key of ['text', 'audio', 'decode'] as const) index.seconds[key] = parts.reduce((s, p) => s + p.index.seconds[key], 0);

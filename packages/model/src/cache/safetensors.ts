@@ -77,7 +77,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<safetensors>'): De
     const [begin, end] = e.data_offsets;
     if (end - begin !== e.shape.reduce((a, b) => a * b, 1) * width || base + end > bytes.length) {
       throw new SafetensorsError(
-        `${file}: tensor '${name}' [${e.shape}] ${e.dtype} at bytes ${begin}..${end} does not fit the file (${bytes.length - base} data bytes): truncated?`,
+        `${file}: tensor '${name}' [${e.shape}] ${e.dtype} at bytes ${begin}..${end} does not fit the file ` +
+          `(${bytes.length - base} data bytes): truncated?`,
       );
     }
     let data = bytes.subarray(base + begin, base + end);

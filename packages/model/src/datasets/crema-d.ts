@@ -102,7 +102,8 @@ export function readCremaD(dataDir: string, options: { textOnly?: boolean } = {}
   const missing = CREMAD_SPLITS.filter((s) => !items.some((i) => i.split === s.split));
   const notes = missing.length
     ? [
-        `${audioDir}: no recordings of actors ${missing.map((s) => `${s.actors[0]}-${s.actors[1]}`).join(', ')}: no ${missing.map((s) => s.split).join(' or ')} split`,
+        `${audioDir}: no recordings of actors ${missing.map((s) => `${s.actors[0]}-${s.actors[1]}`).join(', ')}: no ` +
+          `${missing.map((s) => s.split).join(' or ')} split`,
       ]
     : [];
   return { name: 'crema-d', classNames: CREMAD_CLASSES, items, source: root, ...(notes.length ? { notes } : {}) };

@@ -1,8 +1,8 @@
 // EmoDB (Berlin Database of Emotional Speech) in its published layout: wav/SSTTTEV.wav (speaker SS, text code TTT,
 // emotion letter E, version V), plus TRANSCRIPTS.tsv (code, German text, English text). Labels come from the
 // file names (the letters are EmoDB's own definition; the audio_labels.csv shipped beside the assets' copy
-// disagrees with them on 186 of 535 files, swapping happiness/disgust/fear, so it is not used). Splits are speaker-independent: speakers 10 (m) and
-// 14 (f) are dev, 15 (m) and 16 (f) are test, the other six train.
+// disagrees with them on 186 of 535 files, swapping happiness/disgust/fear, so it is not used). Splits are speaker-independent: speakers 10
+// (m) and 14 (f) are dev, 15 (m) and 16 (f) are test, the other six train.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

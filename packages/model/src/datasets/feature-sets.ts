@@ -93,7 +93,8 @@ export function syntheticBimodal(o: SyntheticOptions = {}): FeatureSet {
 /**
  * A FeatureSet from a JSON arrays file:
  *   { "classNames": [...], "textDim": Ct, "audioDim": Ca,
- *     "splits": { "train": [ { "id": "u1", "label": "joy" | 2, "text": [[Ct numbers], ...], "audio": [[Ca numbers], ...] }, ... ], "dev": [...] } }
+ *     "splits": { "train": [ { "id": "u1", "label": "joy" | 2, "text": [[Ct numbers], ...], "audio": [[Ca numbers], ...] }, ... ],
+ *                 "dev": [...] } }
  */
 export function readArraysFile(path: string): FeatureSet {
   let raw: unknown;
@@ -135,7 +136,8 @@ export function readArraysFile(path: string): FeatureSet {
         v.forEach((row: unknown, t) => {
           if (!Array.isArray(row) || row.length !== dim) {
             throw new DataError(
-              `${where}: ${field}[${t}] has ${Array.isArray(row) ? row.length : 'no'} values, but ${field === 'text' ? 'textDim' : 'audioDim'} is ${dim}`,
+              `${where}: ${field}[${t}] has ${Array.isArray(row) ? row.length : 'no'} values, but ` +
+                `${field === 'text' ? 'textDim' : 'audioDim'} is ${dim}`,
             );
           }
           row.forEach((x: unknown, c) => {
@@ -212,7 +214,8 @@ export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
       for (const [field, a, b] of fields) {
         if (a === undefined || b === undefined || a === b) continue;
         throw new DataError(
-          `${where(first)} and ${where(s)} differ in ${field}: '${a}' vs '${b}'; joined caches need the same encoders: extract them with the same --${m}-encoder`,
+          `${where(first)} and ${where(s)} differ in ${field}: '${a}' vs '${b}'; joined caches need the same encoders: extract ` +
+            `them with the same --${m}-encoder`,
         );
       }
     }

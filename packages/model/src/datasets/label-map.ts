@@ -95,7 +95,8 @@ export const LABEL_MAPS: Record<
 > = {
   meld7: {
     summary:
-      "MELD's 7 emotions (neutral, joy, surprise, anger, sadness, disgust, fear) for MELD, RAVDESS, EmoDB and CREMA-D: RAVDESS calm -> neutral, EmoDB boredom dropped",
+      "MELD's 7 emotions (neutral, joy, surprise, anger, sadness, disgust, fear) for MELD, RAVDESS, EmoDB and CREMA-D: RAVDESS " +
+      'calm -> neutral, EmoDB boredom dropped',
     classes: MELD_CLASSES,
     map: mergeTables('meld7', MELD7_BY_CORPUS),
     corpora: MELD7_BY_CORPUS,
@@ -310,7 +311,8 @@ export function applyLabelMap<F extends FeatureSet>(fs: F, labelMap: LabelMap): 
       const y = split.labels[i]!;
       if (!(y >= 0 && y < to.length))
         throw new DataError(
-          `split '${name}', utterance '${split.ids[i]}': label ${y} is not a class index in [0, ${to.length}) (classes: ${fs.classNames.join(', ')})`,
+          `split '${name}', utterance '${split.ids[i]}': label ${y} is not a class index in [0, ${to.length}) (classes: ` +
+            `${fs.classNames.join(', ')})`,
         );
       perClass[y]!++;
       if (to[y]! >= 0) keep.push(i);

@@ -59,14 +59,16 @@ export function readMELD(dataDir: string, options: MeldOptions = {}): Dataset {
   if (!options.textOnly && missingMedia === items.length) {
     throw new DatasetError(
       root,
-      `none of the ${items.length} utterances has a media file (looked for dia{D}_utt{U}.mp4/.wav in ${SPLITS.flatMap((s) => s.media[0]).join(', ')} and the data folder): ` +
+      `none of the ${items.length} utterances has a media file (looked for dia{D}_utt{U}.mp4/.wav in ` +
+        `${SPLITS.flatMap((s) => s.media[0]).join(', ')} and the data folder): ` +
         `add the MELD.Raw folders, or pass --text-only`,
     );
   }
   const missing = SPLITS.filter((s) => !found.includes(s));
   const notes = missing.length
     ? [
-        `${root}: no ${missing.map((s) => s.csv).join(', ')}: the cache has ${found.map((s) => s.split).join(' and ')} only (add the CSV${missing.length > 1 ? 's' : ''} for ${missing.map((s) => s.split).join(', ')})`,
+        `${root}: no ${missing.map((s) => s.csv).join(', ')}: the cache has ${found.map((s) => s.split).join(' and ')} only (add ` +
+          `the CSV${missing.length > 1 ? 's' : ''} for ${missing.map((s) => s.split).join(', ')})`,
       ]
     : [];
   return { name: 'meld', classNames: MELD_CLASSES, items, source: root, ...(notes.length ? { notes } : {}) };

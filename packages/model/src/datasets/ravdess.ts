@@ -60,7 +60,8 @@ export function readRAVDESS(dataDir: string, options: { textOnly?: boolean } = {
       if (!m)
         throw new DatasetError(
           file,
-          "file name is not RAVDESS's MM-VV-EE-II-SS-RR-AA (modality, vocal channel, emotion, intensity, statement, repetition, actor), e.g. 03-01-05-01-01-01-01.wav",
+          "file name is not RAVDESS's MM-VV-EE-II-SS-RR-AA (modality, vocal channel, emotion, intensity, statement, repetition, " +
+            'actor), e.g. 03-01-05-01-01-01-01.wav',
           undefined,
           'file name',
         );
@@ -109,7 +110,9 @@ export function readRAVDESS(dataDir: string, options: { textOnly?: boolean } = {
   if (missing.length) {
     const present = RAVDESS_SPLITS.filter((s) => !missing.includes(s)).map((s) => s.split);
     notes.push(
-      `${base}: no recordings of actors ${missing.map((s) => `${String(s.actors[0]).padStart(2, '0')}-${s.actors[1]}`).join(', ')}: no ${missing.map((s) => s.split).join(' or ')} split (the dataset has ${present.join(' and ')} only)`,
+      `${base}: no recordings of actors ` +
+        `${missing.map((s) => `${String(s.actors[0]).padStart(2, '0')}-${s.actors[1]}`).join(', ')}: no ` +
+        `${missing.map((s) => s.split).join(' or ')} split (the dataset has ${present.join(' and ')} only)`,
     );
   }
   return { name: 'ravdess', classNames: RAVDESS_CLASSES, items, source: root, ...(notes.length ? { notes } : {}) };

@@ -22,7 +22,8 @@ export async function createSpeechEmbeddingEncoder(folder?: string): Promise<Aud
   for (const f of ['melspectrogram.onnx', 'embedding_model.onnx']) {
     if (!existsSync(join(dir, f))) {
       throw new Error(
-        `the 'speech' audio encoder needs ${join(dir, f)} (openWakeWord's models/${f}): point EMOFUSE_ASSETS at the assets folder, or give 'speech:<folder>'`,
+        `the 'speech' audio encoder needs ${join(dir, f)} (openWakeWord's models/${f}): point EMOFUSE_ASSETS at the assets ` +
+          `folder, or give 'speech:<folder>'`,
       );
     }
   }

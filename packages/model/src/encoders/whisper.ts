@@ -194,7 +194,8 @@ export async function sliceEncoder(
       const name = nodes.flatMap((n) => n.output ?? []).find((o) => pattern.test(o));
       if (!name)
         throw new ModelNotFoundError(
-          `${spec}: ${file} has no tensor '/layers.${l - 1}/Add_1_output_0' (layer ${l}'s output in optimum's export); ask for '@last' or add '+full'`,
+          `${spec}: ${file} has no tensor '/layers.${l - 1}/Add_1_output_0' (layer ${l}'s output in optimum's export); ask for ` +
+            `'@last' or add '+full'`,
         );
       names.set(l, name);
     }
@@ -333,7 +334,8 @@ export async function loadWhisperStates(
   const useStates = !options.hubLayout && existsSync(statesPath);
   if (!useStates && (layer === 'all' || layer === 0)) {
     throw new ModelNotFoundError(
-      `${spec}: ${layer === 0 ? 'layer 0 (the embeddings)' : 'every layer at once'} needs ${statesPath} (all of the encoder's hidden states), which the hub's layout lacks; ` +
+      `${spec}: ${layer === 0 ? 'layer 0 (the embeddings)' : 'every layer at once'} needs ${statesPath} (all of the encoder's ` +
+        `hidden states), which the hub's layout lacks; ` +
         `write it with 'python3 scripts/convert_whisper.py' (tiny.en) or ask for a layer from 1 to ${L} or '@last'`,
     );
   }

@@ -129,7 +129,8 @@ export async function fusionToOnnx(
       t.feeds.every((f, i) => f.label === first.feeds[i]!.label);
     if (!same)
       throw new ExportError(
-        `the ${c.fusion} forward records a different graph at batch shape ${JSON.stringify(p)} than at ${JSON.stringify(corners[0])}: an op bakes a shape into its graph`,
+        `the ${c.fusion} forward records a different graph at batch shape ${JSON.stringify(p)} than at ` +
+          `${JSON.stringify(corners[0])}: an op bakes a shape into its graph`,
       );
   }
   const where: string[] = first.feeds.flatMap((f) =>
@@ -198,7 +199,8 @@ export async function fusionToOnnx(
       bind[f.name] = g.op('Reshape', [host[label]!(), shape]);
     } else {
       throw new ExportError(
-        `the traced ${c.fusion} forward reads '${label || f.name}', which the exporter does not know how to feed (update export/fusion-onnx.ts)`,
+        `the traced ${c.fusion} forward reads '${label || f.name}', which the exporter does not know how to feed (update ` +
+          `export/fusion-onnx.ts)`,
       );
     }
   }
@@ -209,7 +211,9 @@ export async function fusionToOnnx(
   g.prune(); // what only the backward reads (attention's lse, layer norm's mean and rstd)
   return g.toBytes({
     producerVersion: o.producerVersion ?? 'dev',
-    doc: `emofuse fusion model '${c.fusion}': ${meta.classNames.length} classes; text ${meta.textEncoder} (${c.textDim}), audio ${meta.audioEncoder} (${c.audioDim})`,
+    doc:
+      `emofuse fusion model '${c.fusion}': ${meta.classNames.length} classes; text ${meta.textEncoder} (${c.textDim}), audio ` +
+      `${meta.audioEncoder} (${c.audioDim})`,
     metadata: onnxMetadata(meta, norm),
   });
 }
@@ -248,7 +252,8 @@ function hostInputs(
     const m3 = g.op('Unsqueeze', [mask, g.i64([2])]); // [B, T, 1]
     const n = g.op('Max', [g.op('ReduceSum', [mask, g.i64([1])], { keepdims: 1 }), g.f(1)]); // [B, 1]
     const mean = g.op('Div', [g.op('ReduceSum', [g.op('Mul', [v, m3]), g.i64([1])], { keepdims: 0 }), n]); // [B, C]
-    const d = g.op('Mul', [g.op('Sub', [v, g.op('Unsqueeze', [mean, g.i64([1])])]), m3]); // kept x - mean [B, T, C] (two passes: no cancellation)
+    // kept x - mean [B, T, C] (two passes: no cancellation)
+    const d = g.op('Mul', [g.op('Sub', [v, g.op('Unsqueeze', [mean, g.i64([1])])]), m3]);
     const std = g.op('Sqrt', [g.op('Div', [g.op('ReduceSum', [g.op('Mul', [d, d]), g.i64([1])], { keepdims: 0 }), n])]); // [B, C]
     return g.op('Concat', [mean, std], { axis: 1 }); // [B, 2C]
   };

@@ -106,7 +106,9 @@ export const DEFAULT_FUSION: Required<
   ffnMult: 2,
   dropout: 0.1,
   blockDropout: 0,
-  linearSkip: true, // 4-fold EmoDB, 6 pairs (logmel / speech / whisper x audio / cross-self): 5 up, mean +1.0 weighted F1; MELD dev (3 seeds): hash +0.4, MiniLM +0.3
+  // 4-fold EmoDB, 6 pairs (logmel / speech / whisper x audio / cross-self): 5 up, mean +1.0 weighted F1; MELD dev (3 seeds): hash +0.4,
+  // MiniLM +0.3
+  linearSkip: true,
   seed: 0,
 };
 
@@ -600,7 +602,8 @@ export class FusionModel {
     await be.layerNormBackward(a.r1, blk.ln1g.value, a.mean1, a.rstd1, a.dh1, a.dr1, blk.ln1g.grad, blk.ln1b.grad); // dr1 [B, Tq, C]
     if (drop) await be.dropoutBackward(a.dr1, a.dod!, this.dropoutOpts(this.config.blockDropout!, 2 * site + 1)); // d o [B, Tq, C]
     await this.linearBackward(blk.wo, a.att, drop ? a.dod! : a.dr1, B * Tq, a.datt); // datt [B, Tq, C]
-    await be.attentionBackward(a.q, a.k, a.v, mask, a.att, a.lse, a.datt, a.dq, a.dk, a.dv, this.config.heads); // dq [B, Tq, C], dk, dv [B, Tk, C]
+    // dq [B, Tq, C], dk, dv [B, Tk, C]
+    await be.attentionBackward(a.q, a.k, a.v, mask, a.att, a.lse, a.datt, a.dq, a.dk, a.dv, this.config.heads);
     const same = dxq === dxkv;
     await this.linearBackward(blk.wq, xq, a.dq, B * Tq, dxq, accumulateQ); // dxq (+)= dq @ Wq^T
     await be.axpy(a.dr1, dxq); // dxq += dr1 (residual)
@@ -620,7 +623,8 @@ export class FusionModel {
     ] as const) {
       if (!Number.isInteger(T) || (stem && (T < 1 || T > stem.T)))
         throw new Error(
-          `FusionModel: a batch of ${B} rows with ${inp[`${m}Mask`].length} ${m} mask values: ${m} must be 1..${stem?.T ?? 'any'} tokens per row`,
+          `FusionModel: a batch of ${B} rows with ${inp[`${m}Mask`].length} ${m} mask values: ${m} must be ` +
+            `1..${stem?.T ?? 'any'} tokens per row`,
         );
     }
     const a = this.actsFor(B, this.text ? Tt : 0, this.audio ? Ta : 0);
@@ -667,8 +671,10 @@ export class FusionModel {
     }
     // cross: each modality attends to the other
     if (a.crossTA && a.crossAT) {
-      await this.blockForward(this.crossTA!, a.crossTA, a.text!.h, a.audio!.h, a.audio!.mask, B, 0, train); // t1 [B, Tt, C]: text attends to audio
-      await this.blockForward(this.crossAT!, a.crossAT, a.audio!.h, a.text!.h, a.text!.mask, B, 1, train); // a1 [B, Ta, C]: audio attends to text
+      // t1 [B, Tt, C]: text attends to audio
+      await this.blockForward(this.crossTA!, a.crossTA, a.text!.h, a.audio!.h, a.audio!.mask, B, 0, train);
+      // a1 [B, Ta, C]: audio attends to text
+      await this.blockForward(this.crossAT!, a.crossAT, a.audio!.h, a.text!.h, a.text!.mask, B, 1, train);
     }
     // seq: the token sequence, through the self blocks
     let x: BTensor | undefined; // [B, T, C]
@@ -694,8 +700,10 @@ export class FusionModel {
     }
     await this.linear(this.classifier, feat, a.logits, B); // logits [B, K_cls]
     if (this.skip)
-      await be.matmul(a.stats!, this.skip.value, a.logits, { batch: 1, M: B, N: c.numClasses, K: this.statsWidth }, { accumulate: true }); // logits += stats [B, S] @ W_skip
-    if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses, smoothing); // loss [1], dlogits [B, K_cls]
+      // logits += stats [B, S] @ W_skip
+      await be.matmul(a.stats!, this.skip.value, a.logits, { batch: 1, M: B, N: c.numClasses, K: this.statsWidth }, { accumulate: true });
+    // loss [1], dlogits [B, K_cls]
+    if (withLoss) await be.crossEntropy(a.logits, a.labels, a.classWeights, a.loss, a.dlogits, a.losses, smoothing);
   }
 
   /** The merge heads: pt, pa = mean of each modality's stem tokens [B, C]; merged; pooled = gelu(linear) [B, C]. */
@@ -711,7 +719,8 @@ export class FusionModel {
       await this.linear(this.gateProj!, m.zcat, m.gs!, B); // gs [B, C] = zcat [B, 2C] @ Wg
       await be.gate(m.gs!, m.pt, m.pa, m.u!); // u = sigmoid(gs) pt + (1 - sigmoid(gs)) pa [B, C]
     }
-    await this.linear(this.headProj!, m.u ?? m.zcat, pooled, B, { gelu: true, pre: m.hpre }); // pooled = gelu(u [B, C] or zcat [B, 2C] @ W) [B, C]
+    // pooled = gelu(u [B, C] or zcat [B, 2C] @ W) [B, C]
+    await this.linear(this.headProj!, m.u ?? m.zcat, pooled, B, { gelu: true, pre: m.hpre });
   }
 
   /**
@@ -754,7 +763,8 @@ export class FusionModel {
       for (let l = L - 1; l >= 0; l--) {
         const xin = l === 0 ? seq.x : a.self[l - 1]!.y;
         const dxin = l === 0 ? seq.dx : a.self[l - 1]!.dy;
-        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, seq.mask, B, dxin, dxin, false, false, 2 + l, train); // dxin [B, T, C]
+        // dxin [B, T, C]
+        await this.blockBackward(this.selfBlocks[l]!, a.self[l]!, xin, xin, seq.mask, B, dxin, dxin, false, false, 2 + l, train);
       }
       if (a.text && a.audio) {
         const [dt, da] = a.crossTA ? [a.crossTA.dy, a.crossAT!.dy] : [a.text.dh, a.audio.dh];

@@ -24,25 +24,30 @@ export function confusionSvg(
   const rows = m.confusion.map((r) => r.reduce((a, b) => a + b, 0));
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+      `font-family="DejaVu Sans, Arial, Helvetica, sans-serif">`,
   );
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
   out.push(`<text x="${width / 2}" y="28" font-size="18" font-weight="bold" text-anchor="middle">${esc(title)}</text>`);
   out.push(
-    `<text x="${width / 2}" y="50" font-size="13" text-anchor="middle" fill="#333" xml:space="preserve">n = ${m.n}  ·  accuracy ${(100 * m.accuracy).toFixed(1)}%  ·  ` +
+    `<text x="${width / 2}" y="50" font-size="13" text-anchor="middle" fill="#333" xml:space="preserve">n = ${m.n}  ·  accuracy ` +
+      `${(100 * m.accuracy).toFixed(1)}%  ·  ` +
       `weighted F1 ${(100 * m.weightedF1).toFixed(1)}  ·  macro F1 ${(100 * m.macroF1).toFixed(1)}</text>`,
   );
   // Axis titles.
   out.push(
-    `<text x="${left + (K * cell) / 2}" y="${top - Math.max(0, ...m.classNames.map((c) => textWidth(c, font) * 0.7)) - 14}" font-size="14" text-anchor="middle" font-weight="bold">predicted</text>`,
+    `<text x="${left + (K * cell) / 2}" y="${top - Math.max(0, ...m.classNames.map((c) => textWidth(c, font) * 0.7)) - 14}" ` +
+      `font-size="14" text-anchor="middle" font-weight="bold">predicted</text>`,
   );
   out.push(
-    `<text x="18" y="${top + (K * cell) / 2}" font-size="14" text-anchor="middle" font-weight="bold" transform="rotate(-90 18 ${top + (K * cell) / 2})">true</text>`,
+    `<text x="18" y="${top + (K * cell) / 2}" font-size="14" text-anchor="middle" font-weight="bold" transform="rotate(-90 18 ` +
+      `${top + (K * cell) / 2})">true</text>`,
   );
   for (let j = 0; j < K; j++) {
     const x = left + j * cell + cell / 2;
     out.push(
-      `<text x="${x}" y="${top - 8}" font-size="${font}" text-anchor="start" transform="rotate(-35 ${x} ${top - 8})">${esc(m.classNames[j]!)}</text>`,
+      `<text x="${x}" y="${top - 8}" font-size="${font}" text-anchor="start" transform="rotate(-35 ${x} ` +
+        `${top - 8})">${esc(m.classNames[j]!)}</text>`,
     );
   }
   for (let i = 0; i < K; i++) {
@@ -57,13 +62,16 @@ export function confusionSvg(
       const fill = `rgb(${shade(255, 8)},${shade(255, 48)},${shade(255, 107)})`;
       const ink = share > 0.5 ? 'white' : '#111';
       out.push(
-        `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="${i === j ? '#111' : '#bbb'}" stroke-width="${i === j ? 2 : 1}"/>`,
+        `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="${i === j ? '#111' : '#bbb'}" ` +
+          `stroke-width="${i === j ? 2 : 1}"/>`,
       );
       out.push(
-        `<text x="${x + cell / 2}" y="${y + cell / 2 - 2}" font-size="${font + 3}" font-weight="bold" text-anchor="middle" fill="${ink}">${count}</text>`,
+        `<text x="${x + cell / 2}" y="${y + cell / 2 - 2}" font-size="${font + 3}" font-weight="bold" text-anchor="middle" ` +
+          `fill="${ink}">${count}</text>`,
       );
       out.push(
-        `<text x="${x + cell / 2}" y="${y + cell / 2 + 16}" font-size="12" text-anchor="middle" fill="${ink}">${(100 * share).toFixed(0)}%</text>`,
+        `<text x="${x + cell / 2}" y="${y + cell / 2 + 16}" font-size="12" text-anchor="middle" ` +
+          `fill="${ink}">${(100 * share).toFixed(0)}%</text>`,
       );
     }
     out.push(`<text x="${left + K * cell + 10}" y="${y + cell / 2 + 5}" font-size="12" fill="#333">n=${rows[i]}</text>`);
@@ -71,14 +79,16 @@ export function confusionSvg(
   // Legend: the shading scale.
   const lx = left + K * cell + 62;
   out.push(
-    `<defs><linearGradient id="scale" x1="0" y1="1" x2="0" y2="0"><stop offset="0" stop-color="rgb(255,255,255)"/><stop offset="1" stop-color="rgb(8,48,107)"/></linearGradient></defs>`,
+    `<defs><linearGradient id="scale" x1="0" y1="1" x2="0" y2="0"><stop offset="0" stop-color="rgb(255,255,255)"/><stop ` +
+      `offset="1" stop-color="rgb(8,48,107)"/></linearGradient></defs>`,
   );
   out.push(`<rect x="${lx}" y="${top}" width="16" height="${K * cell}" fill="url(#scale)" stroke="#999"/>`);
   out.push(
     `<text x="${lx + 22}" y="${top + 10}" font-size="11">100%</text><text x="${lx + 22}" y="${top + K * cell}" font-size="11">0%</text>`,
   );
   out.push(
-    `<text x="${left + (K * cell) / 2}" y="${top + K * cell + 30}" font-size="12" text-anchor="middle" fill="#333">cells: count and share of the true class (row); shading = share</text>`,
+    `<text x="${left + (K * cell) / 2}" y="${top + K * cell + 30}" font-size="12" text-anchor="middle" fill="#333">cells: count ` +
+      `and share of the true class (row); shading = share</text>`,
   );
   out.push('</svg>');
   return out.join('\n');

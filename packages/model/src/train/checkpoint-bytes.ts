@@ -91,7 +91,8 @@ export function loadCheckpointBytes(backend: Backend, bytes: Uint8Array, path: s
   } catch (err) {
     if (!(err instanceof SafetensorsError)) throw err;
     throw new DataError(
-      `${err.message.startsWith(path) ? '' : `${path}: `}${err.message} (not a complete checkpoint: give a .safetensors written by 'emofuse train')`,
+      `${err.message.startsWith(path) ? '' : `${path}: `}${err.message} (not a complete checkpoint: give a .safetensors written ` +
+        `by 'emofuse train')`,
     );
   }
   const { tensors, metadata } = read;

@@ -3,8 +3,8 @@
 // little-endian tensor bytes (the codec is cache/safetensors.ts; no maintained npm package writes the format).
 // Every tensor is F32: parameters `param.<name>`, AdamW moments
 // `adam.m.<name>` / `adam.v.<name>`, the input standardization `norm.<text|audio|pooled>.<mean|std>` ([dim] each,
-// fusion/input-norm.ts; absent when the model reads its inputs as they are); the metadata key `emofuse` holds JSON: config, class names, step, metrics,
-// training state. Writes go to a temp file renamed into place, so a killed run never leaves half a checkpoint.
+// fusion/input-norm.ts; absent when the model reads its inputs as they are); the metadata key `emofuse` holds JSON: config, class names,
+// step, metrics, training state. Writes go to a temp file renamed into place, so a killed run never leaves half a checkpoint.
 // `saveCheckpoint` / `loadCheckpoint` are the model's side: a FusionModel with its AdamW state and step.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';

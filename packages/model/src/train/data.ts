@@ -34,7 +34,8 @@ export function validateFeatureSet(
   const differ = [...sources].filter(([, f]) => f.classNames.join('\u0000') !== fs.classNames.join('\u0000'));
   if (differ.length) {
     throw new DataError(
-      `${source}: the joined caches are labelled differently (${[...sources].map(([c, f]) => `${c}: ${f.classNames.join(', ')}`).join('; ')}): ` +
+      `${source}: the joined caches are labelled differently ` +
+        `(${[...sources].map(([c, f]) => `${c}: ${f.classNames.join(', ')}`).join('; ')}): ` +
         `read them through one label map, e.g. ${flagOf('labelMap')} meld7`,
     );
   }
@@ -53,7 +54,8 @@ export function validateFeatureSet(
     const split = fs.splits[s];
     if (!split)
       throw new DataError(
-        `${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with ${flagOf('trainSplit')} / ${flagOf('devSplit')} / ${flagOf('split')}`,
+        `${source}: has no split '${s}' (it has: ${Object.keys(fs.splits).join(', ') || 'none'}); pass another with ` +
+          `${flagOf('trainSplit')} / ${flagOf('devSplit')} / ${flagOf('split')}`,
       );
     if (split.size === 0) throw new DataError(`${source}: split '${s}' is empty; nothing to train or evaluate on`);
     for (let i = 0; i < split.size; i += 64) {
@@ -65,7 +67,8 @@ export function validateFeatureSet(
         const y = b.labels[r]!;
         if (!(Number.isInteger(y) && y >= 0 && y < K)) {
           throw new DataError(
-            `${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ${fs.classNames.join(', ')})`,
+            `${source}: split '${s}', utterance '${id}': label ${y} is not a class index in [0, ${K}) (classes: ` +
+              `${fs.classNames.join(', ')})`,
           );
         }
         const need = needsOf(split, i + r);
@@ -93,7 +96,8 @@ export function validateFeatureSet(
           if (!Number.isFinite(arr[k]!)) {
             const r = Math.floor(k / (T * C));
             throw new DataError(
-              `${source}: split '${s}', utterance '${b.ids[r]}': ${field} feature [token ${Math.floor(k / C) % T}, channel ${k % C}] is ${arr[k]}; re-extract it or drop the utterance`,
+              `${source}: split '${s}', utterance '${b.ids[r]}': ${field} feature [token ${Math.floor(k / C) % T}, channel ` +
+                `${k % C}] is ${arr[k]}; re-extract it or drop the utterance`,
             );
           }
         }
@@ -185,8 +189,8 @@ export function sortedBatches(keys: ArrayLike<number>, B: number): number[][] {
 }
 
 /**
- * A batch made elsewhere (predict's encoder output) padded to the model's longest shapes [B, Tt, Ct], [B, Ta, Ca] (longer sequences truncated to
- * Tt / Ta; rows beyond the batch get label -1 and empty masks, which the loss and metrics ignore).
+ * A batch made elsewhere (predict's encoder output) padded to the model's longest shapes [B, Tt, Ct], [B, Ta, Ca] (longer sequences
+ * truncated to Tt / Ta; rows beyond the batch get label -1 and empty masks, which the loss and metrics ignore).
  */
 export function padBatch(fb: FeatureBatch, B: number, Tt: number, Ta: number, textDim: number, audioDim: number): StepInputs {
   const n = fb.ids.length;

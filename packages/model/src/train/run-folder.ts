@@ -50,7 +50,8 @@ export function acquireRunLock(dir: string): () => void {
       }
       if (holder !== process.pid && alive(holder)) {
         throw new DataError(
-          `${flagOf('outDir')} ${dir} is in use by another training (pid ${holder}, ${lock}): wait for it to finish or choose another ${flagOf('outDir')} ` +
+          `${flagOf('outDir')} ${dir} is in use by another training (pid ${holder}, ${lock}): wait for it to finish or choose ` +
+            `another ${flagOf('outDir')} ` +
             `(if no emofuse runs there, delete ${lock})`,
         );
       }

@@ -118,32 +118,53 @@ const M = DEFAULT_FUSION;
 // biome-ignore format: one table, a row or two per setting
 export const TRAIN_SETTINGS = {
   fusion: {
-    in: 'model', flag: '--fusion', arg: '<variant>', help: `fusion variant: ${FUSION_VARIANTS.join(', ')}`, default: M.fusion, parse: parseFusionVariant, resume: 'same',
+    in: 'model', flag: '--fusion', arg: '<variant>', help: `fusion variant: ${FUSION_VARIANTS.join(', ')}`, default: M.fusion,
+    parse: parseFusionVariant, resume: 'same',
     perRun: true,
   },
-  width: { in: 'model', flag: '--width', arg: '<C>', help: 'model width C', default: M.width, parse: integer(1, MAX_WIDTH), resume: 'same' },
-  heads: {
-    in: 'model', flag: '--heads', arg: '<H>', help: 'attention heads (C/H must be a multiple of 4, at most 128)', default: M.heads, parse: integer(1, MAX_WIDTH), resume: 'same',
+  width: {
+    in: 'model', flag: '--width', arg: '<C>', help: 'model width C', default: M.width, parse: integer(1, MAX_WIDTH), resume: 'same',
   },
-  layers: { in: 'model', flag: '--layers', arg: '<L>', help: 'self-attention blocks after the cross-attention', default: M.layers, parse: integer(0, MAX_LAYERS), resume: 'same' },
-  ffnMult: { in: 'model', flag: '--ffn-mult', arg: '<m>', help: 'feed-forward width = m * C', default: M.ffnMult, parse: integer(1, 64), resume: 'same' },
-  dropout: { in: 'model', flag: '--dropout', arg: '<p>', help: 'dropout before the classifier', default: M.dropout, parse: probability, resume: 'same' },
+  heads: {
+    in: 'model', flag: '--heads', arg: '<H>', help: 'attention heads (C/H must be a multiple of 4, at most 128)', default: M.heads,
+    parse: integer(1, MAX_WIDTH), resume: 'same',
+  },
+  layers: {
+    in: 'model', flag: '--layers', arg: '<L>', help: 'self-attention blocks after the cross-attention', default: M.layers,
+    parse: integer(0, MAX_LAYERS), resume: 'same',
+  },
+  ffnMult: {
+    in: 'model', flag: '--ffn-mult', arg: '<m>', help: 'feed-forward width = m * C', default: M.ffnMult, parse: integer(1, 64),
+    resume: 'same',
+  },
+  dropout: {
+    in: 'model', flag: '--dropout', arg: '<p>', help: 'dropout before the classifier', default: M.dropout, parse: probability,
+    resume: 'same',
+  },
   blockDropout: {
-    in: 'model', flag: '--block-dropout', arg: '<p>', help: 'dropout of the attention and feed-forward outputs inside every block', default: M.blockDropout, parse: probability,
+    in: 'model', flag: '--block-dropout', arg: '<p>', help: 'dropout of the attention and feed-forward outputs inside every block',
+    default: M.blockDropout, parse: probability,
     resume: 'same',
   },
   linearSkip: {
     in: 'model', flag: '--linear-skip', arg: '<on|off>',
-    help: "'on': the classifier also reads the linear variant's features (mean + std of each input), so the model contains the linear probe",
+    help: "'on': the classifier also reads the linear variant's features (mean + std of each input), so the model contains the " +
+      "linear probe",
     default: M.linearSkip, parse: (text: string, flag: string) => oneOf('on', 'off')(text, flag) === 'on', resume: 'same', show: onOff,
   },
   /** Standardize every input dimension with train-split statistics (kept in the checkpoint, applied by eval and predict). */
   standardize: {
-    in: 'train', flag: '--no-standardize', help: 'feed the features as they are (default: standardize each input dimension with train-split statistics)', default: true,
+    in: 'train', flag: '--no-standardize',
+    help: 'feed the features as they are (default: standardize each input dimension with train-split statistics)', default: true,
     resume: 'same', show: onOff,
   },
-  seed: { in: 'model', flag: '--seed', arg: '<n>', help: 'seeds initialisation, shuffling and dropout', default: M.seed, parse: integer(0), resume: 'same' },
-  epochs: { in: 'train', flag: '--epochs', arg: '<n>', help: 'passes over the train split', default: 20, parse: integer(1), resume: 'grow' },
+  seed: {
+    in: 'model', flag: '--seed', arg: '<n>', help: 'seeds initialisation, shuffling and dropout', default: M.seed, parse: integer(0),
+    resume: 'same',
+  },
+  epochs: {
+    in: 'train', flag: '--epochs', arg: '<n>', help: 'passes over the train split', default: 20, parse: integer(1), resume: 'grow',
+  },
   /** Utterances per step (and per forward pass in evaluation). */
   batchSize: { in: 'train', flag: '--batch-size', arg: '<B>', help: 'utterances per step', default: 32, parse: integer(1), resume: 'same' },
   /** Peak learning rate of AdamW. */
@@ -152,15 +173,23 @@ export const TRAIN_SETTINGS = {
   minLr: { in: 'train', flag: '--min-lr', arg: '<lr>', help: 'learning rate at the last step', default: 0, parse: number, resume: 'same' },
   /** Warm-up steps (default WARMUP_FRACTION of all steps, at least 1). */
   warmup: {
-    in: 'train', flag: '--warmup', arg: '<steps>', help: `linear warm-up steps (default: ${100 * WARMUP_FRACTION}% of all steps)`, default: undefined, parse: integer(1),
+    in: 'train', flag: '--warmup', arg: '<steps>', help: `linear warm-up steps (default: ${100 * WARMUP_FRACTION}% of all steps)`,
+    default: undefined, parse: integer(1),
     resume: 'same',
   },
-  decay: { in: 'train', flag: '--decay', arg: '<kind>', help: "'cosine' or 'linear' decay after the warm-up", default: 'cosine', parse: oneOf('cosine', 'linear'), resume: 'same' },
+  decay: {
+    in: 'train', flag: '--decay', arg: '<kind>', help: "'cosine' or 'linear' decay after the warm-up", default: 'cosine',
+    parse: oneOf('cosine', 'linear'), resume: 'same',
+  },
   /** AdamW decoupled weight decay (matrices only). */
-  weightDecay: { in: 'train', flag: '--weight-decay', arg: '<wd>', help: 'AdamW decoupled weight decay (matrices only)', default: 0.01, parse: number, resume: 'same' },
+  weightDecay: {
+    in: 'train', flag: '--weight-decay', arg: '<wd>', help: 'AdamW decoupled weight decay (matrices only)', default: 0.01, parse: number,
+    resume: 'same',
+  },
   /** Label smoothing eps of the training loss (0: plain cross-entropy). */
   labelSmoothing: {
-    in: 'train', flag: '--label-smoothing', arg: '<eps>', help: 'train towards (1 - eps) on the label and eps spread over all classes (0: plain cross-entropy)', default: 0,
+    in: 'train', flag: '--label-smoothing', arg: '<eps>',
+    help: 'train towards (1 - eps) on the label and eps spread over all classes (0: plain cross-entropy)', default: 0,
     parse: (text: string, flag: string) => {
       const eps = parseNumber(text, flag);
       if (!(eps >= 0 && eps < 1)) throw new SettingError(`${flag} must lie in [0, 1), got ${eps}`);
@@ -169,13 +198,17 @@ export const TRAIN_SETTINGS = {
     resume: 'same',
   },
   /** Clip the global gradient norm to this (0: off). */
-  maxGradNorm: { in: 'train', flag: '--max-grad-norm', arg: '<n>', help: 'clip the global gradient norm (0: off)', default: 1, parse: number, resume: 'same' },
+  maxGradNorm: {
+    in: 'train', flag: '--max-grad-norm', arg: '<n>', help: 'clip the global gradient norm (0: off)', default: 1, parse: number,
+    resume: 'same',
+  },
   /**
    * Epochs without a better dev weighted F1 before stopping: the CLI's default is 5; a library call to `train()` that
    * leaves `patience` out never stops early (0).
    */
   patience: {
-    in: 'train', flag: '--patience', arg: '<epochs>', help: 'stop after this many epochs without a better dev weighted F1 (0: never)', default: 5, parse: integer(0), resume: 'free',
+    in: 'train', flag: '--patience', arg: '<epochs>', help: 'stop after this many epochs without a better dev weighted F1 (0: never)',
+    default: 5, parse: integer(0), resume: 'free',
   },
   /**
    * 'inverse' (inverse class frequency on the train split), 'none' (all 1), or one weight per class. Default 'none':
@@ -183,26 +216,31 @@ export const TRAIN_SETTINGS = {
    * 51.6 -> 48.2 on hash, 55.5 -> 53.2 on all-MiniLM-L6-v2 features).
    */
   classWeights: {
-    in: 'train', flag: '--class-weights', arg: '<w>', help: "'inverse' (inverse class frequency), 'none', or comma-separated weights", default: 'none', parse: parseClassWeights,
+    in: 'train', flag: '--class-weights', arg: '<w>', help: "'inverse' (inverse class frequency), 'none', or comma-separated weights",
+    default: 'none', parse: parseClassWeights,
     resume: 'same', store: (w: 'inverse' | 'none' | number[]) => (Array.isArray(w) ? w.join(',') : w),
   },
   /** Cap on text tokens per utterance (longer ones are truncated); default the longest in the data. */
   maxTextLen: {
-    in: 'train', flag: '--max-text-len', arg: '<n>', help: 'truncate text to n tokens (default: the longest in the data)', default: undefined, parse: integer(1), resume: 'same',
+    in: 'train', flag: '--max-text-len', arg: '<n>', help: 'truncate text to n tokens (default: the longest in the data)',
+    default: undefined, parse: integer(1), resume: 'same',
   },
   /** Cap on audio tokens per utterance (longer ones are truncated); default the longest in the data. */
   maxAudioLen: {
-    in: 'train', flag: '--max-audio-len', arg: '<n>', help: 'truncate audio to n tokens (default: the longest in the data)', default: undefined, parse: integer(1), resume: 'same',
+    in: 'train', flag: '--max-audio-len', arg: '<n>', help: 'truncate audio to n tokens (default: the longest in the data)',
+    default: undefined, parse: integer(1), resume: 'same',
   },
   /** Read the labels through a label map (datasets/label-map.ts); its report is printed and saved in the checkpoint. */
   labelMap: {
     in: 'train', flag: '--label-map', arg: '<map|file>',
-    help: "read the labels through a label map: 'meld7' (e.g. meld7:calm=drop,boredom=neutral) or a JSON / CSV from,to file", default: undefined, parse: name,
+    help: "read the labels through a label map: 'meld7' (e.g. meld7:calm=drop,boredom=neutral) or a JSON / CSV from,to file",
+    default: undefined, parse: name,
     resume: 'same',
   },
   /** Each training utterance with both modalities drops one of them (50/50) with this probability, seeded by (seed, step, row). */
   modalityDropout: {
-    in: 'train', flag: '--modality-dropout', arg: '<p>', help: 'drop the text or the audio (50/50) of a training utterance that has both, with probability p',
+    in: 'train', flag: '--modality-dropout', arg: '<p>',
+    help: 'drop the text or the audio (50/50) of a training utterance that has both, with probability p',
     default: 0, parse: probability, resume: 'same',
   },
   /**
@@ -211,16 +249,25 @@ export const TRAIN_SETTINGS = {
    */
   speakerNorm: {
     in: 'train', flag: '--speaker-norm', arg: '<on|off>',
-    help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker: train statistics only)",
+    help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker: train " +
+      "statistics only)",
     default: false, parse: (text: string, flag: string) => oneOf('on', 'off')(text, flag) === 'on', resume: 'same', show: onOff,
   },
-  trainSplit: { in: 'train', flag: '--train-split', arg: '<name>', help: 'split to train on', default: 'train', parse: name, resume: 'same' },
-  devSplit: { in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same' },
+  trainSplit: {
+    in: 'train', flag: '--train-split', arg: '<name>', help: 'split to train on', default: 'train', parse: name, resume: 'same',
+  },
+  devSplit: {
+    in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same',
+  },
   /** Also save last.safetensors every this many steps (0: only at epoch ends). */
-  saveEvery: { in: 'train', flag: '--save-every', arg: '<steps>', help: 'also checkpoint every n steps (0: at epoch ends only)', default: 0, parse: integer(0), resume: 'free' },
+  saveEvery: {
+    in: 'train', flag: '--save-every', arg: '<steps>', help: 'also checkpoint every n steps (0: at epoch ends only)', default: 0,
+    parse: integer(0), resume: 'free',
+  },
   /** Stop (saving last.safetensors) after this many steps in total; a later --resume continues bit-for-bit. */
   stopAfterSteps: {
-    in: 'train', flag: '--stop-after-steps', arg: '<n>', help: 'stop after n steps in total, saving last.safetensors (train --resume continues the run)', default: undefined,
+    in: 'train', flag: '--stop-after-steps', arg: '<n>',
+    help: 'stop after n steps in total, saving last.safetensors (train --resume continues the run)', default: undefined,
     parse: integer(1), resume: 'free', perRun: true,
   },
 } satisfies Record<string, Setting<unknown>>;
@@ -356,7 +403,8 @@ export function checkResumeSettings(
   if (diffs.length) {
     const flags = (r: Setting<unknown>['resume']) => ENTRIES.filter(([, s]) => s.resume === r).map(([, s]) => s.flag);
     throw new DataError(
-      `${flagOf('resume')}: these flags differ from the run in ${from}, and changing them would change the run:\n  ${diffs.join('\n  ')}\n` +
+      `${flagOf('resume')}: these flags differ from the run in ${from}, and changing them would change the run:\n  ` +
+        `${diffs.join('\n  ')}\n` +
         `give the run's values (only ${and(flags('grow'))} may grow, and ${and(flags('free'))} may change), ` +
         `or start a new run with ${flagOf('force')} or another ${flagOf('outDir')}`,
     );

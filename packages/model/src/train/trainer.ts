@@ -1,8 +1,8 @@
-// The training loop: seeded epoch orders of length-grouped batches, each padded to its own bucketed lengths, class-weighted cross-entropy, AdamW with
-// warm-up + cosine/linear decay and global-norm clipping (all on the backend), dev evaluation each epoch with
-// early stopping on weighted F1, a JSONL metrics log, and checkpoints (`last.safetensors` every `saveEvery` steps
-// and at each epoch end, `best.safetensors` at each dev improvement). `resume` reloads `last.safetensors` and
-// continues bit-for-bit: the epoch order, the dropout masks and the schedule all derive from (seed, step).
+// The training loop: seeded epoch orders of length-grouped batches, each padded to its own bucketed lengths, class-weighted cross-entropy,
+// AdamW with warm-up + cosine/linear decay and global-norm clipping (all on the backend), dev evaluation each epoch with early stopping on
+// weighted F1, a JSONL metrics log, and checkpoints (`last.safetensors` every `saveEvery` steps and at each epoch end, `best.safetensors`
+// at each dev improvement). `resume` reloads `last.safetensors` and continues bit-for-bit: the epoch order, the dropout masks and the
+// schedule all derive from (seed, step).
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -102,7 +102,8 @@ export async function train(backend: Backend, features: FeatureSet, o: TrainOpti
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
-  const longest = validateFeatureSet(fs, [trainName, devName], 'features', requiredModalities(FUSION_SPECS[fusion])); // the modalities the variant needs
+  // the modalities the variant needs
+  const longest = validateFeatureSet(fs, [trainName, devName], 'features', requiredModalities(FUSION_SPECS[fusion]));
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
     throw new DataError(`${flagOf('batchSize')} must be a positive integer, got ${o.batchSize}`);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new DataError(`${flagOf('epochs')} must be a positive integer, got ${o.epochs}`);
@@ -115,12 +116,14 @@ export async function train(backend: Backend, features: FeatureSet, o: TrainOpti
   if (o.batchSize > trainSplit.size) {
     const flag = flagOf('batchSize');
     throw new DataError(
-      `${flag} ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use ${flag} ${trainSplit.size} or less`,
+      `${flag} ${o.batchSize} is larger than the '${trainName}' split (${trainSplit.size} utterances): use ${flag} ` +
+        `${trainSplit.size} or less`,
     );
   }
   if (!o.resume && !o.force && runFolderInUse(o.outDir)) {
     throw new DataError(
-      `${flagOf('outDir')} ${o.outDir} already holds a training run: continue it with ${flagOf('resume')}, start over in it with ${flagOf('force')}, ` +
+      `${flagOf('outDir')} ${o.outDir} already holds a training run: continue it with ${flagOf('resume')}, start over in it with ` +
+        `${flagOf('force')}, ` +
         `or choose another ${flagOf('outDir')}`,
     );
   }
@@ -270,14 +273,16 @@ async function trainLocked(
     const bi = step % stepsPerEpoch;
     if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(keys, B, c.seed, epoch) };
     const idx = batches.list[bi]!;
-    const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen)); // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
+    // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
+    const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen));
     if (bimodal) dropModalities(inputs, modalityDropout, c.seed, step); // rows with both lose one, seeded by (seed, step, row)
     const lr = learningRate(step, sched);
     const acts = await model.trainStep(inputs, weights, adamw(lr), o.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
     const loss = await model.readLoss(acts); // the one readback of a step
     if (!Number.isFinite(loss)) {
       throw new DataError(
-        `training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower ${flagOf('lr')} (now ${o.lr}) or check the features`,
+        `training diverged: loss is ${loss} at step ${step + 1} (epoch ${epoch + 1}); lower ${flagOf('lr')} (now ${o.lr}) or ` +
+          `check the features`,
       );
     }
     state.epochLossSum += loss;
