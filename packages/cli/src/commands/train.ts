@@ -113,7 +113,10 @@ Examples:
             ['steps', r.steps],
             ['epochs', r.epochs],
             ['parameters', r.model.numParams],
-            ['best dev weighted F1', `${(100 * r.bestDevWeightedF1).toFixed(2)} (epoch ${r.bestEpoch})`],
+            [
+              opts.selectBy === 'corpus-mean' ? 'best dev weighted F1 (mean over corpora)' : 'best dev weighted F1',
+              `${(100 * r.bestDevWeightedF1).toFixed(2)} (epoch ${r.bestEpoch})`,
+            ],
             ['stopped early', r.stoppedEarly ? 'yes' : 'no'],
             ['time', `${r.seconds.toFixed(1)} s`],
             ['best checkpoint', r.bestCheckpoint],

@@ -247,6 +247,12 @@ export const TRAIN_SETTINGS = {
    * Standardize each speaker's tokens with that speaker's own statistics (speakers from the cache: RAVDESS, EmoDB,
    * CREMA-D ids), before the train statistics; utterances without a speaker get the train statistics only.
    */
+  selectBy: {
+    in: 'train', flag: '--select-by', arg: '<pooled|corpus-mean>',
+    help: "the dev score that picks the best epoch and stops early: 'pooled' weighted F1 over every dev utterance, or " +
+      "'corpus-mean' (the mean of each corpus's weighted F1, so a large corpus does not decide for the others)",
+    default: 'pooled', parse: oneOf('pooled', 'corpus-mean'), resume: 'same',
+  },
   speakerNorm: {
     in: 'train', flag: '--speaker-norm', arg: '<on|off>',
     help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker: train " +

@@ -291,7 +291,9 @@ async function trainLocked(
     const endOfEpoch = bi === stepsPerEpoch - 1;
     if (endOfEpoch) {
       const dev = await evaluate(model, devSplit, fs.classNames, B);
-      const improved = dev.weightedF1 > state.bestDevWeightedF1;
+      const byCorpus = (o.selectBy ?? TRAIN_DEFAULTS.selectBy) === 'corpus-mean';
+      const score = byCorpus ? corpusMeanF1(devSplit, dev.predictions, fs.classNames) : dev.weightedF1;
+      const improved = score > state.bestDevWeightedF1;
       const record: EpochRecord = {
         epoch: epoch + 1,
         step: model.step,
@@ -306,7 +308,7 @@ async function trainLocked(
       state.epochLossSum = 0;
       state.epochBatches = 0;
       if (improved) {
-        state.bestDevWeightedF1 = dev.weightedF1;
+        state.bestDevWeightedF1 = score;
         state.bestEpoch = epoch + 1;
         state.badEpochs = 0;
       } else {
@@ -399,6 +401,22 @@ function checkFeaturesMatch(meta: CheckpointMeta, fs: FeatureSet, path: string):
 }
 
 /** Predictions and metrics on one split, no dropout, in batches of B of similar lengths, each padded to its own (bucketed). */
+/** The mean over the split's corpora of each one's weighted F1 (the pooled weighted F1 where the split names no corpora). */
+export function corpusMeanF1(split: FeatureSplit, predictions: readonly number[], classNames: readonly string[]): number {
+  const corpora = split.corpora;
+  if (!corpora) return computeMetrics(split.labels, predictions, classNames).weightedF1;
+  const names = [...new Set(corpora)];
+  const f1s = names.map((name) => {
+    const idx = corpora.flatMap((c, i) => (c === name ? [i] : []));
+    return computeMetrics(
+      idx.map((i) => split.labels[i]!),
+      idx.map((i) => predictions[i]!),
+      classNames,
+    ).weightedF1;
+  });
+  return f1s.reduce((a, b) => a + b, 0) / f1s.length;
+}
+
 export async function evaluate(
   model: FusionModel,
   split: FeatureSplit,
