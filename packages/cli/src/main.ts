@@ -14,6 +14,7 @@ import { registerExport } from './commands/export.ts';
 import { registerCache } from './commands/cache.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerQuickstart } from './commands/quickstart.ts';
+import { refuseSpecialFiles } from './options.ts';
 import { reportError } from './output.ts';
 
 const program = new Command();
@@ -26,6 +27,8 @@ program
   .version(typeof EMOFUSE_VERSION === 'string' ? EMOFUSE_VERSION : 'dev', '-V, --version', 'print the emofuse version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
+  // a FIFO, socket or device where a file is expected would block: refused before any command runs
+  .hook('preAction', (_program, command) => refuseSpecialFiles(command))
   .addHelpText(
     'after',
     `

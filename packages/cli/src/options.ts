@@ -149,6 +149,62 @@ function uniqueCorpus(s: { path: string; features: FeatureSet }, all: readonly {
   return all.filter((o) => nameOf(o) === nameOf(s)).length > 1 ? s.path : nameOf(s);
 }
 
+// ------------------------------------------------------------------------------------------ file arguments
+
+/** The flags whose value is a path to read (a file, or a folder where the flag allows one), under commander's key. */
+export const INPUT_PATH_FLAGS: readonly (readonly [key: string, flag: string])[] = [
+  ['features', '--features'],
+  ['checkpoint', '--checkpoint'],
+  ['data', '--data'],
+  ['manifest', '--manifest'],
+  ['audio', '--audio'],
+  ['labelMap', '--label-map'],
+  ['textFrom', '--text-from'],
+];
+
+/** The positional arguments that are paths to read (analyze's recording, cache merge's part folders), by name. */
+export const INPUT_PATH_ARGUMENTS: readonly string[] = ['recording', 'parts'];
+
+/** What a path that is neither a file nor a folder is, in words; null for a file, a folder or a missing path. */
+export function specialFileKind(path: string): string | null {
+  let st: ReturnType<typeof statSync> | undefined;
+  try {
+    st = statSync(path); // stat never opens the path, so a FIFO cannot block here
+  } catch {
+    return null; // missing or unreadable: the command's own check says so
+  }
+  if (!st || st.isFile() || st.isDirectory()) return null;
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/**
+ * Refuses, before a command starts, every input path (INPUT_PATH_FLAGS, --features also each of its comma-separated
+ * sources, and the INPUT_PATH_ARGUMENTS) that names a FIFO, a socket or a device: reading one would block or never end.
+ */
+export function refuseSpecialFiles(command: Command): void {
+  const opts = command.opts() as Record<string, unknown>;
+  const named: [label: string, path: string, folderToo: boolean][] = [];
+  for (const [key, flag] of INPUT_PATH_FLAGS) {
+    const value = opts[key];
+    if (typeof value !== 'string' || value === '') continue;
+    const paths = key === 'features' && !existsSync(value) ? value.split(',').map((p) => p.trim()) : [value];
+    for (const p of paths) named.push([`${flag} ${p}`, p, key === 'features' || key === 'data']);
+  }
+  command.registeredArguments.forEach((arg, i) => {
+    if (!INPUT_PATH_ARGUMENTS.includes(arg.name())) return;
+    const value: unknown = command.processedArgs[i];
+    for (const p of Array.isArray(value) ? value : [value]) if (typeof p === 'string') named.push([`<${arg.name()}> ${p}`, p, true]);
+  });
+  for (const [label, path, folderToo] of named) {
+    const kind = path ? specialFileKind(path) : null;
+    if (kind) throw new UserError(`${label} is ${kind}, not a file: give a regular file${folderToo ? ' or folder' : ''}`);
+  }
+}
+
 // ------------------------------------------------------------------------------------------ model and training
 
 /** Commander's values of addTrainOptions: each training setting's text (a switch: boolean) under its setting's name. */
