@@ -17,6 +17,16 @@ import { registerQuickstart } from './commands/quickstart.ts';
 import { refuseSpecialFiles } from './options.ts';
 import { reportError } from './output.ts';
 
+// Output into a pipe whose reader has gone (`emofuse extract --help | head -1`): end quietly, as `yes | head -1` does,
+// never with an unhandled 'error' event and its stack trace. The exit code is the command's own where it has one
+// (0 after --help), else 141 (128 + SIGPIPE, what shells report for a writer cut off): the work was not finished.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 141);
+  });
+}
+
 const program = new Command();
 program
   .name('emofuse')
