@@ -4,14 +4,15 @@ import { existsSync, statSync } from 'node:fs';
 import { UserError } from './output.ts';
 
 /**
- * The first SIGINT or SIGTERM aborts the returned signal (the command stops at its next safe point and says how
- * to continue); a second one exits at once with 130. `dispose` removes the handlers.
+ * The first SIGINT or SIGTERM aborts the returned signal with the signal's name as its reason (the command stops
+ * at its next safe point, saves, says how to continue and exits with `signalExitCode`); a second one exits at once
+ * with the same code. `dispose` removes the handlers.
  */
 export function stopOnSignals(onFirst: () => void): { signal: AbortSignal; dispose: () => void } {
   const ctl = new AbortController();
   const handler = (sig: NodeJS.Signals) => {
-    if (ctl.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
-    ctl.abort();
+    if (ctl.signal.aborted) process.exit(signalExitCode(sig));
+    ctl.abort(sig);
     onFirst();
   };
   process.on('SIGINT', handler);
@@ -23,6 +24,12 @@ export function stopOnSignals(onFirst: () => void): { signal: AbortSignal; dispo
       process.off('SIGTERM', handler);
     },
   };
+}
+
+/** The exit code shells expect after a signal: 128 + its number (SIGTERM 143, SIGINT 130); `stop` is stopOnSignals' signal. */
+export function signalExitCode(stop: AbortSignal | NodeJS.Signals): number {
+  const sig = typeof stop === 'string' ? stop : stop.reason;
+  return sig === 'SIGTERM' ? 143 : 130;
 }
 
 /** The command line as typed, with --resume added (and --force dropped): what continues an interrupted run. */

@@ -23,7 +23,7 @@ import {
 } from '@emofuse/model';
 import { asUserError, int, userErrors } from '../options.ts';
 import { formatDuration, table, UserError } from '../output.ts';
-import { checkOutFolder } from '../signals.ts';
+import { checkOutFolder, signalExitCode, stopOnSignals } from '../signals.ts';
 
 interface ExtractOptions {
   dataset: string;
@@ -183,14 +183,9 @@ Examples:
         if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw new UserError(err.message);
         throw err;
       }
-      const stop = new AbortController();
-      const onSigint = () => {
-        if (stop.signal.aborted) process.exit(130);
-        stop.abort();
-        process.stderr.write('\nemofuse: stopping after the current shard (Ctrl-C again to quit now; the same command resumes)\n');
-      };
-      process.on('SIGINT', onSigint);
-      process.on('SIGTERM', onSigint);
+      const stop = stopOnSignals(() =>
+        process.stderr.write('\nemofuse: stopping after the current shard (Ctrl-C again to quit now; the same command resumes)\n'),
+      );
       const bar = new cliProgress.SingleBar(
         {
           format: 'extract {bar} {percentage}% | {value}/{total} utt | {rate} utt/s | ETA {eta_formatted} | failed {failed}',
@@ -242,8 +237,7 @@ Examples:
         return asUserError(err);
       } finally {
         if (barStarted) bar.stop();
-        process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigint);
+        stop.dispose();
         await textEncoder.dispose?.();
         await audioEncoder?.dispose?.();
       }
@@ -265,7 +259,7 @@ Examples:
         throughput: index.throughput,
         seconds: index.seconds,
       };
-      if (!index.complete && stop.signal.aborted) process.exitCode = 130; // interrupted: not a success
+      if (!index.complete && stop.signal.aborted) process.exitCode = signalExitCode(stop.signal); // interrupted: not a success
       if (opts.json) {
         console.log(JSON.stringify(summary, null, 2));
         return;
@@ -301,7 +295,7 @@ Examples:
         console.log(`\nrun the same command again to continue`);
         if (stop.signal.aborted) {
           console.error('emofuse extract: interrupted; resume by running the same command');
-          process.exitCode = 130;
+          process.exitCode = signalExitCode(stop.signal);
         }
       }
     });

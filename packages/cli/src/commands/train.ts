@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { flagOf, formatLabelMapReport, formatSpeakerNorm, train } from '@emofuse/model';
 import { addDataOptions, addTrainOptions, asUserError, loadFeatures, openBackend, parseTrainFlags, type TrainFlags } from '../options.ts';
 import { stepBar, table, UserError } from '../output.ts';
-import { checkOutFolder, resumeCommand, stopOnSignals } from '../signals.ts';
+import { checkOutFolder, resumeCommand, signalExitCode, stopOnSignals } from '../signals.ts';
 
 export function registerTrain(program: Command): void {
   const cmd = program
@@ -84,14 +84,14 @@ Examples:
       }).catch(asUserError);
       bar.stop();
       if (r.interrupted) {
-        // Ctrl-C (exit 130), or the planned stop of --stop-after-steps, which the command to continue leaves out
+        // Ctrl-C or SIGTERM (exit 130 or 143), or the planned stop of --stop-after-steps, which the command to continue leaves out
         const planned = flagOf('stopAfterSteps');
         const args = process.argv.slice(2);
         const again = resumeCommand(
           stop.signal.aborted ? args : args.filter((a, i) => a !== planned && args[i - 1] !== planned && !a.startsWith(`${planned}=`)),
         );
         console.error(`emofuse train: stopped at step ${r.steps} (${r.lastCheckpoint} saved). Continue with:\n  ${again}`);
-        if (stop.signal.aborted) process.exitCode = 130;
+        if (stop.signal.aborted) process.exitCode = signalExitCode(stop.signal);
         return;
       }
       const summary = {
