@@ -35,7 +35,7 @@ FEATURES="$OUT/cache-ravdess,$OUT/cache-emodb,$OUT/cache-meld"
 echo "== 4/5 train (cross-self, the defaults, meld7 labels, seed $SEED)"
 RESUME=()
 [ -f "$OUT/run-s$SEED/last.safetensors" ] && RESUME=(--resume)
-emofuse train --features "$FEATURES" --label-map meld7 --seed "$SEED" "${EPOCH_ARGS[@]}" --out "$OUT/run-s$SEED" --no-progress "${RESUME[@]}"
+emofuse train --features "$FEATURES" --label-map meld7 --select-by corpus-mean --seed "$SEED" "${EPOCH_ARGS[@]}" --out "$OUT/run-s$SEED" --no-progress "${RESUME[@]}"
 
 echo "== 5/5 evaluate every dev split, write the inference-only checkpoint"
 emofuse eval --checkpoint "$OUT/run-s$SEED/best.safetensors" --features "$FEATURES" --split dev
