@@ -26,7 +26,6 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { SILENCE_PEAK } from '../audio/decode.ts';
 import { writeFileAtomic } from '../io.ts';
@@ -116,7 +115,7 @@ interface AnalyzeState {
 /** Decoded audio is handed to the VAD in pieces of this many samples (0.25 s). */
 const PIECE = 4096;
 
-/** A float32 mono WAV: what analyze hands predict for a segment, and what a test writes to run predict on a cut. */
+/** A float32 mono WAV of a segment (what a test writes to run `predict` on a cut; analyze hands predict the samples). */
 export function writeWavF32(path: string, samples: Float32Array, rate = DECODE_RATE): void {
   const h = Buffer.alloc(44);
   const bytes = samples.length * 4;
@@ -261,7 +260,6 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   const keep = Math.ceil((settings.maxSegment + settings.minSilence + 2 * settings.pad + 1) * rate) + PIECE + 2 * VAD_FRAME;
   const audio = new RollingAudio(keep);
   const pending: Span[] = [];
-  const tmpWav = join(tmpdir(), `emofuse-analyze-${process.pid}.wav`);
   let vadAt = 0; // next frame start (absolute sample)
   let peak = 0;
   let index = 0;
@@ -316,10 +314,9 @@ export async function analyzeRecording(file: string, out: string, options: Analy
         seg.text = (await transcriber.transcribe([clip]))[0]!;
         timings.asr += (performance.now() - ta) / 1000;
       }
-      writeWavF32(tmpWav, clip);
       let failure: Error | null = null;
       const [p] = await predictor.predict(
-        [{ id: `${basename(path)}@${fmtTime(start)}`, audio: tmpWav, text: seg.text }],
+        [{ id: `${basename(path)}@${fmtTime(start)}`, audio: clip, sampleRate: rate, text: seg.text }],
         undefined,
         (_u, err) => (failure = err),
       );
@@ -388,7 +385,6 @@ export async function analyzeRecording(file: string, out: string, options: Analy
       for (const s of pending) await finish({ start: s.start, end: Math.min(s.end, audio.end) });
     }
   } finally {
-    rmSync(tmpWav, { force: true });
     if (!options.vad) await vad.dispose();
     if (!options.transcriber) await transcriber?.dispose();
   }
