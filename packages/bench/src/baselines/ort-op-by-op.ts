@@ -172,6 +172,20 @@ export class OrtOpByOp extends OrtBackend {
     }
   }
 
+  /** Batch rows whose scores stay in cache: the query-side and key-side views of each chunk, its mask and lse rows. */
+  private *attentionChunks(q: BTensor, k: BTensor, mask: BTensor | null, lse: BTensor, heads: number) {
+    const [B, Tq, C] = q.shape as [number, number, number];
+    const Tk = k.shape[1]!;
+    for (const [b0, b1] of rowChunks(B, heads * Tq * Tk, 2 * this.chunk)) {
+      yield {
+        bq: (t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]),
+        bk: (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C]),
+        mask: mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]),
+        lse: rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]),
+      };
+    }
+  }
+
   override async attention(
     q: BTensor,
     k: BTensor,
@@ -181,23 +195,8 @@ export class OrtOpByOp extends OrtBackend {
     lse: BTensor,
     heads: number,
   ): Promise<void> {
-    const [B, Tq, C] = q.shape as [number, number, number];
-    const Tk = k.shape[1]!;
-    for (const [b0, b1] of rowChunks(B, heads * Tq * Tk, 2 * this.chunk)) {
-      // batch rows whose scores stay in cache
-      const [bq, bk] = [
-        (t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]),
-        (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C]),
-      ];
-      await super.attention(
-        bq(q),
-        bk(k),
-        bk(v),
-        mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]),
-        bq(out),
-        rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]),
-        heads,
-      );
+    for (const c of this.attentionChunks(q, k, mask, lse, heads)) {
+      await super.attention(c.bq(q), c.bk(k), c.bk(v), c.mask, c.bq(out), c.lse, heads);
     }
   }
 
@@ -214,26 +213,8 @@ export class OrtOpByOp extends OrtBackend {
     dv: BTensor,
     heads: number,
   ): Promise<void> {
-    const [B, Tq, C] = q.shape as [number, number, number];
-    const Tk = k.shape[1]!;
-    for (const [b0, b1] of rowChunks(B, heads * Tq * Tk, 2 * this.chunk)) {
-      const [bq, bk] = [
-        (t: BTensor) => rows(t, b0, b1, Tq * C, [b1 - b0, Tq, C]),
-        (t: BTensor) => rows(t, b0, b1, Tk * C, [b1 - b0, Tk, C]),
-      ];
-      await super.attentionBackward(
-        bq(q),
-        bk(k),
-        bk(v),
-        mask && rows(mask, b0, b1, Tk, [b1 - b0, Tk]),
-        bq(out),
-        rows(lse, b0, b1, heads * Tq, [b1 - b0, heads, Tq]),
-        bq(dout),
-        bq(dq),
-        bk(dk),
-        bk(dv),
-        heads,
-      );
+    for (const c of this.attentionChunks(q, k, mask, lse, heads)) {
+      await super.attentionBackward(c.bq(q), c.bk(k), c.bk(v), c.mask, c.bq(out), c.lse, c.bq(dout), c.bq(dq), c.bk(dk), c.bk(dv), heads);
     }
   }
 
