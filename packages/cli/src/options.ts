@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import {
   AudioError,
   DEFAULT_BACKEND,
+  DEFAULT_MODEL,
   DataError,
   DatasetError,
   EncoderDeviceError,
@@ -21,6 +22,7 @@ import {
   SynthesiserMissingError,
   UnknownBackendError,
   corpusName,
+  defaultModelMissing,
   describeBackends,
   joinFeatureSets,
   openBackend as openModelBackend,
@@ -231,4 +233,12 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, perRun = true): T
     .filter(([, s]) => perRun || !s.perRun)
     .map(([name]) => name);
   return { ...(userErrors(() => parseSettings(o, names)) as Omit<TrainOptions, 'outDir'>), outDir };
+}
+
+/** The --checkpoint option of predict / analyze: the file given, else the shipped model, named (and its licence) unless quiet. */
+export function checkpointOrDefault(given: string | undefined, quiet = false): string {
+  if (given) return given;
+  if (!existsSync(DEFAULT_MODEL.file)) throw new UserError(defaultModelMissing());
+  if (!quiet) console.error(`model: ${DEFAULT_MODEL.summary}\nlicence: ${DEFAULT_MODEL.licence}\n`);
+  return DEFAULT_MODEL.file;
 }

@@ -7,7 +7,6 @@ import cliProgress from 'cli-progress';
 import { existsSync, statSync } from 'node:fs';
 import {
   DEFAULT_MODEL,
-  defaultModelMissing,
   AnalyzeError,
   analyzeFolder,
   analyzeRecording,
@@ -22,7 +21,7 @@ import {
   type AnalyzeProgress,
   type AnalyzeReport,
 } from '@emofuse/model';
-import { addBackendOption, asUserError, num, openBackend } from '../options.ts';
+import { addBackendOption, asUserError, checkpointOrDefault, num, openBackend } from '../options.ts';
 import { formatDuration, UserError } from '../output.ts';
 
 interface AnalyzeFlags {
@@ -88,11 +87,7 @@ Examples:
     )
     .action(async (input: string, o: AnalyzeFlags) => {
       if (!o.out) throw new UserError('--out <dir> is required: the folder the report is written to, e.g. --out report/');
-      if (!o.checkpoint) {
-        if (!existsSync(DEFAULT_MODEL.file)) throw new UserError(defaultModelMissing());
-        o.checkpoint = DEFAULT_MODEL.file;
-        if (!o.json) console.error(`model: ${DEFAULT_MODEL.summary}\nlicence: ${DEFAULT_MODEL.licence}\n`);
-      }
+      o.checkpoint = checkpointOrDefault(o.checkpoint, o.json);
       if (!existsSync(input)) throw new UserError(`${input}: file not found`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out} is a file: give a folder`);
       if (!(ENCODER_DEVICES as readonly string[]).includes(o.device))

@@ -5,7 +5,6 @@ import type { Command } from 'commander';
 import {
   DEFAULT_ASR,
   DEFAULT_MODEL,
-  defaultModelMissing,
   ENCODER_DEVICES,
   Predictor,
   readPredictManifest,
@@ -14,7 +13,7 @@ import {
   type PredictInput,
   type Prediction,
 } from '@emofuse/model';
-import { addBackendOption, asUserError, openBackend, userErrors } from '../options.ts';
+import { addBackendOption, asUserError, checkpointOrDefault, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
 
@@ -81,11 +80,7 @@ Examples:
       if (!(ENCODER_DEVICES as readonly string[]).includes(o.device))
         throw new UserError(`--device must be one of ${ENCODER_DEVICES.join(', ')}, got '${o.device}'`);
       const { device, check } = await resolveEncoderDevice(o.device);
-      const checkpoint = o.checkpoint ?? DEFAULT_MODEL.file;
-      if (!o.checkpoint) {
-        if (!existsSync(checkpoint)) throw new UserError(defaultModelMissing());
-        if (!o.json) console.error(`model: ${DEFAULT_MODEL.summary}\nlicence: ${DEFAULT_MODEL.licence}\n`);
-      }
+      const checkpoint = checkpointOrDefault(o.checkpoint, o.json);
       const backend = await openBackend(o.backend);
       try {
         // on webgpu each network encoder is checked against the CPU first: refused (exit 2) or, with auto, moved to the cpu
