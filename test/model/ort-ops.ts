@@ -220,5 +220,23 @@ export function describeOrtOps(tag: string, be: Backend): void {
       expect(Array.from(got, (v) => v === 0)).toEqual(Array.from(want, (v) => v === 0)); // the same elements dropped
       close(got, want, 0, 3e-7); // x times float32(1 / 0.7) against float32(x / 0.7): an ulp
     });
+    it('embedding gather and scatter-add (repeated ids; overwriting and accumulating)', async () => {
+      const [N, V, C] = [9, 5, 3];
+      const ids = Float32Array.of(0, 4, 2, 2, 4, 4, 1, 0, 2);
+      const [table, dout, prior] = [randomF32(V * C, 40), randomF32(N * C, 41), randomF32(V * C, 42)];
+      const out = up(poison(N * C), [N, C]);
+      await be.embedding(up(ids, [N]), up(table, [V, C]), out);
+      close(await rd(out), ref.embeddingForward(ids, table, V, C));
+      const want = ref.embeddingBackward(ids, dout, V, C);
+      const dtable = up(poison(V * C), [V, C]);
+      await be.embeddingBackward(up(ids, [N]), up(dout, [N, C]), dtable);
+      close(await rd(dtable), want);
+      const acc = up(prior, [V, C]);
+      await be.embeddingBackward(up(ids, [N]), up(dout, [N, C]), acc, true);
+      close(
+        await rd(acc),
+        Array.from(want, (x, i) => x + prior[i]!),
+      );
+    });
   });
 }

@@ -11,6 +11,7 @@ import { concatTimeOp } from './concat-time.ts';
 import { crossAttentionOp } from './cross-attention.ts';
 import { crossEntropyOp } from './cross-entropy.ts';
 import { dropoutOp } from './dropout.ts';
+import { embeddingOp } from './embedding.ts';
 import { gateOp } from './gate.ts';
 import { geluOp } from './gelu.ts';
 import { gradNormOp } from './grad-norm.ts';
@@ -27,6 +28,7 @@ export * from './concat-time.ts';
 export * from './cross-attention.ts';
 export * from './cross-entropy.ts';
 export * from './dropout.ts';
+export * from './embedding.ts';
 export * from './gate.ts';
 export * from './gelu.ts';
 export * from './grad-norm.ts';
@@ -51,6 +53,7 @@ export const OPS: readonly Op[] = [
   axpyOp,
   concatTimeOp,
   gateOp,
+  embeddingOp,
 ];
 
 export const allKernels: readonly KernelDef[] = OPS.flatMap((op) => op.kernels);

@@ -14,3 +14,4 @@ export * from './grad-norm.ts';
 export * from './axpy.ts';
 export * from './concat-time.ts';
 export * from './gate.ts';
+export * from './embedding.ts';

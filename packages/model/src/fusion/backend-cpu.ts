@@ -154,6 +154,16 @@ export class CpuBackend implements Backend {
   async dropoutBackward(dy: BTensor, dx: BTensor, o: DropoutOpts): Promise<void> {
     store(dx, ref.dropoutBackward(d(dy), o.p, o.seed, o.offset ?? 0));
   }
+  async embedding(ids: BTensor, table: BTensor, out: BTensor): Promise<void> {
+    const [V, C] = table.shape as [number, number];
+    check('embedding out', out, ids.size * C);
+    store(out, ref.embeddingForward(d(ids), d(table), V, C));
+  }
+  async embeddingBackward(ids: BTensor, dout: BTensor, dtable: BTensor, accumulate = false): Promise<void> {
+    const [V, C] = dtable.shape as [number, number];
+    check('embeddingBackward dout', dout, ids.size * C);
+    store(dtable, ref.embeddingBackward(d(ids), d(dout), V, C), accumulate);
+  }
   async meanPool(x: BTensor, mask: BTensor, y: BTensor): Promise<void> {
     const [B, T, C] = x.shape as [number, number, number];
     store(y, ref.meanPoolForward(d(x), d(mask), B, T, C));

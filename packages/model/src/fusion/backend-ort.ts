@@ -687,6 +687,47 @@ export class OrtBackend implements Backend {
     return g.op('Div', [m, g.op('Max', [g.op('ReduceSum', [m, g.i64([1])], { keepdims: 1 }), g.f(1)])]);
   }
 
+  /** Gather of table rows at the (float) ids. */
+  embedding(ids: BTensor, table: BTensor, out: BTensor): Promise<void> {
+    const [V, C] = table.shape as [number, number];
+    const N = ids.size;
+    checkSize('embedding', 'out', out, N * C);
+    const key = 'embedding';
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const idx = g.op('Cast', [g.input('ids', ['N'])], { to: 7 }); // int64
+        g.output('out', g.op('Gather', [g.input('table', ['V', 'C']), idx], { axis: 0 }), ['N', 'C']);
+        return g;
+      },
+      { ids: [f32(ids), [N]], table: [f32(table), [V, C]] },
+      { out: [out, [N, C]] },
+    );
+  }
+  /** ScatterND with reduction 'add' into zeros [V, C] (or into dtable): repeated ids sum. */
+  embeddingBackward(ids: BTensor, dout: BTensor, dtable: BTensor, accumulate = false): Promise<void> {
+    const [V, C] = dtable.shape as [number, number];
+    const N = ids.size;
+    checkSize('embeddingBackward', 'dout', dout, N * C);
+    const key = `embeddingBackward:${+accumulate}`;
+    const feeds: Feeds = { ids: [f32(ids), [N]], dout: [f32(dout), [N, C]] };
+    if (accumulate) feeds.dtable0 = [f32(dtable), [V, C]];
+    else feeds.shape = [i64(V, C), [2]];
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const idx = g.op('Unsqueeze', [g.op('Cast', [g.input('ids', ['N'])], { to: 7 }), g.i64([1])]); // [N, 1] int64
+        const base = accumulate ? g.input('dtable0', ['V', 'C']) : g.op('ConstantOfShape', [g.inputI64('shape', [2])]);
+        g.output('dtable', g.op('ScatterND', [base, idx, g.input('dout', ['N', 'C'])], { reduction: 'add' }), ['V', 'C']);
+        return g;
+      },
+      feeds,
+      { dtable: [dtable, [V, C]] },
+    );
+  }
+
   meanPool(x: BTensor, mask: BTensor, y: BTensor): Promise<void> {
     const [B, T, C] = x.shape as [number, number, number];
     checkSize('meanPool', 'mask', mask, B * T);

@@ -16,6 +16,8 @@ import {
   crossEntropyForwardBackward,
   dropoutBackward,
   dropoutForward,
+  embeddingBackward,
+  embeddingForward,
   gateBackward,
   gateForward,
   geluBackward,
@@ -147,6 +149,12 @@ export class WgslBackend implements Backend {
   }
   dropoutBackward(dy: BTensor, dx: BTensor, o: DropoutOpts): Promise<void> {
     return dropoutBackward(this.gpu, t(dy), t(dx), o);
+  }
+  embedding(ids: BTensor, table: BTensor, out: BTensor): Promise<void> {
+    return embeddingForward(this.gpu, t(ids), t(table), t(out));
+  }
+  embeddingBackward(ids: BTensor, dout: BTensor, dtable: BTensor, accumulate = false): Promise<void> {
+    return embeddingBackward(this.gpu, t(ids), t(dout), t(dtable), accumulate);
   }
   meanPool(x: BTensor, mask: BTensor, y: BTensor): Promise<void> {
     return meanPoolForward(this.gpu, t(x), t(mask), t(y));

@@ -140,6 +140,10 @@ export interface Backend {
     losses: BTensor,
     smoothing?: number,
   ): Promise<void>;
+  /** out [N, C] = table [V, C] rows at ids [N] (float token ids; the text encoder's embeddings). */
+  embedding(ids: BTensor, table: BTensor, out: BTensor): Promise<void>;
+  /** dtable [V, C] (+)= scatter-add of dout [N, C] rows at ids [N] (overwritten: zeros where no id points). */
+  embeddingBackward(ids: BTensor, dout: BTensor, dtable: BTensor, accumulate?: boolean): Promise<void>;
   gradNorm(tensors: readonly BTensor[], out: BTensor): Promise<void>;
   adamw(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: AdamwOpts): Promise<void>;
 }
