@@ -168,10 +168,18 @@ export function lengthKeys(split: Pick<FeatureSplit, 'textLens' | 'audioLens'>, 
  * The batches of epoch `epoch`, each a list of utterance indices: the epoch's shuffled order (epochOrder), cut into
  * pools of BATCHES_PER_POOL * B, each pool sorted by `keys` (stable: equal keys keep the shuffled order) and cut into
  * batches of B, then the batches shuffled. Every utterance once; ceil(n / B) batches, only the last one of the last
- * pool short. A function of (keys, B, seed, epoch) alone, so a resumed run gets the same batches.
+ * pool short. With `draw` balancing corpora, the epoch's order is balancedOrder's n draws instead (some utterances
+ * repeated, others left out). A function of (keys, B, seed, epoch, draw) alone, so a resumed run gets the same batches.
  */
-export function epochBatches(keys: ArrayLike<number>, B: number, seed: number, epoch: number): number[][] {
-  const order = epochOrder(keys.length, seed, epoch);
+export function epochBatches(
+  keys: ArrayLike<number>,
+  B: number,
+  seed: number,
+  epoch: number,
+  draw?: { corpora: readonly string[]; balance: Balance },
+): number[][] {
+  const order =
+    draw && draw.balance !== 'none' ? balancedOrder(draw.corpora, draw.balance, seed, epoch) : epochOrder(keys.length, seed, epoch);
   const pool = B * BATCHES_PER_POOL;
   const batches: number[][] = [];
   for (let p = 0; p < order.length; p += pool) {
@@ -180,6 +188,54 @@ export function epochBatches(keys: ArrayLike<number>, B: number, seed: number, e
   }
   const perm = shuffled(batches.length, (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b) ^ 0x5bd1e995) >>> 0);
   return perm.map((k) => batches[k]!);
+}
+
+/**
+ * How a joined train split's corpora share an epoch (--balance): 'none' every utterance once (a corpus as often as
+ * it is large), 'corpus' each corpus equally often, 'sqrt' each corpus in proportion to the square root of its size
+ * (between the two: temperature sampling with T = 2, as multilingual models sample languages).
+ */
+export type Balance = 'none' | 'corpus' | 'sqrt';
+
+/** Each corpus's share of a balanced epoch of n draws (largest remainders: the shares add up to n exactly). */
+export function corpusShares(sizes: readonly number[], balance: Balance): number[] {
+  const n = sizes.reduce((a, b) => a + b, 0);
+  const w = sizes.map((m) => (balance === 'corpus' ? 1 : balance === 'sqrt' ? Math.sqrt(m) : m));
+  const W = w.reduce((a, b) => a + b, 0);
+  const exact = w.map((x) => (n * x) / W);
+  const shares = exact.map(Math.floor);
+  const byRemainder = exact.map((x, c) => [x - Math.floor(x), c] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const left = n - shares.reduce((a, b) => a + b, 0);
+  for (let k = 0; k < left; k++) shares[byRemainder[k]![1]]! += 1;
+  return shares;
+}
+
+/**
+ * Epoch `epoch`'s n draws when the corpora are balanced (corpusShares): corpus c gives its share as whole shuffled
+ * passes over its utterances and a part of one more (a small corpus repeats, a large one is cut short; each pass and
+ * cut drawn from (seed, epoch, c)), the draws of all corpora then shuffled together. Still n long, so an epoch keeps
+ * its step count; a function of (corpora, balance, seed, epoch) alone, so a resumed run gets the same draws.
+ */
+export function balancedOrder(corpora: readonly string[], balance: Balance, seed: number, epoch: number): number[] {
+  const names = [...new Set(corpora)];
+  const members = names.map((name) => corpora.flatMap((c, i) => (c === name ? [i] : [])));
+  const shares = corpusShares(
+    members.map((m) => m.length),
+    balance,
+  );
+  const drawn: number[] = [];
+  members.forEach((m, c) => {
+    for (let pass = 0; pass * m.length < shares[c]!; pass++) {
+      const stream = (Math.imul(seed + 1, 0x7feb352d) ^ Math.imul(epoch + 1, 0x846ca68b) ^ Math.imul(c + 1, 0x2545f491) ^ pass) >>> 0;
+      const take = Math.min(m.length, shares[c]! - pass * m.length);
+      drawn.push(
+        ...shuffled(m.length, stream)
+          .slice(0, take)
+          .map((k) => m[k]!),
+      );
+    }
+  });
+  return epochOrder(drawn.length, seed, epoch).map((k) => drawn[k]!);
 }
 
 /** All of 0..n-1 in batches of B sorted by `keys` (evaluation: order does not matter, padding does). */

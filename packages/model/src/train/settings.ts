@@ -253,6 +253,13 @@ export const TRAIN_SETTINGS = {
       "'corpus-mean' (the mean of each corpus's weighted F1, so a large corpus does not decide for the others)",
     default: 'pooled', parse: oneOf('pooled', 'corpus-mean'), resume: 'same',
   },
+  /** How a joined train split's corpora share an epoch (train/data.ts balancedOrder); a single cache: no effect. */
+  balance: {
+    in: 'train', flag: '--balance', arg: '<none|corpus|sqrt>',
+    help: "how joined caches share an epoch: 'none' every utterance once, 'corpus' each corpus equally often (small ones " +
+      "repeat, large ones are cut), 'sqrt' in proportion to the square root of each corpus's size",
+    default: 'none', parse: oneOf('none', 'corpus', 'sqrt'), resume: 'same',
+  },
   speakerNorm: {
     in: 'train', flag: '--speaker-norm', arg: '<on|off>',
     help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker: train " +

@@ -194,6 +194,7 @@ async function trainLocked(
       ...o.model,
       textDim: fs.textDim,
       audioDim: fs.audioDim,
+      ...((fs.audioLayers ?? 1) > 1 ? { audioLayers: fs.audioLayers } : {}),
       maxTextLen: Math.min(longest.text, o.maxTextLen ?? Infinity),
       maxAudioLen: Math.min(longest.audio, o.maxAudioLen ?? Infinity),
       numClasses: K,
@@ -264,6 +265,7 @@ async function trainLocked(
   const bimodal = model.spec.text && model.spec.audio; // a one-modality variant has nothing to drop
   const keys = lengthKeys(trainSplit, c.maxTextLen, c.maxAudioLen); // [size] tokens per utterance, what batches are grouped by
   let batches = { epoch: -1, list: [] as number[][] };
+  const draw = trainSplit.corpora && { corpora: trainSplit.corpora, balance: o.balance ?? TRAIN_DEFAULTS.balance }; // --balance
 
   while (model.step < total && !state.stoppedEarly) {
     // A backend whose steps never wait on I/O (cpu) would starve the event loop: let a pending Ctrl-C arrive.
@@ -271,7 +273,7 @@ async function trainLocked(
     const step = model.step;
     const epoch = Math.floor(step / stepsPerEpoch);
     const bi = step % stepsPerEpoch;
-    if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(keys, B, c.seed, epoch) };
+    if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(keys, B, c.seed, epoch, draw) };
     const idx = batches.list[bi]!;
     // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
     const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen));
