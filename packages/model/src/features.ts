@@ -51,6 +51,8 @@ export interface FeatureSet {
   classNames: readonly string[];
   textDim: number;
   audioDim: number;
+  /** Whisper '@all' caches: layers per audio token, [audioLayers, audioDim / audioLayers] (absent: 1). */
+  audioLayers?: number;
   /** Encoder ids as given to `emofuse extract`, e.g. 'hash', 'bert:Xenova/bert-base-uncased', 'logmel'. */
   textEncoder: string;
   audioEncoder: string;

@@ -12,6 +12,7 @@ import type { AudioEncoder, TextEncoder } from './encoders/types.ts';
 import type { FeatureBatch } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import type { FusionModel } from './fusion/model.ts';
+import { standardizeTokens, type NormStats } from './fusion/input-norm.ts';
 import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
@@ -31,7 +32,20 @@ export interface PredictInput {
   sampleRate?: number;
   /** The true class, when known (a labelled manifest): reported beside the prediction. */
   label?: string;
+  /**
+   * Who speaks (a manifest's `speaker` column): for a checkpoint trained with --speaker-norm, the clips of one speaker
+   * are standardized with that speaker's statistics over the clips given together (SPEAKER_MIN_CLIPS or more).
+   */
+  speaker?: string;
 }
+
+/**
+ * Which statistics standardized an utterance's inputs before the model's train statistics, for a checkpoint trained
+ * with --speaker-norm: its speaker's ('speaker': the clips given with the same speaker), its recording's ('recording':
+ * analyze, the segments of the recording so far, one speaker assumed), or none ('train': the train statistics only, for
+ * a lone clip, as training treats an utterance without a speaker).
+ */
+export type Standardization = 'speaker' | 'recording' | 'train';
 
 export interface Prediction {
   id: string;
@@ -44,6 +58,8 @@ export interface Prediction {
   label?: string;
   /** The input was longer than the model's text or audio length and was cut. */
   truncated: boolean;
+  /** For a checkpoint trained with --speaker-norm: which statistics standardized the inputs (Standardization). */
+  standardization?: Standardization;
 }
 
 export class PredictError extends Error {
@@ -51,6 +67,120 @@ export class PredictError extends Error {
 }
 
 const CHUNK = 16;
+
+/**
+ * A speaker (or recording) needs this many clips for statistics of its own; with fewer it gets the train statistics
+ * only: one clip's own mean and std would take out the very offsets that carry its emotion.
+ */
+export const SPEAKER_MIN_CLIPS = 2;
+
+/**
+ * Running float64 sums of the kept tokens of one speaker's clips, per modality, turned into mean and population std
+ * as --speaker-norm computes them in training (fusion/input-norm.ts speakerTokenStats: a modality without tokens gets
+ * mean 0, std 1; a dimension with (near) zero variance keeps std 1). It serializes (toJSON / fromJSON) so a resumed
+ * analyze continues with the same sums.
+ */
+export class SpeakerSums {
+  clips = 0;
+  private readonly n = { text: 0, audio: 0 };
+  private readonly s: { text: Float64Array; audio: Float64Array };
+  private readonly ss: { text: Float64Array; audio: Float64Array };
+  constructor(
+    readonly textDim: number,
+    readonly audioDim: number,
+  ) {
+    this.s = { text: new Float64Array(textDim), audio: new Float64Array(audioDim) };
+    this.ss = { text: new Float64Array(textDim), audio: new Float64Array(audioDim) };
+  }
+
+  /** Adds row r of an unpadded batch (text [B, Tt, Ct], audio [B, Ta, Ca] with their masks): one clip. */
+  add(b: FeatureBatch, r: number): void {
+    this.clips += 1;
+    for (const [m, x, mask, T, C] of [
+      ['text', b.text, b.textMask, b.Tt, this.textDim],
+      ['audio', b.audio, b.audioMask, b.Ta, this.audioDim],
+    ] as const) {
+      const [s, ss] = [this.s[m], this.ss[m]];
+      for (let t = 0; t < T; t++) {
+        if (!(mask[r * T + t]! > 0)) continue;
+        this.n[m] += 1;
+        const base = (r * T + t) * C;
+        for (let c = 0; c < C; c++) {
+          const v = x[base + c]!;
+          s[c]! += v;
+          ss[c]! += v * v;
+        }
+      }
+    }
+  }
+
+  stats(m: 'text' | 'audio'): NormStats {
+    const C = m === 'text' ? this.textDim : this.audioDim;
+    const mean = new Float32Array(C);
+    const std = new Float32Array(C).fill(1);
+    const n = this.n[m];
+    if (n === 0) return { mean, std };
+    for (let c = 0; c < C; c++) {
+      const mu = this.s[m][c]! / n;
+      const v = Math.max(0, this.ss[m][c]! / n - mu * mu);
+      mean[c] = mu;
+      if (v > 1e-12 * Math.max(1, mu * mu)) std[c] = Math.sqrt(v);
+    }
+    return { mean, std };
+  }
+
+  /** Row r of `b` standardized in place with these statistics (padding stays 0). */
+  standardize(b: FeatureBatch, r: number): void {
+    const [Ct, Ca] = [this.textDim, this.audioDim];
+    const text = standardizeTokens(
+      b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct),
+      b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt),
+      1,
+      b.Tt,
+      Ct,
+      this.stats('text'),
+    );
+    const audio = standardizeTokens(
+      b.audio.subarray(r * b.Ta * Ca, (r + 1) * b.Ta * Ca),
+      b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta),
+      1,
+      b.Ta,
+      Ca,
+      this.stats('audio'),
+    );
+    b.text.set(text, r * b.Tt * Ct); // row r: [Tt, Ct]
+    b.audio.set(audio, r * b.Ta * Ca); // row r: [Ta, Ca]
+  }
+
+  toJSON(): { clips: number; n: { text: number; audio: number }; s: number[][]; ss: number[][] } {
+    return {
+      clips: this.clips,
+      n: { ...this.n },
+      s: [[...this.s.text], [...this.s.audio]],
+      ss: [[...this.ss.text], [...this.ss.audio]],
+    };
+  }
+
+  static fromJSON(j: ReturnType<SpeakerSums['toJSON']>): SpeakerSums {
+    const out = new SpeakerSums(j.s[0]!.length, j.s[1]!.length);
+    out.clips = j.clips;
+    Object.assign(out.n, j.n);
+    out.s.text.set(j.s[0]!);
+    out.s.audio.set(j.s[1]!);
+    out.ss.text.set(j.ss[0]!);
+    out.ss.audio.set(j.ss[1]!);
+    return out;
+  }
+}
+
+/** One chunk of inputs encoded: its unpadded features and what each prediction reports besides the scores. */
+interface EncodedChunk {
+  chunk: PredictInput[];
+  texts: string[];
+  fb: FeatureBatch; // [n, Tt, textDim], [n, Ta, audioDim]
+  textLens: Int32Array;
+  audioLens: Int32Array;
+}
 /**
  * The most audio predict reads from one clip: more than any encoder's window (logmel and whisper read 30 s, the
  * model far fewer tokens), so results do not change, while an hour-long recording costs what 2 minutes cost.
@@ -108,80 +238,143 @@ export class Predictor {
   }
 
   /**
+   * The checkpoint was trained with --speaker-norm: each speaker's inputs standardized with the speaker's own
+   * statistics before the train statistics (predict then does the same where speakers are known: `speaker`, `recording`).
+   */
+  get speakerNorm(): boolean {
+    return (this.meta.train?.flags as Record<string, unknown> | undefined)?.speakerNorm === true;
+  }
+
+  /**
    * Classifies every input, CHUNK at a time; `onProgress` gets the number done so far. An input whose audio cannot
    * be used throws, unless `onFailure` is given: then it is reported there and skipped, and the rest are classified.
+   * For a --speaker-norm checkpoint (`speakerNorm`): the inputs of each `speaker` with SPEAKER_MIN_CLIPS or more
+   * clips among `inputs` are standardized with that speaker's statistics (all inputs are encoded first), or, given
+   * `recording`, every input with the running statistics of the recording (its clips so far, this one included,
+   * added to `recording`); the others get the train statistics only. Each prediction says which (`standardization`).
    */
   async predict(
     inputs: readonly PredictInput[],
     onProgress?: (done: number) => void,
     onFailure?: (input: PredictInput, err: Error) => void,
+    options: { recording?: SpeakerSums } = {},
   ): Promise<Prediction[]> {
-    const c = this.model.config;
+    const norm = !this.speakerNorm ? null : options.recording ? 'recording' : 'speaker';
     const out: Prediction[] = [];
+    const encoded: EncodedChunk[] = [];
     let done = 0;
-    const rate = this.audioEncoder?.sampleRate ?? 16_000;
     for (let i = 0; i < inputs.length; i += CHUNK) {
-      const chunk: PredictInput[] = [];
-      const clips: (Float32Array | null)[] = [];
-      for (const u of inputs.slice(i, i + CHUNK)) {
-        try {
-          const needAudio = this.audioEncoder !== null || u.text === undefined;
-          if (needAudio && !u.audio) {
-            throw new PredictError(
-              `${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`,
-            );
-          }
-          clips.push(needAudio ? clipOf(u, rate) : null);
-          chunk.push(u);
-        } catch (err) {
-          if (!onFailure || !(err instanceof AudioError || err instanceof PredictError)) throw err;
-          onFailure(u, err);
-        }
-      }
+      const e = await this.encodeChunk(inputs.slice(i, i + CHUNK), onFailure);
       done += CHUNK;
-      if (!chunk.length) continue;
-      const texts = await this.textsFor(chunk, clips);
-      const t = await this.textEncoder.encode(texts);
-      const a = this.audioEncoder
-        ? await this.audioEncoder.encode(clips as Float32Array[])
-        : { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(chunk.length) };
-      const fb: FeatureBatch = {
-        ids: chunk.map((u) => u.id),
-        labels: new Int32Array(chunk.length).fill(-1),
-        text: t.tokens,
-        textMask: t.mask,
-        Tt: t.T, // [n, Tt, textDim], [n, Tt]
-        audio: a.tokens,
-        audioMask: a.mask,
-        Ta: a.T, // [n, Ta, audioDim], [n, Ta]
-      };
-      const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
-      const K = c.numClasses;
-      const bad = logits.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) {
-        throw new PredictError(
-          `the model gave a non-finite score (${logits[bad]}) for '${chunk[Math.floor(bad / K)]!.id}': its input features or the ` +
-            `checkpoint hold values ` +
-            `it cannot use; check the clip and the checkpoint (emofuse eval on its features)`,
-        );
-      }
-      chunk.forEach((u, r) => {
-        const p = softmax(logits, r * K, K);
-        const probabilities = Object.fromEntries(this.meta.classNames.map((name, k) => [name, p[k]!]));
-        const best = argmax(logits, r * K, K);
-        out.push({
-          id: u.id,
-          text: texts[r]!,
-          transcribed: u.text === undefined,
-          predicted: this.meta.classNames[best]!,
-          probabilities,
-          ...(u.label !== undefined ? { label: u.label } : {}),
-          truncated: t.lengths[r]! > c.maxTextLen || a.lengths[r]! > c.maxAudioLen,
+      if (!e) continue;
+      if (norm === 'speaker')
+        encoded.push(e); // classified once every speaker's clips are encoded
+      else if (norm === 'recording') {
+        const rec = options.recording!;
+        const how = e.chunk.map((_, r): Standardization => {
+          rec.add(e.fb, r); // raw tokens; row r is standardized after it is counted
+          if (rec.clips < SPEAKER_MIN_CLIPS) return 'train';
+          rec.standardize(e.fb, r);
+          return 'recording';
         });
-      });
+        out.push(...(await this.classify(e, how)));
+      } else out.push(...(await this.classify(e, norm ? e.chunk.map(() => 'train' as const) : null)));
       onProgress?.(Math.min(done, inputs.length));
     }
+    if (norm !== 'speaker') return out;
+    const c = this.model.config;
+    const speakers = new Map<string, SpeakerSums>();
+    for (const e of encoded) {
+      e.chunk.forEach((u, r) => {
+        if (!u.speaker) return;
+        const sums = speakers.get(u.speaker) ?? new SpeakerSums(c.textDim, c.audioDim);
+        speakers.set(u.speaker, sums);
+        sums.add(e.fb, r);
+      });
+    }
+    for (const e of encoded) {
+      const how = e.chunk.map((u, r): Standardization => {
+        const sums = u.speaker ? speakers.get(u.speaker) : undefined;
+        if (!sums || sums.clips < SPEAKER_MIN_CLIPS) return 'train';
+        sums.standardize(e.fb, r);
+        return 'speaker';
+      });
+      out.push(...(await this.classify(e, how)));
+    }
     return out;
+  }
+
+  /** One chunk's inputs checked, transcribed where they have no text, and encoded; null when none of them can be used. */
+  private async encodeChunk(
+    inputs: readonly PredictInput[],
+    onFailure?: (input: PredictInput, err: Error) => void,
+  ): Promise<EncodedChunk | null> {
+    const rate = this.audioEncoder?.sampleRate ?? 16_000;
+    const chunk: PredictInput[] = [];
+    const clips: (Float32Array | null)[] = [];
+    for (const u of inputs) {
+      try {
+        const needAudio = this.audioEncoder !== null || u.text === undefined;
+        if (needAudio && !u.audio) {
+          throw new PredictError(
+            `${u.id}: no audio given${this.audioEncoder ? ': this checkpoint reads audio' : ' and no text to classify'}`,
+          );
+        }
+        clips.push(needAudio ? clipOf(u, rate) : null);
+        chunk.push(u);
+      } catch (err) {
+        if (!onFailure || !(err instanceof AudioError || err instanceof PredictError)) throw err;
+        onFailure(u, err);
+      }
+    }
+    if (!chunk.length) return null;
+    const texts = await this.textsFor(chunk, clips);
+    const t = await this.textEncoder.encode(texts);
+    const a = this.audioEncoder
+      ? await this.audioEncoder.encode(clips as Float32Array[])
+      : { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(chunk.length) };
+    const fb: FeatureBatch = {
+      ids: chunk.map((u) => u.id),
+      labels: new Int32Array(chunk.length).fill(-1),
+      text: t.tokens,
+      textMask: t.mask,
+      Tt: t.T, // [n, Tt, textDim], [n, Tt]
+      audio: a.tokens,
+      audioMask: a.mask,
+      Ta: a.T, // [n, Ta, audioDim], [n, Ta]
+    };
+    return { chunk, texts, fb, textLens: t.lengths, audioLens: a.lengths };
+  }
+
+  /** An encoded chunk through the model; `how`: each row's Standardization, for a --speaker-norm checkpoint. */
+  private async classify(e: EncodedChunk, how: readonly Standardization[] | null): Promise<Prediction[]> {
+    const c = this.model.config;
+    const { chunk, texts, fb } = e;
+    const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
+    const K = c.numClasses;
+    const bad = logits.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      throw new PredictError(
+        `the model gave a non-finite score (${logits[bad]}) for '${chunk[Math.floor(bad / K)]!.id}': its input features or the ` +
+          `checkpoint hold values ` +
+          `it cannot use; check the clip and the checkpoint (emofuse eval on its features)`,
+      );
+    }
+    return chunk.map((u, r) => {
+      const p = softmax(logits, r * K, K);
+      const probabilities = Object.fromEntries(this.meta.classNames.map((name, k) => [name, p[k]!]));
+      const best = argmax(logits, r * K, K);
+      return {
+        id: u.id,
+        text: texts[r]!,
+        transcribed: u.text === undefined,
+        predicted: this.meta.classNames[best]!,
+        probabilities,
+        ...(u.label !== undefined ? { label: u.label } : {}),
+        truncated: e.textLens[r]! > c.maxTextLen || e.audioLens[r]! > c.maxAudioLen,
+        ...(how ? { standardization: how[r]! } : {}),
+      };
+    });
   }
 
   private async textsFor(chunk: readonly PredictInput[], clips: readonly (Float32Array | null)[]): Promise<string[]> {
@@ -230,7 +423,10 @@ function resampleFor(clip: Float32Array, rate: number): Float32Array {
   return clip;
 }
 
-/** Rows of a CSV/JSONL manifest to classify: id and audio required; text and label optional. */
+/**
+ * Rows of a CSV/JSONL manifest to classify: id and audio required; text, label and speaker optional (an empty speaker:
+ * unknown, the train statistics only).
+ */
 export function readPredictManifest(file: string): PredictInput[] {
   const path = resolve(file);
   const rows = readManifestRows(path);
@@ -238,17 +434,24 @@ export function readPredictManifest(file: string): PredictInput[] {
   return rows.map((row, i) => {
     for (const f of ['id', 'audio']) {
       if (row[f] === undefined || String(row[f]).trim() === '') {
-        throw new DatasetError(path, `missing '${f}' (a predict manifest needs id and audio; text and label are optional)`, i + 1, f);
+        throw new DatasetError(
+          path,
+          `missing '${f}' (a predict manifest needs id and audio; text, label and speaker are optional)`,
+          i + 1,
+          f,
+        );
       }
     }
     const audio = String(row.audio).trim();
     const text = row.text === undefined || String(row.text).trim() === '' ? undefined : String(row.text);
     const label = row.label === undefined || String(row.label).trim() === '' ? undefined : String(row.label).trim();
+    const speaker = row.speaker === undefined || String(row.speaker).trim() === '' ? undefined : String(row.speaker).trim();
     return {
       id: String(row.id),
       audio: isAbsolute(audio) ? audio : join(dirname(path), audio),
       ...(text !== undefined ? { text } : {}),
       ...(label !== undefined ? { label } : {}),
+      ...(speaker !== undefined ? { speaker } : {}),
     };
   });
 }

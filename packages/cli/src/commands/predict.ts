@@ -36,7 +36,7 @@ export function registerPredict(program: Command): void {
     .option('--checkpoint <file>', `a .safetensors checkpoint written by emofuse train (default: the shipped model, ${DEFAULT_MODEL.name})`)
     .option('--text <words>', 'what was said (omit it to transcribe the audio with --asr)')
     .option('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
-    .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label]')
+    .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label, speaker]')
     .option('--asr <model>', 'Whisper model (id or folder) that transcribes audio given without text', DEFAULT_ASR)
     .option('--out <file>', 'with --manifest: also write the predictions as JSONL')
     .option(
@@ -58,6 +58,9 @@ A checkpoint must come from features of real encoders (emofuse extract), not fro
 text and audio are encoded with the encoders recorded in it. Without --text the audio is transcribed by a
 Whisper model through transformers.js (downloaded by id, or from EMOFUSE_MODELS; with EMOFUSE_OFFLINE=1 only
 local folders count), and the words used are printed.
+A checkpoint trained with --speaker-norm standardizes each speaker's clips with that speaker's own statistics,
+computed over the manifest's clips in the 'speaker' column (2 or more); a lone clip, or one without a speaker,
+gets the train statistics only. Each prediction says which ('standardization': speaker or train).
 
 Examples:
   emofuse predict --audio clip.wav                                   # the shipped model; Whisper hears the words
@@ -106,6 +109,7 @@ Examples:
           if (inputs.length > 1 && !o.json && process.stderr.isTTY) process.stderr.write('\n');
           if (o.out) writeFileAtomic(o.out, predictions.map((p) => JSON.stringify(p)).join('\n') + (predictions.length ? '\n' : ''));
           if (predictions.length) print(predictions, predictor.classNames, o);
+          if (predictor.speakerNorm && predictions.length && !o.json) console.log(`\n${speakerNormNote(predictions, checkpoint)}`);
           if (failed.length) {
             console.error(
               `\nemofuse predict: ${failed.length} of ${inputs.length} utterance(s) could not be ` +
@@ -143,6 +147,7 @@ function print(predictions: Prediction[], classNames: readonly string[], o: Pred
     if (p.truncated) console.log("\n(note: the input was longer than the model's text or audio length and was cut)");
     return;
   }
+  const stats = predictions.some((p) => p.standardization !== undefined);
   const labelled = predictions.some((p) => p.label !== undefined);
   console.log(
     table(
@@ -151,9 +156,10 @@ function print(predictions: Prediction[], classNames: readonly string[], o: Pred
         p.predicted,
         `${(100 * p.probabilities[p.predicted]!).toFixed(1)}%`,
         ...(labelled ? [p.label ?? '-'] : []),
+        ...(stats ? [p.standardization ?? '-'] : []),
         p.transcribed ? `heard: ${p.text}` : '',
       ]),
-      ['id', 'predicted', 'p', ...(labelled ? ['label'] : []), ''],
+      ['id', 'predicted', 'p', ...(labelled ? ['label'] : []), ...(stats ? ['standardized by'] : []), ''],
     ),
   );
   if (labelled) {
@@ -166,4 +172,15 @@ function print(predictions: Prediction[], classNames: readonly string[], o: Pred
     );
   }
   if (o.out) console.log(`wrote ${o.out}`);
+}
+
+/** What a --speaker-norm checkpoint did with the clips' statistics: how many by their speaker's, how many by the train statistics. */
+function speakerNormNote(predictions: readonly Prediction[], checkpoint: string): string {
+  const bySpeaker = predictions.filter((p) => p.standardization === 'speaker').length;
+  const train = predictions.length - bySpeaker;
+  return (
+    `${checkpoint} was trained with --speaker-norm: ${bySpeaker} clip(s) standardized with their speaker's own statistics, ` +
+    `${train} with the train statistics only` +
+    (train ? " (a lone clip, or no 'speaker' column in the manifest: give each speaker's clips together)" : '')
+  );
 }

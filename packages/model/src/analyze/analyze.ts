@@ -30,7 +30,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { SILENCE_PEAK } from '../audio/decode.ts';
 import { writeFileAtomic } from '../io.ts';
 import { svgToPng } from '../metrics/confusion-plot.ts';
-import type { Predictor } from '../predict.ts';
+import { SpeakerSums, type Predictor } from '../predict.ts';
 import { createTranscriber, DEFAULT_ASR, type Transcriber } from '../encoders/asr.ts';
 import { decodeStream, DECODE_RATE, probeMedia } from './decode-stream.ts';
 import { AnalyzeError } from './errors.ts';
@@ -110,6 +110,8 @@ interface AnalyzeState {
   done: number;
   /** Decoding reached the end of the file and the reports were written. */
   complete: boolean;
+  /** A --speaker-norm checkpoint: the running sums of the recording's classified segments (resume continues them). */
+  recording?: ReturnType<SpeakerSums['toJSON']>;
 }
 
 /** Decoded audio is handed to the VAD in pieces of this many samples (0.25 s). */
@@ -228,8 +230,9 @@ export async function analyzeRecording(file: string, out: string, options: Analy
     complete: false,
   };
   let done: AnalyzedSegment[] = [];
+  let old: AnalyzeState | null = null;
   if (existsSync(stateFile)) {
-    const old = JSON.parse(readFileSync(stateFile, 'utf8')) as AnalyzeState;
+    old = JSON.parse(readFileSync(stateFile, 'utf8')) as AnalyzeState;
     const same =
       old.file === state.file &&
       old.size === state.size &&
@@ -248,7 +251,23 @@ export async function analyzeRecording(file: string, out: string, options: Analy
     throw new AnalyzeError(out, 'holds segments.jsonl without state.json: give another --out, or delete it to start over');
   }
   const resumed = done.length;
-  writeFileAtomic(stateFile, JSON.stringify({ ...state, done: done.length }, null, 1));
+  // A --speaker-norm checkpoint: one speaker per recording assumed; each segment is standardized with the statistics of
+  // the recording's segments so far, itself included (a running estimate: the segments stream), the first with the
+  // train statistics only (predict.ts SpeakerSums, SPEAKER_MIN_CLIPS).
+  const c = predictor.model.config;
+  const recording = predictor.speakerNorm
+    ? old?.recording
+      ? SpeakerSums.fromJSON(old.recording)
+      : new SpeakerSums(c.textDim, c.audioDim)
+    : undefined;
+  if (recording && !resumed)
+    options.onWarning?.(
+      `${path}: the checkpoint was trained with --speaker-norm; analyze assumes one speaker in the recording and standardizes ` +
+        `each segment with the statistics of the recording's segments so far (the first: the train statistics only; each ` +
+        `segment's 'standardization' says which)`,
+    );
+  const stateOf = (n: number) => ({ ...state, done: n, ...(recording ? { recording: recording.toJSON() } : {}) });
+  writeFileAtomic(stateFile, JSON.stringify(stateOf(done.length), null, 1));
 
   const vad = options.vad ?? (await SileroVad.open());
   vad.reset();
@@ -319,11 +338,13 @@ export async function analyzeRecording(file: string, out: string, options: Analy
         [{ id: `${basename(path)}@${fmtTime(start)}`, audio: clip, sampleRate: rate, text: seg.text }],
         undefined,
         (_u, err) => (failure = err),
+        { recording },
       );
       if (p) {
         seg.emotion = p.predicted;
         seg.probabilities = p.probabilities;
         if (p.truncated) seg.truncated = true;
+        if (p.standardization) seg.standardization = p.standardization as 'recording' | 'train'; // given a recording: never 'speaker'
       } else {
         seg.status = 'failed';
         seg.error = (failure as Error | null)?.message ?? 'not classified';
@@ -339,7 +360,7 @@ export async function analyzeRecording(file: string, out: string, options: Analy
       closeSync(fd);
     }
     segments.push(seg);
-    writeFileAtomic(stateFile, JSON.stringify({ ...state, done: segments.length }, null, 1));
+    writeFileAtomic(stateFile, JSON.stringify(stateOf(segments.length), null, 1));
     timings.write += (performance.now() - tw) / 1000;
     options.onSegment?.(seg);
     progress();
@@ -423,7 +444,7 @@ export async function analyzeRecording(file: string, out: string, options: Analy
       notes,
     }),
   );
-  writeFileAtomic(stateFile, JSON.stringify({ ...state, done: segments.length, complete: true }, null, 1));
+  writeFileAtomic(stateFile, JSON.stringify({ ...stateOf(segments.length), complete: true }, null, 1));
   timings.write += (performance.now() - tw) / 1000;
   timings.total = (performance.now() - t0) / 1000;
   if (truncated) {

@@ -15,5 +15,7 @@ export interface AnalyzedSegment {
   probabilities: Record<string, number> | null;
   /** The input was longer than the model's text or audio length and was cut (as predict reports it). */
   truncated?: boolean;
+  /** A --speaker-norm checkpoint: 'recording' (the recording's segments so far) or 'train' (the first segment). */
+  standardization?: 'recording' | 'train';
   error?: string;
 }

@@ -140,6 +140,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
         version: audioEncoder.version,
         dim: audioEncoder.dim,
         ...(audioEncoder.window ? { window: audioEncoder.window } : {}),
+        ...(audioEncoder.layers ? { layers: audioEncoder.layers } : {}),
       }
     : { ...NO_AUDIO };
   const fingerprint = datasetFingerprint(dataset);

@@ -30,6 +30,8 @@ export interface EncoderRecord {
   /** Whisper: the window its network attended over, 'sliced' (the clip's own frames) or 'full' (30 s); also part of
    * `version`, so a cache never mixes the two. Absent for encoders without the choice (and caches written before). */
   window?: 'sliced' | 'full';
+  /** Whisper '@all': each token holds this many layers, [layers, dim / layers]; absent = 1. */
+  layers?: number;
 }
 export interface ShardRecord {
   file: string;
@@ -247,6 +249,7 @@ export function openFeatureCache(cacheDir: string, options: OpenCacheOptions = {
     classNames: index.dataset.classNames,
     textDim: index.text.dim,
     audioDim: index.audio.dim,
+    ...(index.audio.layers ? { audioLayers: index.audio.layers } : {}),
     textEncoder: index.text.id,
     audioEncoder: index.audio.id,
     splits,

@@ -1,5 +1,5 @@
 // Encoders by spec: text 'hash' | 'bert[:<model id or folder>]', audio 'logmel' | 'speech' | 'ast[:<model id or folder>]'
-// | 'whisper[:<model id or folder>][@<layer>][+full]'.
+// | 'whisper[:<model id or folder>][@<layer>|@all][+full]'.
 
 import { createHashEncoder, HASH_DIM } from './hash.ts';
 import { createLogmelEncoder } from './logmel.ts';
@@ -36,7 +36,7 @@ export const AUDIO_ENCODERS = [
   'logmel',
   'speech',
   'ast[:<model id or folder>]',
-  'whisper[:<model id or folder>][@<layer>][+full]',
+  'whisper[:<model id or folder>][@<layer>|@all][+full]',
 ] as const;
 
 /** Encoders whose network runs on `options.device` (bert, ast, whisper); the others run in JS on the CPU. */

@@ -35,6 +35,8 @@ export interface AudioEncoder extends EncoderBase {
   /** Whisper: the stretch of audio the network attends over, 'sliced' (the clip's own frames) or 'full' (30 s);
    * the feature cache's index records it. Absent for encoders without a choice. */
   readonly window?: 'sliced' | 'full';
+  /** Whisper '@all': each token holds this many layers' states, [layers, dim / layers] (layer axis outer). */
+  readonly layers?: number;
   encode(clips: readonly Float32Array[]): Promise<EncodedBatch>;
 }
 

@@ -1,4 +1,7 @@
-// `whisper[:<model id or folder>][@<layer>][+full]`: the hidden states of one layer of a Whisper encoder as audio tokens.
+// `whisper[:<model id or folder>][@<layer>|@all][+full]`: the hidden states of one layer of a Whisper encoder as audio
+// tokens, or with '@all' of every layer: the embeddings (layer 0) and layers 1..L, each pooled alike, stored as one token
+// of [L+1, C] (width (L+1)*C, the layer axis outer; the cache index records `layers: L+1`), for the fusion model's
+// learned mix of layers (audio.layerMix, as SUPERB's and EmoBox's weighted sum of hidden states).
 //
 // Where the model comes from: like the other transformers.js models (a folder path, then <EMOFUSE_MODELS>/<id>/,
 // else a download by id unless EMOFUSE_OFFLINE is set), in the layout the hub serves (Xenova/whisper-tiny.en,
@@ -50,19 +53,22 @@ export const SLICE_STEP = 8;
 
 export interface WhisperSpec {
   model: string;
-  /** 0 = the embeddings (convolutions + positions), 1..L = that layer's output; 'last' = L. */
+  /** 0 = the embeddings (convolutions + positions), 1..L = that layer's output; 'last' = L (also with `all`). */
   layer: number | 'last';
   window: WhisperWindow;
+  /** '@all': every layer 0..L, each token [L+1, C] (absent otherwise). */
+  all?: true;
 }
 
-/** 'whisper', 'whisper@3', 'whisper:Xenova/whisper-base@last', 'whisper:/abs/folder@1', 'whisper@2+full' (the part
- * after 'whisper:'). */
+/** 'whisper', 'whisper@3', 'whisper:Xenova/whisper-base@last', 'whisper:/abs/folder@1', 'whisper@2+full',
+ * 'whisper:Xenova/whisper-base@all' (the part after 'whisper:'). */
 export function parseWhisperSpec(arg: string): WhisperSpec {
   const m = /^(.*?)(?:@([^@/+]*))?(?:\+(full|sliced))?$/.exec(arg)!;
   const model = m[1] || DEFAULT_WHISPER;
   const window = (m[3] as WhisperWindow | undefined) ?? DEFAULT_WHISPER_WINDOW;
   const at = m[2];
   if (at === undefined || at === '') return { model, layer: at === '' ? NaN : DEFAULT_WHISPER_LAYER, window };
+  if (at === 'all') return { model, layer: 'last', window, all: true };
   if (at === 'last') return { model, layer: 'last', window };
   if (!/^\d+$/.test(at)) return { model, layer: NaN, window };
   return { model, layer: Number(at), window };
@@ -418,40 +424,57 @@ async function downloadToCache(id: string): Promise<Located> {
 }
 
 export async function createWhisperEncoder(arg = '', options: WhisperEncoderOptions = {}): Promise<AudioEncoder> {
-  const { model, layer, window } = parseWhisperSpec(arg);
+  const { model, layer, window, all = false } = parseWhisperSpec(arg);
   const id = !arg ? 'whisper' : arg.startsWith('@') ? `whisper${arg}` : `whisper:${arg}`;
   if (Number.isNaN(layer))
-    throw new ModelNotFoundError(`audio encoder '${id}': the part after '@' must be a layer number (0 = embeddings) or 'last'`);
+    throw new ModelNotFoundError(`audio encoder '${id}': the part after '@' must be a layer number (0 = embeddings), 'last' or 'all'`);
   const found = locateModel(model, 'whisper-encoder');
   const loc = found.folder ? found : await downloadToCache(model);
   const cfgLayers = (JSON.parse(readFileSync(join(loc.folder!, 'config.json'), 'utf8')) as { encoder_layers?: number }).encoder_layers;
   const want = layer === 'last' ? (cfgLayers ?? 0) : layer;
   if (cfgLayers !== undefined && (want < 0 || want > cfgLayers)) {
     throw new ModelNotFoundError(
-      `audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last`,
+      `audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last, or @all (every layer)`,
     );
   }
+  const wanted = all ? Array.from({ length: want + 1 }, (_, l) => l) : [want];
   const states =
-    window === 'sliced' ? await loadSlicedWhisper(loc, model, [want], options) : await loadWhisperStates(loc, model, want, options);
+    window === 'sliced'
+      ? await loadSlicedWhisper(loc, model, wanted, options)
+      : await loadWhisperStates(loc, model, all ? 'all' : want, options);
   const L = layer === 'last' ? states.layers : want;
   const C = states.dim;
+  const layers = all ? L + 1 : 1; // layers per token
+  const which = all ? `layers0-${L}` : `layer${L}`;
   return {
     modality: 'audio',
     id,
     window,
+    ...(all ? { layers } : {}),
     // full: today's features, the version unchanged; sliced: a different feature, so a different version
     version:
       window === 'full'
-        ? `whisper-v1:layer${L}:frames50/s:mean${WHISPER_POOL}:${states.version}`
-        : `whisper-v2:layer${L}:sliced${SLICE_STEP}:frames50/s:mean${WHISPER_POOL}:${states.version}`,
-    dim: C,
+        ? `whisper-v1:${which}:frames50/s:mean${WHISPER_POOL}:${states.version}`
+        : `whisper-v2:${which}:sliced${SLICE_STEP}:frames50/s:mean${WHISPER_POOL}:${states.version}`,
+    dim: layers * C,
     sampleRate: 16000,
     async encode(clips): Promise<EncodedBatch> {
-      const runs = await states.run(clips, [L]);
-      return padSequences(
-        runs.map((r) => poolFrames(r.states[L]!, r.frames, C, WHISPER_POOL)),
-        C,
-      );
+      const runs = await states.run(clips, all ? wanted : [L]);
+      if (!all)
+        return padSequences(
+          runs.map((r) => poolFrames(r.states[L]!, r.frames, C, WHISPER_POOL)),
+          C,
+        );
+      // every layer pooled alike, interleaved into tokens of [layers, C]
+      const seqs = runs.map((r) => {
+        const pooled = wanted.map((l) => poolFrames(r.states[l]!, r.frames, C, WHISPER_POOL)); // [layers] x [T, C]
+        const T = pooled[0]!.length;
+        const data = new Float32Array(T * layers * C); // [T, layers, C]
+        for (let t = 0; t < T; t++)
+          for (let l = 0; l < layers; l++) data.set(pooled[l]!.data.subarray(t * C, (t + 1) * C), (t * layers + l) * C);
+        return { data, length: T };
+      });
+      return padSequences(seqs, layers * C);
     },
     dispose: () => states.dispose(),
   };

@@ -190,6 +190,15 @@ export class CpuBackend implements Backend {
     store(da, r.da, accumulate);
     store(db, r.db, accumulate);
   }
+  async softmax(x: BTensor, y: BTensor): Promise<void> {
+    const N = x.shape[x.shape.length - 1]!;
+    check('softmax y', y, x.size);
+    store(y, ref.softmaxForward(d(x), x.size / N, N));
+  }
+  async softmaxBackward(y: BTensor, dy: BTensor, dx: BTensor): Promise<void> {
+    const N = y.shape[y.shape.length - 1]!;
+    store(dx, ref.softmaxBackward(d(y), d(dy), y.size / N, N));
+  }
   async gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
     store(out, ref.gateForward(d(s), d(x), d(y)));
   }

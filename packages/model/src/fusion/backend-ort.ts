@@ -810,6 +810,43 @@ export class OrtBackend implements Backend {
       { da: [da, ad], db: [db, bd] },
     );
   }
+  /** y = Softmax(x) over the last axis. */
+  softmax(x: BTensor, y: BTensor): Promise<void> {
+    const N = x.shape[x.shape.length - 1]!;
+    const shape = [x.size / N, N];
+    checkSize('softmax', 'y', y, x.size);
+    const key = 'softmax';
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        g.output('y', g.op('Softmax', [g.input('x', ['R', 'N'])], { axis: -1 }), ['R', 'N']);
+        return g;
+      },
+      { x: [f32(x), shape] },
+      { y: [y, shape] },
+    );
+  }
+  /** dx = y (dy - rowsum(dy y)). */
+  softmaxBackward(y: BTensor, dy: BTensor, dx: BTensor): Promise<void> {
+    const N = y.shape[y.shape.length - 1]!;
+    const shape = [y.size / N, N];
+    checkSize('softmaxBackward', 'dy', dy, y.size);
+    checkSize('softmaxBackward', 'dx', dx, y.size);
+    const key = 'softmaxBackward';
+    return this.run(
+      key,
+      () => {
+        const g = new OnnxGraph(key);
+        const [Y, D] = ['y', 'dy'].map((v) => g.input(v, ['R', 'N'])) as [string, string];
+        const dot = g.op('ReduceSum', [g.op('Mul', [D, Y]), g.i64([1])], { keepdims: 1 }); // [R, 1]
+        g.output('dx', g.op('Mul', [Y, g.op('Sub', [D, dot])]), ['R', 'N']);
+        return g;
+      },
+      { y: [f32(y), shape], dy: [f32(dy), shape] },
+      { dx: [dx, shape] },
+    );
+  }
   /** out = g x + (1 - g) y = y + g (x - y), g = sigmoid(s). */
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
     const n = [s.size];

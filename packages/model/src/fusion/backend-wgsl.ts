@@ -28,6 +28,8 @@ import {
   matmulForward,
   meanPoolBackward,
   meanPoolForward,
+  softmaxBackward,
+  softmaxForward,
 } from '@emofuse/kernels';
 import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 
@@ -167,6 +169,12 @@ export class WgslBackend implements Backend {
   }
   splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate = false): Promise<void> {
     return concatTimeBackward(this.gpu, t(dout), t(da), t(db), { B, T1, T2, C }, accumulate);
+  }
+  softmax(x: BTensor, y: BTensor): Promise<void> {
+    return softmaxForward(this.gpu, t(x), t(y));
+  }
+  softmaxBackward(y: BTensor, dy: BTensor, dx: BTensor): Promise<void> {
+    return softmaxBackward(this.gpu, t(y), t(dy), t(dx));
   }
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void> {
     return gateForward(this.gpu, t(s), t(x), t(y), t(out));

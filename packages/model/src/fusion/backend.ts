@@ -126,6 +126,10 @@ export interface Backend {
   concatTime(a: BTensor, b: BTensor, out: BTensor, B: number, T1: number, T2: number, C: number): Promise<void>;
   /** da (+)= dout[:, :T1], db (+)= dout[:, T1:] (glue). */
   splitTime(dout: BTensor, da: BTensor, db: BTensor, B: number, T1: number, T2: number, C: number, accumulate?: boolean): Promise<void>;
+  /** y [R, N] = softmax(x) over the last axis (the audio stem's layer mix: softmax of audio.layerMix). */
+  softmax(x: BTensor, y: BTensor): Promise<void>;
+  /** dx = y * (dy - sum(dy * y)) per row, from the forward's output y. */
+  softmaxBackward(y: BTensor, dy: BTensor, dx: BTensor): Promise<void>;
   /** out = sigmoid(s) * x + (1 - sigmoid(s)) * y, elementwise (glue). */
   gate(s: BTensor, x: BTensor, y: BTensor, out: BTensor): Promise<void>;
   gateBackward(s: BTensor, x: BTensor, y: BTensor, dout: BTensor, ds: BTensor, dx: BTensor, dy: BTensor): Promise<void>;

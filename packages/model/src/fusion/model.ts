@@ -6,6 +6,8 @@
 // Every variant is the same pipeline with parts left out (its FusionSpec, resolved once at construction):
 //
 //   stem:  text  [B, Tt, Ct] --proj--> t0 [B, Tt, C]         audio [B, Ta, Ca] --proj + pos--> a0 [B, Ta, C]
+//          (audioLayers La > 1, Whisper '@all': each audio token is [La, Ca / La], mixed first with learned softmax
+//          weights, m = sum_l softmax(audio.layerMix)_l x[:, :, l] [B, Ta, Ca / La], as SUPERB's weighted layer sum)
 //   cross: t1 = cross(t0 <- a0) [B, Tt, C],  a1 = cross(a0 <- t0) [B, Ta, C]
 //   seq:   x0 = concat(t, a) [B, T, C] (or the one modality's tokens) --self x L--> x [B, T, C]
 //   head:  pool:              mean of x over kept tokens                        -> pooled [B, C]
@@ -80,6 +82,8 @@ export interface FusionConfig {
   audioDim: number; // Ca
   maxTextLen: number; // Tt
   maxAudioLen: number; // Ta
+  /** La: layers per audio token (Whisper '@all'), [La, audioDim / La] mixed by audio.layerMix (absent: 1, no mix). */
+  audioLayers?: number;
   width: number; // C
   heads: number; // H
   /** Self-attention blocks (variants whose spec has `self`). */
@@ -134,6 +138,9 @@ export function checkFusionConfig(c: FusionConfig): void {
     if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
   }
   if (!Number.isInteger(c.layers) || c.layers < 0) bad(`layers must be an integer >= 0, got ${c.layers}`);
+  const La = c.audioLayers ?? 1;
+  if (!Number.isInteger(La) || La < 1 || c.audioDim % La !== 0)
+    bad(`audioLayers must be a positive integer dividing audioDim ${c.audioDim}, got ${c.audioLayers}`);
   if (c.width % c.heads !== 0) bad(`width ${c.width} must be divisible by heads ${c.heads}`);
   const D = c.width / c.heads;
   if (D % 4 !== 0 || D > 128) bad(`head size width/heads = ${D} must be a multiple of 4 and at most 128 (the attention kernels' limits)`);
@@ -238,8 +245,10 @@ export interface AdamwSettings {
 
 /** One modality's stem: tokens [B, T, Cin] -> h [B, T, C] (projection; + learned positions for audio). */
 interface Stem {
-  proj: Linear; // [Cin -> C]
+  proj: Linear; // [Cin / La -> C]
   pos?: Param; // [T, C]
+  /** audioLayers La > 1: the layer-mix logits, alpha = softmax(mix) [La] (no weight decay: a vector). */
+  mix?: Param; // [La]
   T: number;
 }
 
@@ -351,8 +360,10 @@ export class FusionModel {
     const stems = s.head !== 'linear';
     if (s.text && stems) this.text = { proj: linear('text.proj', c.textDim, C), T: c.maxTextLen };
     if (s.audio && stems) {
-      const proj = linear('audio.proj', c.audioDim, C);
-      this.audio = { proj, pos: param('audio.pos', [c.maxAudioLen, C], 'normal', 0.02), T: c.maxAudioLen };
+      const La = c.audioLayers ?? 1;
+      const mix = La > 1 ? param('audio.layerMix', [La], 'zeros') : undefined; // zeros: every layer weighted 1 / La
+      const proj = linear('audio.proj', c.audioDim / La, C);
+      this.audio = { proj, pos: param('audio.pos', [c.maxAudioLen, C], 'normal', 0.02), ...(mix ? { mix } : {}), T: c.maxAudioLen };
     }
     if (s.cross) {
       this.crossTA = block('cross.text_from_audio');
@@ -449,11 +460,20 @@ export class FusionModel {
         ? { od: z([B, Tq, C], `${n}.od`), f2d: z([B, Tq, C], `${n}.f2d`), dod: z([B, Tq, C], `${n}.dod`), df2: z([B, Tq, C], `${n}.df2`) }
         : {}),
     });
+    const La = c.audioLayers ?? 1;
     const stemActs = (m: 'text' | 'audio', T: number, Cin: number): StemActs => ({
       x: z([B, T, Cin], `in.${m}`),
       mask: z([B, T], `in.${m}Mask`),
       h: z([B, T, C], `${m}.h`),
       dh: z([B, T, C], `d ${m}.h`),
+      ...(m === 'audio' && La > 1
+        ? {
+            alpha: z([La], 'audio.alpha'),
+            dalpha: z([La], 'd audio.alpha'),
+            mixed: z([B, T, Cin / La], 'audio.mixed'),
+            dmixed: z([B, T, Cin / La], 'd audio.mixed'),
+          }
+        : {}),
     });
     const text = this.text && stemActs('text', Tt, c.textDim);
     const audio = this.audio && stemActs('audio', Ta, c.audioDim);
@@ -660,7 +680,14 @@ export class FusionModel {
     if (this.text) await this.linear(this.text.proj, a.text!.x, a.text!.h, B * a.Tt); // t0 [B, Tt, C]
     if (this.audio) {
       const Ta = a.Ta;
-      await this.linear(this.audio.proj, a.audio!.x, a.audio!.h, B * Ta); // a0 [B, Ta, C]
+      const au = a.audio!;
+      if (this.audio.mix) {
+        const La = this.audio.mix.shape[0]!;
+        await be.softmax(this.audio.mix.value, au.alpha!); // alpha [La] = softmax(audio.layerMix)
+        const dims = { batch: B * Ta, M: this.audio.proj.inDim, N: 1, K: La };
+        await be.matmul(au.x, au.alpha!, au.mixed!, dims, { transA: true, broadcastB: true }); // mixed [B, Ta, Ca/La] = x^T alpha
+      }
+      await this.linear(this.audio.proj, au.mixed ?? au.x, au.h, B * Ta); // a0 [B, Ta, C]
       await be.matmul(
         a.onesB!,
         this.posRows(this.audio.pos!.value, Ta),
@@ -781,7 +808,14 @@ export class FusionModel {
     if (this.text) await this.linearBackward(this.text.proj, a.text!.x, a.text!.dh, B * a.Tt); // d text.proj
     if (this.audio) {
       const Ta = a.Ta;
-      await this.linearBackward(this.audio.proj, a.audio!.x, a.audio!.dh, B * Ta); // d audio.proj
+      const au = a.audio!;
+      await this.linearBackward(this.audio.proj, au.mixed ?? au.x, au.dh, B * Ta, au.dmixed); // d audio.proj (dmixed [B, Ta, Ca/La])
+      if (this.audio.mix) {
+        const dims = { batch: B * Ta, M: this.audio.proj.inDim, N: 1, K: this.audio.mix.shape[0]! };
+        // dalpha [La] = sum over tokens of x^T dmixed (padding tokens are zeros)
+        await be.matmulBackward({ dc: au.dmixed!, a: au.x, b: au.alpha!, dB: au.dalpha! }, dims, { transA: true, broadcastB: true });
+        await be.softmaxBackward(au.alpha!, au.dalpha!, this.audio.mix.grad); // d audio.layerMix [La]
+      }
       const pos = this.audio.pos!;
       if (Ta < this.audio.T) {
         // rows past the batch's Ta: no gradient
@@ -902,6 +936,11 @@ interface StemActs {
   mask: BTensor; // [B, T]
   h: BTensor; // [B, T, C]  t0 / a0
   dh: BTensor; // [B, T, C]
+  /** audio with La > 1 layers per token: the mix weights and the mixed tokens the projection reads. */
+  alpha?: BTensor; // [La]
+  dalpha?: BTensor; // [La]
+  mixed?: BTensor; // [B, T, Cin / La]
+  dmixed?: BTensor; // [B, T, Cin / La]
 }
 
 /** The token sequence of the pool head: x0 = concat(t, a) with its mask, or the one modality's stem output. */
