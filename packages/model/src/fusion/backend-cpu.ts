@@ -118,9 +118,9 @@ export class CpuBackend implements Backend {
     store(dk, r.dk);
     store(dv, r.dv);
   }
-  async layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void> {
+  async layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor, eps = 1e-5): Promise<void> {
     const C = gamma.size;
-    const r = ref.layerNormForward(d(x), d(gamma), d(beta), x.size / C, C);
+    const r = ref.layerNormForward(d(x), d(gamma), d(beta), x.size / C, C, eps);
     store(y, r.y);
     store(mean, r.mean);
     store(rstd, r.rstd);

@@ -548,7 +548,7 @@ export class OrtBackend implements Backend {
 
   // ---------------------------------------------------------------------------------------------- layer norm
 
-  async layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void> {
+  async layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor, eps = 1e-5): Promise<void> {
     const C = gamma.size;
     const R = x.size / C;
     if (!Number.isInteger(R)) throw new Error(`ort layerNorm: x has ${x.size} elements, not a multiple of C=${C}`);
@@ -556,12 +556,12 @@ export class OrtBackend implements Backend {
     checkSize('layerNorm', 'y', y, R * C);
     checkSize('layerNorm', 'mean', mean, R);
     checkSize('layerNorm', 'rstd', rstd, R);
-    const key = 'layerNorm';
+    const key = eps === 1e-5 ? 'layerNorm' : `layerNorm:${eps}`;
     const build = () => {
       const g = new OnnxGraph(key);
       const [Y, Mn, Rs] = g.opN('LayerNormalization', [g.input('x', ['R', 'C']), g.input('gamma', ['C']), g.input('beta', ['C'])], 3, {
         axis: -1,
-        epsilon: 1e-5,
+        epsilon: eps,
       });
       g.output('y', Y!, ['R', 'C']);
       g.output('mean', Mn!, ['R', 1]);

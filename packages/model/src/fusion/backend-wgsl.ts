@@ -125,8 +125,8 @@ export class WgslBackend implements Backend {
   ): Promise<void> {
     return crossAttentionBackward(this.gpu, t(q), t(k), t(v), mask && t(mask), t(out), t(lse), t(dout), t(dq), t(dk), t(dv), { heads });
   }
-  layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void> {
-    return layerNormForward(this.gpu, t(x), t(gamma), t(beta), t(y), t(mean), t(rstd));
+  layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor, eps = 1e-5): Promise<void> {
+    return layerNormForward(this.gpu, t(x), t(gamma), t(beta), t(y), t(mean), t(rstd), eps);
   }
   layerNormBackward(
     x: BTensor,

@@ -103,7 +103,8 @@ export interface Backend {
     dv: BTensor,
     heads: number,
   ): Promise<void>;
-  layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor): Promise<void>;
+  /** eps: added to the variance (default 1e-5; BERT's checkpoints say 1e-12). */
+  layerNorm(x: BTensor, gamma: BTensor, beta: BTensor, y: BTensor, mean: BTensor, rstd: BTensor, eps?: number): Promise<void>;
   layerNormBackward(
     x: BTensor,
     gamma: BTensor,
