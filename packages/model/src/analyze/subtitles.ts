@@ -1,7 +1,8 @@
 // Words for `analyze --text-from FILE.srt|.vtt`: subtitle cues, and the words of a segment = the cues that lie
 // mostly inside it (more than half of a cue's time overlaps the segment), in order.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readUtf8File } from '../text-file.ts';
 import { AnalyzeError } from './errors.ts';
 
 export interface Cue {
@@ -28,7 +29,7 @@ export function formatSrtTime(t: number): string {
 /** Cues of an SRT or WebVTT file; throws AnalyzeError naming the file and the cue when a timing line is malformed. */
 export function readSubtitles(file: string): Cue[] {
   if (!existsSync(file)) throw new AnalyzeError(file, 'subtitle file not found (--text-from takes an .srt or .vtt file)');
-  const raw = readFileSync(file, 'utf8')
+  const raw = readUtf8File(file, (detail) => new AnalyzeError(file, detail))
     .replace(/^\uFEFF/, '')
     .replace(/\r\n?/g, '\n');
   const cues: Cue[] = [];

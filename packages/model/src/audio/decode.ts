@@ -9,7 +9,7 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import wavefilePkg from 'wavefile';
-import { resamplePolyphase } from './resample.ts';
+import { polyphaseWeights, resamplePolyphase } from './resample.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 
@@ -22,6 +22,15 @@ export type AudioProblem = 'missing' | 'empty' | 'corrupt' | 'truncated' | 'sile
 
 /** Samples beyond this magnitude (60 dB over full scale) are not audio: a float WAV holding garbage. */
 export const MAX_SAMPLE_MAGNITUDE = 1000;
+
+/** Sample rates a WAV header may declare (Hz): telephone to the highest studio rate. */
+export const MIN_SAMPLE_RATE = 1000;
+export const MAX_SAMPLE_RATE = 768_000;
+/**
+ * The most weights a resampling filter may have (8 MiB as float32, 24 MiB while designed): every common rate needs
+ * far fewer (44.1 kHz: 32,000), an odd rate (a damaged header's 16,001 Hz: 1.2 million) its L = 16,000 phases.
+ */
+export const MAX_FILTER_WEIGHTS = 1 << 21;
 
 /** WAV format tags decoded: PCM, IEEE float, and WAVE_FORMAT_EXTENSIBLE (its sub-format is checked by the decoders). */
 const WAV_FORMATS = new Set([1, 3, 0xfffe]);
@@ -231,26 +240,71 @@ function decodeWithFfmpeg(file: string, rate: number, maxSeconds?: number): Floa
     );
   }
   const limit = maxSeconds !== undefined ? ['-t', String(maxSeconds)] : [];
+  // level+info: every stderr line tagged [info] / [warning] / [error], so the container's declared Duration and the
+  // errors can be told apart
   const r = spawnSync(
     'ffmpeg',
-    ['-nostdin', '-v', 'error', '-i', file, ...limit, '-vn', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'],
-    {
-      maxBuffer: 1 << 30,
-    },
+    [
+      '-nostdin',
+      '-hide_banner',
+      '-nostats',
+      '-v',
+      'level+info',
+      '-i',
+      file,
+      ...limit,
+      '-vn',
+      '-ac',
+      '1',
+      '-ar',
+      String(rate),
+      '-f',
+      'f32le',
+      '-',
+    ],
+    { maxBuffer: 1 << 30 },
   );
+  const log = String(r.stderr ?? '').split('\n');
   if (r.status !== 0) {
-    const msg =
-      String(r.stderr ?? '')
-        .trim()
-        .split('\n')
-        .pop() ?? 'unknown error';
+    const errors = log.filter((l) => /\[(error|fatal|panic)\]/.test(l));
+    const msg = (errors.pop() ?? log.filter((l) => l.trim()).pop() ?? 'unknown error').replace(/^.*\[(error|fatal|panic)\]\s*/, '');
     throw new AudioError(file, 'corrupt', `ffmpeg cannot decode it: ${msg}`);
   }
   const buf = r.stdout as Buffer;
   const out = new Float32Array(buf.length >> 2);
   for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
   if (out.length === 0) throw new AudioError(file, 'empty', 'no audio stream or no samples');
+  const declared = declaredSeconds(log);
+  if (declared !== null) {
+    const expected = Math.min(declared, maxSeconds ?? declared);
+    const got = out.length / rate;
+    if (got < expected - Math.max(0.5, 0.02 * expected))
+      throw new AudioError(
+        file,
+        'truncated',
+        `is truncated or damaged: it says it lasts ${declared.toFixed(2)} s but only ${got.toFixed(2)} s decode (copy it again; to ` +
+          `keep what is left: ffmpeg -i in out.wav)`,
+      );
+  }
   return out;
+}
+
+/**
+ * The input's Duration from ffmpeg's level+info log: what the container declares (an MP3's Xing frame count, FLAC's
+ * STREAMINFO, an MP4's moov), which a file cut short no longer reaches. null when it declares none, or when the input
+ * has a video stream (a container's duration is its longest stream's, and a video may outlast its sound).
+ */
+function declaredSeconds(log: readonly string[]): number | null {
+  const input = log.slice(
+    0,
+    Math.max(
+      0,
+      log.findIndex((l) => /\] Stream mapping:|\] Output #0/.test(l)),
+    ),
+  );
+  if (input.some((l) => /\] +Stream #\d+:\d+.*: Video: /.test(l) && !/\(attached pic\)/.test(l))) return null;
+  const m = input.map((l) => /\] +Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(l)).find((x) => x);
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : null;
 }
 
 export interface LoadAudioOptions {
@@ -292,6 +346,7 @@ export function loadAudio(file: string, options: LoadAudioOptions = {}): Float32
   if (isWav || /\.wav$/i.test(file)) {
     const decoded = decodeWav(bytes, file);
     for (const ch of decoded.channels) checkFinite(ch, file);
+    checkRate(decoded.sampleRate, rate, file);
     mono = resampleTo(downmix(decoded.channels), decoded.sampleRate, rate);
   } else {
     mono = decodeWithFfmpeg(file, rate, options.maxSeconds);
@@ -301,6 +356,23 @@ export function loadAudio(file: string, options: LoadAudioOptions = {}): Float32
     throw new AudioError(file, 'silent', 'audio is silent (peak below -80 dBFS)');
   }
   return mono;
+}
+
+/**
+ * A WAV's declared rate must lie in [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE] and resample to `to` within MAX_FILTER_WEIGHTS:
+ * a damaged header's rate (4,294,967,295 Hz) would otherwise ask for a filter of gigabytes.
+ */
+function checkRate(from: number, to: number, file: string): void {
+  const fix = `convert it, e.g. 'ffmpeg -i in.wav -ar 16000 out.wav'`;
+  if (!(Number.isInteger(from) && from >= MIN_SAMPLE_RATE && from <= MAX_SAMPLE_RATE))
+    throw new AudioError(file, 'unsupported', `WAV sample rate ${from} Hz is outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz: ${fix}`);
+  if (polyphaseWeights(from, to) > MAX_FILTER_WEIGHTS)
+    throw new AudioError(
+      file,
+      'unsupported',
+      `WAV sample rate ${from} Hz is not a common rate and resampling it to ${to} Hz needs a filter of ` +
+        `${polyphaseWeights(from, to)} weights (at most ${MAX_FILTER_WEIGHTS}): ${fix}`,
+    );
 }
 
 /** Throws a 'non-finite' AudioError at the first NaN, infinite or absurdly large sample (never passed on silently). */

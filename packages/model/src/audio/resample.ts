@@ -28,6 +28,8 @@ interface Filter {
   phases: Float32Array;
 }
 
+/** Filters kept, the oldest dropped first: a process meets a few rate pairs, a fuzzer thousands. */
+const MAX_FILTERS = 16;
 const filters = new Map<string, Filter>();
 
 function gcd(a: number, b: number): number {
@@ -77,8 +79,14 @@ function design(from: number, to: number, o: Required<PolyphaseOptions>): Filter
     for (let j = 0; j < taps; j++) weights[p * taps + j]! /= sum;
   }
   const f = { L, M, half, taps, phases: Float32Array.from(weights) };
+  if (filters.size >= MAX_FILTERS) filters.delete(filters.keys().next().value!);
   filters.set(key, f);
   return f;
+}
+
+/** The weights of the filter for `from` -> `to` Hz at the default zeros (L phases x taps; 12 bytes each while designed). */
+export function polyphaseWeights(from: number, to: number, zeros = 36): number {
+  return (to / gcd(from, to)) * 2 * Math.ceil(zeros / Math.min(1, to / from));
 }
 
 /** Resamples mono audio from `from` Hz to `to` Hz (both integers); the input before 0 and after its end is silence. */

@@ -2,7 +2,6 @@
 // small JSON arrays file (`readArraysFile`, features computed elsewhere), and several sets joined into one
 // (`joinFeatureSets`: train --features A,B), read through one label map (`mapFeatureSet`).
 
-import { readFileSync } from 'node:fs';
 import { mulberry32 } from '@emofuse/kernels';
 import {
   memoryFeatureSplit,
@@ -16,6 +15,7 @@ import {
 import { speakerStandardizedSplit, speakerTokenStats } from '../fusion/input-norm.ts';
 import { gaussian } from '../random.ts';
 import { DataError } from '../errors.ts';
+import { readUtf8File } from '../text-file.ts';
 import { applyLabelMap, type CorpusLabelMapReport, type LabelMap } from './label-map.ts';
 
 export interface SyntheticOptions {
@@ -98,41 +98,52 @@ export function syntheticBimodal(o: SyntheticOptions = {}): FeatureSet {
  */
 export function readArraysFile(path: string): FeatureSet {
   let raw: unknown;
+  const text = readUtf8File(path, (detail) => new DataError(`${path}: ${detail}`));
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new DataError(`${path}: cannot read it as JSON: ${(err as Error).message}`);
   }
+  if (!isObject(raw)) throw new DataError(`${path}: must be a JSON object { "classNames", "textDim", "audioDim", "splits" }`);
   const o = raw as { classNames?: unknown; textDim?: unknown; audioDim?: unknown; splits?: unknown };
   if (!Array.isArray(o.classNames) || !o.classNames.every((c) => typeof c === 'string'))
     throw new DataError(`${path}: "classNames" must be an array of strings`);
   const classNames = o.classNames as string[];
+  const twice = classNames.find((c, i) => classNames.indexOf(c) !== i);
+  if (twice !== undefined) throw new DataError(`${path}: "classNames" lists '${twice}' twice: each class once`);
   const textDim = o.textDim as number;
   const audioDim = o.audioDim as number;
   for (const [k, d] of [
     ['textDim', textDim],
     ['audioDim', audioDim],
   ] as const) {
-    if (!Number.isInteger(d) || d < 1) throw new DataError(`${path}: "${k}" must be a positive integer, got ${JSON.stringify(d)}`);
+    if (!Number.isInteger(d) || d < 1 || d > MAX_ARRAYS_DIM)
+      throw new DataError(`${path}: "${k}" must be a positive integer (at most ${MAX_ARRAYS_DIM}), got ${short(d)}`);
   }
-  if (!o.splits || typeof o.splits !== 'object') throw new DataError(`${path}: "splits" must be an object of split name -> utterances`);
+  if (!isObject(o.splits)) throw new DataError(`${path}: "splits" must be an object of split name -> utterances`);
   const splits: Record<string, FeatureSplit> = {};
+  const firstSeen = new Map<string, string>();
   for (const [name, list] of Object.entries(o.splits as Record<string, unknown>)) {
     if (!Array.isArray(list)) throw new DataError(`${path}: splits.${name} must be an array of utterances`);
     const utts = list.map((u: { id?: unknown; label?: unknown; text?: unknown; audio?: unknown }, i): UtteranceFeatures => {
-      const where = `${path}: splits.${name}[${i}]${typeof u.id === 'string' ? ` (id '${u.id}')` : ''}`;
+      if (!isObject(u))
+        throw new DataError(`${path}: splits.${name}[${i}] must be an object { "id", "label", "text", "audio" }, got ${short(u)}`);
+      const where = `${path}: splits.${name}[${i}]${typeof u.id === 'string' ? ` (id '${cut(u.id)}')` : ''}`;
+      const id = typeof u.id === 'string' ? u.id : `${name}-${i}`;
+      const before = firstSeen.get(id);
+      if (before !== undefined) throw new DataError(`${where}: id '${cut(id)}' is also ${before}'s: each utterance needs its own id`);
+      firstSeen.set(id, `splits.${name}[${i}]`);
       let label: number;
       if (typeof u.label === 'string') {
         label = classNames.indexOf(u.label);
-        if (label < 0) throw new DataError(`${where}: label '${u.label}' is not one of classNames (${classNames.join(', ')})`);
+        if (label < 0) throw new DataError(`${where}: label '${cut(u.label)}' is not one of classNames (${classNames.join(', ')})`);
       } else if (typeof u.label === 'number' && Number.isInteger(u.label) && u.label >= 0 && u.label < classNames.length) {
         label = u.label;
-      } else
-        throw new DataError(`${where}: label ${JSON.stringify(u.label)} is neither a class name nor an index in [0, ${classNames.length})`);
+      } else throw new DataError(`${where}: label ${short(u.label)} is neither a class name nor an index in [0, ${classNames.length})`);
       const rows = (field: 'text' | 'audio', dim: number) => {
         const v = u[field];
         if (!Array.isArray(v) || v.length === 0) throw new DataError(`${where}: "${field}" must be a non-empty array of token vectors`);
-        const out = new Float32Array(v.length * dim);
+        // every row checked before the array is made: its size is then what the file holds, never what a bad dim asks
         v.forEach((row: unknown, t) => {
           if (!Array.isArray(row) || row.length !== dim) {
             throw new DataError(
@@ -140,9 +151,12 @@ export function readArraysFile(path: string): FeatureSet {
                 `${field === 'text' ? 'textDim' : 'audioDim'} is ${dim}`,
             );
           }
+        });
+        const out = new Float32Array(v.length * dim);
+        v.forEach((row: unknown[], t) => {
           row.forEach((x: unknown, c) => {
             if (typeof x !== 'number' || !Number.isFinite(x))
-              throw new DataError(`${where}: ${field}[${t}][${c}] is ${JSON.stringify(x)}, not a finite number`);
+              throw new DataError(`${where}: ${field}[${t}][${c}] is ${short(x)}, not a finite number`);
             out[t * dim + c] = x;
           });
         });
@@ -150,19 +164,28 @@ export function readArraysFile(path: string): FeatureSet {
       };
       const text = rows('text', textDim);
       const audio = rows('audio', audioDim);
-      return {
-        id: typeof u.id === 'string' ? u.id : `${name}-${i}`,
-        label,
-        text: text.data,
-        textLen: text.len,
-        audio: audio.data,
-        audioLen: audio.len,
-      };
+      return { id, label, text: text.data, textLen: text.len, audio: audio.data, audioLen: audio.len };
     });
-    splits[name] = memoryFeatureSplit(utts, textDim, audioDim);
+    // an own property whatever the name ('__proto__' too), as JSON.parse made it
+    Object.defineProperty(splits, name, {
+      value: memoryFeatureSplit(utts, textDim, audioDim),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return { classNames, textDim, audioDim, textEncoder: 'arrays', audioEncoder: 'arrays', splits };
 }
+
+/** Widest token vector an arrays file may declare (encoders give 384 to 1,280). */
+export const MAX_ARRAYS_DIM = 65_536;
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** A string for a message, cut to 80 characters (a file's field, never the whole file). */
+const cut = (s: string) => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
+/** A value as JSON for a message, cut the same way. */
+const short = (x: unknown) => cut(JSON.stringify(x) ?? String(x));
 
 // ------------------------------------------------------------------------------------------ several sets as one
 

@@ -11,8 +11,9 @@
 // name when that is one of the map's classes (MELD's own labels under meld7); any other stops with the fix named.
 // The classes of a file's map are its "classes" in that order, else its targets in order of first appearance.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
+import { readUtf8File } from '../text-file.ts';
 import { selectSplit, type FeatureSet, type FeatureSplit } from '../features.ts';
 import { DataError } from '../errors.ts';
 import type { CREMAD_CLASSES } from './crema-d.ts';
@@ -118,6 +119,14 @@ function mergeTables(name: string, tables: Record<string, Readonly<Record<string
 
 const norm = (s: string) => s.trim().toLowerCase();
 
+/** The built-in map called `name`, or undefined (an own entry only: 'constructor' is not a built-in). */
+const builtinMap = (name: string) => (Object.hasOwn(LABEL_MAPS, name) ? LABEL_MAPS[name] : undefined);
+
+/** map[from] = to as an own property, also for a label named like an Object property ('__proto__', 'constructor'). */
+function setEntry(map: Record<string, string | null>, from: string, to: string | null): void {
+  Object.defineProperty(map, from, { value: to, enumerable: true, writable: true, configurable: true });
+}
+
 /**
  * A built-in map by name (with overrides: 'meld7:calm=drop,boredom=neutral') or a JSON / CSV file. A built-in's name
  * wins over a file of that name in the working folder (give that one as ./meld7).
@@ -125,7 +134,7 @@ const norm = (s: string) => s.trim().toLowerCase();
 export function parseLabelMap(spec: string): LabelMap {
   const colon = spec.indexOf(':');
   const [name, overrides] = colon < 0 ? [spec, ''] : [spec.slice(0, colon), spec.slice(colon + 1)];
-  const builtin = LABEL_MAPS[name.trim()];
+  const builtin = builtinMap(name.trim());
   if (!builtin) {
     if (existsSync(spec) && statSync(spec).isFile()) return readLabelMapFile(spec);
     const what = existsSync(spec) ? 'a folder, not a label map file' : 'no such file, and not a built-in label map';
@@ -145,7 +154,7 @@ export function parseLabelMap(spec: string): LabelMap {
         `override '${o}': '${to}' is not one of ${name}'s classes (${builtin.classes.join(', ')}); use ${from}=drop to drop it`,
       );
     }
-    map[from] = to === '' || to === 'drop' ? null : to;
+    setEntry(map, from, to === '' || to === 'drop' ? null : to);
   }
   return { name: spec.trim(), classes: [...builtin.classes], map };
 }
@@ -154,8 +163,9 @@ export function parseLabelMap(spec: string): LabelMap {
 export function readLabelMapFile(file: string): LabelMap {
   let raw: string;
   try {
-    raw = readFileSync(file, 'utf8');
+    raw = readUtf8File(file, (detail) => new DatasetError(file, detail));
   } catch (err) {
+    if (err instanceof DatasetError) throw err;
     throw new DatasetError(file, `cannot read the label map: ${(err as Error).message}`);
   }
   if (/\.json$/i.test(file) || (!/\.csv$/i.test(file) && raw.trimStart().startsWith('{'))) {
@@ -231,11 +241,11 @@ function buildLabelMap(name: string, entries: [string, string | null, number | u
   const targets: string[] = [];
   for (const [rawFrom, rawTo, row] of entries) {
     const [from, to] = [norm(rawFrom), rawTo === null ? null : norm(rawTo)];
-    if (from in map) throw new DatasetError(name, `'${from}' is listed twice`, row, 'from');
+    if (Object.hasOwn(map, from)) throw new DatasetError(name, `'${from}' is listed twice`, row, 'from');
     if (to === '') throw new DatasetError(name, `'${from}' maps to an empty name`, row, 'to');
     if (to !== null && classes && !classes.includes(to))
       throw new DatasetError(name, `'${from}' maps to '${to}', which is not one of "classes" (${classes.join(', ')})`, row, 'to');
-    map[from] = to;
+    setEntry(map, from, to);
     if (to !== null && !targets.includes(to)) targets.push(to);
   }
   const out = classes ?? targets;
@@ -258,9 +268,9 @@ export function sameLabelMap(a: LabelMap, b: LabelMap): boolean {
 /** Where `label` goes under `labelMap`: a class of the map, or null (dropped); stops when the map cannot place it. */
 export function resolveLabel(label: string, labelMap: LabelMap, context = ''): string | null {
   const l = norm(label);
-  if (l in labelMap.map) return labelMap.map[l]!;
+  if (Object.hasOwn(labelMap.map, l)) return labelMap.map[l]!;
   if (labelMap.classes.includes(l)) return l;
-  const builtin = LABEL_MAPS[labelMap.name.split(':')[0]!];
+  const builtin = builtinMap(labelMap.name.split(':')[0]!);
   const fix = builtin
     ? `add '${labelMap.name.includes(':') ? ',' : ':'}${l}=<class>' (or '${l}=drop') to --label-map ${labelMap.name}`
     : `add a row '${l},<class>' to ${labelMap.name} (or '${l},' to drop it)`;

@@ -3,9 +3,10 @@
 // comes from `classes.json` beside the manifest (a JSON array) or the caller; otherwise it is the sorted set of
 // labels found. Rows without a split get a stable one (by speaker when given, so splits stay speaker-independent).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { readUtf8File } from '../text-file.ts';
 import { classIndex, cleanText, DatasetError, hashSplit, type Dataset, type DatasetItem } from './types.ts';
 
 export interface ManifestRow {
@@ -24,7 +25,7 @@ export interface ManifestOptions {
 
 /** The raw rows of a CSV (header row) or JSONL manifest, field names lower-cased for CSV. */
 export function readManifestRows(file: string): Record<string, unknown>[] {
-  const raw = readFileSync(file, 'utf8');
+  const raw = readUtf8File(file, (detail) => new DatasetError(file, detail));
   if (/\.jsonl$/i.test(file) || /\.ndjson$/i.test(file)) {
     return raw.split('\n').flatMap((line, i) => {
       if (!line.trim()) return [];
@@ -63,8 +64,9 @@ export function readManifest(file: string, options: ManifestOptions = {}): Datas
   if (!classNames && existsSync(classesFile)) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(classesFile, 'utf8'));
+      parsed = JSON.parse(readUtf8File(classesFile, (detail) => new DatasetError(classesFile, detail)));
     } catch (err) {
+      if (err instanceof DatasetError) throw err;
       throw new DatasetError(
         classesFile,
         `not valid JSON (${(err as Error).message}): it must be a JSON array of class names, e.g. ["angry", "happy"]`,

@@ -3,9 +3,10 @@
 // output_repeated_splits_test/ holding dia{Dialogue_ID}_utt{Utterance_ID}.mp4 (or .wav). Media may also sit flat
 // in the data folder. Text-only mode needs no media. Curly quotes and mojibake are cleaned (cleanText).
 
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { readUtf8File } from '../text-file.ts';
 import { classIndex, cleanText, DatasetError, type Dataset, type DatasetItem } from './types.ts';
 
 export const MELD_CLASSES = ['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear'] as const;
@@ -31,18 +32,35 @@ export function readMELD(dataDir: string, options: MeldOptions = {}): Dataset {
   let missingMedia = 0;
   for (const s of found) {
     const file = join(root, s.csv);
-    const rows = parse(readFileSync(file, 'utf8'), { columns: true, bom: true, skip_empty_lines: true, relax_quotes: true }) as Record<
-      string,
-      string
-    >[];
+    const text = readUtf8File(file, (detail) => new DatasetError(file, detail));
+    let rows: Record<string, string>[];
+    try {
+      rows = parse(text, { columns: true, bom: true, skip_empty_lines: true, relax_quotes: true });
+    } catch (err) {
+      throw new DatasetError(file, `cannot parse CSV: ${(err as Error).message} (is this an official MELD CSV?)`);
+    }
     const dirs = [...s.media.map((m) => join(root, m)), ...(options.mediaDirs ?? [root])].filter((d) => existsSync(d));
     const listing = new Map<string, string>();
     for (const d of dirs.slice().reverse()) for (const f of readdirSync(d)) listing.set(f, join(d, f));
+    const seen = new Set<string>();
     rows.forEach((row, i) => {
       for (const f of ['Utterance', 'Emotion', 'Dialogue_ID', 'Utterance_ID']) {
         if (row[f] === undefined) throw new DatasetError(file, `missing column '${f}' (is this an official MELD CSV?)`, i + 2, f);
       }
+      for (const f of ['Dialogue_ID', 'Utterance_ID']) {
+        if (!/^\d{1,9}$/.test(row[f]!.trim()))
+          throw new DatasetError(file, `${f} '${row[f]!.slice(0, 40)}' is not a whole number (is this an official MELD CSV?)`, i + 2, f);
+      }
       const base = `dia${row.Dialogue_ID!.trim()}_utt${row.Utterance_ID!.trim()}`;
+      // the id is the utterance's key in the feature cache: a second row with it would overwrite the first's features
+      if (seen.has(base))
+        throw new DatasetError(
+          file,
+          `a second row for dialogue ${row.Dialogue_ID!.trim()}, utterance ${row.Utterance_ID!.trim()}: each utterance once`,
+          i + 2,
+          'Utterance_ID',
+        );
+      seen.add(base);
       const audio = options.textOnly ? null : (listing.get(`${base}.wav`) ?? listing.get(`${base}.mp4`) ?? null);
       if (!options.textOnly && !audio) missingMedia++;
       items.push({
