@@ -1,7 +1,8 @@
 // Bundles the demo page for the browser: dist/index.html and dist/app.js (ESM, every .wgsl shader inlined).
 // The page runs the model package's own code (checkpoint loading, the hash and logmel encoders, audio decoding,
 // the fusion model on the wgsl backend); its few Node imports (node:fs, node:path, ...) resolve to
-// web/node-shim.ts, a small in-memory file system the page fills with what it fetched or was given.
+// web/node-shim.ts, a small in-memory file system the page fills with what it fetched or was given (and onnx-proto for
+// createRequire, SHA-256 for createHash: the Whisper encoder rewrites its ONNX graph and names its files by hash).
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 
@@ -22,7 +23,10 @@ await build({
   conditions: ['@emofuse/source'], // the workspace packages' sources, not their built dist/
   // As in Node: wavefile and wave-resampler through their CommonJS builds (their ESM entry has no default export).
   mainFields: ['main'],
-  external: ['webgpu', 'onnxruntime-node', 'sharp'], // Node-only: never reached in a browser
+  external: ['webgpu', 'sharp'], // Node-only: never reached in a browser
+  // The Whisper encoder (encoders/whisper.ts) and the VAD (analyze/vad.ts) run their ONNX files on onnxruntime-node in
+  // Node; in the page on onnxruntime-web, the same module instance as transformers.js' (one wasm, one env).
+  alias: { 'onnxruntime-node': 'onnxruntime-web/webgpu' },
   inject: [here('./web/process-shim.ts')],
   plugins: [
     {

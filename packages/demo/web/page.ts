@@ -22,7 +22,13 @@ import {
 // are not part of @emofuse/model/browser yet: imported from the model package's sources.
 import { AudioError, loadAudio } from '../../model/src/audio/decode.ts';
 import { BERT_VOCAB_FILE } from '../../model/src/encoders/hash.ts';
-import { createAudioEncoder, createTextEncoder } from '../../model/src/encoders/index.ts';
+import {
+  createAudioEncoder,
+  createTextEncoder,
+  DEFAULT_WHISPER,
+  type EncoderDevice,
+  parseWhisperSpec,
+} from '../../model/src/encoders/index.ts';
 import { loadTransformers } from '../../model/src/encoders/transformers-env.ts';
 import { putFile } from './node-shim.ts';
 
@@ -30,8 +36,11 @@ import { putFile } from './node-shim.ts';
 interface ServerInfo {
   /** The server has the BERT vocabulary the hash encoder's WordPiece reads (as `emofuse predict` does), at /vocab.txt. */
   bertVocab: boolean;
-  /** The checkpoint the server offers (the --checkpoint given, or the quickstart's), served at /checkpoint. */
-  checkpoint: { name: string; path: string } | null;
+  /**
+   * The checkpoint the server offers (the --checkpoint given, or the shipped default model), served at /checkpoint;
+   * for the shipped model, what it is and the licence its training data gives it.
+   */
+  checkpoint: { name: string; path: string; summary?: string; licence?: string } | null;
   /** Files under /assets the encoders may ask for (the BERT tokenizer, the AST filterbank settings). */
   assetFiles: string[];
   /** Speech recognition: the model id, and whether its files are in the server's models folder. */
@@ -64,6 +73,7 @@ export interface DemoState {
     clip: string;
     text: string;
     transcribed: boolean;
+    modalities: 'both' | 'text' | 'audio';
     predicted: string;
     probabilities: Record<string, number>;
     steps: Step[];
@@ -143,7 +153,7 @@ async function start(): Promise<void> {
   ($('use-asr') as HTMLInputElement).disabled = !info.asr.available;
   if (info.checkpoint) {
     const bytes = new Uint8Array(await (await fetch('/checkpoint')).arrayBuffer());
-    await useCheckpoint(info.checkpoint.name, bytes);
+    await useCheckpoint(info.checkpoint.name, bytes, info.checkpoint);
   } else {
     showNote('No checkpoint on the server: choose a .safetensors file written by emofuse train (or run emofuse quickstart first).');
   }
@@ -173,7 +183,34 @@ async function openBackendForPage(): Promise<void> {
 
 // ------------------------------------------------------------------------------------------------ checkpoint
 
-async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
+/**
+ * The files of a transformers.js encoder's model folder (bert:<id>, whisper[:<id>]) that the model package reads
+ * itself (config, tokenizer, the ONNX file the version hashes and the Whisper encoder rewrites), fetched from the
+ * server's models folder into the page's files; transformers.js fetches the rest. A file the server lacks stays
+ * absent, so the encoder's own message (the folder searched, the conversion command) is shown.
+ */
+async function stageModelFiles(spec: string): Promise<void> {
+  const [kind, ...rest] = spec.split(':');
+  let id: string;
+  let files: string[];
+  if (kind === 'bert') {
+    id = rest.join(':');
+    files = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
+  } else if (kind === 'whisper' || kind?.startsWith('whisper@') || kind?.startsWith('whisper+')) {
+    id = parseWhisperSpec(kind === 'whisper' ? rest.join(':') : spec.slice('whisper'.length)).model || DEFAULT_WHISPER;
+    files = ['config.json', 'preprocessor_config.json', 'onnx/encoder_model.onnx'];
+  } else return;
+  if (!id || id.startsWith('/') || id.startsWith('.')) return; // a folder of the machine that trained it: not served
+  await Promise.all(
+    files.map(async (f) => {
+      const path = `/models/${id}/${f}`;
+      const res = await fetch(path);
+      if (res.ok) putFile(path, new Uint8Array(await res.arrayBuffer()));
+    }),
+  );
+}
+
+async function useCheckpoint(name: string, bytes: Uint8Array, about: { summary?: string; licence?: string } = {}): Promise<void> {
   busy(true, `loading ${name}...`);
   try {
     let got: { model: FusionModel; meta: CheckpointMeta };
@@ -195,8 +232,13 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
     let textEncoder: TextEncoder;
     let audioEncoder: AudioEncoder;
     try {
-      textEncoder = await createTextEncoder(meta.textEncoder);
-      audioEncoder = await createAudioEncoder(meta.audioEncoder);
+      busy(true, `loading ${name}: fetching the encoders' files...`);
+      await Promise.all([stageModelFiles(meta.textEncoder), stageModelFiles(meta.audioEncoder)]);
+      busy(true, `loading ${name}: opening the encoders...`);
+      // onnxruntime-web's CPU backend is 'wasm' (transformers.js refuses 'cpu' in a browser; onnxruntime-web takes both)
+      const onCpu = { device: 'wasm' as EncoderDevice };
+      textEncoder = await createTextEncoder(meta.textEncoder, onCpu);
+      audioEncoder = await createAudioEncoder(meta.audioEncoder, onCpu);
     } catch (err) {
       throw new Error(
         `${name} needs the encoders ${meta.textEncoder} + ${meta.audioEncoder}, which cannot run in this page: ${(err as Error).message}`,
@@ -214,6 +256,10 @@ async function useCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
     $('checkpoint-name').textContent =
       `${name}: fusion ${c.fusion}, width ${c.width}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), step ${meta.step}`;
     $('encoders').textContent = `text ${textEncoder.id} (${textEncoder.version}); audio ${audioEncoder.id} (${audioEncoder.version})`;
+    $('model-about').textContent = about.summary ?? '';
+    $('model-about').hidden = !about.summary;
+    $('model-licence').textContent = about.licence ? `licence: ${about.licence}` : '';
+    $('model-licence').hidden = !about.licence;
     clearMessage();
   } catch (err) {
     showError((err as Error).message);
@@ -326,25 +372,33 @@ async function toggleRecording(): Promise<void> {
 
 // ------------------------------------------------------------------------------------------------ classify
 
+/** Which inputs the model is given: both, or one modality absent (zero tokens, masked, as in mixed-corpus training). */
+type Modalities = 'both' | 'text' | 'audio';
+
 async function classify(): Promise<void> {
   if (!loaded) return showError('Load a checkpoint first (.safetensors from emofuse train).');
-  if (!clip) return showError('Record a clip or drop a WAV/MP3 file first.');
-  const { model, meta, textEncoder, audioEncoder } = loaded;
-  const c = model.config;
+  const modalities = ($('modalities') as HTMLSelectElement).value as Modalities;
+  if (!clip && modalities !== 'text') return showError('Record a clip or drop a WAV/MP3 file first.');
   const steps: Step[] = [];
   busy(true, 'classifying...');
   clearMessage();
   try {
-    const { samples } = await timed(
-      steps,
-      'decode audio',
-      () => decodeClip(clip!, audioEncoder.sampleRate),
-      (r) => `${(r.samples.length / audioEncoder.sampleRate).toFixed(2)} s at ${audioEncoder.sampleRate} Hz; ${r.how}`,
-    );
-    let text = ($('text') as HTMLInputElement).value;
+    const rate = loaded.audioEncoder.sampleRate;
+    const samples =
+      modalities === 'text'
+        ? null
+        : (
+            await timed(
+              steps,
+              'decode audio',
+              () => decodeClip(clip!, rate),
+              (r) => `${(r.samples.length / rate).toFixed(2)} s at ${rate} Hz; ${r.how}`,
+            )
+          ).samples;
+    let text: string | null = modalities === 'audio' ? null : ($('text') as HTMLInputElement).value;
     let transcribed = false;
-    if (!text.trim()) {
-      if (!($('use-asr') as HTMLInputElement).checked)
+    if (text !== null && !text.trim()) {
+      if (!($('use-asr') as HTMLInputElement).checked || !samples)
         throw new Error('No words: type what was said, or tick "transcribe with Whisper" (needs the model in the models folder).');
       text = await timed(
         steps,
@@ -354,54 +408,71 @@ async function classify(): Promise<void> {
       );
       transcribed = true;
     }
-    const t = await timed(
-      steps,
-      'text encoder',
-      () => textEncoder.encode([text]),
-      (r) => `${textEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`,
-    );
-    const a = await timed(
-      steps,
-      'audio encoder',
-      () => audioEncoder.encode([samples]),
-      (r) => `${audioEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`,
-    );
-    const fb: FeatureBatch = {
-      ids: [clip.name],
-      labels: new Int32Array(1).fill(-1),
-      text: t.tokens,
-      textMask: t.mask,
-      Tt: t.T, // [1, Tt, Ct], [1, Tt]
-      audio: a.tokens,
-      audioMask: a.mask,
-      Ta: a.T, // [1, Ta, Ca], [1, Ta]
-    };
-    const logits = await timed(
-      steps,
-      'fusion forward',
-      () => model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)),
-      () => `${c.fusion} on ${backend.name}`,
-    ); // [1, K_cls]
-    const row = Array.from(logits.subarray(0, c.numClasses));
-    const m = Math.max(...row);
-    const e = row.map((x) => Math.exp(x - m));
-    const s = e.reduce((x, y) => x + y, 0);
-    const probabilities = Object.fromEntries(meta.classNames.map((name, k) => [name, e[k]! / s]));
-    state.result = {
-      clip: clip.name,
-      text,
-      transcribed,
-      predicted: meta.classNames[row.indexOf(m)]!,
-      probabilities,
-      steps,
-      truncated: t.lengths[0]! > c.maxTextLen || a.lengths[0]! > c.maxAudioLen,
-    };
+    const r = await classifyUtterance(text, samples, steps);
+    state.result = { clip: modalities === 'text' ? '' : clip!.name, text: text ?? '', transcribed, modalities, ...r, steps };
     render();
   } catch (err) {
     showError((err as Error).message);
   } finally {
     busy(false);
   }
+}
+
+/**
+ * One utterance through the loaded model, as `Predictor.predict` does it: text encoder, audio encoder, padBatch to
+ * the model's lengths, the fusion forward, softmax. A modality given as null is absent: zero tokens of it.
+ */
+async function classifyUtterance(
+  text: string | null,
+  samples: Float32Array | null,
+  steps: Step[],
+): Promise<{ predicted: string; probabilities: Record<string, number>; truncated: boolean }> {
+  const { model, meta, textEncoder, audioEncoder } = loaded!;
+  const c = model.config;
+  const none = { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(1) };
+  const t =
+    text === null
+      ? none
+      : await timed(
+          steps,
+          'text encoder',
+          () => textEncoder.encode([text]),
+          (r) => `${textEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`,
+        );
+  const a =
+    samples === null
+      ? none
+      : await timed(
+          steps,
+          'audio encoder',
+          () => audioEncoder.encode([samples]),
+          (r) => `${audioEncoder.id}: ${r.lengths[0]} tokens x ${r.C}`,
+        );
+  const fb: FeatureBatch = {
+    ids: ['utterance'],
+    labels: new Int32Array(1).fill(-1),
+    text: t.tokens,
+    textMask: t.mask,
+    Tt: t.T, // [1, Tt, Ct], [1, Tt]
+    audio: a.tokens,
+    audioMask: a.mask,
+    Ta: a.T, // [1, Ta, Ca], [1, Ta]
+  };
+  const logits = await timed(
+    steps,
+    'fusion forward',
+    () => model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)),
+    () => `${c.fusion} on ${backend.name}`,
+  ); // [1, K_cls]
+  const row = Array.from(logits.subarray(0, c.numClasses));
+  const m = Math.max(...row);
+  const e = row.map((x) => Math.exp(x - m));
+  const s = e.reduce((x, y) => x + y, 0);
+  return {
+    predicted: meta.classNames[row.indexOf(m)]!,
+    probabilities: Object.fromEntries(meta.classNames.map((name, k) => [name, e[k]! / s])),
+    truncated: t.lengths[0]! > c.maxTextLen || a.lengths[0]! > c.maxAudioLen,
+  };
 }
 
 async function transcribe(samples: Float32Array): Promise<string> {
@@ -418,7 +489,10 @@ function render(): void {
   const r = state.result!;
   $('result').hidden = false;
   $('predicted').textContent = r.predicted;
-  $('transcript').textContent = `${r.transcribed ? 'heard (Whisper)' : 'typed'}: "${r.text}"`;
+  $('transcript').textContent =
+    r.modalities === 'audio'
+      ? 'the sound only (no words given to the model)'
+      : `${r.transcribed ? 'heard (Whisper)' : 'typed'}: "${r.text}"`;
   const bars = $('bars');
   bars.replaceChildren();
   for (const [name, p] of Object.entries(r.probabilities)) {

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ASR, modelSettings, repoRoot } from '@emofuse/model';
+import { DEFAULT_ASR, DEFAULT_MODEL, defaultModelMissing, modelSettings, repoRoot } from '@emofuse/model';
 import { int } from '../options.ts';
 import { UserError } from '../output.ts';
 
@@ -19,8 +19,6 @@ interface DemoFlags {
   asr: string;
 }
 
-/** The quickstart's checkpoint (emofuse quickstart's default --out), offered when no --checkpoint is given. */
-export const QUICKSTART_CHECKPOINT = join('emofuse-quickstart', 'run', 'best.safetensors');
 /** The BERT vocabulary the hash encoder's WordPiece reads (shipped with the model package), served at /vocab.txt. */
 const BERT_VOCAB = join('packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
 /** The asset folders the page's encoders read. */
@@ -47,7 +45,7 @@ export function registerDemo(program: Command): void {
     .description('serve the demo page on 127.0.0.1: record or drop a clip, see every class probability (fusion on WebGPU in the browser)')
     .option(
       '--checkpoint <file>',
-      `the checkpoint the page loads first (default: ${QUICKSTART_CHECKPOINT} when it exists; the page can load others)`,
+      `the checkpoint the page loads first (default: the shipped model, ${DEFAULT_MODEL.name}; the page can load others)`,
     )
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8765')
     .option('--asr <model>', 'Whisper model id the page may use, when its files are in the models folder', DEFAULT_ASR)
@@ -55,13 +53,15 @@ export function registerDemo(program: Command): void {
       'after',
       `
 Open the printed URL in a browser with WebGPU (Chrome, Edge; without WebGPU the page falls back to the CPU
-references and says so). The page decodes the clip, encodes the words and the sound with the checkpoint's
-encoders (hash + logmel run in the page from local files), runs the fusion forward on our WGSL kernels through
-navigator.gpu, and shows every class probability, the transcript, the encoders, the adapter and each step's time.
-Whisper runs in the page only when its files are in the models folder (EMOFUSE_MODELS, default ./models).
+references and says so). Without --checkpoint the page loads the shipped model (MELD's 7 emotions; licence
+CC BY-NC-SA 4.0, from RAVDESS: non-commercial, share-alike). The page decodes the clip, encodes the words and the
+sound with the checkpoint's encoders in the page from the models folder (all-MiniLM-L6-v2 through transformers.js,
+Whisper tiny.en's encoder through onnxruntime-web; EMOFUSE_MODELS, default ./models), runs the fusion forward on our
+WGSL kernels through navigator.gpu, and shows every class probability, the transcript, the encoders, the adapter
+and each step's time. Whisper transcribes in the page when no words are typed.
 
 Examples:
-  emofuse quickstart && emofuse demo
+  emofuse demo
   emofuse demo --checkpoint runs/controlled/best.safetensors --port 0`,
     )
     .action(async (o: DemoFlags) => {
@@ -73,8 +73,9 @@ Examples:
         if (!existsSync(o.checkpoint) || !statSync(o.checkpoint).isFile())
           throw new UserError(`--checkpoint ${o.checkpoint}: no such file`);
         checkpoint = resolve(o.checkpoint);
-      } else if (existsSync(QUICKSTART_CHECKPOINT)) {
-        checkpoint = resolve(QUICKSTART_CHECKPOINT);
+      } else {
+        if (!existsSync(DEFAULT_MODEL.file)) throw new UserError(defaultModelMissing());
+        checkpoint = DEFAULT_MODEL.file;
       }
       const server = serveDemo({ page, checkpoint, asr: o.asr });
       await new Promise<void>((ok, fail) => {
@@ -90,9 +91,11 @@ Examples:
       const { port: bound } = server.address() as { port: number };
       console.log(`emofuse demo: http://127.0.0.1:${bound}/`);
       console.log(
-        checkpoint
-          ? `checkpoint: ${checkpoint}`
-          : `no checkpoint: pass --checkpoint, run 'emofuse quickstart' here, or choose one in the page`,
+        checkpoint === DEFAULT_MODEL.file
+          ? `model: ${DEFAULT_MODEL.summary}\nlicence: ${DEFAULT_MODEL.licence}`
+          : checkpoint
+            ? `checkpoint: ${checkpoint}`
+            : `no checkpoint: pass --checkpoint or choose one in the page`,
       );
       console.log('Ctrl-C stops it.');
       await new Promise<void>((done) => {
@@ -130,7 +133,15 @@ export function serveDemo(o: { page: string; checkpoint: string | null; asr: str
   const vocab = join(repoRoot, BERT_VOCAB);
   const info = {
     bertVocab: existsSync(vocab),
-    checkpoint: o.checkpoint ? { name: basename(o.checkpoint), path: o.checkpoint } : null,
+    checkpoint: o.checkpoint
+      ? {
+          name: basename(o.checkpoint),
+          path: o.checkpoint,
+          ...(resolve(o.checkpoint) === resolve(DEFAULT_MODEL.file)
+            ? { summary: DEFAULT_MODEL.summary, licence: DEFAULT_MODEL.licence }
+            : {}),
+        }
+      : null,
     assetFiles,
     asr: { id: o.asr, available: existsSync(join(asrFolder, 'config.json')), folder: modelSettings.modelsDir },
   };
