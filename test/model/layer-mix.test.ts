@@ -129,7 +129,9 @@ describe('the layer mix computes a softmax-weighted sum of the layers', () => {
       };
       close(await model.predict(inp), await twin.predict(layerOf(inp, [1 / 3, 1 / 3, 1 / 3])));
       const mix = model.params.find((p) => p.name === 'audio.layerMix')!;
+      expect(await model.layerMixWeights()).toEqual([1 / 3, 1 / 3, 1 / 3]);
       model.backend.write(mix.value, [-40, 40, -40]); // softmax ~ (0, 1, 0)
+      expect((await model.layerMixWeights())!.map((w) => Math.round(w * 1e6) / 1e6)).toEqual([0, 1, 0]);
       const l1 = await model.predict(inp);
       close(l1, await twin.predict(layerOf(inp, [0, 1, 0])));
       // and not the other layers: the check can fail

@@ -31,6 +31,8 @@ export interface EvalReport extends Metrics {
    * The checkpoint was trained with --speaker-norm: how many utterances got their speaker's statistics, how many the train statistics only.
    */
   speakerNorm?: SpeakerNormReport;
+  /** A model with a learned mix of audio layers (Whisper '@all'): its weights, layer 0 (the embeddings) first. */
+  layerMix?: number[];
 }
 
 /** One source corpus's share of a split and its scores. */
@@ -105,7 +107,8 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
     result,
     speakerNorm: features.speakerNorm,
   });
-  return { report, meta };
+  const layerMix = await model.layerMixWeights();
+  return { report: layerMix ? { ...report, layerMix } : report, meta };
 }
 
 /**

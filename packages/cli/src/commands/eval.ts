@@ -81,6 +81,10 @@ Examples:
           ['class', 'precision', 'recall', 'F1', 'support'],
         ),
       );
+      if (m.layerMix)
+        console.log(
+          `\naudio layer mix (layer 0 = embeddings .. ${m.layerMix.length - 1}): ${m.layerMix.map((w) => w.toFixed(3)).join(' ')}`,
+        );
       console.log(`\nwrote ${outDir}/${EVAL_REPORT_FILES.join(', ')}`);
     } finally {
       await backend.destroy();

@@ -922,6 +922,17 @@ export class FusionModel {
     this.step = step;
   }
 
+  /** The learned mix of audio layers, softmax(audio.layerMix) [La] (layer 0 = the encoder's embeddings); null without one. */
+  async layerMixWeights(): Promise<number[] | null> {
+    const mix = this.audio?.mix;
+    if (!mix) return null;
+    const w = Array.from(await this.backend.read(mix.value));
+    const top = Math.max(...w);
+    const e = w.map((v) => Math.exp(v - top));
+    const sum = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / sum);
+  }
+
   /** Parameter gradients read back (tests). */
   async readGrads(): Promise<Map<string, Float32Array | Float64Array>> {
     const out = new Map<string, Float32Array | Float64Array>();
