@@ -16,6 +16,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CpuBackend,
+  createAudioEncoder,
+  createTextEncoder,
+  DEFAULT_MODEL,
+  exportCheckpointToOnnx,
+  type FeatureBatch,
+  loadAudio,
+  loadCheckpoint,
+  loadOnnxRuntime,
+  padBatch,
+  runOnnx,
+  softmax,
+} from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
 import { CHROMIUM, openPage, type OpenPage } from './chromium.ts';
@@ -141,6 +155,53 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
       console.log(`${c.id} (${c.label}): predict says ${w.predicted}; page vs predict max |probability difference| ${d.toExponential(2)}`);
       expect(d).toBeLessThanOrEqual(TOL);
       expect(await p.page<string>(`document.getElementById('predicted').textContent`)).toBe(w.predicted);
+    }
+  }, 600_000);
+
+  it('a text-only and an audio-only utterance (issue 19): the page gives the probabilities of the model forward and its ONNX export', async () => {
+    // Node's reference: the shipped model on the float CPU references and its ONNX export on onnxruntime-node, fed the
+    // Node encoders' features with the other modality absent (zero tokens, masked), as mixed-corpus training has them.
+    const { model, meta } = loadCheckpoint(new CpuBackend('f32'), DEFAULT_MODEL.file);
+    const c = model.config;
+    const te = await createTextEncoder(meta.textEncoder);
+    const ae = await createAudioEncoder(meta.audioEncoder);
+    const session = await loadOnnxRuntime().InferenceSession.create((await exportCheckpointToOnnx(DEFAULT_MODEL.file)).onnx);
+    // absent: one masked zero token (the page gives none at all; padBatch pads both to the same masked zeros)
+    const none = (C: number) => ({ tokens: new Float32Array(C), mask: new Float32Array(1), T: 1 });
+    try {
+      const clip = clips[1]!;
+      for (const modalities of ['text', 'audio'] as const) {
+        const t = modalities === 'text' ? await te.encode([clip.text]) : none(c.textDim);
+        const a = modalities === 'audio' ? await ae.encode([loadAudio(clip.wav, { sampleRate: ae.sampleRate })]) : none(c.audioDim);
+        const fb: FeatureBatch = {
+          ids: [clip.id],
+          labels: Int32Array.of(-1),
+          text: t.tokens,
+          textMask: t.mask,
+          Tt: t.T,
+          audio: a.tokens,
+          audioMask: a.mask,
+          Ta: a.T,
+        };
+        const probs = (p: ArrayLike<number>) => Object.fromEntries(meta.classNames.map((k, i) => [k, p[i]!]));
+        const logits = await model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [1, K]
+        const forward = probs(softmax(logits, 0, c.numClasses));
+        const onnx = probs((await runOnnx(session, loadOnnxRuntime(), fb, c)).probabilities);
+        const got = await classify(modalities === 'audio' ? clip.wav : null, modalities === 'text' ? clip.text : '', modalities);
+        const [dForward, dOnnx] = [maxDiff(got, forward), maxDiff(got, onnx)];
+        console.log(
+          `${modalities} only (${clip.id}): page vs forward (cpu) ${dForward.toExponential(2)}, page vs ONNX export ${dOnnx.toExponential(2)}; ` +
+            `page ${JSON.stringify(got)}`,
+        );
+        expect(dForward).toBeLessThanOrEqual(TOL);
+        expect(dOnnx).toBeLessThanOrEqual(TOL);
+        // the other modality really is absent: its result differs from the utterance with both
+        expect(maxDiff(got, await classify(clip.wav, clip.text))).toBeGreaterThan(TOL);
+      }
+    } finally {
+      await session.release();
+      await te.dispose?.();
+      await ae.dispose?.();
     }
   }, 600_000);
 });
