@@ -552,6 +552,25 @@ describe('regressions: inputs the fuzzer found (each failed before its fix)', ()
     );
     expect(loadAudio(put('rate-16001.wav', wav(tone(300, 0.05), { rate: 16_001 }))).length).toBe(800);
   });
+  it.skipIf(!hasFfmpeg)('an MP3, M4A or FLAC cut in half is a truncated AudioError (was read as a shorter clip without a word)', () => {
+    const src = put('four.wav', wav(tone(300, 4)));
+    for (const [ext, args] of [
+      ['mp3', ['-b:a', '32k']],
+      ['m4a', ['-c:a', 'aac', '-movflags', '+faststart']],
+      ['flac', []],
+    ] as const) {
+      const whole = join(dir, `four.${ext}`);
+      expect(spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', src, ...args, whole]).status).toBe(0);
+      expect(loadAudio(whole).length).toBeGreaterThanOrEqual(63_000);
+      const bytes = readFileSync(whole);
+      const half = put(`half.${ext}`, bytes.subarray(0, bytes.length >> 1));
+      expect(errorOf(() => loadAudio(half))).toMatch(
+        /AudioError: .*half\.\w+: is truncated or damaged: it says it lasts 4\.\d+ s but only [0-9.]+ s decode/,
+      );
+      // predict's bound on long recordings reads the first seconds only: a cut beyond them is not looked for
+      expect(loadAudio(half, { maxSeconds: 0.5 }).length).toBe(8000);
+    }
+  });
   it('text files that are not UTF-8 are refused with the line and byte (were read with U+FFFD in the text)', () => {
     const latin1 = (s: string) => Buffer.from(s, 'latin1');
     const m = put('latin1.csv', latin1('id,text,audio,label\nu1,caf\u00e9,a.wav,happy\nu2,ok,b.wav,sad\n'));
