@@ -266,7 +266,8 @@ describe.skipIf(!hasFfmpeg)('fuzz: compressed audio through ffmpeg', () => {
 
 describe('fuzz: CSV and JSONL manifests', () => {
   const csv =
-    'id,text,audio,label,split,speaker\nu1,hello there,a/u1.wav,happy,train,s1\nu2,"no, never",a/u2.wav,sad,dev,s2\nu3,ok,a/u3.wav,happy,,s3\n';
+    'id,text,audio,label,split,speaker\nu1,hello there,a/u1.wav,happy,train,s1\n' +
+    'u2,"no, never",a/u2.wav,sad,dev,s2\nu3,ok,a/u3.wav,happy,,s3\n';
   const jsonl =
     '{"id":"u1","text":"hello","audio":"a/u1.wav","label":"happy","split":"train"}\n' +
     '{"id":"u2","text":"no","audio":"a/u2.wav","label":"sad","speaker":"s2"}\n{"id":3,"text":"ok","audio":"u3.wav","label":"happy"}\n';
