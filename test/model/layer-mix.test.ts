@@ -260,6 +260,11 @@ describe('export carries the mix', () => {
       train: {},
     };
     const onnx = await fusionToOnnx(meta, params, { norm: model.inputNorm });
+    // the graph reads audio [batch, audio_len, La, Ca / La]
+    const { onnx: proto } = (await import('node:module')).createRequire(import.meta.url)('onnx-proto') as typeof import('onnx-proto');
+    const audioIn = proto.ModelProto.decode(onnx).graph!.input!.find((i) => i.name === 'audio')!;
+    const dims = audioIn.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    expect(dims).toEqual(['batch', 'audio_len', LA, CL]);
     const check = await checkOnnxAgainstModel(onnx, model, randomFeatureBatches(config, 3, 4, 5));
     expect(check.utterances).toBe(12);
     expect(check.maxAbsLogits).toBeLessThanOrEqual(1e-3);

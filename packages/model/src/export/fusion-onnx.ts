@@ -7,6 +7,7 @@
 //
 //   inputs:  text [batch, text_len, Ct], text_mask [batch, text_len], audio [batch, audio_len, Ca],
 //            audio_mask [batch, audio_len]   (masks: 1 keep, 0 padding; lengths up to the model's Tt / Ta)
+//            (a model with a learned mix of La audio layers, Whisper '@all': audio [batch, audio_len, La, Ca / La])
 //   outputs: logits [batch, K_cls], probabilities [batch, K_cls] (softmax of the logits)
 //
 // Dynamic shapes: the recorder feeds every number that depends on the batch's shape (Reshape targets, slice bounds)
@@ -155,11 +156,14 @@ export async function fusionToOnnx(
   const g = new OnnxGraph(`emofuse-${c.fusion}`);
   const textRaw = g.input('text', ['batch', 'text_len', c.textDim], `text tokens of encoder ${meta.textEncoder}, at most ${c.maxTextLen}`);
   const textMask = g.input('text_mask', ['batch', 'text_len'], '1 for a real text token, 0 for padding');
-  const audioRaw = g.input(
+  const La = c.audioLayers ?? 1;
+  const audioIn = g.input(
     'audio',
-    ['batch', 'audio_len', c.audioDim],
-    `audio tokens of encoder ${meta.audioEncoder}, at most ${c.maxAudioLen}`,
+    La > 1 ? ['batch', 'audio_len', La, c.audioDim / La] : ['batch', 'audio_len', c.audioDim],
+    `audio tokens of encoder ${meta.audioEncoder}, at most ${c.maxAudioLen}${La > 1 ? `, ${La} layers each (0 = the embeddings)` : ''}`,
   );
+  // the model reads a token's layers side by side, [La * Ca / La] (the feature cache's layout)
+  const audioRaw = La > 1 ? g.op('Reshape', [audioIn, g.i64([0, 0, -1])]) : audioIn; // [batch, audio_len, Ca]
   const audioMask = g.input('audio_mask', ['batch', 'audio_len'], '1 for a real audio token, 0 for padding');
   const sizes = new SizeExprs(g, {
     B: g.op('Shape', [textMask], { start: 0, end: 1 }),

@@ -37,7 +37,7 @@ export async function runOnnx(
   session: OrtTypes.InferenceSession,
   ort: typeof OrtTypes,
   fb: FeatureBatch,
-  dims: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number },
+  dims: { textDim: number; audioDim: number; maxTextLen: number; maxAudioLen: number; audioLayers?: number },
 ): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
   const n = fb.ids.length;
   const Tt = Math.min(fb.Tt, dims.maxTextLen);
@@ -50,11 +50,14 @@ export async function runOnnx(
   const r = await session.run({
     text: new ort.Tensor('float32', cut(fb.text, fb.Tt, Tt, dims.textDim), [n, Tt, dims.textDim]),
     text_mask: new ort.Tensor('float32', cut(fb.textMask, fb.Tt, Tt, 1), [n, Tt]),
-    audio: new ort.Tensor('float32', cut(fb.audio, fb.Ta, Ta, dims.audioDim), [n, Ta, dims.audioDim]),
+    // a mixed-layers model reads [n, Ta, La, Ca / La] (fusion-onnx.ts)
+    audio: new ort.Tensor('float32', cut(fb.audio, fb.Ta, Ta, dims.audioDim), audioShape(n, Ta, dims.audioDim, dims.audioLayers ?? 1)),
     audio_mask: new ort.Tensor('float32', cut(fb.audioMask, fb.Ta, Ta, 1), [n, Ta]),
   });
   return { logits: r.logits!.data as Float32Array, probabilities: r.probabilities!.data as Float32Array };
 }
+
+const audioShape = (n: number, Ta: number, Ca: number, La: number) => (La > 1 ? [n, Ta, La, Ca / La] : [n, Ta, Ca]);
 
 /** Compares the ONNX model with `model` on every batch. */
 export async function checkOnnxAgainstModel(onnx: Uint8Array, model: FusionModel, batches: readonly FeatureBatch[]): Promise<ExportCheck> {
