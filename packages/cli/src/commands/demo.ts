@@ -4,12 +4,13 @@
 // and printing only: the page runs the model package's code in the browser.
 
 import type { Command } from 'commander';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_ASR, DEFAULT_MODEL, defaultModelMissing, modelSettings, repoRoot } from '@emofuse/model';
+import { createDemoServer } from '../demo-server.ts';
 import { int } from '../options.ts';
 import { UserError } from '../output.ts';
 
@@ -23,21 +24,6 @@ interface DemoFlags {
 const BERT_VOCAB = join('packages', 'model', 'assets', 'bert-base-uncased', 'vocab.txt');
 /** The asset folders the page's encoders read. */
 const ASSET_FOLDERS = ['tokenizer-bert-base-uncased', 'ast-preprocessor'];
-
-/** Cross-origin isolation (everything is same-origin): SharedArrayBuffer, so onnxruntime-web runs Whisper on threads. */
-const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.map': 'application/json',
-  '.json': 'application/json',
-  '.txt': 'text/plain',
-  '.wasm': 'application/wasm',
-  '.onnx': 'application/octet-stream',
-  '.safetensors': 'application/octet-stream',
-};
 
 export function registerDemo(program: Command): void {
   program
@@ -147,32 +133,13 @@ export function serveDemo(o: { page: string; checkpoint: string | null; asr: str
   };
   const ort = ortWebDist();
   const roots: Record<string, string | null> = { '/assets/': modelSettings.assetsDir, '/models/': modelSettings.modelsDir, '/ort/': ort };
-
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const path = decodeURIComponent(url.pathname);
-    const send = (file: string | null) => {
-      if (!file || !existsSync(file) || !statSync(file).isFile()) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...ISOLATED });
-      createReadStream(file).pipe(res);
-    };
-    if (req.method !== 'GET') return void res.writeHead(405).end();
-    if (path === '/' || path === '/index.html') return send(join(o.page, 'index.html'));
-    if (path === '/app.js' || path === '/app.js.map') return send(join(o.page, path.slice(1)));
-    if (path === '/api/info')
-      return void res
-        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...ISOLATED })
-        .end(JSON.stringify(info));
-    if (path === '/checkpoint') return send(o.checkpoint);
-    if (path === '/vocab.txt') return send(vocab);
-    for (const [prefix, root] of Object.entries(roots)) {
-      if (!path.startsWith(prefix) || !root) continue;
-      const file = resolve(root, path.slice(prefix.length));
-      return send(file.startsWith(root + sep) ? file : null); // never outside its folder
-    }
-    send(null);
-  });
+  const files: Record<string, string | null> = {
+    '/': join(o.page, 'index.html'),
+    '/index.html': join(o.page, 'index.html'),
+    '/app.js': join(o.page, 'app.js'),
+    '/app.js.map': join(o.page, 'app.js.map'),
+    '/checkpoint': o.checkpoint,
+    '/vocab.txt': vocab,
+  };
+  return createDemoServer({ files, roots, json: { '/api/info': info }, host: '127.0.0.1' });
 }
