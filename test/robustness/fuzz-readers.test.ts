@@ -22,6 +22,7 @@ import { readManifest } from '../../packages/model/src/datasets/manifest.ts';
 import { readMELD } from '../../packages/model/src/datasets/meld.ts';
 import { cleanText, DatasetError } from '../../packages/model/src/datasets/types.ts';
 import { DataError } from '../../packages/model/src/errors.ts';
+import { firstInvalidUtf8 } from '../../packages/model/src/text-file.ts';
 import type { FeatureSet } from '../../packages/model/src/features.ts';
 import { fuzzRuns } from '../helpers/fuzz.ts';
 import { tone, wav } from './inputs.ts';
@@ -175,6 +176,34 @@ const stats = (name: string) => {
   afterAll(() => console.log(`fuzz ${name}: ${s.ok} read, ${s.error} refused`));
   return s;
 };
+
+// ------------------------------------------------------------------------------------------ strict UTF-8
+
+describe('fuzz: the strict UTF-8 reader every text reader uses', () => {
+  /** Bytes near UTF-8: valid text with bad sequences and random bytes spliced in. */
+  const nearUtf8 = fc
+    .array(
+      fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 6 }).map((t) => [...new TextEncoder().encode(t)]),
+        BAD_UTF8,
+        fc.uint8Array({ maxLength: 3 }).map((u) => [...u]),
+      ),
+      {
+        maxLength: 8,
+      },
+    )
+    .map((parts) => Uint8Array.from(parts.flat()));
+  it('firstInvalidUtf8 is -1 exactly when a fatal TextDecoder accepts, else the bytes before it decode', () => {
+    fc.assert(
+      fc.property(nearUtf8, (b) => {
+        const at = firstInvalidUtf8(b);
+        expect(at === -1).toBe(isUtf8(b));
+        if (at >= 0) expect(isUtf8(b.subarray(0, at))).toBe(true);
+      }),
+      { numRuns: fuzzRuns(1000) },
+    );
+  });
+});
 
 // ------------------------------------------------------------------------------------------ WAV
 
