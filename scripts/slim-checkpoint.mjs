@@ -2,6 +2,8 @@
 // moments (two thirds of a training checkpoint); the metadata without the run's id and time. The shipped default model is made this
 // way (scripts/train-default.sh); `predict`, `eval` and `export` load it like any checkpoint (it cannot --resume).
 //   node scripts/slim-checkpoint.mjs <in.safetensors> <out.safetensors>
+// The source's checksum is verified on reading (a damaged checkpoint is refused), and writeSafetensors gives the copy
+// its own (meta.sha256, over what the copy holds); the kept tensors' bytes are copied as they are.
 // Needs the built model package (npm run build).
 import { readSafetensors, writeSafetensors } from '../packages/model/dist/index.js';
 

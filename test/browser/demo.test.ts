@@ -17,6 +17,7 @@ import wavefilePkg from 'wavefile';
 import { DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
+import { resign } from '../helpers/checkpoint.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
@@ -431,7 +432,7 @@ describe.skipIf(!CHROMIUM)(`emofuse demo in headless Chromium${skipReason ? ` (s
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(h.length));
     const bert = join(tmp, 'bert.safetensors');
-    writeFileSync(bert, Buffer.concat([len, h, raw.subarray(8 + n)]));
+    writeFileSync(bert, resign(Buffer.concat([len, h, raw.subarray(8 + n)]))); // as a checkpoint trained so would be
     await chooseFile('checkpoint-file', bert);
     await waitFor(
       `!window.emofuseDemo.busy && !!window.emofuseDemo.error && window.emofuseDemo.error.includes('bert.safetensors')`,

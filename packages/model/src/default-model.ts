@@ -38,3 +38,8 @@ export function defaultModelMissing(): string {
     `packages/model/assets/default-model'), or pass --checkpoint <file> from 'emofuse train'`
   );
 }
+
+/** The fix when the shipped model's file is damaged (its checksum or layout does not hold). */
+export function defaultModelDamagedFix(): string {
+  return "reinstall emofuse (or 'git checkout -- packages/model/assets/default-model'), or pass --checkpoint <file> from 'emofuse train'";
+}

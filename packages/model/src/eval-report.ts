@@ -85,7 +85,8 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
   try {
     loaded = loadCheckpoint(backend, o.checkpoint);
   } catch (err) {
-    if (err instanceof Error) throw new DataError(`${o.checkpoint}: ${err.message.replace(`${o.checkpoint}: `, '')}`);
+    // the checkpoint named once: the load's own messages name it already (the same words as predict and export)
+    if (err instanceof Error) throw new DataError(err.message.includes(o.checkpoint) ? err.message : `${o.checkpoint}: ${err.message}`);
     throw err;
   }
   const { model, meta } = loaded;

@@ -46,44 +46,78 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata:
 
 export interface DecodedSafetensors {
   metadata: Record<string, string>;
-  tensors: Map<string, SafeTensor>;
+  /** In the header's order, each with its `offsets` [begin, end) into the data section. */
+  tensors: Map<string, SafeTensor & { offsets: [number, number] }>;
+  /** Every byte after the header (what the offsets index). */
+  dataSection: Uint8Array;
 }
 
-/** Parses and bounds-checks a safetensors file; tensor data are views into `bytes` (copied when unaligned). */
+/** A header a file may declare without us allocating it: larger is refused before it is decoded. */
+const MAX_HEADER_BYTES = 100 << 20;
+
+const isUint = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/**
+ * Parses and bounds-checks a safetensors file; tensor data are views into `bytes` (copied when unaligned). Checked as
+ * huggingface/safetensors checks: the header a JSON object of tensors {dtype, shape, data_offsets} and string metadata,
+ * every shape and offset a non-negative integer, each tensor's byte count its shape's, and the tensors tiling the data
+ * section in order with no gap, overlap or byte left over. Anything else is a SafetensorsError naming the file and what.
+ */
 export function decodeSafetensors(bytes: Uint8Array, file = '<safetensors>'): DecodedSafetensors {
-  if (bytes.length < 8) throw new SafetensorsError(`${file}: too short to be safetensors (${bytes.length} bytes)`);
+  const bad = (what: string) => new SafetensorsError(`${file}: ${what}`);
+  if (bytes.length < 8) throw bad(`too short to be safetensors (${bytes.length} bytes)`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  if (n <= 0 || 8 + n > bytes.length)
-    throw new SafetensorsError(
-      `${file}: header length ${n} runs past the end of the file (${bytes.length} bytes): truncated or not safetensors`,
-    );
-  let header: Record<string, { dtype: SafeDtype; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  if (n <= 0 || 8 + n > bytes.length || n > MAX_HEADER_BYTES)
+    throw bad(`header length ${n} runs past the end of the file (${bytes.length} bytes): truncated or not safetensors`);
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch {
-    throw new SafetensorsError(`${file}: header is not valid JSON`);
+    throw bad('header is not valid JSON');
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
   const base = 8 + n;
-  const tensors = new Map<string, SafeTensor>();
+  const dataSection = bytes.subarray(base);
+  const tensors: DecodedSafetensors['tensors'] = new Map();
   let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header)) {
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || Object.values(entry).some((v) => typeof v !== 'string'))
+        throw bad("'__metadata__' is not an object of strings");
       metadata = entry as Record<string, string>;
       continue;
     }
-    const e = entry as { dtype: SafeDtype; shape: number[]; data_offsets: [number, number] };
-    const width = WIDTH[e.dtype];
-    if (!width) throw new SafetensorsError(`${file}: tensor '${name}' has unsupported dtype ${e.dtype}`);
-    const [begin, end] = e.data_offsets;
-    if (end - begin !== e.shape.reduce((a, b) => a * b, 1) * width || base + end > bytes.length) {
-      throw new SafetensorsError(
-        `${file}: tensor '${name}' [${e.shape}] ${e.dtype} at bytes ${begin}..${end} does not fit the file ` +
+    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
+    if (typeof e !== 'object' || e === null) throw bad(`tensor '${name}' is not an object {dtype, shape, data_offsets}`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(WIDTH, e.dtype))
+      throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(e.dtype)} (this reader knows ${Object.keys(WIDTH).join(', ')})`);
+    const dtype = e.dtype as SafeDtype;
+    const width = WIDTH[dtype];
+    if (!Array.isArray(e.shape) || !e.shape.every(isUint))
+      throw bad(`tensor '${name}' has shape ${JSON.stringify(e.shape)}, not a list of sizes`);
+    const o = e.data_offsets;
+    if (!Array.isArray(o) || o.length !== 2 || !isUint(o[0]) || !isUint(o[1]) || o[1] < o[0])
+      throw bad(`tensor '${name}' has data_offsets ${JSON.stringify(o)}, not [begin, end] with begin <= end`);
+    const shape = e.shape as number[];
+    const [begin, end] = o as [number, number];
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== count * width || base + end > bytes.length) {
+      throw bad(
+        `tensor '${name}' [${shape}] ${dtype} at bytes ${begin}..${end} does not fit the file ` +
           `(${bytes.length - base} data bytes): truncated?`,
       );
     }
     let data = bytes.subarray(base + begin, base + end);
     if (data.byteOffset % width !== 0) data = data.slice();
-    tensors.set(name, { dtype: e.dtype, shape: e.shape, data });
+    tensors.set(name, { dtype, shape, data, offsets: [begin, end] });
   }
-  return { metadata, tensors };
+  // The tensors tile the data section: sorted by begin, each starts where the one before ended, the last ends at the end.
+  let at = 0;
+  for (const [name, t] of [...tensors].sort((a, b) => a[1].offsets[0] - b[1].offsets[0] || a[1].offsets[1] - b[1].offsets[1])) {
+    if (t.offsets[0] !== at)
+      throw bad(`tensor '${name}' starts at data byte ${t.offsets[0]}, where ${at} was expected (tensors overlap or leave a gap)`);
+    at = t.offsets[1];
+  }
+  if (at !== dataSection.length) throw bad(`${dataSection.length - at} data bytes after the last tensor: damaged or not safetensors`);
+  return { metadata, tensors, dataSection };
 }
