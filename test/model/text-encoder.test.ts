@@ -26,7 +26,7 @@ const reason = `no converted all-MiniLM-L6-v2 at ${folder}: run 'python3 scripts
 if (!have && process.env.EMOFUSE_REQUIRE_DEFAULT_MODEL === '1') throw new Error(`EMOFUSE_REQUIRE_DEFAULT_MODEL=1 but ${reason}`);
 
 /** MELD-like utterances: short and long, punctuation, a word-piece split, casing. */
-export const SENTENCES = [
+const SENTENCES = [
   "Oh my God, you're back!",
   'fine.',
   'Okay, so, I was thinking maybe we could go to the museum this weekend, if that is not too boring for you?',
@@ -34,9 +34,9 @@ export const SENTENCES = [
 ];
 
 /** Token ids and mask [B, T] of `texts` from the model's own tokenizer (right padding). */
-export async function tokenize(texts: readonly string[]): Promise<{ ids: Float32Array; mask: Float32Array; B: number; T: number }> {
+async function tokenize(texts: readonly string[], spec = SPEC): Promise<{ ids: Float32Array; mask: Float32Array; B: number; T: number }> {
   const { AutoTokenizer } = await loadTransformers();
-  const tok = (await withLocation(locateModel(SPEC, 'bert'), (n) => AutoTokenizer.from_pretrained(n))) as unknown as (
+  const tok = (await withLocation(locateModel(spec, 'bert'), (n) => AutoTokenizer.from_pretrained(n))) as unknown as (
     t: string[],
     o: object,
   ) => Promise<Record<string, { data: BigInt64Array; dims: number[] }>>;
@@ -68,6 +68,48 @@ class ErfCpuBackend extends CpuBackend {
 const fx = await openGpu();
 afterAll(() => fx.gpu?.destroy());
 
+/** max |ours - onnx| over the real tokens of SENTENCES, and the largest |state|. */
+async function compare(spec: string, folder: string, be: Backend): Promise<{ worst: number; scale: number }> {
+  const onnx = await createBertEncoder(spec);
+  const want = await onnx.encode(SENTENCES); // [B, T, C], padded positions zero
+  await onnx.dispose?.();
+  const { ids, mask, B, T } = await tokenize(SENTENCES, spec);
+  expect([B, T]).toEqual([want.B, want.T]);
+  const { config, weights } = readBertWeights(folder);
+  const enc = TrainableTextEncoder.create(be, config, { weights, maxLen: T });
+  const a = enc.setInputs(ids, mask, B);
+  await enc.forward(a);
+  const got = await be.read(a.out);
+  const C = config.width;
+  let [worst, scale] = [0, 0];
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < want.lengths[b]!; t++)
+      for (let c = 0; c < C; c++) {
+        const i = (b * T + t) * C + c;
+        worst = Math.max(worst, Math.abs(got[i]! - want.tokens[i]!));
+        scale = Math.max(scale, Math.abs(want.tokens[i]!));
+      }
+  return { worst, scale };
+}
+
+describe('text encoder = the ONNX tiny random BERT (the test fixture: the same export layout, every test run)', () => {
+  const tiny = join(import.meta.dirname, '../fixtures/models/tiny-random-bert');
+  it.each([
+    ['ort', 1e-5],
+    ['cpu with erf GELU', 1e-5],
+  ] as const)(
+    'on %s',
+    async (name, tol) => {
+      const be = name === 'ort' ? OrtBackend.create() : new ErfCpuBackend('f32');
+      const { worst, scale } = await compare(tiny, tiny, be);
+      console.log(`tiny random BERT on ${name}: max |ours - onnx| = ${worst.toExponential(2)} (largest |state| ${scale.toFixed(2)})`);
+      expect(worst).toBeLessThan(tol);
+      await be.destroy();
+    },
+    60_000,
+  );
+});
+
 describe.skipIf(!have)(`text encoder = the ONNX all-MiniLM-L6-v2${have ? '' : ` (skipped: ${reason})`}`, () => {
   const backends: [string, () => Promise<Backend>][] = [
     ['ort', async () => OrtBackend.create()],
@@ -79,31 +121,12 @@ describe.skipIf(!have)(`text encoder = the ONNX all-MiniLM-L6-v2${have ? '' : ` 
   it.each(backends)(
     'hidden states within float32 + GELU-form tolerance on %s',
     async (name, open) => {
-      const onnx = await createBertEncoder(SPEC);
-      const want = await onnx.encode(SENTENCES); // [B, T, C], padded positions zero
-      await onnx.dispose?.();
-      const { ids, mask, B, T } = await tokenize(SENTENCES);
-      expect([B, T]).toEqual([want.B, want.T]);
-      const { config, weights } = readBertWeights(folder);
-      expect(config).toMatchObject({ width: 384, heads: 12, layers: 6, ffn: 1536, vocab: 30522 });
+      expect(readBertWeights(folder).config).toMatchObject({ width: 384, heads: 12, layers: 6, ffn: 1536, vocab: 30522 });
       const be = await open();
-      const enc = TrainableTextEncoder.create(be, config, { weights, maxLen: T });
-      const a = enc.setInputs(ids, mask, B);
-      await enc.forward(a);
-      const got = await be.read(a.out); // read in the same step (scratch)
-      const C = config.width;
-      let worst = 0;
-      let scale = 0;
-      for (let b = 0; b < B; b++)
-        for (let t = 0; t < want.lengths[b]!; t++)
-          for (let c = 0; c < C; c++) {
-            const i = (b * T + t) * C + c;
-            worst = Math.max(worst, Math.abs(got[i]! - want.tokens[i]!));
-            scale = Math.max(scale, Math.abs(want.tokens[i]!));
-          }
+      const { worst, scale } = await compare(SPEC, folder, be);
       console.log(`text encoder on ${name}: max |ours - onnx| = ${worst.toExponential(2)} (largest |state| ${scale.toFixed(2)})`);
       expect(worst).toBeLessThan(name.includes('erf') ? 5e-5 : 6e-3);
-      if (be !== undefined && name !== 'wgsl') await be.destroy();
+      if (name !== 'wgsl') await be.destroy();
     },
     120_000,
   );

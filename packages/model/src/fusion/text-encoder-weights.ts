@@ -3,7 +3,7 @@
 // the ONNX file's initializers: the one file extract uses, so the trainable encoder starts from exactly its weights.
 // Named initializers carry their HF names under the export's prefix ('m.embeddings.word_embeddings.weight',
 // 'm.encoder.layer.0.attention.self.query.bias', ...); torch.onnx stores each linear's weight, transposed to [in, out],
-// as an anonymous 'onnx::MatMul_<n>', so those are named by the MatMul node that reads them
+// as an anonymous 'onnx::MatMul_<n>', so tensors are also named by the node that reads them
 // ('/m/encoder/layer.0/attention/self/query/MatMul' -> 'encoder.layer.0.attention.self.query.weight'). Node-only.
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ export class TextEncoderWeightsError extends Error {
 }
 
 const HF_NAME = /(embeddings\.[\w.]+|encoder\.layer\.\d+\.[\w.]+)$/;
-const MATMUL_NODE = /(encoder\/layer\.\d+\/[\w/]+)\/MatMul$/;
+const NODE = /((?:embeddings|encoder\/layer\.\d+)\/[\w/]+)\/(MatMul|Add|LayerNormalization)$/;
 
 /** config.json + onnx/model.onnx of `folder` -> the encoder's shape and its weights by HF name ([in, out] linears). */
 export function readBertWeights(folder: string): { config: TextEncoderConfig; weights: Map<string, Float32Array> } {
@@ -60,10 +60,27 @@ export function readBertWeights(folder: string): { config: TextEncoderConfig; we
     const m = HF_NAME.exec(name);
     if (m) weights.set(m[1]!, data);
   }
+  // Tensors named by the node that reads them (through Identity nodes: an export may share equal tensors, as the
+  // random test fixture's zero biases): MatMul -> .weight, Add of a tensor -> .bias, LayerNormalization -> .weight/.bias.
+  const alias = new Map<string, string>();
+  for (const n of g?.node ?? []) if (n.opType === 'Identity' && inits.has(n.input![0]!)) alias.set(n.output![0]!, n.input![0]!);
+  const tensor = (name: string | undefined) => (name === undefined ? undefined : inits.get(alias.get(name) ?? name));
   for (const n of g?.node ?? []) {
-    const m = n.opType === 'MatMul' ? MATMUL_NODE.exec(n.name ?? '') : null;
-    const w = m && n.input?.find((i) => inits.has(i));
-    if (m && w) weights.set(`${m[1]!.replaceAll('/', '.')}.weight`, inits.get(w)!);
+    const m = NODE.exec(n.name ?? '');
+    if (!m) continue;
+    const at = m[1]!.replaceAll('/', '.');
+    const ins = n.input ?? [];
+    if (m[2] === 'MatMul') {
+      const w = ins.map(tensor).find((t) => t);
+      if (w) weights.set(`${at}.weight`, w);
+    } else if (m[2] === 'Add') {
+      const b = ins.map(tensor).find((t) => t);
+      if (b) weights.set(`${at}.bias`, b);
+    } else {
+      const [w, b] = [tensor(ins[1]), tensor(ins[2])];
+      if (w) weights.set(`${at}.weight`, w);
+      if (b) weights.set(`${at}.bias`, b);
+    }
   }
   return { config, weights };
 }

@@ -1,0 +1,248 @@
+// Fine-tuning the text encoder end to end (issue 22): the trainable BERT (../fusion/text-encoder.ts, loaded from the
+// converted model's ONNX weights) with the fusion model's `text` variant on top, reading the encoder's token states
+// instead of cached features. The cache gives the utterances, labels and splits; the texts come from the cache's
+// dataset (its recorded name and source) and are tokenized here by the model's own tokenizer (so the cache format
+// is unchanged). One step, recorded as one graph on ort:
+//
+//   ids [B, T] --encoder--> h [B, T, C] --copy--> the head's text input --fusion text variant--> loss
+//   backward: the head (its own gradients, and d input = d t0 @ Wproj^T into the encoder's output gradient),
+//   then the encoder's top k blocks; AdamW on the head at `lr`, on the encoder at `textLr` (layer-wise decay:
+//   block l of L gets textLr * decay^(L - 1 - l), the embeddings decay^L), each with its own global-norm clip.
+//
+// The head reads the states as they are (no input standardization: they leave a LayerNorm) and without the linear
+// skip (its statistics would be of frozen features). Epoch order and batches derive from (seed, epoch) as `train`'s.
+
+import { argmax, computeMetrics } from '../metrics/metrics.ts';
+import { openDataset } from '../datasets/index.ts';
+import { openFeatureCache } from '../cache/feature-cache.ts';
+import { locateModel, withLocation } from '../encoders/transformers.ts';
+import { loadTransformers } from '../encoders/transformers-env.ts';
+import type { Backend } from '../fusion/backend.ts';
+import { DEFAULT_FUSION, FusionModel, type FusionActivations } from '../fusion/model.ts';
+import { TrainableTextEncoder } from '../fusion/text-encoder.ts';
+import { readBertWeights } from '../fusion/text-encoder-weights.ts';
+import { bucketLength, epochBatches } from './data.ts';
+import { learningRate } from './schedule.ts';
+
+export interface FinetuneTextOptions {
+  /** A feature cache extracted with a bert: text encoder (its dataset and splits are used, not its features). */
+  features: string;
+  /** The converted model folder (config.json, tokenizer, onnx/model.onnx). */
+  modelFolder: string;
+  /** The model spec transformers.js loads the tokenizer by (e.g. sentence-transformers/all-MiniLM-L6-v2). */
+  modelSpec: string;
+  /** Blocks trained from the top (layers + 1: all of them and the embeddings). */
+  trainTop: number;
+  textLr: number;
+  /** Layer-wise lr decay per block below the top (1: none). */
+  layerDecay: number;
+  lr: number;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  width: number;
+  heads: number;
+  maxTextLen: number;
+  weightDecay: number;
+  trainSplit?: string;
+  devSplit?: string;
+  /** Stop after this many train steps (timing). */
+  maxSteps?: number;
+  onEpoch?: (r: { epoch: number; loss: number; devWeightedF1: number; seconds: number; steps: number }) => void;
+}
+
+export interface FinetuneTextResult {
+  bestEpoch: number;
+  bestDevWeightedF1: number;
+  epochs: { epoch: number; loss: number; devWeightedF1: number; seconds: number }[];
+  encoder: TrainableTextEncoder;
+  model: FusionModel;
+}
+
+/** Token ids and lengths of every utterance of a split, truncated to maxLen (ids unpadded, [CLS] ... [SEP]). */
+interface Tokens {
+  ids: number[][];
+  labels: Int32Array;
+}
+
+async function tokenizer(spec: string): Promise<(texts: string[]) => Promise<number[][]>> {
+  const { AutoTokenizer } = await loadTransformers();
+  const tok = (await withLocation(locateModel(spec, 'bert'), (n) => AutoTokenizer.from_pretrained(n))) as unknown as (
+    t: string[],
+    o: object,
+  ) => Promise<Record<string, { data: BigInt64Array; dims: number[] }>>;
+  return async (texts) => {
+    const out: number[][] = [];
+    for (let s = 0; s < texts.length; s += 256) {
+      const chunk = texts.slice(s, s + 256);
+      const enc = await tok(chunk, { padding: true, truncation: true, max_length: 512 });
+      const [B, T] = enc.input_ids!.dims as [number, number];
+      for (let b = 0; b < B; b++) {
+        const row: number[] = [];
+        for (let t = 0; t < T; t++) if (enc.attention_mask!.data[b * T + t]) row.push(Number(enc.input_ids!.data[b * T + t]));
+        out.push(row);
+      }
+    }
+    return out;
+  };
+}
+
+/** Cuts a token row to maxLen keeping [CLS] first and [SEP] last. */
+function truncate(row: number[], maxLen: number): number[] {
+  return row.length <= maxLen ? row : [...row.slice(0, maxLen - 1), row[row.length - 1]!];
+}
+
+export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise<FinetuneTextResult> {
+  const cache = openFeatureCache(o.features);
+  const ds = openDataset(cache.index.dataset.name, cache.index.dataset.source, { textOnly: true });
+  const textOf = new Map(ds.items.map((it) => [it.id, it.text]));
+  const tokenize = await tokenizer(o.modelSpec);
+  const splitTokens = async (name: string): Promise<Tokens> => {
+    const sp = cache.splits[name];
+    if (!sp) throw new Error(`${o.features}: no split '${name}'`);
+    const texts = sp.ids.map((id) => {
+      const t = textOf.get(id);
+      if (t === undefined) throw new Error(`${cache.index.dataset.source}: no utterance '${id}' (the cache's id)`);
+      return t;
+    });
+    return { ids: (await tokenize(texts)).map((r) => truncate(r, o.maxTextLen)), labels: sp.labels };
+  };
+  const train = await splitTokens(o.trainSplit ?? 'train');
+  const dev = await splitTokens(o.devSplit ?? 'dev');
+  const K = cache.classNames.length;
+  const { config: ec, weights } = readBertWeights(o.modelFolder);
+  const maxLen = bucketLength(Math.max(...train.ids.map((r) => r.length), ...dev.ids.map((r) => r.length)), o.maxTextLen);
+  const enc = TrainableTextEncoder.create(be, ec, { trainTop: o.trainTop, maxLen, weights });
+  const model = FusionModel.create(be, {
+    ...DEFAULT_FUSION,
+    fusion: 'text',
+    width: o.width,
+    heads: o.heads,
+    linearSkip: false,
+    textDim: ec.width,
+    audioDim: 1,
+    maxTextLen: maxLen,
+    maxAudioLen: 1,
+    numClasses: K,
+    seed: o.seed,
+  });
+  const proj = model.params.find((p) => p.name === 'text.proj.w')!; // [Ct, C]
+  const C = ec.width;
+  const ones = new Float32Array(K).fill(1);
+
+  /** Writes one batch into both models and copies the encoder's states into the head's input (all inside the step). */
+  const setBatch = async (tok: Tokens, idx: readonly number[]) => {
+    const B = idx.length;
+    const T = bucketLength(Math.max(...idx.map((i) => tok.ids[i]!.length)), maxLen);
+    const ids = new Float32Array(B * T);
+    const mask = new Float32Array(B * T);
+    idx.forEach((i, b) => {
+      tok.ids[i]!.forEach((id, t) => {
+        ids[b * T + t] = id;
+        mask[b * T + t] = 1;
+      });
+    });
+    const ea = enc.setInputs(ids, mask, B);
+    const ha = model.setInputs(
+      {
+        text: new Float32Array(B * T * C),
+        textMask: mask,
+        audio: new Float32Array(B),
+        audioMask: new Float32Array(B),
+        labels: idx.map((i) => tok.labels[i]!),
+      },
+      ones,
+    );
+    await enc.forward(ea); // h [B, T, C]
+    await be.add(ea.out, ea.out, ha.text!.x, 0); // the head's input [B, T, C] = h (what setInputs wrote is replaced)
+    return { ea, ha, B, T };
+  };
+
+  const steps = Math.ceil(train.ids.length / o.batchSize) * o.epochs;
+  const warmup = Math.max(1, Math.round(0.1 * steps));
+  const encParams = enc.trainable;
+  const encNorm = be.zeros([1], 'text grad norm');
+  const L = ec.layers;
+  let step = 0;
+  const result: FinetuneTextResult = { bestEpoch: -1, bestDevWeightedF1: -1, epochs: [], encoder: enc, model };
+  const lengths = Int32Array.from(train.ids, (r) => r.length);
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const t0 = performance.now();
+    let lossSum = 0;
+    let n = 0;
+    for (const idx of epochBatches(lengths, o.batchSize, o.seed, epoch)) {
+      if (o.maxSteps !== undefined && step >= o.maxSteps) break;
+      await be.flush();
+      const { ea, ha, B, T } = await setBatch(train, idx);
+      await model.forward(ha, true, true);
+      await model.backward(ha, true);
+      // d h = d t0 [B*T, C] @ Wproj^T, into the encoder's output gradient
+      await be.matmulBackward({ dc: ha.text!.dh, a: ha.text!.x, b: proj.value, dA: ea.dout }, { batch: 1, M: B * T, N: o.width, K: C });
+      await enc.backward(ea);
+      const sched = { minLr: 0, warmup, total: steps, decay: 'linear' as const };
+      await model.optimizerStep(ha as FusionActivations, {
+        lr: learningRate(step, { ...sched, lr: o.lr }),
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weightDecay: o.weightDecay,
+        maxGradNorm: 1,
+      });
+      if (encParams.length) {
+        await be.gradNorm(
+          encParams.map((p) => p.grad!),
+          encNorm,
+        );
+        const base = learningRate(step, { ...sched, lr: o.textLr });
+        for (const p of encParams) {
+          const depth = p.layer < 0 ? L : L - 1 - p.layer; // blocks below the top
+          await be.adamw(p.value, p.grad!, p.m!, p.v!, {
+            lr: base * o.layerDecay ** depth,
+            step: step + 1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weightDecay: p.decay ? o.weightDecay : 0,
+            clip: { norm: encNorm, maxNorm: 1 },
+          });
+        }
+      }
+      lossSum += await model.readLoss(ha);
+      n++;
+      step++;
+    }
+    const f1 = await evaluateTokens(be, model, setBatch, dev, cache.classNames, o.batchSize);
+    const rec = { epoch, loss: lossSum / Math.max(1, n), devWeightedF1: f1, seconds: (performance.now() - t0) / 1000 };
+    result.epochs.push(rec);
+    o.onEpoch?.({ ...rec, steps: n });
+    if (f1 > result.bestDevWeightedF1) Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
+    if (o.maxSteps !== undefined && step >= o.maxSteps) break;
+  }
+  await be.flush();
+  return result;
+}
+
+/** Weighted F1 on a split, no dropout, in length-sorted batches. */
+async function evaluateTokens(
+  be: Backend,
+  model: FusionModel,
+  setBatch: (tok: Tokens, idx: readonly number[]) => Promise<{ ha: FusionActivations }>,
+  tok: Tokens,
+  classNames: readonly string[],
+  B: number,
+): Promise<number> {
+  const K = classNames.length;
+  const order = tok.ids.map((r, i) => [r.length, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const predictions = new Array<number>(tok.ids.length);
+  for (let s = 0; s < order.length; s += B) {
+    const idx = order.slice(s, s + B).map(([, i]) => i);
+    await be.flush();
+    const { ha } = await setBatch(tok, idx);
+    await model.forward(ha, false, false);
+    const logits = await be.read(ha.logits);
+    idx.forEach((i, r) => {
+      predictions[i] = argmax(logits, r * K, K);
+    });
+  }
+  return computeMetrics(tok.labels, predictions, classNames).weightedF1;
+}

@@ -1,0 +1,86 @@
+// Fine-tuning the text encoder end to end (packages/model/src/train/finetune-text.ts) on a small MELD text subset
+// with the tiny random BERT fixture (its ONNX file has the layout of the converted MiniLM): the fusion head reads the
+// encoder's states, the top k blocks train and the rest stays as loaded, and a run is a function of its seed.
+// Needs the MELD text of the offline assets (skipped, with the reason, where absent).
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extractFeatures, openDataset, OrtBackend } from '@emofuse/model';
+import { modelSettings } from '../../packages/model/src/encoders/index.ts';
+import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
+import { readBertWeights } from '../../packages/model/src/fusion/text-encoder-weights.ts';
+import { finetuneText, type FinetuneTextOptions } from '../../packages/model/src/train/finetune-text.ts';
+
+const meld = join(modelSettings.assetsDir, 'meld-text');
+const have = existsSync(join(meld, 'dev_sent_emo.csv'));
+const bert = join(import.meta.dirname, '../fixtures/models/tiny-random-bert');
+const tmp = mkdtempSync(join(tmpdir(), 'emofuse-finetune-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe.skipIf(!have)(`finetune-text on 60 MELD utterances, tiny random BERT${have ? '' : ` (skipped: no ${meld})`}`, () => {
+  const cache = join(tmp, 'cache');
+  beforeAll(async () => {
+    const data = join(tmp, 'meld');
+    mkdirSync(data);
+    for (const [f, n] of [
+      ['train_sent_emo.csv', 41],
+      ['dev_sent_emo.csv', 21],
+    ] as const)
+      writeFileSync(join(data, f), `${readFileSync(join(meld, f), 'utf8').split('\n').slice(0, n).join('\n')}\n`);
+    const enc = await createBertEncoder(bert);
+    await extractFeatures({ dataset: openDataset('meld', data, { textOnly: true }), textEncoder: enc, audioEncoder: null, out: cache });
+    await enc.dispose?.();
+  }, 120_000);
+
+  const opts = (over: Partial<FinetuneTextOptions> = {}): FinetuneTextOptions => ({
+    features: cache,
+    modelFolder: bert,
+    modelSpec: bert,
+    trainTop: 1,
+    textLr: 1e-3,
+    layerDecay: 1,
+    lr: 1e-3,
+    epochs: 2,
+    batchSize: 8,
+    seed: 0,
+    width: 16,
+    heads: 2,
+    maxTextLen: 64,
+    weightDecay: 0.01,
+    ...over,
+  });
+
+  it('trains the top block only, and the same seed gives the same run', async () => {
+    const be = OrtBackend.create({ threads: 1 });
+    const a = await finetuneText(be, opts());
+    const b = await finetuneText(be, opts());
+    expect(a.epochs.map((e) => e.loss)).toEqual(b.epochs.map((e) => e.loss));
+    expect(a.epochs.every((e) => Number.isFinite(e.loss) && e.devWeightedF1 >= 0)).toBe(true);
+    const loaded = readBertWeights(bert).weights;
+    const tuned = await a.encoder.readState();
+    const changed = (n: string) => tuned.get(n)!.some((v, i) => v !== loaded.get(n)![i]);
+    expect(changed('encoder.layer.1.attention.self.query.weight')).toBe(true);
+    expect(changed('encoder.layer.1.output.LayerNorm.bias')).toBe(true);
+    expect(changed('encoder.layer.0.attention.self.query.weight')).toBe(false);
+    expect(changed('embeddings.word_embeddings.weight')).toBe(false);
+    const c = await finetuneText(be, opts({ seed: 1 }));
+    expect(c.epochs.map((e) => e.loss)).not.toEqual(a.epochs.map((e) => e.loss));
+    await be.destroy();
+  }, 120_000);
+
+  it('trainTop = layers + 1 trains the embeddings too (the rows of the tokens seen)', async () => {
+    const be = OrtBackend.create({ threads: 1 });
+    const r = await finetuneText(be, opts({ trainTop: 3, epochs: 1 }));
+    const loaded = readBertWeights(bert).weights.get('embeddings.word_embeddings.weight')!;
+    const tuned = (await r.encoder.readState()).get('embeddings.word_embeddings.weight')!;
+    const C = 32;
+    const rows = new Set<number>();
+    for (let i = 0; i < tuned.length; i++) if (tuned[i] !== loaded[i]) rows.add(Math.floor(i / C));
+    expect(rows.size).toBeGreaterThan(10);
+    expect(rows.has(2)).toBe(true); // [CLS] (id 2 of the fixture's vocabulary); unseen tokens' rows stay as loaded
+    expect(rows.size).toBeLessThan(302);
+    await be.destroy();
+  }, 120_000);
+});
