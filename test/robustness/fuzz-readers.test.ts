@@ -691,6 +691,10 @@ describe('regressions: inputs the fuzzer found (each failed before its fix)', ()
     expect(Object.keys(m.map)).toEqual(['__proto__', 'constructor', 'calm']);
     expect(m.classes).toEqual(['neutral', 'joy']);
     expect(Object.getPrototypeOf(m.map)).toBe(Object.prototype);
+    // found by the 10,000-case run: a JSON key of spaces was kept as the label ''
+    expect(errorOf(() => readLabelMapFile(put('blank-map.json', '{"!":"!"," ":"x"}')))).toMatch(
+      /DatasetError: .*blank-map\.json, field 'from': an empty label \(" "\) maps to 'x': name the label/,
+    );
     expect(errorOf(() => parseLabelMap('constructor'))).toMatch(/DatasetError: constructor: no such file, and not a built-in label map/);
   });
 });
