@@ -34,8 +34,11 @@ interface Initializer {
   raw?: Float32Array;
 }
 
-/** A graph input or output: name, dims, element type and an optional doc string. */
-type ValueInfo = [string, Dim[], 'float32' | 'int64', string?];
+/**
+ * A graph input or output: name, dims (null: no shape at all, not even a rank), element type and an optional doc
+ * string.
+ */
+type ValueInfo = [string, Dim[] | null, 'float32' | 'int64', string?];
 
 /** What an exported model carries besides its graph. */
 export interface ModelInfo {
@@ -61,14 +64,18 @@ export class OnnxGraph {
 
   constructor(readonly name: string) {}
 
-  /** A float32 graph input. */
-  input(name: string, dims: Dim[], doc?: string): string {
+  /**
+   * A float32 graph input. `dims` null declares no shape: onnxruntime then infers no shapes downstream of it, which
+   * is what keeps a big step graph's session creation fast (symbolic dims on its thousands of inputs made loading
+   * superlinear in the graph's size: the recorder's inputs have none, see ./recorder.ts).
+   */
+  input(name: string, dims: Dim[] | null, doc?: string): string {
     this.inputs.push([name, dims, 'float32', doc]);
     return name;
   }
 
   /** An int64 graph input (a shape, slice bounds or sizes fed at run time, so the graph itself stays shape-free). */
-  inputI64(name: string, dims: Dim[]): string {
+  inputI64(name: string, dims: Dim[] | null): string {
     this.inputs.push([name, dims, 'int64']);
     return name;
   }
@@ -96,6 +103,11 @@ export class OnnxGraph {
     for (const c of g.inits) this.inits.push({ ...c, name: rename(c.name) });
     for (const n of g.nodes) this.push({ ...n, inputs: n.inputs.map((x) => rename(g.read(x))), outputs: n.outputs.map(rename) });
     return Object.fromEntries(g.outputs.map(([name]) => [name, rename(name)]));
+  }
+
+  /** Nodes in the graph so far. */
+  get size(): number {
+    return this.nodes.length;
   }
 
   /** A float constant (a scalar when given a number: broadcasts against anything). */
@@ -181,7 +193,7 @@ export class OnnxGraph {
       type: {
         tensorType: {
           elemType: type === 'int64' ? onnx.TensorProto.DataType.INT64 : FLOAT,
-          shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+          shape: dims ? { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } : undefined,
         },
       },
     });
