@@ -3,7 +3,8 @@
 
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Gpu } from '@emofuse/kernels';
 import {
   EXTRACT_ENCODERS,
@@ -22,7 +23,9 @@ import {
   type SuiteName,
 } from '@emofuse/bench';
 import { writeFileAtomic } from '@emofuse/model';
+import { int } from '../options.ts';
 import { UserError, table } from '../output.ts';
+import { checkOutFolder } from '../signals.ts';
 
 interface BenchOptions {
   quick?: boolean;
@@ -39,10 +42,15 @@ interface BenchOptions {
 }
 
 function positiveInt(name: string, v: string | undefined, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
+  return v === undefined ? undefined : int(v, `--${name}`, min);
+}
+
+/** A report path must be a file path: checked before the bench runs (a folder there failed only after it, at the write). */
+function checkOutFile(path: string, flag: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new UserError(`${flag} ${path} is a folder: give a file path, e.g. ${join(path, 'bench.json')}`);
+  }
+  checkOutFolder(dirname(path), `${flag} ${path}: the folder`);
 }
 
 export function registerBench(program: Command): void {
@@ -133,6 +141,8 @@ Examples:
       };
       if (opts.profile && suite !== 'train') throw new UserError(`--profile applies to 'bench train' only, not '${suite}'`);
       const out = resolve(opts.out ?? `emofuse-bench-${suite}${opts.profile ? '-profile' : ''}.json`);
+      checkOutFile(out, '--out');
+      if (opts.markdown) checkOutFile(resolve(opts.markdown), '--markdown');
       const gpu = await Gpu.create({ ...(opts.adapter ? { adapter: opts.adapter } : {}), ...(opts.profile ? { timestamps: true } : {}) });
       try {
         if (opts.profile) {

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { CONTROLLED_CLASSES, generateControlled } from '@emofuse/model';
-import { asUserError } from '../options.ts';
+import { asUserError, int } from '../options.ts';
 import { table, UserError } from '../output.ts';
 
 export function registerMakeDataset(program: Command): void {
@@ -31,10 +31,8 @@ Examples:
     )
     .action(async (name: string, opts: { out: string; size: string; seed: string; progress: boolean }) => {
       if (name !== 'controlled') throw new UserError(`unknown dataset '${name}': the only generated dataset is 'controlled'`);
-      const size = Number(opts.size);
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(size) || size < 4) throw new UserError(`--size must be an integer >= 4, got '${opts.size}'`);
-      if (!Number.isInteger(seed)) throw new UserError(`--seed must be an integer, got '${opts.seed}'`);
+      const size = int(opts.size, '--size', 4);
+      const seed = int(opts.seed, '--seed', Number.MIN_SAFE_INTEGER);
       const bar = new cliProgress.SingleBar(
         { format: 'synthesise {bar} {percentage}% | {value}/{total} clips | ETA {eta_formatted}', stream: process.stderr },
         cliProgress.Presets.shades_classic,

@@ -20,6 +20,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tempPathFor, writeFileAtomic } from '../io.ts';
+import { cleanOrphanedTemps } from '../train/run-folder.ts';
 import { join } from 'node:path';
 import type { ManifestRow } from './manifest.ts';
 import { mulberry32 } from '@emofuse/kernels';
@@ -224,6 +225,7 @@ export async function generateControlled(
   const t0 = performance.now();
   const items = planControlled(options);
   mkdirSync(join(outDir, 'wavs'), { recursive: true });
+  for (const d of [outDir, join(outDir, 'wavs')]) cleanOrphanedTemps(d); // *.tmp-<pid> of a killed run
   let next = 0;
   let done = 0;
   const worker = async () => {

@@ -47,28 +47,42 @@ export interface Setting<V> {
 
 // ------------------------------------------------------------------------------------------ value parsers
 
-/** `text` as an integer in [min, max]. */
-export function parseInteger(text: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+// One spelling of numbers for every flag: decimal, as typed in a shell. Number() alone also takes '0x2', ' 3', ''
+// (0) and 'Infinity', and '1e400' overflows to Infinity (reported as null once printed as JSON).
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const INTEGER = /^-?\d+$/;
+
+/** `text` as a finite decimal number, or a SettingError naming `flag` and saying what is wrong with it. */
+function finite(text: string, flag: string, want: string): number {
+  if (!DECIMAL.test(text)) throw new SettingError(`${flag} must be ${want}, got '${text}' (not a decimal number)`);
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new SettingError(
-      `${flag} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}, got '${text}'`,
-    );
+  if (!Number.isFinite(n)) throw new SettingError(`${flag} must be ${want}, got '${text}' (not a finite number)`);
+  return n;
+}
+
+/** `text` as an integer in [min, max], written as one: digits and an optional minus sign (not 2.0, 1e3, +4 or 0x2). */
+export function parseInteger(text: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  const want = `an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}`;
+  if (!INTEGER.test(text)) {
+    const n = finite(text, flag, want); // not a number at all, or not a finite one, says so
+    throw new SettingError(`${flag} must be ${want}, got '${text}' (write ${Number.isInteger(n) ? n : 'an integer'} as digits only)`);
   }
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new SettingError(`${flag} must be ${want}, got '${text}'`);
   return n;
 }
 
 /** `text` as a finite number >= min. */
 export function parseNumber(text: string, flag: string, min = 0): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < min) throw new SettingError(`${flag} must be a number >= ${min}, got '${text}'`);
+  const n = finite(text, flag, `a number >= ${min}`);
+  if (n < min) throw new SettingError(`${flag} must be a number >= ${min}, got '${text}'`);
   return n;
 }
 
 /** `text` as a number > 0 (learning rates). */
 export function parsePositive(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new SettingError(`${flag} must be a number > 0, got '${text}'`);
+  const n = finite(text, flag, 'a number > 0');
+  if (n <= 0) throw new SettingError(`${flag} must be a number > 0, got '${text}'`);
   return n;
 }
 
@@ -367,6 +381,14 @@ export function parseSettings(
     if (s.in === 'model') {
       if (value !== undefined) model[k] = value;
     } else top[k] = value;
+  }
+  // settings checked against each other: a learning rate that would rise while it decays
+  const [lr, minLr] = [top.lr ?? TRAIN_SETTINGS.lr.default, top.minLr ?? TRAIN_SETTINGS.minLr.default] as [number, number];
+  if (minLr > lr) {
+    throw new SettingError(
+      `${TRAIN_SETTINGS.minLr.flag} ${minLr} is above ${TRAIN_SETTINGS.lr.flag} ${lr}: the rate would rise during the decay; ` +
+        `give ${TRAIN_SETTINGS.minLr.flag} at most ${lr}`,
+    );
   }
   return { ...top, model } as TrainSettings;
 }
