@@ -242,7 +242,12 @@ function buildLabelMap(name: string, entries: [string, string | null, number | u
   for (const [rawFrom, rawTo, row] of entries) {
     const [from, to] = [norm(rawFrom), rawTo === null ? null : norm(rawTo)];
     if (from === '')
-      throw new DatasetError(name, `an empty label (${JSON.stringify(rawFrom)}) maps to '${to}': name the label`, row, 'from');
+      throw new DatasetError(
+        name,
+        `an empty label (${JSON.stringify(rawFrom)}) maps to ${to === null ? 'nothing' : `'${to}'`}: name the label`,
+        row,
+        'from',
+      );
     if (Object.hasOwn(map, from)) throw new DatasetError(name, `'${from}' is listed twice`, row, 'from');
     if (to === '') throw new DatasetError(name, `'${from}' maps to an empty name`, row, 'to');
     if (to !== null && classes && !classes.includes(to))
