@@ -537,7 +537,9 @@ describe('demo server: request fuzzer', () => {
       return bytes;
     });
 
-  it(`raw requests (${runs} runs, plus random bytes): every answer well-formed or a close, nothing from outside, the server stays up`, async () => {
+  const rawTitle =
+    `raw requests (${runs} runs, plus random bytes): every answer well-formed or a close, nothing from outside, ` + 'the server stays up';
+  it(rawTitle, async () => {
     const tally = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(

@@ -199,9 +199,10 @@ export function createDemoServer(o: DemoServerOptions): Server {
       if (req.method === 'HEAD') return void res.end();
       const stream = handle.createReadStream();
       handle = null; // the stream closes it
-      pipeline(stream, res, (err) => {
-        // A client that went away mid-download is not an error of ours.
-        if (err && !res.destroyed) log(`emofuse demo: GET ${printable(req.url)}: ${err.message}`);
+      pipeline(stream, res, (err: NodeJS.ErrnoException | null) => {
+        // A client that went away mid-download is not an error of ours; a read error is (the socket is closed).
+        if (err && !['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE'].includes(err.code ?? ''))
+          log(`emofuse demo: GET ${printable(req.url)}: ${err.message}`);
       });
     } finally {
       await handle?.close();
