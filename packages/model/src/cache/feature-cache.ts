@@ -99,8 +99,148 @@ export function readCacheIndex(dir: string): CacheIndex {
     throw new FeatureCacheError(
       `${file}: cache format version ${index.formatVersion}, this emofuse reads version ${CACHE_FORMAT_VERSION}: extract again`,
     );
+  checkCacheIndex(index, file);
   return index;
 }
+
+type FieldCheck = (v: unknown) => boolean;
+const isObj: FieldCheck = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr: FieldCheck = (v) => typeof v === 'string';
+const isUint: FieldCheck = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isPosInt: FieldCheck = (v) => Number.isSafeInteger(v) && (v as number) >= 1;
+const listOf =
+  (f: FieldCheck): FieldCheck =>
+  (v) =>
+    Array.isArray(v) && v.every(f);
+const OBJECT = [isObj, 'an object'] as const;
+const STRING = [isStr, 'a string'] as const;
+const UINT = [isUint, 'an integer >= 0'] as const;
+const ENCODER = (m: string) =>
+  [
+    [m, ...OBJECT],
+    [`${m}.id`, ...STRING],
+    [`${m}.version`, ...STRING],
+    [`${m}.dim`, isPosInt, 'an integer >= 1'],
+    [`${m}.window?`, (v: unknown) => v === 'sliced' || v === 'full', "'sliced' or 'full'"],
+    [`${m}.layers?`, isPosInt, 'an integer >= 1'],
+  ] as const;
+
+/**
+ * index.json's fields, one row each: the field's path (`a.b`; `[]` every element of a list, `*` every value of an
+ * object; `?` an optional field), its check and what it must be. checkCacheIndex walks it, parents first, so a
+ * missing or mistyped field anywhere is named before any reader touches it.
+ */
+const INDEX_FIELDS: readonly (readonly [string, FieldCheck, string])[] = [
+  ['dtype?', (v) => v === 'float16', "'float16'"],
+  ['dataset', ...OBJECT],
+  ['dataset.name', ...STRING],
+  ['dataset.source?', ...STRING],
+  [
+    'dataset.classNames',
+    (v) => Array.isArray(v) && v.length > 0 && v.every((x) => isStr(x) && x !== '') && new Set(v).size === v.length,
+    'a list of distinct class names',
+  ],
+  ['dataset.items', ...UINT],
+  ['dataset.fingerprint?', ...STRING],
+  ...ENCODER('text'),
+  ...ENCODER('audio'),
+  ['shards', Array.isArray, 'a list'],
+  ['shards[]', ...OBJECT],
+  // a plain name inside the cache folder: never a path that leaves it
+  ['shards[].file', (v) => isStr(v) && /^[^/\\]+$/.test(v as string) && v !== '.' && v !== '..', 'a file name in the cache folder'],
+  ['shards[].start', ...UINT],
+  ['shards[].end', ...UINT],
+  ['shards[].utterances', ...UINT],
+  ['shards[].bytes', ...UINT],
+  ['shards[].sha256', (v) => isStr(v) && /^[0-9a-f]{64}$/.test(v as string), '64 hex digits'],
+  ['failures?', Array.isArray, 'a list'],
+  ['failures[]', ...OBJECT],
+  ['failures[].id', ...STRING],
+  ['failures[].message?', ...STRING],
+  ['failures[].item?', ...UINT],
+  ['splits', ...OBJECT],
+  ['splits.*', ...OBJECT],
+  ['splits.*.ids', listOf(isStr), 'a list of utterance ids'],
+  ['splits.*.labels', listOf(isUint), 'a list of class indices'],
+  ['splits.*.speakers?', listOf(isStr), 'a list of speaker names'],
+  ['complete', (v) => typeof v === 'boolean', 'true or false'],
+  ['throughput?', ...OBJECT],
+  ['seconds?', ...OBJECT],
+  ['part?', ...OBJECT],
+  ['part.index', ...UINT],
+  ['part.count', isPosInt, 'an integer >= 1'],
+  ['part.items', ...UINT],
+  ['part.shardSize', isPosInt, 'an integer >= 1'],
+];
+
+/** The values at `path` (see INDEX_FIELDS), each with its concrete name (`shards[2].file`); absent parents give none. */
+function fieldsAt(root: unknown, path: string): [string, unknown][] {
+  let at: [string, unknown][] = [['', root]];
+  for (const seg of path.split('.')) {
+    const next: [string, unknown][] = [];
+    const key = seg.replace(/(\[\])?\??$/, '');
+    for (const [name, v] of at) {
+      if (!isObj(v)) continue;
+      const o = v as Record<string, unknown>;
+      const keys = key === '*' ? Object.keys(o) : [key];
+      for (const k of keys) {
+        const child = `${name ? `${name}.` : ''}${k}`;
+        if (!seg.includes('[]')) next.push([child, Object.hasOwn(o, k) ? o[k] : undefined]);
+        else if (Array.isArray(o[k])) for (const [i, x] of (o[k] as unknown[]).entries()) next.push([`${child}[${i}]`, x]);
+      }
+    }
+    at = next;
+  }
+  return at;
+}
+
+/**
+ * index.json checked field by field against INDEX_FIELDS, then what ties fields together (labels against class names
+ * and ids, shard ranges): a FeatureCacheError naming the file and the field. A class name no utterance is labelled
+ * with is a warning (a model trained on it has an output that never learns), not an error.
+ */
+export function checkCacheIndex(index: unknown, file: string): asserts index is CacheIndex {
+  const bad = (field: string, what: string) =>
+    new FeatureCacheError(`${file}: field '${field}' ${what}: the index is damaged or hand-edited; extract again (or restore it)`);
+  for (const [path, ok, want] of INDEX_FIELDS) {
+    const optional = path.endsWith('?');
+    for (const [name, v] of fieldsAt(index, path.replace(/\?$/, ''))) {
+      if (v === undefined) {
+        if (!optional) throw bad(name, 'is missing');
+      } else if (!ok(v)) throw bad(name, `is ${JSON.stringify(v)?.slice(0, 60) ?? String(v)}, not ${want}`);
+    }
+  }
+  const ix = index as CacheIndex;
+  const K = ix.dataset.classNames.length;
+  const used = new Set<number>();
+  for (const [name, sp] of Object.entries(ix.splits)) {
+    if (sp.labels.length !== sp.ids.length) {
+      const n = Math.min(sp.labels.length, sp.ids.length);
+      const first = sp.ids.length > n ? `: id '${sp.ids[n]!.slice(0, 80)}' (splits.${name}.ids[${n}]) has none` : '';
+      throw bad(`splits.${name}.labels`, `has ${sp.labels.length} labels for ${sp.ids.length} ids${first}`);
+    }
+    if (sp.speakers && sp.speakers.length !== sp.ids.length)
+      throw bad(`splits.${name}.speakers`, `has ${sp.speakers.length} speakers for ${sp.ids.length} ids`);
+    const at = sp.labels.findIndex((y) => y >= K);
+    if (at >= 0) throw bad(`splits.${name}.labels[${at}]`, `is ${sp.labels[at]}, but dataset.classNames has ${K} classes (0..${K - 1})`);
+    for (const y of sp.labels) used.add(y);
+  }
+  ix.shards.forEach((s, i) => {
+    if (s.end < s.start) throw bad(`shards[${i}].end`, `is ${s.end}, before its start ${s.start}`);
+    if (s.utterances > s.end - s.start) throw bad(`shards[${i}].utterances`, `is ${s.utterances}, more than its ${s.end - s.start} items`);
+  });
+  const unused = ix.dataset.classNames.filter((_, k) => !used.has(k));
+  if (ix.complete && unused.length && !warnedUnused.has(file)) {
+    warnedUnused.add(file);
+    console.warn(
+      `emofuse: warning: ${file}: dataset.classNames lists ${K} classes, but no utterance is labelled ` +
+        `${unused.map((c) => `'${c}'`).join(', ')}: a model trained on it has outputs for them that never learn`,
+    );
+  }
+}
+
+/** index.json files warned about already (once per process). */
+const warnedUnused = new Set<string>();
 
 interface StoredUtterance {
   id: string;

@@ -247,6 +247,7 @@ export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
   }
   if (encoders.text === NONE && encoders.audio === NONE)
     throw new DataError(`the feature sets ${names.join(', ')} hold neither text nor audio`);
+  refuseOverlap(sources, where);
   const classNames: string[] = [];
   for (const s of sources) for (const c of s.features.classNames) if (!classNames.includes(c)) classNames.push(c);
   const splitNames: string[] = [];
@@ -270,6 +271,35 @@ export function joinFeatureSets(sources: readonly FeatureSource[]): FeatureSet {
     splits,
     sources: [...sources],
   };
+}
+
+/**
+ * Two sources holding the same utterances (one cache given twice under two paths, or a cache and a subset of the same
+ * corpus) would count each of them twice, or put one utterance in train of one and dev of the other: refused, naming
+ * both sources and the field (the dataset's fingerprint, else the first shared utterance id of a corpus).
+ */
+function refuseOverlap(sources: readonly FeatureSource[], where: (s: FeatureSource) => string): void {
+  const dataset = (s: FeatureSource) => (s.features as { index?: { dataset?: { name?: string; fingerprint?: string } } }).index?.dataset;
+  for (let i = 0; i < sources.length; i++) {
+    for (let j = i + 1; j < sources.length; j++) {
+      const [a, b] = [dataset(sources[i]!), dataset(sources[j]!)];
+      if (!a?.name || a.name !== b?.name) continue;
+      const both = `${where(sources[i]!)} and ${where(sources[j]!)}`;
+      if (a.fingerprint && a.fingerprint === b.fingerprint)
+        throw new DataError(
+          `${both} hold the same data (dataset.fingerprint ${a.fingerprint} in index.json): joined, every utterance would ` +
+            'count twice; give it once',
+        );
+      const ids = new Set(Object.values(sources[i]!.features.splits).flatMap((sp) => sp.ids));
+      const shared = Object.values(sources[j]!.features.splits)
+        .flatMap((sp) => sp.ids)
+        .find((id) => ids.has(id));
+      if (shared !== undefined)
+        throw new DataError(
+          `${both} both hold utterance '${shared}' of ${a.name} (splits.*.ids in index.json): join caches of different utterances`,
+        );
+    }
+  }
 }
 
 interface JoinPart {

@@ -287,6 +287,14 @@ export function checkCheckpointTensors(
   }
 }
 
+/**
+ * How far a config's lower bound on the parameter count may exceed what the file holds before the model is built:
+ * a contradiction within it is named tensor by tensor (checkCheckpointTensors), one beyond it refused unbuilt. So a
+ * load allocates at most about ROOM x the file's parameters (x 5: values, gradients, two moments, initial values).
+ */
+const ROOM = 8;
+const SLACK = 1 << 16;
+
 /** The longest text a config may declare (tokens; a batch allocates maxTextLen x textDim per utterance). */
 const MAX_TEXT_LEN = 1 << 16;
 
@@ -294,7 +302,7 @@ const MAX_TEXT_LEN = 1 << 16;
  * The model `meta.config` describes, on `backend`, checked against the file's tensors (checkCheckpointTensors). Its
  * size is checked first, so a config that contradicts the tensors is never allocated: each width and length at most
  * the number of parameter values the file holds, and the big matrices the config implies (stems, attention and
- * feed-forward blocks, a lower bound of the model's parameter count) no more than that count.
+ * feed-forward blocks, a lower bound of the model's parameter count) within ROOM times that count.
  */
 export function checkedModel(
   backend: Backend,
@@ -318,7 +326,7 @@ export function checkedModel(
     c.numClasses;
   const dims = { textDim: c.textDim, audioDim: c.audioDim, width: C, 'width x ffnMult': F, numClasses: c.numClasses, layers: c.layers };
   const tooBig = Object.entries(dims).find(([, v]) => v > have) ?? (c.maxTextLen > MAX_TEXT_LEN ? ['maxTextLen', c.maxTextLen] : null);
-  if (tooBig || atLeast > have) {
+  if (tooBig || atLeast > ROOM * have + SLACK) {
     throw metaError(
       path,
       `field 'config' describes a model of ${tooBig ? `config.${tooBig[0]} ${tooBig[1]}` : `at least ${atLeast} parameters`}, but ` +
