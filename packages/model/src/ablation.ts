@@ -10,7 +10,7 @@
 // for choosing) and is scored on the held-out fold with its last weights. The table then holds the mean and std over
 // folds x seeds: model selection that a corpus of a few hundred clips and a two-speaker dev split can support.
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectSplit, speakerFolds, type FeatureSet, type FeatureSplit } from './features.ts';
 import { openBackend } from './fusion/open-backend.ts';
@@ -42,6 +42,11 @@ export interface AblationOptions {
   outDir: string;
   /** A name in BACKENDS; each run opens its own. */
   backend: string;
+  /**
+   * Continue an interrupted ablation in outDir (the same plan, checked): a finished run's scores are read back from
+   * its run.json, the interrupted run resumes from its last.safetensors (train's resume: bit-for-bit), the rest run.
+   */
+  resume?: boolean;
   /** The budget every run shares; `model.fusion`, `model.seed` and `outDir` are set per run. */
   train: Omit<TrainOptions, 'outDir' | 'onStep' | 'onEpoch' | 'resume'>;
   /** Names the features in the report ('feature cache runs/cache'). */
@@ -102,6 +107,67 @@ export function withLinearFloor(variants: readonly FusionVariant[]): FusionVaria
   return variants.includes('linear') ? [...variants] : [...variants, 'linear'];
 }
 
+/** A finished run's scores, in its run folder: what --resume reads back instead of training it again. */
+const RUN_RESULT = 'run.json';
+/** What an ablation was asked to do, in its --out: --resume continues only the same plan. */
+const PLAN = 'ablation-plan.json';
+
+function readRunResult(dir: string): AblationRun | undefined {
+  const file = join(dir, RUN_RESULT);
+  if (!existsSync(file)) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as AblationRun;
+    if (['weightedF1', 'macroF1', 'accuracy', 'trainSeconds', 'params', 'epochs'].every((k) => Number.isFinite(r[k as keyof AblationRun])))
+      return r;
+  } catch {
+    // damaged (writeFileAtomic makes that unlikely): the run is resumed from its checkpoint instead
+  }
+  return undefined;
+}
+
+/**
+ * Writes the plan (variants, seeds, folds, scoring, backend, data and the shared budget) to <outDir>/ablation-plan.json;
+ * with `resume`, refuses a plan that differs from the one there, naming what differs.
+ */
+function checkPlan(o: AblationOptions, variants: readonly FusionVariant[]): void {
+  const { force: _force, ...budget } = o.train;
+  const plan: Record<string, unknown> = JSON.parse(
+    JSON.stringify({
+      variants,
+      seeds: o.seeds,
+      folds: o.folds ?? null,
+      testSplit: o.testSplit,
+      checkpoint: o.checkpoint ?? 'best',
+      backend: o.backend,
+      data: o.source,
+      train: budget,
+    }),
+  );
+  const file = join(o.outDir, PLAN);
+  if (o.resume && existsSync(file)) {
+    let before: Record<string, unknown> = {};
+    try {
+      before = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      // unreadable: every field then differs, and the message says so
+    }
+    const flat = (x: Record<string, unknown>): Record<string, unknown> => {
+      const { train, ...rest } = x as { train?: Record<string, unknown> };
+      return { ...rest, ...Object.fromEntries(Object.entries(train ?? {}).map(([k, v]) => [`train.${k}`, v])) };
+    };
+    const [a, b] = [flat(before), flat(plan)];
+    const diffs = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+    if (diffs.length) {
+      throw new DataError(
+        `${flagOf('resume')}: this ablation differs from the one in ${o.outDir}: ` +
+          diffs.map((k) => `${k} was ${JSON.stringify(a[k]) ?? 'not set'}, now ${JSON.stringify(b[k]) ?? 'not set'}`).join('; ') +
+          `; give the same flags, or start over with ${flagOf('force')}`,
+      );
+    }
+  }
+  writeFileAtomic(file, JSON.stringify(plan, null, 2) + '\n');
+}
+
 export async function runAblation(given: FeatureSet, o: AblationOptions): Promise<AblationResult> {
   if (o.variants.length === 0 || o.seeds.length === 0) throw new DataError('ablation: give at least one variant and one seed');
   // once, so that every run and its scoring read the same labels and tokens
@@ -111,22 +177,32 @@ export async function runAblation(given: FeatureSet, o: AblationOptions): Promis
   // the evaluations: one (test split), or one per fold (train on the other folds, score on it)
   const evals = o.folds === undefined ? [testEvaluation(features, o)] : foldEvaluations(features, o);
   mkdirSync(o.outDir, { recursive: true });
+  checkPlan(o, variants);
   const rows: AblationRow[] = [];
   for (const fusion of variants) {
     const runs: (AblationRun & { seed: number; fold?: number })[] = [];
     for (const seed of o.seeds) {
       for (const ev of evals) {
+        const dir = join(o.outDir, `${fusion}-s${seed}${ev.fold === undefined ? '' : `-f${ev.fold}`}`);
+        const finished = o.resume ? readRunResult(dir) : undefined;
+        if (finished) {
+          runs.push({ ...finished, seed, fold: ev.fold });
+          o.onRunEnd?.({ fusion, seed, fold: ev.fold, result: finished });
+          continue;
+        }
         const onStep = o.onRunStart?.({ fusion, seed, fold: ev.fold });
         const backend = await openBackend(o.backend);
         let result: AblationRun | undefined;
         try {
-          const dir = `${fusion}-s${seed}${ev.fold === undefined ? '' : `-f${ev.fold}`}`;
+          // resuming: the interrupted run continues from its last checkpoint; one killed before its first starts over
+          const interrupted = o.resume === true && existsSync(join(dir, 'last.safetensors'));
           const opts: TrainOptions = {
             ...o.train,
             ...ev.train,
             model: { ...o.train.model, fusion, seed },
-            outDir: join(o.outDir, dir),
+            outDir: dir,
             onStep,
+            ...(interrupted ? { resume: true, force: false } : o.resume ? { force: true } : {}),
           };
           const r = await train(backend, ev.features, opts);
           // folds: the last weights (the held-out fold chose nothing); otherwise the best-on-dev checkpoint
@@ -142,6 +218,7 @@ export async function runAblation(given: FeatureSet, o: AblationOptions): Promis
             epochs: r.epochs,
             ...(perCorpus ? { perCorpus } : {}),
           };
+          writeFileAtomic(join(dir, RUN_RESULT), JSON.stringify(result, null, 2) + '\n');
           runs.push({ ...result, seed, fold: ev.fold });
         } finally {
           o.onRunEnd?.({ fusion, seed, fold: ev.fold, result });

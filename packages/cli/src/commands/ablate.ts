@@ -59,6 +59,7 @@ interface AblateFlags extends TrainFlags {
   score: string;
   out: string;
   force?: boolean;
+  resume?: boolean;
   json?: boolean;
 }
 
@@ -85,6 +86,11 @@ export function registerAblate(program: Command): void {
     )
     .option('--out <dir>', 'runs go to <out>/<variant>-s<seed>; the table to <out>/ablation.md and ablation.json', 'runs/ablate')
     .option('--force', 'run again into an --out that already holds an ablation (its runs and table are replaced)')
+    .option(
+      '--resume',
+      'continue an interrupted ablation in --out (same flags): finished runs are kept, the interrupted one continues from its ' +
+        'last checkpoint, the rest run',
+    )
     .option('--json', 'print the table as JSON');
   addDataOptions(cmd);
   addTrainOptions(cmd, false);
@@ -106,13 +112,23 @@ Examples:
   cmd.action(async (o: AblateFlags) => {
     const variants = userErrors(() => parseFusionVariants(o.variants, '--variants'));
     const seeds = o.seeds.split(',').map((s) => int(s.trim(), '--seeds', 0));
+    // a repeated entry would train into the same run folder twice (or weigh one seed twice in the mean)
+    for (const [flag, list] of [
+      ['--variants', variants],
+      ['--seeds', seeds],
+    ] as const) {
+      const twice = list.find((x, i) => list.indexOf(x as never) !== i);
+      if (twice !== undefined) throw new UserError(`${flag} names ${twice} twice: give each entry once`);
+    }
+    if (o.resume && o.force) throw new UserError('give either --resume (continue the ablation in --out) or --force (start over), not both');
     const folds = o.folds === undefined ? undefined : int(o.folds, '--folds', 2);
     if (o.score !== 'best' && o.score !== 'last') throw new UserError(`--score must be 'best' or 'last', got '${o.score}'`);
     const trainOptions = { ...parseTrainFlags(o, o.out, false), force: o.force };
     checkOutFolder(o.out);
-    if (!o.force && usedAblationFolder(o.out)) {
+    if (!o.force && !o.resume && usedAblationFolder(o.out)) {
       throw new UserError(
-        `--out ${o.out} already holds an ablation (ablation.json or trained runs): run with --force to replace it, or choose another --out`,
+        `--out ${o.out} already holds an ablation (ablation.json or trained runs): continue it with --resume, replace it with ` +
+          '--force, or choose another --out',
       );
     }
     const { features, source } = loadFeatures(o);
@@ -136,6 +152,7 @@ Examples:
         outDir: o.out,
         backend: o.backend,
         train: trainOptions,
+        resume: !!o.resume,
         source,
         onRunStart: ({ fusion, seed, fold }) => {
           bar = stepBar(o.progress && !o.json, `${fusion} s${seed}${fold === undefined ? '' : ` fold ${fold}`}`);
