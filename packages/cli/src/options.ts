@@ -20,6 +20,7 @@ import {
   PredictError,
   SettingError,
   SynthesiserMissingError,
+  TRAIN_DEFAULTS,
   UnknownBackendError,
   corpusName,
   defaultModelMissing,
@@ -32,6 +33,7 @@ import {
   parsePositive,
   parseSettings,
   readArraysFile,
+  readThroughLabelMap,
   syntheticBimodal,
   trainSettings,
   type Backend,
@@ -233,6 +235,32 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, perRun = true): T
     .filter(([, s]) => perRun || !s.perRun)
     .map(([name]) => name);
   return { ...(userErrors(() => parseSettings(o, names)) as Omit<TrainOptions, 'outDir'>), outDir };
+}
+
+/**
+ * A warning on stderr naming each class without one example in the train split (read through the label map, as train
+ * reads it): the model is never shown it, so it can never predict it. A warning, not an error: a label map or a joined
+ * cache may leave a class out of training on purpose, and dev/test scores still count it.
+ */
+export function warnUntrainedClasses(features: FeatureSet, o: Pick<TrainOptions, 'labelMap' | 'trainSplit'>): void {
+  let mapped: FeatureSet;
+  try {
+    mapped = readThroughLabelMap(features, o.labelMap);
+  } catch {
+    return; // train reports a bad label map itself
+  }
+  const name = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
+  const split = mapped.splits[name];
+  if (!split) return;
+  const counts = mapped.classNames.map(() => 0);
+  for (const l of split.labels) if (l >= 0 && l < counts.length) counts[l]! += 1;
+  const empty = mapped.classNames.filter((_, c) => counts[c] === 0).map((c) => `'${c}'`);
+  if (!empty.length) return;
+  console.error(
+    `warning: ${empty.length === 1 ? 'class' : 'classes'} ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no ` +
+      `examples in the '${name}' split: the model cannot learn to predict ${empty.length === 1 ? 'it' : 'them'}; add ` +
+      'examples, or map it to another class (or drop it) with --label-map',
+  );
 }
 
 /** The --checkpoint option of predict / analyze: the file given, else the shipped model, named (and its licence) unless quiet. */

@@ -15,6 +15,7 @@ import {
   parseTrainFlags,
   userErrors,
   type TrainFlags,
+  warnUntrainedClasses,
 } from '../options.ts';
 import { UserError, stepBar, table } from '../output.ts';
 import { checkOutFolder } from '../signals.ts';
@@ -132,6 +133,7 @@ Examples:
       );
     }
     const { features, source } = loadFeatures(o);
+    warnUntrainedClasses(features, trainOptions);
     // folds: the speakers the features name (a cache of RAVDESS, EmoDB or CREMA-D), unless a pattern is given
     const named =
       features.splits[trainOptions.trainSplit ?? TRAIN_DEFAULTS.trainSplit]?.speakers !== undefined && o.speakerPattern === undefined;

@@ -4,7 +4,16 @@
 
 import type { Command } from 'commander';
 import { flagOf, formatLabelMapReport, formatSpeakerNorm, train } from '@emofuse/model';
-import { addDataOptions, addTrainOptions, asUserError, loadFeatures, openBackend, parseTrainFlags, type TrainFlags } from '../options.ts';
+import {
+  addDataOptions,
+  addTrainOptions,
+  asUserError,
+  loadFeatures,
+  openBackend,
+  parseTrainFlags,
+  type TrainFlags,
+  warnUntrainedClasses,
+} from '../options.ts';
 import { stepBar, table, UserError } from '../output.ts';
 import { checkOutFolder, resumeCommand, signalExitCode, stopOnSignals } from '../signals.ts';
 
@@ -51,6 +60,7 @@ Examples:
     const opts = parseTrainFlags(o, o.out);
     checkOutFolder(o.out);
     const { features, source } = loadFeatures(o);
+    warnUntrainedClasses(features, opts);
     const backend = await openBackend(o.backend);
     const bar = stepBar(o.progress && !o.json, 'train', { json: o.json && o.progress });
     const stop = stopOnSignals(() =>
