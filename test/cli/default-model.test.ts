@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MODEL, modelSettings, parseLabelMap, resolveLabel } from '@emofuse/model';
+import { DEFAULT_MODEL, modelSettings, parseLabelMap, readSafetensors, resolveLabel } from '@emofuse/model';
 import { buildCli, emofuse, root } from '../helpers/cli.ts';
 
 const minilm = join(modelSettings.modelsDir, 'sentence-transformers/all-MiniLM-L6-v2/onnx/model.onnx');
@@ -120,5 +120,8 @@ describe.skipIf(missing.length > 0)(`the shipped default model (${missing.length
     const b = readFileSync(join(tmp, 'b', 'emofuse-default.safetensors'));
     expect(a.length).toBeGreaterThan(10_000);
     expect(Buffer.compare(a, b)).toBe(0);
+    // the slimmed file carries its own checksum (scripts/slim-checkpoint.mjs through writeSafetensors), and it holds
+    const meta = JSON.parse(readSafetensors(join(tmp, 'a', 'emofuse-default.safetensors')).metadata.emofuse!);
+    expect(meta.sha256).toMatch(/^[0-9a-f]{64}$/);
   }, 900_000);
 });

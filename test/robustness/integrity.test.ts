@@ -228,6 +228,22 @@ describe('checkpoint checksum', () => {
     expect(checkpointChecksum(decodeSafetensors(readFileSync(DEFAULT_MODEL.file)), meta, nodeSha256)).toBe(meta.sha256);
   });
 
+  it("the shipped model's file altered or missing: the message says reinstall (DEFAULT_MODEL pointed at a copy)", () => {
+    const real = DEFAULT_MODEL.file;
+    const copy = join(tmp, 'shipped.safetensors');
+    const b = Buffer.from(readFileSync(real));
+    b[b.length - 3]! ^= 0x10; // a byte of the last tensor
+    writeFileSync(copy, b);
+    try {
+      DEFAULT_MODEL.file = copy;
+      expect(loadError(copy)).toMatch(/shipped\.safetensors is damaged: .*reinstall emofuse \(or 'git checkout -- packages\/model\/assets/);
+      DEFAULT_MODEL.file = join(tmp, 'gone.safetensors');
+      expect(loadError(DEFAULT_MODEL.file)).toMatch(/the shipped default model .*gone\.safetensors is missing: reinstall emofuse/);
+    } finally {
+      DEFAULT_MODEL.file = real;
+    }
+  });
+
   it('eval, predict and export refuse the flipped weight alike (exit 2, the file, damaged, the fix)', async () => {
     sameRefusal(await commands(join(tmp, 'flip-weight.safetensors')), /flip-weight\.safetensors is damaged: .*train --resume/);
   });
