@@ -1,6 +1,6 @@
 // Bundles the demo page for the browser: dist/index.html and dist/app.js (ESM, every .wgsl shader inlined).
-// The page runs the model package's own code (checkpoint loading, the hash and logmel encoders, audio decoding,
-// the fusion model on the wgsl backend); its few Node imports (node:fs, node:path, ...) resolve to
+// The page runs the model package's own code (checkpoint loading, the encoders, audio decoding, analyze's VAD and
+// segmenter, the fusion model on the wgsl backend); its few Node imports (node:fs, node:path, ...) resolve to
 // web/node-shim.ts, a small in-memory file system the page fills with what it fetched or was given (and onnx-proto for
 // createRequire, SHA-256 for createHash: the Whisper encoder rewrites its ONNX graph and names its files by hash).
 import { build } from 'esbuild';

@@ -11,7 +11,7 @@
 // EMOFUSE_REQUIRE_BROWSER=1, and then a missing Chromium fails).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,6 +62,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'emofuse-demo-default-'));
 let server: ChildProcess | undefined;
 let url = '';
 let p: OpenPage;
+/** $EMOFUSE_DEMO_DEFAULT_SCREENSHOT: where the page with the assembled recording's segments is saved (docs/demo.png). */
+const screenshot = process.env.EMOFUSE_DEMO_DEFAULT_SCREENSHOT;
 
 /** RAVDESS dev clips (actors 17-18) of distinct emotions, as 16-bit 16 kHz WAV (the FLAC decoded by ffmpeg). */
 const clips: { id: string; text: string; label: string; audio: string; wav: string }[] = [];
@@ -178,6 +180,10 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
     const c = model.config;
     const te = await createTextEncoder(meta.textEncoder);
     const ae = await createAudioEncoder(meta.audioEncoder);
+    // the page names the encoders by the same versions (its SHA-256 of the model files is node:crypto's)
+    expect(await p.page<string>(`document.getElementById('encoders').textContent`)).toBe(
+      `text ${te.id} (${te.version}); audio ${ae.id} (${ae.version})`,
+    );
     const session = await loadOnnxRuntime().InferenceSession.create((await exportCheckpointToOnnx(DEFAULT_MODEL.file)).onnx);
     // absent: one masked zero token (the page gives none at all; padBatch pads both to the same masked zeros)
     const none = (C: number) => ({ tokens: new Float32Array(C), mask: new Float32Array(1), T: 1 });
@@ -274,6 +280,12 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
       want.map((w) => w.emotion ?? ''),
     );
     expect(await p.page<number>(`document.querySelectorAll('#timeline svg').length`)).toBe(1);
+    if (screenshot) {
+      // the README's docs/demo.png: the shipped model on the assembled recording
+      const shot = await p.cdp.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }, p.session);
+      writeFileSync(screenshot, Buffer.from(shot.data, 'base64'));
+      console.log(`screenshot: ${screenshot}`);
+    }
   }, 900_000);
 
   it("Chromium's fake microphone: the VAD cuts an utterance and its emotion is shown as it ends", async () => {

@@ -1,9 +1,13 @@
-// The demo page: a trained checkpoint classifies a clip in the browser, with the same code as `emofuse predict`.
-// Checkpoint loading, the audio decoding of WAV files, the text and audio encoders (the checkpoint's, e.g. hash +
-// logmel, through transformers.js' tokenizer and filterbank, loaded from the demo server's local files) and the
-// fusion model are the model package's own modules; the fusion forward runs on our WGSL kernels through
-// navigator.gpu, or, in a browser without WebGPU, on the float64 CPU references (and the page says so).
-// Every step is timed and the page shows what ran: adapter, backend, encoders (ids and versions), transcript.
+// The demo page: a trained checkpoint (by default the shipped model, served by `emofuse demo`) classifies speech in the
+// browser, with the same code as `emofuse predict` and `emofuse analyze`. Checkpoint loading, the audio decoding of
+// WAV files, the text and audio encoders (the checkpoint's: all-MiniLM-L6-v2 through transformers.js and Whisper
+// tiny.en's sliced encoder through onnxruntime-web for the shipped model, hash + logmel for small ones; their files
+// fetched from the demo server's models folder), the VAD and segmenter of analyze (./segments.ts) and the fusion
+// model are the model package's own modules; the fusion forward runs on our WGSL kernels through navigator.gpu, or,
+// in a browser without WebGPU, on the float64 CPU references (and the page says so).
+// One clip: every step is timed and the page shows what ran (adapter, backend, encoders with versions, transcript),
+// with both modalities or one absent. A dropped recording or the microphone: speech segments as analyze cuts them,
+// each transcribed and judged as it ends, on analyze's timeline.
 
 import { Gpu } from '@emofuse/kernels';
 import {
