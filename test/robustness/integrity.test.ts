@@ -354,7 +354,7 @@ describe('metadata that contradicts the tensors: one check, every command', () =
   it('a table that leaves a gap in the data (a tensor dropped from the header only) is refused as safetensors requires', () => {
     const gap = edit('gap.safetensors', (h) => delete h['param.text.proj.b'], false);
     expect(loadError(gap)).toMatch(
-      /gap\.safetensors is not a safetensors checkpoint written by 'emofuse train': tensor '.*' starts at data byte \d+, where \d+ was expected/,
+      /gap\.safetensors is not a safetensors checkpoint written by 'emofuse train': tensor '.*' starts at data byte \d+, where \d+ was/,
     );
   });
 
@@ -466,7 +466,8 @@ describe('index.json of a feature cache: every field checked, named when wrong',
     expect((err as Error).message).toMatch(/extract again/);
   });
 
-  it('the CLI refuses the shard file of the wrong type at exit 2 (before: "unexpected error: The "path" argument must be of type string")', async () => {
+  // before: 'unexpected error: The "path" argument must be of type string'
+  it('the CLI refuses the shard file of the wrong type at exit 2', async () => {
     const dir = editIndex('ix-cli', (ix) => (ix.shards[0].file = 5));
     const r = await emofuse(['train', '--features', dir, '--epochs', '1', '--out', join(tmp, 'ix-run'), '--backend', 'cpu']);
     expect(r.code, r.stderr).toBe(2);
