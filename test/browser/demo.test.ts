@@ -1,7 +1,7 @@
 // `emofuse demo` in a real browser: a small checkpoint trained here on hash + logmel features of generated clips,
 // the page served by the command, headless Chromium (WebGPU on SwiftShader, as webgpu-browser.test.ts) driven
-// over the DevTools protocol (a pipe, no extra package): a WAV file is set on the page's file input instead of the
-// microphone, the words typed, Classify clicked. The probabilities the page shows must equal
+// over the DevTools protocol (./chromium.ts: a pipe, no extra package): a WAV file is set on the page's file input
+// instead of the microphone, the words typed, Classify clicked. The probabilities the page shows must equal
 // `emofuse predict --json` for the same clip and text within TOL; a screenshot is written and checked to show the
 // bars; bad input (not audio, an empty file, a checkpoint of another format) must show a message.
 // Skipped, with the reason, where no Chromium is installed (CI installs it and sets EMOFUSE_REQUIRE_BROWSER=1).
@@ -17,10 +17,10 @@ import wavefilePkg from 'wavefile';
 import { DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
+import { CHROMIUM, Cdp } from './chromium.ts';
 import { resign } from '../helpers/checkpoint.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 const skipReason = CHROMIUM ? '' : 'no Chromium (apt-get install chromium)';
 if (!CHROMIUM && process.env.EMOFUSE_REQUIRE_BROWSER === '1') throw new Error('EMOFUSE_REQUIRE_BROWSER=1 but no Chromium found');
 
@@ -63,41 +63,6 @@ let checkpoint = '';
 let clip = '';
 
 // ------------------------------------------------------------------------------------------------ DevTools protocol
-
-/** The Chrome DevTools Protocol over --remote-debugging-pipe: JSON messages ended by NUL on fds 3 (in) and 4 (out). */
-class Cdp {
-  private next = 1;
-  private pending = new Map<number, { ok: (v: any) => void; fail: (e: Error) => void; method: string }>();
-  private buf = '';
-  constructor(private readonly proc: ChildProcess) {
-    const out = proc.stdio[4] as NodeJS.ReadableStream;
-    for (const fd of [3, 4]) (proc.stdio[fd] as NodeJS.EventEmitter).on('error', () => {}); // the browser is killed at the end
-    out.setEncoding('utf8');
-    out.on('data', (chunk: string) => {
-      this.buf += chunk;
-      for (;;) {
-        const end = this.buf.indexOf('\0');
-        if (end < 0) break;
-        const msg = JSON.parse(this.buf.slice(0, end));
-        this.buf = this.buf.slice(end + 1);
-        const p = msg.id ? this.pending.get(msg.id) : undefined;
-        if (!p) continue;
-        this.pending.delete(msg.id);
-        if (msg.error) p.fail(new Error(`${p.method}: ${msg.error.message}`));
-        else p.ok(msg.result);
-      }
-    });
-  }
-  send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> {
-    const id = this.next++;
-    return new Promise((ok, fail) => {
-      this.pending.set(id, { ok, fail, method });
-      (this.proc.stdio[3] as NodeJS.WritableStream).write(
-        JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }) + '\0',
-      );
-    });
-  }
-}
 
 /** Evaluates an expression in the page (awaiting a promise) and returns its JSON value. */
 async function page<T = unknown>(expression: string): Promise<T> {
