@@ -11,7 +11,14 @@ import { extractFeatures, openDataset, OrtBackend } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { readBertWeights } from '../../packages/model/src/fusion/text-encoder-weights.ts';
-import { finetuneText, type FinetuneTextOptions } from '../../packages/model/src/train/finetune-text.ts';
+import {
+  FINETUNED_FILE,
+  finetuneText,
+  type FinetuneTextOptions,
+  loadFinetuned,
+  predictTexts,
+} from '../../packages/model/src/train/finetune-text.ts';
+import { TrainableTextEncoder } from '../../packages/model/src/fusion/text-encoder.ts';
 
 const meld = join(modelSettings.assetsDir, 'meld-text');
 const have = existsSync(join(meld, 'dev_sent_emo.csv'));
@@ -81,6 +88,26 @@ describe.skipIf(!have)(`finetune-text on 60 MELD utterances, tiny random BERT${h
     expect(rows.size).toBeGreaterThan(10);
     expect(rows.has(2)).toBe(true); // [CLS] (id 2 of the fixture's vocabulary); unseen tokens' rows stay as loaded
     expect(rows.size).toBeLessThan(302);
+    await be.destroy();
+  }, 120_000);
+
+  it('the best epoch is saved as a delta on the base model; predictions read it back, and differ from the frozen encoder', async () => {
+    const be = OrtBackend.create({ threads: 1 });
+    const out = join(tmp, 'run');
+    mkdirSync(out, { recursive: true });
+    const r = await finetuneText(be, opts({ epochs: 1, outDir: out, textLr: 1e-2 }));
+    const texts = ['Oh my God!', 'I really do not want to talk about it.', 'fine'];
+    const trained = await predictTexts(be, r, bert, texts);
+    const loaded = loadFinetuned(be, join(out, FINETUNED_FILE), bert);
+    expect(await predictTexts(be, loaded, bert, texts)).toEqual(trained);
+    const { config, weights } = readBertWeights(bert);
+    const frozen = {
+      encoder: TrainableTextEncoder.create(be, config, { weights, maxLen: loaded.model.config.maxTextLen }),
+      model: loaded.model,
+    };
+    const base = await predictTexts(be, frozen, bert, texts);
+    expect(base).not.toEqual(trained);
+    expect(trained.every((p) => Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-5)).toBe(true);
     await be.destroy();
   }, 120_000);
 });

@@ -12,13 +12,17 @@
 // The head reads the states as they are (no input standardization: they leave a LayerNorm) and without the linear
 // skip (its statistics would be of frozen features). Epoch order and batches derive from (seed, epoch) as `train`'s.
 
-import { argmax, computeMetrics } from '../metrics/metrics.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesOf, decodeSafetensors, encodeSafetensors, type SafeTensor } from '../cache/safetensors.ts';
+import { writeFileAtomic } from '../io.ts';
+import { argmax, computeMetrics, softmax } from '../metrics/metrics.ts';
 import { openDataset } from '../datasets/index.ts';
 import { openFeatureCache } from '../cache/feature-cache.ts';
 import { locateModel, withLocation } from '../encoders/transformers.ts';
 import { loadTransformers } from '../encoders/transformers-env.ts';
 import type { Backend } from '../fusion/backend.ts';
-import { DEFAULT_FUSION, FusionModel, type FusionActivations } from '../fusion/model.ts';
+import { DEFAULT_FUSION, type FusionActivations, type FusionConfig, FusionModel } from '../fusion/model.ts';
 import { TrainableTextEncoder } from '../fusion/text-encoder.ts';
 import { readBertWeights } from '../fusion/text-encoder-weights.ts';
 import { bucketLength, epochBatches } from './data.ts';
@@ -45,9 +49,14 @@ export interface FinetuneTextOptions {
   maxTextLen: number;
   weightDecay: number;
   trainSplit?: string;
-  devSplit?: string;
+  /** null: no dev evaluation (timing runs). */
+  devSplit?: string | null;
+  /** Where the best epoch's weights go (FINETUNED_FILE: the trained encoder tensors as a delta on the base model, and the head). */
+  outDir?: string;
   /** Stop after this many train steps (timing). */
   maxSteps?: number;
+  /** After each train step: its batch shape and wall seconds (the step's graph run included). */
+  onStep?: (r: { step: number; B: number; T: number; seconds: number }) => void;
   onEpoch?: (r: { epoch: number; loss: number; devWeightedF1: number; seconds: number; steps: number }) => void;
 }
 
@@ -108,7 +117,7 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     return { ids: (await tokenize(texts)).map((r) => truncate(r, o.maxTextLen)), labels: sp.labels };
   };
   const train = await splitTokens(o.trainSplit ?? 'train');
-  const dev = await splitTokens(o.devSplit ?? 'dev');
+  const dev = o.devSplit === null ? { ids: [], labels: new Int32Array(0) } : await splitTokens(o.devSplit ?? 'dev');
   const K = cache.classNames.length;
   const { config: ec, weights } = readBertWeights(o.modelFolder);
   const maxLen = bucketLength(Math.max(...train.ids.map((r) => r.length), ...dev.ids.map((r) => r.length)), o.maxTextLen);
@@ -172,6 +181,7 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     let n = 0;
     for (const idx of epochBatches(lengths, o.batchSize, o.seed, epoch)) {
       if (o.maxSteps !== undefined && step >= o.maxSteps) break;
+      const ts = performance.now();
       await be.flush();
       const { ea, ha, B, T } = await setBatch(train, idx);
       await model.forward(ha, true, true);
@@ -207,15 +217,19 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
           });
         }
       }
-      lossSum += await model.readLoss(ha);
+      lossSum += await model.readLoss(ha); // runs the step
+      o.onStep?.({ step, B, T, seconds: (performance.now() - ts) / 1000 });
       n++;
       step++;
     }
-    const f1 = await evaluateTokens(be, model, setBatch, dev, cache.classNames, o.batchSize);
+    const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, cache.classNames, o.batchSize);
     const rec = { epoch, loss: lossSum / Math.max(1, n), devWeightedF1: f1, seconds: (performance.now() - t0) / 1000 };
     result.epochs.push(rec);
     o.onEpoch?.({ ...rec, steps: n });
-    if (f1 > result.bestDevWeightedF1) Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
+    if (f1 > result.bestDevWeightedF1) {
+      Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
+      if (o.outDir) await saveFinetuned(join(o.outDir, FINETUNED_FILE), enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1 });
+    }
     if (o.maxSteps !== undefined && step >= o.maxSteps) break;
   }
   await be.flush();
@@ -245,4 +259,100 @@ async function evaluateTokens(
     });
   }
   return computeMetrics(tok.labels, predictions, classNames).weightedF1;
+}
+
+// ------------------------------------------------------------------------------------------------ weights
+
+/** The file finetuneText writes at its best epoch. */
+export const FINETUNED_FILE = 'finetuned-text.safetensors';
+
+/**
+ * The fine-tuned weights as a delta on the base model: the encoder tensors that trained ('text.<HF name>', the frozen
+ * ones are the base model's, named by `modelSpec` in the metadata) and every head tensor ('head.<name>'), with the
+ * encoder's trainTop and the head's FusionConfig in the metadata.
+ */
+async function saveFinetuned(
+  path: string,
+  enc: TrainableTextEncoder,
+  model: FusionModel,
+  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed'> & { bestEpoch: number; devWeightedF1: number },
+): Promise<void> {
+  const tensors: Record<string, SafeTensor> = {};
+  const be = enc.backend;
+  for (const p of enc.trainable)
+    tensors[`text.${p.name}`] = { dtype: 'F32', shape: p.shape, data: bytesOf(Float32Array.from(await be.read(p.value))) };
+  for (const [name, t] of await model.readState()) tensors[`head.${name}`] = { dtype: 'F32', shape: t.shape, data: bytesOf(t.value) };
+  const metadata = {
+    format: 'emofuse-finetuned-text',
+    modelSpec: o.modelSpec,
+    trainTop: String(o.trainTop),
+    head: JSON.stringify(model.config),
+    bestEpoch: String(o.bestEpoch),
+    devWeightedF1: String(o.devWeightedF1),
+  };
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/** A fine-tuned text model read back: the base model's weights with the delta's encoder tensors, and the head. */
+export function loadFinetuned(be: Backend, file: string, modelFolder: string): { encoder: TrainableTextEncoder; model: FusionModel } {
+  const d = decodeSafetensors(readFileSync(file), file);
+  if (d.metadata.format !== 'emofuse-finetuned-text') throw new Error(`${file}: not a fine-tuned text model (metadata 'format')`);
+  const { config, weights } = readBertWeights(modelFolder);
+  const f32 = (t: SafeTensor) => new Float32Array(new Uint8Array(t.data).buffer); // a copy (data may be a Buffer view)
+  const head = new Map<string, { value: Float32Array }>();
+  for (const [name, t] of d.tensors) {
+    if (name.startsWith('text.')) weights.set(name.slice(5), f32(t));
+    else if (name.startsWith('head.')) head.set(name.slice(5), { value: f32(t) });
+  }
+  const hc = JSON.parse(d.metadata.head!) as FusionConfig;
+  const encoder = TrainableTextEncoder.create(be, config, { weights, maxLen: hc.maxTextLen });
+  const model = FusionModel.create(be, hc);
+  model.loadState(head, 0);
+  return { encoder, model };
+}
+
+/** Class probabilities [n][K] of texts through a fine-tuned (or any) encoder + head, one batch of at most B at a time. */
+export async function predictTexts(
+  be: Backend,
+  m: { encoder: TrainableTextEncoder; model: FusionModel },
+  modelSpec: string,
+  texts: readonly string[],
+  B = 32,
+): Promise<number[][]> {
+  const tokenize = await tokenizer(modelSpec);
+  const maxLen = m.model.config.maxTextLen;
+  const rows = (await tokenize([...texts])).map((r) => truncate(r, maxLen));
+  const K = m.model.config.numClasses;
+  const C = m.encoder.config.width;
+  const out: number[][] = [];
+  for (let s = 0; s < rows.length; s += B) {
+    const chunk = rows.slice(s, s + B);
+    const n = chunk.length;
+    const T = bucketLength(Math.max(...chunk.map((r) => r.length)), maxLen);
+    const [ids, mask] = [new Float32Array(n * T), new Float32Array(n * T)];
+    chunk.forEach((r, b) => {
+      r.forEach((id, t) => {
+        ids[b * T + t] = id;
+        mask[b * T + t] = 1;
+      });
+    });
+    await be.flush();
+    const ea = m.encoder.setInputs(ids, mask, n);
+    const ha = m.model.setInputs(
+      {
+        text: new Float32Array(n * T * C),
+        textMask: mask,
+        audio: new Float32Array(n),
+        audioMask: new Float32Array(n),
+        labels: new Array(n).fill(-1),
+      },
+      new Float32Array(K).fill(1),
+    );
+    await m.encoder.forward(ea);
+    await be.add(ea.out, ea.out, ha.text!.x, 0);
+    await m.model.forward(ha, false, false);
+    const logits = await be.read(ha.logits);
+    for (let b = 0; b < n; b++) out.push(softmax(logits, b * K, K));
+  }
+  return out;
 }
