@@ -880,6 +880,36 @@ async function runCase(c: Case, i: number): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------------------------------ every backend
+
+/**
+ * The cases whose bad values reach the model (damaged features, parameters and audio samples, checkpoints that do
+ * not fit the data) run again on ort and wgsl: each backend must refuse them the same way as cpu.
+ */
+const REACHES_THE_MODEL = [
+  'train arrays with NaN',
+  'train arrays with 1e39',
+  'train cache shard with a NaN',
+  'eval --checkpoint with NaN',
+  'eval --checkpoint with Inf',
+  'eval on features of other widths',
+  'predict --checkpoint with NaN',
+  'predict --audio with',
+  'predict --audio all',
+];
+for (const c of C.filter((x) => REACHES_THE_MODEL.some((p) => x.name.startsWith(p)))) {
+  for (const backend of ['ort', 'wgsl']) {
+    C.push({
+      ...c,
+      name: `${c.name} [${backend}]`,
+      args: async (d) => {
+        const args = await c.args(d);
+        return args.includes('--backend') ? withFlag(args, '--backend', backend) : [...args, '--backend', backend];
+      },
+    });
+  }
+}
+
 async function fixture(): Promise<void> {
   makeManifestDataset(data);
   const steps = [
