@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { AnalyzeError } from '../../packages/model/src/analyze/errors.ts';
 import { readSubtitles } from '../../packages/model/src/analyze/subtitles.ts';
 import { AudioError, decodeWav, loadAudio } from '../../packages/model/src/audio/decode.ts';
@@ -26,6 +26,9 @@ import { firstInvalidUtf8 } from '../../packages/model/src/text-file.ts';
 import type { FeatureSet } from '../../packages/model/src/features.ts';
 import { fuzzRuns } from '../helpers/fuzz.ts';
 import { tone, wav } from './inputs.ts';
+
+// A long run (EMOFUSE_FUZZ_RUNS) may take up to a second a case (ffmpeg under load): the test timeout grows with it.
+if (process.env.EMOFUSE_FUZZ_RUNS) vi.setConfig({ testTimeout: Math.max(120_000, fuzzRuns(1) * 1000) });
 
 const dir = mkdtempSync(join(tmpdir(), 'emofuse-fuzz-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
