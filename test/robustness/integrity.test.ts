@@ -244,6 +244,16 @@ describe('checkpoint checksum', () => {
     }
   });
 
+  it("a linear model of a text-only cache (audio encoder 'none') loads: its head pools the missing audio to zeros", async () => {
+    // ablate's linear reference run on MELD text was refused by the metadata check before this case existed
+    const model = FusionModel.create(new CpuBackend('f32'), { ...CONFIG, fusion: 'linear' });
+    const norm = (w: number) => ({ mean: new Float32Array(w).fill(0.1), std: new Float32Array(w).fill(2) });
+    model.setInputNorm({ text: norm(8), audio: norm(8), pooled: norm(model.pooledNormWidth) });
+    const file = join(tmp, 'linear-text-only.safetensors');
+    await saveCheckpoint(model, file, { ...META, config: { ...CONFIG, fusion: 'linear' }, audioEncoder: 'none' });
+    expect(loadError(file)).toBe('');
+  });
+
   it('eval, predict and export refuse the flipped weight alike (exit 2, the file, damaged, the fix)', async () => {
     sameRefusal(await commands(join(tmp, 'flip-weight.safetensors')), /flip-weight\.safetensors is damaged: .*train --resume/);
   });

@@ -5,7 +5,7 @@
 import { decodeSafetensors, SafetensorsError, type DecodedSafetensors } from '../cache/safetensors.ts';
 import { sha256Hex } from '../cache/sha256.ts';
 import type { Backend } from '../fusion/backend.ts';
-import { checkFusionConfig, FUSION_SPECS, FusionConfigError, FusionModel, type FusionConfig } from '../fusion/model.ts';
+import { checkFusionConfig, FUSION_SPECS, FusionConfigError, FusionModel, requiredModalities, type FusionConfig } from '../fusion/model.ts';
 import { INPUT_NORM_NAMES, type InputNorm } from '../fusion/input-norm.ts';
 import { DataError } from '../errors.ts';
 import { flagOf } from './settings.ts';
@@ -177,7 +177,8 @@ export function readCheckpointMeta(metadata: Record<string, string>, path: strin
     if (!(err instanceof FusionConfigError)) throw err;
     throw metaError(path, `field 'config': ${err.message.replace(/^model config: /, '')}`);
   }
-  if (meta.audioEncoder === NO_AUDIO_ENCODER && FUSION_SPECS[meta.config.fusion].audio) {
+  // The linear head pools a missing modality to zeros, so it is the one variant a text-only cache can train.
+  if (meta.audioEncoder === NO_AUDIO_ENCODER && requiredModalities(FUSION_SPECS[meta.config.fusion]).audio) {
     throw metaError(
       path,
       `field 'audioEncoder' is '${NO_AUDIO_ENCODER}' (a text-only cache), but its config.fusion '${meta.config.fusion}' reads audio`,
