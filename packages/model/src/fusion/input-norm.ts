@@ -15,6 +15,10 @@
 //                     read modalities' S for the skip), so that the classifier reads standardized features too
 //
 // A dimension with (near) zero variance keeps std 1 (as scikit-learn's StandardScaler does). Padding stays 0.
+// A pooled dimension's std is floored at POOLED_MIN_STD: its inputs are standardized tokens (std 1), so a pooled
+// mean or std that barely moves across the train utterances (RAVDESS's two sentences make most text dimensions
+// two-valued, some with spreads of 1e-3) is near constant there, and dividing by that spread would blow another
+// corpus's values up a thousandfold (leave-one-corpus-out, linear head: below chance) rather than standardize them.
 
 import type { FeatureSplit } from '../features.ts';
 
@@ -28,6 +32,9 @@ export interface InputNorm {
   audio?: NormStats;
   pooled?: NormStats;
 }
+
+/** The least std norm.pooled divides by (in units of the standardized tokens the pooled vector is built from). */
+export const POOLED_MIN_STD = 0.1;
 
 export const INPUT_NORM_NAMES = ['text', 'audio', 'pooled'] as const;
 export type InputNormName = (typeof INPUT_NORM_NAMES)[number];
@@ -49,7 +56,8 @@ class Moments {
     }
     this.n += 1;
   }
-  stats(): NormStats {
+  /** `minStd`: a non-constant dimension's std is at least this (0: as measured). */
+  stats(minStd = 0): NormStats {
     const mean = new Float32Array(this.dim);
     const std = new Float32Array(this.dim).fill(1);
     if (this.n === 0) return { mean, std };
@@ -57,7 +65,7 @@ class Moments {
       const m = this.s[c]! / this.n;
       const v = Math.max(0, this.ss[c]! / this.n - m * m);
       mean[c] = m;
-      if (v > 1e-12 * Math.max(1, m * m)) std[c] = Math.sqrt(v);
+      if (v > 1e-12 * Math.max(1, m * m)) std[c] = Math.max(minStd, Math.sqrt(v));
     }
     return { mean, std };
   }
@@ -209,7 +217,7 @@ export function computeInputNorm(
     const mean = new Float32Array(P);
     const std = new Float32Array(P);
     for (const part of parts) {
-      const st = part.mom.stats();
+      const st = part.mom.stats(POOLED_MIN_STD);
       mean.set(st.mean, part.off);
       std.set(st.std, part.off);
     }
