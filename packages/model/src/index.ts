@@ -34,3 +34,4 @@ export * from './ablation.ts';
 export * from './api.ts';
 export * from './analyze/index.ts';
 export { DEFAULT_MODEL, defaultModelMissing, type DefaultModelInfo } from './default-model.ts';
+export * from './train/finetune-text.ts';

@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import { EVAL_REPORT_FILES, TRAIN_DEFAULTS, evaluateCheckpoint, formatSpeakerNorm } from '@emofuse/model';
 import { addBackendOption, addDataOptions, asUserError, int, loadFeatures, openBackend, type DataFlags } from '../options.ts';
 import { table } from '../output.ts';
+import { evalFinetuned } from '../finetune-text.ts';
+import { isFinetunedText } from '@emofuse/model';
 
 interface EvalFlags extends DataFlags {
   checkpoint: string;
@@ -36,8 +38,9 @@ Examples:
   emofuse eval --checkpoint runs/syn/best.safetensors --synthetic --split dev --json`,
   );
   cmd.action(async (o: EvalFlags) => {
-    const { features, source } = loadFeatures(o);
     const batchSize = int(o.batchSize, '--batch-size');
+    if (isFinetunedText(o.checkpoint)) return evalFinetunedCommand(o, batchSize);
+    const { features, source } = loadFeatures(o);
     const outDir = o.out ?? join(dirname(o.checkpoint), `eval-${o.split}`);
     const backend = await openBackend(o.backend);
     try {
@@ -90,4 +93,36 @@ Examples:
       await backend.destroy();
     }
   });
+}
+
+/** eval on train --finetune-text's file: the fine-tuned encoder + head on the split's texts (no report files). */
+async function evalFinetunedCommand(o: EvalFlags, batchSize: number): Promise<void> {
+  const backend = await openBackend(o.backend);
+  try {
+    const r = await evalFinetuned(backend, { ...o, batchSize });
+    const m = r.metrics;
+    if (o.json) {
+      const probabilities = Object.fromEntries(r.ids.map((id, i) => [id, r.probabilities[i]]));
+      console.log(JSON.stringify({ ...m, probabilities }, null, 2));
+      return;
+    }
+    const pct = (x: number) => (100 * x).toFixed(1);
+    console.log(`${o.checkpoint} (fine-tuned text encoder) on ${o.features}, split '${o.split}' (${m.n} utterances)\n`);
+    console.log(
+      table([
+        ['accuracy', pct(m.accuracy)],
+        ['weighted F1', pct(m.weightedF1)],
+        ['macro F1', pct(m.macroF1)],
+      ]),
+    );
+    console.log('');
+    console.log(
+      table(
+        m.perClass.map((p) => [p.name, pct(p.precision), pct(p.recall), pct(p.f1), p.support]),
+        ['class', 'precision', 'recall', 'F1', 'support'],
+      ),
+    );
+  } finally {
+    await backend.destroy();
+  }
 }

@@ -12,6 +12,7 @@ import {
   checkCheckpointFeatures,
   checkOnnxAgainstModel,
   exportCheckpointToOnnx,
+  isFinetunedText,
   loadCheckpoint,
   randomFeatureBatches,
   writeFileAtomic,
@@ -62,6 +63,11 @@ Examples:
   emofuse export --checkpoint runs/controlled/best.safetensors --onnx model.onnx --features runs/cache-controlled --split test`,
     );
   cmd.action(async (o: ExportFlags) => {
+    if (isFinetunedText(o.checkpoint))
+      throw new UserError(
+        `${o.checkpoint} is a fine-tuned text model (train --finetune-text): export does not yet write the encoder into the ONNX ` +
+          'graph; use it with emofuse eval / predict --checkpoint, or export a frozen-feature checkpoint (best.safetensors)',
+      );
     const tolerance = num(o.tolerance, '--tolerance');
     const n = int(o.checkUtterances, '--check-utterances');
     const fail = (err: unknown): never => {

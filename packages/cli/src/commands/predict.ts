@@ -16,6 +16,8 @@ import {
 import { addBackendOption, asUserError, checkpointOrDefault, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
+import { isFinetunedText } from '@emofuse/model';
+import { predictFinetuned } from '../finetune-text.ts';
 
 interface PredictFlags {
   checkpoint?: string;
@@ -69,6 +71,16 @@ Examples:
   emofuse predict --checkpoint runs/controlled/best.safetensors --manifest clips.csv --out predictions.jsonl`,
     )
     .action(async (o: PredictFlags) => {
+      if (o.checkpoint && isFinetunedText(o.checkpoint)) {
+        // train --finetune-text's file: the fine-tuned text encoder + head, on the words alone
+        const backend = await openBackend(o.backend);
+        try {
+          const { prediction, classNames } = await predictFinetuned(backend, o.checkpoint, o);
+          return print([prediction], classNames, o);
+        } finally {
+          await backend.destroy();
+        }
+      }
       let inputs: PredictInput[];
       if (o.manifest) {
         if (o.text || o.audio) throw new UserError('give either --manifest or --text/--audio, not both');

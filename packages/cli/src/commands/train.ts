@@ -16,6 +16,7 @@ import {
 } from '../options.ts';
 import { stepBar, table, UserError } from '../output.ts';
 import { checkOutFolder, resumeCommand, signalExitCode, stopOnSignals } from '../signals.ts';
+import { planFinetune, runFinetune } from '../finetune-text.ts';
 
 export function registerTrain(program: Command): void {
   const cmd = program
@@ -52,13 +53,16 @@ Examples:
   emofuse train --synthetic --width 32 --epochs 10 --lr 3e-3 --out runs/syn
   emofuse train --features runs/cache-controlled --out runs/controlled
   emofuse train --features runs/cache-controlled --out runs/controlled --resume     # after an interruption
-  emofuse train --synthetic --backend cpu --width 16 --epochs 2                      # on the CPU references`,
+  emofuse train --synthetic --backend cpu --width 16 --epochs 2                      # on the CPU references
+  emofuse train --features runs/cache-meld-minilm --fusion text --finetune-text 2 --epochs 2 --lr 1e-3 --width 64 \\
+    --heads 4 --out runs/meld-ft     # fine-tunes MiniLM's top 2 blocks: runs/meld-ft/finetuned-text.safetensors`,
   );
   cmd.action(async (o: TrainFlags & { out: string; resume?: boolean; force?: boolean; json?: boolean }) => {
     if (o.resume && o.force)
       throw new UserError('give either --resume (continue the run in --out) or --force (start over in it), not both');
     const opts = parseTrainFlags(o, o.out);
     checkOutFolder(o.out);
+    if (opts.finetuneText !== undefined) return finetune(o, opts);
     const { features, source } = loadFeatures(o);
     warnUntrainedClasses(features, opts);
     const backend = await openBackend(o.backend);
@@ -143,4 +147,31 @@ Examples:
       await backend.destroy();
     }
   });
+}
+
+/** train --finetune-text: the text encoder's top blocks and a text-only head (../finetune-text.ts). */
+async function finetune(o: TrainFlags & { out: string; resume?: boolean; json?: boolean }, opts: ReturnType<typeof parseTrainFlags>) {
+  const plan = planFinetune(opts, o);
+  const backend = await openBackend(o.backend);
+  try {
+    const log = (line: string) => {
+      if (!o.json) console.log(line);
+    };
+    log(`emofuse train: fine-tuning ${plan.modelSpec} (top ${plan.trainTop} blocks) on ${plan.features}; backend ${backend.description}`);
+    const r = await runFinetune(backend, opts, plan, o.out, log);
+    if (o.json) console.log(JSON.stringify(r, null, 2));
+    else {
+      console.log(
+        table([
+          ['epochs', r.epochs],
+          ['best dev weighted F1', `${(100 * r.bestDevWeightedF1).toFixed(2)} (epoch ${r.bestEpoch})`],
+          ['time', `${r.seconds.toFixed(1)} s`],
+          ['fine-tuned model', r.file],
+        ]),
+      );
+      console.log(`\nnext: emofuse eval --checkpoint ${r.file} --features ${plan.features} --split test`);
+    }
+  } finally {
+    await backend.destroy();
+  }
 }

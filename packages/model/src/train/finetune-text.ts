@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOf, decodeSafetensors, encodeSafetensors, type SafeTensor } from '../cache/safetensors.ts';
 import { writeFileAtomic } from '../io.ts';
-import { argmax, computeMetrics, softmax } from '../metrics/metrics.ts';
+import { argmax, computeMetrics, type Metrics, softmax } from '../metrics/metrics.ts';
 import { openDataset } from '../datasets/index.ts';
 import { openFeatureCache } from '../cache/feature-cache.ts';
 import { locateModel, withLocation } from '../encoders/transformers.ts';
@@ -96,29 +96,44 @@ async function tokenizer(spec: string): Promise<(texts: string[]) => Promise<num
   };
 }
 
+/**
+ * The texts of a feature cache's splits, read from the cache's dataset (its recorded name and source), with their
+ * ids, labels and class names. Throws naming the cache, the split or the utterance that is missing.
+ */
+export function cacheTexts(
+  features: string,
+): (split: string) => { ids: string[]; texts: string[]; labels: Int32Array; classNames: string[] } {
+  const cache = openFeatureCache(features);
+  const ds = openDataset(cache.index.dataset.name, cache.index.dataset.source, { textOnly: true });
+  const textOf = new Map(ds.items.map((it) => [it.id, it.text]));
+  return (name) => {
+    const sp = cache.splits[name];
+    if (!sp) throw new Error(`${features}: no split '${name}' (it has ${Object.keys(cache.splits).join(', ')})`);
+    const texts = sp.ids.map((id) => {
+      const t = textOf.get(id);
+      if (t === undefined) throw new Error(`${cache.index.dataset.source}: no utterance '${id}' (the cache's id)`);
+      return t;
+    });
+    return { ids: [...sp.ids], texts, labels: sp.labels, classNames: [...cache.classNames] };
+  };
+}
+
 /** Cuts a token row to maxLen keeping [CLS] first and [SEP] last. */
 function truncate(row: number[], maxLen: number): number[] {
   return row.length <= maxLen ? row : [...row.slice(0, maxLen - 1), row[row.length - 1]!];
 }
 
 export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise<FinetuneTextResult> {
-  const cache = openFeatureCache(o.features);
-  const ds = openDataset(cache.index.dataset.name, cache.index.dataset.source, { textOnly: true });
-  const textOf = new Map(ds.items.map((it) => [it.id, it.text]));
+  const textsOf = cacheTexts(o.features);
   const tokenize = await tokenizer(o.modelSpec);
   const splitTokens = async (name: string): Promise<Tokens> => {
-    const sp = cache.splits[name];
-    if (!sp) throw new Error(`${o.features}: no split '${name}'`);
-    const texts = sp.ids.map((id) => {
-      const t = textOf.get(id);
-      if (t === undefined) throw new Error(`${cache.index.dataset.source}: no utterance '${id}' (the cache's id)`);
-      return t;
-    });
-    return { ids: (await tokenize(texts)).map((r) => truncate(r, o.maxTextLen)), labels: sp.labels };
+    const sp = textsOf(name);
+    return { ids: (await tokenize(sp.texts)).map((r) => truncate(r, o.maxTextLen)), labels: sp.labels };
   };
   const train = await splitTokens(o.trainSplit ?? 'train');
   const dev = o.devSplit === null ? { ids: [], labels: new Int32Array(0) } : await splitTokens(o.devSplit ?? 'dev');
-  const K = cache.classNames.length;
+  const classNames = textsOf(o.trainSplit ?? 'train').classNames;
+  const K = classNames.length;
   const { config: ec, weights } = readBertWeights(o.modelFolder);
   const maxLen = bucketLength(Math.max(...train.ids.map((r) => r.length), ...dev.ids.map((r) => r.length)), o.maxTextLen);
   const enc = TrainableTextEncoder.create(be, ec, { trainTop: o.trainTop, maxLen, weights });
@@ -222,13 +237,14 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
       n++;
       step++;
     }
-    const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, cache.classNames, o.batchSize);
+    const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, classNames, o.batchSize);
     const rec = { epoch, loss: lossSum / Math.max(1, n), devWeightedF1: f1, seconds: (performance.now() - t0) / 1000 };
     result.epochs.push(rec);
     o.onEpoch?.({ ...rec, steps: n });
     if (f1 > result.bestDevWeightedF1) {
       Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
-      if (o.outDir) await saveFinetuned(join(o.outDir, FINETUNED_FILE), enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1 });
+      if (o.outDir)
+        await saveFinetuned(join(o.outDir, FINETUNED_FILE), enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames });
     }
     if (o.maxSteps !== undefined && step >= o.maxSteps) break;
   }
@@ -275,7 +291,7 @@ async function saveFinetuned(
   path: string,
   enc: TrainableTextEncoder,
   model: FusionModel,
-  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed'> & { bestEpoch: number; devWeightedF1: number },
+  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed'> & { bestEpoch: number; devWeightedF1: number; classNames: string[] },
 ): Promise<void> {
   const tensors: Record<string, SafeTensor> = {};
   const be = enc.backend;
@@ -287,6 +303,7 @@ async function saveFinetuned(
     modelSpec: o.modelSpec,
     trainTop: String(o.trainTop),
     head: JSON.stringify(model.config),
+    classNames: JSON.stringify(o.classNames),
     bestEpoch: String(o.bestEpoch),
     devWeightedF1: String(o.devWeightedF1),
   };
@@ -355,4 +372,49 @@ export async function predictTexts(
     for (let b = 0; b < n; b++) out.push(softmax(logits, b * K, K));
   }
   return out;
+}
+
+/** Whether a .safetensors file is a fine-tuned text model (FINETUNED_FILE), from its header alone. */
+export function isFinetunedText(file: string): boolean {
+  let header: { __metadata__?: { format?: string } };
+  try {
+    const buf = readFileSync(file);
+    const n = Number(buf.readBigUInt64LE(0));
+    if (n <= 0 || n > buf.length - 8) return false;
+    header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  } catch {
+    return false; // not readable as safetensors: the ordinary checkpoint reader says why
+  }
+  return header.__metadata__?.format === 'emofuse-finetuned-text';
+}
+
+/** A fine-tuned text model read back with its base model located by the spec it names (the model folder, by id or path). */
+export function openFinetuned(
+  be: Backend,
+  file: string,
+): { encoder: TrainableTextEncoder; model: FusionModel; modelSpec: string; classNames: string[] } {
+  const meta = decodeSafetensors(readFileSync(file), file).metadata;
+  const spec = meta.modelSpec;
+  if (!spec) throw new Error(`${file}: no 'modelSpec' in its metadata (the base text model it is a delta on)`);
+  const folder = locateModel(spec, 'bert').folder;
+  if (!folder) throw new Error(`${file}: its base text model '${spec}' is not a local folder (put the converted model in EMOFUSE_MODELS)`);
+  const m = loadFinetuned(be, file, folder);
+  const K = m.model.config.numClasses;
+  const classNames = meta.classNames ? (JSON.parse(meta.classNames) as string[]) : Array.from({ length: K }, (_, k) => `class ${k}`);
+  return { ...m, modelSpec: spec, classNames };
+}
+
+/** A fine-tuned text model on a split of a cache (its texts): every utterance's class probabilities, and the metrics. */
+export async function evaluateFinetuned(
+  be: Backend,
+  o: { file: string; features: string; split: string; batchSize: number },
+): Promise<{ ids: string[]; probabilities: number[][]; metrics: Metrics }> {
+  const m = openFinetuned(be, o.file);
+  const sp = cacheTexts(o.features)(o.split);
+  const K = m.model.config.numClasses;
+  if (sp.classNames.length !== K)
+    throw new Error(`${o.features}: ${sp.classNames.length} classes, but ${o.file} was trained on ${K}: give the cache it was trained on`);
+  const probabilities = await predictTexts(be, m, m.modelSpec, sp.texts, o.batchSize);
+  const predictions = probabilities.map((p) => argmax(p, 0, K));
+  return { ids: sp.ids, probabilities, metrics: computeMetrics(sp.labels, predictions, sp.classNames) };
 }

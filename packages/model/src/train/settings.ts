@@ -286,6 +286,32 @@ export const TRAIN_SETTINGS = {
   devSplit: {
     in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same',
   },
+  /**
+   * Fine-tune the text encoder end to end (train/finetune-text.ts): the top k of its blocks ('all': every block and the
+   * embeddings) train under the text-only head; needs --fusion text and a cache extracted with a bert: text encoder.
+   */
+  finetuneText: {
+    in: 'train', flag: '--finetune-text', arg: '<k|all>',
+    help: "fine-tune the text encoder's top k blocks ('all': every block and the embeddings) under the text-only head " +
+      '(needs --fusion text and a feature cache extracted with a bert: text encoder)',
+    default: undefined,
+    parse: (text: string, flag: string): number | 'all' => (text === 'all' ? 'all' : parseInteger(text, flag, 0, MAX_LAYERS)),
+    resume: 'same', perRun: true,
+  },
+  textLr: {
+    in: 'train', flag: '--text-lr', arg: '<lr>', help: "peak learning rate of the fine-tuned text encoder's top block (--finetune-text)",
+    default: 1e-4, parse: parsePositive, resume: 'same', perRun: true,
+  },
+  layerDecay: {
+    in: 'train', flag: '--layer-decay', arg: '<d>',
+    help: 'the text encoder\'s learning rate shrinks by d per block below the top (--finetune-text; 1: the same rate for all)',
+    default: 1, parse: (text: string, flag: string) => {
+      const d = parsePositive(text, flag);
+      if (d > 1) throw new SettingError(`${flag} must lie in (0, 1], got ${d}`);
+      return d;
+    },
+    resume: 'same', perRun: true,
+  },
   /** Also save last.safetensors every this many steps (0: only at epoch ends). */
   saveEvery: {
     in: 'train', flag: '--save-every', arg: '<steps>', help: 'also checkpoint every n steps (0: at epoch ends only)', default: 0,

@@ -1,0 +1,163 @@
+// The CLI side of fine-tuning the text encoder (issue 22; the work is the model's train/finetune-text.ts):
+// `train --finetune-text <k|all>` checks that the run is one finetuneText can do (a text-only head on a feature cache
+// of a bert: text encoder whose dataset has the texts) and runs it; `eval` and `predict` on the file it writes
+// (FINETUNED_FILE) read the fine-tuned encoder back. Each refusal names the flag and what works instead (exit 2).
+
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Backend,
+  DEFAULT_FUSION,
+  evaluateFinetuned,
+  FINETUNED_FILE,
+  finetuneText,
+  flagOf,
+  locateModel,
+  openFinetuned,
+  predictTexts,
+  type Prediction,
+  TRAIN_DEFAULTS,
+  TRAIN_SETTINGS,
+  type TrainOptions,
+  type TrainSettingName,
+} from '@emofuse/model';
+import { asUserError } from './options.ts';
+import { UserError } from './output.ts';
+
+/** Settings finetuneText does not read: given with another value than the default, the run is refused naming them. */
+const UNUSED: readonly TrainSettingName[] = [
+  'layers',
+  'ffnMult',
+  'dropout',
+  'blockDropout',
+  'linearSkip',
+  'minLr',
+  'warmup',
+  'decay',
+  'labelSmoothing',
+  'maxGradNorm',
+  'classWeights',
+  'maxAudioLen',
+  'labelMap',
+  'modalityDropout',
+  'selectBy',
+  'balance',
+  'speakerNorm',
+  'saveEvery',
+  'stopAfterSteps',
+];
+
+export interface FinetunePlan {
+  features: string;
+  modelFolder: string;
+  modelSpec: string;
+  trainTop: number;
+}
+
+/** The fine-tuning run `train --finetune-text` asked for, or a UserError naming the flag that cannot go with it. */
+export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?: boolean; resume?: boolean }): FinetunePlan {
+  const flag = flagOf('finetuneText');
+  const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
+  if (fusion !== 'text')
+    throw new UserError(`${flag} trains a text-only head: give ${flagOf('fusion')} text (got ${flagOf('fusion')} ${fusion})`);
+  if (f.resume) throw new UserError(`${flag} runs cannot be resumed yet: start again with ${flagOf('force')}`);
+  if (f.synthetic || !f.features || f.features.endsWith('.json') || !existsSync(join(f.features, 'index.json')))
+    throw new UserError(
+      `${flag} needs --features <one feature cache folder> extracted with a bert: text encoder ` +
+        `(e.g. 'emofuse extract --dataset meld --text-encoder bert:sentence-transformers/all-MiniLM-L6-v2'); ` +
+        `not --synthetic, an arrays .json or joined caches${f.features ? ` (got '${f.features}')` : ''}`,
+    );
+  const defaults = TRAIN_DEFAULTS as Record<string, unknown>;
+  for (const k of UNUSED) {
+    const s = TRAIN_SETTINGS[k];
+    const v = s.in === 'model' ? (o.model as Record<string, unknown> | undefined)?.[k] : (o as unknown as Record<string, unknown>)[k];
+    const def = s.in === 'model' ? (DEFAULT_FUSION as unknown as Record<string, unknown>)[k] : defaults[k];
+    if (v !== undefined && JSON.stringify(v) !== JSON.stringify(def))
+      throw new UserError(`${s.flag} does not apply to ${flag} runs (the fine-tuning recipe has none): leave it out`);
+  }
+  const index = JSON.parse(readFileSync(join(f.features, 'index.json'), 'utf8')) as { text?: { id?: string } };
+  const id = index.text?.id ?? '';
+  if (!id.startsWith('bert:'))
+    throw new UserError(
+      `${flag}: ${f.features}/index.json text.id is '${id}', not a bert: encoder: extract the cache with ` +
+        `--text-encoder bert:<model> (e.g. bert:sentence-transformers/all-MiniLM-L6-v2)`,
+    );
+  const modelSpec = id.slice(5);
+  const modelFolder = userError(() => locateModel(modelSpec, 'bert')).folder;
+  if (!modelFolder)
+    throw new UserError(`${flag}: the cache's text encoder '${modelSpec}' is not a local model folder: convert it into EMOFUSE_MODELS`);
+  const layers = (JSON.parse(readFileSync(join(modelFolder, 'config.json'), 'utf8')) as { num_hidden_layers: number }).num_hidden_layers;
+  const k = o.finetuneText!;
+  if (k !== 'all' && k > layers + 1)
+    throw new UserError(
+      `${flag} ${k}: ${modelSpec} has ${layers} blocks: give 1 to ${layers}, ${layers + 1} or 'all' (blocks + embeddings)`,
+    );
+  return { features: f.features, modelFolder, modelSpec, trainTop: k === 'all' ? layers + 1 : k };
+}
+
+/** The model's errors here are about the user's files (a missing split, utterance or model folder): a message, exit 2. */
+function userError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw e instanceof UserError ? e : new UserError((e as Error).message);
+  }
+}
+const asMessage = (e: unknown): never => userError(() => asUserError(e));
+
+/** Runs the fine-tuning; the best epoch goes to <out>/FINETUNED_FILE. */
+export async function runFinetune(
+  be: Backend,
+  o: TrainOptions,
+  plan: FinetunePlan,
+  out: string,
+  log: (line: string) => void,
+): Promise<{ file: string; bestEpoch: number; bestDevWeightedF1: number; epochs: number; seconds: number }> {
+  mkdirSync(out, { recursive: true });
+  const t0 = performance.now();
+  const r = await finetuneText(be, {
+    ...plan,
+    textLr: o.textLr ?? TRAIN_DEFAULTS.textLr,
+    layerDecay: o.layerDecay ?? TRAIN_DEFAULTS.layerDecay,
+    lr: o.lr ?? TRAIN_DEFAULTS.lr,
+    epochs: o.epochs ?? TRAIN_DEFAULTS.epochs,
+    batchSize: o.batchSize ?? TRAIN_DEFAULTS.batchSize,
+    seed: o.model?.seed ?? DEFAULT_FUSION.seed,
+    width: o.model?.width ?? DEFAULT_FUSION.width,
+    heads: o.model?.heads ?? DEFAULT_FUSION.heads,
+    maxTextLen: o.maxTextLen ?? 512,
+    weightDecay: o.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+    trainSplit: o.trainSplit ?? TRAIN_DEFAULTS.trainSplit,
+    devSplit: o.devSplit ?? TRAIN_DEFAULTS.devSplit,
+    outDir: out,
+    onEpoch: (e) =>
+      log(
+        `epoch ${e.epoch}: train loss ${e.loss.toFixed(4)}  dev weighted F1 ${(100 * e.devWeightedF1).toFixed(1)}  (${e.seconds.toFixed(0)} s)`,
+      ),
+  }).catch(asMessage);
+  return {
+    file: join(out, FINETUNED_FILE),
+    bestEpoch: r.bestEpoch,
+    bestDevWeightedF1: r.bestDevWeightedF1,
+    epochs: r.epochs.length,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** eval on a fine-tuned text model: its metrics on a split of a cache, and each utterance's class probabilities. */
+export async function evalFinetuned(be: Backend, o: { checkpoint: string; features?: string; split: string; batchSize: number }) {
+  if (!o.features) throw new UserError(`${o.checkpoint} is a fine-tuned text model: give --features <the cache it was trained on>`);
+  return evaluateFinetuned(be, { file: o.checkpoint, features: o.features, split: o.split, batchSize: o.batchSize }).catch(asMessage);
+}
+
+/** predict on a fine-tuned text model: one text's prediction (the text alone: the model reads no audio). */
+export async function predictFinetuned(be: Backend, checkpoint: string, o: { text?: string; audio?: string; manifest?: string }) {
+  if (o.text === undefined || o.audio || o.manifest)
+    throw new UserError(`${checkpoint} is a fine-tuned text model: give --text "<words>" alone (no --audio or --manifest)`);
+  const m = userError(() => openFinetuned(be, checkpoint));
+  const [p] = await predictTexts(be, m, m.modelSpec, [o.text]).catch(asMessage);
+  const probabilities = Object.fromEntries(m.classNames.map((c, k) => [c, p![k]!]));
+  const predicted = m.classNames[p!.indexOf(Math.max(...p!))]!;
+  const prediction: Prediction = { id: 'text', text: o.text, transcribed: false, predicted, probabilities, truncated: false };
+  return { prediction, classNames: m.classNames };
+}

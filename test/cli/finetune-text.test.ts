@@ -1,0 +1,111 @@
+// `emofuse train --finetune-text` and the commands downstream of its file (packages/cli/src/finetune-text.ts): a tiny
+// fine-tune of the tiny random BERT fixture on 60 MELD utterances, then eval and predict on the file it writes (the
+// fine-tuned encoder, not the frozen one), export's refusal, and the combinations train refuses (exit 2, naming the flag).
+// Needs the MELD text of the offline assets (skipped, with the reason, where absent).
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extractFeatures, FINETUNED_FILE, openDataset } from '@emofuse/model';
+import { modelSettings } from '../../packages/model/src/encoders/index.ts';
+import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
+import { buildCli, emofuse } from '../helpers/cli.ts';
+
+const meld = join(modelSettings.assetsDir, 'meld-text');
+const have = existsSync(join(meld, 'dev_sent_emo.csv'));
+const bert = join(import.meta.dirname, '../fixtures/models/tiny-random-bert');
+const tmp = mkdtempSync(join(tmpdir(), 'emofuse-cli-finetune-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${have ? '' : ` (skipped: no ${meld})`}`, () => {
+  const cache = join(tmp, 'cache');
+  const data = join(tmp, 'meld');
+  beforeAll(async () => {
+    mkdirSync(data);
+    for (const [f, n] of [
+      ['train_sent_emo.csv', 41],
+      ['dev_sent_emo.csv', 21],
+    ] as const)
+      writeFileSync(join(data, f), `${readFileSync(join(meld, f), 'utf8').split('\n').slice(0, n).join('\n')}\n`);
+    const enc = await createBertEncoder(bert);
+    await extractFeatures({ dataset: openDataset('meld', data, { textOnly: true }), textEncoder: enc, audioEncoder: null, out: cache });
+    await enc.dispose?.();
+    await buildCli();
+  }, 180_000);
+
+  const train = (out: string, k: string) =>
+    emofuse([
+      'train',
+      '--features',
+      cache,
+      '--fusion',
+      'text',
+      '--finetune-text',
+      k,
+      '--epochs',
+      '1',
+      '--batch-size',
+      '8',
+      '--width',
+      '16',
+      '--heads',
+      '2',
+      '--lr',
+      '1e-3',
+      '--text-lr',
+      '1e-2',
+      '--out',
+      join(tmp, out),
+      '--no-progress',
+    ]);
+
+  it('writes the fine-tuned file; eval and predict read the fine-tuned encoder back (equal probabilities), unlike a frozen one', async () => {
+    const ft = await train('ft', '2');
+    expect(ft.code, ft.stderr).toBe(0);
+    const file = join(tmp, 'ft', FINETUNED_FILE);
+    expect(existsSync(file)).toBe(true);
+    expect(ft.stdout).toContain(file);
+    const ev = await emofuse(['eval', '--checkpoint', file, '--features', cache, '--split', 'dev', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const report = JSON.parse(ev.stdout) as { n: number; weightedF1: number; probabilities: Record<string, number[]> };
+    expect(report.n).toBe(20);
+    const ds = openDataset('meld', data, { textOnly: true });
+    const [id, probs] = Object.entries(report.probabilities)[0]!;
+    const text = ds.items.find((u) => u.id === id)!.text;
+    const predict = async (f: string) => {
+      const r = await emofuse(['predict', '--checkpoint', f, '--text', text, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return Object.values((JSON.parse(r.stdout) as { probabilities: Record<string, number> }).probabilities);
+    };
+    const p = await predict(file);
+    for (const [k, q] of p.entries()) expect(q).toBeCloseTo(probs[k]!, 5); // another batch (padding): equal to float32 rounding
+    // the same head recipe on the frozen encoder (--finetune-text 0) predicts otherwise
+    const frozen = await train('frozen', '0');
+    expect(frozen.code, frozen.stderr).toBe(0);
+    const q = await predict(join(tmp, 'frozen', FINETUNED_FILE));
+    expect(Math.max(...q.map((v, k) => Math.abs(v - p[k]!)))).toBeGreaterThan(1e-3);
+    // export cannot write the encoder yet: refused, saying what to use instead
+    const ex = await emofuse(['export', '--checkpoint', file, '--onnx', join(tmp, 'ft.onnx')]);
+    expect(ex.code).toBe(2);
+    expect(ex.stderr).toContain('fine-tuned text model');
+    expect(ex.stderr).not.toMatch(/\n\s+at /);
+  }, 300_000);
+
+  it('refuses what it cannot fine-tune: another --fusion, --synthetic, a flag of the frozen recipe (exit 2, naming the flag)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--features', cache, '--fusion', 'cross-self', '--finetune-text', '2'], /--finetune-text.*--fusion text/],
+      [['--synthetic', '--fusion', 'text', '--finetune-text', 'all'], /--finetune-text needs --features <one feature cache folder>/],
+      [['--features', cache, '--fusion', 'text', '--finetune-text', '9'], /--finetune-text 9: .* has 2 blocks/],
+      [['--features', cache, '--fusion', 'text', '--finetune-text', '1', '--speaker-norm', 'on'], /--speaker-norm does not apply/],
+      [['--features', cache, '--fusion', 'text', '--finetune-text', 'two'], /--finetune-text must be an integer/],
+      [['--features', cache, '--fusion', 'text', '--finetune-text', '1', '--layer-decay', '1.5'], /--layer-decay must lie in \(0, 1\]/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await emofuse(['train', ...args, '--out', join(tmp, 'refused'), '--no-progress']);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  }, 120_000);
+});
