@@ -222,7 +222,8 @@ describe('predict with a --speaker-norm checkpoint', () => {
 });
 
 describe.skipIf(!have)(`analyze with a --speaker-norm checkpoint${have ? '' : ` (skipped: no assets at ${assets})`}`, () => {
-  it('per recording: the first segment by the train statistics, the rest by the running recording statistics; resume continues', async () => {
+  // per recording: the first segment by the train statistics, the rest by the running recording statistics
+  it('per recording: first segment by train statistics, the rest by running recording statistics; resume continues', async () => {
     const rec = await writeAssembled(join(tmp, 'rec'), 'talk', { clips: pickClips(assets, { count: 8, seed: 5 }), seed: 5 }, ['wav']);
     const predictor = await Predictor.open(new CpuBackend('f32'), ckpt);
     const vad = await SileroVad.open();

@@ -434,7 +434,8 @@ export async function createWhisperEncoder(arg = '', options: WhisperEncoderOpti
   const want = layer === 'last' ? (cfgLayers ?? 0) : layer;
   if (cfgLayers !== undefined && (want < 0 || want > cfgLayers)) {
     throw new ModelNotFoundError(
-      `audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ask for @0 (embeddings) to @${cfgLayers} or @last, or @all (every layer)`,
+      `audio encoder '${id}': ${model} has ${cfgLayers} encoder layers; ` +
+        `ask for @0 (embeddings) to @${cfgLayers} or @last, or @all (every layer)`,
     );
   }
   const wanted = all ? Array.from({ length: want + 1 }, (_, l) => l) : [want];
