@@ -60,7 +60,7 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
       '--no-progress',
     ]);
 
-  it('writes the fine-tuned file; eval and predict read the fine-tuned encoder back (equal probabilities), unlike a frozen one', async () => {
+  it('writes the fine-tuned file; eval and predict read the fine-tuned encoder back (equal probabilities), not a frozen one', async () => {
     const ft = await train('ft', '2');
     expect(ft.code, ft.stderr).toBe(0);
     const file = join(tmp, 'ft', FINETUNED_FILE);

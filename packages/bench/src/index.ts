@@ -16,6 +16,7 @@ export * from './report.ts';
 export * from './attention.ts';
 export * from './kernels.ts';
 export * from './train.ts';
+export * from './finetune.ts';
 export * from './extract.ts';
 export * from './analyze.ts';
 export * from './profile.ts';

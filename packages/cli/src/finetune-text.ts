@@ -132,7 +132,8 @@ export async function runFinetune(
     outDir: out,
     onEpoch: (e) =>
       log(
-        `epoch ${e.epoch}: train loss ${e.loss.toFixed(4)}  dev weighted F1 ${(100 * e.devWeightedF1).toFixed(1)}  (${e.seconds.toFixed(0)} s)`,
+        `epoch ${e.epoch}: train loss ${e.loss.toFixed(4)}  dev weighted F1 ${(100 * e.devWeightedF1).toFixed(1)}  ` +
+          `(${e.seconds.toFixed(0)} s)`,
       ),
   }).catch(asMessage);
   return {

@@ -35,3 +35,5 @@ export * from './api.ts';
 export * from './analyze/index.ts';
 export { DEFAULT_MODEL, defaultModelMissing, type DefaultModelInfo } from './default-model.ts';
 export * from './train/finetune-text.ts';
+export { TrainableTextEncoder } from './fusion/text-encoder.ts';
+export { readBertWeights } from './fusion/text-encoder-weights.ts';

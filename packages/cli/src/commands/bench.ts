@@ -8,6 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { Gpu } from '@emofuse/kernels';
 import {
   EXTRACT_ENCODERS,
+  ORT_THREADS,
+  runFinetuneBench,
   SUITES,
   TABLE_HEADER,
   profileMarkdown,
@@ -22,7 +24,7 @@ import {
   writeReport,
   type SuiteName,
 } from '@emofuse/bench';
-import { writeFileAtomic } from '@emofuse/model';
+import { locateModel, writeFileAtomic } from '@emofuse/model';
 import { int } from '../options.ts';
 import { UserError, table } from '../output.ts';
 import { checkOutFolder } from '../signals.ts';
@@ -39,6 +41,7 @@ interface BenchOptions {
   markdown?: string;
   json?: boolean;
   profile?: boolean;
+  finetune?: string | boolean;
 }
 
 function positiveInt(name: string, v: string | undefined, min = 1): number | undefined {
@@ -74,6 +77,11 @@ export function registerBench(program: Command): void {
     )
     .option('--markdown <file>', "also write the tables as Markdown (how the README's Performance tables are made)")
     .option('--json', 'print the JSON report instead of tables')
+    .option(
+      '--finetune [k]',
+      "bench train: fine-tuning the text encoder's top k blocks (default 2; packages/bench/src/finetune.ts) on ort against PyTorch, " +
+        'same batch shapes and threads, interleaved rounds (--iterations: rounds; --encoders bert:<model>: the model)',
+    )
     .option(
       '--profile',
       'bench train: time per op class for each backend (synchronised per op; GPU timestamps where the adapter has ' +
@@ -139,6 +147,7 @@ Examples:
             }
           : {}),
       };
+      if (opts.finetune !== undefined) return benchFinetune(suite, opts, o);
       if (opts.profile && suite !== 'train') throw new UserError(`--profile applies to 'bench train' only, not '${suite}'`);
       const out = resolve(opts.out ?? `emofuse-bench-${suite}${opts.profile ? '-profile' : ''}.json`);
       checkOutFile(out, '--out');
@@ -211,4 +220,46 @@ Examples:
         await gpu.destroy();
       }
     });
+}
+
+/** bench train --finetune: our ort fine-tuning step against PyTorch's (packages/bench/src/finetune.ts), a table and JSON. */
+async function benchFinetune(suite: SuiteName, opts: BenchOptions, o: { quick: boolean; warmup?: number; iterations?: number }) {
+  if (suite !== 'train') throw new UserError(`--finetune applies to 'bench train' only, not '${suite}'`);
+  const k = opts.finetune === true ? 2 : int(String(opts.finetune), '--finetune', 0);
+  const spec = opts.encoders?.replace(/^bert:/, '') ?? 'sentence-transformers/all-MiniLM-L6-v2';
+  let folder: string | null;
+  try {
+    folder = locateModel(spec, 'bert').folder;
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  if (!folder) throw new UserError(`bench train --finetune: '${spec}' is not a local model folder (convert it into EMOFUSE_MODELS)`);
+  const out = resolve(opts.out ?? 'emofuse-bench-train-finetune.json');
+  checkOutFile(out, '--out');
+  const shapes = o.quick ? [{ B: 4, T: 8 }] : [8, 16, 24, 32].map((T) => ({ B: 32, T }));
+  const r = await runFinetuneBench({
+    modelFolder: folder,
+    trainTop: k,
+    threads: ORT_THREADS,
+    shapes,
+    rounds: o.iterations ?? (o.quick ? 2 : 5),
+    warmup: o.warmup ?? 1,
+    onProgress: (m) => process.stderr.write(`${m}\n`),
+  });
+  writeFileAtomic(out, JSON.stringify(r, null, 1));
+  if (opts.json) return console.log(JSON.stringify(r, null, 1));
+  const f = (x: number | null, d = 3) => (x === null ? '-' : x.toFixed(d));
+  console.log(
+    `fine-tuning step, ${spec} top ${k} blocks + text head; ${r.threads} threads each; ${r.rounds} interleaved rounds; ${r.torch}\n`,
+  );
+  console.log(
+    table(
+      [
+        ...r.rows.map((x) => [`${x.B}x${x.T}`, f(x.ours), f(x.torch), f(x.ratio, 2)]),
+        ['sum', f(r.total.ours), f(r.total.torch), f(r.total.ratio, 2)],
+      ],
+      ['batch B x T', 'ort (ours) s/step', 'PyTorch CPU s/step', 'ours / PyTorch'],
+    ),
+  );
+  console.log(`\nwrote ${out}`);
 }

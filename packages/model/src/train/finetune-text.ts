@@ -69,7 +69,7 @@ export interface FinetuneTextResult {
 }
 
 /** Token ids and lengths of every utterance of a split, truncated to maxLen (ids unpadded, [CLS] ... [SEP]). */
-interface Tokens {
+export interface Tokens {
   ids: number[][];
   labels: Int32Array;
 }
@@ -150,6 +150,55 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     numClasses: K,
     seed: o.seed,
   });
+  const { setBatch, trainStep } = finetuneStepper(be, enc, model, {
+    ...o,
+    totalSteps: Math.ceil(train.ids.length / o.batchSize) * o.epochs,
+  });
+  let step = 0;
+  const result: FinetuneTextResult = { bestEpoch: -1, bestDevWeightedF1: -1, epochs: [], encoder: enc, model };
+  const lengths = Int32Array.from(train.ids, (r) => r.length);
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const t0 = performance.now();
+    let lossSum = 0;
+    let n = 0;
+    for (const idx of epochBatches(lengths, o.batchSize, o.seed, epoch)) {
+      if (o.maxSteps !== undefined && step >= o.maxSteps) break;
+      const ts = performance.now();
+      const { B, T, loss } = await trainStep(train, idx, step);
+      lossSum += loss;
+      o.onStep?.({ step, B, T, seconds: (performance.now() - ts) / 1000 });
+      n++;
+      step++;
+    }
+    const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, classNames, o.batchSize);
+    const rec = { epoch, loss: lossSum / Math.max(1, n), devWeightedF1: f1, seconds: (performance.now() - t0) / 1000 };
+    result.epochs.push(rec);
+    o.onEpoch?.({ ...rec, steps: n });
+    if (f1 > result.bestDevWeightedF1) {
+      Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
+      if (o.outDir)
+        await saveFinetuned(join(o.outDir, FINETUNED_FILE), enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames });
+    }
+    if (o.maxSteps !== undefined && step >= o.maxSteps) break;
+  }
+  await be.flush();
+  return result;
+}
+
+/**
+ * One fine-tuning step of encoder + head (recorded as one graph on ort) and the batch writer it uses: `trainStep`
+ * packs rows `idx` of `tok` at their bucketed length, runs forward, backward and both AdamW updates at step `step`
+ * of `totalSteps` (linear warm-up over 10%, then linear decay), and returns the batch shape and its loss.
+ */
+export function finetuneStepper(
+  be: Backend,
+  enc: TrainableTextEncoder,
+  model: FusionModel,
+  o: Pick<FinetuneTextOptions, 'lr' | 'textLr' | 'layerDecay' | 'weightDecay'> & { totalSteps: number },
+) {
+  const ec = enc.config;
+  const maxLen = model.config.maxTextLen;
+  const K = model.config.numClasses;
   const proj = model.params.find((p) => p.name === 'text.proj.w')!; // [Ct, C]
   const C = ec.width;
   const ones = new Float32Array(K).fill(1);
@@ -182,74 +231,54 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     return { ea, ha, B, T };
   };
 
-  const steps = Math.ceil(train.ids.length / o.batchSize) * o.epochs;
+  const steps = o.totalSteps;
   const warmup = Math.max(1, Math.round(0.1 * steps));
   const encParams = enc.trainable;
   const encNorm = be.zeros([1], 'text grad norm');
   const L = ec.layers;
-  let step = 0;
-  const result: FinetuneTextResult = { bestEpoch: -1, bestDevWeightedF1: -1, epochs: [], encoder: enc, model };
-  const lengths = Int32Array.from(train.ids, (r) => r.length);
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const t0 = performance.now();
-    let lossSum = 0;
-    let n = 0;
-    for (const idx of epochBatches(lengths, o.batchSize, o.seed, epoch)) {
-      if (o.maxSteps !== undefined && step >= o.maxSteps) break;
-      const ts = performance.now();
-      await be.flush();
-      const { ea, ha, B, T } = await setBatch(train, idx);
-      await model.forward(ha, true, true);
-      await model.backward(ha, true);
-      // d h = d t0 [B*T, C] @ Wproj^T, into the encoder's output gradient
-      await be.matmulBackward({ dc: ha.text!.dh, a: ha.text!.x, b: proj.value, dA: ea.dout }, { batch: 1, M: B * T, N: o.width, K: C });
-      await enc.backward(ea);
-      const sched = { minLr: 0, warmup, total: steps, decay: 'linear' as const };
-      await model.optimizerStep(ha as FusionActivations, {
-        lr: learningRate(step, { ...sched, lr: o.lr }),
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weightDecay: o.weightDecay,
-        maxGradNorm: 1,
-      });
-      if (encParams.length) {
-        await be.gradNorm(
-          encParams.map((p) => p.grad!),
-          encNorm,
-        );
-        const base = learningRate(step, { ...sched, lr: o.textLr });
-        for (const p of encParams) {
-          const depth = p.layer < 0 ? L : L - 1 - p.layer; // blocks below the top
-          await be.adamw(p.value, p.grad!, p.m!, p.v!, {
-            lr: base * o.layerDecay ** depth,
-            step: step + 1,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weightDecay: p.decay ? o.weightDecay : 0,
-            clip: { norm: encNorm, maxNorm: 1 },
-          });
-        }
+  const trainStep = async (tok: Tokens, idx: readonly number[], step: number) => {
+    await be.flush();
+    const { ea, ha, B, T } = await setBatch(tok, idx);
+    await model.forward(ha, true, true);
+    await model.backward(ha, true);
+    // d h = d t0 [B*T, C] @ Wproj^T, into the encoder's output gradient
+    await be.matmulBackward(
+      { dc: ha.text!.dh, a: ha.text!.x, b: proj.value, dA: ea.dout },
+      { batch: 1, M: B * T, N: model.config.width, K: C },
+    );
+    await enc.backward(ea);
+    const sched = { minLr: 0, warmup, total: steps, decay: 'linear' as const };
+    await model.optimizerStep(ha as FusionActivations, {
+      lr: learningRate(step, { ...sched, lr: o.lr }),
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: o.weightDecay,
+      maxGradNorm: 1,
+    });
+    if (encParams.length) {
+      await be.gradNorm(
+        encParams.map((p) => p.grad!),
+        encNorm,
+      );
+      const base = learningRate(step, { ...sched, lr: o.textLr });
+      for (const p of encParams) {
+        const depth = p.layer < 0 ? L : L - 1 - p.layer; // blocks below the top
+        await be.adamw(p.value, p.grad!, p.m!, p.v!, {
+          lr: base * o.layerDecay ** depth,
+          step: step + 1,
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: p.decay ? o.weightDecay : 0,
+          clip: { norm: encNorm, maxNorm: 1 },
+        });
       }
-      lossSum += await model.readLoss(ha); // runs the step
-      o.onStep?.({ step, B, T, seconds: (performance.now() - ts) / 1000 });
-      n++;
-      step++;
     }
-    const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, classNames, o.batchSize);
-    const rec = { epoch, loss: lossSum / Math.max(1, n), devWeightedF1: f1, seconds: (performance.now() - t0) / 1000 };
-    result.epochs.push(rec);
-    o.onEpoch?.({ ...rec, steps: n });
-    if (f1 > result.bestDevWeightedF1) {
-      Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
-      if (o.outDir)
-        await saveFinetuned(join(o.outDir, FINETUNED_FILE), enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames });
-    }
-    if (o.maxSteps !== undefined && step >= o.maxSteps) break;
-  }
-  await be.flush();
-  return result;
+    const loss = await model.readLoss(ha); // runs the step
+    return { B, T, loss };
+  };
+  return { setBatch, trainStep };
 }
 
 /** Weighted F1 on a split, no dropout, in length-sorted batches. */
