@@ -81,7 +81,10 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** Token rows of a B x T batch: row b has T - b % 4 tokens (ids from a fixed pattern in the vocabulary's middle third), as the twin's mask. */
+/**
+ * Token rows of a B x T batch: row b has T - b % 4 tokens (ids from a fixed pattern in the vocabulary's middle third),
+ * as the twin's mask.
+ */
 function batchTokens(B: number, T: number, classes: number, V: number): Tokens {
   const lo = Math.floor(V / 3);
   const n = Math.max(1, Math.floor(V / 3));
