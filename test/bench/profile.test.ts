@@ -33,6 +33,7 @@ describe('profiling Backend decorator', () => {
     expect(new Set(glue)).toEqual(new Set(['softmax', 'add', 'dropout', 'mean-pool', 'cross-entropy', 'axpy', 'concat-time', 'gate']));
     expect(kernelClass('cross-attention.bwd.grad.dq')).toBe('attention bwd');
     expect(METHOD_CLASS.attentionBackward).toBe('attention bwd');
+    expect(kernelClass('embedding.bwd')).toBe(METHOD_CLASS.embeddingBackward);
   });
 
   it('a Backend op not in METHOD_CLASS is glue; view, flush, destroy and scratch are not timed', () => {

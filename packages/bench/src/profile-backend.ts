@@ -15,6 +15,7 @@ export const OP_CLASSES = [
   'attention bwd',
   'layer norm',
   'GELU',
+  'embeddings (gather, scatter-add)',
   'AdamW (+ grad-norm clip)',
   'glue (add, dropout, pool, concat, gate, loss)',
   'uploads/readbacks',
@@ -35,6 +36,8 @@ export const METHOD_CLASS: Record<string, OpClass> = {
   layerNorm: 'layer norm',
   layerNormBackward: 'layer norm',
   geluBackward: 'GELU',
+  embedding: 'embeddings (gather, scatter-add)',
+  embeddingBackward: 'embeddings (gather, scatter-add)',
   adamw: 'AdamW (+ grad-norm clip)',
   gradNorm: 'AdamW (+ grad-norm clip)',
   zeros: 'uploads/readbacks',
@@ -56,6 +59,7 @@ export function kernelClass(kernel: string): OpClass {
   if (kernel.startsWith('cross-attention.bwd')) return 'attention bwd';
   if (kernel.startsWith('layer-norm.')) return 'layer norm';
   if (kernel.startsWith('gelu.')) return 'GELU';
+  if (kernel.startsWith('embedding.')) return 'embeddings (gather, scatter-add)';
   if (kernel.startsWith('adamw.') || kernel.startsWith('grad-norm.')) return 'AdamW (+ grad-norm clip)';
   return GLUE;
 }
