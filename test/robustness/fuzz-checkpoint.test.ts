@@ -29,13 +29,11 @@ import {
   type FusionConfig,
 } from '@emofuse/model';
 import { resign } from '../helpers/checkpoint.ts';
-import { fuzzRuns } from '../helpers/fuzz.ts';
+import { type ErrorClass, fuzzRuns, readerOutcome } from '../helpers/fuzz.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'emofuse-fuzz-ckpt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** No message longer than this (a reader quotes a field, never a whole header). */
-const MAX_MESSAGE = 2000;
 /** No case slower than this: nothing loops on a declared size. */
 const MAX_CASE_MS = 2000;
 /** Resident memory may grow by at most this over a property (a huge declared size must never be allocated). */
@@ -43,26 +41,9 @@ const MAX_GROWTH = 256 << 20;
 /** A property's time limit: its cases at up to 50 ms each (a load builds a small model), and a minute to spare. */
 const LIMIT = 60_000 + fuzzRuns(300) * 50;
 
-type ErrorClass = new (...args: never[]) => Error;
-
-/** `read()` ends in a result `check` accepts or one of `errors` (bounded, naming `file`, no stack); timed. */
+/** readerOutcome with this file's time bound per case. */
 function outcome<T>(read: () => T, errors: ErrorClass[], file: string, check: (v: T) => void = () => {}): 'ok' | 'error' {
-  const t0 = performance.now();
-  let value: T;
-  try {
-    value = read();
-  } catch (err) {
-    if (!errors.some((E) => err instanceof E)) throw new Error(`not a reader error: ${(err as Error)?.stack ?? String(err)}`);
-    const msg = (err as Error).message;
-    expect(msg).toContain(file);
-    expect(msg.length).toBeLessThanOrEqual(MAX_MESSAGE);
-    expect(msg).not.toMatch(/\n\s+at /);
-    expect(performance.now() - t0).toBeLessThan(MAX_CASE_MS);
-    return 'error';
-  }
-  expect(performance.now() - t0).toBeLessThan(MAX_CASE_MS);
-  check(value);
-  return 'ok';
+  return readerOutcome(read, errors, file, check, MAX_CASE_MS);
 }
 
 /** Runs a property and checks the memory bound; returns how many cases ended ok / in an error. */

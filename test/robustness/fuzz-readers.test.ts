@@ -24,7 +24,7 @@ import { cleanText, DatasetError } from '../../packages/model/src/datasets/types
 import { DataError } from '../../packages/model/src/errors.ts';
 import { firstInvalidUtf8 } from '../../packages/model/src/text-file.ts';
 import type { FeatureSet } from '../../packages/model/src/features.ts';
-import { fuzzRuns } from '../helpers/fuzz.ts';
+import { fuzzRuns, readerOutcome } from '../helpers/fuzz.ts';
 import { tone, wav } from './inputs.ts';
 
 // A long run (EMOFUSE_FUZZ_RUNS) may take up to a second a case (ffmpeg under load): the test timeout grows with it.
@@ -37,31 +37,6 @@ const put = (name: string, bytes: Uint8Array | string) => {
   writeFileSync(p, bytes);
   return p;
 };
-
-/** No error message longer than this: a reader quotes a field, not a whole file. */
-const MAX_MESSAGE = 2000;
-
-type ErrorClass = new (...args: never[]) => Error;
-
-/**
- * `read()` ends in a result `check` accepts, or in one of `errors` whose message names `file`, is at most MAX_MESSAGE
- * characters and has no stack-trace-like text; anything else fails the property with what was thrown.
- */
-function cleanOutcome<T>(read: () => T, errors: ErrorClass[], file: string, check: (v: T) => void): 'ok' | 'error' {
-  let value: T;
-  try {
-    value = read();
-  } catch (err) {
-    if (!errors.some((E) => err instanceof E)) throw new Error(`not a reader error: ${(err as Error)?.stack ?? String(err)}`);
-    const msg = (err as Error).message;
-    expect(msg).toContain(file);
-    expect(msg.length).toBeLessThanOrEqual(MAX_MESSAGE);
-    expect(msg).not.toMatch(/\n\s+at /);
-    return 'error';
-  }
-  check(value);
-  return 'ok';
-}
 
 // ------------------------------------------------------------------------------------------ mutations of bytes
 
@@ -232,7 +207,7 @@ describe('fuzz: WAV decoder', () => {
       fc.property(fc.integer({ min: 0, max: bases.length - 1 }), mutations(), (k, ms) => {
         const bytes = mutate(bases[k]!, ms, 48);
         const file = put('m.wav', bytes);
-        s[cleanOutcome(() => loadAudio(file, { rejectSilent: false }), [AudioError], file, checkAudio(bytes))]++;
+        s[readerOutcome(() => loadAudio(file, { rejectSilent: false }), [AudioError], file, checkAudio(bytes))]++;
       }),
       { numRuns: fuzzRuns(400) },
     );
@@ -242,7 +217,7 @@ describe('fuzz: WAV decoder', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (tail) => {
         const bytes = Uint8Array.from([...new TextEncoder().encode('RIFF\0\0\0\0WAVE'), ...tail]);
-        cleanOutcome(
+        readerOutcome(
           () => decodeWav(bytes, 'r.wav'),
           [AudioError],
           'r.wav',
@@ -278,7 +253,7 @@ describe.skipIf(!hasFfmpeg)('fuzz: compressed audio through ffmpeg', () => {
         const bytes = mutate(bases[ext], ms, 64);
         const file = put(`m.${ext}`, bytes);
         s[
-          cleanOutcome(
+          readerOutcome(
             () => loadAudio(file, { rejectSilent: false }),
             [AudioError],
             file,
@@ -322,7 +297,7 @@ describe('fuzz: CSV and JSONL manifests', () => {
       fc.assert(
         fc.property(textMutations(base), fc.boolean(), (bytes, textOnly) => {
           const file = put(`manifest.${ext}`, bytes);
-          const r = cleanOutcome(() => readManifest(file, { textOnly }), [DatasetError], file, checkDataset);
+          const r = readerOutcome(() => readManifest(file, { textOnly }), [DatasetError], file, checkDataset);
           if (!isUtf8(bytes)) expect(r).toBe('error');
           s[r]++;
         }),
@@ -370,7 +345,7 @@ describe('fuzz: CSV and JSONL manifests', () => {
     fc.assert(
       fc.property(fc.array(fc.jsonValue(), { maxLength: 6 }), (rows) => {
         const file = put('random.jsonl', rows.map((r) => JSON.stringify(r)).join('\n'));
-        cleanOutcome(() => readManifest(file), [DatasetError], file, checkDataset);
+        readerOutcome(() => readManifest(file), [DatasetError], file, checkDataset);
       }),
       { numRuns: fuzzRuns(300) },
     );
@@ -423,7 +398,7 @@ describe('fuzz: the JSON arrays file', () => {
     fc.assert(
       fc.property(replaced, (text) => {
         const file = put('arrays.json', text);
-        s[cleanOutcome(() => readArraysFile(file), [DataError], file, checkSet)]++;
+        s[readerOutcome(() => readArraysFile(file), [DataError], file, checkSet)]++;
       }),
       { numRuns: fuzzRuns(400) },
     );
@@ -432,7 +407,7 @@ describe('fuzz: the JSON arrays file', () => {
     fc.assert(
       fc.property(textMutations(JSON.stringify(good)), (bytes) => {
         const file = put('arrays-m.json', bytes);
-        const r = cleanOutcome(() => readArraysFile(file), [DataError], file, checkSet);
+        const r = readerOutcome(() => readArraysFile(file), [DataError], file, checkSet);
         if (!isUtf8(bytes)) expect(r).toBe('error');
         s[r]++;
       }),
@@ -458,7 +433,7 @@ describe('fuzz: MELD CSVs', () => {
         mkdirSync(d, { recursive: true });
         const file = join(d, 'train_sent_emo.csv');
         writeFileSync(file, bytes);
-        const r = cleanOutcome(
+        const r = readerOutcome(
           () => readMELD(d, { textOnly: true }),
           [DatasetError],
           d,
@@ -492,7 +467,7 @@ describe('fuzz: subtitle files (analyze --text-from)', () => {
       fc.assert(
         fc.property(textMutations(base), (bytes) => {
           const file = put(`subs.${ext}`, bytes);
-          const r = cleanOutcome(
+          const r = readerOutcome(
             () => readSubtitles(file),
             [AnalyzeError],
             file,
@@ -539,7 +514,7 @@ describe('fuzz: label map files (--label-map FILE)', () => {
         fc.constantFrom(...(Object.keys(bases) as (keyof typeof bases)[])).chain((k) => fc.tuple(fc.constant(k), textMutations(bases[k]))),
         ([k, bytes]) => {
           const file = put(`map.${k === 'csv' ? 'csv' : 'json'}`, bytes);
-          const r = cleanOutcome(() => readLabelMapFile(file), [DatasetError], file, checkMap);
+          const r = readerOutcome(() => readLabelMapFile(file), [DatasetError], file, checkMap);
           if (!isUtf8(bytes)) expect(r).toBe('error');
           s[r]++;
         },
@@ -551,7 +526,7 @@ describe('fuzz: label map files (--label-map FILE)', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.oneof(ODD, fc.string({ maxLength: 6 })), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 5 }), (o) => {
         const file = put('map-r.json', JSON.stringify(o));
-        cleanOutcome(() => readLabelMapFile(file), [DatasetError], file, checkMap);
+        readerOutcome(() => readLabelMapFile(file), [DatasetError], file, checkMap);
       }),
       { numRuns: fuzzRuns(300) },
     );
