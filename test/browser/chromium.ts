@@ -54,28 +54,38 @@ export interface OpenPage {
   close(): Promise<void>;
 }
 
+/** Headless Chromium with WebGPU on Vulkan (SwiftShader or lavapipe here): the flags every browser test starts it with. */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan,VulkanFromANGLE',
+  '--use-angle=vulkan',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** getUserMedia captures `wav` (looped), without a permission prompt. */
+export const fakeMicrophoneFlags = (wav: string): string[] => [
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  `--use-file-for-fake-audio-capture=${wav}`,
+];
+
 /** Chromium on `url`; `fakeMicrophone`: a WAV file getUserMedia captures (looped), without a permission prompt. */
 export async function openPage(url: string, o: { profile: string; fakeMicrophone?: string }): Promise<OpenPage> {
   const browser = spawn(
     CHROMIUM!,
     [
-      '--headless',
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--enable-features=Vulkan,VulkanFromANGLE',
-      '--use-angle=vulkan',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
+      ...CHROMIUM_FLAGS,
       '--window-size=900,1000',
       `--user-data-dir=${o.profile}`,
       '--remote-debugging-pipe',
       'about:blank',
-      ...(o.fakeMicrophone
-        ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${o.fakeMicrophone}`]
-        : []),
+      ...(o.fakeMicrophone ? fakeMicrophoneFlags(o.fakeMicrophone) : []),
     ],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true },
   );

@@ -17,7 +17,7 @@ import wavefilePkg from 'wavefile';
 import { DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
-import { CHROMIUM, Cdp } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_FLAGS, Cdp, fakeMicrophoneFlags } from './chromium.ts';
 import { resign } from '../helpers/checkpoint.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
@@ -242,24 +242,13 @@ beforeAll(async () => {
   browser = spawn(
     CHROMIUM,
     [
-      '--headless',
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--enable-features=Vulkan,VulkanFromANGLE',
-      '--use-angle=vulkan',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
+      ...CHROMIUM_FLAGS,
       '--window-size=900,1000',
       `--user-data-dir=${join(tmp, 'profile')}`,
       '--remote-debugging-pipe',
       'about:blank',
       // The "microphone" is the clip: getUserMedia gets it, without a permission prompt.
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${clip}`,
+      ...fakeMicrophoneFlags(clip),
     ],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
   );

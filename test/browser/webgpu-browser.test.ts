@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_FLAGS } from './chromium.ts';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 const skipReason = CHROMIUM ? '' : 'no Chromium (apt-get install chromium)';
 if (!CHROMIUM && process.env.EMOFUSE_REQUIRE_BROWSER === '1') throw new Error('EMOFUSE_REQUIRE_BROWSER=1 but no Chromium found');
 
@@ -75,20 +75,7 @@ describe.skipIf(!CHROMIUM)(`kernels in headless Chromium${skipReason ? ` (skippe
         const { port } = server!.address() as { port: number };
         browser = spawn(
           CHROMIUM!,
-          [
-            '--headless',
-            '--no-sandbox',
-            '--enable-unsafe-webgpu',
-            '--enable-features=Vulkan,VulkanFromANGLE',
-            '--use-angle=vulkan',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-            '--no-first-run',
-            '--disable-quic',
-            `--user-data-dir=${profile}`,
-            `http://127.0.0.1:${port}/`,
-          ],
+          [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/`],
           { stdio: 'ignore', detached: true }, // its own process group, killed whole in afterAll
         );
         browser.on('exit', (code) => {
