@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractFeatures, FINETUNED_FILE, openDataset } from '@emofuse/model';
+import { extractFeatures, FINETUNED_FILE, FINETUNED_LAST_FILE, openDataset } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { buildCli, emofuse } from '../helpers/cli.ts';
@@ -34,7 +34,7 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     await buildCli();
   }, 180_000);
 
-  const train = (out: string, k: string) =>
+  const train = (out: string, k: string, more: string[] = []) =>
     emofuse([
       'train',
       '--features',
@@ -58,6 +58,7 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
       '--out',
       join(tmp, out),
       '--no-progress',
+      ...more,
     ]);
 
   it('writes the fine-tuned file; eval and predict read the fine-tuned encoder back (equal probabilities), not a frozen one', async () => {
@@ -90,6 +91,27 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     expect(ex.code).toBe(2);
     expect(ex.stderr).toContain('fine-tuned text model');
     expect(ex.stderr).not.toMatch(/\n\s+at /);
+  }, 300_000);
+
+  it('--stop-after-steps then --resume: the files equal an uninterrupted run byte for byte; a new run over it is refused', async () => {
+    const more = ['--epochs', '2', '--layer-decay', '0.8'];
+    const straight = await train('resume-straight', 'all', more);
+    expect(straight.code, straight.stderr).toBe(0);
+    const stopped = await train('resume', 'all', [...more, '--stop-after-steps', '3']); // mid-epoch 1 (5 steps an epoch)
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stderr).toMatch(/stopped at step 3 \(.*finetuned-text-last\.safetensors saved\)\. Continue with:\n.*--resume/);
+    expect(stopped.stderr).not.toContain('--stop-after-steps');
+    const again = await train('resume', 'all', more);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already holds a fine-tuning run.*--resume.*--force/);
+    const resumed = await train('resume', 'all', [...more, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain('(resuming)');
+    for (const f of [FINETUNED_FILE, FINETUNED_LAST_FILE])
+      expect(readFileSync(join(tmp, 'resume', f)).equals(readFileSync(join(tmp, 'resume-straight', f))), f).toBe(true);
+    const other = await train('resume', 'all', ['--epochs', '3', '--layer-decay', '0.8', '--resume']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/started with --epochs 2, now 3: give the run's value/);
   }, 300_000);
 
   it('refuses what it cannot fine-tune: another --fusion, --synthetic, a flag of the frozen recipe (exit 2, naming the flag)', async () => {

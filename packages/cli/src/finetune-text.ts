@@ -1,7 +1,8 @@
 // The CLI side of fine-tuning the text encoder (issue 22; the work is the model's train/finetune-text.ts):
 // `train --finetune-text <k|all>` checks that the run is one finetuneText can do (a text-only head on a feature cache
 // of a bert: text encoder whose dataset has the texts) and runs it; `eval` and `predict` on the file it writes
-// (FINETUNED_FILE) read the fine-tuned encoder back. Each refusal names the flag and what works instead (exit 2).
+// (FINETUNED_FILE) read the fine-tuned encoder back; --resume continues a stopped run from FINETUNED_LAST_FILE
+// exactly. Each refusal names the flag and what works instead (exit 2).
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import {
   DEFAULT_FUSION,
   evaluateFinetuned,
   FINETUNED_FILE,
+  FINETUNED_LAST_FILE,
   finetuneText,
   flagOf,
   locateModel,
@@ -44,7 +46,6 @@ const UNUSED: readonly TrainSettingName[] = [
   'balance',
   'speakerNorm',
   'saveEvery',
-  'stopAfterSteps',
 ];
 
 export interface FinetunePlan {
@@ -55,12 +56,11 @@ export interface FinetunePlan {
 }
 
 /** The fine-tuning run `train --finetune-text` asked for, or a UserError naming the flag that cannot go with it. */
-export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?: boolean; resume?: boolean }): FinetunePlan {
+export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?: boolean }): FinetunePlan {
   const flag = flagOf('finetuneText');
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
   if (fusion !== 'text')
     throw new UserError(`${flag} trains a text-only head: give ${flagOf('fusion')} text (got ${flagOf('fusion')} ${fusion})`);
-  if (f.resume) throw new UserError(`${flag} runs cannot be resumed yet: start again with ${flagOf('force')}`);
   if (f.synthetic || !f.features || f.features.endsWith('.json') || !existsSync(join(f.features, 'index.json')))
     throw new UserError(
       `${flag} needs --features <one feature cache folder> extracted with a bert: text encoder ` +
@@ -105,14 +105,27 @@ function userError<T>(f: () => T): T {
 }
 const asMessage = (e: unknown): never => userError(() => asUserError(e));
 
-/** Runs the fine-tuning; the best epoch goes to <out>/FINETUNED_FILE. */
+/**
+ * Runs the fine-tuning; the best epoch goes to <out>/FINETUNED_FILE, the state to FINETUNED_LAST_FILE (each epoch end and
+ * at a stop: --stop-after-steps, Ctrl-C); `resume` continues from it bit-for-bit, `force` starts over.
+ */
 export async function runFinetune(
   be: Backend,
   o: TrainOptions,
   plan: FinetunePlan,
   out: string,
   log: (line: string) => void,
-): Promise<{ file: string; bestEpoch: number; bestDevWeightedF1: number; epochs: number; seconds: number }> {
+  run: { resume?: boolean; force?: boolean; signal?: AbortSignal } = {},
+): Promise<{
+  file: string;
+  last: string;
+  steps: number;
+  interrupted: boolean;
+  bestEpoch: number;
+  bestDevWeightedF1: number;
+  epochs: number;
+  seconds: number;
+}> {
   mkdirSync(out, { recursive: true });
   const t0 = performance.now();
   const r = await finetuneText(be, {
@@ -130,6 +143,8 @@ export async function runFinetune(
     trainSplit: o.trainSplit ?? TRAIN_DEFAULTS.trainSplit,
     devSplit: o.devSplit ?? TRAIN_DEFAULTS.devSplit,
     outDir: out,
+    ...run,
+    ...(o.stopAfterSteps !== undefined ? { stopAfterSteps: o.stopAfterSteps } : {}),
     onEpoch: (e) =>
       log(
         `epoch ${e.epoch}: train loss ${e.loss.toFixed(4)}  dev weighted F1 ${(100 * e.devWeightedF1).toFixed(1)}  ` +
@@ -138,6 +153,9 @@ export async function runFinetune(
   }).catch(asMessage);
   return {
     file: join(out, FINETUNED_FILE),
+    last: join(out, FINETUNED_LAST_FILE),
+    steps: r.steps,
+    interrupted: r.interrupted,
     bestEpoch: r.bestEpoch,
     bestDevWeightedF1: r.bestDevWeightedF1,
     epochs: r.epochs.length,

@@ -25,8 +25,8 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'run folder: last.safetensors, best.safetensors, metrics.jsonl', 'runs/train')
     .option(
       '--resume',
-      'continue the run in --out from last.safetensors: model settings come from the checkpoint; give the same data and training ' +
-        'flags to continue bit-for-bit (same backend)',
+      'continue the run in --out from last.safetensors (finetuned-text-last.safetensors with --finetune-text): model settings ' +
+        'come from the checkpoint; give the same data and training flags to continue bit-for-bit (same backend)',
     )
     .option('--force', 'start a new run in an --out that already holds one (replaces its checkpoints and metrics log)')
     .option('--json', 'print the result as JSON');
@@ -150,15 +150,34 @@ Examples:
 }
 
 /** train --finetune-text: the text encoder's top blocks and a text-only head (../finetune-text.ts). */
-async function finetune(o: TrainFlags & { out: string; resume?: boolean; json?: boolean }, opts: ReturnType<typeof parseTrainFlags>) {
+async function finetune(
+  o: TrainFlags & { out: string; resume?: boolean; force?: boolean; json?: boolean },
+  opts: ReturnType<typeof parseTrainFlags>,
+) {
   const plan = planFinetune(opts, o);
   const backend = await openBackend(o.backend);
+  const stop = stopOnSignals(() =>
+    console.error('\nemofuse: stopping after this step and saving the run (press Ctrl-C again to quit at once)'),
+  );
   try {
     const log = (line: string) => {
       if (!o.json) console.log(line);
     };
-    log(`emofuse train: fine-tuning ${plan.modelSpec} (top ${plan.trainTop} blocks) on ${plan.features}; backend ${backend.description}`);
-    const r = await runFinetune(backend, opts, plan, o.out, log);
+    log(
+      `emofuse train: fine-tuning ${plan.modelSpec} (top ${plan.trainTop} blocks) on ${plan.features}; backend ` +
+        `${backend.description}${o.resume ? ' (resuming)' : ''}`,
+    );
+    const r = await runFinetune(backend, opts, plan, o.out, log, { resume: o.resume, force: o.force, signal: stop.signal });
+    if (r.interrupted) {
+      const planned = flagOf('stopAfterSteps');
+      const args = process.argv.slice(2);
+      const again = resumeCommand(
+        stop.signal.aborted ? args : args.filter((a, i) => a !== planned && args[i - 1] !== planned && !a.startsWith(`${planned}=`)),
+      );
+      console.error(`emofuse train: stopped at step ${r.steps} (${r.last} saved). Continue with:\n  ${again}`);
+      if (stop.signal.aborted) process.exitCode = signalExitCode(stop.signal);
+      return;
+    }
     if (o.json) console.log(JSON.stringify(r, null, 2));
     else {
       console.log(
@@ -172,6 +191,7 @@ async function finetune(o: TrainFlags & { out: string; resume?: boolean; json?: 
       console.log(`\nnext: emofuse eval --checkpoint ${r.file} --features ${plan.features} --split test`);
     }
   } finally {
+    stop.dispose();
     await backend.destroy();
   }
 }

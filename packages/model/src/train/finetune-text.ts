@@ -10,11 +10,15 @@
 //   block l of L gets textLr * decay^(L - 1 - l), the embeddings decay^L), each with its own global-norm clip.
 //
 // The head reads the states as they are (no input standardization: they leave a LayerNorm) and without the linear
-// skip (its statistics would be of frozen features). Epoch order and batches derive from (seed, epoch) as `train`'s.
+// skip (its statistics would be of frozen features). Epoch order and batches derive from (seed, epoch) as `train`'s,
+// the head's dropout masks from (seed, step): so a run stopped after any step (FINETUNED_LAST_FILE: every trained
+// tensor with both AdamW moments, the step, the epoch's loss sum and the best so far, written atomically at each epoch
+// end and at the stop) and resumed ends bit-for-bit where the uninterrupted run does.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOf, decodeSafetensors, encodeSafetensors, type SafeTensor } from '../cache/safetensors.ts';
+import { DataError } from '../errors.ts';
 import { writeFileAtomic } from '../io.ts';
 import { argmax, computeMetrics, type Metrics, softmax } from '../metrics/metrics.ts';
 import { openDataset } from '../datasets/index.ts';
@@ -27,6 +31,7 @@ import { TrainableTextEncoder } from '../fusion/text-encoder.ts';
 import { readBertWeights } from '../fusion/text-encoder-weights.ts';
 import { bucketLength, epochBatches } from './data.ts';
 import { learningRate } from './schedule.ts';
+import { flagOf, type FlagName } from './settings.ts';
 
 export interface FinetuneTextOptions {
   /** A feature cache extracted with a bert: text encoder (its dataset and splits are used, not its features). */
@@ -55,12 +60,24 @@ export interface FinetuneTextOptions {
   outDir?: string;
   /** Stop after this many train steps (timing). */
   maxSteps?: number;
+  /** Continue the run in outDir from its FINETUNED_LAST_FILE (its stored settings must equal these). */
+  resume?: boolean;
+  /** Start over in an outDir that holds a fine-tuning run (its files are removed). */
+  force?: boolean;
+  /** Stop after this train step, saving FINETUNED_LAST_FILE (a planned interruption: `resume` continues exactly). */
+  stopAfterSteps?: number;
+  /** Aborted (Ctrl-C, SIGTERM): stop after the current step, save FINETUNED_LAST_FILE, return with `interrupted`. */
+  signal?: AbortSignal;
   /** After each train step: its batch shape and wall seconds (the step's graph run included). */
   onStep?: (r: { step: number; B: number; T: number; seconds: number }) => void;
   onEpoch?: (r: { epoch: number; loss: number; devWeightedF1: number; seconds: number; steps: number }) => void;
 }
 
 export interface FinetuneTextResult {
+  /** Train steps done (all of them unless interrupted). */
+  steps: number;
+  /** Stopped by stopAfterSteps or the signal before the last step (FINETUNED_LAST_FILE holds the state). */
+  interrupted: boolean;
   bestEpoch: number;
   bestDevWeightedF1: number;
   epochs: { epoch: number; loss: number; devWeightedF1: number; seconds: number }[];
@@ -150,39 +167,160 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     numClasses: K,
     seed: o.seed,
   });
-  const { setBatch, trainStep } = finetuneStepper(be, enc, model, {
-    ...o,
-    totalSteps: Math.ceil(train.ids.length / o.batchSize) * o.epochs,
-  });
-  let step = 0;
-  const result: FinetuneTextResult = { bestEpoch: -1, bestDevWeightedF1: -1, epochs: [], encoder: enc, model };
+  const stepsPerEpoch = Math.ceil(train.ids.length / o.batchSize);
+  const total = stepsPerEpoch * o.epochs;
+  const { setBatch, trainStep } = finetuneStepper(be, enc, model, { ...o, totalSteps: total });
+  const settings = resumeSettings(o);
+  const lastPath = o.outDir ? join(o.outDir, FINETUNED_LAST_FILE) : undefined;
+  const bestPath = o.outDir ? join(o.outDir, FINETUNED_FILE) : undefined;
+  const state: FinetuneState = { step: 0, epochLossSum: 0, epochSteps: 0, bestEpoch: -1, bestDevWeightedF1: -1, epochs: [], settings };
+  if (o.resume) {
+    if (!lastPath) throw new DataError(`${flagOf('resume')} needs the run folder (${flagOf('outDir')})`);
+    Object.assign(state, loadLast(lastPath, enc, model, settings));
+  } else if (lastPath && bestPath) {
+    if (!o.force && existsSync(lastPath))
+      throw new DataError(
+        `${flagOf('outDir')} ${o.outDir} already holds a fine-tuning run (${FINETUNED_LAST_FILE}): continue it with ` +
+          `${flagOf('resume')}, start over in it with ${flagOf('force')}, or choose another ${flagOf('outDir')}`,
+      );
+    for (const f of [lastPath, bestPath]) rmSync(f, { force: true });
+  }
+  const result: FinetuneTextResult = {
+    steps: state.step,
+    interrupted: false,
+    bestEpoch: state.bestEpoch,
+    bestDevWeightedF1: state.bestDevWeightedF1,
+    epochs: state.epochs.map((e) => ({ ...e, seconds: 0 })), // epochs before a resume: their time is not kept
+    encoder: enc,
+    model,
+  };
+  const save = async () => {
+    if (lastPath) await saveFinetuned(lastPath, enc, model, { ...o, classNames, state });
+  };
   const lengths = Int32Array.from(train.ids, (r) => r.length);
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const t0 = performance.now();
-    let lossSum = 0;
-    let n = 0;
-    for (const idx of epochBatches(lengths, o.batchSize, o.seed, epoch)) {
-      if (o.maxSteps !== undefined && step >= o.maxSteps) break;
-      const ts = performance.now();
-      const { B, T, loss } = await trainStep(train, idx, step);
-      lossSum += loss;
-      o.onStep?.({ step, B, T, seconds: (performance.now() - ts) / 1000 });
-      n++;
-      step++;
+  let batches = { epoch: -1, list: [] as number[][] };
+  let t0 = performance.now();
+  while (state.step < total) {
+    if (o.signal) await new Promise((r) => setImmediate(r)); // let a pending Ctrl-C arrive
+    const step = state.step;
+    const epoch = Math.floor(step / stepsPerEpoch);
+    const bi = step % stepsPerEpoch;
+    if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(lengths, o.batchSize, o.seed, epoch) };
+    const ts = performance.now();
+    const { B, T, loss } = await trainStep(train, batches.list[bi]!, step);
+    state.epochLossSum += loss;
+    state.epochSteps++;
+    state.step++;
+    o.onStep?.({ step, B, T, seconds: (performance.now() - ts) / 1000 });
+    const timed = o.maxSteps !== undefined && state.step >= o.maxSteps;
+    const stop = (o.stopAfterSteps !== undefined && state.step >= o.stopAfterSteps) || o.signal?.aborted === true;
+    if (bi === stepsPerEpoch - 1 || timed) {
+      const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, classNames, o.batchSize);
+      const rec = { epoch, loss: state.epochLossSum / Math.max(1, state.epochSteps), devWeightedF1: f1 };
+      const seconds = (performance.now() - t0) / 1000;
+      result.epochs.push({ ...rec, seconds });
+      state.epochs.push(rec);
+      o.onEpoch?.({ ...rec, seconds, steps: state.epochSteps });
+      Object.assign(state, { epochLossSum: 0, epochSteps: 0 });
+      t0 = performance.now();
+      if (f1 > state.bestDevWeightedF1) {
+        Object.assign(state, { bestDevWeightedF1: f1, bestEpoch: epoch });
+        if (bestPath) await saveFinetuned(bestPath, enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames, moments: false });
+      }
+      if (!timed) await save();
+    } else if (stop) await save();
+    if (timed) break;
+    if (stop && state.step < total) {
+      result.interrupted = true;
+      break;
     }
-    const f1 = dev.ids.length === 0 ? 0 : await evaluateTokens(be, model, setBatch, dev, classNames, o.batchSize);
-    const rec = { epoch, loss: lossSum / Math.max(1, n), devWeightedF1: f1, seconds: (performance.now() - t0) / 1000 };
-    result.epochs.push(rec);
-    o.onEpoch?.({ ...rec, steps: n });
-    if (f1 > result.bestDevWeightedF1) {
-      Object.assign(result, { bestDevWeightedF1: f1, bestEpoch: epoch });
-      if (o.outDir)
-        await saveFinetuned(join(o.outDir, FINETUNED_FILE), enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames });
-    }
-    if (o.maxSteps !== undefined && step >= o.maxSteps) break;
   }
   await be.flush();
-  return result;
+  return { ...result, steps: state.step, bestEpoch: state.bestEpoch, bestDevWeightedF1: state.bestDevWeightedF1 };
+}
+
+// ------------------------------------------------------------------------------------------------ resume
+
+/** The file a fine-tuning run keeps its whole state in (each epoch end and each stop): what `resume` reads. */
+export const FINETUNED_LAST_FILE = 'finetuned-text-last.safetensors';
+
+/** What a run must be given again to be resumed, each with the setting that names it in messages. */
+const RESUME_SAME = {
+  modelSpec: 'finetuneText',
+  trainTop: 'finetuneText',
+  textLr: 'textLr',
+  layerDecay: 'layerDecay',
+  lr: 'lr',
+  epochs: 'epochs',
+  batchSize: 'batchSize',
+  seed: 'seed',
+  width: 'width',
+  heads: 'heads',
+  maxTextLen: 'maxTextLen',
+  weightDecay: 'weightDecay',
+  trainSplit: 'trainSplit',
+  devSplit: 'devSplit',
+} as const satisfies Partial<Record<keyof FinetuneTextOptions, FlagName>>;
+
+type ResumeSettings = Record<keyof typeof RESUME_SAME, unknown>;
+
+/** A run's state between steps (the host part; the tensors are beside it in FINETUNED_LAST_FILE). */
+interface FinetuneState {
+  /** Train steps done. */
+  step: number;
+  epochLossSum: number;
+  epochSteps: number;
+  bestEpoch: number;
+  bestDevWeightedF1: number;
+  epochs: { epoch: number; loss: number; devWeightedF1: number }[];
+  settings: ResumeSettings;
+}
+
+function resumeSettings(o: FinetuneTextOptions): ResumeSettings {
+  const s = Object.fromEntries(Object.keys(RESUME_SAME).map((k) => [k, o[k as keyof FinetuneTextOptions] ?? null]));
+  return { ...s, trainSplit: o.trainSplit ?? 'train', devSplit: o.devSplit === undefined ? 'dev' : o.devSplit } as ResumeSettings;
+}
+
+/** Reads FINETUNED_LAST_FILE into the encoder and head (values and moments) and returns the state it holds. */
+function loadLast(path: string, enc: TrainableTextEncoder, model: FusionModel, settings: ResumeSettings): FinetuneState {
+  const resume = flagOf('resume');
+  if (!existsSync(path)) throw new DataError(`${resume}: nothing to resume: ${path} does not exist; train without ${resume} first`);
+  const redo = `delete it and start again with ${flagOf('force')}`;
+  let d: ReturnType<typeof decodeSafetensors>;
+  let state: FinetuneState;
+  try {
+    d = decodeSafetensors(readFileSync(path), path);
+    state = JSON.parse(d.metadata.state ?? 'null') as FinetuneState;
+    if (!state || typeof state.step !== 'number') throw new Error(`no 'state' in its metadata`);
+  } catch (err) {
+    throw new DataError(`${resume}: ${path} is damaged (${(err as Error).message}): ${redo}`);
+  }
+  for (const [k, flag] of Object.entries(RESUME_SAME)) {
+    const [was, now] = [state.settings[k as keyof ResumeSettings], settings[k as keyof ResumeSettings]];
+    if (JSON.stringify(was) !== JSON.stringify(now)) {
+      const what = k === 'modelSpec' ? "the cache's text encoder" : k === 'trainTop' ? `${flagOf(flag)} (blocks trained)` : flagOf(flag);
+      throw new DataError(
+        `${resume}: the run in ${path} was started with ${what} ${JSON.stringify(was)}, now ${JSON.stringify(now)}: give ` +
+          `the run's value to continue it, or start over with ${flagOf('force')}`,
+      );
+    }
+  }
+  const f32 = (name: string) => {
+    const t = d.tensors.get(name);
+    if (!t) throw new DataError(`${resume}: ${path} has no tensor '${name}': ${redo}`);
+    return new Float32Array(new Uint8Array(t.data).buffer);
+  };
+  const be = enc.backend;
+  for (const p of enc.trainable) {
+    be.write(p.value, f32(`text.${p.name}`));
+    be.write(p.m!, f32(`m.text.${p.name}`));
+    be.write(p.v!, f32(`v.text.${p.name}`));
+  }
+  const head = new Map(
+    model.params.map((p) => [p.name, { value: f32(`head.${p.name}`), m: f32(`m.head.${p.name}`), v: f32(`v.head.${p.name}`) }]),
+  );
+  model.loadState(head, state.step);
+  return state;
 }
 
 /**
@@ -314,27 +452,47 @@ export const FINETUNED_FILE = 'finetuned-text.safetensors';
 /**
  * The fine-tuned weights as a delta on the base model: the encoder tensors that trained ('text.<HF name>', the frozen
  * ones are the base model's, named by `modelSpec` in the metadata) and every head tensor ('head.<name>'), with the
- * encoder's trainTop and the head's FusionConfig in the metadata.
+ * encoder's trainTop and the head's FusionConfig in the metadata. With `state` (FINETUNED_LAST_FILE) also both AdamW
+ * moments of each ('m.text.<name>', 'v.head.<name>', ...) and the run's state: what resuming needs.
  */
 async function saveFinetuned(
   path: string,
   enc: TrainableTextEncoder,
   model: FusionModel,
-  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed'> & { bestEpoch: number; devWeightedF1: number; classNames: string[] },
+  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed'> & { classNames: string[] } & (
+      | { bestEpoch: number; devWeightedF1: number; moments: false }
+      | { state: FinetuneState }
+    ),
 ): Promise<void> {
   const tensors: Record<string, SafeTensor> = {};
   const be = enc.backend;
-  for (const p of enc.trainable)
-    tensors[`text.${p.name}`] = { dtype: 'F32', shape: p.shape, data: bytesOf(Float32Array.from(await be.read(p.value))) };
-  for (const [name, t] of await model.readState()) tensors[`head.${name}`] = { dtype: 'F32', shape: t.shape, data: bytesOf(t.value) };
-  const metadata = {
+  const moments = 'state' in o;
+  const put = (name: string, shape: number[], v: ArrayLike<number>) => {
+    tensors[name] = { dtype: 'F32', shape, data: bytesOf(Float32Array.from(v)) };
+  };
+  for (const p of enc.trainable) {
+    put(`text.${p.name}`, p.shape, await be.read(p.value));
+    if (moments) {
+      put(`m.text.${p.name}`, p.shape, await be.read(p.m!));
+      put(`v.text.${p.name}`, p.shape, await be.read(p.v!));
+    }
+  }
+  for (const [name, t] of await model.readState()) {
+    put(`head.${name}`, t.shape, t.value);
+    if (moments) {
+      put(`m.head.${name}`, t.shape, t.m);
+      put(`v.head.${name}`, t.shape, t.v);
+    }
+  }
+  const metadata: Record<string, string> = {
     format: 'emofuse-finetuned-text',
     modelSpec: o.modelSpec,
     trainTop: String(o.trainTop),
     head: JSON.stringify(model.config),
     classNames: JSON.stringify(o.classNames),
-    bestEpoch: String(o.bestEpoch),
-    devWeightedF1: String(o.devWeightedF1),
+    ...('state' in o
+      ? { bestEpoch: String(o.state.bestEpoch), devWeightedF1: String(o.state.bestDevWeightedF1), state: JSON.stringify(o.state) }
+      : { bestEpoch: String(o.bestEpoch), devWeightedF1: String(o.devWeightedF1) }),
   };
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
