@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { addForward, geluBackward, geluForward, ref } from '@emofuse/kernels';
+import { addForward, geluBackward, geluBackwardKernel, geluForward, geluForwardKernel, matmulForwardKernel, ref } from '@emofuse/kernels';
 import { expectClose, expectOp } from '../helpers/close.ts';
 import { openGpu } from '../helpers/gpu.ts';
 import { randomF32 } from '../helpers/rng.ts';
@@ -29,6 +29,67 @@ describe.skipIf(!fx.gpu)(`gelu and add on ${fx.label}`, () => {
     });
   });
 
+  // The exact form (BERT's): erf is a rational approximation in WGSL (shaders/gelu.fwd.wgsl), the float64 erf here.
+  it.each([1, 7, 63, 65, 129, 4099])('gelu erf form forward and backward, n=%i', async (n) => {
+    const xs = randomF32(n, n + 50);
+    xs[0] = n > 1 ? -9.5 : xs[0]!; // beyond erf's clamp (4) and the density term's (10 / sqrt 2): no NaN
+    if (n > 2) xs[1] = 12;
+    const dys = randomF32(n, n + 51);
+    await expectOp(gpu, {
+      name: 'gelu erf',
+      tol: TOL.gelu,
+      in: { x: xs, dy: dys },
+      out: { y: [n], dx: [n] },
+      run: async (t) => {
+        await geluForward(gpu, t.x!, t.y!, 'erf');
+        await geluBackward(gpu, t.x!, t.dy!, t.dx!, false, 'erf');
+      },
+      want: () => ({ y: ref.geluForward(xs, 'erf'), dx: ref.geluBackward(xs, dys, 'erf') }),
+    });
+  });
+
+  it('gelu erf form: the WGSL erf within its stated bound on a dense grid of [-8, 8]', async () => {
+    // y / (0.5 x) - 1 = erf(x / sqrt 2): the kernel's erf error, read back through the forward (|x| >= 0.25).
+    const n = 1 << 16;
+    const xs = Float32Array.from({ length: n }, (_, i) => -8 + (16 * i) / (n - 1));
+    const dys = new Float32Array(n).fill(1);
+    const rep = await expectOp(gpu, {
+      name: 'gelu erf grid',
+      tol: TOL.gelu,
+      in: { x: xs, dy: dys },
+      out: { y: [n], dx: [n] },
+      run: async (t) => {
+        await geluForward(gpu, t.x!, t.y!, 'erf');
+        await geluBackward(gpu, t.x!, t.dy!, t.dx!, false, 'erf');
+      },
+      want: () => ({ y: ref.geluForward(xs, 'erf'), dx: ref.geluBackward(xs, dys, 'erf') }),
+    });
+    const y = await (async () => {
+      const t = gpu.upload(xs);
+      const out = gpu.empty([n]);
+      await geluForward(gpu, t, out, 'erf');
+      return gpu.read(out);
+    })();
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const x = xs[i]!;
+      if (Math.abs(x) < 0.25) continue;
+      worst = Math.max(worst, Math.abs(y[i]! / (0.5 * x) - 1 - ref.erf(x / Math.SQRT2)));
+    }
+    console.log(
+      `WGSL erf on ${fx.label}: max |erf error| ${worst.toExponential(2)}; gelu max abs ${rep.outputs[0]!.maxAbs.toExponential(2)}`,
+    );
+    expect(worst).toBeLessThan(1e-6); // the f32 rounding of y / (0.5 x) adds ~1e-7 to the kernel's own 4.5e-7
+  });
+
+  it('the three copies of erf_f32 (gelu.fwd, gelu.bwd, matmul.fwd) are the same function', () => {
+    const erfOf = (src: string) => /\nfn erf_f32\(v: f32\) -> f32 \{\n[\s\S]*?\n\}\n/.exec(src)?.[0];
+    const fwd = erfOf(geluForwardKernel.source);
+    expect(fwd).toMatch(/fma/);
+    expect(erfOf(geluBackwardKernel.source)).toBe(fwd);
+    expect(erfOf(matmulForwardKernel.source)).toBe(fwd);
+  });
+
   it('gelu backward accumulates into dx when asked', async () => {
     const n = 65;
     const [xs, dys, prior] = [randomF32(n, 1), randomF32(n, 2), randomF32(n, 3)];
@@ -39,6 +100,14 @@ describe.skipIf(!fx.gpu)(`gelu and add on ${fx.label}`, () => {
       out: { dx: prior },
       run: (t) => geluBackward(gpu, t.x!, t.dy!, t.dx!, true),
       want: () => ({ dx: ref.geluBackward(xs, dys).map((v, i) => v + prior[i]!) }),
+    });
+    await expectOp(gpu, {
+      name: 'gelu.bwd erf accumulate',
+      tol: TOL.gelu,
+      in: { x: xs, dy: dys },
+      out: { dx: prior },
+      run: (t) => geluBackward(gpu, t.x!, t.dy!, t.dx!, true, 'erf'),
+      want: () => ({ dx: ref.geluBackward(xs, dys, 'erf').map((v, i) => v + prior[i]!) }),
     });
   });
 

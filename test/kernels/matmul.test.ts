@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { geluBackward, matmulBackward, matmulForward, ref, type Tensor } from '@emofuse/kernels';
+import { type GeluForm, geluBackward, matmulBackward, matmulForward, ref, type Tensor } from '@emofuse/kernels';
 import { expectClose } from '../helpers/close.ts';
 import { openGpu } from '../helpers/gpu.ts';
 import { randomF32 } from '../helpers/rng.ts';
@@ -36,12 +36,13 @@ interface Case {
   transB: boolean;
   broadcastB: boolean;
   bias: boolean;
-  gelu: boolean;
+  /** true: the tanh form. */
+  gelu: boolean | GeluForm;
 }
 
 const label = (c: Case) =>
   `M=${c.M} N=${c.N} K=${c.K} batch=${c.batch}${c.transA ? ' transA' : ''}${c.transB ? ' transB' : ''}` +
-  `${c.broadcastB ? ' broadcastB' : ''}${c.bias ? ' bias' : ''}${c.gelu ? ' gelu' : ''}`;
+  `${c.broadcastB ? ' broadcastB' : ''}${c.bias ? ' bias' : ''}${c.gelu ? ' gelu' : ''}${c.gelu === 'erf' ? ' erf' : ''}`;
 
 // Every transA x transB x bias x gelu combination once, each on a different shape, batch 1 or 3, broadcast B
 // on some of the batch-3 ones; then every shape with batch 3 and every layout, all epilogues on.
@@ -56,6 +57,11 @@ TRANS.forEach(([transA, transB], ti) => {
 SHAPES.forEach(([M, N, K], si) => {
   const [transA, transB] = TRANS[si % 4]!;
   FORWARD_CASES.push({ M, N, K, batch: 3, transA, transB, broadcastB: si % 3 === 0, bias: true, gelu: true });
+});
+// The exact (erf) GELU epilogue (BERT's): every layout once.
+TRANS.forEach(([transA, transB], ti) => {
+  const [M, N, K] = SHAPES[(ti * 3 + 1) % SHAPES.length]!;
+  FORWARD_CASES.push({ M, N, K, batch: ti % 2 ? 3 : 1, transA, transB, broadcastB: ti === 3, bias: ti !== 2, gelu: 'erf' });
 });
 
 describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
@@ -109,7 +115,7 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     },
   );
 
-  async function runBackward(c: Case, seed: number, opts: { accumulate?: boolean; geluChain?: boolean } = {}) {
+  async function runBackward(c: Case, seed: number, opts: { accumulate?: boolean; geluChain?: boolean | GeluForm } = {}) {
     const { as, bs } = inputs(c, seed);
     const batchB = c.broadcastB ? 1 : c.batch;
     const dims = { batch: c.batch, M: c.M, N: c.N, K: c.K };
@@ -131,16 +137,17 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
     if (opts.geluChain) {
       // Forward with GELU saving the pre-activation, then geluBackward(pre) -> dC -> matmulBackward.
       const pre = gpu.empty([c.batch, c.M, c.N]);
-      await matmulForward(gpu, a, b, gpu.empty([c.batch, c.M, c.N]), dims, { ...layout, gelu: true, pre });
+      const form = opts.geluChain === 'erf' ? 'erf' : 'tanh';
+      await matmulForward(gpu, a, b, gpu.empty([c.batch, c.M, c.N]), dims, { ...layout, gelu: form, pre });
       const dcPre = gpu.empty([c.batch, c.M, c.N]);
-      await geluBackward(gpu, pre, dc, dcPre);
+      await geluBackward(gpu, pre, dc, dcPre, false, form);
       dc = dcPre;
-      dcRef = ref.geluBackward(ref.matmulForward(as, bs, dims, layout).pre, douts);
+      dcRef = ref.geluBackward(ref.matmulForward(as, bs, dims, layout).pre, douts, form);
     }
     await matmulBackward(gpu, { dc, a, b, dA, dB, dBias }, dims, { ...layout, accumulate: opts.accumulate, accumulateA: opts.accumulate });
     const r = ref.matmulBackward(dcRef, as, bs, dims, layout);
     const add = (x: Float64Array, prior: Float32Array) => (opts.accumulate ? x.map((v, i) => v + prior[i]!) : x);
-    const name = `${label(c)}${opts.accumulate ? ' accumulate' : ''}${opts.geluChain ? ' gelu chain' : ''}`;
+    const name = `${label(c)}${opts.accumulate ? ' accumulate' : ''}${opts.geluChain ? ` gelu chain ${opts.geluChain}` : ''}`;
     expectClose(await gpu.read(dA), add(r.dA, priorA), TOL.matmulBackward, {
       name: `matmul.bwd dA ${name}`,
       shape: [c.batch, ...(c.transA ? [c.K, c.M] : [c.M, c.K])],
@@ -189,6 +196,12 @@ describe.skipIf(!fx.gpu)(`matmul on ${fx.label}`, () => {
   it('GELU epilogue backward: geluBackward(pre) then matmulBackward', async () => {
     await runBackward({ M: 65, N: 63, K: 7, batch: 3, transA: false, transB: true, broadcastB: true, bias: true, gelu: true }, 950, {
       geluChain: true,
+    });
+  });
+
+  it('GELU epilogue backward, erf form: geluBackward(pre, erf) then matmulBackward', async () => {
+    await runBackward({ M: 65, N: 63, K: 7, batch: 3, transA: false, transB: true, broadcastB: true, bias: true, gelu: 'erf' }, 960, {
+      geluChain: 'erf',
     });
   });
 

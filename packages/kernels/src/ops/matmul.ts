@@ -14,6 +14,7 @@ import type { KernelDef } from '../runtime/kernel.ts';
 import { describeShapes, expectDistinct, expectPositiveInt, expectSize } from './check.ts';
 import type { Op } from '../op.ts';
 import * as ref from '../ref/index.ts';
+import type { GeluForm } from '../ref/gelu.ts';
 import { TOL } from '../tolerances.ts';
 
 const WG_X = 8;
@@ -89,8 +90,8 @@ export interface MatmulLayout {
 export interface MatmulForwardOptions extends MatmulLayout {
   /** [N], added to every row of C. */
   bias?: Tensor;
-  /** Apply GELU (tanh form) after the bias. */
-  gelu?: boolean;
+  /** Apply GELU after the bias: true or 'tanh' the tanh form, 'erf' the exact form (BERT's). */
+  gelu?: boolean | GeluForm;
   /** [batch, M, N]: receives C before GELU (after bias), for the GELU backward. Only with `gelu`. */
   pre?: Tensor;
   /** Add into C instead of overwriting it. */
@@ -124,7 +125,7 @@ interface RawMatmul {
   transA: boolean;
   transB: boolean;
   bias?: Tensor;
-  gelu?: boolean;
+  gelu?: boolean | GeluForm;
   pre?: Tensor;
   accumulate?: boolean;
   overrides?: Readonly<Record<string, number>>;
@@ -162,7 +163,7 @@ async function dispatchMatmul(gpu: Gpu, name: string, a: Tensor, b: Tensor, c: T
       trans_a: o.transA ? 1 : 0,
       trans_b: o.transB ? 1 : 0,
       has_bias: o.bias ? 1 : 0,
-      gelu: o.gelu ? 1 : 0,
+      gelu: o.gelu === 'erf' ? 2 : o.gelu ? 1 : 0,
       write_pre: o.pre ? 1 : 0,
       accumulate: o.accumulate ? 1 : 0,
     },
@@ -214,7 +215,7 @@ export async function matmulForward(
   if (opts.pre) expectDistinct(k, { c, pre: opts.pre });
   const shapes =
     describeShapes({ batch, M, N, K, a, b, c }) +
-    ` transA=${!!opts.transA} transB=${!!opts.transB} broadcastB=${!!opts.broadcastB} bias=${!!opts.bias} gelu=${!!opts.gelu}`;
+    ` transA=${!!opts.transA} transB=${!!opts.transB} broadcastB=${!!opts.broadcastB} bias=${!!opts.bias} gelu=${opts.gelu ?? false}`;
   await dispatchMatmul(
     gpu,
     k,

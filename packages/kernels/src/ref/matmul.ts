@@ -1,8 +1,8 @@
 // CPU reference for the batched matmul, float64, plain loops. Same layouts as shaders/matmul.fwd.wgsl:
 // a: [batch, M, K] ([batch, K, M] with transA); b: [batchB, K, N] ([batchB, N, K] with transB), batchB = 1
-// with broadcastB; bias: [N]; out, pre: [batch, M, N]. GELU is the tanh form of ref/gelu.ts.
+// with broadcastB; bias: [N]; out, pre: [batch, M, N]. GELU is ref/gelu.ts: `gelu: true` the tanh form, or a GeluForm.
 
-import { geluForward } from './gelu.ts';
+import { type GeluForm, geluForward } from './gelu.ts';
 
 export interface MatmulRefDims {
   batch: number;
@@ -19,7 +19,8 @@ export interface MatmulRefLayout {
 
 export interface MatmulRefForwardOptions extends MatmulRefLayout {
   bias?: ArrayLike<number>;
-  gelu?: boolean;
+  /** true = 'tanh'. */
+  gelu?: boolean | GeluForm;
 }
 
 /** out = gelu?(op(a) @ op(b) + bias); pre = the same before GELU (equal to out without gelu). */
@@ -46,7 +47,8 @@ export function matmulForward(
       }
     }
   }
-  return { out: opts.gelu ? geluForward(pre) : Float64Array.from(pre), pre };
+  const form = opts.gelu === true ? 'tanh' : opts.gelu;
+  return { out: form ? geluForward(pre, form) : Float64Array.from(pre), pre };
 }
 
 /**
