@@ -27,6 +27,7 @@ import {
   type BTensor,
   type Feeds,
   type Fetches,
+  type GeluForm,
   type MatmulBackwardOpts,
   type MatmulDims,
   type MatmulOpts,
@@ -164,11 +165,11 @@ export class OrtOpByOp extends OrtBackend {
     if (t.dB || t.dBias) await super.matmulBackward({ ...t, dA: undefined }, dims, { ...o, accumulateA: false });
   }
 
-  override async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
+  override async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false, form: GeluForm = 'tanh'): Promise<void> {
     const n = x.size;
     for (const [o0, o1] of rowChunks(n, 1, this.chunk)) {
       const part = (t: BTensor) => rows(t, o0, o1, 1, [o1 - o0]);
-      await super.geluBackward(part(x), part(dy), part(dx), accumulate);
+      await super.geluBackward(part(x), part(dy), part(dx), accumulate, form);
     }
   }
 

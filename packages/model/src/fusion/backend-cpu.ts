@@ -3,7 +3,7 @@
 // the whole-model gradient check against finite differences). Slow and simple by design.
 
 import { ref } from '@emofuse/kernels';
-import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
+import type { AdamwOpts, Backend, BTensor, DropoutOpts, GeluForm, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 
 export type CpuPrecision = 'f32' | 'f64';
 
@@ -88,8 +88,8 @@ export class CpuBackend implements Backend {
     if (t.dB) store(t.dB, r.dB, o.accumulate);
     if (t.dBias) store(t.dBias, r.dBias, o.accumulate);
   }
-  async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
-    store(dx, ref.geluBackward(d(x), d(dy)), accumulate);
+  async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false, form: GeluForm = 'tanh'): Promise<void> {
+    store(dx, ref.geluBackward(d(x), d(dy), form), accumulate);
   }
   private attDims(q: BTensor, k: BTensor, heads: number) {
     const [B, Tq, C] = q.shape as [number, number, number];

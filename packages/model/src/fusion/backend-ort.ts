@@ -8,7 +8,7 @@
 // Running each op at once in its own session (the old mode, with its cache-sized chunks) is a bench baseline now:
 // packages/bench/src/baselines/ort-op-by-op.ts overrides `run`.
 //
-//   matmul            Gemm (or MatMul with Transposes for batched / transposed-A layouts) [+ bias] [-> Gelu tanh] [+ c]
+//   matmul            Gemm (or MatMul with Transposes for batched / transposed-A layouts) [+ bias] [-> Gelu tanh or erf] [+ c]
 //   matmulBackward    dA = dc @ op(b)^T, dB = op(a)^T @ dc, dBias = column sums: Gemms (accumulating as C) and a ReduceSum
 //   attention         per head: S = scale Q K^T (masked keys -1e30), lse = max + log sum exp, out = softmax(S) V
 //   attentionBackward P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K; dK = scale dS^T Q
@@ -28,7 +28,7 @@ import { createRequire } from 'node:module';
 import type * as OrtTypes from 'onnxruntime-node';
 import { ref } from '@emofuse/kernels';
 import { CpuTensor } from './backend-cpu.ts';
-import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
+import type { AdamwOpts, Backend, BTensor, DropoutOpts, GeluForm, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 import { OnnxGraph, type Dim } from '../onnx/graph.ts';
 import { StepRecorder, type Feed } from '../onnx/recorder.ts';
 
@@ -67,6 +67,39 @@ export type Feeds = Record<string, [Float32Array | BigInt64Array, number[]]>;
 export type Fetches = Record<string, [BTensor, number[]]>;
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** geluBackward's graph of each GELU form: dx (+)= dy * gelu'(x), the old dx fed as 'dx0' when accumulating. */
+const GELU_BACKWARD_GRAPHS: Record<GeluForm, (key: string, accumulate: boolean) => OnnxGraph> = {
+  tanh: (key, accumulate) => {
+    // with h = 0.5 (1 + tanh(u)) = sigmoid(2u), u = c (x + a x^3), c = sqrt(2/pi), a = 0.044715:
+    // gelu'(x) = h + x h (1 - h) 2u' = h (1 + x (1 - h) (2c + 6ac x^2))   (13 passes instead of the tanh form's 15)
+    const g = new OnnxGraph(key);
+    const X = g.input('x', ['n']);
+    const DY = g.input('dy', ['n']);
+    const [a, c] = [0.044715, SQRT_2_OVER_PI];
+    const x2 = g.op('Mul', [X, X]);
+    const h = g.op('Sigmoid', [g.op('Mul', [X, g.op('Add', [g.op('Mul', [x2, g.f(2 * a * c)]), g.f(2 * c)])])]);
+    const k = g.op('Add', [g.op('Mul', [x2, g.f(6 * a * c)]), g.f(2 * c)]);
+    const inner = g.op('Add', [g.op('Mul', [g.op('Mul', [X, g.op('Sub', [g.f(1), h])]), k]), g.f(1)]);
+    let out = g.op('Mul', [DY, g.op('Mul', [h, inner])]);
+    if (accumulate) out = g.op('Add', [g.input('dx0', ['n']), out]);
+    g.output('dx', out, ['n']);
+    return g;
+  },
+  // gelu'(x) = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)
+  erf: (key, accumulate) => {
+    const g = new OnnxGraph(key);
+    const X = g.input('x', ['n']);
+    const DY = g.input('dy', ['n']);
+    const cdf = g.op('Add', [g.op('Mul', [g.op('Erf', [g.op('Mul', [X, g.f(Math.SQRT1_2)])]), g.f(0.5)]), g.f(0.5)]); // Phi(x)
+    const pdf = g.op('Mul', [g.op('Exp', [g.op('Mul', [g.op('Mul', [X, X]), g.f(-0.5)])]), g.f(1 / Math.sqrt(2 * Math.PI))]); // phi(x)
+    let out = g.op('Mul', [DY, g.op('Add', [cdf, g.op('Mul', [X, pdf])])]);
+    if (accumulate) out = g.op('Add', [g.input('dx0', ['n']), out]);
+    g.output('dx', out, ['n']);
+    return g;
+  },
+};
+
 const MASKED = -1e30;
 /** Compiled step graphs kept (one per graph structure: the same for every batch shape of a model, a few per model). */
 const STEP_SESSIONS = 8;
@@ -262,7 +295,8 @@ export class OrtBackend implements Backend {
     if (o.pre) checkSize('matmul', 'pre', o.pre, batch * M * N);
     const [ta, tb, bb, acc] = [!!o.transA, !!o.transB, !!o.broadcastB, !!o.accumulate];
     const flat = batch === 1 || (bb && !ta); // one 2-D Gemm over batch * M rows
-    const key = `matmul:${+flat}${+ta}${+tb}${+bb}${+!!o.bias}${+!!o.gelu}${+!!o.pre}${+acc}`;
+    const erf = o.gelu === 'erf';
+    const key = `matmul:${+flat}${+ta}${+tb}${+bb}${+!!o.bias}${erf ? 2 : +!!o.gelu}${+!!o.pre}${+acc}`;
     const R = batch * M;
     const aDims = flat ? (ta ? [K, R] : [R, K]) : ta ? [batch, K, M] : [batch, M, K];
     const bDims = bb || flat ? (tb ? [N, K] : [K, N]) : tb ? [batch, N, K] : [batch, K, N];
@@ -287,7 +321,8 @@ export class OrtBackend implements Backend {
         y = g.op('MatMul', [A2, B2]);
         if (bias) y = g.op('Add', [y, bias]);
       }
-      let out = o.gelu ? g.op('Gelu', [y], { approximate: 'tanh' }) : y;
+      // Gelu (opset 20): approximate 'tanh', or the default 'none', the exact erf form
+      let out = o.gelu ? g.op('Gelu', [y], erf ? {} : { approximate: 'tanh' }) : y;
       if (acc && !accC) out = g.op('Add', [g.input('c', cd), out]);
       g.output('out', out, cd);
       if (o.pre) g.output('pre', y, cd);
@@ -386,27 +421,12 @@ export class OrtBackend implements Backend {
     );
   }
 
-  async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
+  async geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false, form: GeluForm = 'tanh'): Promise<void> {
     const n = x.size;
     checkSize('geluBackward', 'dy', dy, n);
     checkSize('geluBackward', 'dx', dx, n);
-    const key = `geluBackward:${+accumulate}`;
-    const build = () => {
-      // with h = 0.5 (1 + tanh(u)) = sigmoid(2u), u = c (x + a x^3), c = sqrt(2/pi), a = 0.044715:
-      // gelu'(x) = h + x h (1 - h) 2u' = h (1 + x (1 - h) (2c + 6ac x^2))   (13 passes instead of the tanh form's 15)
-      const g = new OnnxGraph(key);
-      const X = g.input('x', ['n']);
-      const DY = g.input('dy', ['n']);
-      const [a, c] = [0.044715, SQRT_2_OVER_PI];
-      const x2 = g.op('Mul', [X, X]);
-      const h = g.op('Sigmoid', [g.op('Mul', [X, g.op('Add', [g.op('Mul', [x2, g.f(2 * a * c)]), g.f(2 * c)])])]);
-      const k = g.op('Add', [g.op('Mul', [x2, g.f(6 * a * c)]), g.f(2 * c)]);
-      const inner = g.op('Add', [g.op('Mul', [g.op('Mul', [X, g.op('Sub', [g.f(1), h])]), k]), g.f(1)]);
-      let out = g.op('Mul', [DY, g.op('Mul', [h, inner])]);
-      if (accumulate) out = g.op('Add', [g.input('dx0', ['n']), out]);
-      g.output('dx', out, ['n']);
-      return g;
-    };
+    const key = form === 'erf' ? `geluBackward:erf:${+accumulate}` : `geluBackward:${+accumulate}`;
+    const build = () => GELU_BACKWARD_GRAPHS[form](key, accumulate);
     const feeds: Feeds = { x: [f32(x), [n]], dy: [f32(dy), [n]] };
     if (accumulate) feeds.dx0 = [f32(dx), [n]];
     await this.run(key, build, feeds, { dx: [dx, [n]] });

@@ -31,7 +31,7 @@ import {
   softmaxBackward,
   softmaxForward,
 } from '@emofuse/kernels';
-import type { AdamwOpts, Backend, BTensor, DropoutOpts, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
+import type { AdamwOpts, Backend, BTensor, DropoutOpts, GeluForm, MatmulBackwardOpts, MatmulDims, MatmulOpts } from './backend.ts';
 
 function t(x: BTensor): Tensor {
   if (!(x instanceof Tensor)) throw new Error('wgsl backend: a tensor from another backend');
@@ -104,8 +104,8 @@ export class WgslBackend implements Backend {
       o,
     );
   }
-  geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false): Promise<void> {
-    return geluBackward(this.gpu, t(x), t(dy), t(dx), accumulate);
+  geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate = false, form: GeluForm = 'tanh'): Promise<void> {
+    return geluBackward(this.gpu, t(x), t(dy), t(dx), accumulate, form);
   }
   attention(q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, heads: number): Promise<void> {
     return crossAttentionForward(this.gpu, t(q), t(k), t(v), mask && t(mask), t(out), t(lse), { heads });

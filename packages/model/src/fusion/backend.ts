@@ -4,6 +4,14 @@
 //
 // Conventions (those of the kernel wrappers): contiguous row-major; every output is overwritten unless an
 // `accumulate` flag says add into it; an output may not alias an input.
+//
+// GELU has two forms (GeluForm, @emofuse/kernels ref/gelu.ts): 'tanh' (the fusion model's, and what `gelu: true`
+// means) and 'erf', the exact 0.5 x (1 + erf(x / sqrt 2)) of BERT (the text encoder's). The matmul's GELU epilogue
+// and geluBackward take the form; a model passes the same form to both.
+
+import type { GeluForm } from '@emofuse/kernels';
+
+export type { GeluForm };
 
 export interface BTensor {
   readonly shape: readonly number[];
@@ -22,7 +30,8 @@ export interface MatmulOpts {
   transB?: boolean;
   broadcastB?: boolean;
   bias?: BTensor;
-  gelu?: boolean;
+  /** GELU after the bias: true or 'tanh' the tanh form, 'erf' the exact form. */
+  gelu?: boolean | GeluForm;
   /** Receives the pre-activation when gelu. */
   pre?: BTensor;
   accumulate?: boolean;
@@ -88,7 +97,8 @@ export interface Backend {
     dims: MatmulDims,
     opts?: MatmulBackwardOpts,
   ): Promise<void>;
-  geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate?: boolean): Promise<void>;
+  /** dx (+)= dy * gelu'(x) of the given form (default 'tanh'); x is the matmul's saved pre-activation. */
+  geluBackward(x: BTensor, dy: BTensor, dx: BTensor, accumulate?: boolean, form?: GeluForm): Promise<void>;
   attention(q: BTensor, k: BTensor, v: BTensor, mask: BTensor | null, out: BTensor, lse: BTensor, heads: number): Promise<void>;
   attentionBackward(
     q: BTensor,
