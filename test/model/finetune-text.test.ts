@@ -19,6 +19,7 @@ import {
   predictTexts,
 } from '../../packages/model/src/train/finetune-text.ts';
 import { TrainableTextEncoder } from '../../packages/model/src/fusion/text-encoder.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../packages/model/src/cache/safetensors.ts';
 
 const meld = join(modelSettings.assetsDir, 'meld-text');
 const have = existsSync(join(meld, 'dev_sent_emo.csv'));
@@ -108,6 +109,24 @@ describe.skipIf(!have)(`finetune-text on 60 MELD utterances, tiny random BERT${h
     const base = await predictTexts(be, frozen, bert, texts);
     expect(base).not.toEqual(trained);
     expect(trained.every((p) => Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-5)).toBe(true);
+    await be.destroy();
+  }, 120_000);
+
+  it("a delta records its GELU form ('erf'); one with none recorded (fine-tuned before the erf form) runs with tanh", async () => {
+    const be = OrtBackend.create({ threads: 1 });
+    const out = join(tmp, 'run-gelu');
+    mkdirSync(out, { recursive: true });
+    await finetuneText(be, opts({ epochs: 1, outDir: out }));
+    const file = join(out, FINETUNED_FILE);
+    const d = decodeSafetensors(readFileSync(file), file);
+    expect(d.metadata.gelu).toBe('erf');
+    expect(loadFinetuned(be, file, bert).encoder.config.gelu).toBe('erf');
+    const { gelu: _, ...old } = d.metadata;
+    const oldFile = join(out, 'old-delta.safetensors');
+    writeFileSync(oldFile, encodeSafetensors(Object.fromEntries(d.tensors), old));
+    expect(loadFinetuned(be, oldFile, bert).encoder.config.gelu).toBe('tanh');
+    writeFileSync(oldFile, encodeSafetensors(Object.fromEntries(d.tensors), { ...old, gelu: 'relu' }));
+    expect(() => loadFinetuned(be, oldFile, bert)).toThrow(/old-delta\.safetensors: metadata 'gelu' is "relu", expected 'erf' or 'tanh'/);
     await be.destroy();
   }, 120_000);
 });

@@ -43,6 +43,7 @@ export function readBertWeights(folder: string): { config: TextEncoderConfig; we
     layers: num('num_hidden_layers'),
     ffn: num('intermediate_size'),
     layerNormEps: num('layer_norm_eps', 1e-12),
+    gelu: 'erf', // hidden_act 'gelu' is the exact form in BERT (transformers' ACT2FN['gelu'])
   };
   const { onnx } = createRequire(import.meta.url)('onnx-proto') as typeof import('onnx-proto');
   const g = onnx.ModelProto.decode(readFileSync(onnxFile)).graph;

@@ -5,19 +5,21 @@
 //   embeddings: e = word[ids] + pos[t] + type[typeIds]      [B, T, C]   (three gathers, ./backend.ts embedding)
 //               x0 = LN_emb(e)                               [B, T, C]
 //   block l:    h1 = LN1(x + Wo attention(Wq x, Wk x, Wv x; key mask))       post-LN, BERT's block form
-//               y  = LN2(h1 + W2 gelu(W1 h1))                [B, T, C]
+//               y  = LN2(h1 + W2 gelu(W1 h1))                [B, T, C]   gelu of config.gelu
 //   output:     the last block's y: the token states the fusion head reads (HF's last_hidden_state).
 //
 // Fine-tuning trains the top `trainTop` blocks (all of them, and the embeddings, with trainTop = layers + 1); the
 // rest is frozen: it has no gradient buffers and the backward stops below the lowest trained block.
-// The one difference from the ONNX export of BertModel: GELU is the tanh form of the backends' fused matmul + gelu
-// (BERT's is erf). Measured by test/model/text-encoder.test.ts on real sentences: max |ours - onnx| 4.3e-3 of states
-// up to 5.8 on ort, cpu and wgsl; with erf instead 2.9e-6 (float32 rounding). Layer norms use the config's eps.
+// GELU is config.gelu: 'erf', BERT's exact form, for a converted model (readBertWeights), so the forward is the ONNX
+// BertModel's: test/model/text-encoder.test.ts measures max |ours - onnx| on real sentences (states up to 5.8) at
+// float32 rounding on ort, cpu and wgsl; 'tanh' (the backends' other form, 4.3e-3 off) only for deltas fine-tuned
+// with it before the erf form existed (their metadata records no form). Layer norms use the config's eps.
 //
 // Dimensions: B batch, T tokens (the batch's padded length, at most maxLen), C width, H heads, F ffn width, V vocab.
 // Linear weights are stored [in, out] (the ONNX MatMul layout), every linear has a bias.
 
-import type { Backend, BTensor } from './backend.ts';
+import { DataError } from '../errors.ts';
+import type { Backend, BTensor, GeluForm } from './backend.ts';
 
 /** A BERT encoder's shape (config.json of a transformers.js BERT, or a toy for tests). */
 export interface TextEncoderConfig {
@@ -29,6 +31,21 @@ export interface TextEncoderConfig {
   layers: number; // L
   ffn: number; // F
   layerNormEps: number;
+  /** The feed-forward's GELU: 'erf' (BERT's, exact) or 'tanh' (deltas fine-tuned before the erf form existed). */
+  gelu: GeluForm;
+}
+
+/**
+ * The GELU form a saved fine-tuned encoder ran with, from its file's metadata 'gelu' (written from config.gelu): a
+ * file without one was trained before the erf form existed, with 'tanh', and runs as trained.
+ */
+export function savedGeluForm(metadata: Readonly<Record<string, string | undefined>>, file: string): GeluForm {
+  const g = metadata.gelu;
+  if (g === undefined) return 'tanh';
+  if (g === 'erf' || g === 'tanh') return g;
+  throw new DataError(
+    `${file}: metadata 'gelu' is ${JSON.stringify(g)}, expected 'erf' or 'tanh': the file is damaged or newer than this emofuse`,
+  );
 }
 
 /** One parameter; frozen ones have no gradient or moments. `layer`: -1 embeddings, l block l. */
@@ -150,6 +167,7 @@ export class TrainableTextEncoder {
   ): TrainableTextEncoder {
     const c = config;
     if (c.width % c.heads !== 0) throw new Error(`text encoder: width ${c.width} is not divisible by ${c.heads} heads`);
+    if (c.gelu !== 'erf' && c.gelu !== 'tanh') throw new Error(`text encoder: gelu must be 'erf' or 'tanh', got ${JSON.stringify(c.gelu)}`);
     const trainTop = opts.trainTop ?? 0;
     if (!Number.isInteger(trainTop) || trainTop < 0 || trainTop > c.layers + 1)
       throw new Error(`text encoder: trainTop must be an integer in 0..${c.layers + 1}, got ${trainTop}`);
@@ -332,7 +350,7 @@ export class TrainableTextEncoder {
 
   // ---------------------------------------------------------------------------------------------- forward
 
-  private async linear(l: Linear, x: BTensor, y: BTensor, rows: number, opts: { gelu?: boolean; pre?: BTensor } = {}): Promise<void> {
+  private async linear(l: Linear, x: BTensor, y: BTensor, rows: number, opts: { gelu?: GeluForm; pre?: BTensor } = {}): Promise<void> {
     await this.backend.matmul(x, l.w.value, y, { batch: 1, M: rows, N: l.outDim, K: l.inDim }, { bias: l.b.value, ...opts });
   }
 
@@ -357,7 +375,7 @@ export class TrainableTextEncoder {
       await this.linear(blk.o, b.att, b.o, rows); // o [B, T, C]
       await be.add(x, b.o, b.r1); // r1 = x + o
       await be.layerNorm(b.r1, blk.ln1g.value, blk.ln1b.value, b.h1, b.mean1, b.rstd1, eps); // h1 [B, T, C]
-      await this.linear(blk.ff1, b.h1, b.f, rows, { gelu: true, pre: b.fpre }); // f = gelu(fpre) [B, T, F]
+      await this.linear(blk.ff1, b.h1, b.f, rows, { gelu: this.config.gelu, pre: b.fpre }); // f = gelu(fpre) [B, T, F]
       await this.linear(blk.ff2, b.f, b.f2, rows); // f2 [B, T, C]
       await be.add(b.h1, b.f2, b.r2); // r2 = h1 + f2
       await be.layerNorm(b.r2, blk.ln2g.value, blk.ln2b.value, b.y, b.mean2, b.rstd2, eps); // y [B, T, C]
@@ -385,7 +403,7 @@ export class TrainableTextEncoder {
       const dx = below ? (l === 0 ? a.dx0 : a.blocks[l - 1]!.dy) : undefined;
       await be.layerNormBackward(b.r2, blk.ln2g.value, b.mean2, b.rstd2, b.dy, b.dr2, blk.ln2g.grad!, blk.ln2b.grad!); // dr2 [B, T, C]
       await lin(blk.ff2, b.f, b.dr2, b.df); // df [B, T, F]
-      await be.geluBackward(b.fpre, b.df, b.dfpre); // dfpre [B, T, F]
+      await be.geluBackward(b.fpre, b.df, b.dfpre, false, this.config.gelu); // dfpre [B, T, F]
       await lin(blk.ff1, b.h1, b.dfpre, b.dh1); // dh1 [B, T, C]
       await be.axpy(b.dr2, b.dh1); // dh1 += dr2 (residual)
       await be.layerNormBackward(b.r1, blk.ln1g.value, b.mean1, b.rstd1, b.dh1, b.dr1, blk.ln1g.grad!, blk.ln1b.grad!); // dr1 [B, T, C]

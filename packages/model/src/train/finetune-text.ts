@@ -27,7 +27,7 @@ import { locateModel, withLocation } from '../encoders/transformers.ts';
 import { loadTransformers } from '../encoders/transformers-env.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, type FusionActivations, type FusionConfig, FusionModel } from '../fusion/model.ts';
-import { TrainableTextEncoder } from '../fusion/text-encoder.ts';
+import { TrainableTextEncoder, savedGeluForm } from '../fusion/text-encoder.ts';
 import { readBertWeights } from '../fusion/text-encoder-weights.ts';
 import { bucketLength, epochBatches } from './data.ts';
 import { learningRate } from './schedule.ts';
@@ -488,6 +488,7 @@ async function saveFinetuned(
     format: 'emofuse-finetuned-text',
     modelSpec: o.modelSpec,
     trainTop: String(o.trainTop),
+    gelu: enc.config.gelu, // the encoder's GELU form (savedGeluForm reads it; none recorded: tanh)
     head: JSON.stringify(model.config),
     classNames: JSON.stringify(o.classNames),
     ...('state' in o
@@ -509,7 +510,8 @@ export function loadFinetuned(be: Backend, file: string, modelFolder: string): {
     else if (name.startsWith('head.')) head.set(name.slice(5), { value: f32(t) });
   }
   const hc = JSON.parse(d.metadata.head!) as FusionConfig;
-  const encoder = TrainableTextEncoder.create(be, config, { weights, maxLen: hc.maxTextLen });
+  const gelu = savedGeluForm(d.metadata, file); // a delta trained with tanh runs with tanh
+  const encoder = TrainableTextEncoder.create(be, { ...config, gelu }, { weights, maxLen: hc.maxTextLen });
   const model = FusionModel.create(be, hc);
   model.loadState(head, 0);
   return { encoder, model };
