@@ -148,6 +148,7 @@ describe('predict with a --speaker-norm checkpoint', () => {
     const backend = new CpuBackend('f32');
     const predictor = await Predictor.open(backend, ckpt);
     expect(predictor.speakerNorm).toBe(true);
+    expect(predictor.speakerFallback).not.toBeNull(); // the pooled raw train statistics: what a clip without its own gets
     const inputs = rows.map((r) => ({ id: r.id, audio: join(tmp, `${r.id}.wav`), text: r.text, ...(r.spk ? { speaker: r.spk } : {}) }));
     const got = await predictor.predict(inputs);
     expect(got.map((p) => p.standardization)).toEqual(['speaker', 'speaker', 'speaker', 'train', 'speaker', 'train', 'speaker']);
@@ -171,7 +172,7 @@ describe('predict with a --speaker-norm checkpoint', () => {
     const stats = speakerTokenStats([{ split, speakers }], Ct, Ca);
     for (const [s, st] of stats) if (st.utterances < SPEAKER_MIN_CLIPS) stats.delete(s);
     expect([...stats.keys()].sort()).toEqual(['a', 'b']);
-    const std = speakerStandardizedSplit(split, speakers, stats);
+    const std = speakerStandardizedSplit(split, speakers, stats, { fallback: predictor.speakerFallback });
     const { model, meta } = loadCheckpoint(new CpuBackend('f32'), ckpt);
     const c = model.config;
     const fb = std.batch(rows.map((_, i) => i));

@@ -21,6 +21,7 @@ import {
   memoryFeatureSplit,
   parseLabelMap,
   runAblation,
+  speakerFallbackFromJson,
   standardizeSpeakers,
   train,
   validateFeatureSet,
@@ -418,7 +419,10 @@ describe('speaker-level standardization (--speaker-norm)', () => {
       outDir: join(out, 'eval'),
     });
     expect(report.speakerNorm).toEqual(seen);
-    const asTrained = standardizeSpeakers(mapFeatureSet(j, parseLabelMap('meld7')));
+    // as trained: the MELD rows (no speaker) by the run's pooled raw train statistics (speaker-norm-fallback.test.ts)
+    const fallback = speakerFallbackFromJson(meta.train.speakerFallback, { text: j.textDim, audio: j.audioDim }, r.lastCheckpoint);
+    expect(fallback).not.toBeNull();
+    const asTrained = standardizeSpeakers(mapFeatureSet(j, parseLabelMap('meld7')), fallback);
     const raw = mapFeatureSet(j, parseLabelMap('meld7'));
     const want = await evaluate(model, asTrained.splits.dev!, meta.classNames, 8);
     const without = await evaluate(model, raw.splits.dev!, meta.classNames, 8);

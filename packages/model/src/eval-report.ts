@@ -11,6 +11,7 @@ import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import { computeMetrics, type Metrics } from './metrics/metrics.ts';
 import { labelMapFromJSON, sameLabelMap } from './datasets/label-map.ts';
 import { mapFeatureSet, standardizeSpeakers } from './datasets/feature-sets.ts';
+import { speakerFallbackFromJson } from './fusion/input-norm.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './errors.ts';
 import { evaluate } from './train/trainer.ts';
@@ -118,7 +119,9 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
  */
 export function checkpointFeatures(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {
   const mapped = checkpointLabels(meta, features, path);
-  return (meta.train.flags as { speakerNorm?: boolean } | undefined)?.speakerNorm ? standardizeSpeakers(mapped) : mapped;
+  if (!(meta.train.flags as { speakerNorm?: boolean } | undefined)?.speakerNorm) return mapped;
+  const dims = { text: meta.config.textDim, audio: meta.config.audioDim }; // the lone-utterance fallback (fusion/input-norm.ts)
+  return standardizeSpeakers(mapped, speakerFallbackFromJson(meta.train.speakerFallback, dims, path));
 }
 
 function checkpointLabels(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {

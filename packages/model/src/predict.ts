@@ -12,7 +12,7 @@ import type { AudioEncoder, TextEncoder } from './encoders/types.ts';
 import type { FeatureBatch } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import type { FusionModel } from './fusion/model.ts';
-import { standardizeTokens, type NormStats } from './fusion/input-norm.ts';
+import { speakerFallbackFromJson, standardizeRow, standardizeTokens, type NormStats, type SpeakerFallback } from './fusion/input-norm.ts';
 import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
@@ -189,6 +189,12 @@ export const PREDICT_MAX_AUDIO_SECONDS = 120;
 
 export class Predictor {
   private transcriber: Transcriber | null = null;
+  /**
+   * A --speaker-norm checkpoint's pooled raw train statistics (fusion/input-norm.ts SpeakerFallback): what a clip
+   * without statistics of its own ('train') is standardized with; null for a checkpoint from before them (such a clip
+   * then reaches the model's train statistics raw, as it always did).
+   */
+  readonly speakerFallback: SpeakerFallback | null;
 
   private constructor(
     readonly model: FusionModel,
@@ -196,7 +202,24 @@ export class Predictor {
     private readonly textEncoder: TextEncoder,
     private readonly audioEncoder: AudioEncoder | null,
     private readonly asrModel: string,
-  ) {}
+    checkpoint = 'the checkpoint',
+  ) {
+    const train = meta.train as Record<string, unknown> | undefined;
+    const c = model.config;
+    try {
+      this.speakerFallback = this.speakerNorm
+        ? speakerFallbackFromJson(train?.speakerFallback, { text: c.textDim, audio: c.audioDim }, checkpoint)
+        : null;
+    } catch (err) {
+      throw new PredictError(`${(err as Error).message}: the checkpoint is damaged; use another one or train again`);
+    }
+  }
+
+  /** Row r of `fb` has no statistics of its own: standardized with the pooled train statistics when the checkpoint has them. */
+  private lone(fb: FeatureBatch, r: number): 'train' {
+    if (this.speakerFallback) standardizeRow(fb, r, this.speakerFallback);
+    return 'train';
+  }
 
   /** `options.device` / `check` / `onFallback`: where the network encoders run and how webgpu is checked (../encoders/device-check.ts). */
   static async open(backend: Backend, checkpoint: string, options: { asr?: string } & EncoderOptions = {}): Promise<Predictor> {
@@ -225,7 +248,7 @@ export class Predictor {
           `${te.dim} x ${ae?.dim ?? 0}`,
       );
     }
-    return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR);
+    return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR, checkpoint);
   }
 
   /** The checkpoint reads text only (no audio encoder): --audio is needed only to transcribe missing text. */
@@ -273,12 +296,12 @@ export class Predictor {
         const rec = options.recording!;
         const how = e.chunk.map((_, r): Standardization => {
           rec.add(e.fb, r); // raw tokens; row r is standardized after it is counted
-          if (rec.clips < SPEAKER_MIN_CLIPS) return 'train';
+          if (rec.clips < SPEAKER_MIN_CLIPS) return this.lone(e.fb, r);
           rec.standardize(e.fb, r);
           return 'recording';
         });
         out.push(...(await this.classify(e, how)));
-      } else out.push(...(await this.classify(e, norm ? e.chunk.map(() => 'train' as const) : null)));
+      } else out.push(...(await this.classify(e, norm ? e.chunk.map((_, r) => this.lone(e.fb, r)) : null)));
       onProgress?.(Math.min(done, inputs.length));
     }
     if (norm !== 'speaker') return out;
@@ -295,7 +318,7 @@ export class Predictor {
     for (const e of encoded) {
       const how = e.chunk.map((u, r): Standardization => {
         const sums = u.speaker ? speakers.get(u.speaker) : undefined;
-        if (!sums || sums.clips < SPEAKER_MIN_CLIPS) return 'train';
+        if (!sums || sums.clips < SPEAKER_MIN_CLIPS) return this.lone(e.fb, r);
         sums.standardize(e.fb, r);
         return 'speaker';
       });

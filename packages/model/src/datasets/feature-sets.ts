@@ -12,7 +12,7 @@ import {
   type SpeakerNormReport,
   type UtteranceFeatures,
 } from '../features.ts';
-import { speakerStandardizedSplit, speakerTokenStats } from '../fusion/input-norm.ts';
+import { speakerStandardizedSplit, speakerTokenStats, type SpeakerFallback, type SpeakerStats } from '../fusion/input-norm.ts';
 import { gaussian } from '../random.ts';
 import { DataError } from '../errors.ts';
 import { readUtf8File } from '../text-file.ts';
@@ -403,10 +403,15 @@ export function mapFeatureSet(
 
 /**
  * --speaker-norm: every split with each utterance's tokens standardized by its speaker's own statistics (over that
- * speaker's utterances in every split of the set); utterances without a speaker are left as they are (the train
- * statistics alone apply). Applied once: a set that already went through it is returned as it is.
+ * speaker's utterances in every split of the set); utterances without a speaker are standardized by `fallback` (the
+ * run's pooled raw train statistics, fusion/input-norm.ts `SpeakerFallback`), or, without one (a checkpoint from before
+ * it), left as they are (the train statistics alone apply). Applied once: a set that already went through it is
+ * returned as it is. `speakerStats`: each speaker's statistics (train's --speaker-norm-mix draws from them each epoch).
  */
-export function standardizeSpeakers(fs: FeatureSet): FeatureSet & { speakerNorm: SpeakerNormReport } {
+export function standardizeSpeakers(
+  fs: FeatureSet,
+  fallback: SpeakerFallback | null = null,
+): FeatureSet & { speakerNorm: SpeakerNormReport; speakerStats?: ReadonlyMap<string, SpeakerStats> } {
   if (fs.speakerNorm) return fs as FeatureSet & { speakerNorm: SpeakerNormReport };
   const parts = Object.values(fs.splits).map((split) => ({ split, speakers: split.speakers ?? [] }));
   const stats = speakerTokenStats(parts, fs.textDim, fs.audioDim);
@@ -417,9 +422,9 @@ export function standardizeSpeakers(fs: FeatureSet): FeatureSet & { speakerNorm:
     const known = Array.from({ length: split.size }, (_, i) => stats.has(speakers[i] ?? '')).filter(Boolean).length;
     report.bySpeaker[name] = known;
     report.globalOnly[name] = split.size - known;
-    splits[name] = known ? speakerStandardizedSplit(split, speakers, stats) : split;
+    splits[name] = known || fallback ? speakerStandardizedSplit(split, speakers, stats, { fallback }) : split;
   }
-  return { ...fs, splits, speakerNorm: report };
+  return { ...fs, splits, speakerNorm: report, speakerStats: stats };
 }
 
 /** One line: 'N speakers; train 960 of 960 by their speaker's statistics, dev 1109 of 1109 train statistics only (no speaker)'. */

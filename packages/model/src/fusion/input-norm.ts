@@ -20,7 +20,9 @@
 // two-valued, some with spreads of 1e-3) is near constant there, and dividing by that spread would blow another
 // corpus's values up a thousandfold (leave-one-corpus-out, linear head: below chance) rather than standardize them.
 
-import type { FeatureSplit } from '../features.ts';
+import { mulberry32 } from '@emofuse/kernels';
+import { DataError } from '../errors.ts';
+import type { FeatureBatch, FeatureSplit } from '../features.ts';
 
 export interface NormStats {
   mean: Float32Array; // [dim]
@@ -233,6 +235,14 @@ export function computeInputNorm(
 // speaker's wording's) offset and scale are taken out; an utterance without a known speaker keeps its tokens and
 // gets the train statistics only. A data transform applied where a feature set is read (train, eval, ablate), not
 // part of the model: the checkpoint records the setting, and export / the browser are unaffected.
+//
+// The lone-clip fallback: a speaker-standardized model's own input statistics are those of speaker-standardized
+// tokens (about mean 0, std 1), so an utterance with no speaker statistics, passed on raw, reaches the model on another
+// scale altogether (13.3% on lone RAVDESS dev clips). A run with --speaker-norm therefore also keeps the pooled *raw*
+// statistics of every train token, per modality (`SpeakerFallback`: what "an average speaker" looks like), and every
+// utterance without statistics of its own (no speaker; a lone clip in predict; analyze's first segment) is standardized
+// with those instead. --speaker-norm-mix p trains for it: each epoch, each train utterance takes the pooled statistics
+// instead of its speaker's with probability p (`speakerNormMixDraw`, seeded by (seed, epoch, utterance)).
 
 /** One speaker's token statistics per modality (a modality the speaker has no tokens of: mean 0, std 1). */
 export interface SpeakerStats {
@@ -267,11 +277,16 @@ export function speakerTokenStats(
   return new Map([...acc].map(([s, m]) => [s, { text: m.t.stats(), audio: m.a.stats(), utterances: m.n }]));
 }
 
-/** `split` with each utterance of a speaker in `stats` standardized by that speaker's statistics (others as they are). */
+/**
+ * `split` with each utterance of a speaker in `stats` standardized by that speaker's statistics; the others by
+ * `o.fallback` when given (as they are when not). `o.pooled(u)` true: utterance u takes `o.fallback` even when its
+ * speaker is known (--speaker-norm-mix).
+ */
 export function speakerStandardizedSplit(
   split: FeatureSplit,
   speakers: readonly string[],
   stats: ReadonlyMap<string, SpeakerStats>,
+  o: { fallback?: SpeakerFallback | null; pooled?: (u: number) => boolean } = {},
 ): FeatureSplit {
   return {
     ...split,
@@ -281,7 +296,8 @@ export function speakerStandardizedSplit(
       const Ct = b.text.length / (B * b.Tt);
       const Ca = b.audio.length / (B * b.Ta);
       indices.forEach((u, r) => {
-        const st = stats.get(speakers[u] ?? '');
+        const own = o.fallback && o.pooled?.(u) ? undefined : stats.get(speakers[u] ?? '');
+        const st = own ?? o.fallback;
         if (!st) return;
         const text = standardizeTokens(
           b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct),
@@ -305,4 +321,77 @@ export function speakerStandardizedSplit(
       return b;
     },
   };
+}
+
+/**
+ * The pooled raw train statistics per modality of a --speaker-norm run: every kept train token, one "average speaker"
+ * (a modality without tokens: mean 0, std 1). Kept in the checkpoint (train/trainer.ts, `speakerFallback`).
+ */
+export interface SpeakerFallback {
+  text: NormStats;
+  audio: NormStats;
+}
+
+/** The pooled statistics of every kept token of `split` (raw: before any standardization). */
+export function pooledTokenStats(split: FeatureSplit, Ct: number, Ca: number): SpeakerFallback {
+  const one = speakerTokenStats([{ split, speakers: new Array<string>(split.size).fill('*') }], Ct, Ca).get('*');
+  if (one) return { text: one.text, audio: one.audio };
+  return {
+    text: { mean: new Float32Array(Ct), std: new Float32Array(Ct).fill(1) },
+    audio: { mean: new Float32Array(Ca), std: new Float32Array(Ca).fill(1) },
+  };
+}
+
+/** The fallback as it is stored in a checkpoint's metadata (plain arrays; float32 values survive JSON exactly). */
+export interface SpeakerFallbackJson {
+  text: { mean: number[]; std: number[] };
+  audio: { mean: number[]; std: number[] };
+}
+
+export function speakerFallbackToJson(f: SpeakerFallback): SpeakerFallbackJson {
+  const j = (s: NormStats) => ({ mean: [...s.mean], std: [...s.std] });
+  return { text: j(f.text), audio: j(f.audio) };
+}
+
+/**
+ * The fallback read back from a checkpoint's metadata; null when absent (a checkpoint from before the fallback: such an
+ * utterance keeps its raw tokens, as before). `dims`: the model's text and audio widths; anything else is refused.
+ */
+export function speakerFallbackFromJson(j: unknown, dims: { text: number; audio: number }, where: string): SpeakerFallback | null {
+  if (j === undefined || j === null) return null;
+  const stats = (m: 'text' | 'audio'): NormStats => {
+    const s = (j as Record<string, { mean?: unknown; std?: unknown } | undefined>)[m];
+    const ok = (a: unknown): a is number[] =>
+      Array.isArray(a) && a.length === dims[m] && a.every((v) => typeof v === 'number' && Number.isFinite(v));
+    if (!s || !ok(s.mean) || !ok(s.std) || !s.std.every((v) => v > 0))
+      throw new DataError(`${where}: speakerFallback.${m} must hold ${dims[m]} finite means and ${dims[m]} stds > 0`);
+    return { mean: Float32Array.from(s.mean), std: Float32Array.from(s.std) };
+  };
+  return { text: stats('text'), audio: stats('audio') };
+}
+
+/** Row r of an unpadded or padded batch (text [B, Tt, Ct], audio [B, Ta, Ca], with masks) standardized in place by `st`. */
+export function standardizeRow(b: FeatureBatch, r: number, st: { text: NormStats; audio: NormStats }): void {
+  const B = b.labels.length;
+  const Ct = st.text.mean.length;
+  const Ca = st.audio.mean.length;
+  if (B * b.Tt * Ct === b.text.length) {
+    const rows = b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct); // row r: [Tt, Ct]
+    rows.set(standardizeTokens(rows, b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt), 1, b.Tt, Ct, st.text));
+  }
+  if (B * b.Ta * Ca === b.audio.length) {
+    const rows = b.audio.subarray(r * b.Ta * Ca, (r + 1) * b.Ta * Ca); // row r: [Ta, Ca]
+    rows.set(standardizeTokens(rows, b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta), 1, b.Ta, Ca, st.audio));
+  }
+}
+
+/**
+ * --speaker-norm-mix: a uniform [0, 1) draw for train utterance u in epoch `epoch` of a run seeded `seed`; the utterance
+ * takes the pooled statistics instead of its speaker's when the draw is below p. A function of (seed, epoch, u) only,
+ * so a resumed run draws the same.
+ */
+export function speakerNormMixDraw(seed: number, epoch: number, u: number): number {
+  return mulberry32(
+    (Math.imul(seed + 1, 0x5bd1e995) ^ Math.imul(epoch + 1, 0x27d4eb2f) ^ Math.imul(u + 1, 0x165667b1) ^ 0x3c6ef372) >>> 0,
+  )();
 }

@@ -259,7 +259,8 @@ export const TRAIN_SETTINGS = {
   },
   /**
    * Standardize each speaker's tokens with that speaker's own statistics (speakers from the cache: RAVDESS, EmoDB,
-   * CREMA-D ids), before the train statistics; utterances without a speaker get the train statistics only.
+   * CREMA-D ids), before the train statistics; utterances without a speaker get the pooled raw train statistics
+   * (fusion/input-norm.ts SpeakerFallback, kept in the checkpoint) instead.
    */
   selectBy: {
     in: 'train', flag: '--select-by', arg: '<pooled|corpus-mean>',
@@ -276,9 +277,20 @@ export const TRAIN_SETTINGS = {
   },
   speakerNorm: {
     in: 'train', flag: '--speaker-norm', arg: '<on|off>',
-    help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker: train " +
-      "statistics only)",
+    help: "'on': standardize each speaker's inputs with the speaker's own mean / std first (utterances without a speaker, a " +
+      "lone clip: the pooled train statistics)",
     default: false, parse: (text: string, flag: string) => oneOf('on', 'off')(text, flag) === 'on', resume: 'same', show: onOff,
+  },
+  /**
+   * With --speaker-norm: each epoch, each train utterance is standardized with the run's pooled raw train statistics
+   * (what a lone clip gets: fusion/input-norm.ts SpeakerFallback) instead of its speaker's, with probability p, seeded by
+   * (seed, epoch, utterance), so the model learns both.
+   */
+  speakerNormMix: {
+    in: 'train', flag: '--speaker-norm-mix', arg: '<p>',
+    help: "with --speaker-norm on: standardize a train utterance with the pooled train statistics (as a lone clip is) instead " +
+      "of its speaker's, with probability p each epoch",
+    default: 0, parse: probability, resume: 'same',
   },
   trainSplit: {
     in: 'train', flag: '--train-split', arg: '<name>', help: 'split to train on', default: 'train', parse: name, resume: 'same',

@@ -11,7 +11,16 @@ import type { FeatureSet, FeatureSplit, SpeakerNormReport } from '../features.ts
 import { writeFileAtomic } from '../io.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, FUSION_SPECS, FusionModel, requiredModalities, type AdamwSettings, type FusionConfig } from '../fusion/model.ts';
-import { computeInputNorm } from '../fusion/input-norm.ts';
+import {
+  computeInputNorm,
+  pooledTokenStats,
+  speakerFallbackToJson,
+  speakerNormMixDraw,
+  speakerStandardizedSplit,
+  type SpeakerFallback,
+  type SpeakerFallbackJson,
+  type SpeakerStats,
+} from '../fusion/input-norm.ts';
 import { argmax, computeMetrics, softmax, type Metrics } from '../metrics/metrics.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
 import { DataError } from '../errors.ts';
@@ -92,15 +101,22 @@ interface TrainState {
   runId?: string;
   /** Every setting the run was started with (checked on --resume). */
   flags?: StoredSettings;
+  /** --speaker-norm: the pooled raw train statistics, for an utterance without a speaker's (predict.ts reads them). */
+  speakerFallback?: SpeakerFallbackJson;
 }
 
 export async function train(backend: Backend, features: FeatureSet, o: TrainOptions): Promise<TrainResult> {
   const mapped = readThroughLabelMap(features, o.labelMap);
   if (mapped.labelMaps && o.labelMap !== undefined) o.onLabelMap?.(mapped.labelMaps);
-  const fs = o.speakerNorm ? standardizeSpeakers(mapped) : mapped; // a data transform, before the train statistics
-  if (fs.speakerNorm) o.onSpeakerNorm?.(fs.speakerNorm);
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
+  // --speaker-norm: the pooled raw train statistics, for every utterance without a speaker's (fusion/input-norm.ts)
+  const rawTrain = mapped.splits[trainName];
+  const fallback = o.speakerNorm && rawTrain && !mapped.speakerNorm ? pooledTokenStats(rawTrain, mapped.textDim, mapped.audioDim) : null;
+  const mix = o.speakerNormMix ?? TRAIN_DEFAULTS.speakerNormMix;
+  if (mix > 0 && !o.speakerNorm) throw new DataError(`${flagOf('speakerNormMix')} ${mix} needs ${flagOf('speakerNorm')} on`);
+  const fs = o.speakerNorm ? standardizeSpeakers(mapped, fallback) : mapped; // a data transform, before the train statistics
+  if (fs.speakerNorm) o.onSpeakerNorm?.(fs.speakerNorm);
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
   // the modalities the variant needs
   const longest = validateFeatureSet(fs, [trainName, devName], 'features', requiredModalities(FUSION_SPECS[fusion]));
@@ -130,7 +146,18 @@ export async function train(backend: Backend, features: FeatureSet, o: TrainOpti
   mkdirSync(o.outDir, { recursive: true });
   const releaseLock = acquireRunLock(o.outDir);
   try {
-    return await trainLocked(backend, fs, o, { trainName, devName, longest, trainSplit, devSplit, K, lastPath, bestPath, logPath });
+    // --speaker-norm-mix: epoch e's view of the train split, each utterance by its speaker's or the pooled statistics
+    const stats = (fs as { speakerStats?: ReadonlyMap<string, SpeakerStats> }).speakerStats;
+    const trainView =
+      mix > 0 && fallback && rawTrain && stats
+        ? (seed: number, epoch: number) =>
+            speakerStandardizedSplit(rawTrain, rawTrain.speakers ?? [], stats, {
+              fallback,
+              pooled: (u) => speakerNormMixDraw(seed, epoch, u) < mix,
+            })
+        : null;
+    const x = { trainName, devName, longest, trainSplit, devSplit, K, lastPath, bestPath, logPath, fallback, trainView };
+    return await trainLocked(backend, fs, o, x);
   } finally {
     releaseLock();
   }
@@ -150,6 +177,8 @@ async function trainLocked(
     lastPath: string;
     bestPath: string;
     logPath: string;
+    fallback: SpeakerFallback | null;
+    trainView: ((seed: number, epoch: number) => FeatureSplit) | null;
   },
 ): Promise<TrainResult> {
   const { trainSplit, devSplit, K, lastPath, bestPath, logPath, longest } = x;
@@ -215,6 +244,7 @@ async function trainLocked(
       );
     }
     state.runId = randomBytes(6).toString('hex');
+    if (x.fallback) state.speakerFallback = speakerFallbackToJson(x.fallback);
   }
   state.flags = flags;
   const c = model.config;
@@ -264,7 +294,7 @@ async function trainLocked(
   const modalityDropout = o.modalityDropout ?? TRAIN_DEFAULTS.modalityDropout;
   const bimodal = model.spec.text && model.spec.audio; // a one-modality variant has nothing to drop
   const keys = lengthKeys(trainSplit, c.maxTextLen, c.maxAudioLen); // [size] tokens per utterance, what batches are grouped by
-  let batches = { epoch: -1, list: [] as number[][] };
+  let batches = { epoch: -1, list: [] as number[][], split: trainSplit };
   const draw = trainSplit.corpora && { corpora: trainSplit.corpora, balance: o.balance ?? TRAIN_DEFAULTS.balance }; // --balance
 
   while (model.step < total && !state.stoppedEarly) {
@@ -273,10 +303,11 @@ async function trainLocked(
     const step = model.step;
     const epoch = Math.floor(step / stepsPerEpoch);
     const bi = step % stepsPerEpoch;
-    if (batches.epoch !== epoch) batches = { epoch, list: epochBatches(keys, B, c.seed, epoch, draw) };
+    if (batches.epoch !== epoch)
+      batches = { epoch, list: epochBatches(keys, B, c.seed, epoch, draw), split: x.trainView?.(c.seed, epoch) ?? trainSplit };
     const idx = batches.list[bi]!;
     // [B, Tt, Ct], [B, Ta, Ca] at the batch's bucketed lengths, labels [B]
-    const inputs = trainSplit.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen));
+    const inputs = batches.split.batch(idx, batchShape(trainSplit, idx, B, c.maxTextLen, c.maxAudioLen));
     if (bimodal) dropModalities(inputs, modalityDropout, c.seed, step); // rows with both lose one, seeded by (seed, step, row)
     const lr = learningRate(step, sched);
     const acts = await model.trainStep(inputs, weights, adamw(lr), o.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
