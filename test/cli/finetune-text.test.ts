@@ -1,6 +1,7 @@
 // `emofuse train --finetune-text` and the commands downstream of its file (packages/cli/src/finetune-text.ts): a tiny
 // fine-tune of the tiny random BERT fixture on 60 MELD utterances, then eval and predict on the file it writes (the
-// fine-tuned encoder, not the frozen one), export's refusal, and the combinations train refuses (exit 2, naming the flag).
+// fine-tuned encoder, not the frozen one) and export (the encoder in the ONNX graph), --resume, and the combinations train
+// refuses (exit 2, naming the flag).
 // Needs the MELD text of the offline assets (skipped, with the reason, where absent).
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -86,11 +87,24 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     expect(frozen.code, frozen.stderr).toBe(0);
     const q = await predict(join(tmp, 'frozen', FINETUNED_FILE));
     expect(Math.max(...q.map((v, k) => Math.abs(v - p[k]!)))).toBeGreaterThan(1e-3);
-    // export cannot write the encoder yet: refused, saying what to use instead
-    const ex = await emofuse(['export', '--checkpoint', file, '--onnx', join(tmp, 'ft.onnx')]);
-    expect(ex.code).toBe(2);
-    expect(ex.stderr).toContain('fine-tuned text model');
-    expect(ex.stderr).not.toMatch(/\n\s+at /);
+    // export writes the encoder into the graph (token ids in), checked against our forward on the dev texts
+    const onnx = join(tmp, 'ft.onnx');
+    const ex = await emofuse(['export', '--checkpoint', file, '--onnx', onnx, '--features', cache, '--split', 'dev', '--json']);
+    expect(ex.code, ex.stderr).toBe(0);
+    const res = JSON.parse(ex.stdout) as { inputs: string[]; tokenizer: string; check: Record<string, number | boolean> };
+    expect(res.inputs).toEqual(['input_ids', 'text_mask', 'audio', 'audio_mask']);
+    expect(res.tokenizer).toBe(`bert:${bert}`);
+    expect(res.check).toMatchObject({ utterances: 20, ok: true, argmaxDisagreements: 0 });
+    expect(res.check.maxAbsProbabilities).toBeLessThan(1e-5);
+    expect(existsSync(onnx)).toBe(true);
+    // on seeded random token rows without --features; a split the cache lacks: exit 2, naming it
+    const rnd = await emofuse(['export', '--checkpoint', file, '--onnx', join(tmp, 'ft2.onnx')]);
+    expect(rnd.code, rnd.stderr).toBe(0);
+    expect(rnd.stdout).toMatch(/check: 32 token rows \(32 seeded random token rows/);
+    const bad = await emofuse(['export', '--checkpoint', file, '--onnx', join(tmp, 'ft3.onnx'), '--features', cache, '--split', 'test']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("no split 'test'");
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   }, 300_000);
 
   it('--stop-after-steps then --resume: the files equal an uninterrupted run byte for byte; a new run over it is refused', async () => {

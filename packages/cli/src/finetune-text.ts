@@ -4,7 +4,7 @@
 // (FINETUNED_FILE) read the fine-tuned encoder back; --resume continues a stopped run from FINETUNED_LAST_FILE
 // exactly. Each refusal names the flag and what works instead (exit 2).
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Backend,
@@ -17,13 +17,23 @@ import {
   locateModel,
   openFinetuned,
   predictTexts,
+  cacheTexts,
+  checkTokenOnnxAgainstModel,
+  ExportError,
+  exportFinetunedToOnnx,
+  loadFinetuned,
+  ONNX_OUTPUTS,
+  ONNX_TOKEN_INPUTS,
+  randomTokenRows,
+  tokenizeTexts,
+  writeFileAtomic,
   type Prediction,
   TRAIN_DEFAULTS,
   TRAIN_SETTINGS,
   type TrainOptions,
   type TrainSettingName,
 } from '@emofuse/model';
-import { asUserError } from './options.ts';
+import { asUserError, openBackend } from './options.ts';
 import { UserError } from './output.ts';
 
 /** Settings finetuneText does not read: given with another value than the default, the run is refused naming them. */
@@ -179,4 +189,79 @@ export async function predictFinetuned(be: Backend, checkpoint: string, o: { tex
   const predicted = m.classNames[p!.indexOf(Math.max(...p!))]!;
   const prediction: Prediction = { id: 'text', text: o.text, transcribed: false, predicted, probabilities, truncated: false };
   return { prediction, classNames: m.classNames };
+}
+
+/**
+ * export on a fine-tuned text model: the ONNX graph with its encoder (token ids in), checked against our forward of the
+ * same file (--backend) on seeded random token rows or the --features cache's texts (split --split) before it is written.
+ */
+export async function exportFinetuned(o: {
+  checkpoint: string;
+  onnx: string;
+  backend: string;
+  features?: string;
+  split: string;
+  n: number;
+  tolerance: number;
+  json?: boolean;
+}): Promise<void> {
+  const exported = await exportFinetunedToOnnx(o.checkpoint, typeof EMOFUSE_VERSION === 'string' ? EMOFUSE_VERSION : 'dev').catch(
+    (err: unknown) => asMessage(err instanceof ExportError ? new UserError(err.message) : err),
+  );
+  const { onnx, meta, file } = exported;
+  const maxLen = file.head.maxTextLen;
+  let rows: number[][];
+  let source: string;
+  if (o.features) {
+    const sp = userError(() => cacheTexts(o.features!)(o.split));
+    rows = (await tokenizeTexts(file.modelSpec, sp.texts.slice(0, o.n), maxLen).catch(asMessage)).filter((r) => r.length > 0);
+    source = `${rows.length} texts of ${o.features}, split '${o.split}'`;
+  } else {
+    rows = randomTokenRows(file.encoder.config.vocab, maxLen, o.n);
+    source = `${o.n} seeded random token rows (1..${maxLen} tokens)`;
+  }
+  const backend = await openBackend(o.backend);
+  let check: Awaited<ReturnType<typeof checkTokenOnnxAgainstModel>>;
+  try {
+    const m = userError(() => loadFinetuned(backend, o.checkpoint));
+    check = await checkTokenOnnxAgainstModel(onnx, m, rows).catch(asMessage);
+  } finally {
+    await backend.destroy();
+  }
+  const ok = check.maxAbsLogits <= o.tolerance;
+  if (ok) writeFileAtomic(o.onnx, onnx);
+  const tokenizer = `bert:${file.modelSpec}`;
+  const result = {
+    onnx: ok ? o.onnx : null,
+    bytes: onnx.length,
+    fusion: meta.config.fusion,
+    classNames: meta.classNames,
+    textEncoder: meta.textEncoder,
+    tokenizer,
+    inputs: ONNX_TOKEN_INPUTS,
+    outputs: ONNX_OUTPUTS,
+    check: { ...check, source, tolerance: o.tolerance, ok },
+  };
+  if (o.json) console.log(JSON.stringify(result, null, 2));
+  else {
+    console.log(
+      `${o.checkpoint}: fine-tuned text model (${file.encoder.config.layers} encoder blocks in the graph), ${meta.classNames.length} ` +
+        `classes (${meta.classNames.join(', ')}); input_ids from the tokenizer of ${tokenizer}`,
+    );
+    console.log(`check: ${check.utterances} token rows (${source})`);
+    console.log(
+      `  onnxruntime CPU vs our forward (${check.backend}): max |logit diff| ${check.maxAbsLogits.toExponential(2)}, max ` +
+        `|probability diff| ${check.maxAbsProbabilities.toExponential(2)}, top class differs on ${check.argmaxDisagreements}`,
+    );
+    if (ok)
+      console.log(
+        `wrote ${o.onnx} (${(statSync(o.onnx).size / 1024).toFixed(0)} KiB; inputs ${ONNX_TOKEN_INPUTS.join(', ')}; outputs ` +
+          `${ONNX_OUTPUTS.join(', ')})`,
+      );
+  }
+  if (!ok)
+    throw new UserError(
+      `the ONNX model disagrees with our forward: max |logit diff| ${check.maxAbsLogits.toExponential(2)} > --tolerance ` +
+        `${o.tolerance}; nothing written`,
+    );
 }

@@ -20,6 +20,7 @@ import {
 } from '@emofuse/model';
 import { addBackendOption, asUserError, int, loadFeatures, num, openBackend, type DataFlags } from '../options.ts';
 import { UserError } from '../output.ts';
+import { exportFinetuned } from '../finetune-text.ts';
 
 interface ExportFlags extends DataFlags {
   checkpoint: string;
@@ -57,19 +58,18 @@ lengths (metadata max_text_len, max_audio_len). The metadata also holds class_na
 audio_encoder, fusion, and 'emofuse' (the whole config as JSON). Features come from the encoders named there
 (emofuse extract). Before writing, the ONNX model (onnxruntime-node, CPU) and our forward (--backend) classify
 the same features and must agree within --tolerance.
+A fine-tuned text model (train --finetune-text: finetuned-text.safetensors) exports with its text encoder in the
+graph: input_ids [batch, text_len] int64 (the tokenizer named by metadata tokenizer; metadata text_input
+token_ids) instead of text; checked on seeded random token rows, or on the --features cache's texts.
 
 Examples:
   emofuse export --checkpoint runs/controlled/best.safetensors --onnx runs/controlled/model.onnx
   emofuse export --checkpoint runs/controlled/best.safetensors --onnx model.onnx --features runs/cache-controlled --split test`,
     );
   cmd.action(async (o: ExportFlags) => {
-    if (isFinetunedText(o.checkpoint))
-      throw new UserError(
-        `${o.checkpoint} is a fine-tuned text model (train --finetune-text): export does not yet write the encoder into the ONNX ` +
-          'graph; use it with emofuse eval / predict --checkpoint, or export a frozen-feature checkpoint (best.safetensors)',
-      );
     const tolerance = num(o.tolerance, '--tolerance');
     const n = int(o.checkUtterances, '--check-utterances');
+    if (isFinetunedText(o.checkpoint)) return exportFinetuned({ ...o, tolerance, n }); // its encoder in the graph, token ids in
     const fail = (err: unknown): never => {
       if (err instanceof ExportError) throw new UserError(err.message);
       return asUserError(err);

@@ -20,12 +20,23 @@
 // skip are computed on the host in FusionModel.setInputs, so they are not in the trace: they are the graph's first
 // ops (kept tokens (x - mean) / std, padding 0; [mean, std] over kept tokens, standardized by norm.pooled).
 // Metadata (`metadata_props`): class names, encoder ids, the fusion config, and `emofuse` (all of it as JSON).
+//
+// A fine-tuned text model (train --finetune-text) exports with its text encoder in the graph: the same trace, of the
+// encoder's forward (fusion/text-encoder.ts on the ort backend) feeding the head (encodeBatch, the one place they meet),
+// with token ids instead of text features:
+//   inputs:  input_ids [batch, text_len] int64 (the tokenizer of metadata `tokenizer`: [CLS] ... [SEP], padding
+//            anywhere masked), text_mask [batch, text_len], audio and audio_mask as above
+// positions 0..text_len-1 and token type 0 are made in the graph (single sentences, as the encoder trains); every
+// encoder weight (the trained delta over the base model's) is an initializer named 'text.<HF name>'. Metadata
+// `text_input` says which kind of graph it is ('features' or 'token_ids').
 
 import { CpuBackend } from '../fusion/backend-cpu.ts';
 import { OrtBackend, type TracedFeed } from '../fusion/backend-ort.ts';
 import type { InputNorm, NormStats } from '../fusion/input-norm.ts';
 import { FUSION_SPECS, FusionModel, type FusionConfig, type FusionSpec } from '../fusion/model.ts';
+import { type TextEncoderConfig, TrainableTextEncoder } from '../fusion/text-encoder.ts';
 import { OnnxGraph } from '../onnx/graph.ts';
+import { encodeBatch } from '../train/finetune-text.ts';
 import { SizeExprs, addPolys, fitSizes, gridCorners, type SizePoint, type SizePoly } from '../onnx/sizes.ts';
 import type { CheckpointMeta } from '../train/checkpoint.ts';
 
@@ -40,6 +51,8 @@ export interface NamedTensor {
 }
 
 export const ONNX_INPUTS = ['text', 'text_mask', 'audio', 'audio_mask'] as const;
+/** The inputs of a graph with its text encoder in it (a fine-tuned text model). */
+export const ONNX_TOKEN_INPUTS = ['input_ids', 'text_mask', 'audio', 'audio_mask'] as const;
 export const ONNX_OUTPUTS = ['logits', 'probabilities'] as const;
 
 /** The batch shapes the forward is traced at: the corners of this grid, and CHECK. */
@@ -51,6 +64,16 @@ export interface FusionOnnxOptions {
   /** The checkpoint's input standardization (`norm.*` tensors), or null when it reads its inputs as they are. */
   norm?: InputNorm | null;
   producerVersion?: string;
+  /** The text encoder to put in the graph (a fine-tuned text model): its inputs are then token ids. */
+  textEncoder?: OnnxTextEncoder;
+}
+
+/** A BERT text encoder for the graph: its shape, every weight by HF name, and the tokenizer its ids come from. */
+export interface OnnxTextEncoder {
+  config: TextEncoderConfig;
+  weights: ReadonlyMap<string, Float32Array>;
+  /** The encoder id whose tokenizer makes input_ids (e.g. bert:sentence-transformers/all-MiniLM-L6-v2). */
+  tokenizer: string;
 }
 
 /** One trace of the inference forward at batch shape p: the graph (not run), what it reads, and the logits. */
@@ -59,26 +82,39 @@ interface Trace {
   bytes: Uint8Array;
   feeds: TracedFeed[];
   logits: string;
+  /** The text encoder's parameter shapes by label ('text.<HF name>'), when it is in the graph. */
+  encoderShapes: Map<string, number[]>;
 }
 
-/** The forward of a model of config c (its lengths set to p's, so no batch runs on views) recorded at batch shape p. */
-async function traceForward(c: FusionConfig, p: SizePoint): Promise<Trace> {
+/**
+ * The forward of a model of config c (its lengths set to p's, so no batch runs on views) recorded at batch shape p;
+ * with a text encoder, the encoder's forward from token ids first (encodeBatch), its states the head's text input.
+ */
+async function traceForward(c: FusionConfig, p: SizePoint, te?: OnnxTextEncoder): Promise<Trace> {
   const [B, Tt, Ta] = [p.B!, p.Tt!, p.Ta!];
   const be = OrtBackend.create({ threads: 1 });
   try {
     const model = FusionModel.create(be, { ...c, maxTextLen: Tt, maxAudioLen: Ta });
     const ones = (n: number) => new Float32Array(n).fill(1);
-    const inp = {
-      text: new Float32Array(B * Tt * c.textDim),
-      textMask: ones(B * Tt),
-      audio: new Float32Array(B * Ta * c.audioDim),
-      audioMask: ones(B * Ta),
-      labels: new Int32Array(B).fill(-1),
-    };
-    const a = model.setInputs(inp, ones(c.numClasses));
+    let a: Awaited<ReturnType<typeof encodeBatch>>['ha'];
+    const encoderShapes = new Map<string, number[]>();
+    if (te) {
+      const enc = TrainableTextEncoder.create(be, te.config, { weights: te.weights, maxLen: Tt });
+      for (const q of enc.params) encoderShapes.set(`text.${q.name}`, q.shape);
+      ({ ha: a } = await encodeBatch(enc, model, new Float32Array(B * Tt), ones(B * Tt), B, new Int32Array(B).fill(-1)));
+    } else {
+      const inp = {
+        text: new Float32Array(B * Tt * c.textDim),
+        textMask: ones(B * Tt),
+        audio: new Float32Array(B * Ta * c.audioDim),
+        audioMask: ones(B * Ta),
+        labels: new Int32Array(B).fill(-1),
+      };
+      a = model.setInputs(inp, ones(c.numClasses));
+    }
     await model.forward(a, false, false);
     const { graph, feeds, values } = be.trace([a.logits]);
-    return { graph, bytes: graph.toBytes(), feeds, logits: values[0]! };
+    return { graph, bytes: graph.toBytes(), feeds, logits: values[0]!, encoderShapes };
   } finally {
     await be.destroy();
   }
@@ -121,8 +157,15 @@ export async function fusionToOnnx(
   // --- the forward, traced at every batch shape of the grid and at CHECK
   const corners = gridCorners(GRID);
   const traces = new Map<SizePoint, Trace>();
-  for (const p of [...corners, CHECK]) traces.set(p, await traceForward(c, p));
+  const te = o.textEncoder;
+  for (const p of [...corners, CHECK]) traces.set(p, await traceForward(c, p, te));
   const first = traces.get(corners[0]!)!;
+  const weights = new Map(params); // the head's parameters, and the encoder's by their labels ('text.<HF name>')
+  for (const [label, shape] of first.encoderShapes) {
+    const w = te!.weights.get(label.slice('text.'.length));
+    if (!w) throw new ExportError(`the text encoder has no weight '${label.slice('text.'.length)}' [${shape.join(', ')}]`);
+    weights.set(label, { shape, data: w });
+  }
   for (const [p, t] of traces) {
     const same =
       t.bytes.length === first.bytes.length &&
@@ -154,7 +197,9 @@ export async function fusionToOnnx(
 
   // --- the exported graph: inputs, their sizes, the host part of setInputs, then the traced forward
   const g = new OnnxGraph(`emofuse-${c.fusion}`);
-  const textRaw = g.input('text', ['batch', 'text_len', c.textDim], `text tokens of encoder ${meta.textEncoder}, at most ${c.maxTextLen}`);
+  const textRaw = te
+    ? g.inputI64('input_ids', ['batch', 'text_len']) // [batch, text_len] token ids of te.tokenizer
+    : g.input('text', ['batch', 'text_len', c.textDim], `text tokens of encoder ${meta.textEncoder}, at most ${c.maxTextLen}`);
   const textMask = g.input('text_mask', ['batch', 'text_len'], '1 for a real text token, 0 for padding');
   const La = c.audioLayers ?? 1;
   const audioIn = g.input(
@@ -171,6 +216,7 @@ export async function fusionToOnnx(
     Ta: g.op('Shape', [audioMask], { start: 1, end: 2 }),
   });
   const host = hostInputs(g, c, spec, norm, { text: textRaw, textMask, audio: audioRaw, audioMask });
+  if (te) Object.assign(host, tokenInputs(g, textRaw, textMask));
 
   const bind: Record<string, string> = {};
   let at = 0;
@@ -179,7 +225,7 @@ export async function fusionToOnnx(
     at += n;
     return polys.slice(at - n, at);
   };
-  for (const f of first.feeds) {
+  for (const [fi, f] of first.feeds.entries()) {
     if (f.data instanceof BigInt64Array) {
       bind[f.name] = sizes.vector(next(f.data.length));
       continue;
@@ -192,7 +238,7 @@ export async function fusionToOnnx(
         g.op('Slice', [g.op('Reshape', [v, g.i64([-1])]), sizes.vector([off!]), sizes.vector([addPolys(off!, len!)]), g.i64([0])]),
         shape,
       ]);
-    const p = params.get(label);
+    const p = weights.get(label);
     if (p) {
       const w = g.weight(label, p.shape, p.data);
       const whole = SizeExprs.constant(off!) === 0 && SizeExprs.constant(len!) === p.data.length;
@@ -201,10 +247,12 @@ export async function fusionToOnnx(
       bind[f.name] = g.op('Expand', [g.f(1), shape]); // [B, 1] / [B, 2] of ones
     } else if (host[label] && SizeExprs.constant(off!) === 0) {
       bind[f.name] = g.op('Reshape', [host[label]!(), shape]);
+    } else if (!f.label && f.data.length === 1 && [...traces.values()].every((t) => t.feeds[fi]!.data[0] === f.data[0])) {
+      bind[f.name] = g.f([f.data[0]!], [1]); // a scalar an op takes from the host, the same at every shape (add's alpha)
     } else {
       throw new ExportError(
-        `the traced ${c.fusion} forward reads '${label || f.name}', which the exporter does not know how to feed (update ` +
-          `export/fusion-onnx.ts)`,
+        `the traced ${c.fusion} forward reads '${label || f.name}' [${f.dims.join(', ')}], which the exporter does not know how ` +
+          `to feed (update export/fusion-onnx.ts)`,
       );
     }
   }
@@ -218,8 +266,24 @@ export async function fusionToOnnx(
     doc:
       `emofuse fusion model '${c.fusion}': ${meta.classNames.length} classes; text ${meta.textEncoder} (${c.textDim}), audio ` +
       `${meta.audioEncoder} (${c.audioDim})`,
-    metadata: onnxMetadata(meta, norm),
+    metadata: onnxMetadata(meta, norm, te?.tokenizer),
   });
+}
+
+/**
+ * What TrainableTextEncoder.setInputs writes from the host, by label, from the graph's input_ids [B, T] int64 and
+ * text_mask [B, T]: the ids and their positions 0..T-1 (float, as the encoder's gathers read them), token type 0.
+ */
+function tokenInputs(g: OnnxGraph, inputIds: string, textMask: string): Record<string, () => string> {
+  const ids = g.op('Cast', [inputIds], { to: 1 }); // [B, T] float
+  const T = g.op('Cast', [g.op('Shape', [inputIds], { start: 1, end: 2 })], { to: 1 }); // [1]
+  const t = g.op('Range', [g.f(0), g.op('Squeeze', [T, g.i64([0])]), g.f(1)]); // [T] 0..T-1
+  return {
+    'in.textIds': () => ids,
+    'in.textPos': () => g.op('Add', [g.op('Mul', [ids, g.f(0)]), t]), // [B, T]: t in every row
+    'in.textType': () => g.op('Mul', [ids, g.f(0)]), // [B, T] zeros
+    'in.textIdsMask': () => textMask,
+  };
 }
 
 /**
@@ -297,9 +361,11 @@ function hostInputs(
 }
 
 /** The metadata_props an exported model carries. */
-export function onnxMetadata(meta: CheckpointMeta, norm: InputNorm | null = null): Record<string, string> {
+export function onnxMetadata(meta: CheckpointMeta, norm: InputNorm | null = null, tokenizer?: string): Record<string, string> {
   const c: FusionConfig = meta.config;
   return {
+    text_input: tokenizer ? 'token_ids' : 'features',
+    ...(tokenizer ? { tokenizer } : {}),
     standardized_inputs: Object.keys(norm ?? {}).join(','),
     class_names: JSON.stringify(meta.classNames),
     text_encoder: meta.textEncoder,
@@ -314,6 +380,7 @@ export function onnxMetadata(meta: CheckpointMeta, norm: InputNorm | null = null
       textEncoder: meta.textEncoder,
       audioEncoder: meta.audioEncoder,
       step: meta.step,
+      ...(tokenizer ? { textInput: 'token_ids', tokenizer } : {}),
     }),
   };
 }

@@ -3,6 +3,7 @@
 import type { InputNorm } from '../fusion/input-norm.ts';
 import { DataError } from '../errors.ts';
 import { readCheckpoint, readInputNorm, type CheckpointMeta } from '../train/checkpoint.ts';
+import { type FinetunedFile, readFinetunedFile } from '../train/finetune-text.ts';
 import { checkpointParams, ExportError, fusionToOnnx, type NamedTensor } from './fusion-onnx.ts';
 
 export * from './fusion-onnx.ts';
@@ -26,6 +27,35 @@ export function readCheckpointForExport(path: string): { meta: CheckpointMeta; p
     throw new ExportError((err as Error).message);
   }
   return { meta, params: checkpointParams(tensors), norm };
+}
+
+/**
+ * The ONNX bytes of a fine-tuned text model (train --finetune-text's FINETUNED_FILE): its encoder in the graph, which
+ * takes token ids of the tokenizer named in its metadata; `file` the model read (for the check against our forward).
+ */
+export async function exportFinetunedToOnnx(
+  path: string,
+  producerVersion?: string,
+): Promise<{ onnx: Uint8Array; meta: CheckpointMeta; file: FinetunedFile }> {
+  let file: FinetunedFile;
+  try {
+    file = readFinetunedFile(path);
+  } catch (err) {
+    throw new ExportError((err as Error).message);
+  }
+  const tokenizer = `bert:${file.modelSpec}`;
+  const meta: CheckpointMeta = {
+    format: 1,
+    config: file.head,
+    classNames: file.classNames,
+    step: 0,
+    textEncoder: `${tokenizer} (fine-tuned, in the graph)`,
+    audioEncoder: 'none',
+    metrics: {},
+    train: {},
+  };
+  const onnx = await fusionToOnnx(meta, file.headParams, { producerVersion, textEncoder: { ...file.encoder, tokenizer } });
+  return { onnx, meta, file };
 }
 
 /** The ONNX bytes of a checkpoint file. */

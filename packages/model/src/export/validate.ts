@@ -7,6 +7,9 @@ import { createRequire } from 'node:module';
 import type * as OrtTypes from 'onnxruntime-node';
 import type { FeatureBatch } from '../features.ts';
 import type { FusionModel } from '../fusion/model.ts';
+import type { TrainableTextEncoder } from '../fusion/text-encoder.ts';
+import { argmax, softmax } from '../metrics/metrics.ts';
+import { predictTokens } from '../train/finetune-text.ts';
 import { padBatch } from '../train/data.ts';
 import { mulberry32 } from '@emofuse/kernels';
 import { gaussian } from '../random.ts';
@@ -94,6 +97,76 @@ export async function checkOnnxAgainstModel(onnx: Uint8Array, model: FusionModel
     await session.release();
   }
   return out;
+}
+
+/**
+ * Compares an exported fine-tuned text model (its encoder in the graph, token ids in) with the encoder + head on their
+ * backend (predictTokens: the same forward as predict and eval) on token rows, B a batch: ONNX gets each batch padded
+ * to its longest row, ours to its bucketed length.
+ */
+export async function checkTokenOnnxAgainstModel(
+  onnx: Uint8Array,
+  m: { encoder: TrainableTextEncoder; model: FusionModel },
+  rows: readonly (readonly number[])[],
+  B = 8,
+): Promise<ExportCheck> {
+  const ort = loadOnnxRuntime();
+  const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const c = m.model.config;
+  const K = c.numClasses;
+  const out: ExportCheck = {
+    utterances: 0,
+    maxAbsLogits: 0,
+    maxAbsProbabilities: 0,
+    argmaxDisagreements: 0,
+    backend: m.model.backend.name,
+  };
+  try {
+    for (let s = 0; s < rows.length; s += B) {
+      const chunk = rows.slice(s, s + B);
+      const n = chunk.length;
+      const T = Math.max(...chunk.map((r) => r.length));
+      const ids = new BigInt64Array(n * T);
+      const mask = new Float32Array(n * T);
+      chunk.forEach((r, b) => {
+        r.forEach((id, t) => {
+          ids[b * T + t] = BigInt(id);
+          mask[b * T + t] = 1;
+        });
+      });
+      const r = await session.run({
+        input_ids: new ort.Tensor('int64', ids, [n, T]),
+        text_mask: new ort.Tensor('float32', mask, [n, T]),
+        audio: new ort.Tensor('float32', new Float32Array(n * c.audioDim), audioShape(n, 1, c.audioDim, c.audioLayers ?? 1)),
+        audio_mask: new ort.Tensor('float32', new Float32Array(n), [n, 1]),
+      });
+      const [lo, po] = [r.logits!.data as Float32Array, r.probabilities!.data as Float32Array];
+      const ours = await predictTokens(m.model.backend, m, chunk, n); // [n][K] logits
+      chunk.forEach((_, b) => {
+        const row = ours[b]!;
+        const p = softmax(row, 0, K);
+        for (let k = 0; k < K; k++) {
+          out.maxAbsLogits = Math.max(out.maxAbsLogits, Math.abs(lo[b * K + k]! - row[k]!));
+          out.maxAbsProbabilities = Math.max(out.maxAbsProbabilities, Math.abs(po[b * K + k]! - p[k]!));
+        }
+        if (argmax(row, 0, K) !== argmax(lo, b * K, K)) out.argmaxDisagreements++;
+        if (!Number.isFinite(out.maxAbsLogits)) throw new ExportError(`ONNX or model output is not finite for token row ${s + b}`);
+      });
+      out.utterances += n;
+    }
+  } finally {
+    await session.release();
+  }
+  return out;
+}
+
+/** Seeded token rows for a check without texts: ids in [0, vocab), lengths in [1, maxLen] (the first at maxLen). */
+export function randomTokenRows(vocab: number, maxLen: number, count: number, seed = 1): number[][] {
+  const u = mulberry32(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const n = i === 0 ? maxLen : 1 + Math.floor(u() * maxLen);
+    return Array.from({ length: n }, () => Math.floor(u() * vocab));
+  });
 }
 
 /**

@@ -27,7 +27,7 @@ import { locateModel, withLocation } from '../encoders/transformers.ts';
 import { loadTransformers } from '../encoders/transformers-env.ts';
 import type { Backend } from '../fusion/backend.ts';
 import { DEFAULT_FUSION, type FusionActivations, type FusionConfig, FusionModel } from '../fusion/model.ts';
-import { TrainableTextEncoder, savedGeluForm } from '../fusion/text-encoder.ts';
+import { type TextEncoderActs, type TextEncoderConfig, TrainableTextEncoder, savedGeluForm } from '../fusion/text-encoder.ts';
 import { readBertWeights } from '../fusion/text-encoder-weights.ts';
 import { bucketLength, epochBatches } from './data.ts';
 import { learningRate } from './schedule.ts';
@@ -324,6 +324,36 @@ function loadLast(path: string, enc: TrainableTextEncoder, model: FusionModel, s
 }
 
 /**
+ * Writes one batch of token ids [B, T] (mask [B, T]: 1 token, 0 padding) into the encoder and the head, and records the
+ * encoder's forward with its states copied into the head's text input, which the head's forward then reads: where the
+ * two meet, for training, prediction and the ONNX export (export/fusion-onnx.ts traces this) alike.
+ */
+export async function encodeBatch(
+  enc: TrainableTextEncoder,
+  model: FusionModel,
+  ids: ArrayLike<number>,
+  mask: Float32Array,
+  B: number,
+  labels: ArrayLike<number>,
+): Promise<{ ea: TextEncoderActs; ha: FusionActivations }> {
+  const T = ids.length / B;
+  const ea = enc.setInputs(ids, mask, B);
+  const ha = model.setInputs(
+    {
+      text: new Float32Array(B * T * enc.config.width),
+      textMask: mask,
+      audio: new Float32Array(B),
+      audioMask: new Float32Array(B),
+      labels: Array.from(labels),
+    },
+    new Float32Array(model.config.numClasses).fill(1),
+  );
+  await enc.forward(ea); // h [B, T, C]
+  await enc.backend.add(ea.out, ea.out, ha.text!.x, 0); // the head's input [B, T, C] = h (what setInputs wrote is replaced)
+  return { ea, ha };
+}
+
+/**
  * One fine-tuning step of encoder + head (recorded as one graph on ort) and the batch writer it uses: `trainStep`
  * packs rows `idx` of `tok` at their bucketed length, runs forward, backward and both AdamW updates at step `step`
  * of `totalSteps` (linear warm-up over 10%, then linear decay), and returns the batch shape and its loss.
@@ -336,10 +366,8 @@ export function finetuneStepper(
 ) {
   const ec = enc.config;
   const maxLen = model.config.maxTextLen;
-  const K = model.config.numClasses;
   const proj = model.params.find((p) => p.name === 'text.proj.w')!; // [Ct, C]
   const C = ec.width;
-  const ones = new Float32Array(K).fill(1);
 
   /** Writes one batch into both models and copies the encoder's states into the head's input (all inside the step). */
   const setBatch = async (tok: Tokens, idx: readonly number[]) => {
@@ -353,19 +381,14 @@ export function finetuneStepper(
         mask[b * T + t] = 1;
       });
     });
-    const ea = enc.setInputs(ids, mask, B);
-    const ha = model.setInputs(
-      {
-        text: new Float32Array(B * T * C),
-        textMask: mask,
-        audio: new Float32Array(B),
-        audioMask: new Float32Array(B),
-        labels: idx.map((i) => tok.labels[i]!),
-      },
-      ones,
+    const { ea, ha } = await encodeBatch(
+      enc,
+      model,
+      ids,
+      mask,
+      B,
+      idx.map((i) => tok.labels[i]!),
     );
-    await enc.forward(ea); // h [B, T, C]
-    await be.add(ea.out, ea.out, ha.text!.x, 0); // the head's input [B, T, C] = h (what setInputs wrote is replaced)
     return { ea, ha, B, T };
   };
 
@@ -498,22 +521,48 @@ async function saveFinetuned(
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-/** A fine-tuned text model read back: the base model's weights with the delta's encoder tensors, and the head. */
-export function loadFinetuned(be: Backend, file: string, modelFolder: string): { encoder: TrainableTextEncoder; model: FusionModel } {
+/** A fine-tuned text model's file read: the head (config, parameters) and the encoder (the base model's weights with the delta's). */
+export interface FinetunedFile {
+  modelSpec: string;
+  classNames: string[];
+  head: FusionConfig;
+  headParams: Map<string, { shape: number[]; data: Float32Array }>;
+  encoder: { config: TextEncoderConfig; weights: Map<string, Float32Array> };
+}
+
+/** Reads FINETUNED_FILE (or FINETUNED_LAST_FILE) over the base model in modelFolder (default: located by its modelSpec). */
+export function readFinetunedFile(file: string, modelFolder?: string): FinetunedFile {
   const d = decodeSafetensors(readFileSync(file), file);
   if (d.metadata.format !== 'emofuse-finetuned-text') throw new Error(`${file}: not a fine-tuned text model (metadata 'format')`);
-  const { config, weights } = readBertWeights(modelFolder);
+  const spec = d.metadata.modelSpec;
+  if (!spec) throw new Error(`${file}: no 'modelSpec' in its metadata (the base text model it is a delta on)`);
+  const folder = modelFolder ?? locateModel(spec, 'bert').folder;
+  if (!folder) throw new Error(`${file}: its base text model '${spec}' is not a local folder (put the converted model in EMOFUSE_MODELS)`);
+  const { config, weights } = readBertWeights(folder);
   const f32 = (t: SafeTensor) => new Float32Array(new Uint8Array(t.data).buffer); // a copy (data may be a Buffer view)
-  const head = new Map<string, { value: Float32Array }>();
+  const headParams = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, t] of d.tensors) {
     if (name.startsWith('text.')) weights.set(name.slice(5), f32(t));
-    else if (name.startsWith('head.')) head.set(name.slice(5), { value: f32(t) });
+    else if (name.startsWith('head.')) headParams.set(name.slice(5), { shape: t.shape, data: f32(t) });
   }
-  const hc = JSON.parse(d.metadata.head!) as FusionConfig;
+  const head = JSON.parse(d.metadata.head!) as FusionConfig;
+  const K = head.numClasses;
+  const classNames = d.metadata.classNames
+    ? (JSON.parse(d.metadata.classNames) as string[])
+    : Array.from({ length: K }, (_, k) => `class ${k}`);
   const gelu = savedGeluForm(d.metadata, file); // a delta trained with tanh runs with tanh
-  const encoder = TrainableTextEncoder.create(be, { ...config, gelu }, { weights, maxLen: hc.maxTextLen });
-  const model = FusionModel.create(be, hc);
-  model.loadState(head, 0);
+  return { modelSpec: spec, classNames, head, headParams, encoder: { config: { ...config, gelu }, weights } };
+}
+
+/** A fine-tuned text model read back: the base model's weights with the delta's encoder tensors, and the head. */
+export function loadFinetuned(be: Backend, file: string, modelFolder?: string): { encoder: TrainableTextEncoder; model: FusionModel } {
+  return onBackend(be, readFinetunedFile(file, modelFolder));
+}
+
+function onBackend(be: Backend, f: FinetunedFile): { encoder: TrainableTextEncoder; model: FusionModel } {
+  const encoder = TrainableTextEncoder.create(be, f.encoder.config, { weights: f.encoder.weights, maxLen: f.head.maxTextLen });
+  const model = FusionModel.create(be, f.head);
+  model.loadState(new Map([...f.headParams].map(([n, t]) => [n, { value: t.data }])), 0);
   return { encoder, model };
 }
 
@@ -525,11 +574,26 @@ export async function predictTexts(
   texts: readonly string[],
   B = 32,
 ): Promise<number[][]> {
-  const tokenize = await tokenizer(modelSpec);
-  const maxLen = m.model.config.maxTextLen;
-  const rows = (await tokenize([...texts])).map((r) => truncate(r, maxLen));
+  const rows = await tokenizeTexts(modelSpec, texts, m.model.config.maxTextLen);
   const K = m.model.config.numClasses;
-  const C = m.encoder.config.width;
+  return (await predictTokens(be, m, rows, B)).map((l) => softmax(l, 0, K));
+}
+
+/** Token rows of texts by the tokenizer of `modelSpec`, each cut to maxLen ([CLS] ... [SEP]). */
+export async function tokenizeTexts(modelSpec: string, texts: readonly string[], maxLen: number): Promise<number[][]> {
+  const tokenize = await tokenizer(modelSpec);
+  return (await tokenize([...texts])).map((r) => truncate(r, maxLen));
+}
+
+/** Logits [n][K] of token rows (unpadded, at most the head's maxTextLen) through encoder + head, B rows a batch. */
+export async function predictTokens(
+  be: Backend,
+  m: { encoder: TrainableTextEncoder; model: FusionModel },
+  rows: readonly (readonly number[])[],
+  B = 32,
+): Promise<number[][]> {
+  const maxLen = m.model.config.maxTextLen;
+  const K = m.model.config.numClasses;
   const out: number[][] = [];
   for (let s = 0; s < rows.length; s += B) {
     const chunk = rows.slice(s, s + B);
@@ -543,22 +607,10 @@ export async function predictTexts(
       });
     });
     await be.flush();
-    const ea = m.encoder.setInputs(ids, mask, n);
-    const ha = m.model.setInputs(
-      {
-        text: new Float32Array(n * T * C),
-        textMask: mask,
-        audio: new Float32Array(n),
-        audioMask: new Float32Array(n),
-        labels: new Array(n).fill(-1),
-      },
-      new Float32Array(K).fill(1),
-    );
-    await m.encoder.forward(ea);
-    await be.add(ea.out, ea.out, ha.text!.x, 0);
+    const { ha } = await encodeBatch(m.encoder, m.model, ids, mask, n, new Array(n).fill(-1));
     await m.model.forward(ha, false, false);
     const logits = await be.read(ha.logits);
-    for (let b = 0; b < n; b++) out.push(softmax(logits, b * K, K));
+    for (let b = 0; b < n; b++) out.push(Array.from(logits.subarray(b * K, (b + 1) * K)));
   }
   return out;
 }
@@ -582,15 +634,8 @@ export function openFinetuned(
   be: Backend,
   file: string,
 ): { encoder: TrainableTextEncoder; model: FusionModel; modelSpec: string; classNames: string[] } {
-  const meta = decodeSafetensors(readFileSync(file), file).metadata;
-  const spec = meta.modelSpec;
-  if (!spec) throw new Error(`${file}: no 'modelSpec' in its metadata (the base text model it is a delta on)`);
-  const folder = locateModel(spec, 'bert').folder;
-  if (!folder) throw new Error(`${file}: its base text model '${spec}' is not a local folder (put the converted model in EMOFUSE_MODELS)`);
-  const m = loadFinetuned(be, file, folder);
-  const K = m.model.config.numClasses;
-  const classNames = meta.classNames ? (JSON.parse(meta.classNames) as string[]) : Array.from({ length: K }, (_, k) => `class ${k}`);
-  return { ...m, modelSpec: spec, classNames };
+  const f = readFinetunedFile(file);
+  return { ...onBackend(be, f), modelSpec: f.modelSpec, classNames: f.classNames };
 }
 
 /** A fine-tuned text model on a split of a cache (its texts): every utterance's class probabilities, and the metrics. */
