@@ -253,7 +253,7 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   const resumed = done.length;
   // A --speaker-norm checkpoint: one speaker per recording assumed; each segment is standardized with the statistics of
   // the recording's segments so far, itself included (a running estimate: the segments stream), the first with the
-  // train statistics only (predict.ts SpeakerSums, SPEAKER_MIN_CLIPS).
+  // checkpoint's pooled train statistics (predict.ts SpeakerSums, SPEAKER_MIN_CLIPS; fusion/input-norm.ts SpeakerFallback).
   const c = predictor.model.config;
   const recording = predictor.speakerNorm
     ? old?.recording
@@ -263,7 +263,8 @@ export async function analyzeRecording(file: string, out: string, options: Analy
   if (recording && !resumed)
     options.onWarning?.(
       `${path}: the checkpoint was trained with --speaker-norm; analyze assumes one speaker in the recording and standardizes ` +
-        `each segment with the statistics of the recording's segments so far (the first: the train statistics only; each ` +
+        `each segment with the statistics of the recording's segments so far (the first: the ` +
+        `${predictor.speakerFallback ? 'pooled train statistics' : 'train statistics only'}; each ` +
         `segment's 'standardization' says which)`,
     );
   const stateOf = (n: number) => ({ ...state, done: n, ...(recording ? { recording: recording.toJSON() } : {}) });
