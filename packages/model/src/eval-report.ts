@@ -11,7 +11,7 @@ import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import { computeMetrics, type Metrics } from './metrics/metrics.ts';
 import { labelMapFromJSON, sameLabelMap } from './datasets/label-map.ts';
 import { mapFeatureSet, standardizeSpeakers } from './datasets/feature-sets.ts';
-import { speakerFallbackFromJson } from './fusion/input-norm.ts';
+import { checkpointSpeakerFallback } from './fusion/input-norm.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './errors.ts';
 import { evaluate } from './train/trainer.ts';
@@ -120,8 +120,7 @@ export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Prom
 export function checkpointFeatures(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {
   const mapped = checkpointLabels(meta, features, path);
   if (!(meta.train.flags as { speakerNorm?: boolean } | undefined)?.speakerNorm) return mapped;
-  const dims = { text: meta.config.textDim, audio: meta.config.audioDim }; // the lone-utterance fallback (fusion/input-norm.ts)
-  return standardizeSpeakers(mapped, speakerFallbackFromJson(meta.train.speakerFallback, dims, path));
+  return standardizeSpeakers(mapped, checkpointSpeakerFallback(meta, path)); // utterances without a speaker: fusion/input-norm.ts
 }
 
 function checkpointLabels(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {

@@ -12,7 +12,7 @@ import type { AudioEncoder, TextEncoder } from './encoders/types.ts';
 import type { FeatureBatch } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import type { FusionModel } from './fusion/model.ts';
-import { speakerFallbackFromJson, standardizeRow, standardizeTokens, type NormStats, type SpeakerFallback } from './fusion/input-norm.ts';
+import { checkpointSpeakerFallback, standardizeRow, standardizeTokens, type NormStats, type SpeakerFallback } from './fusion/input-norm.ts';
 import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
 import { padBatch } from './train/data.ts';
@@ -204,12 +204,8 @@ export class Predictor {
     private readonly asrModel: string,
     checkpoint = 'the checkpoint',
   ) {
-    const train = meta.train as Record<string, unknown> | undefined;
-    const c = model.config;
     try {
-      this.speakerFallback = this.speakerNorm
-        ? speakerFallbackFromJson(train?.speakerFallback, { text: c.textDim, audio: c.audioDim }, checkpoint)
-        : null;
+      this.speakerFallback = checkpointSpeakerFallback(meta, checkpoint);
     } catch (err) {
       throw new PredictError(`${(err as Error).message}: the checkpoint is damaged; use another one or train again`);
     }

@@ -370,6 +370,19 @@ export function speakerFallbackFromJson(j: unknown, dims: { text: number; audio:
   return { text: stats('text'), audio: stats('audio') };
 }
 
+/**
+ * What a checkpoint standardizes an utterance without statistics of its own with: its pooled raw train statistics when
+ * it was trained with --speaker-norm and has them (`meta.train.speakerFallback`), else null (its inputs go to the
+ * model as they are). For every reader of a checkpoint's meta: predict, eval, the demo page.
+ */
+export function checkpointSpeakerFallback(
+  meta: { train?: Record<string, unknown>; config: { textDim: number; audioDim: number } },
+  where: string,
+): SpeakerFallback | null {
+  if ((meta.train?.flags as { speakerNorm?: unknown } | undefined)?.speakerNorm !== true) return null;
+  return speakerFallbackFromJson(meta.train?.speakerFallback, { text: meta.config.textDim, audio: meta.config.audioDim }, where);
+}
+
 /** Row r of an unpadded or padded batch (text [B, Tt, Ct], audio [B, Ta, Ca], with masks) standardized in place by `st`. */
 export function standardizeRow(b: FeatureBatch, r: number, st: { text: NormStats; audio: NormStats }): void {
   const B = b.labels.length;
