@@ -130,7 +130,8 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
 
   it('refuses what it cannot fine-tune: another --fusion, --synthetic, a flag of the frozen recipe (exit 2, naming the flag)', async () => {
     const cases: [string[], RegExp][] = [
-      [['--features', cache, '--fusion', 'cross-self', '--finetune-text', '2'], /--finetune-text.*--fusion text/],
+      [['--features', cache, '--fusion', 'cross-self', '--finetune-text', '2'], /--fusion cross-self: .* has no audio features/],
+      [['--features', cache, '--fusion', 'audio', '--finetune-text', '2'], /--finetune-text trains the text encoder under a head/],
       [['--synthetic', '--fusion', 'text', '--finetune-text', 'all'], /--finetune-text needs --features <one feature cache folder>/],
       [['--features', cache, '--fusion', 'text', '--finetune-text', '9'], /--finetune-text 9: .* has 2 blocks/],
       [['--features', cache, '--fusion', 'text', '--finetune-text', '1', '--speaker-norm', 'on'], /--speaker-norm does not apply/],

@@ -14,6 +14,8 @@ import {
   FINETUNED_LAST_FILE,
   finetuneText,
   flagOf,
+  FUSION_SPECS,
+  type FusionVariant,
   locateModel,
   openFinetuned,
   predictTexts,
@@ -25,6 +27,10 @@ import {
   ONNX_OUTPUTS,
   ONNX_TOKEN_INPUTS,
   randomTokenRows,
+  randomAudioOf,
+  audioBatch,
+  type AudioOf,
+  openFeatureCache,
   tokenizeTexts,
   writeFileAtomic,
   type Prediction,
@@ -60,6 +66,7 @@ const UNUSED: readonly TrainSettingName[] = [
 
 export interface FinetunePlan {
   features: string;
+  fusion: FusionVariant;
   modelFolder: string;
   modelSpec: string;
   trainTop: number;
@@ -69,8 +76,12 @@ export interface FinetunePlan {
 export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?: boolean }): FinetunePlan {
   const flag = flagOf('finetuneText');
   const fusion = o.model?.fusion ?? DEFAULT_FUSION.fusion;
-  if (fusion !== 'text')
-    throw new UserError(`${flag} trains a text-only head: give ${flagOf('fusion')} text (got ${flagOf('fusion')} ${fusion})`);
+  const spec = FUSION_SPECS[fusion];
+  if (!spec.text || spec.head === 'linear')
+    throw new UserError(
+      `${flag} trains the text encoder under a head that reads its states: give ${flagOf('fusion')} text or a text + audio ` +
+        `variant such as cross-self (got ${flagOf('fusion')} ${fusion})`,
+    );
   if (f.synthetic || !f.features || f.features.endsWith('.json') || !existsSync(join(f.features, 'index.json')))
     throw new UserError(
       `${flag} needs --features <one feature cache folder> extracted with a bert: text encoder ` +
@@ -85,7 +96,12 @@ export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?
     if (v !== undefined && JSON.stringify(v) !== JSON.stringify(def))
       throw new UserError(`${s.flag} does not apply to ${flag} runs (the fine-tuning recipe has none): leave it out`);
   }
-  const index = JSON.parse(readFileSync(join(f.features, 'index.json'), 'utf8')) as { text?: { id?: string } };
+  const index = JSON.parse(readFileSync(join(f.features, 'index.json'), 'utf8')) as { text?: { id?: string }; audio?: { id?: string } };
+  if (spec.audio && (index.audio?.id ?? 'none') === 'none')
+    throw new UserError(
+      `${flag} with ${flagOf('fusion')} ${fusion}: ${f.features} has no audio features (audio encoder 'none'): give a cache ` +
+        `extracted with an audio encoder, or ${flagOf('fusion')} text`,
+    );
   const id = index.text?.id ?? '';
   if (!id.startsWith('bert:'))
     throw new UserError(
@@ -102,7 +118,7 @@ export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?
     throw new UserError(
       `${flag} ${k}: ${modelSpec} has ${layers} blocks: give 1 to ${layers}, ${layers + 1} or 'all' (blocks + embeddings)`,
     );
-  return { features: f.features, modelFolder, modelSpec, trainTop: k === 'all' ? layers + 1 : k };
+  return { features: f.features, modelFolder, modelSpec, fusion, trainTop: k === 'all' ? layers + 1 : k };
 }
 
 /** The model's errors here are about the user's files (a missing split, utterance or model folder): a message, exit 2. */
@@ -184,6 +200,11 @@ export async function predictFinetuned(be: Backend, checkpoint: string, o: { tex
   if (o.text === undefined || o.audio || o.manifest)
     throw new UserError(`${checkpoint} is a fine-tuned text model: give --text "<words>" alone (no --audio or --manifest)`);
   const m = userError(() => openFinetuned(be, checkpoint));
+  if (m.model.spec.audio)
+    throw new UserError(
+      `${checkpoint} is a fine-tuned ${m.model.config.fusion} model: it reads cached audio features beside the text, so predict ` +
+        'cannot run it on words alone yet; use emofuse eval --checkpoint on the cache it was trained on',
+    );
   const [p] = await predictTexts(be, m, m.modelSpec, [o.text]).catch(asMessage);
   const probabilities = Object.fromEntries(m.classNames.map((c, k) => [c, p![k]!]));
   const predicted = m.classNames[p!.indexOf(Math.max(...p!))]!;
@@ -210,21 +231,34 @@ export async function exportFinetuned(o: {
   );
   const { onnx, meta, file } = exported;
   const maxLen = file.head.maxTextLen;
+  const c = file.head;
+  const audio = FUSION_SPECS[c.fusion].audio; // a head that reads audio is checked with audio features beside the tokens
   let rows: number[][];
   let source: string;
+  let audioOf: AudioOf | undefined;
   if (o.features) {
     const sp = userError(() => cacheTexts(o.features!)(o.split));
-    rows = (await tokenizeTexts(file.modelSpec, sp.texts.slice(0, o.n), maxLen).catch(asMessage)).filter((r) => r.length > 0);
-    source = `${rows.length} texts of ${o.features}, split '${o.split}'`;
+    rows = await tokenizeTexts(file.modelSpec, sp.texts.slice(0, o.n), maxLen).catch(asMessage);
+    source = `${rows.length} texts${audio ? ' and their audio' : ''} of ${o.features}, split '${o.split}'`;
+    if (audio) {
+      const fc = userError(() => openFeatureCache(o.features!));
+      if (fc.audioDim !== c.audioDim)
+        throw new UserError(
+          `--features ${o.features}: its audio features have ${fc.audioDim} dimensions, ${o.checkpoint} reads ${c.audioDim}`,
+        );
+      const split = fc.splits[o.split]!;
+      audioOf = (idx) => audioBatch(split, idx, c.maxAudioLen);
+    }
   } else {
     rows = randomTokenRows(file.encoder.config.vocab, maxLen, o.n);
-    source = `${o.n} seeded random token rows (1..${maxLen} tokens)`;
+    source = `${o.n} seeded random token rows (1..${maxLen} tokens)${audio ? ` with random audio (1..${c.maxAudioLen} tokens)` : ''}`;
+    if (audio) audioOf = randomAudioOf(o.n, c.audioDim, c.maxAudioLen);
   }
   const backend = await openBackend(o.backend);
   let check: Awaited<ReturnType<typeof checkTokenOnnxAgainstModel>>;
   try {
     const m = userError(() => loadFinetuned(backend, o.checkpoint));
-    check = await checkTokenOnnxAgainstModel(onnx, m, rows).catch(asMessage);
+    check = await checkTokenOnnxAgainstModel(onnx, m, rows, 8, audioOf).catch(asMessage);
   } finally {
     await backend.destroy();
   }

@@ -164,7 +164,8 @@ async function finetune(
       if (!o.json) console.log(line);
     };
     log(
-      `emofuse train: fine-tuning ${plan.modelSpec} (top ${plan.trainTop} blocks) on ${plan.features}; backend ` +
+      `emofuse train: fine-tuning ${plan.modelSpec} (top ${plan.trainTop} blocks) under a ${plan.fusion} head on ` +
+        `${plan.features}; backend ` +
         `${backend.description}${o.resume ? ' (resuming)' : ''}`,
     );
     const r = await runFinetune(backend, opts, plan, o.out, log, { resume: o.resume, force: o.force, signal: stop.signal });

@@ -101,7 +101,8 @@ async function traceForward(c: FusionConfig, p: SizePoint, te?: OnnxTextEncoder)
     if (te) {
       const enc = TrainableTextEncoder.create(be, te.config, { weights: te.weights, maxLen: Tt });
       for (const q of enc.params) encoderShapes.set(`text.${q.name}`, q.shape);
-      ({ ha: a } = await encodeBatch(enc, model, new Float32Array(B * Tt), ones(B * Tt), B, new Int32Array(B).fill(-1)));
+      const audio = FUSION_SPECS[c.fusion].audio ? { audio: new Float32Array(B * Ta * c.audioDim), audioMask: ones(B * Ta) } : undefined;
+      ({ ha: a } = await encodeBatch(enc, model, new Float32Array(B * Tt), ones(B * Tt), B, new Int32Array(B).fill(-1), audio));
     } else {
       const inp = {
         text: new Float32Array(B * Tt * c.textDim),

@@ -54,7 +54,7 @@ export async function exportFinetunedToOnnx(
     metrics: {},
     train: {},
   };
-  const onnx = await fusionToOnnx(meta, file.headParams, { producerVersion, textEncoder: { ...file.encoder, tokenizer } });
+  const onnx = await fusionToOnnx(meta, file.headParams, { producerVersion, norm: file.norm, textEncoder: { ...file.encoder, tokenizer } });
   return { onnx, meta, file };
 }
 

@@ -9,7 +9,7 @@ import type { FeatureBatch } from '../features.ts';
 import type { FusionModel } from '../fusion/model.ts';
 import type { TrainableTextEncoder } from '../fusion/text-encoder.ts';
 import { argmax, softmax } from '../metrics/metrics.ts';
-import { predictTokens } from '../train/finetune-text.ts';
+import { type AudioOf, predictTokens } from '../train/finetune-text.ts';
 import { padBatch } from '../train/data.ts';
 import { mulberry32 } from '@emofuse/kernels';
 import { gaussian } from '../random.ts';
@@ -109,6 +109,7 @@ export async function checkTokenOnnxAgainstModel(
   m: { encoder: TrainableTextEncoder; model: FusionModel },
   rows: readonly (readonly number[])[],
   B = 8,
+  audioOf?: AudioOf,
 ): Promise<ExportCheck> {
   const ort = loadOnnxRuntime();
   const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], logSeverityLevel: 3 });
@@ -134,14 +135,18 @@ export async function checkTokenOnnxAgainstModel(
           mask[b * T + t] = 1;
         });
       });
+      // a head that reads audio gets the rows' audio features (the same arrays on both sides); a text head none
+      const idx = chunk.map((_, b) => s + b);
+      const au = audioOf?.(idx) ?? { audio: new Float32Array(n * c.audioDim), audioMask: new Float32Array(n) };
+      const Ta = au.audioMask.length / n;
       const r = await session.run({
         input_ids: new ort.Tensor('int64', ids, [n, T]),
         text_mask: new ort.Tensor('float32', mask, [n, T]),
-        audio: new ort.Tensor('float32', new Float32Array(n * c.audioDim), audioShape(n, 1, c.audioDim, c.audioLayers ?? 1)),
-        audio_mask: new ort.Tensor('float32', new Float32Array(n), [n, 1]),
+        audio: new ort.Tensor('float32', au.audio, audioShape(n, Ta, c.audioDim, c.audioLayers ?? 1)),
+        audio_mask: new ort.Tensor('float32', au.audioMask, [n, Ta]),
       });
       const [lo, po] = [r.logits!.data as Float32Array, r.probabilities!.data as Float32Array];
-      const ours = await predictTokens(m.model.backend, m, chunk, n); // [n][K] logits
+      const ours = await predictTokens(m.model.backend, m, chunk, n, audioOf && ((j) => audioOf(j.map((i) => s + i)))); // [n][K] logits
       chunk.forEach((_, b) => {
         const row = ours[b]!;
         const p = softmax(row, 0, K);
@@ -158,6 +163,26 @@ export async function checkTokenOnnxAgainstModel(
     await session.release();
   }
   return out;
+}
+
+/** Seeded N(0, 1) audio features for `count` rows, lengths in [1, maxLen] (the first at maxLen), padded per batch. */
+export function randomAudioOf(count: number, audioDim: number, maxLen: number, seed = 2): AudioOf {
+  const rand = gaussian(mulberry32(seed));
+  const uniform = mulberry32(seed + 1);
+  const rows = Array.from({ length: count }, (_, i) => {
+    const n = i === 0 ? maxLen : 1 + Math.floor(uniform() * maxLen);
+    return Float32Array.from({ length: n * audioDim }, () => rand());
+  });
+  return (idx) => {
+    const Ta = Math.max(...idx.map((i) => rows[i]!.length / audioDim));
+    const audio = new Float32Array(idx.length * Ta * audioDim);
+    const audioMask = new Float32Array(idx.length * Ta);
+    idx.forEach((i, b) => {
+      audio.set(rows[i]!, b * Ta * audioDim);
+      audioMask.fill(1, b * Ta, b * Ta + rows[i]!.length / audioDim);
+    });
+    return { audio, audioMask };
+  };
 }
 
 /** Seeded token rows for a check without texts: ids in [0, vocab), lengths in [1, maxLen] (the first at maxLen). */

@@ -1,6 +1,6 @@
 // Fine-tuning the text encoder end to end (issue 22): the trainable BERT (../fusion/text-encoder.ts, loaded from the
-// converted model's ONNX weights) with the fusion model's `text` variant on top, reading the encoder's token states
-// instead of cached features. The cache gives the utterances, labels and splits; the texts come from the cache's
+// converted model's ONNX weights) with the fusion model's `text` variant (or another that reads text) on top, reading
+// the encoder's token states instead of cached features. The cache gives the utterances, labels and splits; the texts come from the cache's
 // dataset (its recorded name and source) and are tokenized here by the model's own tokenizer (so the cache format
 // is unchanged). One step, recorded as one graph on ort:
 //
@@ -10,7 +10,9 @@
 //   block l of L gets textLr * decay^(L - 1 - l), the embeddings decay^L), each with its own global-norm clip.
 //
 // The head reads the states as they are (no input standardization: they leave a LayerNorm) and without the linear
-// skip (its statistics would be of frozen features). Epoch order and batches derive from (seed, epoch) as `train`'s,
+// skip (its statistics would be of frozen features). A head variant that reads audio too (`fusion`, e.g. cross-self)
+// gets each utterance's audio features from the cache, standardized by the train split's statistics as `train` does
+// (saved with the delta: norm.audio.*). Epoch order and batches derive from (seed, epoch) as `train`'s,
 // the head's dropout masks from (seed, step): so a run stopped after any step (FINETUNED_LAST_FILE: every trained
 // tensor with both AdamW moments, the step, the epoch's loss sum and the best so far, written atomically at each epoch
 // end and at the stop) and resumed ends bit-for-bit where the uninterrupted run does.
@@ -26,7 +28,17 @@ import { openFeatureCache } from '../cache/feature-cache.ts';
 import { locateModel, withLocation } from '../encoders/transformers.ts';
 import { loadTransformers } from '../encoders/transformers-env.ts';
 import type { Backend } from '../fusion/backend.ts';
-import { DEFAULT_FUSION, type FusionActivations, type FusionConfig, FusionModel } from '../fusion/model.ts';
+import type { FeatureSplit } from '../features.ts';
+import { computeInputNorm, type InputNorm, type NormStats } from '../fusion/input-norm.ts';
+import {
+  DEFAULT_FUSION,
+  FUSION_SPECS,
+  type FusionActivations,
+  type FusionConfig,
+  FusionModel,
+  type FusionSpec,
+  type FusionVariant,
+} from '../fusion/model.ts';
 import { type TextEncoderActs, type TextEncoderConfig, TrainableTextEncoder, savedGeluForm } from '../fusion/text-encoder.ts';
 import { readBertWeights } from '../fusion/text-encoder-weights.ts';
 import { bucketLength, epochBatches } from './data.ts';
@@ -40,6 +52,8 @@ export interface FinetuneTextOptions {
   modelFolder: string;
   /** The model spec transformers.js loads the tokenizer by (e.g. sentence-transformers/all-MiniLM-L6-v2). */
   modelSpec: string;
+  /** The head (default 'text'); a variant with audio reads the cache's audio features beside the encoder's states. */
+  fusion?: FusionVariant;
   /** Blocks trained from the top (layers + 1: all of them and the embeddings). */
   trainTop: number;
   textLr: number;
@@ -89,6 +103,8 @@ export interface FinetuneTextResult {
 export interface Tokens {
   ids: number[][];
   labels: Int32Array;
+  /** The cache's split of the same utterances (in the same order), for a head that reads their audio too. */
+  audio?: FeatureSplit;
 }
 
 async function tokenizer(spec: string): Promise<(texts: string[]) => Promise<number[][]>> {
@@ -143,9 +159,22 @@ function truncate(row: number[], maxLen: number): number[] {
 export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise<FinetuneTextResult> {
   const textsOf = cacheTexts(o.features);
   const tokenize = await tokenizer(o.modelSpec);
+  const fusion = o.fusion ?? 'text';
+  const spec: FusionSpec = FUSION_SPECS[fusion];
+  if (!spec.text || spec.head === 'linear')
+    throw new DataError(
+      `${flagOf('finetuneText')} trains the text encoder under a head that reads its states: not ${flagOf('fusion')} ${fusion}`,
+    );
+  // a variant with audio reads it from the cache (the same utterances, in the same order as their texts)
+  const cache = spec.audio ? openFeatureCache(o.features) : null;
+  if (cache && cache.audioEncoder === 'none')
+    throw new DataError(
+      `${flagOf('fusion')} ${fusion} reads audio, but ${o.features} has none (audio encoder 'none'): use ${flagOf('fusion')} text`,
+    );
   const splitTokens = async (name: string): Promise<Tokens> => {
     const sp = textsOf(name);
-    return { ids: (await tokenize(sp.texts)).map((r) => truncate(r, o.maxTextLen)), labels: sp.labels };
+    const ids = (await tokenize(sp.texts)).map((r) => truncate(r, o.maxTextLen));
+    return { ids, labels: sp.labels, ...(cache ? { audio: cache.splits[name]! } : {}) };
   };
   const train = await splitTokens(o.trainSplit ?? 'train');
   const dev = o.devSplit === null ? { ids: [], labels: new Int32Array(0) } : await splitTokens(o.devSplit ?? 'dev');
@@ -154,19 +183,33 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
   const { config: ec, weights } = readBertWeights(o.modelFolder);
   const maxLen = bucketLength(Math.max(...train.ids.map((r) => r.length), ...dev.ids.map((r) => r.length)), o.maxTextLen);
   const enc = TrainableTextEncoder.create(be, ec, { trainTop: o.trainTop, maxLen, weights });
+  const maxAudioLen = cache ? Math.max(1, ...train.audio!.audioLens, ...(dev.audio?.audioLens ?? [])) : 1;
   const model = FusionModel.create(be, {
     ...DEFAULT_FUSION,
-    fusion: 'text',
+    fusion,
     width: o.width,
     heads: o.heads,
     linearSkip: false,
     textDim: ec.width,
-    audioDim: 1,
+    audioDim: cache ? cache.audioDim : 1,
     maxTextLen: maxLen,
-    maxAudioLen: 1,
+    maxAudioLen,
     numClasses: K,
     seed: o.seed,
   });
+  // the audio features standardized as `train` does (the encoder's states are read as they are: they leave a LayerNorm)
+  if (cache) {
+    const c = model.config;
+    const { audio } = computeInputNorm(train.audio!, {
+      Tt: 1,
+      Ta: maxAudioLen,
+      Ct: cache.textDim,
+      Ca: c.audioDim,
+      text: false,
+      audio: true,
+    });
+    model.setInputNorm({ audio: audio! });
+  }
   const stepsPerEpoch = Math.ceil(train.ids.length / o.batchSize);
   const total = stepsPerEpoch * o.epochs;
   const { setBatch, trainStep } = finetuneStepper(be, enc, model, { ...o, totalSteps: total });
@@ -197,7 +240,8 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
   const save = async () => {
     if (lastPath) await saveFinetuned(lastPath, enc, model, { ...o, classNames, state });
   };
-  const lengths = Int32Array.from(train.ids, (r) => r.length);
+  // what batches are grouped by: tokens per utterance (text, and audio when the head reads it)
+  const lengths = Int32Array.from(train.ids, (r, i) => r.length + (train.audio ? Math.min(train.audio.audioLens[i]!, maxAudioLen) : 0));
   let batches = { epoch: -1, list: [] as number[][] };
   let t0 = performance.now();
   while (state.step < total) {
@@ -246,6 +290,7 @@ export const FINETUNED_LAST_FILE = 'finetuned-text-last.safetensors';
 
 /** What a run must be given again to be resumed, each with the setting that names it in messages. */
 const RESUME_SAME = {
+  fusion: 'fusion',
   modelSpec: 'finetuneText',
   trainTop: 'finetuneText',
   textLr: 'textLr',
@@ -278,7 +323,8 @@ interface FinetuneState {
 
 function resumeSettings(o: FinetuneTextOptions): ResumeSettings {
   const s = Object.fromEntries(Object.keys(RESUME_SAME).map((k) => [k, o[k as keyof FinetuneTextOptions] ?? null]));
-  return { ...s, trainSplit: o.trainSplit ?? 'train', devSplit: o.devSplit === undefined ? 'dev' : o.devSplit } as ResumeSettings;
+  const split = { trainSplit: o.trainSplit ?? 'train', devSplit: o.devSplit === undefined ? 'dev' : o.devSplit };
+  return { ...s, ...split, fusion: o.fusion ?? 'text' } as ResumeSettings;
 }
 
 /** Reads FINETUNED_LAST_FILE into the encoder and head (values and moments) and returns the state it holds. */
@@ -323,6 +369,13 @@ function loadLast(path: string, enc: TrainableTextEncoder, model: FusionModel, s
   return state;
 }
 
+/** The audio features [B, Ta, Ca] and mask [B, Ta] of rows idx of a cache split, at their bucketed length. */
+export function audioBatch(split: FeatureSplit, idx: readonly number[], maxAudioLen: number) {
+  const la = Math.max(...idx.map((i) => split.audioLens[i]!));
+  const fb = split.batch(idx, { rows: idx.length, Tt: 1, Ta: bucketLength(Math.max(1, la), maxAudioLen) });
+  return { audio: fb.audio, audioMask: fb.audioMask };
+}
+
 /**
  * Writes one batch of token ids [B, T] (mask [B, T]: 1 token, 0 padding) into the encoder and the head, and records the
  * encoder's forward with its states copied into the head's text input, which the head's forward then reads: where the
@@ -335,6 +388,7 @@ export async function encodeBatch(
   mask: Float32Array,
   B: number,
   labels: ArrayLike<number>,
+  audio?: { audio: Float32Array; audioMask: Float32Array },
 ): Promise<{ ea: TextEncoderActs; ha: FusionActivations }> {
   const T = ids.length / B;
   const ea = enc.setInputs(ids, mask, B);
@@ -342,8 +396,8 @@ export async function encodeBatch(
     {
       text: new Float32Array(B * T * enc.config.width),
       textMask: mask,
-      audio: new Float32Array(B),
-      audioMask: new Float32Array(B),
+      audio: audio?.audio ?? new Float32Array(B), // [B, Ta, Ca], or [B, 1, 1] empty for a text-only head
+      audioMask: audio?.audioMask ?? new Float32Array(B),
       labels: Array.from(labels),
     },
     new Float32Array(model.config.numClasses).fill(1),
@@ -388,6 +442,7 @@ export function finetuneStepper(
       mask,
       B,
       idx.map((i) => tok.labels[i]!),
+      tok.audio && audioBatch(tok.audio, idx, model.config.maxAudioLen),
     );
     return { ea, ha, B, T };
   };
@@ -500,6 +555,10 @@ async function saveFinetuned(
       put(`v.text.${p.name}`, p.shape, await be.read(p.v!));
     }
   }
+  for (const [name, st] of Object.entries(model.inputNorm ?? {})) {
+    put(`norm.${name}.mean`, [st.mean.length], st.mean); // the head's input standardization (audio)
+    put(`norm.${name}.std`, [st.std.length], st.std);
+  }
   for (const [name, t] of await model.readState()) {
     put(`head.${name}`, t.shape, t.value);
     if (moments) {
@@ -527,6 +586,8 @@ export interface FinetunedFile {
   classNames: string[];
   head: FusionConfig;
   headParams: Map<string, { shape: number[]; data: Float32Array }>;
+  /** The head's input standardization (a head that reads audio: its features'), or null. */
+  norm: InputNorm | null;
   encoder: { config: TextEncoderConfig; weights: Map<string, Float32Array> };
 }
 
@@ -541,9 +602,12 @@ export function readFinetunedFile(file: string, modelFolder?: string): Finetuned
   const { config, weights } = readBertWeights(folder);
   const f32 = (t: SafeTensor) => new Float32Array(new Uint8Array(t.data).buffer); // a copy (data may be a Buffer view)
   const headParams = new Map<string, { shape: number[]; data: Float32Array }>();
+  const norm: Record<string, Partial<NormStats>> = {};
   for (const [name, t] of d.tensors) {
     if (name.startsWith('text.')) weights.set(name.slice(5), f32(t));
     else if (name.startsWith('head.')) headParams.set(name.slice(5), { shape: t.shape, data: f32(t) });
+    const n = /^norm\.(\w+)\.(mean|std)$/.exec(name);
+    if (n) norm[n[1]!] = { ...norm[n[1]!], [n[2]!]: f32(t) };
   }
   const head = JSON.parse(d.metadata.head!) as FusionConfig;
   const K = head.numClasses;
@@ -551,7 +615,8 @@ export function readFinetunedFile(file: string, modelFolder?: string): Finetuned
     ? (JSON.parse(d.metadata.classNames) as string[])
     : Array.from({ length: K }, (_, k) => `class ${k}`);
   const gelu = savedGeluForm(d.metadata, file); // a delta trained with tanh runs with tanh
-  return { modelSpec: spec, classNames, head, headParams, encoder: { config: { ...config, gelu }, weights } };
+  const inputNorm = Object.keys(norm).length ? (norm as InputNorm) : null;
+  return { modelSpec: spec, classNames, head, headParams, norm: inputNorm, encoder: { config: { ...config, gelu }, weights } };
 }
 
 /** A fine-tuned text model read back: the base model's weights with the delta's encoder tensors, and the head. */
@@ -563,6 +628,7 @@ function onBackend(be: Backend, f: FinetunedFile): { encoder: TrainableTextEncod
   const encoder = TrainableTextEncoder.create(be, f.encoder.config, { weights: f.encoder.weights, maxLen: f.head.maxTextLen });
   const model = FusionModel.create(be, f.head);
   model.loadState(new Map([...f.headParams].map(([n, t]) => [n, { value: t.data }])), 0);
+  model.setInputNorm(f.norm);
   return { encoder, model };
 }
 
@@ -585,13 +651,22 @@ export async function tokenizeTexts(modelSpec: string, texts: readonly string[],
   return (await tokenize([...texts])).map((r) => truncate(r, maxLen));
 }
 
-/** Logits [n][K] of token rows (unpadded, at most the head's maxTextLen) through encoder + head, B rows a batch. */
+/** The audio features [B, Ta, Ca] and mask [B, Ta] of rows idx (of the rows given to predictTokens). */
+export type AudioOf = (idx: readonly number[]) => { audio: Float32Array; audioMask: Float32Array };
+
+/**
+ * Logits [n][K] of token rows (unpadded, at most the head's maxTextLen) through encoder + head, B rows a batch; a head
+ * that reads audio gets each batch's from `audioOf` (e.g. a cache split's: `(idx) => audioBatch(split, idx, maxAudioLen)`).
+ */
 export async function predictTokens(
   be: Backend,
   m: { encoder: TrainableTextEncoder; model: FusionModel },
   rows: readonly (readonly number[])[],
   B = 32,
+  audioOf?: AudioOf,
 ): Promise<number[][]> {
+  if (m.model.spec.audio && !audioOf)
+    throw new Error(`a fine-tuned ${m.model.config.fusion} model reads audio features too: give them (the cache it was trained on)`);
   const maxLen = m.model.config.maxTextLen;
   const K = m.model.config.numClasses;
   const out: number[][] = [];
@@ -607,7 +682,9 @@ export async function predictTokens(
       });
     });
     await be.flush();
-    const { ha } = await encodeBatch(m.encoder, m.model, ids, mask, n, new Array(n).fill(-1));
+    const idx = chunk.map((_, b) => s + b);
+    const audio = m.model.spec.audio ? audioOf!(idx) : undefined;
+    const { ha } = await encodeBatch(m.encoder, m.model, ids, mask, n, new Array(n).fill(-1), audio);
     await m.model.forward(ha, false, false);
     const logits = await be.read(ha.logits);
     for (let b = 0; b < n; b++) out.push(Array.from(logits.subarray(b * K, (b + 1) * K)));
@@ -638,7 +715,10 @@ export function openFinetuned(
   return { ...onBackend(be, f), modelSpec: f.modelSpec, classNames: f.classNames };
 }
 
-/** A fine-tuned text model on a split of a cache (its texts): every utterance's class probabilities, and the metrics. */
+/**
+ * A fine-tuned text model on a split of a cache (its texts, and its audio for a head that reads it): every utterance's
+ * class probabilities, and the metrics.
+ */
 export async function evaluateFinetuned(
   be: Backend,
   o: { file: string; features: string; split: string; batchSize: number },
@@ -648,7 +728,15 @@ export async function evaluateFinetuned(
   const K = m.model.config.numClasses;
   if (sp.classNames.length !== K)
     throw new Error(`${o.features}: ${sp.classNames.length} classes, but ${o.file} was trained on ${K}: give the cache it was trained on`);
-  const probabilities = await predictTexts(be, m, m.modelSpec, sp.texts, o.batchSize);
+  const rows = await tokenizeTexts(m.modelSpec, sp.texts, m.model.config.maxTextLen);
+  let audioOf: AudioOf | undefined;
+  if (m.model.spec.audio) {
+    const cache = openFeatureCache(o.features);
+    if (cache.audioDim !== m.model.config.audioDim)
+      throw new Error(`${o.features}: audio features of ${cache.audioDim} dimensions, ${o.file} reads ${m.model.config.audioDim}`);
+    audioOf = (idx) => audioBatch(cache.splits[o.split]!, idx, m.model.config.maxAudioLen);
+  }
+  const probabilities = (await predictTokens(be, m, rows, o.batchSize, audioOf)).map((l) => softmax(l, 0, K));
   const predictions = probabilities.map((p) => argmax(p, 0, K));
   return { ids: sp.ids, probabilities, metrics: computeMetrics(sp.labels, predictions, sp.classNames) };
 }
