@@ -1,6 +1,7 @@
 // The ONNX export of a fine-tuned text model (export/fusion-onnx.ts with its text encoder in the graph): the tiny random
 // BERT fixture fine-tuned (every block and the embeddings) on 40 MELD utterances, exported, and run by onnxruntime on
-// token ids against our own forward of the same file (encoder + head, predictTokens: what predict and eval run):
+// token ids against our own forward of the same file (encoder + head, predictTokens: what predict and eval run) on ort,
+// cpu and wgsl (skipped, with the reason, without an adapter):
 // seeded random token rows and the dev texts through the fixture's tokenizer. Needs the MELD text of the offline assets.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuBackend, extractFeatures, openDataset, OrtBackend } from '@emofuse/model';
+import { type Backend, CpuBackend, extractFeatures, openDataset, OrtBackend, WgslBackend } from '@emofuse/model';
+import { openGpu } from '../helpers/gpu.ts';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { exportFinetunedToOnnx } from '../../packages/model/src/export/index.ts';
@@ -58,7 +60,7 @@ describe.skipIf(!have)(`export of a fine-tuned text model, tiny random BERT${hav
     await be.destroy();
   }, 180_000);
 
-  it('the graph takes token ids, names its tokenizer, and agrees with our forward on ort and cpu', async () => {
+  it('the graph takes token ids, names its tokenizer, and agrees with our forward on ort, cpu and wgsl', async () => {
     const { onnx, file: f } = await exportFinetunedToOnnx(file);
     const { onnx: proto } = require('onnx-proto') as typeof import('onnx-proto');
     const g = proto.ModelProto.decode(onnx);
@@ -75,7 +77,11 @@ describe.skipIf(!have)(`export of a fine-tuned text model, tiny random BERT${hav
     const maxLen = f.head.maxTextLen;
     const dev = await tokenizeTexts(bert, cacheTexts(cache)('dev').texts, maxLen);
     const rows = [...randomTokenRows(f.encoder.config.vocab, maxLen, 12, 7), ...dev];
-    for (const be of [OrtBackend.create({ threads: 1 }), new CpuBackend('f32')]) {
+    const fx = await openGpu();
+    const backends: Backend[] = [OrtBackend.create({ threads: 1 }), new CpuBackend('f32')];
+    if (fx.gpu) backends.push(await WgslBackend.create(fx.gpu));
+    else console.log(`wgsl: skipped (${fx.skipReason})`);
+    for (const be of backends) {
       try {
         const m = loadFinetuned(be, file, bert);
         const check = await checkTokenOnnxAgainstModel(onnx, m, rows, 8);
@@ -91,5 +97,6 @@ describe.skipIf(!have)(`export of a fine-tuned text model, tiny random BERT${hav
         await be.destroy();
       }
     }
+    await fx.gpu?.destroy();
   }, 300_000);
 });
