@@ -2,7 +2,8 @@
 // fine-tune of the tiny random BERT fixture on 60 MELD utterances, then eval and predict on the file it writes (the
 // fine-tuned encoder, not the frozen one) and export (the encoder in the ONNX graph), --resume, and the combinations train
 // refuses (exit 2, naming the flag).
-// Needs the MELD text of the offline assets (skipped, with the reason, where absent).
+// Needs the MELD text of the offline assets (skipped, with the reason, where absent); the cross-self case runs on
+// generated tones (test/helpers/tone-ravdess.ts).
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { extractFeatures, FINETUNED_FILE, FINETUNED_LAST_FILE, openDataset } fro
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { buildCli, emofuse } from '../helpers/cli.ts';
+import { toneRavdessCache } from '../helpers/tone-ravdess.ts';
 
 const meld = join(modelSettings.assetsDir, 'meld-text');
 const have = existsSync(join(meld, 'dev_sent_emo.csv'));
@@ -145,4 +147,60 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
   }, 120_000);
+});
+
+describe('train --finetune-text --fusion cross-self on a text + audio cache, then eval / export / predict', () => {
+  const dir = join(tmp, 'tones');
+  let toneCache = '';
+  beforeAll(async () => {
+    toneCache = await toneRavdessCache(dir);
+    await buildCli();
+  }, 180_000);
+
+  it('trains encoder and a cross-self head; eval and export read the cached audio beside the text; predict refuses words alone', async () => {
+    const out = join(dir, 'run');
+    const args = ['--fusion', 'cross-self', '--finetune-text', '1', '--epochs', '2', '--batch-size', '4', '--width', '16'];
+    const tr = await emofuse([
+      'train',
+      '--features',
+      toneCache,
+      ...args,
+      '--heads',
+      '2',
+      '--text-lr',
+      '1e-2',
+      '--out',
+      out,
+      '--no-progress',
+    ]);
+    expect(tr.code, tr.stderr).toBe(0);
+    expect(tr.stdout).toContain('under a cross-self head');
+    const file = join(out, FINETUNED_FILE);
+    const ev = await emofuse(['eval', '--checkpoint', file, '--features', toneCache, '--split', 'dev', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect((JSON.parse(ev.stdout) as { n: number }).n).toBe(4);
+    const ex = await emofuse([
+      'export',
+      '--checkpoint',
+      file,
+      '--onnx',
+      join(dir, 'm.onnx'),
+      '--features',
+      toneCache,
+      '--split',
+      'dev',
+      '--json',
+    ]);
+    expect(ex.code, ex.stderr).toBe(0);
+    const res = JSON.parse(ex.stdout) as { fusion: string; check: { ok: boolean; utterances: number; source: string } };
+    expect(res).toMatchObject({ fusion: 'cross-self', check: { ok: true, utterances: 4 } });
+    expect(res.check.source).toContain('and their audio');
+    const rnd = await emofuse(['export', '--checkpoint', file, '--onnx', join(dir, 'm2.onnx')]);
+    expect(rnd.code, rnd.stderr).toBe(0);
+    expect(rnd.stdout).toContain('with random audio');
+    const pr = await emofuse(['predict', '--checkpoint', file, '--text', 'Kids are talking by the door']);
+    expect(pr.code).toBe(2);
+    expect(pr.stderr).toMatch(/fine-tuned cross-self model: it reads cached audio features/);
+    expect(pr.stderr).not.toMatch(/\n\s+at /);
+  }, 300_000);
 });

@@ -1,17 +1,15 @@
 // Fine-tuning the text encoder under a head that reads audio too (finetuneText with fusion 'cross-self'): the texts go
 // through the trainable encoder (the tiny random BERT fixture), the audio features come from the cache (logmel of
-// generated tones in RAVDESS's layout: 12 train clips, 4 dev). The run trains, saves the audio standardization with
-// the delta, evaluates as it trained, exports (encoder and audio standardization in the graph) in agreement with our
-// forward, resumes exactly, and a text-only prediction is refused (it has no audio).
+// generated tones in RAVDESS's layout: 12 train clips, 4 dev; test/helpers/tone-ravdess.ts). The run trains, saves the
+// audio standardization with the delta, evaluates as it trained, exports (encoder and audio standardization in the
+// graph) in agreement with our forward, resumes exactly, and a text-only prediction is refused (it has no audio).
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import wavefilePkg from 'wavefile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractFeatures, openDataset, OrtBackend } from '@emofuse/model';
-import { createAudioEncoder } from '../../packages/model/src/encoders/index.ts';
-import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
+import { OrtBackend } from '@emofuse/model';
+import { TINY_BERT as bert, toneRavdessCache } from '../helpers/tone-ravdess.ts';
 import { decodeSafetensors } from '../../packages/model/src/cache/safetensors.ts';
 import { readBertWeights } from '../../packages/model/src/fusion/text-encoder-weights.ts';
 import { openFeatureCache } from '../../packages/model/src/cache/feature-cache.ts';
@@ -30,53 +28,13 @@ import {
   tokenizeTexts,
 } from '../../packages/model/src/train/finetune-text.ts';
 
-const { WaveFile } = wavefilePkg;
-const bert = join(import.meta.dirname, '../fixtures/models/tiny-random-bert');
 const tmp = mkdtempSync(join(tmpdir(), 'emofuse-finetune-audio-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('finetune-text with a cross-self head: text through the trainable encoder, audio from the cache', () => {
   const cache = join(tmp, 'cache');
   beforeAll(async () => {
-    // 0.3 s tones: emotion e in 01..04 sets the pitch, statement 01/02 the text; actors 01, 02 train, 17 dev
-    const root = join(tmp, 'ravdess');
-    let k = 0;
-    for (const actor of ['01', '02', '17'])
-      for (const [emotion, statement] of actor === '17'
-        ? [
-            ['01', '01'],
-            ['02', '02'],
-            ['03', '01'],
-            ['04', '02'],
-          ]
-        : [
-            ['01', '01'],
-            ['02', '02'],
-            ['03', '01'],
-            ['04', '02'],
-            ['01', '02'],
-            ['03', '02'],
-          ]) {
-        const name = `03-01-${emotion}-01-${statement}-01-${actor}`;
-        mkdirSync(join(root, `Actor_${actor}`), { recursive: true });
-        const wav = new WaveFile();
-        const f = 150 * Number(emotion) + 7 * k++;
-        wav.fromScratch(
-          1,
-          16000,
-          '16',
-          Array.from({ length: 4800 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * f * i) / 16000))),
-        );
-        writeFileSync(join(root, `Actor_${actor}`, `${name}.wav`), wav.toBuffer());
-      }
-    const text = await createBertEncoder(bert);
-    await extractFeatures({
-      dataset: openDataset('ravdess', root),
-      textEncoder: text,
-      audioEncoder: await createAudioEncoder('logmel'),
-      out: cache,
-    });
-    await text.dispose?.();
+    await toneRavdessCache(tmp);
   }, 180_000);
 
   const opts = (outDir: string, over: Partial<FinetuneTextOptions> = {}): FinetuneTextOptions => ({
