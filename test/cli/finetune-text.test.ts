@@ -157,7 +157,7 @@ describe('train --finetune-text --fusion cross-self on a text + audio cache, the
     await buildCli();
   }, 180_000);
 
-  it('trains encoder and a cross-self head; eval and export read the cached audio beside the text; predict refuses words alone', async () => {
+  it('trains encoder and a cross-self head; eval and export read the cached audio beside the text; predict refuses words', async () => {
     const out = join(dir, 'run');
     const args = ['--fusion', 'cross-self', '--finetune-text', '1', '--epochs', '2', '--batch-size', '4', '--width', '16'];
     const tr = await emofuse([

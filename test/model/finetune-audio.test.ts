@@ -65,7 +65,7 @@ describe('finetune-text with a cross-self head: text through the trainable encod
     }
   };
 
-  it('trains encoder and head, saves the audio standardization, evaluates as it trained, exports in agreement, resumes exactly', async () => {
+  it('trains encoder and head, saves the audio norm, evaluates as it trained, exports in agreement, resumes exactly', async () => {
     const dir = join(tmp, 'run');
     const r = await run(opts(dir));
     expect(r).toMatchObject({ steps: 6, interrupted: false });
@@ -110,7 +110,8 @@ describe('finetune-text with a cross-self head: text through the trainable encod
       const b = await checkTokenOnnxAgainstModel(onnx, m, rnd, 4, randomAudioOf(8, c.audioDim, c.maxAudioLen, 6));
       console.log(
         `cross-self export vs ort forward: dev ${a.utterances} max |probability diff| ${a.maxAbsProbabilities.toExponential(2)}, ` +
-          `random ${b.utterances} ${b.maxAbsProbabilities.toExponential(2)} (logits ${Math.max(a.maxAbsLogits, b.maxAbsLogits).toExponential(2)})`,
+          `random ${b.utterances} ${b.maxAbsProbabilities.toExponential(2)} ` +
+          `(logits ${Math.max(a.maxAbsLogits, b.maxAbsLogits).toExponential(2)})`,
       );
       for (const x of [a, b]) {
         expect(x.maxAbsLogits).toBeLessThan(1e-4);
