@@ -5,6 +5,7 @@
 // Needs the MELD text of the offline assets (skipped, with the reason, where absent); the cross-self case runs on
 // generated tones (test/helpers/tone-ravdess.ts).
 
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractFeatures, FINETUNED_FILE, FINETUNED_LAST_FILE, openDataset } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
-import { buildCli, emofuse } from '../helpers/cli.ts';
+import { bin, buildCli, emofuse } from '../helpers/cli.ts';
 import { toneRavdessCache } from '../helpers/tone-ravdess.ts';
 
 const meld = join(modelSettings.assetsDir, 'meld-text');
@@ -37,32 +38,32 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     await buildCli();
   }, 180_000);
 
-  const train = (out: string, k: string, more: string[] = []) =>
-    emofuse([
-      'train',
-      '--features',
-      cache,
-      '--fusion',
-      'text',
-      '--finetune-text',
-      k,
-      '--epochs',
-      '1',
-      '--batch-size',
-      '8',
-      '--width',
-      '16',
-      '--heads',
-      '2',
-      '--lr',
-      '1e-3',
-      '--text-lr',
-      '1e-2',
-      '--out',
-      join(tmp, out),
-      '--no-progress',
-      ...more,
-    ]);
+  const trainArgs = (out: string, k: string, more: string[] = []) => [
+    'train',
+    '--features',
+    cache,
+    '--fusion',
+    'text',
+    '--finetune-text',
+    k,
+    '--epochs',
+    '1',
+    '--batch-size',
+    '8',
+    '--width',
+    '16',
+    '--heads',
+    '2',
+    '--lr',
+    '1e-3',
+    '--text-lr',
+    '1e-2',
+    '--out',
+    join(tmp, out),
+    '--no-progress',
+    ...more,
+  ];
+  const train = (out: string, k: string, more: string[] = []) => emofuse(trainArgs(out, k, more));
 
   it('writes the fine-tuned file; eval and predict read the fine-tuned encoder back (equal probabilities), not a frozen one', async () => {
     const ft = await train('ft', '2');
@@ -128,6 +129,35 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     const other = await train('resume', 'all', ['--epochs', '3', '--layer-decay', '0.8', '--resume']);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/started with --epochs 2, now 3: give the run's value/);
+  }, 300_000);
+
+  it('Ctrl-C after an epoch saves the state and exits 130; the printed command resumes to the uninterrupted run exactly', async () => {
+    const more = ['--epochs', '8', '--layer-decay', '0.8'];
+    const straight = await train('sig-straight', '2', more);
+    expect(straight.code, straight.stderr).toBe(0);
+    const out = join(tmp, 'sig');
+    const env = { ...process.env };
+    delete env.EMOFUSE_DEBUG;
+    const child = spawn(process.execPath, [bin, ...trainArgs('sig', '2', more)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let [stdout, stderr, sent] = ['', '', false];
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (!sent && /^epoch 1:/m.test(stdout)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(130);
+    const stop = /stopped at step (\d+) \(.*finetuned-text-last\.safetensors saved\)\. Continue with:\n\s+emofuse (.*)/.exec(stderr);
+    expect(stop, stderr).not.toBeNull();
+    expect(Number(stop![1])).toBeLessThan(40); // before the last of 8 x 5 steps
+    expect(stop![2]).toContain('--resume');
+    const resumed = await emofuse(stop![2]!.split(' ')); // the printed command (its arguments need no shell quoting here)
+    expect(resumed.code, resumed.stderr).toBe(0);
+    for (const f of [FINETUNED_FILE, FINETUNED_LAST_FILE])
+      expect(readFileSync(join(out, f)).equals(readFileSync(join(tmp, 'sig-straight', f))), f).toBe(true);
   }, 300_000);
 
   it('refuses what it cannot fine-tune: another --fusion, --synthetic, a flag of the frozen recipe (exit 2, naming the flag)', async () => {
