@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractFeatures, FINETUNED_FILE, FINETUNED_LAST_FILE, openDataset } from '@emofuse/model';
+import { decodeSafetensors } from '../../packages/model/src/cache/safetensors.ts';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { bin, buildCli, emofuse } from '../helpers/cli.ts';
@@ -160,11 +161,36 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
       expect(readFileSync(join(out, f)).equals(readFileSync(join(tmp, 'sig-straight', f))), f).toBe(true);
   }, 300_000);
 
+  it('joined caches (--features A,B) under --label-map and a cross-self head: MELD texts without audio, tones with it', async () => {
+    const tones = await toneRavdessCache(join(tmp, 'joined-tones'));
+    const out = join(tmp, 'joined');
+    const args = ['--features', `${cache},${tones}`, '--label-map', 'meld7', '--fusion', 'cross-self', '--finetune-text', '1'];
+    const more = ['--epochs', '1', '--batch-size', '8', '--width', '16', '--heads', '2', '--out', out, '--no-progress', '--json'];
+    const r = await emofuse(['train', ...args, ...more]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ epochs: 1, interrupted: false, steps: 7 }); // (40 MELD + 12 tones) / 8
+    const file = join(out, FINETUNED_FILE);
+    const meta = decodeSafetensors(readFileSync(file), file).metadata;
+    expect(JSON.parse(meta.classNames!)).toEqual(['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear']);
+    expect(JSON.parse(meta.head!)).toMatchObject({ fusion: 'cross-self', numClasses: 7 });
+    // eval reads the joined caches through the label map the model records (MELD's 20 dev utterances and 4 tones)
+    const ev = await emofuse(['eval', '--checkpoint', file, '--features', `${cache},${tones}`, '--split', 'dev', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect((JSON.parse(ev.stdout) as { n: number }).n).toBe(24);
+    // a resume must read the utterances the same way: another label map is refused, naming the flag
+    const again = await emofuse(['train', ...args.map((a) => (a === 'meld7' ? 'meld7:calm=drop' : a)), ...more, '--resume']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/started with --label-map "meld7", now "meld7:calm=drop"/);
+  }, 300_000);
+
   it('refuses what it cannot fine-tune: another --fusion, --synthetic, a flag of the frozen recipe (exit 2, naming the flag)', async () => {
     const cases: [string[], RegExp][] = [
       [['--features', cache, '--fusion', 'cross-self', '--finetune-text', '2'], /--fusion cross-self: .* has no audio features/],
       [['--features', cache, '--fusion', 'audio', '--finetune-text', '2'], /--finetune-text trains the text encoder under a head/],
-      [['--synthetic', '--fusion', 'text', '--finetune-text', 'all'], /--finetune-text needs --features <one feature cache folder>/],
+      [
+        ['--synthetic', '--fusion', 'text', '--finetune-text', 'all'],
+        /--finetune-text needs --features <feature cache folder\[,another,...\]>/,
+      ],
       [['--features', cache, '--fusion', 'text', '--finetune-text', '9'], /--finetune-text 9: .* has 2 blocks/],
       [['--features', cache, '--fusion', 'text', '--finetune-text', '1', '--speaker-norm', 'on'], /--speaker-norm does not apply/],
       [['--features', cache, '--fusion', 'text', '--finetune-text', 'two'], /--finetune-text must be an integer/],

@@ -27,6 +27,8 @@ import {
   ONNX_OUTPUTS,
   ONNX_TOKEN_INPUTS,
   randomTokenRows,
+  readThroughLabelMap,
+  finetunedMetadata,
   randomAudioOf,
   audioBatch,
   type AudioOf,
@@ -39,7 +41,7 @@ import {
   type TrainOptions,
   type TrainSettingName,
 } from '@emofuse/model';
-import { asUserError, openBackend } from './options.ts';
+import { asUserError, type DataFlags, loadFeatures, openBackend } from './options.ts';
 import { UserError } from './output.ts';
 
 /** Settings finetuneText does not read: given with another value than the default, the run is refused naming them. */
@@ -56,7 +58,6 @@ const UNUSED: readonly TrainSettingName[] = [
   'maxGradNorm',
   'classWeights',
   'maxAudioLen',
-  'labelMap',
   'modalityDropout',
   'selectBy',
   'balance',
@@ -82,11 +83,20 @@ export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?
       `${flag} trains the text encoder under a head that reads its states: give ${flagOf('fusion')} text or a text + audio ` +
         `variant such as cross-self (got ${flagOf('fusion')} ${fusion})`,
     );
-  if (f.synthetic || !f.features || f.features.endsWith('.json') || !existsSync(join(f.features, 'index.json')))
+  // one cache folder, or several joined (--features A,B: a path that exists as given is one source, as loadFeatures reads it)
+  const paths = !f.features
+    ? []
+    : existsSync(f.features)
+      ? [f.features]
+      : f.features
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean);
+  if (f.synthetic || !paths.length || paths.some((p) => p.endsWith('.json') || !existsSync(join(p, 'index.json'))))
     throw new UserError(
-      `${flag} needs --features <one feature cache folder> extracted with a bert: text encoder ` +
+      `${flag} needs --features <feature cache folder[,another,...]> extracted with a bert: text encoder ` +
         `(e.g. 'emofuse extract --dataset meld --text-encoder bert:sentence-transformers/all-MiniLM-L6-v2'); ` +
-        `not --synthetic, an arrays .json or joined caches${f.features ? ` (got '${f.features}')` : ''}`,
+        `not --synthetic or an arrays .json${f.features ? ` (got '${f.features}')` : ''}`,
     );
   const defaults = TRAIN_DEFAULTS as Record<string, unknown>;
   for (const k of UNUSED) {
@@ -96,16 +106,17 @@ export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?
     if (v !== undefined && JSON.stringify(v) !== JSON.stringify(def))
       throw new UserError(`${s.flag} does not apply to ${flag} runs (the fine-tuning recipe has none): leave it out`);
   }
-  const index = JSON.parse(readFileSync(join(f.features, 'index.json'), 'utf8')) as { text?: { id?: string }; audio?: { id?: string } };
-  if (spec.audio && (index.audio?.id ?? 'none') === 'none')
+  type Index = { text?: { id?: string }; audio?: { id?: string } };
+  const indexes = paths.map((p) => JSON.parse(readFileSync(join(p, 'index.json'), 'utf8')) as Index);
+  if (spec.audio && indexes.every((index) => (index.audio?.id ?? 'none') === 'none'))
     throw new UserError(
       `${flag} with ${flagOf('fusion')} ${fusion}: ${f.features} has no audio features (audio encoder 'none'): give a cache ` +
         `extracted with an audio encoder, or ${flagOf('fusion')} text`,
     );
-  const id = index.text?.id ?? '';
+  const id = indexes[0]!.text?.id ?? ''; // joined caches share it (loadFeatures refuses others)
   if (!id.startsWith('bert:'))
     throw new UserError(
-      `${flag}: ${f.features}/index.json text.id is '${id}', not a bert: encoder: extract the cache with ` +
+      `${flag}: ${paths[0]}/index.json text.id is '${id}', not a bert: encoder: extract the cache with ` +
         `--text-encoder bert:<model> (e.g. bert:sentence-transformers/all-MiniLM-L6-v2)`,
     );
   const modelSpec = id.slice(5);
@@ -118,7 +129,7 @@ export function planFinetune(o: TrainOptions, f: { features?: string; synthetic?
     throw new UserError(
       `${flag} ${k}: ${modelSpec} has ${layers} blocks: give 1 to ${layers}, ${layers + 1} or 'all' (blocks + embeddings)`,
     );
-  return { features: f.features, modelFolder, modelSpec, fusion, trainTop: k === 'all' ? layers + 1 : k };
+  return { features: f.features!, modelFolder, modelSpec, fusion, trainTop: k === 'all' ? layers + 1 : k };
 }
 
 /** The model's errors here are about the user's files (a missing split, utterance or model folder): a message, exit 2. */
@@ -154,8 +165,12 @@ export async function runFinetune(
 }> {
   mkdirSync(out, { recursive: true });
   const t0 = performance.now();
+  // the utterances as train reads them: joined caches (--features A,B) and --label-map
+  const featureSet = readThroughLabelMap(loadFeatures({ features: plan.features } as DataFlags).features, o.labelMap);
   const r = await finetuneText(be, {
     ...plan,
+    featureSet,
+    ...(o.labelMap !== undefined ? { labelMap: o.labelMap } : {}),
     textLr: o.textLr ?? TRAIN_DEFAULTS.textLr,
     layerDecay: o.layerDecay ?? TRAIN_DEFAULTS.layerDecay,
     lr: o.lr ?? TRAIN_DEFAULTS.lr,
@@ -192,7 +207,11 @@ export async function runFinetune(
 /** eval on a fine-tuned text model: its metrics on a split of a cache, and each utterance's class probabilities. */
 export async function evalFinetuned(be: Backend, o: { checkpoint: string; features?: string; split: string; batchSize: number }) {
   if (!o.features) throw new UserError(`${o.checkpoint} is a fine-tuned text model: give --features <the cache it was trained on>`);
-  return evaluateFinetuned(be, { file: o.checkpoint, features: o.features, split: o.split, batchSize: o.batchSize }).catch(asMessage);
+  // the features as training read them: joined caches (--features A,B), through the label map the model records
+  const { labelMap } = userError(() => finetunedMetadata(o.checkpoint));
+  const featureSet = readThroughLabelMap(loadFeatures({ features: o.features } as DataFlags).features, labelMap);
+  const r = { file: o.checkpoint, features: o.features, split: o.split, batchSize: o.batchSize, featureSet };
+  return evaluateFinetuned(be, r).catch(asMessage);
 }
 
 /** predict on a fine-tuned text model: one text's prediction (the text alone: the model reads no audio). */

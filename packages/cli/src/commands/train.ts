@@ -55,7 +55,9 @@ Examples:
   emofuse train --features runs/cache-controlled --out runs/controlled --resume     # after an interruption
   emofuse train --synthetic --backend cpu --width 16 --epochs 2                      # on the CPU references
   emofuse train --features runs/cache-meld-minilm --fusion text --finetune-text 2 --epochs 2 --lr 1e-3 --width 64 \\
-    --heads 4 --out runs/meld-ft     # fine-tunes MiniLM's top 2 blocks: runs/meld-ft/finetuned-text.safetensors`,
+    --heads 4 --out runs/meld-ft     # fine-tunes MiniLM's top 2 blocks: runs/meld-ft/finetuned-text.safetensors
+  emofuse train --features runs/cache-meld-minilm,runs/cache-ravdess-minilm-whisper --label-map meld7 --fusion cross-self \\
+    --finetune-text 2 --out runs/ft-xs     # the encoder under a text + audio head (audio from the caches)`,
   );
   cmd.action(async (o: TrainFlags & { out: string; resume?: boolean; force?: boolean; json?: boolean }) => {
     if (o.resume && o.force)

@@ -28,7 +28,7 @@ import { openFeatureCache } from '../cache/feature-cache.ts';
 import { locateModel, withLocation } from '../encoders/transformers.ts';
 import { loadTransformers } from '../encoders/transformers-env.ts';
 import type { Backend } from '../fusion/backend.ts';
-import type { FeatureSplit } from '../features.ts';
+import type { FeatureSet, FeatureSplit } from '../features.ts';
 import { computeInputNorm, type InputNorm, type NormStats } from '../fusion/input-norm.ts';
 import {
   DEFAULT_FUSION,
@@ -48,6 +48,13 @@ import { flagOf, type FlagName } from './settings.ts';
 export interface FinetuneTextOptions {
   /** A feature cache extracted with a bert: text encoder (its dataset and splits are used, not its features). */
   features: string;
+  /**
+   * The utterances as read already (joined caches, `--features A,B`, and a label map: the CLI's loadFeatures and
+   * readThroughLabelMap); default: the cache `features` as it is. Texts come from each source cache's dataset.
+   */
+  featureSet?: FeatureSet;
+  /** The label map `featureSet` was read through (--label-map; stored so a resume must give it again). */
+  labelMap?: string;
   /** The converted model folder (config.json, tokenizer, onnx/model.onnx). */
   modelFolder: string;
   /** The model spec transformers.js loads the tokenizer by (e.g. sentence-transformers/all-MiniLM-L6-v2). */
@@ -151,13 +158,39 @@ export function cacheTexts(
   };
 }
 
+/**
+ * The texts of a feature set's utterances, split by split in its order: each source cache's dataset (its recorded name
+ * and source) read once, an utterance found by its corpus (a joined set's `corpora`) and id.
+ */
+function featureSetTexts(fs: FeatureSet, features: string): (split: string) => string[] {
+  type Indexed = { index?: { dataset?: { name?: string; source?: string } } };
+  const sources = fs.sources ?? [{ corpus: '', features: fs }];
+  const textOf = new Map<string, string>();
+  for (const s of sources) {
+    const d = (s.features as Indexed).index?.dataset;
+    if (!d?.name || !d.source)
+      throw new DataError(`${features}: ${s.corpus || 'the features'} are not a feature cache with its dataset (index.json dataset)`);
+    const corpus = fs.sources ? s.corpus : '';
+    for (const it of openDataset(d.name, d.source, { textOnly: true }).items) textOf.set(`${corpus}\0${it.id}`, it.text);
+  }
+  return (name) => {
+    const sp = fs.splits[name]!;
+    return sp.ids.map((id, i) => {
+      const t = textOf.get(`${fs.sources ? sp.corpora![i] : ''}\0${id}`);
+      if (t === undefined) throw new DataError(`${features}: no text for utterance '${id}' in its dataset (the cache's id)`);
+      return t;
+    });
+  };
+}
+
 /** Cuts a token row to maxLen keeping [CLS] first and [SEP] last. */
 function truncate(row: number[], maxLen: number): number[] {
   return row.length <= maxLen ? row : [...row.slice(0, maxLen - 1), row[row.length - 1]!];
 }
 
 export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise<FinetuneTextResult> {
-  const textsOf = cacheTexts(o.features);
+  const fs = o.featureSet ?? openFeatureCache(o.features);
+  const textsOf = featureSetTexts(fs, o.features);
   const tokenize = await tokenizer(o.modelSpec);
   const fusion = o.fusion ?? 'text';
   const spec: FusionSpec = FUSION_SPECS[fusion];
@@ -165,20 +198,21 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     throw new DataError(
       `${flagOf('finetuneText')} trains the text encoder under a head that reads its states: not ${flagOf('fusion')} ${fusion}`,
     );
-  // a variant with audio reads it from the cache (the same utterances, in the same order as their texts)
-  const cache = spec.audio ? openFeatureCache(o.features) : null;
+  // a variant with audio reads it from the feature set (the same utterances, in the same order as their texts)
+  const cache = spec.audio ? fs : null;
   if (cache && cache.audioEncoder === 'none')
     throw new DataError(
       `${flagOf('fusion')} ${fusion} reads audio, but ${o.features} has none (audio encoder 'none'): use ${flagOf('fusion')} text`,
     );
   const splitTokens = async (name: string): Promise<Tokens> => {
-    const sp = textsOf(name);
-    const ids = (await tokenize(sp.texts)).map((r) => truncate(r, o.maxTextLen));
-    return { ids, labels: sp.labels, ...(cache ? { audio: cache.splits[name]! } : {}) };
+    const sp = fs.splits[name];
+    if (!sp) throw new DataError(`${o.features}: no split '${name}' (it has ${Object.keys(fs.splits).join(', ')})`);
+    const ids = (await tokenize(textsOf(name))).map((r) => truncate(r, o.maxTextLen));
+    return { ids, labels: sp.labels, ...(cache ? { audio: sp } : {}) };
   };
   const train = await splitTokens(o.trainSplit ?? 'train');
   const dev = o.devSplit === null ? { ids: [], labels: new Int32Array(0) } : await splitTokens(o.devSplit ?? 'dev');
-  const classNames = textsOf(o.trainSplit ?? 'train').classNames;
+  const classNames = [...fs.classNames];
   const K = classNames.length;
   const { config: ec, weights } = readBertWeights(o.modelFolder);
   const maxLen = bucketLength(Math.max(...train.ids.map((r) => r.length), ...dev.ids.map((r) => r.length)), o.maxTextLen);
@@ -305,6 +339,7 @@ const RESUME_SAME = {
   weightDecay: 'weightDecay',
   trainSplit: 'trainSplit',
   devSplit: 'devSplit',
+  labelMap: 'labelMap',
 } as const satisfies Partial<Record<keyof FinetuneTextOptions, FlagName>>;
 
 type ResumeSettings = Record<keyof typeof RESUME_SAME, unknown>;
@@ -537,7 +572,7 @@ async function saveFinetuned(
   path: string,
   enc: TrainableTextEncoder,
   model: FusionModel,
-  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed'> & { classNames: string[] } & (
+  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed' | 'labelMap'> & { classNames: string[] } & (
       | { bestEpoch: number; devWeightedF1: number; moments: false }
       | { state: FinetuneState }
     ),
@@ -573,6 +608,7 @@ async function saveFinetuned(
     gelu: enc.config.gelu, // the encoder's GELU form (savedGeluForm reads it; none recorded: tanh)
     head: JSON.stringify(model.config),
     classNames: JSON.stringify(o.classNames),
+    ...(o.labelMap !== undefined ? { labelMap: o.labelMap } : {}), // what eval reads the features through
     ...('state' in o
       ? { bestEpoch: String(o.state.bestEpoch), devWeightedF1: String(o.state.bestDevWeightedF1), state: JSON.stringify(o.state) }
       : { bestEpoch: String(o.bestEpoch), devWeightedF1: String(o.devWeightedF1) }),
@@ -588,6 +624,8 @@ export interface FinetunedFile {
   headParams: Map<string, { shape: number[]; data: Float32Array }>;
   /** The head's input standardization (a head that reads audio: its features'), or null. */
   norm: InputNorm | null;
+  /** The label map the training features were read through (--label-map), if any. */
+  labelMap?: string;
   encoder: { config: TextEncoderConfig; weights: Map<string, Float32Array> };
 }
 
@@ -616,7 +654,16 @@ export function readFinetunedFile(file: string, modelFolder?: string): Finetuned
     : Array.from({ length: K }, (_, k) => `class ${k}`);
   const gelu = savedGeluForm(d.metadata, file); // a delta trained with tanh runs with tanh
   const inputNorm = Object.keys(norm).length ? (norm as InputNorm) : null;
-  return { modelSpec: spec, classNames, head, headParams, norm: inputNorm, encoder: { config: { ...config, gelu }, weights } };
+  const labelMap = d.metadata.labelMap;
+  return {
+    modelSpec: spec,
+    classNames,
+    head,
+    headParams,
+    norm: inputNorm,
+    ...(labelMap !== undefined ? { labelMap } : {}),
+    encoder: { config: { ...config, gelu }, weights },
+  };
 }
 
 /** A fine-tuned text model read back: the base model's weights with the delta's encoder tensors, and the head. */
@@ -692,6 +739,11 @@ export async function predictTokens(
   return out;
 }
 
+/** A fine-tuned text model's metadata (modelSpec, classNames, head, labelMap, ...), without reading its base model. */
+export function finetunedMetadata(file: string): Record<string, string> {
+  return decodeSafetensors(readFileSync(file), file).metadata;
+}
+
 /** Whether a .safetensors file is a fine-tuned text model (FINETUNED_FILE), from its header alone. */
 export function isFinetunedText(file: string): boolean {
   let header: { __metadata__?: { format?: string } };
@@ -716,27 +768,30 @@ export function openFinetuned(
 }
 
 /**
- * A fine-tuned text model on a split of a cache (its texts, and its audio for a head that reads it): every utterance's
- * class probabilities, and the metrics.
+ * A fine-tuned text model on a split of a cache (its texts, and its audio for a head that reads it), or of `featureSet`
+ * (joined caches read through the model's label map: the CLI's loadFeatures and readThroughLabelMap): every
+ * utterance's class probabilities, and the metrics.
  */
 export async function evaluateFinetuned(
   be: Backend,
-  o: { file: string; features: string; split: string; batchSize: number },
+  o: { file: string; features: string; split: string; batchSize: number; featureSet?: FeatureSet },
 ): Promise<{ ids: string[]; probabilities: number[][]; metrics: Metrics }> {
   const m = openFinetuned(be, o.file);
-  const sp = cacheTexts(o.features)(o.split);
-  const K = m.model.config.numClasses;
-  if (sp.classNames.length !== K)
-    throw new Error(`${o.features}: ${sp.classNames.length} classes, but ${o.file} was trained on ${K}: give the cache it was trained on`);
-  const rows = await tokenizeTexts(m.modelSpec, sp.texts, m.model.config.maxTextLen);
+  const fs = o.featureSet ?? openFeatureCache(o.features);
+  const sp = fs.splits[o.split];
+  if (!sp) throw new DataError(`${o.features}: no split '${o.split}' (it has ${Object.keys(fs.splits).join(', ')})`);
+  const c = m.model.config;
+  const K = c.numClasses;
+  if (fs.classNames.length !== K)
+    throw new Error(`${o.features}: ${fs.classNames.length} classes, but ${o.file} was trained on ${K}: give the cache it was trained on`);
+  const rows = await tokenizeTexts(m.modelSpec, featureSetTexts(fs, o.features)(o.split), c.maxTextLen);
   let audioOf: AudioOf | undefined;
   if (m.model.spec.audio) {
-    const cache = openFeatureCache(o.features);
-    if (cache.audioDim !== m.model.config.audioDim)
-      throw new Error(`${o.features}: audio features of ${cache.audioDim} dimensions, ${o.file} reads ${m.model.config.audioDim}`);
-    audioOf = (idx) => audioBatch(cache.splits[o.split]!, idx, m.model.config.maxAudioLen);
+    if (fs.audioDim !== c.audioDim)
+      throw new Error(`${o.features}: audio features of ${fs.audioDim} dimensions, ${o.file} reads ${c.audioDim}`);
+    audioOf = (idx) => audioBatch(sp, idx, c.maxAudioLen);
   }
   const probabilities = (await predictTokens(be, m, rows, o.batchSize, audioOf)).map((l) => softmax(l, 0, K));
   const predictions = probabilities.map((p) => argmax(p, 0, K));
-  return { ids: sp.ids, probabilities, metrics: computeMetrics(sp.labels, predictions, sp.classNames) };
+  return { ids: [...sp.ids], probabilities, metrics: computeMetrics(sp.labels, predictions, fs.classNames) };
 }
