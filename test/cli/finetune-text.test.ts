@@ -107,7 +107,7 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     expect(rnd.stdout).toMatch(/check: 32 token rows \(32 seeded random token rows/);
     const bad = await emofuse(['export', '--checkpoint', file, '--onnx', join(tmp, 'ft3.onnx'), '--features', cache, '--split', 'test']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("no split 'test'");
+    expect(bad.stderr).toMatch(/--split test: .* has splits train, dev/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   }, 300_000);
 
@@ -177,6 +177,20 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
     const ev = await emofuse(['eval', '--checkpoint', file, '--features', `${cache},${tones}`, '--split', 'dev', '--json']);
     expect(ev.code, ev.stderr).toBe(0);
     expect((JSON.parse(ev.stdout) as { n: number }).n).toBe(24);
+    // so does export's check (the texts and, for the tones, their audio)
+    const ex = await emofuse([
+      'export',
+      '--checkpoint',
+      file,
+      '--onnx',
+      join(tmp, 'joined.onnx'),
+      '--features',
+      `${cache},${tones}`,
+      '--split',
+      'dev',
+    ]);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stdout).toMatch(/check: 24 token rows .*top class differs on 0/s);
     // a resume must read the utterances the same way: another label map is refused, naming the flag
     const again = await emofuse(['train', ...args.map((a) => (a === 'meld7' ? 'meld7:calm=drop' : a)), ...more, '--resume']);
     expect(again.code).toBe(2);

@@ -19,7 +19,7 @@ import {
   locateModel,
   openFinetuned,
   predictTexts,
-  cacheTexts,
+  featureSetTexts,
   checkTokenOnnxAgainstModel,
   ExportError,
   exportFinetunedToOnnx,
@@ -32,7 +32,6 @@ import {
   randomAudioOf,
   audioBatch,
   type AudioOf,
-  openFeatureCache,
   tokenizeTexts,
   writeFileAtomic,
   type Prediction,
@@ -256,16 +255,18 @@ export async function exportFinetuned(o: {
   let source: string;
   let audioOf: AudioOf | undefined;
   if (o.features) {
-    const sp = userError(() => cacheTexts(o.features!)(o.split));
-    rows = await tokenizeTexts(file.modelSpec, sp.texts.slice(0, o.n), maxLen).catch(asMessage);
+    // the features as training read them (joined caches, the model's label map), as eval reads them
+    const fs = readThroughLabelMap(loadFeatures({ features: o.features } as DataFlags).features, file.labelMap);
+    const split = fs.splits[o.split];
+    if (!split) throw new UserError(`--split ${o.split}: ${o.features} has splits ${Object.keys(fs.splits).join(', ')}`);
+    const texts = userError(() => featureSetTexts(fs, o.features!)(o.split));
+    rows = await tokenizeTexts(file.modelSpec, texts.slice(0, o.n), maxLen).catch(asMessage);
     source = `${rows.length} texts${audio ? ' and their audio' : ''} of ${o.features}, split '${o.split}'`;
     if (audio) {
-      const fc = userError(() => openFeatureCache(o.features!));
-      if (fc.audioDim !== c.audioDim)
+      if (fs.audioDim !== c.audioDim)
         throw new UserError(
-          `--features ${o.features}: its audio features have ${fc.audioDim} dimensions, ${o.checkpoint} reads ${c.audioDim}`,
+          `--features ${o.features}: its audio features have ${fs.audioDim} dimensions, ${o.checkpoint} reads ${c.audioDim}`,
         );
-      const split = fc.splits[o.split]!;
       audioOf = (idx) => audioBatch(split, idx, c.maxAudioLen);
     }
   } else {

@@ -162,7 +162,7 @@ export function cacheTexts(
  * The texts of a feature set's utterances, split by split in its order: each source cache's dataset (its recorded name
  * and source) read once, an utterance found by its corpus (a joined set's `corpora`) and id.
  */
-function featureSetTexts(fs: FeatureSet, features: string): (split: string) => string[] {
+export function featureSetTexts(fs: FeatureSet, features: string): (split: string) => string[] {
   type Indexed = { index?: { dataset?: { name?: string; source?: string } } };
   const sources = fs.sources ?? [{ corpus: '', features: fs }];
   const textOf = new Map<string, string>();
