@@ -3,7 +3,7 @@
 // graph (onnx/recorder.ts), then made standalone: the parameters become initializers named as FusionModel names
 // them, the batch tensors come from the graph inputs below. There is one forward: a change to the model or to one of
 // the ort backend's ops reaches the export with nothing written a second time. Any runtime with ONNX opset 20
-// (Gelu's tanh form) runs it: onnxruntime CPU / web / mobile.
+// (Gelu: the fusion head's tanh form, a fine-tuned text encoder's exact erf form) runs it: onnxruntime CPU / web / mobile.
 //
 //   inputs:  text [batch, text_len, Ct], text_mask [batch, text_len], audio [batch, audio_len, Ca],
 //            audio_mask [batch, audio_len]   (masks: 1 keep, 0 padding; lengths up to the model's Tt / Ta)
