@@ -2,7 +2,7 @@
 // Found like the other transformers.js models (a folder path, then <EMOFUSE_MODELS>/<id>/, else a download by
 // id unless EMOFUSE_OFFLINE is set); when none can be had the error names the folders searched.
 
-import { loadTransformers } from './transformers-env.ts';
+import { ENCODER_SESSION, loadTransformers } from './transformers-env.ts';
 import { locateModel, withLocation } from './transformers.ts';
 
 export const DEFAULT_ASR = 'Xenova/whisper-tiny.en';
@@ -29,7 +29,7 @@ export async function createTranscriber(spec = DEFAULT_ASR, options: Transcriber
   const loc = locateModel(spec, 'whisper');
   const { pipeline } = await loadTransformers();
   const asr = (await withLocation(loc, (name) =>
-    pipeline('automatic-speech-recognition', name, { dtype: 'fp32', device: 'cpu' }),
+    pipeline('automatic-speech-recognition', name, { dtype: 'fp32', device: 'cpu', session_options: { ...ENCODER_SESSION } }),
   )) as unknown as AsrPipeline;
   return {
     id: spec,

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { modelSettings } from './settings.ts';
-import { loadTransformers } from './transformers-env.ts';
+import { ENCODER_SESSION, loadTransformers } from './transformers-env.ts';
 import type { AudioEncoder, EncodedBatch, TextEncoder } from './types.ts';
 import type { EncoderOptions } from './device.ts';
 
@@ -134,7 +134,7 @@ export async function createBertEncoder(model?: string, options: EncoderOptions 
   const { AutoTokenizer, AutoModel } = await loadTransformers();
   const tokenizer = (await withLocation(loc, (n) => AutoTokenizer.from_pretrained(n))) as unknown as Callable;
   const net = (await withLocation(loc, (n) =>
-    AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu' }),
+    AutoModel.from_pretrained(n, { dtype: 'fp32', device: options.device ?? 'cpu', session_options: { ...ENCODER_SESSION } }),
   )) as unknown as Callable & {
     config: { hidden_size?: number; dim?: number };
   };

@@ -31,7 +31,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { modelSettings } from './settings.ts';
-import { loadTransformers } from './transformers-env.ts';
+import { ENCODER_SESSION, loadTransformers } from './transformers-env.ts';
 import { locateModel, ModelNotFoundError, withLocation, type Located } from './transformers.ts';
 import { padSequences, type AudioEncoder, type EncodedBatch } from './types.ts';
 import type { EncoderDevice } from './device.ts';
@@ -250,6 +250,7 @@ export async function loadSlicedWhisper(
   const ort: Ort = await import('onnxruntime-node');
   const threads = options.threads ?? availableParallelism();
   const session = await ort.InferenceSession.create(bytes, {
+    ...ENCODER_SESSION,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionProviders: [options.device ?? 'cpu'],
@@ -348,7 +349,12 @@ export async function loadWhisperStates(
   const file = useStates ? statesPath : lastPath;
   const ort: Ort = await import('onnxruntime-node');
   const threads = options.threads ?? availableParallelism();
-  const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: [options.device ?? 'cpu'] };
+  const sessionOptions = {
+    ...ENCODER_SESSION,
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionProviders: [options.device ?? 'cpu'],
+  };
   const single = useStates ? null : (layer as number);
   const tapped = single !== null && single !== L ? await tapEncoder(lastPath, single, spec) : null;
   const session = tapped
