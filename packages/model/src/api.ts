@@ -61,7 +61,10 @@ export class EmotionClassifier {
 
   /**
    * Opens `checkpoint` (a .safetensors written by `emofuse train`) with the encoders it was trained on; without one,
-   * the shipped default model (DEFAULT_MODEL: MELD's 7 emotions; CC BY-NC-SA 4.0 through its RAVDESS data).
+   * the shipped default model (DEFAULT_MODEL: MELD's 7 emotions; CC BY-NC-SA 4.0 through its RAVDESS data). A fine-tuned
+   * text model (`train --finetune-text`'s finetuned-text.safetensors, a delta on its base bert: model, which must be a
+   * local folder) runs the words through its fine-tuned encoder, and the audio of a text + audio head through the audio
+   * encoder of the features it was trained on.
    */
   static async load(checkpoint: string = DEFAULT_MODEL.file, options: ClassifierOptions = {}): Promise<EmotionClassifier> {
     const given = options.backend;

@@ -15,7 +15,9 @@ import type { FusionModel } from './fusion/model.ts';
 import { checkpointSpeakerFallback, standardizeRow, standardizeTokens, type NormStats, type SpeakerFallback } from './fusion/input-norm.ts';
 import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
-import { padBatch } from './train/data.ts';
+import { bucketLength, padBatch } from './train/data.ts';
+import { isFinetunedText, openFinetuned, predictTokens, textTokenizer, truncateTokens } from './train/finetune-text.ts';
+import type { TrainableTextEncoder } from './fusion/text-encoder.ts';
 import { loadCheckpoint } from './train/checkpoint.ts';
 import type { EncoderOptions } from './encoders/device.ts';
 
@@ -180,6 +182,18 @@ interface EncodedChunk {
   fb: FeatureBatch; // [n, Tt, textDim], [n, Ta, audioDim]
   textLens: Int32Array;
   audioLens: Int32Array;
+  /** A fine-tuned text model's input instead of text features: each text's token ids, cut to maxTextLen. */
+  tokens?: number[][];
+}
+
+/**
+ * A fine-tuned text model (train --finetune-text's delta): the trainable encoder the words go through (as token ids of its
+ * base model's tokenizer) and the head over its states, on `backend`; encodeBatch is where the two meet, as in training.
+ */
+interface FinetunedText {
+  backend: Backend;
+  encoder: TrainableTextEncoder;
+  tokenize: (texts: string[]) => Promise<number[][]>;
 }
 /**
  * The most audio predict reads from one clip: more than any encoder's window (logmel and whisper read 30 s, the
@@ -199,10 +213,11 @@ export class Predictor {
   private constructor(
     readonly model: FusionModel,
     readonly meta: CheckpointMeta,
-    private readonly textEncoder: TextEncoder,
+    private readonly textEncoder: TextEncoder | null, // null: a fine-tuned text model (`finetuned`) encodes the words
     private readonly audioEncoder: AudioEncoder | null,
     private readonly asrModel: string,
     checkpoint = 'the checkpoint',
+    private readonly finetuned: FinetunedText | null = null,
   ) {
     try {
       this.speakerFallback = checkpointSpeakerFallback(meta, checkpoint);
@@ -219,6 +234,7 @@ export class Predictor {
 
   /** `options.device` / `check` / `onFallback`: where the network encoders run and how webgpu is checked (../encoders/device-check.ts). */
   static async open(backend: Backend, checkpoint: string, options: { asr?: string } & EncoderOptions = {}): Promise<Predictor> {
+    if (isFinetunedText(checkpoint)) return Predictor.openFinetuned(backend, checkpoint, options);
     const { model, meta } = loadCheckpoint(backend, checkpoint);
     for (const enc of [meta.textEncoder, meta.audioEncoder]) {
       if (enc === 'synthetic' || enc === 'arrays') {
@@ -245,6 +261,58 @@ export class Predictor {
       );
     }
     return new Predictor(model, meta, te, ae, options.asr ?? DEFAULT_ASR, checkpoint);
+  }
+
+  /**
+   * A fine-tuned text model (FINETUNED_FILE of train --finetune-text: a delta on its base bert: model): the words are
+   * tokenized by the base model's tokenizer and go through the fine-tuned encoder and the head (predictTokens,
+   * encodeBatch), the audio of a head that reads it through the audio encoder of the features it was trained on,
+   * standardized by the delta's norm.audio.* (inside the head, as eval).
+   */
+  private static async openFinetuned(backend: Backend, checkpoint: string, options: { asr?: string } & EncoderOptions): Promise<Predictor> {
+    let m: ReturnType<typeof openFinetuned>;
+    try {
+      m = openFinetuned(backend, checkpoint);
+    } catch (err) {
+      const msg = (err as Error).message;
+      const convert = /convert_minilm|Offline, from PyPI/.test(msg)
+        ? ''
+        : ": convert its base model into EMOFUSE_MODELS (for all-MiniLM-L6-v2: 'python3 scripts/convert_minilm.py')";
+      throw new PredictError(`${checkpoint}: ${msg}${convert}`);
+    }
+    const c = m.model.config;
+    const audioId = m.model.spec.audio ? m.audioEncoder : 'none';
+    if (audioId === undefined)
+      throw new PredictError(
+        `${checkpoint}: a fine-tuned ${c.fusion} model written before deltas recorded the audio encoder of their features, so ` +
+          `predict cannot tell how to encode a recording: train it again with train --finetune-text (or use emofuse eval on its cache)`,
+      );
+    if (audioId === 'synthetic' || audioId === 'arrays')
+      throw new PredictError(
+        `${checkpoint} was trained on ${audioId} audio features, which no encoder can produce from a recording; train it on a ` +
+          `feature cache from 'emofuse extract'`,
+      );
+    const on: EncoderOptions = { device: options.device, check: options.check, onFallback: options.onFallback };
+    const ae = audioId === 'none' ? null : await createAudioEncoder(audioId, on);
+    if (ae && ae.dim !== c.audioDim) {
+      await ae.dispose?.();
+      throw new PredictError(`${checkpoint} expects ${c.audioDim}-dimensional audio features; encoder ${audioId} gives ${ae.dim}`);
+    }
+    const meta: CheckpointMeta = {
+      format: 1,
+      config: c,
+      classNames: m.classNames,
+      step: 0,
+      textEncoder: `bert:${m.modelSpec} (fine-tuned)`,
+      audioEncoder: audioId,
+      metrics: {},
+      train: {},
+    };
+    const tokenize = await textTokenizer(m.modelSpec).catch((err: Error) => {
+      throw new PredictError(`${checkpoint}: the tokenizer of its base model '${m.modelSpec}' cannot be loaded: ${err.message}`);
+    });
+    const ft: FinetunedText = { backend, encoder: m.encoder, tokenize };
+    return new Predictor(m.model, meta, null, ae, options.asr ?? DEFAULT_ASR, checkpoint, ft);
   }
 
   /** The checkpoint reads text only (no audio encoder): --audio is needed only to transcribe missing text. */
@@ -348,7 +416,11 @@ export class Predictor {
     }
     if (!chunk.length) return null;
     const texts = await this.textsFor(chunk, clips);
-    const t = await this.textEncoder.encode(texts);
+    // a fine-tuned text model: token ids (the encoder runs inside classify, with the head); else the text features
+    const raw = this.finetuned ? await this.finetuned.tokenize(texts) : null;
+    const t = this.textEncoder
+      ? await this.textEncoder.encode(texts)
+      : { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: Int32Array.from(raw!, (r) => r.length) };
     const a = this.audioEncoder
       ? await this.audioEncoder.encode(clips as Float32Array[])
       : { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(chunk.length) };
@@ -362,14 +434,17 @@ export class Predictor {
       audioMask: a.mask,
       Ta: a.T, // [n, Ta, audioDim], [n, Ta]
     };
-    return { chunk, texts, fb, textLens: t.lengths, audioLens: a.lengths };
+    const tokens = raw?.map((r) => truncateTokens(r, this.model.config.maxTextLen));
+    return { chunk, texts, fb, textLens: t.lengths, audioLens: a.lengths, ...(tokens ? { tokens } : {}) };
   }
 
   /** An encoded chunk through the model; `how`: each row's Standardization, for a --speaker-norm checkpoint. */
   private async classify(e: EncodedChunk, how: readonly Standardization[] | null): Promise<Prediction[]> {
     const c = this.model.config;
     const { chunk, texts, fb } = e;
-    const logits = await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
+    const logits = this.finetuned
+      ? await this.finetunedLogits(e, this.finetuned)
+      : await this.model.predict(padBatch(fb, chunk.length, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K_cls]
     const K = c.numClasses;
     const bad = logits.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0) {
@@ -396,6 +471,14 @@ export class Predictor {
     });
   }
 
+  /** Logits [n * K_cls] of a chunk through a fine-tuned text model: its token rows, and the audio its head reads. */
+  private async finetunedLogits(e: EncodedChunk, ft: FinetunedText): Promise<Float32Array> {
+    const c = this.model.config;
+    const audioOf = this.model.spec.audio ? (idx: readonly number[]) => packAudio(e, idx, c.maxAudioLen, c.audioDim) : undefined;
+    const m = { encoder: ft.encoder, model: this.model };
+    return Float32Array.from((await predictTokens(ft.backend, m, e.tokens!, e.chunk.length, audioOf)).flat());
+  }
+
   private async textsFor(chunk: readonly PredictInput[], clips: readonly (Float32Array | null)[]): Promise<string[]> {
     const missing = chunk.flatMap((u, i) => (u.text === undefined ? [i] : []));
     const texts = chunk.map((u) => u.text ?? '');
@@ -416,10 +499,27 @@ export class Predictor {
   }
 
   async dispose(): Promise<void> {
-    await this.textEncoder.dispose?.();
+    await this.textEncoder?.dispose?.();
     await this.audioEncoder?.dispose?.();
     await this.transcriber?.dispose();
   }
+}
+
+/**
+ * The audio features [B, Ta, Ca] and mask [B, Ta] of rows idx of an encoded chunk at their bucketed length (at most
+ * maxAudioLen), as a cache split's are packed for eval (finetune-text.ts audioBatch).
+ */
+function packAudio(e: EncodedChunk, idx: readonly number[], maxAudioLen: number, C: number) {
+  const { fb } = e;
+  const Ta = bucketLength(Math.max(1, ...idx.map((i) => e.audioLens[i]!)), maxAudioLen);
+  const audio = new Float32Array(idx.length * Ta * C);
+  const audioMask = new Float32Array(idx.length * Ta);
+  const la = Math.min(Ta, fb.Ta);
+  idx.forEach((i, b) => {
+    audio.set(fb.audio.subarray(i * fb.Ta * C, (i * fb.Ta + la) * C), b * Ta * C);
+    audioMask.set(fb.audioMask.subarray(i * fb.Ta, i * fb.Ta + la), b * Ta);
+  });
+  return { audio, audioMask };
 }
 
 /** The clip at the encoder's rate: a file through loadAudio, or given samples checked as loadAudio checks a file's. */

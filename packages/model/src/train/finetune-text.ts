@@ -114,7 +114,8 @@ export interface Tokens {
   audio?: FeatureSplit;
 }
 
-async function tokenizer(spec: string): Promise<(texts: string[]) => Promise<number[][]>> {
+/** The tokenizer of a bert: model spec: each text's token ids, unpadded and uncut ([CLS] ... [SEP]). */
+export async function textTokenizer(spec: string): Promise<(texts: string[]) => Promise<number[][]>> {
   const { AutoTokenizer } = await loadTransformers();
   const tok = (await withLocation(locateModel(spec, 'bert'), (n) => AutoTokenizer.from_pretrained(n))) as unknown as (
     t: string[],
@@ -184,14 +185,14 @@ export function featureSetTexts(fs: FeatureSet, features: string): (split: strin
 }
 
 /** Cuts a token row to maxLen keeping [CLS] first and [SEP] last. */
-function truncate(row: number[], maxLen: number): number[] {
+export function truncateTokens(row: number[], maxLen: number): number[] {
   return row.length <= maxLen ? row : [...row.slice(0, maxLen - 1), row[row.length - 1]!];
 }
 
 export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise<FinetuneTextResult> {
   const fs = o.featureSet ?? openFeatureCache(o.features);
   const textsOf = featureSetTexts(fs, o.features);
-  const tokenize = await tokenizer(o.modelSpec);
+  const tokenize = await textTokenizer(o.modelSpec);
   const fusion = o.fusion ?? 'text';
   const spec: FusionSpec = FUSION_SPECS[fusion];
   if (!spec.text || spec.head === 'linear')
@@ -207,7 +208,7 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
   const splitTokens = async (name: string): Promise<Tokens> => {
     const sp = fs.splits[name];
     if (!sp) throw new DataError(`${o.features}: no split '${name}' (it has ${Object.keys(fs.splits).join(', ')})`);
-    const ids = (await tokenize(textsOf(name))).map((r) => truncate(r, o.maxTextLen));
+    const ids = (await tokenize(textsOf(name))).map((r) => truncateTokens(r, o.maxTextLen));
     return { ids, labels: sp.labels, ...(cache ? { audio: sp } : {}) };
   };
   const train = await splitTokens(o.trainSplit ?? 'train');
@@ -271,8 +272,10 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
     encoder: enc,
     model,
   };
+  // the encoders of the features (predict encodes new audio with the same one, as for a checkpoint)
+  const encoders = { text: fs.textEncoder, audio: cache ? fs.audioEncoder : 'none' };
   const save = async () => {
-    if (lastPath) await saveFinetuned(lastPath, enc, model, { ...o, classNames, state });
+    if (lastPath) await saveFinetuned(lastPath, enc, model, { ...o, classNames, encoders, state });
   };
   // what batches are grouped by: tokens per utterance (text, and audio when the head reads it)
   const lengths = Int32Array.from(train.ids, (r, i) => r.length + (train.audio ? Math.min(train.audio.audioLens[i]!, maxAudioLen) : 0));
@@ -303,7 +306,8 @@ export async function finetuneText(be: Backend, o: FinetuneTextOptions): Promise
       t0 = performance.now();
       if (f1 > state.bestDevWeightedF1) {
         Object.assign(state, { bestDevWeightedF1: f1, bestEpoch: epoch });
-        if (bestPath) await saveFinetuned(bestPath, enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames, moments: false });
+        if (bestPath)
+          await saveFinetuned(bestPath, enc, model, { ...o, bestEpoch: epoch, devWeightedF1: f1, classNames, encoders, moments: false });
       }
       if (!timed) await save();
     } else if (stop) await save();
@@ -572,10 +576,10 @@ async function saveFinetuned(
   path: string,
   enc: TrainableTextEncoder,
   model: FusionModel,
-  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed' | 'labelMap'> & { classNames: string[] } & (
-      | { bestEpoch: number; devWeightedF1: number; moments: false }
-      | { state: FinetuneState }
-    ),
+  o: Pick<FinetuneTextOptions, 'modelSpec' | 'trainTop' | 'seed' | 'labelMap'> & {
+    classNames: string[];
+    encoders: { text: string; audio: string };
+  } & ({ bestEpoch: number; devWeightedF1: number; moments: false } | { state: FinetuneState }),
 ): Promise<void> {
   const tensors: Record<string, SafeTensor> = {};
   const be = enc.backend;
@@ -608,6 +612,8 @@ async function saveFinetuned(
     gelu: enc.config.gelu, // the encoder's GELU form (savedGeluForm reads it; none recorded: tanh)
     head: JSON.stringify(model.config),
     classNames: JSON.stringify(o.classNames),
+    textEncoder: o.encoders.text, // the cache's (its bert: spec); the delta's own encoder replaces it
+    audioEncoder: o.encoders.audio, // what predict encodes new audio with ('none': a text head)
     ...(o.labelMap !== undefined ? { labelMap: o.labelMap } : {}), // what eval reads the features through
     ...('state' in o
       ? { bestEpoch: String(o.state.bestEpoch), devWeightedF1: String(o.state.bestDevWeightedF1), state: JSON.stringify(o.state) }
@@ -626,6 +632,11 @@ export interface FinetunedFile {
   norm: InputNorm | null;
   /** The label map the training features were read through (--label-map), if any. */
   labelMap?: string;
+  /**
+   * The audio encoder of the features it was trained on (as `emofuse extract` names it, e.g. 'logmel'; 'none': a text
+   * head), or undefined in a delta written before deltas recorded it.
+   */
+  audioEncoder?: string;
   encoder: { config: TextEncoderConfig; weights: Map<string, Float32Array> };
 }
 
@@ -655,6 +666,7 @@ export function readFinetunedFile(file: string, modelFolder?: string): Finetuned
   const gelu = savedGeluForm(d.metadata, file); // a delta trained with tanh runs with tanh
   const inputNorm = Object.keys(norm).length ? (norm as InputNorm) : null;
   const labelMap = d.metadata.labelMap;
+  const audioEncoder = d.metadata.audioEncoder;
   return {
     modelSpec: spec,
     classNames,
@@ -662,6 +674,7 @@ export function readFinetunedFile(file: string, modelFolder?: string): Finetuned
     headParams,
     norm: inputNorm,
     ...(labelMap !== undefined ? { labelMap } : {}),
+    ...(audioEncoder !== undefined ? { audioEncoder } : {}),
     encoder: { config: { ...config, gelu }, weights },
   };
 }
@@ -694,8 +707,8 @@ export async function predictTexts(
 
 /** Token rows of texts by the tokenizer of `modelSpec`, each cut to maxLen ([CLS] ... [SEP]). */
 export async function tokenizeTexts(modelSpec: string, texts: readonly string[], maxLen: number): Promise<number[][]> {
-  const tokenize = await tokenizer(modelSpec);
-  return (await tokenize([...texts])).map((r) => truncate(r, maxLen));
+  const tokenize = await textTokenizer(modelSpec);
+  return (await tokenize([...texts])).map((r) => truncateTokens(r, maxLen));
 }
 
 /** The audio features [B, Ta, Ca] and mask [B, Ta] of rows idx (of the rows given to predictTokens). */
@@ -762,9 +775,10 @@ export function isFinetunedText(file: string): boolean {
 export function openFinetuned(
   be: Backend,
   file: string,
-): { encoder: TrainableTextEncoder; model: FusionModel; modelSpec: string; classNames: string[] } {
+): { encoder: TrainableTextEncoder; model: FusionModel; modelSpec: string; classNames: string[]; audioEncoder?: string } {
   const f = readFinetunedFile(file);
-  return { ...onBackend(be, f), modelSpec: f.modelSpec, classNames: f.classNames };
+  const audio = f.audioEncoder !== undefined ? { audioEncoder: f.audioEncoder } : {};
+  return { ...onBackend(be, f), modelSpec: f.modelSpec, classNames: f.classNames, ...audio };
 }
 
 /**
