@@ -156,7 +156,9 @@ export function analyzeCases(quick: boolean): BenchCase[] {
         device: 'CPU (Silero ORT, Whisper transformers.js, fusion --backend auto)',
         async prepare(): Promise<ExternalResult | Skip> {
           const cli = process.argv[1] ?? '';
-          if (!/emofuse(\.js)?$/.test(cli)) return { skip: 'runs the emofuse CLI in a child process: start it as `emofuse bench analyze`' };
+          // the CLI, or a bundle of it built beside it (packages/cli/dist/<name>.js)
+          if (!/emofuse(\.js)?$|[/\\]cli[/\\]dist[/\\][\w.-]+\.js$/.test(cli))
+            return { skip: 'runs the emofuse CLI in a child process: start it as `emofuse bench analyze`' };
           const ckpt = await benchCheckpoint(dir);
           const out = join(dir, 'report');
           const child = spawn(

@@ -62,7 +62,7 @@ function localFile(path: string): Response {
  * transformers.js's FileCache keys it: <model>/<file> on the main revision, <model>/<revision>/<file> on another), and
  * writes downloads there as FileCache does.
  */
-class LocalFileCache {
+export class LocalFileCache {
   constructor(
     private readonly t: Transformers,
     private readonly dir: string,
