@@ -10,8 +10,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractFeatures, FINETUNED_FILE, FINETUNED_LAST_FILE, openDataset } from '@emofuse/model';
-import { decodeSafetensors } from '../../packages/model/src/cache/safetensors.ts';
+import {
+  decodeStream,
+  extractFeatures,
+  FINETUNED_FILE,
+  FINETUNED_LAST_FILE,
+  openDataset,
+  OrtBackend,
+  Predictor,
+  writeWavF32,
+} from '@emofuse/model';
+import { decodeSafetensors, encodeSafetensors } from '../../packages/model/src/cache/safetensors.ts';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { bin, buildCli, emofuse } from '../helpers/cli.ts';
@@ -227,7 +236,7 @@ describe('train --finetune-text --fusion cross-self on a text + audio cache, the
     await buildCli();
   }, 180_000);
 
-  it('trains encoder and a cross-self head; eval and export read the cached audio beside the text; predict refuses words', async () => {
+  it('trains encoder and a cross-self head; eval, export and predict read the audio beside the text (predict: the recording)', async () => {
     const out = join(dir, 'run');
     const args = ['--fusion', 'cross-self', '--finetune-text', '1', '--epochs', '2', '--batch-size', '4', '--width', '16'];
     const tr = await emofuse([
@@ -268,9 +277,112 @@ describe('train --finetune-text --fusion cross-self on a text + audio cache, the
     const rnd = await emofuse(['export', '--checkpoint', file, '--onnx', join(dir, 'm2.onnx')]);
     expect(rnd.code, rnd.stderr).toBe(0);
     expect(rnd.stdout).toContain('with random audio');
+    // predict on words alone: this head reads audio too (exit 2, naming the flag)
     const pr = await emofuse(['predict', '--checkpoint', file, '--text', 'Kids are talking by the door']);
     expect(pr.code).toBe(2);
-    expect(pr.stderr).toMatch(/fine-tuned cross-self model: it reads cached audio features/);
+    expect(pr.stderr).toMatch(/--audio <file> is required: .* reads audio as well as text/);
     expect(pr.stderr).not.toMatch(/\n\s+at /);
+    // predict --manifest on the dev clips (their words and recordings): what the library's Predictor gives in-process
+    // (which equals eval on the same features: test/model/finetune-predict.test.ts), and eval's classes on the cache
+    const items = openDataset('ravdess', join(dir, 'ravdess')).items.filter((u) => u.split === 'dev');
+    const manifest = join(dir, 'dev.jsonl');
+    writeFileSync(manifest, items.map((u) => JSON.stringify({ id: u.id, audio: u.audio, text: u.text })).join('\n'));
+    const pm = await emofuse(['predict', '--checkpoint', file, '--manifest', manifest, '--json']);
+    expect(pm.code, pm.stderr).toBe(0);
+    const got = JSON.parse(pm.stdout) as { id: string; probabilities: Record<string, number> }[];
+    expect(got.map((p) => p.id)).toEqual(items.map((u) => u.id));
+    const be = OrtBackend.create({ threads: 1 });
+    let lib: number[][];
+    try {
+      const predictor = await Predictor.open(be, file);
+      lib = (await predictor.predict(items.map((u) => ({ id: u.id, audio: u.audio!, text: u.text })))).map((p) =>
+        Object.values(p.probabilities),
+      );
+      await predictor.dispose();
+    } finally {
+      await be.destroy();
+    }
+    const cli = got.map((p) => Object.values(p.probabilities));
+    const diff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((r, i) => r.map((v, k) => Math.abs(v - b[i]![k]!))));
+    expect(diff(cli, lib)).toBeLessThan(1e-7);
+    const evProbs = (JSON.parse(ev.stdout) as { probabilities: Record<string, number[]> }).probabilities;
+    const vsCache = diff(
+      cli,
+      items.map((u) => evProbs[u.id]!),
+    );
+    console.log(
+      `predict --manifest vs eval on the float16 cache, ${cli.length} dev clips: max |probability diff| ${vsCache.toExponential(2)}`,
+    );
+    // one clip through --audio and --text: the manifest's row for it (another batch: equal to float32 rounding)
+    const one = await emofuse(['predict', '--checkpoint', file, '--audio', items[1]!.audio!, '--text', items[1]!.text, '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    const p1 = Object.values((JSON.parse(one.stdout) as { probabilities: Record<string, number> }).probabilities);
+    expect(diff([p1], [cli[1]!])).toBeLessThan(1e-6);
+    // a delta whose base model (its encoder's files) is gone: exit 2, naming the file and the conversion command
+    const d = decodeSafetensors(readFileSync(file), file);
+    const gone = join(dir, 'gone.safetensors');
+    writeFileSync(gone, encodeSafetensors(Object.fromEntries(d.tensors), { ...d.metadata, modelSpec: join(dir, 'no-model') }));
+    const pg = await emofuse(['predict', '--checkpoint', gone, '--audio', items[0]!.audio!, '--text', 'hello']);
+    expect(pg.code).toBe(2);
+    expect(pg.stderr).toMatch(/gone\.safetensors: .*no-model.*python3 scripts\/convert_minilm\.py/s);
+    expect(pg.stderr).not.toMatch(/\n\s+at /);
   }, 300_000);
+
+  const speech = join(modelSettings.assetsDir, 'ravdess/audio/Actor_01/03-01-05-01-01-01-01.flac');
+  const noSpeech = existsSync(speech) ? '' : ` (skipped: no ${speech})`;
+  it.skipIf(noSpeech !== '')(
+    `analyze --checkpoint <fine-tuned cross-self delta>: each segment is what predict gives on its cut${noSpeech}`,
+    async () => {
+      const file = join(dir, 'run', FINETUNED_FILE); // the test above trained it
+      expect(existsSync(file)).toBe(true);
+      const srt = join(dir, 'speech.srt');
+      writeFileSync(srt, '1\n00:00:00,000 --> 00:00:05,000\nKids are talking by the door\n');
+      const out = join(dir, 'analyzed');
+      const an = await emofuse(['analyze', speech, '--out', out, '--checkpoint', file, '--text-from', srt]);
+      expect(an.code, an.stderr).toBe(0);
+      const segs = readFileSync(join(out, 'segments.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string; start: number; end: number; text: string; probabilities: Record<string, number> });
+      const ok = segs.filter((x) => x.status === 'ok');
+      expect(ok.length).toBeGreaterThanOrEqual(1);
+      const parts: Float32Array[] = [];
+      for await (const x of decodeStream(speech)) parts.push(x);
+      const all = Float32Array.from(parts.flatMap((x) => [...x]));
+      let worst = 0;
+      for (const [i, x] of ok.entries()) {
+        const cut = join(dir, `cut-${i}.wav`);
+        writeWavF32(cut, all.slice(Math.round(x.start * 16_000), Math.round(x.end * 16_000)));
+        const pr = await emofuse(['predict', '--checkpoint', file, '--audio', cut, '--text', x.text, '--json']);
+        expect(pr.code, pr.stderr).toBe(0);
+        const p = (JSON.parse(pr.stdout) as { probabilities: Record<string, number> }).probabilities;
+        for (const [k, q] of Object.entries(x.probabilities)) worst = Math.max(worst, Math.abs(q - p[k]!));
+      }
+      console.log(`analyze vs predict on the cuts, ${ok.length} segment(s): max |probability diff| ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThan(1e-5);
+    },
+    300_000,
+  );
+  const whisper = join(modelSettings.modelsDir, 'Xenova/whisper-tiny.en/onnx/decoder_model_merged.onnx');
+  const why = !existsSync(speech) ? ` (skipped: no ${speech})` : !existsSync(whisper) ? ` (skipped: no ${whisper})` : '';
+  it.skipIf(why !== '')(
+    `predict --audio without --text on a fine-tuned cross-self delta: Whisper hears the words${why}`,
+    async () => {
+      const file = join(dir, 'run', FINETUNED_FILE);
+      const pr = await emofuse(['predict', '--checkpoint', file, '--audio', speech, '--json'], {
+        env: { EMOFUSE_OFFLINE: '1' },
+        timeoutMs: 300_000,
+      });
+      expect(pr.code, pr.stderr).toBe(0);
+      const p = JSON.parse(pr.stdout) as { text: string; transcribed: boolean; probabilities: Record<string, number> };
+      expect(p.transcribed).toBe(true);
+      expect(p.text.toLowerCase()).toMatch(/door/);
+      // the words it heard, given as --text: the same prediction
+      const given = await emofuse(['predict', '--checkpoint', file, '--audio', speech, '--text', p.text, '--json']);
+      expect(given.code, given.stderr).toBe(0);
+      const q = (JSON.parse(given.stdout) as { probabilities: Record<string, number> }).probabilities;
+      for (const [k, v] of Object.entries(p.probabilities)) expect(Math.abs(v - q[k]!), k).toBeLessThan(1e-6);
+    },
+    300_000,
+  );
 });

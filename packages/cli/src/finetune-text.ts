@@ -1,8 +1,8 @@
 // The CLI side of fine-tuning the text encoder (issue 22; the work is the model's train/finetune-text.ts):
 // `train --finetune-text <k|all>` checks that the run is one finetuneText can do (a text-only head on a feature cache
-// of a bert: text encoder whose dataset has the texts) and runs it; `eval` and `predict` on the file it writes
-// (FINETUNED_FILE) read the fine-tuned encoder back; --resume continues a stopped run from FINETUNED_LAST_FILE
-// exactly. Each refusal names the flag and what works instead (exit 2).
+// of a bert: text encoder whose dataset has the texts) and runs it; `eval` on the file it writes (FINETUNED_FILE)
+// reads the fine-tuned encoder back (`predict` and `analyze` do through the Predictor, as for any checkpoint); --resume
+// continues a stopped run from FINETUNED_LAST_FILE exactly. Each refusal names the flag and what works instead (exit 2).
 
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,8 +17,6 @@ import {
   FUSION_SPECS,
   type FusionVariant,
   locateModel,
-  openFinetuned,
-  predictTexts,
   featureSetTexts,
   checkTokenOnnxAgainstModel,
   ExportError,
@@ -34,7 +32,6 @@ import {
   type AudioOf,
   tokenizeTexts,
   writeFileAtomic,
-  type Prediction,
   TRAIN_DEFAULTS,
   TRAIN_SETTINGS,
   type TrainOptions,
@@ -211,23 +208,6 @@ export async function evalFinetuned(be: Backend, o: { checkpoint: string; featur
   const featureSet = readThroughLabelMap(loadFeatures({ features: o.features } as DataFlags).features, labelMap);
   const r = { file: o.checkpoint, features: o.features, split: o.split, batchSize: o.batchSize, featureSet };
   return evaluateFinetuned(be, r).catch(asMessage);
-}
-
-/** predict on a fine-tuned text model: one text's prediction (the text alone: the model reads no audio). */
-export async function predictFinetuned(be: Backend, checkpoint: string, o: { text?: string; audio?: string; manifest?: string }) {
-  if (o.text === undefined || o.audio || o.manifest)
-    throw new UserError(`${checkpoint} is a fine-tuned text model: give --text "<words>" alone (no --audio or --manifest)`);
-  const m = userError(() => openFinetuned(be, checkpoint));
-  if (m.model.spec.audio)
-    throw new UserError(
-      `${checkpoint} is a fine-tuned ${m.model.config.fusion} model: it reads cached audio features beside the text, so predict ` +
-        'cannot run it on words alone yet; use emofuse eval --checkpoint on the cache it was trained on',
-    );
-  const [p] = await predictTexts(be, m, m.modelSpec, [o.text]).catch(asMessage);
-  const probabilities = Object.fromEntries(m.classNames.map((c, k) => [c, p![k]!]));
-  const predicted = m.classNames[p!.indexOf(Math.max(...p!))]!;
-  const prediction: Prediction = { id: 'text', text: o.text, transcribed: false, predicted, probabilities, truncated: false };
-  return { prediction, classNames: m.classNames };
 }
 
 /**

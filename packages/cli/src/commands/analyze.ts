@@ -51,7 +51,11 @@ export function registerAnalyze(program: Command): void {
     .description('the emotion of each stretch of speech in a long recording (or a folder of them): segments, timeline, summary')
     .argument('<recording>', 'an audio or video file ffmpeg decodes (wav, mp3, m4a, flac, ogg, mp4, webm, ...), or a folder of them')
     .option('--out <dir>', 'report folder (a folder argument gets one sub-folder per file plus index.md)')
-    .option('--checkpoint <file>', `a .safetensors checkpoint written by emofuse train (default: the shipped model, ${DEFAULT_MODEL.name})`)
+    .option(
+      '--checkpoint <file>',
+      `a .safetensors checkpoint written by emofuse train, or its finetuned-text.safetensors (train --finetune-text) ` +
+        `(default: the shipped model, ${DEFAULT_MODEL.name})`,
+    )
     .option('--asr <model>', 'Whisper model (id or folder) that transcribes each segment', DEFAULT_ASR)
     .option('--text-from <file>', 'the words from subtitles (.srt or .vtt) instead of speech recognition')
     .option('--max-segment <s>', 'longest segment in seconds: longer speech is cut at its last pause', String(VAD_DEFAULTS.maxSegment))

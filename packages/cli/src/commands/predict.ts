@@ -16,8 +16,6 @@ import {
 import { addBackendOption, asUserError, checkpointOrDefault, openBackend, userErrors } from '../options.ts';
 import { table, UserError } from '../output.ts';
 import { existsSync, statSync } from 'node:fs';
-import { isFinetunedText } from '@emofuse/model';
-import { predictFinetuned } from '../finetune-text.ts';
 
 interface PredictFlags {
   checkpoint?: string;
@@ -35,7 +33,11 @@ export function registerPredict(program: Command): void {
   const cmd = program
     .command('predict')
     .description('classify the emotion of utterances (text + audio): the shipped default model, or a checkpoint you trained')
-    .option('--checkpoint <file>', `a .safetensors checkpoint written by emofuse train (default: the shipped model, ${DEFAULT_MODEL.name})`)
+    .option(
+      '--checkpoint <file>',
+      `a .safetensors checkpoint written by emofuse train, or its finetuned-text.safetensors (train --finetune-text) ` +
+        `(default: the shipped model, ${DEFAULT_MODEL.name})`,
+    )
     .option('--text <words>', 'what was said (omit it to transcribe the audio with --asr)')
     .option('--audio <file>', 'the recording (.wav; other formats need ffmpeg)')
     .option('--manifest <file>', 'many utterances: a CSV (header row) or JSONL file with id, audio[, text, label, speaker]')
@@ -57,9 +59,11 @@ ${DEFAULT_MODEL.licence} (docs/model-card.md: data, scores, limits). Its encoder
 tiny.en) come from the hub by id, or offline from EMOFUSE_MODELS after 'python3 scripts/convert_minilm.py' and
 'python3 scripts/convert_whisper.py'.
 A checkpoint must come from features of real encoders (emofuse extract), not from --synthetic or arrays;
-text and audio are encoded with the encoders recorded in it. Without --text the audio is transcribed by a
-Whisper model through transformers.js (downloaded by id, or from EMOFUSE_MODELS; with EMOFUSE_OFFLINE=1 only
-local folders count), and the words used are printed.
+text and audio are encoded with the encoders recorded in it. A fine-tuned text model (train --finetune-text's
+finetuned-text.safetensors) runs the words through its own encoder (its base model's tokenizer) and, for a head
+that reads audio (--fusion cross-self), the recording through the audio encoder of the features it was trained on.
+Without --text the audio is transcribed by a Whisper model through transformers.js (downloaded by id, or from
+EMOFUSE_MODELS; with EMOFUSE_OFFLINE=1 only local folders count), and the words used are printed.
 A checkpoint trained with --speaker-norm standardizes each speaker's clips with that speaker's own statistics,
 computed over the manifest's clips in the 'speaker' column (2 or more); a lone clip, or one without a speaker,
 gets the train statistics only. Each prediction says which ('standardization': speaker or train).
@@ -71,16 +75,6 @@ Examples:
   emofuse predict --checkpoint runs/controlled/best.safetensors --manifest clips.csv --out predictions.jsonl`,
     )
     .action(async (o: PredictFlags) => {
-      if (o.checkpoint && isFinetunedText(o.checkpoint)) {
-        // train --finetune-text's file: the fine-tuned text encoder + head, on the words alone
-        const backend = await openBackend(o.backend);
-        try {
-          const { prediction, classNames } = await predictFinetuned(backend, o.checkpoint, o);
-          return print([prediction], classNames, o);
-        } finally {
-          await backend.destroy();
-        }
-      }
       let inputs: PredictInput[];
       if (o.manifest) {
         if (o.text || o.audio) throw new UserError('give either --manifest or --text/--audio, not both');
