@@ -58,6 +58,7 @@ const UNUSED: readonly TrainSettingName[] = [
   'selectBy',
   'balance',
   'speakerNorm',
+  'speakerNormMix',
   'saveEvery',
 ];
 

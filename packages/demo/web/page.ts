@@ -11,9 +11,11 @@
 
 import { Gpu } from '@emofuse/kernels';
 import {
+  checkpointSpeakerFallback,
   CpuBackend,
   loadCheckpointBytes,
   padBatch,
+  standardizeRow,
   WgslBackend,
   type AudioEncoder,
   type Backend,
@@ -480,6 +482,10 @@ async function classifyUtterance(
     audioMask: a.mask,
     Ta: a.T, // [1, Ta, Ca], [1, Ta]
   };
+  // A --speaker-norm checkpoint: the page's utterance has no speaker statistics of its own, so it gets the pooled train
+  // statistics, as predict does for a lone clip (fusion/input-norm.ts checkpointSpeakerFallback; null otherwise).
+  const fallback = checkpointSpeakerFallback(meta, 'the checkpoint');
+  if (fallback) standardizeRow(fb, 0, fallback);
   const logits = await timed(
     steps,
     'fusion forward',

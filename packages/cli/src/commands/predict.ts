@@ -66,7 +66,8 @@ Without --text the audio is transcribed by a Whisper model through transformers.
 EMOFUSE_MODELS; with EMOFUSE_OFFLINE=1 only local folders count), and the words used are printed.
 A checkpoint trained with --speaker-norm standardizes each speaker's clips with that speaker's own statistics,
 computed over the manifest's clips in the 'speaker' column (2 or more); a lone clip, or one without a speaker,
-gets the train statistics only. Each prediction says which ('standardization': speaker or train).
+gets the pooled statistics of all train speakers, then the train statistics (a checkpoint from before 2026-12-07:
+the train statistics only). Each prediction says which ('standardization': speaker or train).
 
 Examples:
   emofuse predict --audio clip.wav                                   # the shipped model; Whisper hears the words
