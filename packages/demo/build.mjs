@@ -7,7 +7,7 @@ import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 
 const here = (p) => new URL(p, import.meta.url).pathname;
-const NODE_BUILTINS = /^(node:)?(fs|path|os|url|child_process|crypto|module)$/;
+const NODE_BUILTINS = /^(node:)?(fs|fs\/promises|path|os|url|child_process|crypto|module)$/;
 
 mkdirSync(here('./dist'), { recursive: true });
 await build({

@@ -61,6 +61,12 @@ export const readSync = () => notHere('reading part of a file');
 export const writeSync = () => notHere('writing files');
 export const closeSync = () => notHere('writing files');
 export const fsyncSync = () => notHere('writing files');
+export const createWriteStream = () => notHere('writing files');
+// node:fs/promises (the Node-only model file cache of encoders/transformers-env.ts; not used in the page)
+export const readFile = async (p: string, enc?: string | { encoding?: string }) => readFileSync(p, enc);
+export const mkdir = async () => undefined;
+export const rename = async () => notHere('writing files');
+export const unlink = async () => notHere('writing files');
 
 // ---------------------------------------------------------------------------------------------- node:path
 export function join(...parts: string[]): string {

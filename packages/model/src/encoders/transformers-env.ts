@@ -123,8 +123,11 @@ export function loadTransformers(): Promise<Transformers> {
     t.env.allowLocalModels = true;
     t.env.allowRemoteModels = !modelSettings.offline;
     t.env.cacheDir = modelSettings.cacheDir;
-    t.env.useCustomCache = true;
-    t.env.customCache = new LocalFileCache(t, modelSettings.cacheDir) as unknown as typeof t.env.customCache;
+    // In Node only: the demo page (no process.versions.node) fetches its files, which its own transformers.js reads.
+    if (typeof process !== 'undefined' && process.versions?.node) {
+      t.env.useCustomCache = true;
+      t.env.customCache = new LocalFileCache(t, modelSettings.cacheDir) as unknown as typeof t.env.customCache;
+    }
     return t;
   });
   return loaded;
