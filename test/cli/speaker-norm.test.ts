@@ -222,6 +222,20 @@ describe('predict with a --speaker-norm checkpoint', () => {
   });
 });
 
+describe('export of a --speaker-norm checkpoint', () => {
+  it('folds the lone-utterance statistics into the graph: ONNX on raw features equals our forward on standardized ones', async () => {
+    // export's own check feeds the graph raw (seeded random) features and our forward the same features standardized
+    // by the checkpoint's pooled train statistics first (predict's lone clip); without the fold it refuses (exit 2)
+    const onnx = join(tmp, 'sn.onnx');
+    const r = await emofuse(['export', '--checkpoint', ckpt, '--onnx', onnx, '--backend', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { check } = JSON.parse(r.stdout) as { check: { maxAbsLogits: number; utterances: number } };
+    expect(check.utterances).toBeGreaterThan(0);
+    expect(check.maxAbsLogits).toBeLessThan(1e-4);
+    expect(existsSync(onnx)).toBe(true);
+  });
+});
+
 describe.skipIf(!have)(`analyze with a --speaker-norm checkpoint${have ? '' : ` (skipped: no assets at ${assets})`}`, () => {
   // per recording: the first segment by the train statistics, the rest by the running recording statistics
   it('per recording: first segment by train statistics, the rest by running recording statistics; resume continues', async () => {

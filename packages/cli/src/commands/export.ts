@@ -15,6 +15,7 @@ import {
   isFinetunedText,
   loadCheckpoint,
   randomFeatureBatches,
+  standardizeRow,
   writeFileAtomic,
   type FeatureBatch,
 } from '@emofuse/model';
@@ -80,7 +81,7 @@ Examples:
     } catch (err) {
       fail(err);
     }
-    const { onnx, meta } = exported!;
+    const { onnx, meta, fallback } = exported!;
     const c = meta.config;
     let batches: FeatureBatch[];
     let source: string;
@@ -111,7 +112,15 @@ Examples:
           return fail(err);
         }
       })();
-      check = await checkOnnxAgainstModel(onnx, model, batches).catch(fail);
+      // A --speaker-norm checkpoint: the graph takes raw features (the lone-utterance statistics folded in); our forward
+      // gets them standardized by those statistics first, as predict does for a lone clip.
+      const prepare = (fb: FeatureBatch): FeatureBatch => {
+        if (!fallback) return fb;
+        const copy = { ...fb, text: fb.text.slice(), audio: fb.audio.slice() };
+        for (let r = 0; r < fb.labels.length; r++) standardizeRow(copy, r, fallback);
+        return copy;
+      };
+      check = await checkOnnxAgainstModel(onnx, model, batches, prepare).catch(fail);
     } finally {
       await backend.destroy();
     }

@@ -1,6 +1,6 @@
 // Using a trained model outside emofuse: the ONNX export of the fusion forward and its check against our forward.
 
-import type { InputNorm } from '../fusion/input-norm.ts';
+import { checkpointSpeakerFallback, foldSpeakerFallback, type InputNorm, type SpeakerFallback } from '../fusion/input-norm.ts';
 import { DataError } from '../errors.ts';
 import { readCheckpoint, readInputNorm, type CheckpointMeta } from '../train/checkpoint.ts';
 import { type FinetunedFile, readFinetunedFile } from '../train/finetune-text.ts';
@@ -10,8 +10,17 @@ export * from './fusion-onnx.ts';
 export * from './validate.ts';
 export { OnnxGraph } from '../onnx/graph.ts';
 
-/** A checkpoint's metadata and parameters, or an ExportError saying what the file is instead. */
-export function readCheckpointForExport(path: string): { meta: CheckpointMeta; params: Map<string, NamedTensor>; norm: InputNorm | null } {
+/**
+ * A checkpoint's metadata and parameters, or an ExportError saying what the file is instead. `norm`: the input
+ * standardization the graph applies; for a --speaker-norm checkpoint with a lone-utterance fallback (`fallback`) it is
+ * folded in (foldSpeakerFallback), so the graph takes raw features as predict does for a lone clip.
+ */
+export function readCheckpointForExport(path: string): {
+  meta: CheckpointMeta;
+  params: Map<string, NamedTensor>;
+  norm: InputNorm | null;
+  fallback: SpeakerFallback | null;
+} {
   let tensors: Map<string, NamedTensor>;
   let meta: CheckpointMeta;
   try {
@@ -26,7 +35,13 @@ export function readCheckpointForExport(path: string): { meta: CheckpointMeta; p
   } catch (err) {
     throw new ExportError((err as Error).message);
   }
-  return { meta, params: checkpointParams(tensors), norm };
+  let fallback: SpeakerFallback | null;
+  try {
+    fallback = checkpointSpeakerFallback(meta, path);
+  } catch (err) {
+    throw new ExportError((err as Error).message);
+  }
+  return { meta, params: checkpointParams(tensors), norm: fallback ? foldSpeakerFallback(norm, fallback) : norm, fallback };
 }
 
 /**
@@ -58,8 +73,14 @@ export async function exportFinetunedToOnnx(
   return { onnx, meta, file };
 }
 
-/** The ONNX bytes of a checkpoint file. */
-export async function exportCheckpointToOnnx(path: string, producerVersion?: string): Promise<{ onnx: Uint8Array; meta: CheckpointMeta }> {
-  const { meta, params, norm } = readCheckpointForExport(path);
-  return { onnx: await fusionToOnnx(meta, params, { norm, producerVersion }), meta };
+/**
+ * The ONNX bytes of a checkpoint file; `fallback`: a --speaker-norm checkpoint's lone-utterance statistics, folded into
+ * the graph (compare it with our forward on inputs standardized by them: standardizeRow).
+ */
+export async function exportCheckpointToOnnx(
+  path: string,
+  producerVersion?: string,
+): Promise<{ onnx: Uint8Array; meta: CheckpointMeta; fallback: SpeakerFallback | null }> {
+  const { meta, params, norm, fallback } = readCheckpointForExport(path);
+  return { onnx: await fusionToOnnx(meta, params, { norm, producerVersion }), meta, fallback };
 }

@@ -62,8 +62,16 @@ export async function runOnnx(
 
 const audioShape = (n: number, Ta: number, Ca: number, La: number) => (La > 1 ? [n, Ta, La, Ca / La] : [n, Ta, Ca]);
 
-/** Compares the ONNX model with `model` on every batch. */
-export async function checkOnnxAgainstModel(onnx: Uint8Array, model: FusionModel, batches: readonly FeatureBatch[]): Promise<ExportCheck> {
+/**
+ * Compares the ONNX model with `model` on every batch; `prepare`: what our forward gets instead of a batch the graph
+ * gets (a --speaker-norm checkpoint's graph folds in the lone-utterance statistics our forward applies beforehand).
+ */
+export async function checkOnnxAgainstModel(
+  onnx: Uint8Array,
+  model: FusionModel,
+  batches: readonly FeatureBatch[],
+  prepare: (fb: FeatureBatch) => FeatureBatch = (fb) => fb,
+): Promise<ExportCheck> {
   const ort = loadOnnxRuntime();
   const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], logSeverityLevel: 3 });
   const c = model.config;
@@ -73,7 +81,7 @@ export async function checkOnnxAgainstModel(onnx: Uint8Array, model: FusionModel
     for (const fb of batches) {
       const n = fb.ids.length;
       const onnxOut = await runOnnx(session, ort, fb, c);
-      const ours = await model.predict(padBatch(fb, n, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K]
+      const ours = await model.predict(padBatch(prepare(fb), n, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [n, K]
       for (let b = 0; b < n; b++) {
         const row = Array.from(ours.subarray(b * K, (b + 1) * K));
         const m = Math.max(...row);

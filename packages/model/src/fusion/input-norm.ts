@@ -383,6 +383,19 @@ export function checkpointSpeakerFallback(
   return speakerFallbackFromJson(meta.train?.speakerFallback, { text: meta.config.textDim, audio: meta.config.audioDim }, where);
 }
 
+/**
+ * `norm` with a --speaker-norm checkpoint's lone-utterance fallback folded in, for the ONNX export: the graph then takes
+ * raw features, as a lone clip has them: ((x - m_f) / s_f - m_n) / s_n = (x - (m_f + m_n s_f)) / (s_f s_n) per column;
+ * a modality the model reads unstandardized gets the fallback alone. `pooled` is unchanged (it reads the same tokens).
+ */
+export function foldSpeakerFallback(norm: InputNorm | null, f: SpeakerFallback): InputNorm {
+  const fold = (n: NormStats | undefined, fb: NormStats): NormStats =>
+    n
+      ? { mean: fb.mean.map((m, c) => m + n.mean[c]! * fb.std[c]!), std: fb.std.map((sd, c) => sd * n.std[c]!) }
+      : { mean: fb.mean.slice(), std: fb.std.slice() };
+  return { ...(norm ?? {}), text: fold(norm?.text, f.text), audio: fold(norm?.audio, f.audio) };
+}
+
 /** Row r of an unpadded or padded batch (text [B, Tt, Ct], audio [B, Ta, Ca], with masks) standardized in place by `st`. */
 export function standardizeRow(b: FeatureBatch, r: number, st: { text: NormStats; audio: NormStats }): void {
   const B = b.labels.length;
