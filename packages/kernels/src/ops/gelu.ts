@@ -3,6 +3,7 @@
 
 import fwdSource from '../../../../shaders/gelu.fwd.wgsl';
 import bwdSource from '../../../../shaders/gelu.bwd.wgsl';
+import erfSource from '../../../../shaders/gelu.erf.wgsl';
 import type { Gpu, Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { expectDistinct, expectSize } from './check.ts';
@@ -14,9 +15,12 @@ import { TOL } from '../tolerances.ts';
 
 const WG = 256;
 
+/** erf_f32 (shaders/gelu.erf.wgsl), appended to every shader with the exact GELU form: WGSL has no includes. */
+export const ERF_WGSL: string = erfSource;
+
 export const geluForwardKernel: KernelDef = {
   name: 'gelu.fwd',
-  source: fwdSource,
+  source: `${fwdSource}\n${ERF_WGSL}`,
   entryPoint: 'main',
   bindings: [
     { name: 'x', access: 'read' },
@@ -32,7 +36,7 @@ export const geluForwardKernel: KernelDef = {
 
 export const geluBackwardKernel: KernelDef = {
   name: 'gelu.bwd',
-  source: bwdSource,
+  source: `${bwdSource}\n${ERF_WGSL}`,
   entryPoint: 'main',
   bindings: [
     { name: 'x', access: 'read' },

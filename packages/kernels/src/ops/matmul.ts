@@ -9,6 +9,7 @@
 
 import fwdSource from '../../../../shaders/matmul.fwd.wgsl';
 import bwdSource from '../../../../shaders/matmul.bwd.wgsl';
+import { ERF_WGSL } from './gelu.ts';
 import { KernelError, type Gpu, type Tensor } from '../runtime/gpu.ts';
 import type { KernelDef } from '../runtime/kernel.ts';
 import { describeShapes, expectDistinct, expectPositiveInt, expectSize } from './check.ts';
@@ -26,7 +27,7 @@ const DBIAS_WG = 64;
 
 export const matmulForwardKernel: KernelDef = {
   name: 'matmul.fwd',
-  source: fwdSource,
+  source: `${fwdSource}\n${ERF_WGSL}`,
   entryPoint: 'main',
   bindings: [
     { name: 'a', access: 'read' },
