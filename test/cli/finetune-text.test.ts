@@ -6,23 +6,14 @@
 // generated tones (test/helpers/tone-ravdess.ts).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  decodeStream,
-  extractFeatures,
-  FINETUNED_FILE,
-  FINETUNED_LAST_FILE,
-  openDataset,
-  OrtBackend,
-  Predictor,
-  writeWavF32,
-} from '@emofuse/model';
+import { tinyMeldCache } from '../helpers/tiny-meld.ts';
+import { decodeStream, FINETUNED_FILE, FINETUNED_LAST_FILE, openDataset, OrtBackend, Predictor, writeWavF32 } from '@emofuse/model';
 import { decodeSafetensors, encodeSafetensors } from '../../packages/model/src/cache/safetensors.ts';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
-import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { bin, buildCli, emofuse } from '../helpers/cli.ts';
 import { toneRavdessCache } from '../helpers/tone-ravdess.ts';
 
@@ -36,15 +27,7 @@ describe.skipIf(!have)(`train --finetune-text, then eval / predict / export${hav
   const cache = join(tmp, 'cache');
   const data = join(tmp, 'meld');
   beforeAll(async () => {
-    mkdirSync(data);
-    for (const [f, n] of [
-      ['train_sent_emo.csv', 41],
-      ['dev_sent_emo.csv', 21],
-    ] as const)
-      writeFileSync(join(data, f), `${readFileSync(join(meld, f), 'utf8').split('\n').slice(0, n).join('\n')}\n`);
-    const enc = await createBertEncoder(bert);
-    await extractFeatures({ dataset: openDataset('meld', data, { textOnly: true }), textEncoder: enc, audioEncoder: null, out: cache });
-    await enc.dispose?.();
+    await tinyMeldCache(tmp, cache, bert);
     await buildCli();
   }, 180_000);
 

@@ -4,15 +4,15 @@
 // cpu and wgsl (skipped, with the reason, without an adapter):
 // seeded random token rows and the dev texts through the fixture's tokenizer. Needs the MELD text of the offline assets.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Backend, CpuBackend, extractFeatures, openDataset, OrtBackend, WgslBackend } from '@emofuse/model';
+import { tinyMeldCache } from '../helpers/tiny-meld.ts';
+import { type Backend, CpuBackend, OrtBackend, WgslBackend } from '@emofuse/model';
 import { openGpu } from '../helpers/gpu.ts';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
-import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { exportFinetunedToOnnx } from '../../packages/model/src/export/index.ts';
 import { checkTokenOnnxAgainstModel, randomTokenRows } from '../../packages/model/src/export/validate.ts';
 import { cacheTexts, FINETUNED_FILE, finetuneText, loadFinetuned, tokenizeTexts } from '../../packages/model/src/train/finetune-text.ts';
@@ -29,16 +29,7 @@ describe.skipIf(!have)(`export of a fine-tuned text model, tiny random BERT${hav
   const run = join(tmp, 'run');
   const file = join(run, FINETUNED_FILE);
   beforeAll(async () => {
-    const data = join(tmp, 'meld');
-    mkdirSync(data);
-    for (const [f, n] of [
-      ['train_sent_emo.csv', 41],
-      ['dev_sent_emo.csv', 21],
-    ] as const)
-      writeFileSync(join(data, f), `${readFileSync(join(meld, f), 'utf8').split('\n').slice(0, n).join('\n')}\n`);
-    const enc = await createBertEncoder(bert);
-    await extractFeatures({ dataset: openDataset('meld', data, { textOnly: true }), textEncoder: enc, audioEncoder: null, out: cache });
-    await enc.dispose?.();
+    await tinyMeldCache(tmp, cache, bert);
     const be = OrtBackend.create({ threads: 1 });
     await finetuneText(be, {
       features: cache,

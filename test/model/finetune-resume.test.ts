@@ -4,13 +4,13 @@
 // byte for byte. The tiny random BERT fixture on 40 MELD train utterances (5 steps an epoch), every block and the
 // embeddings trained with layer-wise decay, the head's dropout on. Needs the MELD text of the offline assets.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractFeatures, openDataset, OrtBackend } from '@emofuse/model';
+import { tinyMeldCache } from '../helpers/tiny-meld.ts';
+import { OrtBackend } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
-import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import {
   FINETUNED_FILE,
   FINETUNED_LAST_FILE,
@@ -27,16 +27,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe.skipIf(!have)(`finetune-text --resume, tiny random BERT${have ? '' : ` (skipped: no ${meld})`}`, () => {
   const cache = join(tmp, 'cache');
   beforeAll(async () => {
-    const data = join(tmp, 'meld');
-    mkdirSync(data);
-    for (const [f, n] of [
-      ['train_sent_emo.csv', 41],
-      ['dev_sent_emo.csv', 21],
-    ] as const)
-      writeFileSync(join(data, f), `${readFileSync(join(meld, f), 'utf8').split('\n').slice(0, n).join('\n')}\n`);
-    const enc = await createBertEncoder(bert);
-    await extractFeatures({ dataset: openDataset('meld', data, { textOnly: true }), textEncoder: enc, audioEncoder: null, out: cache });
-    await enc.dispose?.();
+    await tinyMeldCache(tmp, cache, bert);
   }, 120_000);
 
   const opts = (outDir: string, over: Partial<FinetuneTextOptions> = {}): FinetuneTextOptions => ({

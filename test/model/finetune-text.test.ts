@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractFeatures, openDataset, OrtBackend } from '@emofuse/model';
+import { tinyMeldCache } from '../helpers/tiny-meld.ts';
+import { OrtBackend } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/index.ts';
-import { createBertEncoder } from '../../packages/model/src/encoders/transformers.ts';
 import { readBertWeights } from '../../packages/model/src/fusion/text-encoder-weights.ts';
 import {
   FINETUNED_FILE,
@@ -30,16 +30,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe.skipIf(!have)(`finetune-text on 60 MELD utterances, tiny random BERT${have ? '' : ` (skipped: no ${meld})`}`, () => {
   const cache = join(tmp, 'cache');
   beforeAll(async () => {
-    const data = join(tmp, 'meld');
-    mkdirSync(data);
-    for (const [f, n] of [
-      ['train_sent_emo.csv', 41],
-      ['dev_sent_emo.csv', 21],
-    ] as const)
-      writeFileSync(join(data, f), `${readFileSync(join(meld, f), 'utf8').split('\n').slice(0, n).join('\n')}\n`);
-    const enc = await createBertEncoder(bert);
-    await extractFeatures({ dataset: openDataset('meld', data, { textOnly: true }), textEncoder: enc, audioEncoder: null, out: cache });
-    await enc.dispose?.();
+    await tinyMeldCache(tmp, cache, bert);
   }, 120_000);
 
   const opts = (over: Partial<FinetuneTextOptions> = {}): FinetuneTextOptions => ({
