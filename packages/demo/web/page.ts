@@ -22,6 +22,7 @@ import {
   type CheckpointMeta,
   type FeatureBatch,
   type FusionModel,
+  type SpeakerFallback,
   type TextEncoder,
 } from '@emofuse/model/browser';
 // The encoders and WAV decoding read their files through node:fs (here web/node-shim.ts's in-memory files), so they
@@ -63,6 +64,8 @@ interface Loaded {
   meta: CheckpointMeta;
   textEncoder: TextEncoder;
   audioEncoder: AudioEncoder;
+  /** A --speaker-norm checkpoint's lone-utterance statistics (fusion/input-norm.ts), read once at load; else null. */
+  fallback: SpeakerFallback | null;
 }
 
 interface Step {
@@ -275,7 +278,7 @@ async function useCheckpoint(name: string, bytes: Uint8Array, about: { summary?:
           `${textEncoder.dim} x ${audioEncoder.dim}`,
       );
     }
-    loaded = { name, model, meta, textEncoder, audioEncoder };
+    loaded = { name, model, meta, textEncoder, audioEncoder, fallback: checkpointSpeakerFallback(meta, name) };
     state.checkpoint = name;
     $('checkpoint-name').textContent =
       `${name}: fusion ${c.fusion}, width ${c.width}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), step ${meta.step}`;
@@ -451,7 +454,7 @@ async function classifyUtterance(
   samples: Float32Array | null,
   steps: Step[],
 ): Promise<{ predicted: string; probabilities: Record<string, number>; truncated: boolean }> {
-  const { model, meta, textEncoder, audioEncoder } = loaded!;
+  const { model, meta, textEncoder, audioEncoder, fallback } = loaded!;
   const c = model.config;
   const none = { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(1) };
   const t =
@@ -483,8 +486,7 @@ async function classifyUtterance(
     Ta: a.T, // [1, Ta, Ca], [1, Ta]
   };
   // A --speaker-norm checkpoint: the page's utterance has no speaker statistics of its own, so it gets the pooled train
-  // statistics, as predict does for a lone clip (fusion/input-norm.ts checkpointSpeakerFallback; null otherwise).
-  const fallback = checkpointSpeakerFallback(meta, 'the checkpoint');
+  // statistics, as predict does for a lone clip.
   if (fallback) standardizeRow(fb, 0, fallback);
   const logits = await timed(
     steps,
