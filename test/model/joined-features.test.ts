@@ -25,6 +25,7 @@ import {
   standardizeSpeakers,
   train,
   validateFeatureSet,
+  withJoinedSplits,
   type FeatureSet,
   type FeatureSplit,
   type TrainOptions,
@@ -263,6 +264,30 @@ describe('joining feature sets', () => {
         ['ravdess', 16],
       ],
     ]);
+  });
+});
+
+describe("joined splits ('train+dev')", () => {
+  it('one split of the named ones in order; train reads it as its train split, eval scores it; an unknown part is named', async () => {
+    const j = withJoinedSplits(ravdess, ['train+dev', 'dev']);
+    const both = j.splits['train+dev']!;
+    expect([both.size, both.ids[0], both.ids[48], both.labels[49]]).toEqual([64, 'r-train-0', 'r-dev-0', ravdess.splits.dev!.labels[1]]);
+    expect(j.splits.dev).toBe(ravdess.splits.dev);
+    expect(errorOf(() => withJoinedSplits(ravdess, ['train+test'], 'rav')).message).toMatch(
+      /rav has no split 'test' \(in 'train\+test'; it has: train, dev\)/,
+    );
+    const outDir = tmp();
+    const r = await train(new CpuBackend(), ravdess, { ...base, epochs: 1, outDir, trainSplit: 'train+dev', patience: 0 });
+    expect(r.steps).toBe(4); // one epoch of 64 utterances in batches of 16, not train's 48 (3 steps)
+    const { report } = await evaluateCheckpoint(new CpuBackend(), {
+      checkpoint: join(outDir, 'last.safetensors'),
+      features: ravdess,
+      source: 'rav',
+      split: 'train+dev',
+      batchSize: 16,
+      outDir: tmp(),
+    });
+    expect(report.n).toBe(64);
   });
 });
 

@@ -36,6 +36,7 @@ import {
   readThroughLabelMap,
   syntheticBimodal,
   trainSettings,
+  withJoinedSplits,
   type Backend,
   type FeatureSet,
   type TrainOptions,
@@ -243,13 +244,13 @@ export function parseTrainFlags(o: TrainFlags, outDir: string, perRun = true): T
  * cache may leave a class out of training on purpose, and dev/test scores still count it.
  */
 export function warnUntrainedClasses(features: FeatureSet, o: Pick<TrainOptions, 'labelMap' | 'trainSplit'>): void {
+  const name = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   let mapped: FeatureSet;
   try {
-    mapped = readThroughLabelMap(features, o.labelMap);
+    mapped = readThroughLabelMap(withJoinedSplits(features, [name]), o.labelMap);
   } catch {
-    return; // train reports a bad label map itself
+    return; // train reports a bad label map or split name itself
   }
-  const name = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const split = mapped.splits[name];
   if (!split) return;
   const counts = mapped.classNames.map(() => 0);

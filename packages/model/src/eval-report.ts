@@ -10,7 +10,7 @@ import { writeFileAtomic } from './io.ts';
 import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import { computeMetrics, type Metrics } from './metrics/metrics.ts';
 import { labelMapFromJSON, sameLabelMap } from './datasets/label-map.ts';
-import { mapFeatureSet, standardizeSpeakers } from './datasets/feature-sets.ts';
+import { mapFeatureSet, standardizeSpeakers, withJoinedSplits } from './datasets/feature-sets.ts';
 import { checkpointSpeakerFallback } from './fusion/input-norm.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './errors.ts';
@@ -79,7 +79,8 @@ export interface EvalOptions {
  * The checkpoint's scores on one split (checked to fit the features first), written as the report files. The features
  * are read through the label map the checkpoint was trained with, if any.
  */
-export async function evaluateCheckpoint(backend: Backend, o: EvalOptions): Promise<{ report: EvalReport; meta: CheckpointMeta }> {
+export async function evaluateCheckpoint(backend: Backend, given: EvalOptions): Promise<{ report: EvalReport; meta: CheckpointMeta }> {
+  const o = { ...given, features: withJoinedSplits(given.features, [given.split], given.source) }; // 'train+dev+test': one split
   if (!o.features.splits[o.split])
     throw new DataError(`${o.source} has no split '${o.split}' (it has: ${Object.keys(o.features.splits).join(', ')})`);
   let loaded: ReturnType<typeof loadCheckpoint>;

@@ -24,7 +24,7 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('evaluate a checkpoint on a split: accuracy, weighted/macro F1, per-class scores, confusion matrix (JSON, SVG, PNG)')
     .requiredOption('--checkpoint <file>', 'a .safetensors checkpoint written by emofuse train')
-    .option('--split <name>', 'split to evaluate', 'test');
+    .option('--split <name>', "split to evaluate; 'a+b' joins splits into one (e.g. train+dev+test)", 'test');
   addBackendOption(cmd)
     .option('--batch-size <B>', 'utterances per forward pass', String(TRAIN_DEFAULTS.batchSize))
     .option('--out <dir>', `where to write ${EVAL_REPORT_FILES.join(', ')} (default: <checkpoint folder>/eval-<split>)`)

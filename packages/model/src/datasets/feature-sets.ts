@@ -5,6 +5,7 @@
 import { mulberry32 } from '@emofuse/kernels';
 import {
   memoryFeatureSplit,
+  selectSplit,
   type FeatureBatch,
   type FeatureSet,
   type FeatureSource,
@@ -434,4 +435,23 @@ export function formatSpeakerNorm(r: SpeakerNormReport): string {
     return `${s} ${k} of ${k + g} by their speaker's statistics${g ? `, ${g} by the train statistics only (no speaker)` : ''}`;
   });
   return `${r.speakers} speakers; ${parts.join('; ')}`;
+}
+
+/**
+ * `fs` with a split for each name of the form 'a+b+...' (`train --train-split train+dev`, `eval --split train+dev+test`):
+ * the named splits' utterances, in that order, as one split. Other names are left alone; an unknown part is refused with
+ * the split names there are.
+ */
+export function withJoinedSplits(fs: FeatureSet, names: readonly string[], source = 'the features'): FeatureSet {
+  const joined: Record<string, FeatureSplit> = {};
+  for (const name of names) {
+    if (fs.splits[name] || !name.includes('+')) continue;
+    const parts = name.split('+').map((part) => {
+      const split = fs.splits[part];
+      if (!split) throw new DataError(`${source} has no split '${part}' (in '${name}'; it has: ${Object.keys(fs.splits).join(', ')})`);
+      return { split, indices: Array.from({ length: split.size }, (_, i) => i) };
+    });
+    joined[name] = selectSplit(parts);
+  }
+  return Object.keys(joined).length ? { ...fs, splits: { ...fs.splits, ...joined } } : fs;
 }

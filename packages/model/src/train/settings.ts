@@ -293,7 +293,8 @@ export const TRAIN_SETTINGS = {
     default: 0, parse: probability, resume: 'same',
   },
   trainSplit: {
-    in: 'train', flag: '--train-split', arg: '<name>', help: 'split to train on', default: 'train', parse: name, resume: 'same',
+    in: 'train', flag: '--train-split', arg: '<name>', help: "split to train on; 'a+b' joins splits into one (e.g. train+dev)",
+    default: 'train', parse: name, resume: 'same',
   },
   devSplit: {
     in: 'train', flag: '--dev-split', arg: '<name>', help: 'split for early stopping', default: 'dev', parse: name, resume: 'same',

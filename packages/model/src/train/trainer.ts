@@ -33,7 +33,7 @@ import {
   sortedBatches,
   validateFeatureSet,
 } from './data.ts';
-import { mapFeatureSet, standardizeSpeakers } from '../datasets/feature-sets.ts';
+import { mapFeatureSet, standardizeSpeakers, withJoinedSplits } from '../datasets/feature-sets.ts';
 import { parseLabelMap, sameLabelMap, type CorpusLabelMapReport } from '../datasets/label-map.ts';
 import { learningRate } from './schedule.ts';
 import { ADAMW_BETAS, TRAIN_DEFAULTS, defaultWarmup } from './defaults.ts';
@@ -106,10 +106,10 @@ interface TrainState {
 }
 
 export async function train(backend: Backend, features: FeatureSet, o: TrainOptions): Promise<TrainResult> {
-  const mapped = readThroughLabelMap(features, o.labelMap);
-  if (mapped.labelMaps && o.labelMap !== undefined) o.onLabelMap?.(mapped.labelMaps);
   const trainName = o.trainSplit ?? TRAIN_DEFAULTS.trainSplit;
   const devName = o.devSplit ?? TRAIN_DEFAULTS.devSplit;
+  const mapped = readThroughLabelMap(withJoinedSplits(features, [trainName, devName]), o.labelMap); // 'train+dev': one split
+  if (mapped.labelMaps && o.labelMap !== undefined) o.onLabelMap?.(mapped.labelMaps);
   // --speaker-norm: the pooled raw train statistics, for every utterance without a speaker's (fusion/input-norm.ts)
   const rawTrain = mapped.splits[trainName];
   const fallback = o.speakerNorm && rawTrain && !mapped.speakerNorm ? pooledTokenStats(rawTrain, mapped.textDim, mapped.audioDim) : null;
