@@ -21,6 +21,7 @@ export * from './fusion/backend.ts';
 export * from './fusion/backend-cpu.ts';
 export * from './fusion/backend-wgsl.ts';
 export * from './fusion/input-norm.ts';
+export * from './fusion/speaker-sums.ts';
 export * from './fusion/model.ts';
 export * from './fusion/parse-variant.ts';
 export * from './train/checkpoint-bytes.ts';
