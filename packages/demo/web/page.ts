@@ -8,6 +8,10 @@
 // One clip: every step is timed and the page shows what ran (adapter, backend, encoders with versions, transcript),
 // with both modalities or one absent. A dropped recording or the microphone: speech segments as analyze cuts them,
 // each transcribed and judged as it ends, on analyze's timeline.
+// A --speaker-norm checkpoint: the page's session (since it loaded, or since "New speaker") is one speaker, as analyze
+// takes a recording to be: every utterance classified with words and sound joins its running statistics and is
+// standardized with them, the first with the checkpoint's pooled train statistics (fusion/speaker-sums.ts
+// standardizeRunning, analyze's own code); each result says which.
 
 import { Gpu } from '@emofuse/kernels';
 import {
@@ -15,7 +19,9 @@ import {
   CpuBackend,
   loadCheckpointBytes,
   padBatch,
+  SpeakerSums,
   standardizeRow,
+  standardizeRunning,
   WgslBackend,
   type AudioEncoder,
   type Backend,
@@ -66,7 +72,19 @@ interface Loaded {
   audioEncoder: AudioEncoder;
   /** A --speaker-norm checkpoint's lone-utterance statistics (fusion/input-norm.ts), read once at load; else null. */
   fallback: SpeakerFallback | null;
+  /** The checkpoint was trained with --speaker-norm: the page keeps a speaker session (`session`). */
+  speakerNorm: boolean;
 }
+
+/**
+ * Which statistics standardized an utterance's inputs, for a --speaker-norm checkpoint: the pooled train statistics
+ * ('train': the session's first utterance) or the session's running statistics over `utterances` utterances, this one
+ * included ('session'; analyze's 'recording').
+ */
+export type PageStandardization = { by: 'train' } | { by: 'session'; utterances: number };
+
+/** A speech segment of the page: analyze's, with the page's standardization. */
+export type DemoSegment = Omit<AnalyzedSegment, 'standardization'> & { standardization?: PageStandardization };
 
 interface Step {
   name: string;
@@ -91,9 +109,13 @@ export interface DemoState {
     probabilities: Record<string, number>;
     steps: Step[];
     truncated: boolean;
+    /** A --speaker-norm checkpoint: which statistics standardized the utterance; else null. */
+    standardization: PageStandardization | null;
   } | null;
   /** Speech segments of the dropped file or the microphone, as `emofuse analyze` writes them to segments.jsonl. */
-  segments: AnalyzedSegment[];
+  segments: DemoSegment[];
+  /** A --speaker-norm checkpoint: the utterances in the speaker session so far; null for any other checkpoint. */
+  session: number | null;
   /** Cutting a file or listening: segments are still to come. */
   segmenting: 'file' | 'microphone' | null;
 }
@@ -108,6 +130,7 @@ const state: DemoState = {
   result: null,
   segments: [],
   segmenting: null,
+  session: null,
 };
 (globalThis as { emofuseDemo?: DemoState }).emofuseDemo = state;
 
@@ -117,6 +140,8 @@ let backend: Backend;
 let loaded: Loaded | null = null;
 let clip: { name: string; bytes: Uint8Array; recorded: boolean } | null = null;
 let asr: ((audio: Float32Array) => Promise<{ text: string }>) | null = null;
+/** The speaker session of a --speaker-norm checkpoint: the raw token sums of its utterances so far; else null. */
+let session: SpeakerSums | null = null;
 
 // ------------------------------------------------------------------------------------------------ messages
 
@@ -147,7 +172,7 @@ function clearMessage(): void {
 function busy(on: boolean, what = ''): void {
   state.busy = on;
   $('status').textContent = on ? what : '';
-  for (const id of ['classify', 'record', 'analyse', 'listen']) ($(id) as HTMLButtonElement).disabled = on;
+  for (const id of ['classify', 'record', 'analyse', 'listen', 'new-speaker']) ($(id) as HTMLButtonElement).disabled = on;
 }
 
 async function timed<T>(steps: Step[], name: string, f: () => Promise<T> | T, detail: (r: T) => string): Promise<T> {
@@ -278,7 +303,9 @@ async function useCheckpoint(name: string, bytes: Uint8Array, about: { summary?:
           `${textEncoder.dim} x ${audioEncoder.dim}`,
       );
     }
-    loaded = { name, model, meta, textEncoder, audioEncoder, fallback: checkpointSpeakerFallback(meta, name) };
+    const speakerNorm = (meta.train?.flags as { speakerNorm?: unknown } | undefined)?.speakerNorm === true;
+    loaded = { name, model, meta, textEncoder, audioEncoder, fallback: checkpointSpeakerFallback(meta, name), speakerNorm };
+    newSession();
     state.checkpoint = name;
     $('checkpoint-name').textContent =
       `${name}: fusion ${c.fusion}, width ${c.width}, ${meta.classNames.length} classes (${meta.classNames.join(', ')}), step ${meta.step}`;
@@ -293,6 +320,27 @@ async function useCheckpoint(name: string, bytes: Uint8Array, about: { summary?:
   } finally {
     busy(false);
   }
+}
+
+/** A new speaker session (page load, a checkpoint loaded, "New speaker"): empty for a --speaker-norm checkpoint, else none. */
+function newSession(): void {
+  const c = loaded?.model.config;
+  session = c && loaded!.speakerNorm ? new SpeakerSums(c.textDim, c.audioDim) : null;
+  $('session').hidden = !session;
+  showSession();
+}
+
+function showSession(): void {
+  state.session = session ? session.clips : null;
+  const n = session?.clips ?? 0;
+  $('session-state').textContent =
+    n === 0
+      ? 'no utterances yet: the first gets the train statistics'
+      : `${n} utterance${n === 1 ? '' : 's'} so far; the next (words and sound) gets the statistics of ${n + 1}`;
+}
+
+function standardizationText(s: PageStandardization): string {
+  return `standardization: ${s.by === 'train' ? 'train' : `session (${s.utterances} utterances)`}`;
 }
 
 // ------------------------------------------------------------------------------------------------ audio
@@ -453,7 +501,7 @@ async function classifyUtterance(
   text: string | null,
   samples: Float32Array | null,
   steps: Step[],
-): Promise<{ predicted: string; probabilities: Record<string, number>; truncated: boolean }> {
+): Promise<{ predicted: string; probabilities: Record<string, number>; truncated: boolean; standardization: PageStandardization | null }> {
   const { model, meta, textEncoder, audioEncoder, fallback } = loaded!;
   const c = model.config;
   const none = { tokens: new Float32Array(0), mask: new Float32Array(0), T: 0, lengths: new Int32Array(1) };
@@ -485,9 +533,19 @@ async function classifyUtterance(
     audioMask: a.mask,
     Ta: a.T, // [1, Ta, Ca], [1, Ta]
   };
-  // A --speaker-norm checkpoint: the page's utterance has no speaker statistics of its own, so it gets the pooled train
-  // statistics, as predict does for a lone clip.
-  if (fallback) standardizeRow(fb, 0, fallback);
+  // A --speaker-norm checkpoint: the utterance joins the session's running statistics and is standardized with them,
+  // or, the session's first, with the pooled train statistics, as analyze does a recording's segments. With one
+  // modality absent it is a lone clip (the pooled train statistics) and stays out of the session, whose statistics are
+  // of utterances with both (analyze's segments all have both).
+  let standardization: PageStandardization | null = null;
+  if (session && text !== null && samples !== null) {
+    const by = standardizeRunning(session, fb, 0, fallback);
+    standardization = by === 'train' ? { by: 'train' } : { by: 'session', utterances: session.clips };
+    showSession();
+  } else if (session) {
+    if (fallback) standardizeRow(fb, 0, fallback);
+    standardization = { by: 'train' };
+  }
   const logits = await timed(
     steps,
     'fusion forward',
@@ -502,6 +560,7 @@ async function classifyUtterance(
     predicted: meta.classNames[row.indexOf(m)]!,
     probabilities: Object.fromEntries(meta.classNames.map((name, k) => [name, e[k]! / s])),
     truncated: t.lengths[0]! > c.maxTextLen || a.lengths[0]! > c.maxAudioLen,
+    standardization,
   };
 }
 
@@ -521,9 +580,9 @@ async function transcribe(samples: Float32Array): Promise<string> {
  * One span as analyze.ts judges it: shorter than MIN_SECONDS marked, not guessed; else Whisper's words (the same
  * pipeline as `emofuse analyze`) and both modalities through the model.
  */
-async function judge(cutter: SpeechCutter, span: Span, index: number): Promise<AnalyzedSegment> {
+async function judge(cutter: SpeechCutter, span: Span, index: number): Promise<DemoSegment> {
   const [start, end] = [span.start / 16_000, span.end / 16_000];
-  const seg: AnalyzedSegment = { index, start, end, status: 'ok', text: '', textFrom: 'asr', emotion: null, probabilities: null };
+  const seg: DemoSegment = { index, start, end, status: 'ok', text: '', textFrom: 'asr', emotion: null, probabilities: null };
   if (end - start < MIN_SECONDS) return { ...seg, status: 'too-short', textFrom: 'none' };
   const clip = cutter.slice(span);
   try {
@@ -532,6 +591,7 @@ async function judge(cutter: SpeechCutter, span: Span, index: number): Promise<A
     seg.emotion = r.predicted;
     seg.probabilities = r.probabilities;
     if (r.truncated) seg.truncated = true;
+    if (r.standardization) seg.standardization = r.standardization;
   } catch (err) {
     seg.status = 'failed';
     seg.error = (err as Error).message;
@@ -645,7 +705,8 @@ async function toggleListening(): Promise<void> {
 function renderSegments(seconds: number): void {
   $('segments-section').hidden = false;
   const names = loaded!.meta.classNames;
-  $('timeline').innerHTML = timelineSvg(state.segments, names, seconds, clip && state.segmenting === 'file' ? clip.name : 'microphone');
+  const plain = state.segments.map(({ standardization: _, ...seg }): AnalyzedSegment => seg);
+  $('timeline').innerHTML = timelineSvg(plain, names, seconds, clip && state.segmenting === 'file' ? clip.name : 'microphone');
   const rows = $('segment-rows');
   rows.replaceChildren();
   for (const seg of state.segments) {
@@ -655,6 +716,7 @@ function renderSegments(seconds: number): void {
       `${fmtTime(seg.start)} - ${fmtTime(seg.end)}`,
       seg.status === 'ok' ? `${seg.emotion} (${(100 * seg.probabilities![seg.emotion!]!).toFixed(0)}%)` : seg.status,
       seg.error ?? seg.text,
+      ...(seg.standardization ? [standardizationText(seg.standardization).replace('standardization: ', '')] : []),
     ];
     for (const text of cells) {
       const td = document.createElement('td');
@@ -712,6 +774,8 @@ function render(): void {
     steps.append(tr);
   }
   $('truncated').hidden = !r.truncated;
+  $('standardization').textContent = r.standardization ? standardizationText(r.standardization) : '';
+  $('standardization').hidden = !r.standardization;
 }
 
 // ------------------------------------------------------------------------------------------------ wiring
@@ -743,6 +807,7 @@ function wire(): void {
   $('classify').addEventListener('click', () => void classify());
   $('analyse').addEventListener('click', () => void analyseFile());
   $('listen').addEventListener('click', () => void toggleListening());
+  $('new-speaker').addEventListener('click', () => newSession());
 }
 
 wire();
