@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  checkpointSpeakerFallback,
   CpuBackend,
   createAudioEncoder,
   createTextEncoder,
@@ -29,6 +30,7 @@ import {
   padBatch,
   runOnnx,
   softmax,
+  standardizeRow,
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
@@ -122,7 +124,9 @@ async function classify(file: string | null, text: string, modalities = 'both'):
     await p.waitFor(`document.getElementById('clip-name').textContent.startsWith(${JSON.stringify(name)})`, `the page to read ${name}`);
   }
   await p.page(
-    `(() => { window.emofuseDemo.result = null; document.getElementById('text').value = ${JSON.stringify(text)}; ` +
+    // a new speaker session each time (a --speaker-norm model): each utterance is a lone clip, as predict takes it
+    `(() => { document.getElementById('new-speaker').click(); window.emofuseDemo.result = null; ` +
+      `document.getElementById('text').value = ${JSON.stringify(text)}; ` +
       `document.getElementById('modalities').value = ${JSON.stringify(modalities)}; document.getElementById('classify').click(); })()`,
   );
   await p.waitFor(`!window.emofuseDemo.busy && (!!window.emofuseDemo.result || !!window.emofuseDemo.error)`, 'the classification', 180_000);
@@ -203,7 +207,12 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
           Ta: a.T,
         };
         const probs = (p: ArrayLike<number>) => Object.fromEntries(meta.classNames.map((k, i) => [k, p[i]!]));
-        const logits = await model.predict(padBatch(fb, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [1, K]
+        // a --speaker-norm model: our forward reads a lone clip standardized by its pooled train statistics (the ONNX export
+        // has them folded in, so it reads fb raw)
+        const fallback = checkpointSpeakerFallback(meta, DEFAULT_MODEL.file);
+        const lone = { ...fb, text: fb.text.slice(), audio: fb.audio.slice() };
+        if (fallback) standardizeRow(lone, 0, fallback);
+        const logits = await model.predict(padBatch(lone, 1, c.maxTextLen, c.maxAudioLen, c.textDim, c.audioDim)); // [1, K]
         const forward = probs(softmax(logits, 0, c.numClasses));
         const onnx = probs((await runOnnx(session, loadOnnxRuntime(), fb, c)).probabilities);
         const got = await classify(modalities === 'audio' ? clip.wav : null, modalities === 'text' ? clip.text : '', modalities);
@@ -249,7 +258,7 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
       .map((l) => JSON.parse(l) as Segment);
     await p.chooseFile('clip-file', wav);
     await p.waitFor(`document.getElementById('clip-name').textContent.startsWith('mix.wav')`, 'the page to read mix.wav');
-    await p.page(`document.getElementById('analyse').click()`);
+    await p.page(`document.getElementById('new-speaker').click(); document.getElementById('analyse').click()`); // analyze's one recording
     await p.waitFor(`window.emofuseDemo.segmenting === null && !window.emofuseDemo.busy`, 'the segments of the recording', 400_000);
     const st = await p.page<{ error: string | null; segments: Segment[] }>('window.emofuseDemo');
     expect(st.error, st.error ?? '').toBeNull();

@@ -251,7 +251,7 @@ describe.skipIf(!CHROMIUM)(`the demo page's speaker session${skipReason ? ` (ski
     expect((await classify(utterances[1]!)).standardization).toEqual({ by: 'session', utterances: 3 });
   }, 300_000);
 
-  it('a checkpoint without --speaker-norm: no session control, no standardization line; loading a checkpoint clears the session', async () => {
+  it('without --speaker-norm: no session control and no standardization line; loading a checkpoint clears the session', async () => {
     await p.chooseFile('checkpoint-file', plain);
     await p.waitFor(
       `!window.emofuseDemo.busy && window.emofuseDemo.checkpoint === 'best.safetensors' && window.emofuseDemo.session === null`,
