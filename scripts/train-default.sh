@@ -3,8 +3,9 @@
 #   extract MELD train/dev text, RAVDESS actors 01-18 and EmoDB (text: all-MiniLM-L6-v2; audio: Whisper tiny.en,
 #   layer 2, the clip's own frames), train the cross-self model on all three joined, read through the meld7 label map
 #   (MELD's 7 emotions: RAVDESS calm -> neutral, EmoDB boredom dropped), each corpus drawn in proportion to the square
-#   root of its size (--balance sqrt: MELD's 9,989 beside RAVDESS's 960 and EmoDB's 259), evaluate every dev split, and write the
-#   inference-only checkpoint.
+#   root of its size (--balance sqrt: MELD's 9,989 beside RAVDESS's 960 and EmoDB's 259), each speaker's features
+#   standardized with that speaker's own statistics and, half the time, with the pooled train statistics a lone clip gets
+#   (--speaker-norm on --speaker-norm-mix 0.5), evaluate every dev split, and write the inference-only checkpoint.
 #   bash scripts/train-default.sh [OUT]            (default OUT: runs/default-model; SEED=0 by default)
 #   LIMIT=24 EPOCHS=2 bash scripts/train-default.sh /tmp/x   a reduced recipe (the reproducibility test runs it twice)
 # Needs: the models converted (python3 scripts/convert_minilm.py, python3 scripts/convert_whisper.py) and the assets
@@ -33,10 +34,11 @@ echo "== 3/5 features: EmoDB (train speakers 03 08 09 11 12 13, dev 10 14, test 
 emofuse extract --dataset emodb --data "$ASSETS/emodb" --text-encoder "$TEXT" --audio-encoder "$AUDIO" "${LIMIT_ARGS[@]}" --out "$OUT/cache-emodb" --no-progress
 FEATURES="$OUT/cache-ravdess,$OUT/cache-emodb,$OUT/cache-meld"
 
-echo "== 4/5 train (cross-self, the defaults, meld7 labels, corpora sharing an epoch by the square root of their sizes, seed $SEED)"
+echo "== 4/5 train (cross-self, the defaults, meld7 labels, corpora sharing an epoch by the square root of their sizes, speaker norm, seed $SEED)"
 RESUME=()
 [ -f "$OUT/run-s$SEED/last.safetensors" ] && RESUME=(--resume)
-emofuse train --features "$FEATURES" --label-map meld7 --select-by corpus-mean --balance sqrt --seed "$SEED" "${EPOCH_ARGS[@]}" --out "$OUT/run-s$SEED" --no-progress "${RESUME[@]}"
+emofuse train --features "$FEATURES" --label-map meld7 --select-by corpus-mean --balance sqrt \
+  --speaker-norm on --speaker-norm-mix 0.5 --seed "$SEED" "${EPOCH_ARGS[@]}" --out "$OUT/run-s$SEED" --no-progress "${RESUME[@]}"
 
 echo "== 5/5 evaluate every dev split, write the inference-only checkpoint"
 emofuse eval --checkpoint "$OUT/run-s$SEED/best.safetensors" --features "$FEATURES" --split dev

@@ -27,7 +27,8 @@ export const DEFAULT_MODEL: DefaultModelInfo = {
   file: existsSync(PACKAGED) ? PACKAGED : IN_REPO,
   summary:
     "emofuse's shipped default model: MELD's 7 emotions from English acted speech (RAVDESS actors 01-16), German acted speech " +
-    '(EmoDB train speakers) and TV dialogue text (MELD train); text all-MiniLM-L6-v2, audio Whisper tiny.en; see docs/model-card.md',
+    '(EmoDB train speakers) and TV dialogue text (MELD train); text all-MiniLM-L6-v2, audio Whisper tiny.en; each speaker ' +
+    "standardized by their own statistics where several clips are known (a lone clip: the train speakers'); see docs/model-card.md",
   licence: 'CC BY-NC-SA 4.0 (trained on RAVDESS): non-commercial use, share-alike',
 };
 
