@@ -12,6 +12,7 @@
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isAugmented, originalName } from './audio/augment.ts';
 import { selectSplit, speakerFolds, type FeatureSet, type FeatureSplit } from './features.ts';
 import { openBackend } from './fusion/open-backend.ts';
 import type { FusionVariant } from './fusion/model.ts';
@@ -319,11 +320,13 @@ export function foldEvaluations(features: FeatureSet, o: Pick<AblationOptions, '
     return split;
   });
   const pooled = selectSplit(parts.map((split) => ({ split, indices: Array.from({ length: split.size }, (_, i) => i) })));
+  // an augmented copy (extract --augment: '<id>~speed0.9', pseudo-speaker '<speaker>~speed0.9') goes with its original
+  // speaker's fold, and a held-out fold scores the originals only: no copy of a held-out clip ever trains
   const speakers = pooled.ids.map((id, i) => {
-    const s = o.speakerOf ? o.speakerOf(id) : pooled.speakers?.[i];
+    const s = o.speakerOf ? o.speakerOf(originalName(id)) : pooled.speakers?.[i];
     if (s === undefined || s === '')
       throw new DataError(`${o.source}: no speaker for utterance '${id}'; folds need one for every utterance (${flagOf('speakerOf')})`);
-    return s;
+    return originalName(s);
   });
   let folds: number[][];
   try {
@@ -335,7 +338,7 @@ export function foldEvaluations(features: FeatureSet, o: Pick<AblationOptions, '
   return folds.map((held, f) => {
     const out = new Set(held);
     const trainSplit = selectSplit([{ split: pooled, indices: all.filter((i) => !out.has(i)) }]);
-    const test = selectSplit([{ split: pooled, indices: held }]);
+    const test = selectSplit([{ split: pooled, indices: held.filter((i) => !isAugmented(pooled.ids[i]!)) }]);
     return {
       features: { ...features, splits: { 'fold-train': trainSplit, 'fold-held-out': test } },
       train: { trainSplit: 'fold-train', devSplit: 'fold-held-out', patience: 0 },

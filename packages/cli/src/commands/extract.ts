@@ -16,7 +16,9 @@ import {
   partFolder,
   resolveShard,
   openDataset,
+  parseAugmentList,
   transcribeDataset,
+  type Augmentation,
   type AudioEncoder,
   type Dataset,
   type TextEncoder,
@@ -41,6 +43,7 @@ interface ExtractOptions {
   device: string;
   limit?: string;
   limitPerSplit?: string;
+  augment?: string;
   json?: boolean;
   progress: boolean;
 }
@@ -84,6 +87,11 @@ export function registerExtract(program: Command): void {
     )
     .option('--limit <n>', 'only the first n utterances (a quick look)')
     .option('--limit-per-split <n>', 'only the first n utterances of each split (a small run that still has train and dev)')
+    .option(
+      '--augment <list>',
+      "audio augmentation of the train split only: one extra utterance per item for each train clip, e.g. 'speed:0.9,speed:1.1,noise:20' " +
+        '(speed:F resamples by F, tempo and pitch together; noise:SNR adds white noise at SNR dB); id <id>~speed0.9, its own speaker',
+    )
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress bar')
     .addHelpText(
@@ -130,6 +138,10 @@ Examples:
       const batchSize = int(opts.batchSize, '--batch-size');
       const shardSize = int(opts.shardSize, '--shard-size');
       const part = opts.shard === undefined ? undefined : userErrors(() => resolveShard(opts.shard!));
+      const augment: Augmentation[] | undefined =
+        opts.augment === undefined ? undefined : userErrors(() => parseAugmentList(opts.augment!));
+      if (augment && opts.textOnly) throw new UserError('--augment changes the audio: drop --text-only');
+      if (augment && part) throw new UserError('--augment and --shard do not go together yet: extract an augmented cache in one process');
       let dataset: Dataset;
       try {
         dataset = openDataset(opts.dataset, data, { textOnly: opts.textOnly });
@@ -208,6 +220,7 @@ Examples:
           out: part ? partFolder(opts.out, part) : opts.out,
           part,
           audioCache: opts.audioCache,
+          augment,
           batchSize,
           shardSize,
           signal: stop.signal,

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AudioError, loadAudio } from '../audio/decode.ts';
 import { loadAudioCached } from '../audio/clip-cache.ts';
+import { AUGMENT_SEP, AUGMENT_VERSION, augmentClip, augmentedName, augmentSpec, type Augmentation } from '../audio/augment.ts';
 import { writeFileAtomic } from '../io.ts';
 import type { Dataset, DatasetItem } from '../datasets/types.ts';
 import type { AudioEncoder, TextEncoder } from '../encoders/types.ts';
@@ -114,6 +115,47 @@ export interface ExtractOptions {
   onProgress?: (p: ExtractProgress) => void;
   /** Stop (cleanly, after the current shard) when aborted; the next run resumes. */
   signal?: AbortSignal;
+  /**
+   * Audio augmentations of the train split (../audio/augment.ts): each train utterance is followed by one copy per
+   * augmentation, `<id>~<name>` of pseudo-speaker `<speaker>~<name>`; recorded in index.json (`augment`).
+   */
+  augment?: readonly Augmentation[];
+}
+
+/** A dataset item as the extractor walks it: an original, or an augmented copy of one (`augment`). */
+type WalkItem = DatasetItem & { augment?: Augmentation; original?: DatasetItem };
+
+/**
+ * The items an extraction walks: the dataset's, each train utterance followed by its augmented copies. Refuses an
+ * id or speaker that holds the separator '~' (an augmented copy's name could then be another utterance's).
+ */
+export function augmentedItems(dataset: Dataset, augment: readonly Augmentation[]): WalkItem[] {
+  if (!augment.length) return dataset.items;
+  const out: WalkItem[] = [];
+  for (const it of dataset.items) {
+    for (const [field, v] of [
+      ['id', it.id],
+      ['speaker', it.speaker],
+    ] as const) {
+      if (v?.includes(AUGMENT_SEP))
+        throw new FeatureCacheError(
+          `${dataset.source}: utterance '${it.id}' has '${AUGMENT_SEP}' in its ${field}, which --augment keeps for the ` +
+            `augmented copies' names ('<id>${AUGMENT_SEP}speed0.9'): rename it, or extract without --augment`,
+        );
+    }
+    out.push(it);
+    if (it.split !== 'train' || !it.audio) continue;
+    for (const a of augment) {
+      out.push({
+        ...it,
+        id: augmentedName(it.id, a),
+        ...(it.speaker === undefined ? {} : { speaker: augmentedName(it.speaker, a) }),
+        augment: a,
+        original: it,
+      });
+    }
+  }
+  return out;
 }
 
 export interface ExtractReport {
@@ -154,8 +196,17 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     );
   }
   // the dataset positions this run encodes (all, or every N-th from the K-th), and their items
-  const positions = dataset.items.map((_, i) => i).filter((i) => !part || i % part.count === part.index);
-  const items = positions.map((i) => dataset.items[i]!);
+  const augment = options.augment ?? [];
+  if (augment.length && part)
+    throw new FeatureCacheError('--augment and --shard do not go together yet: extract an augmented cache in one process');
+  if (augment.length && !audioEncoder)
+    throw new FeatureCacheError('--augment changes the audio: it needs an audio encoder (drop --text-only)');
+  const walk = augmentedItems(dataset, augment);
+  const augmentRec = augment.length ? { version: AUGMENT_VERSION, list: augment.map(augmentSpec) } : undefined;
+  // every utterance has a speaker: the index records them (the augmented copies' pseudo-speakers included)
+  const recordSpeakers = augment.length > 0 && walk.every((it) => it.speaker);
+  const positions = walk.map((_, i) => i).filter((i) => !part || i % part.count === part.index);
+  const items = positions.map((i) => walk[i]!);
 
   let index: CacheIndex;
   const repaired: ExtractReport['repaired'] = [];
@@ -168,6 +219,13 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
         `${dir} holds ${says(index.part)}, this run writes ${says(part)}: give the same --shard to resume, or another --out`,
       );
     }
+    const had = index.augment ? `${index.augment.list.join(',')} (augmentation version ${index.augment.version})` : 'none';
+    const wants = augmentRec ? `${augmentRec.list.join(',')} (augmentation version ${augmentRec.version})` : 'none';
+    if (had !== wants)
+      throw new FeatureCacheError(
+        `${dir} was extracted with --augment ${had}, this run asks for --augment ${wants}: give the same --augment to resume, ` +
+          'or another --out',
+      );
     if (!same(index.text, textRec) || !same(index.audio, audioRec) || index.dataset.fingerprint !== fingerprint) {
       throw new FeatureCacheError(
         `${dir} already holds a cache of ${index.dataset.name} with text '${index.text.id}' and audio '${index.audio.id}'` +
@@ -212,7 +270,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
         name: dataset.name,
         source: dataset.source,
         classNames: [...dataset.classNames],
-        items: dataset.items.length,
+        items: walk.length,
         fingerprint,
       },
       text: textRec,
@@ -224,19 +282,21 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       throughput: { text: 0, audio: 0, decode: 0 },
       seconds: { text: 0, audio: 0, decode: 0 },
       ...(part ? { part: { ...part, items: items.length, shardSize } } : {}),
+      ...(augmentRec ? { augment: augmentRec } : {}),
     };
   }
   const resumedFrom = index.shards.length ? index.shards[index.shards.length - 1]!.end : 0;
   // Stored utterances so far, to rebuild per-split lists.
-  const stored: { id: string; label: number; split: string }[] = [];
+  const stored: { id: string; label: number; split: string; speaker?: string }[] = [];
   const failedIds = new Set(index.failures.map((f) => f.id));
   for (const it of items.slice(0, resumedFrom)) if (!failedIds.has(it.id)) stored.push(it);
   const rebuildSplits = () => {
     const splits: CacheIndex['splits'] = {};
     for (const u of stored) {
-      splits[u.split] ??= { ids: [], labels: [] };
+      splits[u.split] ??= { ids: [], labels: [], ...(recordSpeakers ? { speakers: [] } : {}) };
       splits[u.split]!.ids.push(u.id);
       splits[u.split]!.labels.push(u.label);
+      if (recordSpeakers) splits[u.split]!.speakers!.push(u.speaker!);
     }
     index.splits = splits;
   };
@@ -247,6 +307,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   };
   let doneThisRun = 0;
   let stopped = false;
+  let last: { file: string; clip: Float32Array } | undefined;
 
   for (let start = resumedFrom; start < items.length; start += shardSize) {
     if (options.signal?.aborted) {
@@ -261,7 +322,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
     for (let b = start; b < end; b += batchSize) {
       const batch = items.slice(b, Math.min(end, b + batchSize));
       // Decode audio; a bad file is recorded and skipped.
-      const ok: { item: DatasetItem; clip: Float32Array | null }[] = [];
+      const ok: { item: WalkItem; clip: Float32Array | null }[] = [];
       const t0 = performance.now();
       for (const item of batch) {
         if (!audioEncoder) {
@@ -273,7 +334,15 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
           continue;
         }
         try {
-          ok.push({ item, clip: options.audioCache ? loadAudioCached(item.audio, options.audioCache).samples : loadAudio(item.audio) });
+          // an augmented copy follows its original: the original's clip is decoded once (`last`)
+          const clip =
+            last?.file === item.audio
+              ? last.clip
+              : options.audioCache
+                ? loadAudioCached(item.audio, options.audioCache).samples
+                : loadAudio(item.audio);
+          last = { file: item.audio, clip };
+          ok.push({ item, clip: item.augment ? augmentClip(clip, item.augment, item.original!.id) : clip });
         } catch (err) {
           if (!(err instanceof AudioError)) throw err;
           index.failures.push({ id: item.id, file: item.audio, problem: err.problem, message: err.message });

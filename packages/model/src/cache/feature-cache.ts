@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { AUGMENT_SEP } from '../audio/augment.ts';
 import { packBatch, type FeatureSet, type FeatureSplit } from '../features.ts';
 import { decodeHalfInto } from './float16.ts';
 import { decodeSafetensors, SafetensorsError } from './safetensors.ts';
@@ -72,6 +73,11 @@ export interface CacheIndex {
    * it: `emofuse cache merge` joins the N parts into a whole cache.
    */
   part?: { index: number; count: number; items: number; shardSize: number };
+  /**
+   * extract --augment: the train split's audio augmentations (as given, e.g. 'speed:0.9') and their version
+   * (audio/augment.ts AUGMENT_VERSION); each train utterance has a copy per item, `<id>~speed0.9`. Absent: none.
+   */
+  augment?: { version: number; list: string[] };
 }
 
 export class FeatureCacheError extends Error {
@@ -171,6 +177,9 @@ const INDEX_FIELDS: readonly (readonly [string, FieldCheck, string])[] = [
   ['part.count', isPosInt, 'an integer >= 1'],
   ['part.items', ...UINT],
   ['part.shardSize', isPosInt, 'an integer >= 1'],
+  ['augment?', ...OBJECT],
+  ['augment.version', isPosInt, 'an integer >= 1'],
+  ['augment.list', (v) => Array.isArray(v) && v.length > 0 && v.every(isStr), "a list of augmentations ('speed:0.9', 'noise:20')"],
 ];
 
 /** The values at `path` (see INDEX_FIELDS), each with its concrete name (`shards[2].file`); absent parents give none. */
@@ -260,8 +269,13 @@ export function cacheSpeakers(index: Pick<CacheIndex, 'dataset'>, split: { ids: 
   if (split.speakers?.length === split.ids.length) return split.speakers;
   const pattern = SPEAKER_IN_ID[index.dataset.name];
   if (!pattern) return undefined;
-  const speakers = split.ids.map((id) => pattern.re.exec(id)?.[1]);
-  return speakers.every((x) => x !== undefined) ? speakers.map((x) => pattern.name(x!)) : undefined;
+  // an augmented copy '<id>~speed0.9' (extract --augment) is its own pseudo-speaker '<speaker>~speed0.9'
+  const speakers = split.ids.map((id) => {
+    const at = id.indexOf(AUGMENT_SEP);
+    const s = pattern.re.exec(at < 0 ? id : id.slice(0, at))?.[1];
+    return s === undefined ? undefined : pattern.name(s) + (at < 0 ? '' : id.slice(at));
+  });
+  return speakers.every((x) => x !== undefined) ? (speakers as string[]) : undefined;
 }
 
 /** Corpora whose utterance ids hold the speaker: the id's pattern (first group) and the speaker's name as the reader gives it. */
