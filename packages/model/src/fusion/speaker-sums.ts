@@ -70,25 +70,14 @@ export class SpeakerSums {
 
   /** Row r of `b` standardized in place with these statistics (padding stays 0). */
   standardize(b: FeatureBatch, r: number): void {
-    const [Ct, Ca] = [this.textDim, this.audioDim];
-    const text = standardizeTokens(
-      b.text.subarray(r * b.Tt * Ct, (r + 1) * b.Tt * Ct),
-      b.textMask.subarray(r * b.Tt, (r + 1) * b.Tt),
-      1,
-      b.Tt,
-      Ct,
-      this.stats('text'),
-    );
-    const audio = standardizeTokens(
-      b.audio.subarray(r * b.Ta * Ca, (r + 1) * b.Ta * Ca),
-      b.audioMask.subarray(r * b.Ta, (r + 1) * b.Ta),
-      1,
-      b.Ta,
-      Ca,
-      this.stats('audio'),
-    );
-    b.text.set(text, r * b.Tt * Ct); // row r: [Tt, Ct]
-    b.audio.set(audio, r * b.Ta * Ca); // row r: [Ta, Ca]
+    const rows = [
+      { m: 'text' as const, x: b.text, mask: b.textMask, T: b.Tt, C: this.textDim },
+      { m: 'audio' as const, x: b.audio, mask: b.audioMask, T: b.Ta, C: this.audioDim },
+    ];
+    for (const { m, x, mask, T, C } of rows) {
+      const row = x.subarray(r * T * C, (r + 1) * T * C); // row r: [T, C]
+      x.set(standardizeTokens(row, mask.subarray(r * T, (r + 1) * T), 1, T, C, this.stats(m)), r * T * C);
+    }
   }
 
   toJSON(): { clips: number; n: { text: number; audio: number }; s: number[][]; ss: number[][] } {
