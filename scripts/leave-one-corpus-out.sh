@@ -6,6 +6,8 @@
 #   bash scripts/leave-one-corpus-out.sh [CACHES]       CACHES: the folder scripts/train-default.sh wrote (runs/default-model),
 #                                                       holding cache-ravdess and cache-emodb
 #   SEEDS="0 1 2" FLAGS="--linear-skip off" bash scripts/leave-one-corpus-out.sh   (the defaults)
+#   RAVDESS_SOURCE=<cache> ...   train the RAVDESS -> EmoDB direction on another RAVDESS cache (e.g. one extracted with
+#                                --augment); scoring EmoDB -> RAVDESS always reads $CACHES/cache-ravdess (originals only)
 # Prints one line per run and the mean ± std (sample) of each direction; runs go to $CACHES/loco.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +24,11 @@ mkdir -p "$OUT"
 SCORES="$OUT/scores-$(date -u +%Y%m%dT%H%M%S).txt"
 for seed in $SEEDS; do
   for dir in ravdess-to-emodb emodb-to-ravdess; do
-    if [ "$dir" = ravdess-to-emodb ]; then src=ravdess; from=train+dev; tgt=emodb; to=train+dev+test;
-    else src=emodb; from=train+dev+test; tgt=ravdess; to=train+dev; fi
+    if [ "$dir" = ravdess-to-emodb ]; then src_cache=${RAVDESS_SOURCE:-$CACHES/cache-ravdess}; from=train+dev; tgt=emodb; to=train+dev+test;
+    else src_cache=$CACHES/cache-emodb; from=train+dev+test; tgt=ravdess; to=train+dev; fi
     run="$OUT/$dir-s$seed"
     # shellcheck disable=SC2086
-    emofuse train --features "$CACHES/cache-$src" --train-split "$from" --patience 0 --label-map "$MAP" --fusion audio \
+    emofuse train --features "$src_cache" --train-split "$from" --patience 0 --label-map "$MAP" --fusion audio \
       --speaker-norm on --seed "$seed" $FLAGS --out "$run" --force --no-progress > "$run.train.log" 2>&1 ||
       { tail -5 "$run.train.log" >&2; exit 1; }
     emofuse eval --checkpoint "$run/last.safetensors" --features "$CACHES/cache-$tgt" --split "$to" --out "$run/eval" --json \
