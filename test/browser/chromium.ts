@@ -129,3 +129,27 @@ export async function openPage(url: string, o: { profile: string; fakeMicrophone
     },
   };
 }
+
+/** `emofuse demo` (`bin`, the built CLI) on a free port with `args` (e.g. `--checkpoint c`): the process and the URL it prints. */
+export function startDemo(bin: string, args: readonly string[] = []): Promise<{ server: ChildProcess; url: string }> {
+  const server = spawn(process.execPath, [bin, 'demo', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((ok, fail) => {
+    let out = '';
+    let err = '';
+    server.stdout!.on('data', (c) => {
+      out += c;
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      if (m) ok({ server, url: m[0] });
+    });
+    server.stderr!.on('data', (c) => (err += c));
+    server.on('exit', (code) => fail(new Error(`emofuse demo exited (${code}): ${err}`)));
+  });
+}
+
+/** Kills a demo server still running and waits for it to exit. */
+export async function stopDemo(server: ChildProcess | undefined): Promise<void> {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGKILL');
+  await exited;
+}

@@ -10,7 +10,7 @@
 // Skipped, with the reason, without Chromium, the RAVDESS assets or the converted encoders (CI sets
 // EMOFUSE_REQUIRE_BROWSER=1, and then a missing Chromium fails).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ import {
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
-import { CHROMIUM, openPage, type OpenPage } from './chromium.ts';
+import { CHROMIUM, openPage, startDemo, stopDemo, type OpenPage } from './chromium.ts';
 
 const ravdess = join(modelSettings.assetsDir, 'ravdess');
 const needs: [boolean, string][] = [
@@ -90,29 +90,14 @@ beforeAll(async () => {
   // the fake microphone's sound: the first clip between 1.5 s silences (Chromium plays it in a loop)
   const mic = join(tmp, 'microphone.wav');
   await run('ffmpeg', ['-v', 'error', '-y', '-i', clips[0]!.wav, '-af', 'adelay=1500,apad=pad_dur=1.5', '-c:a', 'pcm_s16le', mic]);
-  server = spawn(process.execPath, [bin, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  url = await new Promise<string>((ok, fail) => {
-    let out = '';
-    let err = '';
-    server!.stdout!.on('data', (c) => {
-      out += c;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
-      if (m) ok(m[0]);
-    });
-    server!.stderr!.on('data', (c) => (err += c));
-    server!.on('exit', (code) => fail(new Error(`emofuse demo exited (${code}): ${err}`)));
-  });
+  ({ server, url } = await startDemo(bin));
   p = await openPage(url, { profile: join(tmp, 'profile'), fakeMicrophone: mic });
   await p.waitFor(`!!window.emofuseDemo && window.emofuseDemo.ready`, 'the page to load the shipped model', 240_000);
 }, 420_000);
 
 afterAll(async () => {
   await p?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGKILL');
-    await exited;
-  }
+  await stopDemo(server);
   rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 

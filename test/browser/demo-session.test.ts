@@ -6,7 +6,7 @@
 // --speaker-norm-mix 0.5 on hash + logmel features of generated clips of four "speakers" (pitch and loudness).
 // Skipped, with the reason, where no Chromium is installed (CI installs it and sets EMOFUSE_REQUIRE_BROWSER=1).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import wavefilePkg from 'wavefile';
 import { existsSync, readFileSync } from 'node:fs';
 import { CpuBackend, DEFAULT_ASR, modelSettings, pickClips, Predictor, SpeakerSums, writeAssembled, type Prediction } from '@emofuse/model';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
-import { CHROMIUM, openPage, type OpenPage } from './chromium.ts';
+import { CHROMIUM, openPage, startDemo, stopDemo, type OpenPage } from './chromium.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 const skipReason = CHROMIUM ? '' : 'no Chromium (apt-get install chromium)';
@@ -126,29 +126,16 @@ beforeAll(async () => {
   await run(process.execPath, [`${root}packages/demo/build.mjs`]);
   await trainCheckpoints();
   for (const u of utterances) writeClip(u.wav, u.seconds, u.hz, u.amp, 1000 + u.hz);
-  server = spawn(process.execPath, [bin, 'demo', '--checkpoint', checkpoint, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const url = await new Promise<string>((ok, fail) => {
-    let out = '';
-    let err = '';
-    server!.stdout!.on('data', (c) => {
-      out += c;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
-      if (m) ok(m[0]);
-    });
-    server!.stderr!.on('data', (c) => (err += c));
-    server!.on('exit', (code) => fail(new Error(`emofuse demo exited (${code}): ${err}`)));
-  });
+  const started = await startDemo(bin, ['--checkpoint', checkpoint]);
+  server = started.server;
+  const url = started.url;
   p = await openPage(url, { profile: join(tmp, 'profile') });
   await p.waitFor(`!!window.emofuseDemo && window.emofuseDemo.ready`, 'the page to load the checkpoint', 120_000);
 }, 300_000);
 
 afterAll(async () => {
   await p?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGKILL');
-    await exited;
-  }
+  await stopDemo(server);
   rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 

@@ -17,7 +17,7 @@ import wavefilePkg from 'wavefile';
 import { DEFAULT_ASR } from '../../packages/model/src/encoders/asr.ts';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
-import { CHROMIUM, CHROMIUM_FLAGS, Cdp, fakeMicrophoneFlags } from './chromium.ts';
+import { CHROMIUM, CHROMIUM_FLAGS, Cdp, fakeMicrophoneFlags, startDemo } from './chromium.ts';
 import { resign } from '../helpers/checkpoint.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
@@ -227,18 +227,7 @@ beforeAll(async () => {
   expect(p.code, p.stderr).toBe(0);
   want = JSON.parse(p.stdout);
 
-  server = spawn(process.execPath, [bin, 'demo', '--checkpoint', checkpoint, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  url = await new Promise<string>((ok, fail) => {
-    let out = '';
-    let err = '';
-    server!.stdout!.on('data', (c) => {
-      out += c;
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
-      if (m) ok(m[0]);
-    });
-    server!.stderr!.on('data', (c) => (err += c));
-    server!.on('exit', (code) => fail(new Error(`emofuse demo exited (${code}): ${err}`)));
-  });
+  ({ server, url } = await startDemo(bin, ['--checkpoint', checkpoint]));
   browser = spawn(
     CHROMIUM,
     [
