@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 
@@ -152,4 +153,20 @@ export async function stopDemo(server: ChildProcess | undefined): Promise<void> 
   const exited = new Promise((r) => server.once('exit', r));
   server.kill('SIGKILL');
   await exited;
+}
+
+/** A line of analyze's segments.jsonl or the demo page's state.segments: the same shape. */
+export interface DemoSegment {
+  start: number;
+  end: number;
+  status: string;
+  text: string;
+  emotion: string | null;
+  probabilities: Record<string, number> | null;
+}
+
+/** The largest |difference| between two probability tables over the same classes (checked to be the same). */
+export function maxDiff(a: Record<string, number>, b: Record<string, number>): number {
+  expect(Object.keys(a)).toEqual(Object.keys(b));
+  return Math.max(...Object.keys(a).map((k) => Math.abs(a[k]! - b[k]!)));
 }

@@ -34,7 +34,7 @@ import {
 } from '@emofuse/model';
 import { modelSettings } from '../../packages/model/src/encoders/settings.ts';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
-import { CHROMIUM, openPage, startDemo, stopDemo, type OpenPage } from './chromium.ts';
+import { CHROMIUM, maxDiff, openPage, startDemo, stopDemo, type DemoSegment, type OpenPage } from './chromium.ts';
 
 const ravdess = join(modelSettings.assetsDir, 'ravdess');
 const needs: [boolean, string][] = [
@@ -119,21 +119,6 @@ async function classify(file: string | null, text: string, modalities = 'both'):
   expect(st.error, st.error ?? '').toBeNull();
   return st.result.probabilities;
 }
-
-/** A line of segments.jsonl (analyze) or the page's state.segments: the same shape. */
-interface Segment {
-  start: number;
-  end: number;
-  status: string;
-  text: string;
-  emotion: string | null;
-  probabilities: Record<string, number> | null;
-}
-
-const maxDiff = (a: Record<string, number>, b: Record<string, number>) => {
-  expect(Object.keys(a)).toEqual(Object.keys(b));
-  return Math.max(...Object.keys(a).map((k) => Math.abs(a[k]! - b[k]!)));
-};
 
 describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   it('loads the shipped model by default and says which it is and its licence', async () => {
@@ -240,12 +225,12 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
     const want = readFileSync(join(tmp, 'report', 'segments.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as Segment);
+      .map((l) => JSON.parse(l) as DemoSegment);
     await p.chooseFile('clip-file', wav);
     await p.waitFor(`document.getElementById('clip-name').textContent.startsWith('mix.wav')`, 'the page to read mix.wav');
     await p.page(`document.getElementById('new-speaker').click(); document.getElementById('analyse').click()`); // analyze's one recording
     await p.waitFor(`window.emofuseDemo.segmenting === null && !window.emofuseDemo.busy`, 'the segments of the recording', 400_000);
-    const st = await p.page<{ error: string | null; segments: Segment[] }>('window.emofuseDemo');
+    const st = await p.page<{ error: string | null; segments: DemoSegment[] }>('window.emofuseDemo');
     expect(st.error, st.error ?? '').toBeNull();
     const got = st.segments;
     const frame = 512 / 16_000;
@@ -299,7 +284,7 @@ describe.skipIf(!!skipReason)(`the demo page on the shipped model${skipReason ? 
     );
     await p.page(`document.getElementById('listen').click()`);
     await p.waitFor(`window.emofuseDemo.segmenting === null`, 'listening to stop', 120_000);
-    const st = await p.page<{ error: string | null; segments: Segment[] }>('window.emofuseDemo');
+    const st = await p.page<{ error: string | null; segments: DemoSegment[] }>('window.emofuseDemo');
     expect(st.error, st.error ?? '').toBeNull();
     const ok = st.segments.filter((s) => s.status === 'ok');
     const shown = st.segments.map((s) => `${s.start.toFixed(2)}-${s.end.toFixed(2)} s ${s.status} ${s.emotion} "${s.text}"`);

@@ -16,7 +16,7 @@ import wavefilePkg from 'wavefile';
 import { existsSync, readFileSync } from 'node:fs';
 import { CpuBackend, DEFAULT_ASR, modelSettings, pickClips, Predictor, SpeakerSums, writeAssembled, type Prediction } from '@emofuse/model';
 import { bin, buildCli, emofuse, root } from '../helpers/cli.ts';
-import { CHROMIUM, openPage, startDemo, stopDemo, type OpenPage } from './chromium.ts';
+import { CHROMIUM, maxDiff, openPage, startDemo, stopDemo, type DemoSegment, type OpenPage } from './chromium.ts';
 
 const { WaveFile } = wavefilePkg as unknown as typeof import('wavefile');
 const skipReason = CHROMIUM ? '' : 'no Chromium (apt-get install chromium)';
@@ -165,21 +165,6 @@ async function classify(u: (typeof utterances)[number], modalities = 'both'): Pr
   return { ...st.result, shown };
 }
 
-/** A line of segments.jsonl (analyze) or the page's state.segments. */
-interface DemoSegmentLike {
-  start: number;
-  end: number;
-  status: string;
-  text: string;
-  emotion: string | null;
-  probabilities: Record<string, number> | null;
-}
-
-const maxDiff = (a: Record<string, number>, b: Record<string, number>) => {
-  expect(Object.keys(a)).toEqual(Object.keys(b));
-  return Math.max(...Object.keys(a).map((k) => Math.abs(a[k]! - b[k]!)));
-};
-
 describe.skipIf(!CHROMIUM)(`the demo page's speaker session${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let ref: Awaited<ReturnType<typeof reference>>;
 
@@ -278,7 +263,7 @@ describe.skipIf(!CHROMIUM)(`the demo page's speaker session${skipReason ? ` (ski
       const want = readFileSync(join(tmp, 'report', 'segments.jsonl'), 'utf8')
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l) as DemoSegmentLike & { standardization?: 'train' | 'recording' });
+        .map((l) => JSON.parse(l) as DemoSegment & { standardization?: 'train' | 'recording' });
       await p.page(`document.getElementById('new-speaker').click()`);
       await p.chooseFile('clip-file', rec.audio.wav!);
       await p.waitFor(`document.getElementById('clip-name').textContent.startsWith('talk.wav')`, 'the page to read talk.wav');
@@ -286,7 +271,7 @@ describe.skipIf(!CHROMIUM)(`the demo page's speaker session${skipReason ? ` (ski
       await p.waitFor(`window.emofuseDemo.segmenting === null && !window.emofuseDemo.busy`, 'the segments of the recording', 300_000);
       const st = await p.page<{
         error: string | null;
-        segments: (DemoSegmentLike & { standardization?: PageResult['standardization'] })[];
+        segments: (DemoSegment & { standardization?: PageResult['standardization'] })[];
       }>('window.emofuseDemo');
       expect(st.error, st.error ?? '').toBeNull();
       const got = st.segments;
