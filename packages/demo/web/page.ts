@@ -22,6 +22,7 @@ import {
   SpeakerSums,
   standardizeRow,
   standardizeRunning,
+  trainedWithSpeakerNorm,
   WgslBackend,
   type AudioEncoder,
   type Backend,
@@ -303,7 +304,7 @@ async function useCheckpoint(name: string, bytes: Uint8Array, about: { summary?:
           `${textEncoder.dim} x ${audioEncoder.dim}`,
       );
     }
-    const speakerNorm = (meta.train?.flags as { speakerNorm?: unknown } | undefined)?.speakerNorm === true;
+    const speakerNorm = trainedWithSpeakerNorm(meta);
     loaded = { name, model, meta, textEncoder, audioEncoder, fallback: checkpointSpeakerFallback(meta, name), speakerNorm };
     newSession();
     state.checkpoint = name;

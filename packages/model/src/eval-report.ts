@@ -11,7 +11,7 @@ import { confusionSvg, svgToPng } from './metrics/confusion-plot.ts';
 import { computeMetrics, type Metrics } from './metrics/metrics.ts';
 import { labelMapFromJSON, sameLabelMap } from './datasets/label-map.ts';
 import { mapFeatureSet, standardizeSpeakers, withJoinedSplits } from './datasets/feature-sets.ts';
-import { checkpointSpeakerFallback } from './fusion/input-norm.ts';
+import { checkpointSpeakerFallback, trainedWithSpeakerNorm } from './fusion/input-norm.ts';
 import { loadCheckpoint, type CheckpointMeta } from './train/checkpoint.ts';
 import { DataError } from './errors.ts';
 import { evaluate } from './train/trainer.ts';
@@ -120,7 +120,7 @@ export async function evaluateCheckpoint(backend: Backend, given: EvalOptions): 
  */
 export function checkpointFeatures(meta: CheckpointMeta, features: FeatureSet, path: string): FeatureSet {
   const mapped = checkpointLabels(meta, features, path);
-  if (!(meta.train.flags as { speakerNorm?: boolean } | undefined)?.speakerNorm) return mapped;
+  if (!trainedWithSpeakerNorm(meta)) return mapped;
   return standardizeSpeakers(mapped, checkpointSpeakerFallback(meta, path)); // utterances without a speaker: fusion/input-norm.ts
 }
 

@@ -12,7 +12,7 @@ import type { AudioEncoder, TextEncoder } from './encoders/types.ts';
 import type { FeatureBatch } from './features.ts';
 import type { Backend } from './fusion/backend.ts';
 import type { FusionModel } from './fusion/model.ts';
-import { checkpointSpeakerFallback, standardizeRow, type SpeakerFallback } from './fusion/input-norm.ts';
+import { checkpointSpeakerFallback, standardizeRow, trainedWithSpeakerNorm, type SpeakerFallback } from './fusion/input-norm.ts';
 import { SPEAKER_MIN_CLIPS, SpeakerSums, standardizeRunning } from './fusion/speaker-sums.ts';
 import { argmax, softmax } from './metrics/metrics.ts';
 import type { CheckpointMeta } from './train/checkpoint.ts';
@@ -228,7 +228,7 @@ export class Predictor {
    * statistics before the train statistics (predict then does the same where speakers are known: `speaker`, `recording`).
    */
   get speakerNorm(): boolean {
-    return (this.meta.train?.flags as Record<string, unknown> | undefined)?.speakerNorm === true;
+    return trainedWithSpeakerNorm(this.meta);
   }
 
   /**

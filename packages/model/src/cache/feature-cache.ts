@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AUGMENT_SEP } from '../audio/augment.ts';
+import { originalName } from '../audio/augment.ts';
 import { packBatch, type FeatureSet, type FeatureSplit } from '../features.ts';
 import { decodeHalfInto } from './float16.ts';
 import { decodeSafetensors, SafetensorsError } from './safetensors.ts';
@@ -271,9 +271,9 @@ export function cacheSpeakers(index: Pick<CacheIndex, 'dataset'>, split: { ids: 
   if (!pattern) return undefined;
   // an augmented copy '<id>~speed0.9' (extract --augment) is its own pseudo-speaker '<speaker>~speed0.9'
   const speakers = split.ids.map((id) => {
-    const at = id.indexOf(AUGMENT_SEP);
-    const s = pattern.re.exec(at < 0 ? id : id.slice(0, at))?.[1];
-    return s === undefined ? undefined : pattern.name(s) + (at < 0 ? '' : id.slice(at));
+    const original = originalName(id);
+    const s = pattern.re.exec(original)?.[1];
+    return s === undefined ? undefined : pattern.name(s) + id.slice(original.length);
   });
   return speakers.every((x) => x !== undefined) ? (speakers as string[]) : undefined;
 }

@@ -370,6 +370,11 @@ export function speakerFallbackFromJson(j: unknown, dims: { text: number; audio:
   return { text: stats('text'), audio: stats('audio') };
 }
 
+/** The checkpoint was trained with --speaker-norm (its `meta.train.flags`): every reader of a checkpoint asks this. */
+export function trainedWithSpeakerNorm(meta: { train?: Record<string, unknown> }): boolean {
+  return (meta.train?.flags as { speakerNorm?: unknown } | undefined)?.speakerNorm === true;
+}
+
 /**
  * What a checkpoint standardizes an utterance without statistics of its own with: its pooled raw train statistics when
  * it was trained with --speaker-norm and has them (`meta.train.speakerFallback`), else null (its inputs go to the
@@ -379,7 +384,7 @@ export function checkpointSpeakerFallback(
   meta: { train?: Record<string, unknown>; config: { textDim: number; audioDim: number } },
   where: string,
 ): SpeakerFallback | null {
-  if ((meta.train?.flags as { speakerNorm?: unknown } | undefined)?.speakerNorm !== true) return null;
+  if (!trainedWithSpeakerNorm(meta)) return null;
   return speakerFallbackFromJson(meta.train?.speakerFallback, { text: meta.config.textDim, audio: meta.config.audioDim }, where);
 }
 
