@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createAstEncoder, createBertEncoder, locateModel } from '../../packages/model/src/encoders/transformers.ts';
 import { itemTokens, modelSettings } from '../../packages/model/src/encoders/index.ts';
 import { loadTransformers } from '../../packages/model/src/encoders/transformers-env.ts';
+import { envFolder } from '../../packages/model/src/encoders/settings.ts';
 
 const fixtures = join(import.meta.dirname, '../fixtures/models');
 const bertDir = join(fixtures, 'tiny-random-bert');
@@ -40,6 +41,21 @@ describe('bert (transformers.js)', () => {
     expect(Array.from(batch.mask.subarray(0, batch.T))).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0].slice(0, batch.T));
     expect(batch.tokens.subarray(4 * 32, batch.T * 32).every((x) => x === 0)).toBe(true);
     await enc.dispose?.();
+  });
+
+  it('reads an empty folder setting (EMOFUSE_MODELS=) as unset, not as the working folder', () => {
+    const saved = process.env.EMOFUSE_TEST_FOLDER;
+    try {
+      for (const [v, want] of [['', undefined], ['  ', undefined], ['models2', 'models2']] as const) {
+        process.env.EMOFUSE_TEST_FOLDER = v;
+        expect(envFolder('EMOFUSE_TEST_FOLDER')).toBe(want);
+      }
+      delete process.env.EMOFUSE_TEST_FOLDER;
+      expect(envFolder('EMOFUSE_TEST_FOLDER')).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.EMOFUSE_TEST_FOLDER;
+      else process.env.EMOFUSE_TEST_FOLDER = saved;
+    }
   });
 
   it('names the folders searched when a model is missing and downloads are off', () => {

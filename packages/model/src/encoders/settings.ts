@@ -25,16 +25,21 @@ function findRepoRoot(): string {
 }
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
+/** A folder setting from the environment; set but empty (`EMOFUSE_MODELS= emofuse ...`) counts as unset, not as the working folder. */
+export const envFolder = (name: string): string | undefined => {
+  const v = process.env[name];
+  return v === undefined || v.trim() === '' ? undefined : v;
+};
 /** The repository root: where the shipped assets (packages/model/assets) are found from the sources or the bundle. */
 export const repoRoot = findRepoRoot();
 
 export const modelSettings = {
   /** EMOFUSE_MODELS: folder of local models in the transformers.js layout (<folder>/<org>/<name>/onnx/model.onnx). */
-  modelsDir: resolve(process.env.EMOFUSE_MODELS ?? join(repoRoot, 'models')),
+  modelsDir: resolve(envFolder('EMOFUSE_MODELS') ?? join(repoRoot, 'models')),
   /** EMOFUSE_OFFLINE=1: never download; a missing model is an error naming the folder searched. */
   offline: truthy(process.env.EMOFUSE_OFFLINE) || truthy(process.env.HF_HUB_OFFLINE),
   /** EMOFUSE_CACHE: where transformers.js keeps downloaded models. */
-  cacheDir: resolve(process.env.EMOFUSE_CACHE ?? join(homedir(), '.cache', 'emofuse')),
+  cacheDir: resolve(envFolder('EMOFUSE_CACHE') ?? join(homedir(), '.cache', 'emofuse')),
   /** EMOFUSE_ASSETS: the offline assets (BERT tokenizer, AST preprocessor config, EmoDB, MELD text). */
-  assetsDir: resolve(process.env.EMOFUSE_ASSETS ?? join(repoRoot, '..', 'shared', 'assets')),
+  assetsDir: resolve(envFolder('EMOFUSE_ASSETS') ?? join(repoRoot, '..', 'shared', 'assets')),
 };
