@@ -46,7 +46,11 @@ describe('bert (transformers.js)', () => {
   it('reads an empty folder setting (EMOFUSE_MODELS=) as unset, not as the working folder', () => {
     const saved = process.env.EMOFUSE_TEST_FOLDER;
     try {
-      for (const [v, want] of [['', undefined], ['  ', undefined], ['models2', 'models2']] as const) {
+      for (const [v, want] of [
+        ['', undefined],
+        ['  ', undefined],
+        ['models2', 'models2'],
+      ] as const) {
         process.env.EMOFUSE_TEST_FOLDER = v;
         expect(envFolder('EMOFUSE_TEST_FOLDER')).toBe(want);
       }
