@@ -16,7 +16,7 @@ import {
   speedPerturb,
   type Augmentation,
 } from '../../packages/model/src/audio/augment.ts';
-import { augmentedItems, extractFeatures } from '../../packages/model/src/cache/extract.ts';
+import { augmentedItems, extractFeatures, refuseAugmentWith } from '../../packages/model/src/cache/extract.ts';
 import { cacheSpeakers, openFeatureCache, readCacheIndex } from '../../packages/model/src/cache/feature-cache.ts';
 import type { Dataset } from '../../packages/model/src/datasets/types.ts';
 import { padSequences, type AudioEncoder, type TextEncoder } from '../../packages/model/src/encoders/types.ts';
@@ -200,6 +200,13 @@ describe('extract --augment', () => {
     const last = (id: string) => train.batch([train.ids.indexOf(id)]).audio[(len(id) - 1) * 2 + 1]!;
     expect(last('u0')).toBe(0);
     expect(last('u0~noise20')).toBeGreaterThan(0);
+  });
+
+  it('refuses --augment with a shard or without an audio encoder, naming the fix (the CLI asks before loading encoders)', () => {
+    const aug = parseAugmentList('speed:0.9');
+    expect(() => refuseAugmentWith(aug, { part: { index: 0, count: 2 }, audio: true })).toThrow('--augment and --shard do not go together');
+    expect(() => refuseAugmentWith(aug, { audio: false })).toThrow('it needs an audio encoder (drop --text-only)');
+    expect(() => refuseAugmentWith([], { part: { index: 0, count: 2 }, audio: false })).not.toThrow();
   });
 
   it('is deterministic, resumes an interrupted extraction to the same bytes, and refuses another --augment', async () => {

@@ -17,6 +17,7 @@ import {
   resolveShard,
   openDataset,
   parseAugmentList,
+  refuseAugmentWith,
   transcribeDataset,
   type Augmentation,
   type AudioEncoder,
@@ -140,8 +141,7 @@ Examples:
       const part = opts.shard === undefined ? undefined : userErrors(() => resolveShard(opts.shard!));
       const augment: Augmentation[] | undefined =
         opts.augment === undefined ? undefined : userErrors(() => parseAugmentList(opts.augment!));
-      if (augment && opts.textOnly) throw new UserError('--augment changes the audio: drop --text-only');
-      if (augment && part) throw new UserError('--augment and --shard do not go together yet: extract an augmented cache in one process');
+      if (augment) userErrors(() => refuseAugmentWith(augment, { part, audio: !opts.textOnly }));
       let dataset: Dataset;
       try {
         dataset = openDataset(opts.dataset, data, { textOnly: opts.textOnly });

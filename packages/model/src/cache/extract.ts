@@ -122,6 +122,16 @@ export interface ExtractOptions {
   augment?: readonly Augmentation[];
 }
 
+/**
+ * The extraction settings --augment cannot go with (a FeatureCacheError naming the fix): a shard of a parallel
+ * extraction, or no audio encoder (--text-only). The CLI asks before it loads the encoders; extractFeatures asks again.
+ */
+export function refuseAugmentWith(augment: readonly Augmentation[], o: { part?: unknown; audio: boolean }): void {
+  if (!augment.length) return;
+  if (o.part) throw new FeatureCacheError('--augment and --shard do not go together yet: extract an augmented cache in one process');
+  if (!o.audio) throw new FeatureCacheError('--augment changes the audio: it needs an audio encoder (drop --text-only)');
+}
+
 /** A dataset item as the extractor walks it: an original, or an augmented copy of one (`augment`). */
 type WalkItem = DatasetItem & { augment?: Augmentation; original?: DatasetItem };
 
@@ -197,10 +207,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   }
   // the dataset positions this run encodes (all, or every N-th from the K-th), and their items
   const augment = options.augment ?? [];
-  if (augment.length && part)
-    throw new FeatureCacheError('--augment and --shard do not go together yet: extract an augmented cache in one process');
-  if (augment.length && !audioEncoder)
-    throw new FeatureCacheError('--augment changes the audio: it needs an audio encoder (drop --text-only)');
+  refuseAugmentWith(augment, { part, audio: !!audioEncoder });
   const walk = augmentedItems(dataset, augment);
   const augmentRec = augment.length ? { version: AUGMENT_VERSION, list: augment.map(augmentSpec) } : undefined;
   // every utterance has a speaker: the index records them (the augmented copies' pseudo-speakers included)
@@ -219,8 +226,8 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
         `${dir} holds ${says(index.part)}, this run writes ${says(part)}: give the same --shard to resume, or another --out`,
       );
     }
-    const had = index.augment ? `${index.augment.list.join(',')} (augmentation version ${index.augment.version})` : 'none';
-    const wants = augmentRec ? `${augmentRec.list.join(',')} (augmentation version ${augmentRec.version})` : 'none';
+    const augmentSays = (r: CacheIndex['augment']) => (r ? `${r.list.join(',')} (augmentation version ${r.version})` : 'none');
+    const [had, wants] = [augmentSays(index.augment), augmentSays(augmentRec)];
     if (had !== wants)
       throw new FeatureCacheError(
         `${dir} was extracted with --augment ${had}, this run asks for --augment ${wants}: give the same --augment to resume, ` +
